@@ -1,0 +1,415 @@
+// Package city generates the reference synthetic city of PERFORMANCE.md:
+// clustered buildings of 6–33 floors with 2–8 dwellings a floor, flags at
+// real-world rates, and a hierarchy of about 4 districts, 36 streets, 1,000
+// communities and 1,300 grids per million dwellings, with boundary polygons
+// that really contain their dwellings. Output is deterministic from the seed.
+//
+// The city is laid out on a lattice of square blocks inside a disc. Districts,
+// then streets, communities and grids are grown inside their parents by
+// multi-source breadth-first search over the blocks, so every unit is a
+// connected union of blocks and its boundary is the outline of those blocks
+// (concave, sometimes with holes). Buildings stand strictly inside blocks, so
+// no dwelling lies on a boundary.
+package city
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/engine"
+)
+
+// Config describes a city to generate.
+type Config struct {
+	N    int    // dwellings (approximately: whole buildings are generated)
+	Seed uint64 // same seed, same city
+	// Center of the city; zero means Shanghai (121.47, 31.23).
+	Center orb.Point
+}
+
+// Flag rates of the reference workload.
+var FlagRates = []struct {
+	Name string
+	Rate float64
+}{
+	{"isolated", 0.02},
+	{"vaccinated", 0.85},
+	{"rental", 0.20},
+	{"elderly_alone", 0.05},
+}
+
+// FlagNames lists the generated flags in column order.
+func FlagNames() []string {
+	out := make([]string, len(FlagRates))
+	for i, f := range FlagRates {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// City is a generated city's layout: its units and buildings. Dwellings are
+// produced on demand by Dwellings, so a 10 M city need not sit in memory twice.
+type City struct {
+	cfg       Config
+	lon0      float64 // west edge of block column 0
+	lat0      float64 // south edge of block row 0
+	blockLon  float64
+	blockLat  float64
+	cols      int
+	rows      int
+	units     [4][]unit  // per level
+	blockUnit [4][]int32 // per level, per block: unit index, -1 outside the city
+	buildings []bld
+}
+
+type unit struct {
+	id     string
+	name   string
+	parent int32
+	blocks []int32
+}
+
+type bld struct {
+	id     string
+	lon    int32
+	lat    int32
+	block  int32
+	floors int
+	perFl  int
+	isoP   float64 // isolation rate of this building
+}
+
+// AvgPerBuilding is the mean number of dwellings of a building (6–33 floors
+// × 2–8 a floor).
+const AvgPerBuilding = 19.5 * 5
+
+// New lays out a city.
+func New(cfg Config) *City {
+	if cfg.N < 1 {
+		cfg.N = 1
+	}
+	if cfg.Center == (orb.Point{}) {
+		cfg.Center = orb.Point{121.47, 31.23}
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x70a57a7e))
+	c := &City{cfg: cfg}
+	per := float64(cfg.N) / 1e6
+	counts := [4]int{
+		max(1, int(math.Round(4*per))),
+		max(1, int(math.Round(36*per))),
+		max(1, int(math.Round(1000*per))),
+		max(1, int(math.Round(1300*per))),
+	}
+	// make each level at least as fine as its parent
+	for l := 1; l < 4; l++ {
+		counts[l] = max(counts[l], counts[l-1])
+	}
+	nBlocks := counts[3] * 4
+	radius := math.Sqrt(float64(nBlocks) / math.Pi)
+	side := int(math.Ceil(2*radius)) + 2
+	c.cols, c.rows = side, side
+	// blocks of about 400 m
+	c.blockLat = 0.0036
+	c.blockLon = c.blockLat / math.Cos(cfg.Center[1]*math.Pi/180)
+	c.lon0 = roundE7(cfg.Center[0] - float64(side)/2*c.blockLon)
+	c.lat0 = roundE7(cfg.Center[1] - float64(side)/2*c.blockLat)
+	inCity := make([]bool, side*side)
+	var cityBlocks []int32
+	for r := 0; r < side; r++ {
+		for q := 0; q < side; q++ {
+			dx, dy := float64(q)+0.5-float64(side)/2, float64(r)+0.5-float64(side)/2
+			// a slightly ragged disc
+			edge := radius * (1 + 0.08*math.Sin(3*math.Atan2(dy, dx)+float64(cfg.Seed%7)))
+			if dx*dx+dy*dy <= edge*edge {
+				inCity[r*side+q] = true
+				cityBlocks = append(cityBlocks, int32(r*side+q))
+			}
+		}
+	}
+	for l := range c.blockUnit {
+		c.blockUnit[l] = make([]int32, side*side)
+		for i := range c.blockUnit[l] {
+			c.blockUnit[l][i] = -1
+		}
+	}
+	// grow each level inside the units of the level above
+	parents := []unit{{parent: -1, blocks: cityBlocks}}
+	for l := 0; l < 4; l++ {
+		quota := apportion(counts[l], parents)
+		for pi, p := range parents {
+			kids := c.grow(rng, p.blocks, quota[pi])
+			for _, k := range kids {
+				ui := int32(len(c.units[l]))
+				k.parent = int32(pi)
+				for _, b := range k.blocks {
+					c.blockUnit[l][b] = ui
+				}
+				c.units[l] = append(c.units[l], k)
+			}
+		}
+		parents = c.units[l]
+	}
+	c.nameUnits(rng)
+	c.placeBuildings(rng, cityBlocks)
+	return c
+}
+
+// apportion splits n children among parents in proportion to their blocks,
+// at least one each and at most one per block.
+func apportion(n int, parents []unit) []int {
+	total := 0
+	for _, p := range parents {
+		total += len(p.blocks)
+	}
+	out := make([]int, len(parents))
+	rem := make([]float64, len(parents))
+	given := 0
+	for i, p := range parents {
+		exact := float64(n) * float64(len(p.blocks)) / float64(total)
+		out[i] = max(1, int(exact))
+		rem[i] = exact - float64(int(exact))
+		given += out[i]
+	}
+	for given < n {
+		best := -1
+		for i := range parents {
+			if out[i] < len(parents[i].blocks) && (best < 0 || rem[i] > rem[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		out[best]++
+		rem[best] = -1
+		given++
+	}
+	for i, p := range parents {
+		out[i] = min(out[i], len(p.blocks))
+	}
+	return out
+}
+
+// grow splits a connected set of blocks into k connected parts by
+// multi-source BFS from k random seeds.
+func (c *City) grow(rng *rand.Rand, blocks []int32, k int) []unit {
+	owner := map[int32]int{}
+	in := make(map[int32]bool, len(blocks))
+	for _, b := range blocks {
+		in[b] = true
+	}
+	perm := rng.Perm(len(blocks))
+	queue := make([]int32, 0, len(blocks))
+	parts := make([]unit, k)
+	for i := 0; i < k; i++ {
+		b := blocks[perm[i]]
+		owner[b] = i
+		parts[i].blocks = append(parts[i].blocks, b)
+		queue = append(queue, b)
+	}
+	for qi := 0; qi < len(queue); qi++ {
+		b := queue[qi]
+		o := owner[b]
+		r, q := int(b)/c.cols, int(b)%c.cols
+		nbrs := [4][2]int{{r - 1, q}, {r + 1, q}, {r, q - 1}, {r, q + 1}}
+		start := rng.IntN(4)
+		for j := 0; j < 4; j++ {
+			nr, nq := nbrs[(start+j)%4][0], nbrs[(start+j)%4][1]
+			if nr < 0 || nq < 0 || nr >= c.rows || nq >= c.cols {
+				continue
+			}
+			nb := int32(nr*c.cols + nq)
+			if !in[nb] {
+				continue
+			}
+			if _, taken := owner[nb]; taken {
+				continue
+			}
+			owner[nb] = o
+			parts[o].blocks = append(parts[o].blocks, nb)
+			queue = append(queue, nb)
+		}
+	}
+	// blocks unreachable from any seed (a disconnected parent) join the first part
+	for _, b := range blocks {
+		if _, ok := owner[b]; !ok {
+			owner[b] = 0
+			parts[0].blocks = append(parts[0].blocks, b)
+		}
+	}
+	return parts
+}
+
+var (
+	districtNames = []string{"浦东新", "黄浦", "静安", "徐汇", "长宁", "普陀", "虹口", "杨浦", "闵行", "宝山", "嘉定", "金山", "松江", "青浦", "奉贤", "崇明"}
+	streetWords   = []string{"陆家嘴", "潍坊", "塘桥", "洋泾", "花木", "金杨", "南码头", "周家渡", "上钢", "东明", "三林", "北蔡", "川沙", "高桥", "高行", "唐镇", "曹路", "金桥", "张江", "康桥", "外滩", "南京东路", "豫园", "老西门", "五里桥", "打浦桥", "淮海中路", "瑞金", "江宁路", "石门二路", "南京西路", "静安寺", "曹家渡", "天目西路", "北站", "宝山路", "芷江西路", "彭浦新村", "临汾路", "大宁路", "共和新路", "彭浦", "天平路", "湖南路", "斜土路", "枫林路", "长桥", "田林", "康健", "虹梅", "凌云", "龙华", "漕河泾", "华阳路", "江苏路", "新华路", "周家桥", "天山路", "仙霞", "虹桥", "程家桥", "北新泾", "新泾"}
+	communityA    = []string{"梅园", "竹园", "松园", "兰园", "桃园", "杏园", "樱花", "海棠", "紫薇", "丁香", "银杏", "香樟", "翠竹", "绿洲", "阳光", "金色", "明珠", "东方", "滨江", "世纪", "锦绣", "华夏", "临沂", "崂山", "潍坊", "浦建", "南泉", "东昌", "文兰", "福山"}
+	communityB    = []string{"一村", "二村", "三村", "四村", "五村", "六村", "七村", "八村", "新村", "苑", "家园", "花园", "公寓", "小区", "里", "坊"}
+	numerals      = []string{"一", "二", "三", "四", "五", "六", "七", "八", "九", "十"}
+)
+
+func (c *City) nameUnits(rng *rand.Rand) {
+	used := map[string]bool{}
+	unique := func(base string, suffix string) string {
+		name := base + suffix
+		for n := 2; used[name]; n++ {
+			name = fmt.Sprintf("%s%d%s", base, n, suffix)
+		}
+		used[name] = true
+		return name
+	}
+	for i := range c.units[0] {
+		u := &c.units[0][i]
+		u.name = unique(districtNames[i%len(districtNames)], "区")
+		u.id = u.name
+	}
+	sw := rng.Perm(len(streetWords))
+	for i := range c.units[1] {
+		u := &c.units[1][i]
+		u.name = unique(streetWords[sw[i%len(sw)]], "街道")
+		u.id = u.name
+	}
+	for i := range c.units[2] {
+		u := &c.units[2][i]
+		a := communityA[rng.IntN(len(communityA))]
+		b := communityB[rng.IntN(len(communityB))]
+		u.name = unique(a+b, "居委会")
+		u.id = u.name
+	}
+	nth := map[int32]int{} // grids numbered within their community
+	for i := range c.units[3] {
+		u := &c.units[3][i]
+		u.id = fmt.Sprintf("G%05d", i+1)
+		comm := c.units[2][u.parent].name
+		nth[u.parent]++
+		n := nth[u.parent]
+		if n <= len(numerals) {
+			u.name = comm + "第" + numerals[n-1] + "网格"
+		} else {
+			u.name = fmt.Sprintf("%s第%d网格", comm, n)
+		}
+	}
+}
+
+// placeBuildings spreads buildings over the blocks, denser near a few centres.
+func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
+	nb := max(1, int(math.Round(float64(c.cfg.N)/AvgPerBuilding)))
+	type centre struct{ x, y, s, w float64 }
+	var centres []centre
+	for i := 0; i < 6; i++ {
+		centres = append(centres, centre{rng.Float64()*float64(c.cols)*0.8 + 0.1*float64(c.cols),
+			rng.Float64()*float64(c.rows)*0.8 + 0.1*float64(c.rows), float64(c.cols) * (0.05 + 0.12*rng.Float64()), 1 + 3*rng.Float64()})
+	}
+	cum := make([]float64, len(blocks))
+	acc := 0.0
+	for i, b := range blocks {
+		x, y := float64(int(b)%c.cols)+0.5, float64(int(b)/c.cols)+0.5
+		w := 0.3
+		for _, ce := range centres {
+			d2 := (x-ce.x)*(x-ce.x) + (y-ce.y)*(y-ce.y)
+			w += ce.w * math.Exp(-d2/(2*ce.s*ce.s))
+		}
+		acc += w
+		cum[i] = acc
+	}
+	c.buildings = make([]bld, 0, nb)
+	for i := 0; i < nb; i++ {
+		t := rng.Float64() * acc
+		lo, hi := 0, len(cum)-1
+		for lo < hi {
+			m := (lo + hi) / 2
+			if cum[m] < t {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		b := blocks[lo]
+		r, q := int(b)/c.cols, int(b)%c.cols
+		// strictly inside the block, away from its edges
+		fx := 0.1 + 0.8*rng.Float64()
+		fy := 0.1 + 0.8*rng.Float64()
+		lon := engine.ToE7(c.lon0 + (float64(q)+fx)*c.blockLon)
+		lat := engine.ToE7(c.lat0 + (float64(r)+fy)*c.blockLat)
+		iso := 0.005
+		if rng.Float64() < 0.1 {
+			iso = 0.155
+		}
+		c.buildings = append(c.buildings, bld{id: fmt.Sprintf("B%06d", i+1), lon: lon, lat: lat, block: b,
+			floors: 6 + rng.IntN(28), perFl: 2 + rng.IntN(7), isoP: iso})
+	}
+}
+
+// Buildings is the number of buildings.
+func (c *City) Buildings() int { return len(c.buildings) }
+
+// Size is the number of dwellings the city has.
+func (c *City) Size() int {
+	n := 0
+	for _, b := range c.buildings {
+		n += b.floors * b.perFl
+	}
+	return n
+}
+
+// Dwellings calls fn for every dwelling, in a deterministic order. The record
+// is reused between calls; its Flags follow FlagNames.
+func (c *City) Dwellings(fn func(r *engine.Record) error) error {
+	rng := rand.New(rand.NewPCG(c.cfg.Seed, 0xd3e11))
+	var r engine.Record
+	n := 0
+	for _, b := range c.buildings {
+		blk := b.block
+		r.District = c.units[0][c.blockUnit[0][blk]].id
+		r.Street = c.units[1][c.blockUnit[1][blk]].id
+		r.Community = c.units[2][c.blockUnit[2][blk]].id
+		r.Grid = c.units[3][c.blockUnit[3][blk]].id
+		r.Building = b.id
+		r.Lon, r.Lat = engine.FromE7(b.lon), engine.FromE7(b.lat)
+		for f := b.floors; f >= 1; f-- {
+			for k := 0; k < b.perFl; k++ {
+				n++
+				r.ID = fmt.Sprintf("RS-%08d", n)
+				r.Unit = fmt.Sprint(k/2 + 1)
+				r.Floor = int16(f)
+				r.Room = fmt.Sprintf("%d%02d", f, k+1)
+				r.Line = n + 1
+				r.ResetFlags()
+				if rng.Float64() < b.isoP {
+					r.SetFlag(0)
+				}
+				for fi := 1; fi < len(FlagRates); fi++ {
+					if rng.Float64() < FlagRates[fi].Rate {
+						r.SetFlag(fi)
+					}
+				}
+				if err := fn(&r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Batch generates every dwelling into an engine batch.
+func (c *City) Batch() (*engine.Batch, error) {
+	b := engine.NewBatch("synthetic city", FlagNames())
+	err := c.Dwellings(func(r *engine.Record) error { return b.Add(r) })
+	return b, err
+}
+
+// Boundaries returns the outline of every unit of every level.
+func (c *City) Boundaries() []engine.Boundary {
+	var out []engine.Boundary
+	for l := 0; l < 4; l++ {
+		for _, u := range c.units[l] {
+			out = append(out, engine.Boundary{Level: engine.Level(l), ID: u.id, Name: u.name, Geometry: c.outline(u.blocks)})
+		}
+	}
+	return out
+}
+
+func roundE7(v float64) float64 { return math.Round(v*1e7) / 1e7 }

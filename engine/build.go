@@ -1,0 +1,543 @@
+package engine
+
+import (
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sort"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/tidwall/rtree"
+)
+
+// newState returns an empty state.
+func newState() *state {
+	st := &state{flagIndex: map[string]FlagID{}, areaIdx: map[areaTuple]uint32{}, bldIdx: map[string]uint32{},
+		strs: newStrTable(), ids: newIDTable(0)}
+	for i := range st.levels {
+		st.levels[i] = newUnitTable()
+	}
+	st.live = make([]uint64, 1)
+	st.index = buildBandIndex(nil, nil, 0, DefaultBandHeight)
+	return st
+}
+
+// rowSet gathers dwellings, in the new state's tables, before sorting.
+type rowSet struct {
+	n      int
+	lon    []int32
+	lat    []int32
+	idEnd  []uint32
+	idBuf  []byte
+	bkey   []uint32 // building key in keys
+	area   []uint32
+	unit   []uint32
+	room   []uint32
+	floor  []int16
+	bits   [][]uint64 // per flag of the new state, bit per row
+	keys   strTable   // building keys
+	origin []rowOrigin
+}
+
+// rowOrigin says where a row came from, for duplicate messages.
+type rowOrigin struct {
+	batch int32 // -1: already loaded
+	line  int32
+}
+
+func (rs *rowSet) idOf(i uint32) string {
+	var s uint32
+	if i > 0 {
+		s = rs.idEnd[i-1]
+	}
+	return unsafeString(rs.idBuf[s:rs.idEnd[i]])
+}
+
+// rebuild makes a new state from the live dwellings of prev and the batches,
+// sorted and indexed. It fails, changing nothing, on duplicate ids.
+func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
+	st := newState()
+	// flags: the old ones first, then new names in order of appearance
+	for _, name := range prev.flagNames {
+		st.addFlag(name)
+	}
+	for _, b := range batches {
+		for _, name := range b.flags {
+			if _, ok := st.flagIndex[name]; !ok {
+				st.addFlag(name)
+			}
+		}
+	}
+	total := prev.nLive
+	for _, b := range batches {
+		total += b.n
+	}
+	rs := &rowSet{keys: newStrTable()}
+	rs.lon = make([]int32, 0, total)
+	rs.lat = make([]int32, 0, total)
+	rs.idEnd = make([]uint32, 0, total)
+	rs.bkey = make([]uint32, 0, total)
+	rs.area = make([]uint32, 0, total)
+	rs.unit = make([]uint32, 0, total)
+	rs.room = make([]uint32, 0, total)
+	rs.floor = make([]int16, 0, total)
+	rs.origin = make([]rowOrigin, 0, total)
+	nw := total>>6 + 1
+	rs.bits = make([][]uint64, st.nFlags())
+	for f := range rs.bits {
+		rs.bits[f] = make([]uint64, nw)
+	}
+	ids := newIDTable(total)
+	var lerr LoadError
+
+	// the dwellings already loaded
+	if prev.n > 0 {
+		areaMap := make([]uint32, len(prev.areas))
+		for i, at := range prev.areas {
+			var nt areaTuple
+			for l := range at {
+				nt[l] = st.levels[l].intern(prev.levels[l].ids[at[l]])
+			}
+			areaMap[i] = st.internArea(nt)
+		}
+		keyMap := make([]uint32, len(prev.blds))
+		for i := range prev.blds {
+			keyMap[i] = rs.keys.intern(prev.blds[i].id)
+		}
+		strMap := make([]uint32, len(prev.strs.strs))
+		for i, s := range prev.strs.strs {
+			strMap[i] = st.strs.intern(s)
+		}
+		for p := uint32(0); p < uint32(prev.n); p++ {
+			if !prev.isLive(p) {
+				continue
+			}
+			row := uint32(rs.n)
+			rs.n++
+			rs.idBuf = append(rs.idBuf, prev.idOf(p)...)
+			rs.idEnd = append(rs.idEnd, uint32(len(rs.idBuf)))
+			ids.insert(rs.idOf(row), row, rs.idOf)
+			rs.lon = append(rs.lon, prev.lon[p])
+			rs.lat = append(rs.lat, prev.lat[p])
+			rs.bkey = append(rs.bkey, keyMap[prev.bld[p]])
+			rs.area = append(rs.area, areaMap[prev.area[p]])
+			rs.unit = append(rs.unit, strMap[prev.unit[p]])
+			rs.room = append(rs.room, strMap[prev.room[p]])
+			rs.floor = append(rs.floor, prev.floor[p])
+			rs.origin = append(rs.origin, rowOrigin{batch: -1})
+			for f := range prev.words {
+				if prev.hasFlag(p, FlagID(f)) {
+					rs.bits[f][row>>6] |= 1 << (row & 63)
+				}
+			}
+		}
+	}
+	for bi, b := range batches {
+		areaMap := make([]uint32, len(b.areas))
+		for i, at := range b.areas {
+			var nt areaTuple
+			for l := range at {
+				nt[l] = st.levels[l].intern(b.levels[l].ids[at[l]])
+			}
+			areaMap[i] = st.internArea(nt)
+		}
+		keyMap := make([]uint32, len(b.bkeys.strs))
+		for i, s := range b.bkeys.strs {
+			keyMap[i] = rs.keys.intern(s)
+		}
+		strMap := make([]uint32, len(b.strs.strs))
+		for i, s := range b.strs.strs {
+			strMap[i] = st.strs.intern(s)
+		}
+		flagMap := make([]FlagID, len(b.flags))
+		for i, name := range b.flags {
+			flagMap[i] = st.flagIndex[name]
+		}
+		for i := uint32(0); i < uint32(b.n); i++ {
+			id := b.idOf(i)
+			if j := ids.find(id, rs.idOf); j >= 0 {
+				o := rs.origin[j]
+				first := "already loaded"
+				if o.batch >= 0 {
+					first = fmt.Sprintf("first in %s:%d", batches[o.batch].Source, o.line)
+				}
+				lerr.Add(Problem{Source: b.Source, Line: int(b.line[i]), Field: "id", Reason: fmt.Sprintf("duplicate id %q (%s)", id, first)})
+				continue
+			}
+			row := uint32(rs.n)
+			rs.n++
+			rs.idBuf = append(rs.idBuf, id...)
+			rs.idEnd = append(rs.idEnd, uint32(len(rs.idBuf)))
+			ids.insert(rs.idOf(row), row, rs.idOf)
+			rs.lon = append(rs.lon, b.lon[i])
+			rs.lat = append(rs.lat, b.lat[i])
+			rs.bkey = append(rs.bkey, keyMap[b.bld[i]])
+			rs.area = append(rs.area, areaMap[b.area[i]])
+			rs.unit = append(rs.unit, strMap[b.unit[i]])
+			rs.room = append(rs.room, strMap[b.room[i]])
+			rs.floor = append(rs.floor, b.floor[i])
+			rs.origin = append(rs.origin, rowOrigin{batch: int32(bi), line: b.line[i]})
+			for f, bits := range b.bits {
+				if bits[i>>6]>>(i&63)&1 != 0 {
+					nf := flagMap[f]
+					rs.bits[nf][row>>6] |= 1 << (row & 63)
+				}
+			}
+		}
+	}
+	if lerr.Len() > 0 {
+		return nil, &lerr
+	}
+	st.fill(rs, bandH)
+	for _, bd := range prev.bounds {
+		st.addBoundary(bd.level, prev.levels[bd.level].ids[bd.unit], prev.levels[bd.level].names[bd.unit], bd.geom)
+	}
+	return st, nil
+}
+
+func (st *state) addFlag(name string) FlagID {
+	f := FlagID(len(st.flagNames))
+	st.flagNames = append(st.flagNames, name)
+	st.flagIndex[name] = f
+	return f
+}
+
+func (st *state) internArea(at areaTuple) uint32 {
+	if i, ok := st.areaIdx[at]; ok {
+		return i
+	}
+	i := uint32(len(st.areas))
+	st.areas = append(st.areas, at)
+	st.areaIdx[at] = i
+	return i
+}
+
+// sortKey orders rows by band, then lon, lat, building, input order.
+type sortKey struct {
+	k    uint64 // band << 32 | lon as unsigned
+	lat  int32
+	bkey uint32
+	row  uint32
+}
+
+// fill sorts the rows into the state's slots and builds every derived
+// structure.
+func (st *state) fill(rs *rowSet, bandH int32) {
+	n := rs.n
+	var lat0 int32
+	if n > 0 {
+		minLat := rs.lat[0]
+		for _, v := range rs.lat {
+			minLat = min(minLat, v)
+		}
+		lat0 = int32(floorDiv(int64(minLat), int64(bandH)) * int64(bandH))
+	}
+	keys := make([]sortKey, n)
+	for i := 0; i < n; i++ {
+		band := uint64(int64(rs.lat[i])-int64(lat0)) / uint64(bandH)
+		keys[i] = sortKey{k: band<<32 | uint64(uint32(rs.lon[i])^0x80000000), lat: rs.lat[i], bkey: rs.bkey[i], row: uint32(i)}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		switch {
+		case a.k != b.k:
+			return cmpU64(a.k, b.k)
+		case a.lat != b.lat:
+			return int(a.lat) - int(b.lat)
+		case a.bkey != b.bkey:
+			return cmpU64(uint64(a.bkey), uint64(b.bkey))
+		}
+		return cmpU64(uint64(a.row), uint64(b.row))
+	})
+
+	st.n, st.nMain, st.nLive = n, n, n
+	st.lon = make([]int32, n)
+	st.lat = make([]int32, n)
+	st.idEnd = make([]uint32, n)
+	st.idBuf = make([]byte, 0, len(rs.idBuf))
+	st.bld = make([]uint32, n)
+	st.area = make([]uint32, n)
+	st.unit = make([]uint32, n)
+	st.room = make([]uint32, n)
+	st.floor = make([]int16, n)
+	nw := st.nBlocks()
+	st.live = make([]uint64, nw)
+	st.words = make([][]uint64, st.nFlags())
+	for f := range st.words {
+		st.words[f] = make([]uint64, nw)
+	}
+	st.ids = newIDTable(n)
+	bkeyToBld := make([]int32, len(rs.keys.strs))
+	for i := range bkeyToBld {
+		bkeyToBld[i] = -1
+	}
+	for p, k := range keys {
+		r := k.row
+		st.lon[p] = rs.lon[r]
+		st.lat[p] = rs.lat[r]
+		st.idBuf = append(st.idBuf, rs.idOf(r)...)
+		st.idEnd[p] = uint32(len(st.idBuf))
+		st.area[p] = rs.area[r]
+		st.unit[p] = rs.unit[r]
+		st.room[p] = rs.room[r]
+		st.floor[p] = rs.floor[r]
+		st.live[p>>6] |= 1 << (p & 63)
+		for f, bits := range rs.bits {
+			if bits[r>>6]>>(r&63)&1 != 0 {
+				st.words[f][p>>6] |= 1 << (p & 63)
+			}
+		}
+		b := bkeyToBld[rs.bkey[r]]
+		if b < 0 {
+			b = int32(len(st.blds))
+			bkeyToBld[rs.bkey[r]] = b
+			id := rs.keys.strs[rs.bkey[r]]
+			st.blds = append(st.blds, building{id: id, fid: featureID(id)})
+			st.bldIdx[id] = uint32(b)
+		}
+		st.bld[p] = uint32(b)
+	}
+	for p := 0; p < n; p++ {
+		st.ids.insert(st.idOf(uint32(p)), uint32(p), st.idOf)
+	}
+	st.bitmaps = make([]*roaring.Bitmap, st.nFlags())
+	for f := range st.words {
+		st.bitmaps[f] = bitmapFromWords(st.words[f], n)
+	}
+	st.index = buildBandIndex(st.lon, st.lat, lat0, bandH)
+	st.buildDerived()
+}
+
+// buildDerived computes, from the slots, buildings' slots, ranges and boxes,
+// counts per area and building, runs per level and the building R-tree.
+func (st *state) buildDerived() {
+	nc := 1 + st.nFlags()
+	// building slots in slot order
+	for i := range st.blds {
+		b := &st.blds[i]
+		b.slots = b.slots[:0]
+		b.ranges = b.ranges[:0]
+	}
+	for p := uint32(0); p < uint32(st.n); p++ {
+		if !st.isLive(p) {
+			continue
+		}
+		b := &st.blds[st.bld[p]]
+		b.slots = append(b.slots, p)
+		if p < uint32(st.nMain) {
+			if k := len(b.ranges); k > 0 && b.ranges[k-1] == p {
+				b.ranges[k-1] = p + 1
+			} else {
+				b.ranges = append(b.ranges, p, p+1)
+			}
+		}
+	}
+	rank := st.strRanks()
+	st.btree = rtree.RTreeGN[int32, uint32]{}
+	for i := range st.blds {
+		b := &st.blds[i]
+		st.sortRoomOrder(b.slots, rank)
+		st.refreshBuilding(uint32(i))
+	}
+	st.aCounts = make([]int64, len(st.areas)*nc)
+	for p := uint32(0); p < uint32(st.n); p++ {
+		if !st.isLive(p) {
+			continue
+		}
+		a := int(st.area[p]) * nc
+		st.aCounts[a]++
+		for f := range st.words {
+			if st.hasFlag(p, FlagID(f)) {
+				st.aCounts[a+1+f]++
+			}
+		}
+	}
+	for l := Level(0); l <= LevelBuilding; l++ {
+		r := runs{}
+		for p := uint32(0); p < uint32(st.nMain); p++ {
+			g := st.groupOf(l, p)
+			if k := len(r.group); k == 0 || r.group[k-1] != g {
+				r.start = append(r.start, p)
+				r.group = append(r.group, g)
+			}
+		}
+		st.runs[l] = r
+	}
+}
+
+// refreshBuilding recomputes a building's point, box and area from its slots,
+// and files it in the R-tree.
+func (st *state) refreshBuilding(bi uint32) {
+	b := &st.blds[bi]
+	if b.inTree {
+		st.btree.Delete(bboxMin(b.bbox), bboxMax(b.bbox), bi)
+		b.inTree = false
+	}
+	if len(b.slots) == 0 {
+		b.bbox = [4]int32{}
+		b.lon, b.lat = 0, 0
+		b.mixed = false
+		return
+	}
+	var sx, sy int64
+	bb := [4]int32{st.lon[b.slots[0]], st.lat[b.slots[0]], st.lon[b.slots[0]], st.lat[b.slots[0]]}
+	b.area = st.area[b.slots[0]]
+	b.mixed = false
+	for _, p := range b.slots {
+		x, y := st.lon[p], st.lat[p]
+		sx += int64(x)
+		sy += int64(y)
+		bb[0], bb[1], bb[2], bb[3] = min(bb[0], x), min(bb[1], y), max(bb[2], x), max(bb[3], y)
+		if st.area[p] != b.area {
+			b.mixed = true
+		}
+	}
+	k := int64(len(b.slots))
+	b.lon, b.lat = int32(roundDiv(sx, k)), int32(roundDiv(sy, k))
+	b.bbox = bb
+	st.btree.Insert(bboxMin(bb), bboxMax(bb), bi)
+	b.inTree = true
+}
+
+func bboxMin(b [4]int32) [2]int32 { return [2]int32{b[0], b[1]} }
+func bboxMax(b [4]int32) [2]int32 { return [2]int32{b[2], b[3]} }
+
+// strRanks ranks the interned strings in natural order ("2" < "10" < "10a").
+func (st *state) strRanks() []uint32 {
+	order := make([]uint32, len(st.strs.strs))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	sort.Slice(order, func(a, b int) bool { return naturalLess(st.strs.strs[order[a]], st.strs.strs[order[b]]) })
+	rank := make([]uint32, len(order))
+	for r, i := range order {
+		rank[i] = uint32(r)
+	}
+	return rank
+}
+
+// sortRoomOrder sorts slots by floor (top first), unit, room, id. rank gives
+// the natural order of interned strings; nil compares the strings.
+func (st *state) sortRoomOrder(slots []uint32, rank []uint32) {
+	less := func(a, b uint32) int {
+		if st.floor[a] != st.floor[b] {
+			return int(st.floor[b]) - int(st.floor[a])
+		}
+		for _, pair := range [2][2]uint32{{st.unit[a], st.unit[b]}, {st.room[a], st.room[b]}} {
+			if pair[0] == pair[1] {
+				continue
+			}
+			if rank != nil {
+				return int(rank[pair[0]]) - int(rank[pair[1]])
+			}
+			if naturalLess(st.strs.strs[pair[0]], st.strs.strs[pair[1]]) {
+				return -1
+			}
+			return 1
+		}
+		ia, ib := st.idOf(a), st.idOf(b)
+		if naturalLess(ia, ib) {
+			return -1
+		} else if naturalLess(ib, ia) {
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(slots, less)
+}
+
+// naturalLess compares strings with digit runs taken as numbers.
+func naturalLess(a, b string) bool {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ca, cb := a[i], b[j]
+		if isDigit(ca) && isDigit(cb) {
+			si, sj := i, j
+			for i < len(a) && isDigit(a[i]) {
+				i++
+			}
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			na, nb := trimZeros(a[si:i]), trimZeros(b[sj:j])
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			continue
+		}
+		if ca != cb {
+			return ca < cb
+		}
+		i++
+		j++
+	}
+	if len(a)-i != len(b)-j {
+		return len(a)-i < len(b)-j
+	}
+	return a < b
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func trimZeros(s string) string {
+	for len(s) > 1 && s[0] == '0' {
+		s = s[1:]
+	}
+	return s
+}
+
+// featureID is a building's stable numeric feature id: FNV-1a of its id,
+// kept to 53 bits so that JavaScript holds it exactly.
+func featureID(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64() & (1<<53 - 1)
+}
+
+func bitmapFromWords(words []uint64, n int) *roaring.Bitmap {
+	bm := roaring.New()
+	buf := make([]uint32, 0, 4096)
+	for wi, w := range words {
+		for w != 0 {
+			t := w & -w
+			buf = append(buf, uint32(wi<<6+popcountIdx(t)))
+			w ^= t
+			if len(buf) == cap(buf) {
+				bm.AddMany(buf)
+				buf = buf[:0]
+			}
+		}
+	}
+	bm.AddMany(buf)
+	bm.RunOptimize()
+	return bm
+}
+
+func popcountIdx(t uint64) int { return int(popcount(t - 1)) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+func roundDiv(a, b int64) int64 {
+	if a >= 0 {
+		return (a + b/2) / b
+	}
+	return -((-a + b/2) / b)
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,36 @@
+// Package engine holds every dwelling of a city in memory and answers
+// room-state questions about them exactly: polygon statistics, grid
+// aggregation, administrative units and room-state maps of buildings.
+//
+// # Model
+//
+// A dwelling (户) is a point with an id, a place in the hierarchy
+// district → street → community → grid → building → unit → floor → room, and a
+// set of boolean flags (isolated, vaccinated, …: any the data brings).
+// Dwellings live in slots: parallel arrays indexed by a dwelling number. Slots
+// [0, nMain) are ordered by row bands (latitude band, then longitude), so that
+// any longitude interval of a band is a contiguous run of slots; later inserts
+// go to a small delta [nMain, n) until the next compaction re-sorts them in.
+//
+// Flags are kept twice: a roaring bitmap per flag (the source of truth, used
+// for persistence and set algebra) and a dense bit array per flag (the hot
+// path). For every `where` expression in use, a rank index caches per block of
+// 64 dwellings the expression's bit-word and running counts of the expression
+// and of the expression ∧ each flag, so that any slot range is counted in O(1).
+//
+// # Queries
+//
+// A polygon query clips the polygon's edges to the row bands. In each band the
+// edges' x-extents form uncertain strips; the gaps between them lie wholly
+// inside or outside the polygon and are counted as slot ranges; only dwellings
+// inside strips are tested, and only against that strip's edges. The cost grows
+// with the polygon's boundary, not its area. Coordinates are fixed point
+// (1e-7 degree), so the tests are exact and a dwelling on the boundary counts
+// as inside.
+//
+// # Concurrency
+//
+// An Engine is safe for concurrent use: one writer, many readers, under one
+// RWMutex owned by the Engine. Internal structures hold no locks of their own,
+// except the rank-index cache, which readers fill lazily.
+package engine

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"unsafe"
+)
+
+// DefaultBandHeight is the height of a row band in 1e-7 degrees (0.0005°,
+// about 55 m): small enough that few dwellings fall in a polygon edge's strip,
+// large enough that a district polygon crosses a few thousand bands at most.
+const DefaultBandHeight = 5000
+
+// colTarget is the mean number of dwellings per column of a band's directory.
+const colTarget = 16
+
+// bandIndex orders the main slots by (band, lon) and finds, for a band and a
+// longitude, the first slot at or east of it in O(1) plus a short search.
+type bandIndex struct {
+	lat0 int32 // south edge of band 0
+	h    int32 // band height, even
+	nb   int   // number of bands
+	// start[b] is the first slot of band b; start[nb] == nMain
+	start []uint32
+	// per band column directory: columns of width colW[b] from colLon[b];
+	// dir[colOff[b]+c] is the first slot of band b with lon >= colLon[b]+c*colW[b]
+	colLon []int32
+	colW   []int32
+	colOff []uint32
+	dir    []uint32
+	lon    []int32 // the state's lon array (main part), for the final search
+}
+
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// bandOf returns the band of a latitude, not clamped.
+func (ix *bandIndex) bandOf(lat int64) int64 {
+	d := lat - int64(ix.lat0)
+	if d < 0 {
+		return (d - int64(ix.h) + 1) / int64(ix.h)
+	}
+	return d / int64(ix.h)
+}
+
+// buildBandIndex builds the directory over slots [0, n) already sorted by
+// (band, lon): lon and lat are the sorted coordinates.
+func buildBandIndex(lon, lat []int32, lat0, h int32) *bandIndex {
+	n := len(lon)
+	ix := &bandIndex{lat0: lat0, h: h, lon: lon}
+	if n == 0 {
+		ix.start = []uint32{0}
+		ix.colOff = []uint32{0}
+		return ix
+	}
+	maxBand := ix.bandOf(int64(lat[n-1]))
+	ix.nb = int(maxBand) + 1
+	ix.start = make([]uint32, ix.nb+1)
+	ix.colLon = make([]int32, ix.nb)
+	ix.colW = make([]int32, ix.nb)
+	ix.colOff = make([]uint32, ix.nb+1)
+	p := 0
+	for b := 0; b < ix.nb; b++ {
+		ix.start[b] = uint32(p)
+		q := p
+		for q < n && ix.bandOf(int64(lat[q])) == int64(b) {
+			q++
+		}
+		ix.colOff[b] = uint32(len(ix.dir))
+		if q > p {
+			minLon, maxLon := lon[p], lon[q-1]
+			ncols := (q - p + colTarget - 1) / colTarget
+			span := int64(maxLon) - int64(minLon) + 1
+			w := (span + int64(ncols) - 1) / int64(ncols)
+			if w < 1 {
+				w = 1
+			}
+			ncols = int((span + w - 1) / w)
+			ix.colLon[b] = minLon
+			ix.colW[b] = int32(w)
+			r := p
+			for c := 0; c < ncols; c++ {
+				edge := int64(minLon) + int64(c)*w
+				for r < q && int64(lon[r]) < edge {
+					r++
+				}
+				ix.dir = append(ix.dir, uint32(r))
+			}
+		}
+		p = q
+	}
+	ix.start[ix.nb] = uint32(n)
+	ix.colOff[ix.nb] = uint32(len(ix.dir))
+	return ix
+}
+
+// lower returns the first slot of band b whose lon is >= x (the band's end
+// when there is none).
+func (ix *bandIndex) lower(b int, x int64) uint32 {
+	s, e := ix.start[b], ix.start[b+1]
+	if s == e || x <= int64(ix.colLon[b]) {
+		return s
+	}
+	off := ix.colOff[b]
+	nc := int64(ix.colOff[b+1] - off)
+	c := (x - int64(ix.colLon[b])) / int64(ix.colW[b])
+	var lo, hi uint32
+	if c >= nc {
+		lo, hi = ix.dir[off+uint32(nc-1)], e
+	} else {
+		lo = ix.dir[off+uint32(c)]
+		if c+1 < nc {
+			hi = ix.dir[off+uint32(c)+1]
+		} else {
+			hi = e
+		}
+	}
+	lon := ix.lon
+	for lo < hi {
+		m := (lo + hi) >> 1
+		if int64(lon[m]) < x {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}

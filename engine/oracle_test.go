@@ -1,0 +1,536 @@
+package engine_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+)
+
+// testSeed returns the seed of the randomised tests: SEED from the
+// environment, or a fresh one; it is printed so a failure can be replayed.
+func testSeed(t testing.TB) uint64 {
+	t.Helper()
+	if s := os.Getenv("SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SEED=%q: %v", s, err)
+		}
+		t.Logf("SEED=%d (from the environment)", v)
+		return v
+	}
+	v := rand.Uint64() % 1_000_000
+	t.Logf("SEED=%d (set SEED to replay)", v)
+	return v
+}
+
+type testCity struct {
+	city *city.City
+	eng  *engine.Engine
+	pts  [][2]int32 // every dwelling point
+	recs []rec      // every dwelling, as generated
+}
+
+// rec is a generated dwelling, kept apart from the engine for the oracle.
+type rec struct {
+	id    string
+	x, y  int32
+	flags uint64 // bit i: flag i of city.FlagNames
+}
+
+var (
+	cityOnce sync.Map // key → *testCity
+)
+
+// loadCity generates and loads a city once per (n, seed, band) in the test binary.
+func loadCity(t testing.TB, n int, seed uint64, band int32) *testCity {
+	t.Helper()
+	key := fmt.Sprint(n, seed, band)
+	if v, ok := cityOnce.Load(key); ok {
+		return v.(*testCity)
+	}
+	c := city.New(city.Config{N: n, Seed: seed})
+	b, err := c.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Options{BandHeight: band})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddBoundaries(c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCity{city: c, eng: e}
+	_ = c.Dwellings(func(r *engine.Record) error {
+		x, y := engine.ToE7(r.Lon), engine.ToE7(r.Lat)
+		tc.pts = append(tc.pts, [2]int32{x, y})
+		var fl uint64
+		if len(r.Flags) > 0 {
+			fl = r.Flags[0]
+		}
+		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: fl})
+		return nil
+	})
+	cityOnce.Store(key, tc)
+	return tc
+}
+
+// polygon generators ------------------------------------------------------
+
+func deg(v int32) float64 { return engine.FromE7(v) }
+
+// star returns a closed counter-clockwise star-shaped ring around c: concave
+// as soon as the radii vary.
+func star(rng *rand.Rand, cx, cy, rmin, rmax float64, n int) orb.Ring {
+	ring := make(orb.Ring, 0, n+1)
+	for i := 0; i < n; i++ {
+		a := 2 * math.Pi * (float64(i) + 0.8*rng.Float64()) / float64(n)
+		r := rmin + (rmax-rmin)*rng.Float64()
+		ring = append(ring, orb.Point{round7(cx + r*math.Cos(a)), round7(cy + r*math.Sin(a))})
+	}
+	return append(ring, ring[0])
+}
+
+func round7(v float64) float64 { return math.Round(v*1e7) / 1e7 }
+
+// randomGeometry makes one of the kinds of query polygon the oracle checks.
+func (tc *testCity) randomGeometry(rng *rand.Rand, kind int) orb.MultiPolygon {
+	p := tc.pts[rng.IntN(len(tc.pts))]
+	cx, cy := deg(p[0]), deg(p[1])
+	size := 0.002 + 0.03*rng.Float64()*rng.Float64()
+	switch kind {
+	case 0: // concave star
+		return orb.MultiPolygon{{star(rng, cx, cy, size*0.3, size, 3+rng.IntN(40))}}
+	case 1: // star with a hole (and sometimes two)
+		outer := star(rng, cx, cy, size*0.6, size, 5+rng.IntN(30))
+		poly := orb.Polygon{outer}
+		hole := star(rng, cx, cy, size*0.1, size*0.45, 3+rng.IntN(12))
+		slices.Reverse(hole)
+		poly = append(poly, hole)
+		return orb.MultiPolygon{poly}
+	case 2: // multipolygon of two or three stars, which may overlap
+		var mp orb.MultiPolygon
+		for k := 0; k < 2+rng.IntN(2); k++ {
+			q := tc.pts[rng.IntN(len(tc.pts))]
+			if rng.IntN(2) == 0 {
+				q = [2]int32{p[0] + int32(rng.IntN(200000)-100000), p[1] + int32(rng.IntN(200000)-100000)}
+			}
+			mp = append(mp, orb.Polygon{star(rng, deg(q[0]), deg(q[1]), size*0.2, size*0.7, 3+rng.IntN(20))})
+		}
+		return mp
+	case 3: // a star whose vertices sit exactly on dwelling points
+		ring := star(rng, cx, cy, size*0.3, size, 6+rng.IntN(20))
+		for i := 0; i < len(ring)-1; i++ {
+			if rng.IntN(2) == 0 {
+				if q, ok := tc.nearest(ring[i]); ok {
+					ring[i] = orb.Point{deg(q[0]), deg(q[1])}
+				}
+			}
+		}
+		ring[len(ring)-1] = ring[0]
+		return orb.MultiPolygon{{ring}}
+	case 4: // a rectangle whose sides pass exactly through dwellings
+		a := tc.pts[rng.IntN(len(tc.pts))]
+		b := tc.pts[rng.IntN(len(tc.pts))]
+		for i := 0; i < 50 && (absI(a[0]-b[0]) > 600000 || absI(a[1]-b[1]) > 600000 || a[0] == b[0] || a[1] == b[1]); i++ {
+			b = tc.pts[rng.IntN(len(tc.pts))]
+		}
+		x0, x1 := deg(min(a[0], b[0])), deg(max(a[0], b[0]))
+		y0, y1 := deg(min(a[1], b[1])), deg(max(a[1], b[1]))
+		if x0 == x1 || y0 == y1 {
+			x1, y1 = x0+0.001, y0+0.001
+		}
+		return orb.MultiPolygon{{{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}}
+	case 5: // a triangle with a sloping edge through a dwelling point
+		dx, dy := int32(rng.IntN(40000)+1000), int32(rng.IntN(40000)-20000)
+		if dy == 0 {
+			dy = 7
+		}
+		a := orb.Point{deg(p[0] - dx), deg(p[1] - dy)}
+		b := orb.Point{deg(p[0] + dx), deg(p[1] + dy)} // p is the midpoint of a→b
+		side := float64(rng.IntN(2)*2-1) * size
+		c := orb.Point{round7(cx - float64(dy)/1e7*side/0.01), round7(cy + float64(dx)/1e7*side/0.01)}
+		return orb.MultiPolygon{{{a, b, c, a}}}
+	case 6: // a generated unit boundary: rectilinear, concave, maybe with holes
+		bs := tc.city.Boundaries()
+		return bs[rng.IntN(len(bs))].Geometry
+	default: // a big polygon: most of the city
+		return orb.MultiPolygon{{star(rng, cx, cy, 0.05, 0.3, 8+rng.IntN(30))}}
+	}
+}
+
+const numKinds = 8
+
+func absI(v int32) int32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func (tc *testCity) nearest(p orb.Point) ([2]int32, bool) {
+	best, bd := [2]int32{}, math.Inf(1)
+	for i := 0; i < 400; i++ {
+		q := tc.pts[(i*7919)%len(tc.pts)]
+		d := math.Hypot(deg(q[0])-p[0], deg(q[1])-p[1])
+		if d < bd {
+			best, bd = q, d
+		}
+	}
+	return best, bd < 0.01
+}
+
+// pred is a flag predicate evaluated by Go, independent of the engine's parser.
+type pred func(flags uint64) bool
+
+// randomExpr builds a random flag expression and the predicate it means.
+// Operands are parenthesised, so Go's evaluation order cannot differ.
+func randomExpr(rng *rand.Rand, flags []string, depth int) (string, pred) {
+	if depth <= 0 || rng.IntN(3) == 0 {
+		i := rng.IntN(len(flags))
+		f := flags[i]
+		if rng.IntN(3) == 0 {
+			return "!" + f, func(m uint64) bool { return m>>i&1 == 0 }
+		}
+		return f, func(m uint64) bool { return m>>i&1 != 0 }
+	}
+	ls, lp := randomExpr(rng, flags, depth-1)
+	rs, rp := randomExpr(rng, flags, depth-1)
+	ls, rs = "("+ls+")", "("+rs+")"
+	var s string
+	var p pred
+	switch rng.IntN(4) {
+	case 0:
+		s, p = ls+" & "+rs, func(m uint64) bool { return lp(m) && rp(m) }
+	case 1:
+		s, p = ls+" and "+rs, func(m uint64) bool { return lp(m) && rp(m) }
+	case 2:
+		s, p = ls+" | "+rs, func(m uint64) bool { return lp(m) || rp(m) }
+	default:
+		s, p = ls+" or "+rs, func(m uint64) bool { return lp(m) || rp(m) }
+	}
+	if rng.IntN(3) == 0 {
+		return "not (" + s + ")", func(m uint64) bool { return !p(m) }
+	}
+	return s, p
+}
+
+// oracleInside is an independent point-in-region test: exact integer
+// arithmetic, even-odd crossing per polygon (holes included), union across
+// polygons, and the boundary inside.
+func oracleInside(mp orb.MultiPolygon, x, y int32) bool {
+	px, py := int64(x), int64(y)
+	for _, poly := range mp {
+		odd := false
+		for _, ring := range poly {
+			for i := 0; i+1 < len(ring); i++ {
+				ax, ay := int64(engine.ToE7(ring[i][0])), int64(engine.ToE7(ring[i][1]))
+				bx, by := int64(engine.ToE7(ring[i+1][0])), int64(engine.ToE7(ring[i+1][1]))
+				cross := (bx-ax)*(py-ay) - (by-ay)*(px-ax)
+				if cross == 0 && min(ax, bx) <= px && px <= max(ax, bx) && min(ay, by) <= py && py <= max(ay, by) {
+					return true // on the boundary
+				}
+				if (ay > py) != (by > py) {
+					// x of the crossing > px  ⇔  sign test, exact
+					if (cross > 0) == (by > ay) {
+						odd = !odd
+					}
+				}
+			}
+		}
+		if odd {
+			return true
+		}
+	}
+	return false
+}
+
+// oracleCounts counts the generated dwellings inside mp for which p holds.
+func (tc *testCity) oracleCounts(mp orb.MultiPolygon, p pred, nflags int) (engine.Counts, map[string]bool) {
+	c := engine.Counts{Flags: make([]int64, nflags)}
+	matched := map[string]bool{}
+	b := mp.Bound()
+	minX, minY := engine.ToE7(b.Min[0]), engine.ToE7(b.Min[1])
+	maxX, maxY := engine.ToE7(b.Max[0]), engine.ToE7(b.Max[1])
+	for _, r := range tc.recs {
+		if r.x < minX || r.x > maxX || r.y < minY || r.y > maxY || !oracleInside(mp, r.x, r.y) {
+			continue
+		}
+		c.Total++
+		if !p(r.flags) {
+			continue
+		}
+		c.Matched++
+		matched[r.id] = true
+		for f := 0; f < nflags; f++ {
+			if r.flags>>f&1 != 0 {
+				c.Flags[f]++
+			}
+		}
+	}
+	return c, matched
+}
+
+// the oracle -------------------------------------------------------------
+
+func TestPolygonStatsMatchBruteForce(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	n := 60_000
+	if testing.Short() {
+		n = 20_000
+	}
+	// two band heights: the default, and a tiny one that puts many edges in
+	// many bands
+	for _, band := range []int32{engine.DefaultBandHeight, 200} {
+		tc := loadCity(t, n, seed, band)
+		flags := tc.eng.Flags()
+		if !slices.Equal(flags, city.FlagNames()) {
+			t.Fatalf("flags %v, want %v", flags, city.FlagNames())
+		}
+		exprs := []string{""}
+		preds := []pred{func(uint64) bool { return true }}
+		for i := 0; i < 24; i++ {
+			s, p := randomExpr(rng, flags, 3)
+			exprs = append(exprs, s)
+			preds = append(preds, p)
+		}
+		polys, nonEmpty := 0, 0
+		for i := 0; i < 240; i++ {
+			kind := i % numKinds
+			mp := tc.randomGeometry(rng, kind)
+			rg, err := engine.NewRegion(mp)
+			if err != nil {
+				// random vertices snapped to dwellings can make a ring cross
+				// itself: such polygons are rejected, which is tested elsewhere
+				var ge *engine.GeometryError
+				if !asGeomErr(err, &ge) {
+					t.Fatalf("kind %d: unexpected error %v", kind, err)
+				}
+				continue
+			}
+			polys++
+			where := exprs[i%len(exprs)]
+			if rg.Contains(tc.pts[0][0], tc.pts[0][1]) != oracleInside(mp, tc.pts[0][0], tc.pts[0][1]) {
+				t.Fatalf("kind %d: Region.Contains disagrees with the oracle", kind)
+			}
+			want, matched := tc.oracleCounts(mp, preds[i%len(preds)], len(flags))
+			if want.Total > 0 {
+				nonEmpty++
+			}
+			checkRegion(t, tc.eng, rg, where, want, matched, fmt.Sprintf("band %d polygon %d kind %d where %q", band, i, kind, where))
+		}
+		if polys < 200 || nonEmpty < 150 {
+			t.Fatalf("only %d valid polygons of 240, %d with dwellings inside", polys, nonEmpty)
+		}
+	}
+}
+
+func asGeomErr(err error, target **engine.GeometryError) bool {
+	ge, ok := err.(*engine.GeometryError)
+	if ok {
+		*target = ge
+	}
+	return ok
+}
+
+// checkRegion compares every figure of PolygonStats and of the engine's own
+// brute-force scan with the oracle's, checks that groups at every level add
+// up, and that listed ids are matched dwellings inside the region.
+func checkRegion(t *testing.T, e *engine.Engine, rg *engine.Region, where string, want engine.Counts, matched map[string]bool, what string) {
+	t.Helper()
+	brute, err := e.BruteStats(rg, where)
+	if err != nil {
+		t.Fatalf("%s: brute: %v", what, err)
+	}
+	if brute.Total != want.Total || brute.Matched != want.Matched || !slices.Equal(brute.Flags, want.Flags) {
+		t.Fatalf("%s: BruteStats %+v, oracle %+v", what, brute, want)
+	}
+	var got engine.PolygonResult
+	if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where}, &got); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if got.Total != want.Total || got.Matched != want.Matched || !slices.Equal(got.Flags, want.Flags) {
+		t.Fatalf("%s:\n got total %d matched %d flags %v\nwant total %d matched %d flags %v",
+			what, got.Total, got.Matched, got.Flags, want.Total, want.Matched, want.Flags)
+	}
+	if where == "" && got.Total != got.Matched {
+		t.Fatalf("%s: without where, matched %d != total %d", what, got.Matched, got.Total)
+	}
+	for _, level := range []string{"district", "street", "community", "grid", "building"} {
+		var g engine.PolygonResult
+		if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where, GroupBy: level}, &g); err != nil {
+			t.Fatal(err)
+		}
+		sum := engine.Counts{Flags: make([]int64, len(g.Flags))}
+		for _, gr := range g.Groups {
+			if gr.Level.String() != level {
+				t.Fatalf("%s: group level %s, want %s", what, gr.Level, level)
+			}
+			sum.Total += gr.Total
+			sum.Matched += gr.Matched
+			for i, v := range gr.Flags {
+				sum.Flags[i] += v
+			}
+		}
+		if sum.Total != want.Total || sum.Matched != want.Matched || !slices.Equal(sum.Flags, want.Flags) {
+			t.Fatalf("%s: groups by %s add up to %+v, want %+v", what, level, sum, want)
+		}
+	}
+	limit := 1 + int(want.Matched)/2
+	var ids engine.PolygonResult
+	if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where, IDs: true, Limit: limit}, &ids); err != nil {
+		t.Fatal(err)
+	}
+	if wantN := min(limit, int(want.Matched)); len(ids.IDs) != wantN {
+		t.Fatalf("%s: %d ids, want %d", what, len(ids.IDs), wantN)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids.IDs {
+		if seen[id] {
+			t.Fatalf("%s: id %s listed twice", what, id)
+		}
+		seen[id] = true
+		if !matched[id] {
+			t.Fatalf("%s: listed id %s is not a matched dwelling inside", what, id)
+		}
+	}
+}
+
+func TestBoundaryPointsCountInside(t *testing.T) {
+	tc := loadCity(t, 20_000, 7, engine.DefaultBandHeight)
+	// a polygon whose every vertex is a dwelling: those dwellings count
+	var ring orb.Ring
+	for i := 0; i < 3; i++ {
+		p := tc.pts[i*5000]
+		ring = append(ring, orb.Point{deg(p[0]), deg(p[1])})
+	}
+	if orientation(ring) < 0 {
+		ring[1], ring[2] = ring[2], ring[1]
+	}
+	ring = append(ring, ring[0])
+	rg, err := engine.NewRegion(orb.MultiPolygon{{ring}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		p := tc.pts[i*5000]
+		if !rg.Contains(p[0], p[1]) {
+			t.Fatalf("vertex %d (a dwelling) is not inside", i)
+		}
+	}
+	all := func(uint64) bool { return true }
+	nf := len(city.FlagNames())
+	mp := orb.MultiPolygon{{ring}}
+	want, matched := tc.oracleCounts(mp, all, nf)
+	checkRegion(t, tc.eng, rg, "", want, matched, "triangle on dwellings")
+	// a degenerate sliver: a polygon exactly one building wide around a row of points
+	p := tc.pts[0]
+	x, y := deg(p[0]), deg(p[1])
+	sliver := orb.Ring{{x, y}, {x + 0.01, y}, {x + 0.01, y + 0.0000001}, {x, y + 0.0000001}, {x, y}}
+	mp = orb.MultiPolygon{{sliver}}
+	rg, err = engine.NewRegion(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got engine.PolygonResult
+	if err := tc.eng.PolygonStats(&engine.PolygonQuery{Region: rg}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Total == 0 {
+		t.Fatal("a dwelling on the bottom edge of a sliver is not counted")
+	}
+	want, matched = tc.oracleCounts(mp, all, nf)
+	checkRegion(t, tc.eng, rg, "", want, matched, "sliver")
+}
+
+func orientation(r orb.Ring) float64 {
+	return (r[1][0]-r[0][0])*(r[2][1]-r[0][1]) - (r[2][0]-r[0][0])*(r[1][1]-r[0][1])
+}
+
+func TestExprErrorsPointAtPosition(t *testing.T) {
+	lookup := func(name string) (engine.FlagID, bool) {
+		i := slices.Index([]string{"isolated", "vaccinated"}, name)
+		return engine.FlagID(i), i >= 0
+	}
+	cases := []struct {
+		src string
+		col int
+		msg string
+	}{
+		{"isolated & ", 12, "ends"},
+		{"isolated & & vaccinated", 12, "operator"},
+		{"(isolated", 10, "missing"},
+		{"isolated)", 9, "unexpected"},
+		{"isolated & bogus", 12, "unknown flag \"bogus\""},
+		{"isolated $ vaccinated", 10, "unexpected character"},
+		{"居家 & isolated", 1, "unknown flag"},
+		{strings.Repeat("(", 80) + "isolated" + strings.Repeat(")", 80), 66, "nested"},
+	}
+	for _, c := range cases {
+		_, err := engine.ParseExpr(c.src, lookup)
+		ee, ok := err.(*engine.ExprError)
+		if !ok {
+			t.Fatalf("%q: got %v, want an ExprError", c.src, err)
+		}
+		if ee.Pos != c.col || !strings.Contains(ee.Error(), c.msg) {
+			t.Errorf("%q: got %q at column %d, want %q at column %d", c.src, ee.Error(), ee.Pos, c.msg, c.col)
+		}
+	}
+	good := map[string]string{
+		"isolated & !vaccinated":             "isolated&!vaccinated",
+		"isolated and not vaccinated":        "isolated&!vaccinated",
+		"isolated | vaccinated & false":      "isolated|vaccinated&false",
+		"(isolated | vaccinated) & true":     "(isolated|vaccinated)&true",
+		"!!isolated":                         "!!isolated",
+		"isolated && vaccinated || isolated": "isolated&vaccinated|isolated",
+	}
+	for src, canon := range good {
+		x, err := engine.ParseExpr(src, lookup)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if x.String() != canon {
+			t.Errorf("%q: canonical %q, want %q", src, x.String(), canon)
+		}
+	}
+}
+
+func TestExprPrecedence(t *testing.T) {
+	names := []string{"a", "b", "c"}
+	lookup := func(name string) (engine.FlagID, bool) {
+		i := slices.Index(names, name)
+		return engine.FlagID(i), i >= 0
+	}
+	// ! binds tightest, then &, then |: check every assignment
+	cases := map[string]func(a, b, c bool) bool{
+		"a | b & c":        func(a, b, c bool) bool { return a || (b && c) },
+		"!a & b":           func(a, b, c bool) bool { return !a && b },
+		"!(a & b) | c":     func(a, b, c bool) bool { return !(a && b) || c },
+		"a & b | !c":       func(a, b, c bool) bool { return (a && b) || !c },
+		"not a or b and c": func(a, b, c bool) bool { return !a || (b && c) },
+	}
+	for src, want := range cases {
+		x, err := engine.ParseExpr(src, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := 0; m < 8; m++ {
+			v := [3]bool{m&1 != 0, m&2 != 0, m&4 != 0}
+			got := x.EvalSet(func(f engine.FlagID) bool { return v[f] })
+			if got != want(v[0], v[1], v[2]) {
+				t.Errorf("%q with a=%v b=%v c=%v: got %v", src, v[0], v[1], v[2], got)
+			}
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package engine
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// Rank blocks: 64 slots a block, 512 blocks (32,768 slots) a superblock, so a
+// count relative to its superblock fits in 16 bits.
+const (
+	sbShift   = 9 // blocks per superblock = 1 << sbShift
+	sbSlots   = 6 + sbShift
+	maxRanked = 24 // rank caches kept besides the always-true one
+)
+
+// rankIndex answers, for one expression E, how many slots in a range satisfy
+// E and E ∧ f for every flag f, in O(1) per range. It is derived from the
+// state's bit arrays and rebuilt lazily per superblock after changes.
+//
+// counter c is E for c == 0 and E ∧ flag(c-1) for c ≥ 1; nc = 1 + flags.
+type rankIndex struct {
+	expr *Expr
+	nc   int
+
+	mu       sync.Mutex  // serialises lazy rebuilds among readers
+	dirtyAny atomic.Bool // some superblock needs rebuilding (or never built)
+	used     atomic.Int64
+
+	// guarded: written by a reader under mu while dirty, or by the writer
+	// under the engine's exclusive lock; read by readers once clean.
+	nblk  int
+	words []uint64 // per block: E ∧ live
+	rel   []uint16 // per block × nc: counts in its superblock before it
+	sup   []uint32 // per superblock × nc: counts before the superblock
+	tot   []uint32 // per superblock × nc: counts inside the superblock
+	dirty []uint64 // bit per superblock
+
+	// per building × nc counts, computed on first use; bdirty marks
+	// buildings to recount.
+	bc     []int64
+	bBuilt bool
+	bdirty []uint64
+}
+
+func newRankIndex(e *Expr, nFlags int) *rankIndex {
+	r := &rankIndex{expr: e, nc: 1 + nFlags}
+	r.dirtyAny.Store(true)
+	return r
+}
+
+// markDirty records that a slot of building bld changed its flags or
+// liveness. Caller holds the engine's exclusive lock.
+func (r *rankIndex) markDirty(slot, bld uint32) {
+	sb := int(slot >> sbSlots)
+	if sb>>6 < len(r.dirty) {
+		r.dirty[sb>>6] |= 1 << (sb & 63)
+	}
+	if int(bld>>6) < len(r.bdirty) {
+		r.bdirty[bld>>6] |= 1 << (bld & 63)
+	}
+	r.dirtyAny.Store(true)
+}
+
+// buildingCounts returns counts per building (stride nc), fresh. Callers
+// hold the engine's lock; the slice is valid until the next write.
+func (r *rankIndex) buildingCounts(st *state) []int64 {
+	r.fresh(st)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nb := len(st.blds)
+	if !r.bBuilt || len(r.bc) != nb*r.nc {
+		r.bc = make([]int64, nb*r.nc)
+		r.bdirty = make([]uint64, (nb+63)>>6)
+		for b := 0; b < nb; b++ {
+			r.countBuilding(st, uint32(b))
+		}
+		r.bBuilt = true
+		return r.bc
+	}
+	for wi, w := range r.bdirty {
+		for w != 0 {
+			b := wi<<6 + bits.TrailingZeros64(w)
+			w &= w - 1
+			r.countBuilding(st, uint32(b))
+		}
+		r.bdirty[wi] = 0
+	}
+	return r.bc
+}
+
+// countBuilding recounts one building: its main ranges, then its delta slots.
+func (r *rankIndex) countBuilding(st *state, bi uint32) {
+	nc := r.nc
+	dst := r.bc[int(bi)*nc : int(bi)*nc+nc]
+	clear(dst)
+	b := &st.blds[bi]
+	for i := 0; i+1 < len(b.ranges); i += 2 {
+		r.addRange(st, b.ranges[i], b.ranges[i+1], nc, dst)
+	}
+	for _, p := range b.slots {
+		if p >= uint32(st.nMain) {
+			r.addRange(st, p, p+1, nc, dst)
+		}
+	}
+}
+
+// fresh brings the index up to date with st. Callers hold the engine's lock
+// (shared or exclusive).
+func (r *rankIndex) fresh(st *state) {
+	if !r.dirtyAny.Load() && r.nblk == st.nBlocks() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.dirtyAny.Load() && r.nblk == st.nBlocks() {
+		return
+	}
+	nblk := st.nBlocks()
+	nsb := (nblk + (1 << sbShift) - 1) >> sbShift
+	if nblk != r.nblk {
+		oldSB := (r.nblk + (1 << sbShift) - 1) >> sbShift
+		r.words = growU64(r.words, nblk)
+		r.rel = growU16(r.rel, nblk*r.nc)
+		r.sup = growU32(r.sup, nsb*r.nc)
+		r.tot = growU32(r.tot, nsb*r.nc)
+		r.dirty = growU64(r.dirty, (nsb+63)>>6)
+		// the last old superblock may have grown; new ones are unbuilt
+		first := oldSB - 1
+		if first < 0 {
+			first = 0
+		}
+		for sb := first; sb < nsb; sb++ {
+			r.dirty[sb>>6] |= 1 << (sb & 63)
+		}
+		r.nblk = nblk
+	}
+	for wi, w := range r.dirty {
+		for w != 0 {
+			sb := wi<<6 + bits.TrailingZeros64(w)
+			w &= w - 1
+			if sb < nsb {
+				r.rebuildSuper(st, sb)
+			}
+		}
+		r.dirty[wi] = 0
+	}
+	nc := r.nc
+	for c := 0; c < nc; c++ {
+		var acc uint32
+		for sb := 0; sb < nsb; sb++ {
+			r.sup[sb*nc+c] = acc
+			acc += r.tot[sb*nc+c]
+		}
+	}
+	r.dirtyAny.Store(false)
+}
+
+func (r *rankIndex) rebuildSuper(st *state, sb int) {
+	nc := r.nc
+	b0 := sb << sbShift
+	b1 := b0 + 1<<sbShift
+	if b1 > r.nblk {
+		b1 = r.nblk
+	}
+	var run [64]uint32
+	acc := run[:0]
+	if nc > len(run) {
+		acc = make([]uint32, nc)
+	} else {
+		acc = run[:nc]
+	}
+	words := st.words
+	for b := b0; b < b1; b++ {
+		w := r.expr.evalBlock(words, b) & st.live[b]
+		r.words[b] = w
+		rel := r.rel[b*nc : b*nc+nc]
+		rel[0] = uint16(acc[0])
+		acc[0] += uint32(bits.OnesCount64(w))
+		for f := 1; f < nc; f++ {
+			rel[f] = uint16(acc[f])
+			acc[f] += uint32(bits.OnesCount64(w & words[f-1][b]))
+		}
+	}
+	copy(r.tot[sb*nc:sb*nc+nc], acc)
+}
+
+// prefix adds sign × (counts of slots [0, p)) for counters [0, k) to acc.
+func (r *rankIndex) prefix(st *state, p uint32, k int, sign int64, acc []int64) {
+	blk := int(p >> 6)
+	sb := blk >> sbShift
+	nc := r.nc
+	w := r.words[blk] & (uint64(1)<<(p&63) - 1)
+	rel := r.rel[blk*nc : blk*nc+k]
+	sup := r.sup[sb*nc : sb*nc+k]
+	acc[0] += sign * (int64(sup[0]) + int64(rel[0]) + popcount(w))
+	for c := 1; c < k; c++ {
+		acc[c] += sign * (int64(sup[c]) + int64(rel[c]) + popcount(w&st.words[c-1][blk]))
+	}
+}
+
+// addRange adds the counts of slots [a, b) for counters [0, k) to acc.
+func (r *rankIndex) addRange(st *state, a, b uint32, k int, acc []int64) {
+	if a >= b {
+		return
+	}
+	if a>>6 == (b-1)>>6 {
+		r.addMask(st, int(a>>6), rangeMask(a&63, (b-1)&63), k, acc)
+		return
+	}
+	r.prefix(st, b, k, 1, acc)
+	r.prefix(st, a, k, -1, acc)
+}
+
+// addMask adds the counts of the slots of block blk selected by mask.
+func (r *rankIndex) addMask(st *state, blk int, mask uint64, k int, acc []int64) {
+	w := r.words[blk] & mask
+	if w == 0 {
+		return
+	}
+	acc[0] += popcount(w)
+	for c := 1; c < k; c++ {
+		acc[c] += popcount(w & st.words[c-1][blk])
+	}
+}
+
+// bit reports whether slot p satisfies the expression (and is live).
+func (r *rankIndex) bit(p uint32) bool { return r.words[p>>6]>>(p&63)&1 != 0 }
+
+// rangeMask has bits lo..hi (inclusive) set.
+func rangeMask(lo, hi uint32) uint64 {
+	return (^uint64(0) >> (63 - hi)) &^ (uint64(1)<<lo - 1)
+}
+
+func growU64(s []uint64, n int) []uint64 {
+	if n <= cap(s) {
+		old := len(s)
+		s = s[:n]
+		clear(s[min(old, n):])
+		return s
+	}
+	out := make([]uint64, n, n+n/4)
+	copy(out, s)
+	return out
+}
+
+func growU32(s []uint32, n int) []uint32 {
+	if n <= cap(s) {
+		old := len(s)
+		s = s[:n]
+		clear(s[min(old, n):])
+		return s
+	}
+	out := make([]uint32, n, n+n/4)
+	copy(out, s)
+	return out
+}
+
+func growU16(s []uint16, n int) []uint16 {
+	if n <= cap(s) {
+		old := len(s)
+		s = s[:n]
+		clear(s[min(old, n):])
+		return s
+	}
+	out := make([]uint16, n, n+n/4)
+	copy(out, s)
+	return out
+}
+
+// rankCache keeps the rank indexes of recently used expressions.
+type rankCache struct {
+	mu    sync.Mutex
+	tick  atomic.Int64
+	all   *rankIndex // the always-true expression: live dwellings
+	byKey map[string]*rankIndex
+}
+
+func newRankCache(nFlags int) *rankCache {
+	return &rankCache{all: newRankIndex(trueExpr, nFlags), byKey: map[string]*rankIndex{}}
+}
+
+// get returns the (fresh) rank index of e. Callers hold the engine's lock.
+func (c *rankCache) get(st *state, e *Expr) *rankIndex {
+	var r *rankIndex
+	if e.IsTrue() {
+		r = c.all
+	} else {
+		c.mu.Lock()
+		r = c.byKey[e.canon]
+		if r == nil {
+			if len(c.byKey) >= maxRanked {
+				c.evictLocked()
+			}
+			r = newRankIndex(e, st.nFlags())
+			c.byKey[e.canon] = r
+		}
+		c.mu.Unlock()
+	}
+	r.used.Store(c.tick.Add(1))
+	r.fresh(st)
+	return r
+}
+
+func (c *rankCache) evictLocked() {
+	var oldest string
+	var at int64 = -1
+	for k, r := range c.byKey {
+		if u := r.used.Load(); at < 0 || u < at {
+			oldest, at = k, u
+		}
+	}
+	delete(c.byKey, oldest)
+}
+
+// markDirty tells every cached index that a slot of building bld changed.
+// Caller holds the engine's exclusive lock.
+func (c *rankCache) markDirty(slot, bld uint32) {
+	c.all.markDirty(slot, bld)
+	for _, r := range c.byKey {
+		r.markDirty(slot, bld)
+	}
+}

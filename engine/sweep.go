@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"math"
+	"slices"
+)
+
+// bandItem is one polygon edge clipped to one row band: its conservative
+// x-extent there and its contribution to the winding number of what lies east
+// of it on the band's mid-line.
+type bandItem struct {
+	band    int32
+	xmin    int32
+	xmax    int32
+	contrib int32
+	edge    int32
+}
+
+// sink receives the slots a sweep finds inside a region and counts them:
+// acc[0] total, acc[1] matched, acc[2+f] matched ∧ flag f. Optionally it also
+// counts per group of a level and collects matched slots.
+type sink struct {
+	st      *state
+	all     *rankIndex // live dwellings
+	rk      *rankIndex // the where expression
+	nc      int        // counters of rk: 1 + flags
+	noWhere bool       // rk == all: total is matched, count once
+	acc     []int64
+
+	pendBlk  int
+	pendMask uint64
+
+	grouping bool
+	level    Level
+	runs     *runs
+	gIdx     []int32  // group number → index into gList, -1 when untouched
+	gList    []uint32 // touched groups in order of first touch
+	gAcc     []int64  // per touched group: 2+F counters like acc
+
+	wantIDs bool
+	limit   int
+	ids     []uint32
+}
+
+// scratch holds a query's reusable buffers; pooled by the engine.
+type scratch struct {
+	items []bandItem
+	sink  sink
+}
+
+func (s *sink) reset(st *state, all, rk *rankIndex) {
+	s.st, s.all, s.rk = st, all, rk
+	s.nc = rk.nc
+	s.noWhere = rk == all
+	n := 2 + st.nFlags()
+	if cap(s.acc) < n {
+		s.acc = make([]int64, n)
+	}
+	s.acc = s.acc[:n]
+	clear(s.acc)
+	s.pendBlk, s.pendMask = -1, 0
+	s.grouping, s.wantIDs = false, false
+	s.ids = s.ids[:0]
+	s.gList = s.gList[:0]
+	s.gAcc = s.gAcc[:0]
+}
+
+func (s *sink) groupBy(l Level) {
+	s.grouping = true
+	s.level = l
+	s.runs = &s.st.runs[l]
+	n := s.st.groupCount(l)
+	if cap(s.gIdx) < n {
+		s.gIdx = make([]int32, n)
+		for i := range s.gIdx {
+			s.gIdx[i] = -1
+		}
+	}
+	s.gIdx = s.gIdx[:n]
+}
+
+// release clears the group index for the next user of the scratch.
+func (s *sink) release() {
+	for _, g := range s.gList {
+		s.gIdx[g] = -1
+	}
+	s.gList = s.gList[:0]
+	s.st, s.all, s.rk = nil, nil, nil
+}
+
+// count adds the counts of slots [a, b) to dst (2+F counters).
+func (s *sink) count(a, b uint32, dst []int64) {
+	if s.noWhere {
+		s.rk.addRange(s.st, a, b, s.nc, dst[1:])
+		return
+	}
+	s.all.addRange(s.st, a, b, 1, dst[:1])
+	s.rk.addRange(s.st, a, b, s.nc, dst[1:])
+}
+
+func (s *sink) flush() {
+	if s.pendMask == 0 {
+		return
+	}
+	if !s.noWhere {
+		s.all.addMask(s.st, s.pendBlk, s.pendMask, 1, s.acc[:1])
+	}
+	s.rk.addMask(s.st, s.pendBlk, s.pendMask, s.nc, s.acc[1:])
+	s.pendMask = 0
+}
+
+// rng takes slots [a, b), all inside the region.
+func (s *sink) rng(a, b uint32) {
+	if a >= b {
+		return
+	}
+	if s.grouping {
+		s.groupRange(a, b)
+	}
+	if s.wantIDs && len(s.ids) < s.limit {
+		for p := a; p < b && len(s.ids) < s.limit; p++ {
+			if s.rk.bit(p) {
+				s.ids = append(s.ids, p)
+			}
+		}
+	}
+	if blk := int(a >> 6); blk == int((b-1)>>6) {
+		if blk != s.pendBlk {
+			s.flush()
+			s.pendBlk = blk
+		}
+		s.pendMask |= rangeMask(a&63, (b-1)&63)
+		return
+	}
+	s.count(a, b, s.acc)
+}
+
+// groupRange splits a main-order range by the runs of the grouping level.
+func (s *sink) groupRange(a, b uint32) {
+	r := s.runs
+	i := r.find(a)
+	for a < b {
+		end := b
+		if i+1 < len(r.start) && r.start[i+1] < end {
+			end = r.start[i+1]
+		}
+		s.count(a, end, s.groupAcc(r.group[i]))
+		a = end
+		i++
+	}
+}
+
+// point takes a single slot (from the delta), inside the region.
+func (s *sink) point(p uint32) {
+	if s.grouping {
+		s.count(p, p+1, s.groupAcc(s.st.groupOf(s.level, p)))
+	}
+	if s.wantIDs && len(s.ids) < s.limit && s.rk.bit(p) {
+		s.ids = append(s.ids, p)
+	}
+	s.count(p, p+1, s.acc)
+}
+
+func (s *sink) groupAcc(g uint32) []int64 {
+	n := 2 + s.st.nFlags()
+	k := s.gIdx[g]
+	if k < 0 {
+		k = int32(len(s.gList))
+		s.gIdx[g] = k
+		s.gList = append(s.gList, g)
+		s.gAcc = append(s.gAcc, make([]int64, n)...)
+	}
+	return s.gAcc[int(k)*n : int(k)*n+n]
+}
+
+// finish flushes pending counts and fills total where there is no `where`.
+func (s *sink) finish() {
+	s.flush()
+	if s.noWhere {
+		s.acc[0] = s.acc[1]
+		n := 2 + s.st.nFlags()
+		for k := range s.gList {
+			s.gAcc[k*n] = s.gAcc[k*n+1]
+		}
+	}
+}
+
+// sweep finds every live dwelling inside rg and hands it to s.
+func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
+	ix := st.index
+	if ix.nb > 0 {
+		sc.items = st.bandItems(rg, sc.items[:0])
+		items := sc.items
+		for i := 0; i < len(items); {
+			b := int(items[i].band)
+			j := i + 1
+			for j < len(items) && int(items[j].band) == b {
+				j++
+			}
+			st.sweepBand(rg, b, items[i:j], s)
+			i = j
+		}
+	}
+	// the delta: few points, tested one by one
+	for p := uint32(st.nMain); p < uint32(st.n); p++ {
+		if st.isLive(p) && rg.Contains(st.lon[p], st.lat[p]) {
+			s.point(p)
+		}
+	}
+}
+
+// bandItems clips every edge of rg to the non-empty bands it crosses and
+// returns the items sorted by band, then west end.
+func (st *state) bandItems(rg *Region, items []bandItem) []bandItem {
+	ix := st.index
+	h := int64(ix.h)
+	for ei := range rg.edges {
+		e := &rg.edges[ei]
+		x1, y1, x2, y2 := int64(e.x1), int64(e.y1), int64(e.x2), int64(e.y2)
+		ylo, yhi := min(y1, y2), max(y1, y2)
+		b0, b1 := ix.bandOf(ylo), ix.bandOf(yhi)
+		if b1 < 0 || b0 >= int64(ix.nb) {
+			continue
+		}
+		b0, b1 = max(b0, 0), min(b1, int64(ix.nb-1))
+		exmin, exmax := min(x1, x2), max(x1, x2)
+		var contribDown int32 = -1 // west-ray winding step of an upward edge
+		if y2 < y1 {
+			contribDown = 1
+		}
+		for b := b0; b <= b1; b++ {
+			if ix.start[b] == ix.start[b+1] {
+				continue
+			}
+			bs := int64(ix.lat0) + b*h // band b holds lat in [bs, bs+h-1]
+			ya, yb := max(ylo, bs), min(yhi, bs+h-1)
+			xmin, xmax := exmin, exmax
+			if y1 != y2 && (ya > ylo || yb < yhi) {
+				fa := float64(x1) + float64(ya-y1)*float64(x2-x1)/float64(y2-y1)
+				fb := float64(x1) + float64(yb-y1)*float64(x2-x1)/float64(y2-y1)
+				xmin = max(exmin, int64(math.Floor(min(fa, fb)))-1)
+				xmax = min(exmax, int64(math.Ceil(max(fa, fb)))+1)
+			}
+			// the band's mid-line lies at bs + h/2 + 0.5: never on a vertex
+			mid2 := 2*bs + h + 1
+			var c int32
+			if 2*ylo < mid2 && mid2 < 2*yhi {
+				c = contribDown
+			}
+			items = append(items, bandItem{band: int32(b), xmin: int32(xmin), xmax: int32(xmax), contrib: c, edge: int32(ei)})
+		}
+	}
+	slices.SortFunc(items, func(a, b bandItem) int {
+		if a.band != b.band {
+			return int(a.band - b.band)
+		}
+		if a.xmin != b.xmin {
+			if a.xmin < b.xmin {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	return items
+}
+
+// sweepBand handles one band: strips of merged edge extents, and the gaps
+// between them, wholly inside or outside.
+func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
+	ix := st.index
+	w := int32(0)
+	pos := ix.start[b]
+	for k := 0; k < len(items); {
+		x0, x1 := items[k].xmin, items[k].xmax
+		c := items[k].contrib
+		m := k + 1
+		for m < len(items) && int64(items[m].xmin) <= int64(x1)+1 {
+			x1 = max(x1, items[m].xmax)
+			c += items[m].contrib
+			m++
+		}
+		p0 := ix.lower(b, int64(x0))
+		if w > 0 && p0 > pos {
+			s.rng(pos, p0) // a gap inside the region
+		}
+		p1 := ix.lower(b, int64(x1)+1)
+		st.testStrip(rg, items[k:m], w, p0, p1, s)
+		w += c
+		pos = p1
+		k = m
+	}
+}
+
+// testStrip tests the dwellings of slots [p0, p1) against the edges of one
+// strip; w is the winding number west of the strip.
+func (st *state) testStrip(rg *Region, items []bandItem, w int32, p0, p1 uint32, s *sink) {
+	lon, lat := st.lon, st.lat
+	var lastX, lastY int32
+	lastIn, have := false, false
+	runStart := p0
+	for p := p0; p < p1; p++ {
+		x, y := lon[p], lat[p]
+		if have && x == lastX && y == lastY {
+			continue // same point as the previous dwelling: same answer
+		}
+		in := stripContains(rg, items, w, int64(x), int64(y))
+		if in != lastIn || !have {
+			if lastIn && have {
+				s.rng(runStart, p)
+			}
+			runStart = p
+		}
+		lastX, lastY, lastIn, have = x, y, in, true
+	}
+	if have && lastIn {
+		s.rng(runStart, p1)
+	}
+}
+
+func stripContains(rg *Region, items []bandItem, w int32, px, py int64) bool {
+	for i := range items {
+		e := &rg.edges[items[i].edge]
+		if onSegment(e, px, py) {
+			return true
+		}
+		w += int32(windingStep(e, px, py))
+	}
+	return w > 0
+}
