@@ -308,9 +308,8 @@ func (st *state) fill(rs *rowSet, bandH int32) {
 }
 
 // buildDerived computes, from the slots, buildings' slots, ranges and boxes,
-// counts per area and building, runs per level and the building R-tree.
+// runs per level and the building R-tree.
 func (st *state) buildDerived() {
-	nc := 1 + st.nFlags()
 	// building slots in slot order
 	for i := range st.blds {
 		b := &st.blds[i]
@@ -337,19 +336,6 @@ func (st *state) buildDerived() {
 		b := &st.blds[i]
 		st.sortRoomOrder(b.slots, rank)
 		st.refreshBuilding(uint32(i))
-	}
-	st.aCounts = make([]int64, len(st.areas)*nc)
-	for p := uint32(0); p < uint32(st.n); p++ {
-		if !st.isLive(p) {
-			continue
-		}
-		a := int(st.area[p]) * nc
-		st.aCounts[a]++
-		for f := range st.words {
-			if st.hasFlag(p, FlagID(f)) {
-				st.aCounts[a+1+f]++
-			}
-		}
 	}
 	for l := Level(0); l <= LevelBuilding; l++ {
 		r := runs{}

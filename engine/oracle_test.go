@@ -44,7 +44,8 @@ type testCity struct {
 type rec struct {
 	id    string
 	x, y  int32
-	flags uint64 // bit i: flag i of city.FlagNames
+	flags uint64    // bit i: flag i of city.FlagNames
+	units [5]string // district, street, community, grid, building
 }
 
 var (
@@ -78,7 +79,8 @@ func loadCity(t testing.TB, n int, seed uint64, band int32) *testCity {
 		if len(r.Flags) > 0 {
 			fl = r.Flags[0]
 		}
-		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: fl})
+		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: fl,
+			units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
 		return nil
 	})
 	cityOnce.Store(key, tc)

@@ -60,7 +60,6 @@ type state struct {
 	levels  [numAreaLevels]unitTable
 	areas   []areaTuple
 	areaIdx map[areaTuple]uint32
-	aCounts []int64 // area × (1+F): live dwellings, then per flag
 
 	blds   []building
 	bldIdx map[string]uint32

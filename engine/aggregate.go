@@ -1,0 +1,438 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Grid limits.
+const (
+	MinCellM = 10      // smallest cell_m
+	MaxCells = 500_000 // non-empty cells in one answer
+)
+
+// metresPerDegree is the length of one degree of latitude (and of longitude
+// at the equator) on the WGS84 sphere of equal area, near enough for cells.
+const metresPerDegree = 111_320.0
+
+// GridQuery asks for aggregates over square cells (CellM) or over the units
+// of a level (Level). BBox, when set, keeps dwellings inside it (edges
+// included).
+type GridQuery struct {
+	BBox  *[4]float64 // west, south, east, north
+	CellM float64
+	Level string
+	Where string
+}
+
+// Cell is one aggregate of a grid answer.
+type Cell struct {
+	ID   string
+	Name string     // unit name, for level cells
+	BBox [4]float64 // west, south, east, north
+	Counts
+}
+
+// GridResult answers a GridQuery; cells are ordered by id (square cells by
+// row, then column).
+type GridResult struct {
+	Cells     []Cell
+	FlagNames []string
+	Version   Version
+}
+
+// cellAcc accumulates counts per key.
+type cellAcc struct {
+	nf    int
+	index map[uint64]int
+	keys  []uint64
+	acc   []int64    // per cell: total, matched, flags
+	bbox  [][4]int32 // per cell: box of what fell in it
+}
+
+func newCellAcc(nf int) *cellAcc { return &cellAcc{nf: nf, index: map[uint64]int{}} }
+
+func (c *cellAcc) slot(k uint64) int {
+	i, ok := c.index[k]
+	if !ok {
+		i = len(c.keys)
+		c.index[k] = i
+		c.keys = append(c.keys, k)
+		c.acc = append(c.acc, make([]int64, 2+c.nf)...)
+		c.bbox = append(c.bbox, [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32})
+	}
+	return i
+}
+
+func (c *cellAcc) grow(i int, bb [4]int32) {
+	b := &c.bbox[i]
+	b[0], b[1], b[2], b[3] = min(b[0], bb[0]), min(b[1], bb[1]), max(b[2], bb[2]), max(b[3], bb[3])
+}
+
+func (c *cellAcc) counts(i int) Counts {
+	a := c.acc[i*(2+c.nf) : (i+1)*(2+c.nf)]
+	return Counts{Total: a[0], Matched: a[1], Flags: slices.Clone(a[2:])}
+}
+
+// aggregator visits buildings (whole, when they fall in one cell and inside
+// the box) or single dwellings, and adds their counts to cells.
+type aggregator struct {
+	st      *state
+	all, rk *rankIndex
+	bcAll   []int64 // building counts of live dwellings (stride 1+F)
+	bcW     []int64 // building counts under where (stride 1+F)
+	bb      *[4]int32
+	acc     *cellAcc
+}
+
+func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregator, error) {
+	x, err := e.parseWhere(st, where)
+	if err != nil {
+		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
+	}
+	a := &aggregator{st: st, bb: bb, acc: newCellAcc(st.nFlags())}
+	a.all = e.ranks.get(st, trueExpr)
+	a.rk = a.all
+	if !x.IsTrue() {
+		a.rk = e.ranks.get(st, x)
+	}
+	a.bcAll = a.all.buildingCounts(st)
+	a.bcW = a.rk.buildingCounts(st)
+	return a, nil
+}
+
+// run calls keyB for each building that lies wholly inside the box; if it
+// returns ok, the building's counts go to that key as a whole. Otherwise each
+// of its dwellings inside the box goes to keyP (skipped when ok is false).
+func (a *aggregator) run(keyB func(bi uint32, b *building) (uint64, bool), keyP func(p uint32) (uint64, bool)) {
+	st := a.st
+	visit := func(bi uint32) {
+		b := &st.blds[bi]
+		if len(b.slots) == 0 {
+			return
+		}
+		whole := a.bb == nil || (b.bbox[0] >= a.bb[0] && b.bbox[1] >= a.bb[1] && b.bbox[2] <= a.bb[2] && b.bbox[3] <= a.bb[3])
+		if whole {
+			if k, ok := keyB(bi, b); ok {
+				a.addBuilding(k, bi)
+				return
+			}
+		}
+		for _, p := range b.slots {
+			if a.bb != nil && (st.lon[p] < a.bb[0] || st.lon[p] > a.bb[2] || st.lat[p] < a.bb[1] || st.lat[p] > a.bb[3]) {
+				continue
+			}
+			if k, ok := keyP(p); ok {
+				a.addSlot(k, p)
+			}
+		}
+	}
+	if a.bb == nil {
+		for bi := range st.blds {
+			visit(uint32(bi))
+		}
+		return
+	}
+	st.btree.Search([2]int32{a.bb[0], a.bb[1]}, [2]int32{a.bb[2], a.bb[3]}, func(_, _ [2]int32, bi uint32) bool {
+		visit(bi)
+		return true
+	})
+}
+
+func (a *aggregator) addBuilding(k uint64, bi uint32) {
+	nc := 1 + a.st.nFlags()
+	i := a.acc.slot(k)
+	dst := a.acc.acc[i*(1+nc) : (i+1)*(1+nc)]
+	dst[0] += a.bcAll[int(bi)*nc]
+	w := a.bcW[int(bi)*nc : int(bi)*nc+nc]
+	for c, v := range w {
+		dst[1+c] += v
+	}
+	a.acc.grow(i, a.st.blds[bi].bbox)
+}
+
+func (a *aggregator) addSlot(k uint64, p uint32) {
+	st := a.st
+	i := a.acc.slot(k)
+	dst := a.acc.acc[i*(2+st.nFlags()) : (i+1)*(2+st.nFlags())]
+	dst[0]++
+	if a.rk.bit(p) {
+		dst[1]++
+		for f := range st.words {
+			if st.hasFlag(p, FlagID(f)) {
+				dst[2+f]++
+			}
+		}
+	}
+	a.acc.grow(i, [4]int32{st.lon[p], st.lat[p], st.lon[p], st.lat[p]})
+}
+
+func toE7Box(b *[4]float64) (*[4]int32, error) {
+	if b == nil {
+		return nil, nil
+	}
+	for i, v := range b {
+		lim := 180.0
+		if i%2 == 1 {
+			lim = 90
+		}
+		if math.IsNaN(v) || v < -lim || v > lim {
+			return nil, &QueryError{Code: "bad_request", Message: fmt.Sprintf("bbox[%d] = %v is not a coordinate", i, v)}
+		}
+	}
+	if b[0] > b[2] || b[1] > b[3] {
+		return nil, &QueryError{Code: "bad_request", Message: "bbox must be [west, south, east, north] with west <= east and south <= north"}
+	}
+	return &[4]int32{ToE7(b[0]), ToE7(b[1]), ToE7(b[2]), ToE7(b[3])}, nil
+}
+
+// cellGrid is the square-cell layout of one cell size: rows of dlat degrees
+// from the equator, each row cut into columns of dlon(row) degrees from the
+// prime meridian, so cells are about cell_m square at their latitude and a
+// cell's id never changes.
+type cellGrid struct{ m, dlat float64 }
+
+func (g cellGrid) row(lat int32) int64 { return int64(math.Floor(FromE7(lat) / g.dlat)) }
+
+func (g cellGrid) dlon(row int64) float64 {
+	mid := (float64(row) + 0.5) * g.dlat
+	c := math.Cos(mid * math.Pi / 180)
+	if c < 1e-6 {
+		c = 1e-6
+	}
+	return g.m / (metresPerDegree * c)
+}
+
+func (g cellGrid) col(row int64, lon int32) int64 {
+	return int64(math.Floor(FromE7(lon) / g.dlon(row)))
+}
+
+func (g cellGrid) key(lon, lat int32) uint64 {
+	r := g.row(lat)
+	c := g.col(r, lon)
+	return uint64(uint32(int32(r)))<<32 | uint64(uint32(int32(c)))
+}
+
+func unkey(k uint64) (row, col int64) { return int64(int32(k >> 32)), int64(int32(uint32(k))) }
+
+// Grid answers a GridQuery.
+func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
+	bb, err := toE7Box(q.BBox)
+	if err != nil {
+		return nil, err
+	}
+	var level Level
+	switch {
+	case q.CellM != 0 && q.Level != "":
+		return nil, &QueryError{Code: "bad_request", Message: "give either cell_m or level, not both"}
+	case q.Level != "":
+		if level, err = ParseLevel(q.Level); err != nil {
+			return nil, &QueryError{Code: "bad_request", Message: "level: " + err.Error()}
+		}
+	case math.IsNaN(q.CellM) || q.CellM < MinCellM || q.CellM > 1_000_000:
+		return nil, &QueryError{Code: "bad_request", Message: fmt.Sprintf("cell_m must be between %d and 1000000 metres", MinCellM)}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	a, err := e.newAggregator(st, q.Where, bb)
+	if err != nil {
+		return nil, err
+	}
+	res := &GridResult{FlagNames: st.flagNames, Version: e.version}
+	if q.Level != "" {
+		a.byLevel(level, nil)
+		res.Cells = a.levelCells(level)
+		return res, nil
+	}
+	g := cellGrid{m: q.CellM, dlat: q.CellM / metresPerDegree}
+	a.run(func(_ uint32, b *building) (uint64, bool) {
+		k := g.key(b.bbox[0], b.bbox[1])
+		return k, k == g.key(b.bbox[2], b.bbox[3])
+	}, func(p uint32) (uint64, bool) {
+		return g.key(st.lon[p], st.lat[p]), true
+	})
+	if len(a.acc.keys) > MaxCells {
+		return nil, &QueryError{Code: "too_large", Message: fmt.Sprintf("%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)}
+	}
+	order := make([]int, len(a.acc.keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		ri, ci := unkey(a.acc.keys[i])
+		rj, cj := unkey(a.acc.keys[j])
+		if ri != rj {
+			return int(ri - rj)
+		}
+		return int(ci - cj)
+	})
+	prefix := strconv.FormatFloat(q.CellM, 'f', -1, 64) + "m:"
+	res.Cells = make([]Cell, 0, len(order))
+	for _, i := range order {
+		r, c := unkey(a.acc.keys[i])
+		dlon := g.dlon(r)
+		res.Cells = append(res.Cells, Cell{
+			ID:     prefix + strconv.FormatInt(r, 10) + ":" + strconv.FormatInt(c, 10),
+			BBox:   [4]float64{float64(c) * dlon, float64(r) * g.dlat, float64(c+1) * dlon, float64(r+1) * g.dlat},
+			Counts: a.acc.counts(i),
+		})
+	}
+	return res, nil
+}
+
+// byLevel aggregates by unit of level (or building); keep, when set, admits
+// only dwellings whose area tuple it accepts.
+func (a *aggregator) byLevel(level Level, keep func(areaTuple) bool) {
+	st := a.st
+	a.run(func(bi uint32, b *building) (uint64, bool) {
+		if b.mixed {
+			return 0, false
+		}
+		at := st.areas[b.area]
+		if keep != nil && !keep(at) {
+			return 0, false // its dwellings are checked one by one, and all fail
+		}
+		if level == LevelBuilding {
+			return uint64(bi), true
+		}
+		return uint64(at[level]), true
+	}, func(p uint32) (uint64, bool) {
+		at := st.areas[st.area[p]]
+		if keep != nil && !keep(at) {
+			return 0, false
+		}
+		return uint64(st.groupOf(level, p)), true
+	})
+}
+
+// levelCells turns level aggregates into cells ordered by id; a cell's box is
+// its boundary's when one is loaded, else the box of its dwellings.
+func (a *aggregator) levelCells(level Level) []Cell {
+	st := a.st
+	cells := make([]Cell, 0, len(a.acc.keys))
+	for i, k := range a.acc.keys {
+		c := Cell{ID: st.groupID(level, uint32(k)), Counts: a.acc.counts(i)}
+		bb := a.acc.bbox[i]
+		c.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
+		if level < LevelBuilding {
+			c.Name = st.levels[level].names[k]
+			if bd := st.boundaryOf(level, uint32(k)); bd != nil {
+				c.BBox = [4]float64{bd.bound.Min[0], bd.bound.Min[1], bd.bound.Max[0], bd.bound.Max[1]}
+			}
+		}
+		cells = append(cells, c)
+	}
+	slices.SortFunc(cells, func(x, y Cell) int { return strings.Compare(x.ID, y.ID) })
+	return cells
+}
+
+func (st *state) boundaryOf(l Level, u uint32) *boundary {
+	for i := range st.bounds {
+		if st.bounds[i].level == l && st.bounds[i].unit == u {
+			return &st.bounds[i]
+		}
+	}
+	return nil
+}
+
+// UnitStat is an administrative unit (or building) with its counts.
+type UnitStat struct {
+	Level Level
+	ID    string
+	Name  string
+	Counts
+	Children []UnitStat
+}
+
+// UnitsResult lists units.
+type UnitsResult struct {
+	Units     []UnitStat
+	FlagNames []string
+	Version   Version
+}
+
+// Units lists every unit of a level with its counts (units known only from
+// boundaries have zero counts).
+func (e *Engine) Units(levelName, where string) (*UnitsResult, error) {
+	level, err := ParseLevel(levelName)
+	if err != nil {
+		return nil, &QueryError{Code: "bad_request", Message: err.Error()}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	a, err := e.newAggregator(st, where, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.byLevel(level, nil)
+	res := &UnitsResult{FlagNames: st.flagNames, Version: e.version}
+	seen := map[uint64]bool{}
+	for i, k := range a.acc.keys {
+		seen[k] = true
+		res.Units = append(res.Units, a.unitStat(level, k, a.acc.counts(i)))
+	}
+	if level < LevelBuilding {
+		for u := 1; u < len(st.levels[level].ids); u++ {
+			if !seen[uint64(u)] {
+				res.Units = append(res.Units, a.unitStat(level, uint64(u), Counts{Flags: make([]int64, st.nFlags())}))
+			}
+		}
+	}
+	slices.SortFunc(res.Units, func(x, y UnitStat) int { return strings.Compare(x.ID, y.ID) })
+	return res, nil
+}
+
+func (a *aggregator) unitStat(level Level, k uint64, c Counts) UnitStat {
+	st := a.st
+	u := UnitStat{Level: level, ID: st.groupID(level, uint32(k)), Counts: c}
+	if level < LevelBuilding {
+		u.Name = st.levels[level].names[k]
+	}
+	return u
+}
+
+// Unit returns one unit with its counts and its children one level down
+// (buildings for a grid, dwellings' buildings for a building-less level).
+func (e *Engine) Unit(levelName, id, where string) (*UnitStat, Version, error) {
+	level, err := ParseLevel(levelName)
+	if err != nil {
+		return nil, 0, &QueryError{Code: "bad_request", Message: err.Error()}
+	}
+	if level == LevelBuilding {
+		return nil, 0, &QueryError{Code: "bad_request", Message: "use /api/v1/buildings/{id}/roomstate for a building"}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	u, ok := st.levels[level].index[id]
+	if !ok || id == "" {
+		return nil, 0, &NotFoundError{What: fmt.Sprintf("%s %q", level, id)}
+	}
+	a, err := e.newAggregator(st, where, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	child := level + 1
+	a.byLevel(child, func(at areaTuple) bool { return at[level] == u })
+	out := a.unitStat(level, uint64(u), Counts{Flags: make([]int64, st.nFlags())})
+	for i, k := range a.acc.keys {
+		c := a.acc.counts(i)
+		out.Counts.add(&c)
+		out.Children = append(out.Children, a.unitStat(child, k, c))
+	}
+	slices.SortFunc(out.Children, func(x, y UnitStat) int {
+		if naturalLess(x.ID, y.ID) {
+			return -1
+		}
+		if naturalLess(y.ID, x.ID) {
+			return 1
+		}
+		return 0
+	})
+	return &out, e.version, nil
+}
