@@ -140,6 +140,14 @@ func NewBatch(source string, flags []string) *Batch {
 // Flags returns the batch's flag names.
 func (b *Batch) Flags() []string { return b.flags }
 
+// AddFlag appends a flag to the batch's list (all its dwellings so far lack
+// it) and returns its position, the bit of Record.Flags that sets it.
+func (b *Batch) AddFlag(name string) int {
+	b.flags = append(b.flags, name)
+	b.bits = append(b.bits, make([]uint64, (b.n+63)>>6))
+	return len(b.flags) - 1
+}
+
 // Len is the number of dwellings in the batch.
 func (b *Batch) Len() int { return b.n }
 
@@ -200,7 +208,7 @@ func (b *Batch) Add(r *Record) error {
 	b.unit = append(b.unit, b.strs.intern(r.Unit))
 	b.room = append(b.room, b.strs.intern(r.Room))
 	b.floor = append(b.floor, r.Floor)
-	if int(i)>>6 >= len(b.bitsRow0()) {
+	if i&63 == 0 {
 		for f := range b.bits {
 			b.bits[f] = append(b.bits[f], 0)
 		}
@@ -211,13 +219,6 @@ func (b *Batch) Add(r *Record) error {
 		}
 	}
 	return nil
-}
-
-func (b *Batch) bitsRow0() []uint64 {
-	if len(b.bits) == 0 {
-		return nil
-	}
-	return b.bits[0]
 }
 
 // pointBuildingID names the implicit building of dwellings that have no

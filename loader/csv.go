@@ -1,0 +1,198 @@
+package loader
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"unicode/utf8"
+)
+
+// csvReader reads RFC 4180 records without allocating per record: fields
+// are slices of an internal buffer, valid until the next call. It accepts what
+// encoding/csv accepts with FieldsPerRecord = -1 and strict quotes (empty
+// lines skipped, CR before LF dropped, CRLF inside quotes read as LF), and it
+// knows where every field starts, for messages.
+type csvReader struct {
+	r       *bufio.Reader
+	line    int    // lines consumed so far
+	raw     []byte // the current record's lines, as read
+	rawLine int    // line number of raw's first line
+	out     []byte // unquoted field contents
+	ends    []int  // end of each field in out
+	starts  []int  // start of each field in raw
+	fields  [][]byte
+	first   bool
+	read    int64 // bytes consumed, for progress
+}
+
+// csvSyntaxError is a quoting error at a line and column.
+type csvSyntaxError struct {
+	Line, Column int
+	Reason       string
+}
+
+func (e *csvSyntaxError) Error() string { return e.Reason }
+
+var (
+	errBareQuote  = "bare \" in a field that is not quoted (quote the whole field and double the quote)"
+	errQuoteAfter = "extraneous or missing \" in a quoted field"
+	errOpenQuote  = "quoted field is never closed"
+)
+
+func newCSVReader(r io.Reader) *csvReader {
+	return &csvReader{r: bufio.NewReaderSize(r, 1<<20), first: true}
+}
+
+// readLine returns the next line including its '\n' (if any), appended to raw.
+func (c *csvReader) readLine() (int, error) {
+	start := len(c.raw)
+	for {
+		chunk, err := c.r.ReadSlice('\n')
+		c.raw = append(c.raw, chunk...)
+		c.read += int64(len(chunk))
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if len(c.raw) > start {
+			c.line++
+			// as encoding/csv: drop a trailing \r before EOF, and read \r\n as \n
+			if err == io.EOF && c.raw[len(c.raw)-1] == '\r' {
+				c.raw = c.raw[:len(c.raw)-1]
+			}
+			if n := len(c.raw); n-start >= 2 && c.raw[n-2] == '\r' && c.raw[n-1] == '\n' {
+				c.raw[n-2] = '\n'
+				c.raw = c.raw[:n-1]
+			}
+			if c.first {
+				c.first = false
+				if bytes.HasPrefix(c.raw[start:], []byte("\xef\xbb\xbf")) {
+					c.raw = append(c.raw[:start], c.raw[start+3:]...)
+				}
+			}
+			if err == io.EOF {
+				err = nil
+			}
+			return start, err
+		}
+		return start, err
+	}
+}
+
+// next returns the next record's fields and the line it starts on.
+// io.EOF at the end.
+func (c *csvReader) next() ([][]byte, int, error) {
+	for {
+		c.raw = c.raw[:0]
+		if _, err := c.readLine(); err != nil {
+			return nil, 0, err
+		}
+		c.rawLine = c.line
+		// skip empty lines, as encoding/csv does
+		if l := trimEOL(c.raw); len(l) == 0 {
+			continue
+		}
+		break
+	}
+	c.out = c.out[:0]
+	c.ends = c.ends[:0]
+	c.starts = c.starts[:0]
+	pos := 0 // in raw
+	for {
+		c.starts = append(c.starts, pos)
+		if pos < len(c.raw) && c.raw[pos] == '"' {
+			// quoted field
+			pos++
+			for {
+				i := bytes.IndexByte(c.raw[pos:], '"')
+				if i < 0 {
+					// the field goes on past this line
+					c.out = append(c.out, c.raw[pos:]...)
+					pos = len(c.raw)
+					if _, err := c.readLine(); err != nil || pos == len(c.raw) {
+						if err != nil && err != io.EOF {
+							return nil, 0, err
+						}
+						ln, col := c.position(c.starts[len(c.starts)-1])
+						return nil, 0, &csvSyntaxError{Line: ln, Column: col, Reason: errOpenQuote}
+					}
+					continue
+				}
+				c.out = append(c.out, c.raw[pos:pos+i]...)
+				pos += i + 1
+				if pos < len(c.raw) && c.raw[pos] == '"' {
+					c.out = append(c.out, '"')
+					pos++
+					continue
+				}
+				break
+			}
+			c.ends = append(c.ends, len(c.out))
+			// after the closing quote: a comma, or the end of the record
+			switch {
+			case pos < len(c.raw) && c.raw[pos] == ',':
+				pos++
+				continue
+			case len(trimEOL(c.raw[pos:])) == 0:
+				return c.finish(), c.rawLine, nil
+			default:
+				ln, col := c.position(pos)
+				return nil, 0, &csvSyntaxError{Line: ln, Column: col, Reason: errQuoteAfter}
+			}
+		}
+		// unquoted field: up to the next comma or the end of the line
+		end := pos
+		for end < len(c.raw) && c.raw[end] != ',' && c.raw[end] != '\n' {
+			end++
+		}
+		field := c.raw[pos:end]
+		if end == len(c.raw) || c.raw[end] == '\n' {
+			field = trimEOL(c.raw[pos:])
+		}
+		if q := bytes.IndexByte(field, '"'); q >= 0 {
+			ln, col := c.position(pos + q)
+			return nil, 0, &csvSyntaxError{Line: ln, Column: col, Reason: errBareQuote}
+		}
+		c.out = append(c.out, field...)
+		c.ends = append(c.ends, len(c.out))
+		if end < len(c.raw) && c.raw[end] == ',' {
+			pos = end + 1
+			continue
+		}
+		return c.finish(), c.rawLine, nil
+	}
+}
+
+func (c *csvReader) finish() [][]byte {
+	c.fields = c.fields[:0]
+	s := 0
+	for _, e := range c.ends {
+		c.fields = append(c.fields, c.out[s:e:e])
+		s = e
+	}
+	return c.fields
+}
+
+// position turns an offset in the current record's raw text into a line and
+// a 1-based column counted in characters.
+func (c *csvReader) position(off int) (line, col int) {
+	off = min(off, len(c.raw))
+	nl := bytes.LastIndexByte(c.raw[:off], '\n')
+	line = c.rawLine + bytes.Count(c.raw[:off], []byte{'\n'})
+	return line, utf8.RuneCount(c.raw[nl+1:off]) + 1
+}
+
+// fieldPos returns the line and column where field i of the current record
+// starts.
+func (c *csvReader) fieldPos(i int) (line, col int) {
+	if i >= len(c.starts) {
+		return c.position(len(trimEOL(c.raw)))
+	}
+	return c.position(c.starts[i])
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		return b[:n-1]
+	}
+	return b
+}

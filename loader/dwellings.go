@@ -1,0 +1,416 @@
+// Package loader reads dwellings (CSV or GeoJSON) and area boundaries
+// (GeoJSON) into engine batches, all or nothing: every bad row, coordinate,
+// duplicate id or flag value is reported as file:line:column with a reason,
+// and a file with any problem yields no batch at all.
+package loader
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/roomstate/roomstate/engine"
+)
+
+// BuiltinFlags are always read as flags when a column carries their name.
+var BuiltinFlags = []string{"isolated", "vaccinated", "rental", "elderly_alone"}
+
+// MaxIDLen bounds a dwelling id, in bytes.
+const MaxIDLen = 128
+
+// Options configure a load.
+type Options struct {
+	CRS CRS
+	// KnownFlags are read as flags whatever their values (the engine's
+	// current flags); other unknown columns are flags when their first
+	// non-empty value is a flag value.
+	KnownFlags []string
+	// Progress, when set, is called now and then with the bytes read so far
+	// and the total (0 when unknown).
+	Progress func(done, total int64)
+}
+
+// ReadFile reads dwellings from a .csv, .geojson or .json file.
+func ReadFile(path string, opts Options) (*engine.Batch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".geojson", ".json":
+		data, err := io.ReadAll(f)
+		if err != nil {
+			return nil, err
+		}
+		return ReadGeoJSON(path, data, opts)
+	case ".csv", ".txt", "":
+		return ReadCSV(path, f, size, opts)
+	}
+	return nil, fmt.Errorf("%s: unknown file type (want .csv, .geojson or .json)", path)
+}
+
+// column roles in a dwellings file
+type role int
+
+const (
+	roleIgnored role = iota
+	roleID
+	roleLon
+	roleLat
+	roleDistrict
+	roleStreet
+	roleCommunity
+	roleGrid
+	roleBuilding
+	roleUnit
+	roleFloor
+	roleRoom
+	roleFlag
+	rolePending // a flag if its first non-empty value is one
+)
+
+var fixedColumns = map[string]role{
+	"id": roleID, "lon": roleLon, "lng": roleLon, "longitude": roleLon, "lat": roleLat, "latitude": roleLat,
+	"district": roleDistrict, "street": roleStreet, "community": roleCommunity, "grid": roleGrid,
+	"building": roleBuilding, "unit": roleUnit, "floor": roleFloor, "room": roleRoom,
+}
+
+// columns maps the fields of a header (or the properties of a feature) to roles.
+type columns struct {
+	names   []string
+	roles   []role
+	flagIdx []int    // batch flag position, for flag columns
+	decided []string // for decided-pending columns: the value and line that decided
+	known   map[string]bool
+}
+
+func newColumns(opts Options) *columns {
+	c := &columns{known: map[string]bool{}}
+	for _, f := range BuiltinFlags {
+		c.known[f] = true
+	}
+	for _, f := range opts.KnownFlags {
+		c.known[f] = true
+	}
+	return c
+}
+
+// add registers a column; it returns a reason when the name is not usable.
+func (c *columns) add(name string, b *engine.Batch) (string, bool) {
+	if !utf8.ValidString(name) {
+		return "column name is not valid UTF-8", false
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "column name is empty", false
+	}
+	key := strings.ToLower(name)
+	if r, ok := fixedColumns[key]; ok {
+		for i, n := range c.names {
+			if c.roles[i] == r {
+				return fmt.Sprintf("column %q repeats column %q", name, n), false
+			}
+		}
+		c.names = append(c.names, name)
+		c.roles = append(c.roles, r)
+		c.flagIdx = append(c.flagIdx, -1)
+		c.decided = append(c.decided, "")
+		return "", true
+	}
+	if slices.Contains(c.names, name) {
+		return fmt.Sprintf("column %q appears twice", name), false
+	}
+	c.names = append(c.names, name)
+	c.decided = append(c.decided, "")
+	if c.known[name] {
+		c.roles = append(c.roles, roleFlag)
+		c.flagIdx = append(c.flagIdx, b.AddFlag(name))
+	} else {
+		c.roles = append(c.roles, rolePending)
+		c.flagIdx = append(c.flagIdx, -1)
+	}
+	return "", true
+}
+
+func (c *columns) has(r role) bool { return slices.Contains(c.roles, r) }
+
+// parseFlag reads a flag value: 0/1/true/false in any case, or empty (false).
+func parseFlag(v []byte) (bool, bool) {
+	v = bytes.TrimSpace(v)
+	switch len(v) {
+	case 0:
+		return false, true
+	case 1:
+		switch v[0] {
+		case '0':
+			return false, true
+		case '1':
+			return true, true
+		}
+		return false, false
+	}
+	if bytes.EqualFold(v, []byte("true")) {
+		return true, true
+	}
+	if bytes.EqualFold(v, []byte("false")) {
+		return false, true
+	}
+	return false, false
+}
+
+// rowReader turns the fields of one row into a record, reporting problems.
+type rowReader struct {
+	source  string
+	cols    *columns
+	batch   *engine.Batch
+	conv    func(lon, lat float64) (float64, float64)
+	rec     engine.Record
+	errs    *engine.LoadError
+	seenLon bool
+}
+
+// problem records a problem at a line and column about a field.
+func (rr *rowReader) problem(line, col int, field, format string, args ...any) {
+	rr.errs.Add(engine.Problem{Source: rr.source, Line: line, Column: col, Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// row handles one row; pos(i) gives the line and column of field i.
+func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) {
+	r := &rr.rec
+	*r = engine.Record{Flags: r.Flags[:0], Floor: engine.NoFloor, Line: line}
+	bad := false
+	var lon, lat float64
+	lonOK, latOK := false, false
+	for i, v := range fields {
+		c := rr.cols
+		name := c.names[i]
+		switch c.roles[i] {
+		case roleIgnored:
+			continue
+		case roleFlag, rolePending:
+			set, ok := parseFlag(v)
+			if c.roles[i] == rolePending {
+				if len(bytes.TrimSpace(v)) == 0 {
+					continue
+				}
+				if !ok {
+					c.roles[i] = roleIgnored // not a flag column: its values are data we do not keep
+					continue
+				}
+				c.roles[i] = roleFlag
+				c.flagIdx[i] = rr.batch.AddFlag(name)
+				c.decided[i] = fmt.Sprintf("%q on line %d", v, line)
+			}
+			if !ok {
+				l, col := pos(i)
+				why := ""
+				if c.decided[i] != "" {
+					why = fmt.Sprintf("; the column was taken as a flag from its first value %s", c.decided[i])
+				}
+				rr.problem(l, col, name, "%q is not a flag value (0, 1, true, false or empty)%s", clip(v), why)
+				bad = true
+				continue
+			}
+			if set {
+				r.SetFlag(c.flagIdx[i])
+			}
+			continue
+		}
+		if !utf8.Valid(v) {
+			l, col := pos(i)
+			rr.problem(l, col, name, "value is not valid UTF-8")
+			bad = true
+			continue
+		}
+		s := unsafeString(v)
+		switch c.roles[i] {
+		case roleID:
+			switch {
+			case len(s) == 0:
+				l, col := pos(i)
+				rr.problem(l, col, name, "id is empty")
+				bad = true
+			case len(s) > MaxIDLen:
+				l, col := pos(i)
+				rr.problem(l, col, name, "id is longer than %d bytes", MaxIDLen)
+				bad = true
+			case hasControl(s):
+				l, col := pos(i)
+				rr.problem(l, col, name, "id %q holds a control character", clip(v))
+				bad = true
+			}
+			r.ID = s
+		case roleLon, roleLat:
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				l, col := pos(i)
+				if len(strings.TrimSpace(s)) == 0 {
+					rr.problem(l, col, name, "coordinate is empty")
+				} else {
+					rr.problem(l, col, name, "%q is not a number", clip(v))
+				}
+				bad = true
+				continue
+			}
+			if c.roles[i] == roleLon {
+				lon, lonOK = f, true
+				if f < -180 || f > 180 {
+					l, col := pos(i)
+					rr.problem(l, col, name, "longitude %v is out of range [-180, 180]", f)
+					bad, lonOK = true, false
+				}
+			} else {
+				lat, latOK = f, true
+				if f < -90 || f > 90 {
+					l, col := pos(i)
+					rr.problem(l, col, name, "latitude %v is out of range [-90, 90]", f)
+					bad, latOK = true, false
+				}
+			}
+		case roleDistrict:
+			r.District = s
+		case roleStreet:
+			r.Street = s
+		case roleCommunity:
+			r.Community = s
+		case roleGrid:
+			r.Grid = s
+		case roleBuilding:
+			r.Building = s
+		case roleUnit:
+			r.Unit = s
+		case roleRoom:
+			r.Room = s
+		case roleFloor:
+			t := strings.TrimSpace(s)
+			if t == "" {
+				continue
+			}
+			f, err := strconv.Atoi(t)
+			if err != nil || f < -32767 || f > 32767 {
+				l, col := pos(i)
+				rr.problem(l, col, name, "%q is not a floor number (an integer; basements negative)", clip(v))
+				bad = true
+				continue
+			}
+			r.Floor = int16(f)
+		}
+	}
+	if bad || !lonOK || !latOK {
+		return
+	}
+	if rr.conv != nil {
+		lon, lat = rr.conv(lon, lat)
+	}
+	r.Lon, r.Lat = lon, lat
+	if err := rr.batch.Add(r); err != nil {
+		idCol := slices.Index(rr.cols.roles, roleID)
+		l, col := pos(idCol)
+		rr.problem(l, col, rr.cols.names[max(idCol, 0)], "%v", err)
+	}
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// clip shortens a value for a message.
+func clip(v []byte) string {
+	if len(v) > 40 {
+		return string(v[:40]) + "…"
+	}
+	return string(v)
+}
+
+// ReadCSV reads dwellings from CSV: a header row naming the columns (any
+// order; id, lon and lat required), then one dwelling a row.
+func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch, error) {
+	cr := newCSVReader(r)
+	errs := &engine.LoadError{}
+	b := engine.NewBatch(name, nil)
+	cols := newColumns(opts)
+	fail := func(line, col int, reason string) (*engine.Batch, error) {
+		errs.Add(engine.Problem{Source: name, Line: line, Column: col, Reason: reason})
+		return nil, errs
+	}
+	header, line, err := cr.next()
+	if err == io.EOF {
+		return fail(1, 1, "file is empty: want a header row naming id, lon, lat and the other columns")
+	}
+	if err != nil {
+		if se, ok := err.(*csvSyntaxError); ok {
+			return fail(se.Line, se.Column, se.Reason)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for i, h := range header {
+		if reason, ok := cols.add(string(h), b); !ok {
+			l, c := cr.fieldPos(i)
+			errs.Add(engine.Problem{Source: name, Line: l, Column: c, Reason: reason})
+		}
+	}
+	for _, req := range []struct {
+		r    role
+		name string
+	}{{roleID, "id"}, {roleLon, "lon"}, {roleLat, "lat"}} {
+		if !cols.has(req.r) {
+			errs.Add(engine.Problem{Source: name, Line: line, Column: 1, Reason: fmt.Sprintf("no %q column (the header has: %s)", req.name, strings.Join(cols.names, ", "))})
+		}
+	}
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs}
+	var nextReport int64
+	for {
+		fields, line, err := cr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if se, ok := err.(*csvSyntaxError); ok {
+				errs.Add(engine.Problem{Source: name, Line: se.Line, Column: se.Column, Reason: se.Reason})
+				break // the rest of the file cannot be read reliably
+			}
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if len(fields) != len(cols.names) {
+			l, c := cr.fieldPos(min(len(fields), len(cols.names)))
+			errs.Add(engine.Problem{Source: name, Line: l, Column: c,
+				Reason: fmt.Sprintf("row has %d fields, the header has %d", len(fields), len(cols.names))})
+			continue
+		}
+		rr.row(fields, line, cr.fieldPos)
+		if errs.More > 10*engine.MaxProblems {
+			break // enough to act on
+		}
+		if opts.Progress != nil && cr.read >= nextReport {
+			opts.Progress(cr.read, size)
+			nextReport = cr.read + 4<<20
+		}
+	}
+	if opts.Progress != nil {
+		opts.Progress(cr.read, size)
+	}
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	return b, nil
+}

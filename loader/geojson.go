@@ -1,0 +1,345 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/roomstate/roomstate/engine"
+)
+
+// lineIndex turns byte offsets into lines and columns.
+type lineIndex struct {
+	data   []byte
+	starts []int // offset of each line's first byte
+}
+
+func newLineIndex(data []byte) *lineIndex {
+	li := &lineIndex{data: data, starts: []int{0}}
+	for i, c := range data {
+		if c == '\n' {
+			li.starts = append(li.starts, i+1)
+		}
+	}
+	return li
+}
+
+func (li *lineIndex) pos(off int64) (line, col int) {
+	o := int(min(max(off, 0), int64(len(li.data))))
+	// skip white space to the value itself
+	for o < len(li.data) && (li.data[o] == ' ' || li.data[o] == '\n' || li.data[o] == '\r' || li.data[o] == '\t' || li.data[o] == ',') {
+		o++
+	}
+	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > o }) - 1
+	return i + 1, utf8.RuneCount(li.data[li.starts[i]:o]) + 1
+}
+
+// featureStream walks the features of a GeoJSON FeatureCollection, handing
+// each feature's raw bytes and position to fn.
+func featureStream(name string, data []byte, errs *engine.LoadError, fn func(raw json.RawMessage, line, col, index int)) {
+	li := newLineIndex(data)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	problem := func(off int64, reason string) {
+		l, c := li.pos(off)
+		errs.Add(engine.Problem{Source: name, Line: l, Column: c, Reason: reason})
+	}
+	syntax := func(err error) {
+		off := dec.InputOffset()
+		if se, ok := err.(*json.SyntaxError); ok {
+			off = se.Offset - 1
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			problem(int64(len(data)), "the file ends in the middle of the JSON")
+			return
+		}
+		problem(off, "JSON: "+err.Error())
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		syntax(err)
+		return
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		problem(0, "want a GeoJSON FeatureCollection object")
+		return
+	}
+	sawType, sawFeatures := false, false
+	for dec.More() {
+		keyOff := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			syntax(err)
+			return
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "type":
+			var t string
+			valOff := dec.InputOffset()
+			if err := dec.Decode(&t); err != nil || t != "FeatureCollection" {
+				problem(valOff, fmt.Sprintf("type is %q; want \"FeatureCollection\"", t))
+				return
+			}
+			sawType = true
+		case "features":
+			sawFeatures = true
+			valOff := dec.InputOffset()
+			tok, err := dec.Token()
+			if err != nil {
+				syntax(err)
+				return
+			}
+			if d, ok := tok.(json.Delim); !ok || d != '[' {
+				problem(valOff, "features must be an array")
+				return
+			}
+			for i := 0; dec.More(); i++ {
+				off := dec.InputOffset()
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					syntax(err)
+					return
+				}
+				l, c := li.pos(off)
+				fn(raw, l, c, i)
+				if errs.More > 10*engine.MaxProblems {
+					return
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				syntax(err)
+				return
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				_ = keyOff
+				syntax(err)
+				return
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		syntax(err)
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem(dec.InputOffset(), "unexpected data after the FeatureCollection")
+	}
+	if !sawType {
+		problem(0, "no \"type\": \"FeatureCollection\"")
+	}
+	if !sawFeatures {
+		problem(0, "no \"features\" array")
+	}
+}
+
+// ReadGeoJSON reads dwellings from a GeoJSON FeatureCollection of Points whose
+// properties carry the columns of the CSV form (id may also be the feature's id).
+func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) {
+	errs := &engine.LoadError{}
+	b := engine.NewBatch(name, nil)
+	cols := newColumns(opts)
+	colIdx := map[string]int{}
+	for _, n := range []string{"id", "lon", "lat"} {
+		cols.add(n, b)
+		colIdx[n] = len(cols.names) - 1
+	}
+	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs}
+	var fields [][]byte
+	featureStream(name, data, errs, func(raw json.RawMessage, line, col, index int) {
+		var f struct {
+			Type       string                     `json:"type"`
+			ID         json.RawMessage            `json:"id"`
+			Geometry   *json.RawMessage           `json:"geometry"`
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		at := func(reason string, args ...any) {
+			errs.Add(engine.Problem{Source: name, Line: line, Column: col, Reason: fmt.Sprintf("feature %d: ", index) + fmt.Sprintf(reason, args...)})
+		}
+		if err := json.Unmarshal(raw, &f); err != nil {
+			at("%v", err)
+			return
+		}
+		if f.Type != "Feature" {
+			at("type is %q; want \"Feature\"", f.Type)
+			return
+		}
+		var pt struct {
+			Type        string    `json:"type"`
+			Coordinates []float64 `json:"coordinates"`
+		}
+		if f.Geometry == nil || json.Unmarshal(*f.Geometry, &pt) != nil || pt.Type != "Point" || len(pt.Coordinates) < 2 {
+			at("geometry must be a Point with [lon, lat]")
+			return
+		}
+		for i := range fields {
+			fields[i] = fields[i][:0]
+		}
+		for len(fields) < len(cols.names) {
+			fields = append(fields, nil)
+		}
+		keys := make([]string, 0, len(f.Properties))
+		for k := range f.Properties {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // new columns in a stable order
+		for _, k := range keys {
+			ci, ok := colIdx[strings.ToLower(k)]
+			if !ok {
+				ci, ok = colIdx[k]
+			}
+			if !ok {
+				if reason, good := cols.add(k, b); !good {
+					at("property %q: %s", k, reason)
+					continue
+				}
+				ci = len(cols.names) - 1
+				colIdx[k] = ci
+				if r := cols.roles[ci]; r != roleFlag && r != rolePending {
+					colIdx[strings.ToLower(k)] = ci
+				}
+				fields = append(fields, nil)
+			}
+			v, err := jsonScalar(f.Properties[k])
+			if err != nil {
+				at("property %q: %v", k, err)
+				continue
+			}
+			fields[ci] = append(fields[ci], v...)
+		}
+		if len(fields[colIdx["id"]]) == 0 && len(f.ID) > 0 {
+			v, err := jsonScalar(f.ID)
+			if err == nil {
+				fields[colIdx["id"]] = append(fields[colIdx["id"]], v...)
+			}
+		}
+		fields[colIdx["lon"]] = strconv.AppendFloat(fields[colIdx["lon"]], pt.Coordinates[0], 'g', -1, 64)
+		fields[colIdx["lat"]] = strconv.AppendFloat(fields[colIdx["lat"]], pt.Coordinates[1], 'g', -1, 64)
+		rr.row(fields, line, func(int) (int, int) { return line, col })
+	})
+	if opts.Progress != nil {
+		opts.Progress(int64(len(data)), int64(len(data)))
+	}
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	return b, nil
+}
+
+// jsonScalar renders a JSON scalar as CSV would hold it: strings unquoted,
+// numbers as written, booleans as true/false, null as empty.
+func jsonScalar(raw json.RawMessage) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return []byte(s), nil
+	case '{', '[':
+		return nil, fmt.Errorf("want a string, number or boolean")
+	}
+	return raw, nil
+}
+
+// ReadBoundariesFile reads area boundaries from a GeoJSON file.
+func ReadBoundariesFile(path string, crs CRS) ([]engine.Boundary, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ReadBoundaries(path, data, crs)
+}
+
+// ReadBoundaries reads a GeoJSON FeatureCollection of Polygon and
+// MultiPolygon features with properties level (district, street, community
+// or grid), id, and optionally name.
+func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error) {
+	errs := &engine.LoadError{}
+	var out []engine.Boundary
+	seen := map[string]int{}
+	conv := crs.converter()
+	featureStream(name, data, errs, func(raw json.RawMessage, line, col, index int) {
+		at := func(field, reason string, args ...any) {
+			errs.Add(engine.Problem{Source: name, Line: line, Column: col, Field: field, Reason: fmt.Sprintf("feature %d: ", index) + fmt.Sprintf(reason, args...)})
+		}
+		f, err := geojson.UnmarshalFeature(raw)
+		if err != nil {
+			at("", "%v", err)
+			return
+		}
+		levelName, _ := f.Properties["level"].(string)
+		level, err := engine.ParseLevel(levelName)
+		if err != nil || level == engine.LevelBuilding {
+			at("level", "level %q: want district, street, community or grid", levelName)
+			return
+		}
+		var id string
+		switch v := f.Properties["id"].(type) {
+		case string:
+			id = v
+		case float64:
+			id = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		if id == "" {
+			at("id", "no id: the id must match the dwellings' %s column", levelName)
+			return
+		}
+		nameProp, _ := f.Properties["name"].(string)
+		key := levelName + "\x00" + id
+		if first, dup := seen[key]; dup {
+			at("id", "%s %q appears twice (first as feature %d)", levelName, id, first)
+			return
+		}
+		seen[key] = index
+		var mp orb.MultiPolygon
+		switch g := f.Geometry.(type) {
+		case orb.Polygon:
+			mp = orb.MultiPolygon{g}
+		case orb.MultiPolygon:
+			mp = g
+		default:
+			at("geometry", "geometry must be a Polygon or MultiPolygon")
+			return
+		}
+		for pi, p := range mp {
+			if len(p) == 0 {
+				at("geometry", "polygon %d has no rings", pi)
+				return
+			}
+			for ri, r := range p {
+				if len(r) < 4 || r[0] != r[len(r)-1] {
+					at("geometry", "polygon %d ring %d is not a closed ring of at least 4 positions", pi, ri)
+					return
+				}
+				for vi := range r {
+					if conv != nil {
+						r[vi][0], r[vi][1] = conv(r[vi][0], r[vi][1])
+					}
+					if err := engine.ValidLonLat(r[vi][0], r[vi][1]); err != nil {
+						at("geometry", "polygon %d ring %d position %d: %v", pi, ri, vi, err)
+						return
+					}
+				}
+			}
+		}
+		out = append(out, engine.Boundary{Level: level, ID: id, Name: nameProp, Geometry: mp})
+	})
+	if errs.Len() > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
