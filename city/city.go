@@ -134,12 +134,21 @@ func New(cfg Config) *City {
 			c.blockUnit[l][i] = -1
 		}
 	}
+	// buildings first: units are grown to hold balanced numbers of dwellings
+	c.placeBuildings(rng, cityBlocks)
+	weight := make([]float64, side*side)
+	for _, b := range c.buildings {
+		weight[b.block] += float64(b.floors * b.perFl)
+	}
+	for _, b := range cityBlocks {
+		weight[b] += 1 // empty blocks still count a little, so every unit gets some land
+	}
 	// grow each level inside the units of the level above
 	parents := []unit{{parent: -1, blocks: cityBlocks}}
 	for l := 0; l < 4; l++ {
 		quota := apportion(counts[l], parents)
 		for pi, p := range parents {
-			kids := c.grow(rng, p.blocks, quota[pi])
+			kids := c.grow(rng, p.blocks, quota[pi], weight)
 			for _, k := range kids {
 				ui := int32(len(c.units[l]))
 				k.parent = int32(pi)
@@ -152,7 +161,6 @@ func New(cfg Config) *City {
 		parents = c.units[l]
 	}
 	c.nameUnits(rng)
-	c.placeBuildings(rng, cityBlocks)
 	return c
 }
 
@@ -192,45 +200,50 @@ func apportion(n int, parents []unit) []int {
 	return out
 }
 
-// grow splits a connected set of blocks into k connected parts by
-// multi-source BFS from k random seeds.
-func (c *City) grow(rng *rand.Rand, blocks []int32, k int) []unit {
-	owner := map[int32]int{}
+// grow splits a connected set of blocks into k connected parts of similar
+// weight: from k random seeds, the lightest part takes the next block of its
+// frontier until every block is taken.
+func (c *City) grow(rng *rand.Rand, blocks []int32, k int, weight []float64) []unit {
+	owner := make(map[int32]int, len(blocks))
 	in := make(map[int32]bool, len(blocks))
 	for _, b := range blocks {
 		in[b] = true
 	}
 	perm := rng.Perm(len(blocks))
-	queue := make([]int32, 0, len(blocks))
 	parts := make([]unit, k)
+	load := make([]float64, k)
+	frontier := make([][]int32, k)
+	h := &partHeap{load: load}
 	for i := 0; i < k; i++ {
 		b := blocks[perm[i]]
 		owner[b] = i
 		parts[i].blocks = append(parts[i].blocks, b)
-		queue = append(queue, b)
+		load[i] = weight[b]
+		frontier[i] = c.neighbours(b, frontier[i][:0], in)
+		h.push(i)
 	}
-	for qi := 0; qi < len(queue); qi++ {
-		b := queue[qi]
-		o := owner[b]
-		r, q := int(b)/c.cols, int(b)%c.cols
-		nbrs := [4][2]int{{r - 1, q}, {r + 1, q}, {r, q - 1}, {r, q + 1}}
-		start := rng.IntN(4)
-		for j := 0; j < 4; j++ {
-			nr, nq := nbrs[(start+j)%4][0], nbrs[(start+j)%4][1]
-			if nr < 0 || nq < 0 || nr >= c.rows || nq >= c.cols {
-				continue
+	for h.len() > 0 {
+		i := h.pop()
+		// the next unowned block on i's frontier
+		var nb int32 = -1
+		for len(frontier[i]) > 0 {
+			j := rng.IntN(len(frontier[i]))
+			cand := frontier[i][j]
+			frontier[i][j] = frontier[i][len(frontier[i])-1]
+			frontier[i] = frontier[i][:len(frontier[i])-1]
+			if _, taken := owner[cand]; !taken {
+				nb = cand
+				break
 			}
-			nb := int32(nr*c.cols + nq)
-			if !in[nb] {
-				continue
-			}
-			if _, taken := owner[nb]; taken {
-				continue
-			}
-			owner[nb] = o
-			parts[o].blocks = append(parts[o].blocks, nb)
-			queue = append(queue, nb)
 		}
+		if nb < 0 {
+			continue // part i cannot grow any more
+		}
+		owner[nb] = i
+		parts[i].blocks = append(parts[i].blocks, nb)
+		load[i] += weight[nb]
+		frontier[i] = c.neighbours(nb, frontier[i], in)
+		h.push(i)
 	}
 	// blocks unreachable from any seed (a disconnected parent) join the first part
 	for _, b := range blocks {
@@ -240,6 +253,68 @@ func (c *City) grow(rng *rand.Rand, blocks []int32, k int) []unit {
 		}
 	}
 	return parts
+}
+
+// neighbours appends the 4-neighbours of b that are in the set.
+func (c *City) neighbours(b int32, dst []int32, in map[int32]bool) []int32 {
+	r, q := int(b)/c.cols, int(b)%c.cols
+	for _, d := range [4][2]int{{-1, 0}, {1, 0}, {0, -1}, {0, 1}} {
+		nr, nq := r+d[0], q+d[1]
+		if nr < 0 || nq < 0 || nr >= c.rows || nq >= c.cols {
+			continue
+		}
+		if nb := int32(nr*c.cols + nq); in[nb] {
+			dst = append(dst, nb)
+		}
+	}
+	return dst
+}
+
+// partHeap orders parts by load, lightest first (ties by index).
+type partHeap struct {
+	load []float64
+	idx  []int
+}
+
+func (h *partHeap) len() int { return len(h.idx) }
+
+func (h *partHeap) less(a, b int) bool {
+	la, lb := h.load[h.idx[a]], h.load[h.idx[b]]
+	return la < lb || la == lb && h.idx[a] < h.idx[b]
+}
+
+func (h *partHeap) push(i int) {
+	h.idx = append(h.idx, i)
+	for j := len(h.idx) - 1; j > 0; {
+		p := (j - 1) / 2
+		if !h.less(j, p) {
+			break
+		}
+		h.idx[j], h.idx[p] = h.idx[p], h.idx[j]
+		j = p
+	}
+}
+
+func (h *partHeap) pop() int {
+	top := h.idx[0]
+	last := len(h.idx) - 1
+	h.idx[0] = h.idx[last]
+	h.idx = h.idx[:last]
+	for j := 0; ; {
+		l, r, m := 2*j+1, 2*j+2, j
+		if l < len(h.idx) && h.less(l, m) {
+			m = l
+		}
+		if r < len(h.idx) && h.less(r, m) {
+			m = r
+		}
+		if m == j {
+			break
+		}
+		h.idx[j], h.idx[m] = h.idx[m], h.idx[j]
+		j = m
+	}
+	return top
 }
 
 var (

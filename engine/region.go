@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"sort"
 
 	"github.com/paulmach/orb"
@@ -103,17 +104,8 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			if len(pts) < 4 {
 				return nil, geomErr("%s has fewer than 3 distinct positions", where)
 			}
-			area := signedArea2(pts)
-			if area == 0 {
-				return nil, geomErr("%s has zero area", where)
-			}
-			// outer rings counter-clockwise, holes clockwise
-			reverse := (ri == 0) != (area > 0)
 			for i := 0; i+1 < len(pts); i++ {
 				a, b := pts[i], pts[i+1]
-				if reverse {
-					a, b = pts[len(pts)-1-i], pts[len(pts)-2-i]
-				}
 				rg.edges = append(rg.edges, edge{a.x, a.y, b.x, b.y})
 				rg.bbox[0] = min(rg.bbox[0], a.x)
 				rg.bbox[1] = min(rg.bbox[1], a.y)
@@ -122,8 +114,26 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			}
 			ringLens = append(ringLens, len(pts)-1)
 		}
+		// crossings first (edges as given, so messages name them as sent)
 		if err := checkSimple(rg.edges[first:], ringLens, pi, len(mp)); err != nil {
 			return nil, err
+		}
+		// then orientation: outer rings counter-clockwise, holes clockwise
+		at := first
+		for ri, n := range ringLens {
+			ring := rg.edges[at : at+n]
+			area := signedArea2Edges(ring)
+			if area == 0 {
+				return nil, geomErr("%s has zero area", ringName(len(mp), pi, ri))
+			}
+			if (ri == 0) != (area > 0) {
+				slices.Reverse(ring)
+				for i := range ring {
+					e := &ring[i]
+					e.x1, e.y1, e.x2, e.y2 = e.x2, e.y2, e.x1, e.y1
+				}
+			}
+			at += n
 		}
 		rg.polys++
 	}
@@ -143,14 +153,14 @@ func ringName(npolys, pi, ri int) string {
 	return s + fmt.Sprintf("hole %d", ri)
 }
 
-// signedArea2 is twice the signed area (positive = counter-clockwise), in
-// float64: only its sign is used.
-func signedArea2(pts []pt) float64 {
+// signedArea2Edges is twice the signed area of a ring given by its edges
+// (positive = counter-clockwise), in float64: only its sign is used.
+func signedArea2Edges(ring []edge) float64 {
 	var a float64
-	x0, y0 := float64(pts[0].x), float64(pts[0].y)
-	for i := 1; i+1 < len(pts); i++ {
-		x1, y1 := float64(pts[i].x)-x0, float64(pts[i].y)-y0
-		x2, y2 := float64(pts[i+1].x)-x0, float64(pts[i+1].y)-y0
+	x0, y0 := float64(ring[0].x1), float64(ring[0].y1)
+	for _, e := range ring {
+		x1, y1 := float64(e.x1)-x0, float64(e.y1)-y0
+		x2, y2 := float64(e.x2)-x0, float64(e.y2)-y0
 		a += x1*y2 - x2*y1
 	}
 	return a

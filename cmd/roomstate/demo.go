@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo [-n N] [-seed S] [-addr HOST:PORT]",
+		"Make the synthetic city in memory (about 1 M dwellings by default), load it with its\n"+
+			"boundaries, and serve the API and the dashboard. Open the printed URL in a browser.",
+		"  roomstate demo\n  roomstate demo -n 200000 -addr 127.0.0.1:9000", stderr)
+	n := fs.Int("n", 1_000_000, "number of dwellings")
+	seed := fs.Uint64("seed", 1, "random seed")
+	var sf serverFlags
+	addServerFlags(fs, &sf)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := sf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	c := city.New(city.Config{N: *n, Seed: *seed})
+	b, err := c.Batch()
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{})
+	if err := eng.Load(b); err != nil {
+		return err
+	}
+	if err := eng.AddBoundaries(c.Boundaries()); err != nil {
+		return err
+	}
+	log.Info("demo city ready", "dwellings", eng.Len(), "buildings", c.Buildings(), "seconds", time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "demo city: %d dwellings in %d buildings\n", eng.Len(), c.Buildings())
+	return serveEngine(ctx, eng, &sf, log, stdout)
+}

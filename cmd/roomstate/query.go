@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/loader"
+	"github.com/roomstate/roomstate/server"
+)
+
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("query --load FILE --polygons FILE.geojson [--where EXPR] [--group-by LEVEL]",
+		"For analysts' scripts: load dwellings, then print one JSON line per polygon feature of\n"+
+			"--polygons, shaped like the answer of POST /api/v1/query/polygon, with \"feature\" (its\n"+
+			"index) and \"properties\" (its properties) added. A feature whose geometry is bad gets a\n"+
+			"line with \"error\" instead, and the command exits with status 1 at the end.",
+		"  roomstate query --load city/dwellings.csv --polygons city/boundaries.geojson \\\n"+
+			"      --where 'elderly_alone & !vaccinated' --group-by grid | jq .matched", stderr)
+	var loads listFlag
+	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
+	polygons := fs.String("polygons", "", "GeoJSON FeatureCollection of Polygon/MultiPolygon features")
+	where := fs.String("where", "", "flag expression, e.g. 'isolated & !vaccinated'")
+	groupBy := fs.String("group-by", "", "also count per district, street, community, grid or building")
+	ids := fs.Bool("ids", false, "list the ids of matched dwellings")
+	limit := fs.Int("limit", engine.DefaultIDLimit, "at most this many ids per feature")
+	crsName := fs.String("crs", "wgs84", "coordinates of the input files: wgs84 or gcj02")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(loads) == 0 || *polygons == "" {
+		fs.Usage()
+		return errors.New("query: give --load FILE and --polygons FILE")
+	}
+	crs, err := loader.ParseCRS(*crsName)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{})
+	if err := loadFiles(eng, loads, nil, crs, stderr); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*polygons)
+	if err != nil {
+		return err
+	}
+	feats, err := server.DecodeFeatures(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *polygons, err)
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	failed := 0
+	for i, f := range feats {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line, ok := server.QueryFeature(eng, i, f, engine.PolygonQuery{Where: *where, GroupBy: *groupBy, IDs: *ids, Limit: *limit})
+		if !ok {
+			failed++
+		}
+		out.Write(line)
+	}
+	if failed > 0 {
+		return fmt.Errorf("query: %d of %d features failed (see their \"error\" lines)", failed, len(feats))
+	}
+	return nil
+}

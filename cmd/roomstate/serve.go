@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/loader"
+	"github.com/roomstate/roomstate/server"
+)
+
+// serverFlags are the flags serve and demo share.
+type serverFlags struct {
+	addr      string
+	cors      listFlag
+	logLevel  string
+	logFormat string
+}
+
+func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
+	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
+	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (sf *serverFlags) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(sf.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", sf.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch sf.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", sf.logFormat)
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve --load FILE [flags]",
+		"Load dwellings (CSV or GeoJSON; all or nothing: any bad row is reported as file:line:column and\n"+
+			"nothing is loaded) and serve the HTTP API of docs/API.md and the dashboard at /.\n"+
+			"Without --tokens the server only listens on loopback addresses.",
+		"  roomstate serve --load city/dwellings.csv --boundaries city/boundaries.geojson --addr 127.0.0.1:8080\n"+
+			"  curl -s localhost:8080/api/v1/query/polygon -d '{\"geometry\":{...},\"where\":\"isolated & !vaccinated\"}'", stderr)
+	var loads, bounds listFlag
+	var sf serverFlags
+	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
+	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
+	crsName := fs.String("crs", "wgs84", "coordinates of the input files: wgs84, or gcj02 (most Chinese map sources; converted to WGS84)")
+	addServerFlags(fs, &sf)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q (use --load FILE)", fs.Arg(0))
+	}
+	crs, err := loader.ParseCRS(*crsName)
+	if err != nil {
+		return err
+	}
+	log, err := sf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if len(loads) == 0 {
+		fs.Usage()
+		return errors.New("serve: give at least one --load FILE")
+	}
+	eng := engine.New(engine.Options{})
+	start := time.Now()
+	if err := loadFiles(eng, loads, bounds, crs, stderr); err != nil {
+		return err
+	}
+	log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+	return serveEngine(ctx, eng, &sf, log, stdout)
+}
+
+// serveEngine listens and serves until ctx is done.
+func serveEngine(ctx context.Context, eng *engine.Engine, sf *serverFlags, log *slog.Logger, stdout io.Writer) error {
+	if err := checkLoopback(sf.addr); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", sf.addr)
+	if err != nil {
+		return err
+	}
+	srv := server.New(eng, server.Options{Logger: log, CORSOrigins: sf.cors})
+	hs := srv.HTTPServer()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.ShutdownWithContext(sctx)
+}
+
+// checkLoopback refuses to listen beyond this machine without access tokens.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--addr %s: refusing to listen on a non-loopback address without --tokens: "+
+			"dwelling states are personal data; give --tokens FILE, or listen on 127.0.0.1", addr)
+	}
+	return nil
+}

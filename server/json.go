@@ -1,0 +1,134 @@
+package server
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/roomstate/roomstate/engine"
+)
+
+// jsonw appends JSON to a byte slice: the hot answers are written by hand,
+// without reflection, into a pooled buffer.
+type jsonw struct {
+	b []byte
+	// k > 0 suppresses counts from 1 to k-1 (privacy for viewers); suppressed
+	// records that one was.
+	k          int64
+	suppressed bool
+}
+
+func (w *jsonw) raw(s string)  { w.b = append(w.b, s...) }
+func (w *jsonw) byte(c byte)   { w.b = append(w.b, c) }
+func (w *jsonw) int(v int64)   { w.b = strconv.AppendInt(w.b, v, 10) }
+func (w *jsonw) uint(v uint64) { w.b = strconv.AppendUint(w.b, v, 10) }
+func (w *jsonw) e7(v int32)    { w.b = engine.AppendE7(w.b, v) }
+func (w *jsonw) key(k string)  { w.str(k); w.byte(':') }
+func (w *jsonw) comma(i int) {
+	if i > 0 {
+		w.byte(',')
+	}
+}
+
+func (w *jsonw) float(v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		w.raw("null")
+		return
+	}
+	w.b = strconv.AppendFloat(w.b, v, 'f', -1, 64)
+}
+
+func (w *jsonw) bool(v bool) {
+	if v {
+		w.raw("true")
+	} else {
+		w.raw("false")
+	}
+}
+
+// count writes a count, or null when it must be suppressed.
+func (w *jsonw) count(v int64) {
+	if w.k > 0 && v > 0 && v < w.k {
+		w.raw("null")
+		w.suppressed = true
+		return
+	}
+	w.int(v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// str writes a JSON string; invalid UTF-8 becomes U+FFFD.
+func (w *jsonw) str(s string) {
+	w.byte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			w.b = append(w.b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				w.b = append(w.b, '\\', c)
+			case '\n':
+				w.raw(`\n`)
+			case '\r':
+				w.raw(`\r`)
+			case '\t':
+				w.raw(`\t`)
+			default:
+				w.raw(`\u00`)
+				w.b = append(w.b, hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			w.b = append(w.b, s[start:i]...)
+			w.raw(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			w.b = append(w.b, s[start:i]...)
+			w.raw(`\u202`)
+			w.b = append(w.b, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	w.b = append(w.b, s[start:]...)
+	w.byte('"')
+}
+
+// counts writes "total", "matched" and "flags" members (no braces).
+func (w *jsonw) counts(c *engine.Counts, names []string) {
+	w.key("total")
+	w.count(c.Total)
+	w.raw(`,"matched":`)
+	w.count(c.Matched)
+	w.raw(`,"flags":{`)
+	for i, v := range c.Flags {
+		w.comma(i)
+		w.key(names[i])
+		w.count(v)
+	}
+	w.byte('}')
+}
+
+func (w *jsonw) strs(ss []string) {
+	w.byte('[')
+	for i, s := range ss {
+		w.comma(i)
+		w.str(s)
+	}
+	w.byte(']')
+}

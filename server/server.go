@@ -1,0 +1,431 @@
+// Package server serves the roomstate HTTP API of docs/API.md over fasthttp:
+// polygon and grid queries, units, room-state maps, schemes, dwellings,
+// health and Prometheus metrics. Handlers decode requests, call the engine
+// (which knows nothing of HTTP) and write JSON; every error is a JSON body
+// with a code, and a malformed request never brings the server down.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/roomstate/roomstate/engine"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fastjson"
+)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // metrics go here; nil makes a private one
+	MaxBodyBytes int                  // request body limit (default 16 MiB)
+	MaxVertices  int                  // per query geometry (default MaxVertices)
+	MaxIDs       int                  // largest `limit` of an ids query (default 100,000)
+	ReadTimeout  time.Duration        // default 30 s
+	WriteTimeout time.Duration        // default 60 s
+	IdleTimeout  time.Duration        // default 120 s
+	MaxConns     int                  // concurrent connections (default 10,000)
+	CORSOrigins  []string             // allowed origins; "*" for any
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 16 << 20
+	}
+	if o.MaxVertices <= 0 {
+		o.MaxVertices = MaxVertices
+	}
+	if o.MaxIDs <= 0 {
+		o.MaxIDs = 100_000
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 60 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10_000
+	}
+}
+
+// Server answers the HTTP API for one engine.
+type Server struct {
+	eng  *engine.Engine
+	opts Options
+	log  *slog.Logger
+
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	metrics  fasthttp.RequestHandler
+
+	parsers fastjson.ParserPool
+	bufs    sync.Pool // *reqState
+}
+
+// reqState is the per-request scratch, pooled.
+type reqState struct {
+	w    jsonw
+	geom geometryDecoder
+	res  engine.PolygonResult
+}
+
+// New returns a server for eng.
+func New(eng *engine.Engine, opts Options) *Server {
+	opts.defaults()
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, reg: opts.Registry}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "roomstate_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "roomstate_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1, 2.5},
+	}, []string{"route"})
+	s.reg.MustRegister(s.requests, s.latency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_dwellings", Help: "Dwellings in the engine."},
+			func() float64 { return float64(eng.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_version", Help: "Current change version."},
+			func() float64 { return float64(eng.Version()) }))
+	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.bufs.New = func() any { return new(reqState) }
+	return s
+}
+
+// HTTPServer returns a fasthttp server with the configured limits.
+func (s *Server) HTTPServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       s.Handle,
+		Name:                          "roomstate",
+		MaxRequestBodySize:            s.opts.MaxBodyBytes,
+		ReadTimeout:                   s.opts.ReadTimeout,
+		WriteTimeout:                  s.opts.WriteTimeout,
+		IdleTimeout:                   s.opts.IdleTimeout,
+		Concurrency:                   s.opts.MaxConns,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         false,
+		ReduceMemoryUsage:             false,
+		Logger:                        fasthttpLogger{s.log},
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			status, code := fasthttp.StatusBadRequest, "bad_request"
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) || strings.Contains(err.Error(), "body size exceeds") {
+				status, code = fasthttp.StatusRequestEntityTooLarge, "too_large"
+			}
+			writeError(ctx, &apiError{Status: status, Code: code, Message: "cannot read the request: " + err.Error()})
+		},
+	}
+}
+
+// Serve answers requests on ln until it is closed.
+func (s *Server) Serve(ln net.Listener) error { return s.HTTPServer().Serve(ln) }
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
+// apiError is an error answer: {"error": {"code", "message", "line"?}}.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Line    int // for batch and load errors
+	Extra   map[string]any
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errf(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// toAPIError maps engine and decoding errors to HTTP answers.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	var ge *engine.GeometryError
+	var qe *engine.QueryError
+	var nf *engine.NotFoundError
+	var ee *engine.ExprError
+	var de *decodeError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &ge):
+		if ge.Code == "too_large" {
+			return errf(fasthttp.StatusRequestEntityTooLarge, "too_large", "%s", ge.Reason)
+		}
+		return errf(fasthttp.StatusBadRequest, ge.Code, "%s", ge.Reason)
+	case errors.As(err, &qe):
+		if qe.Code == "too_large" {
+			return errf(fasthttp.StatusRequestEntityTooLarge, qe.Code, "%s", qe.Message)
+		}
+		return errf(fasthttp.StatusBadRequest, qe.Code, "%s", qe.Message)
+	case errors.As(err, &nf):
+		return errf(fasthttp.StatusNotFound, "not_found", "%s", nf.Error())
+	case errors.As(err, &ee):
+		return errf(fasthttp.StatusBadRequest, "bad_expression", "%s", ee.Error())
+	case errors.As(err, &de):
+		if de.code == "too_large" {
+			return errf(fasthttp.StatusRequestEntityTooLarge, de.code, "%s", de.msg)
+		}
+		return errf(fasthttp.StatusBadRequest, de.code, "%s", de.msg)
+	}
+	return errf(fasthttp.StatusInternalServerError, "internal", "internal error: %v", err)
+}
+
+func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
+	var w jsonw
+	w.raw(`{"error":{"code":`)
+	w.str(e.Code)
+	w.raw(`,"message":`)
+	w.str(e.Message)
+	if e.Line > 0 {
+		w.raw(`,"line":`)
+		w.int(int64(e.Line))
+	}
+	for k, v := range e.Extra {
+		w.byte(',')
+		w.key(k)
+		switch x := v.(type) {
+		case string:
+			w.str(x)
+		case int64:
+			w.int(x)
+		case uint64:
+			w.uint(x)
+		case int:
+			w.int(int64(x))
+		}
+	}
+	w.raw("}}\n")
+	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+	ctx.SetStatusCode(e.Status)
+	ctx.SetBody(w.b)
+}
+
+// route names a request for metrics: the pattern, never the raw path.
+type route struct {
+	name    string
+	methods string // allowed, comma separated
+}
+
+// Handle is the fasthttp handler: it recovers from panics, so one bad
+// request cannot stop the server.
+func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	name := "unknown"
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ctx.ResetBody()
+			writeError(ctx, errf(fasthttp.StatusInternalServerError, "internal", "internal error"))
+		}
+		code := ctx.Response.StatusCode()
+		s.requests.WithLabelValues(name, statusText(code)).Inc()
+		s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if code >= 500 {
+			s.log.Error("request failed", "route", name, "status", code, "remote", ctx.RemoteIP().String())
+		}
+	}()
+	segs, err := splitPath(ctx.URI().PathOriginal())
+	if err != nil {
+		name = "bad_path"
+		writeError(ctx, errf(fasthttp.StatusBadRequest, "bad_request", "%v", err))
+		return
+	}
+	if s.cors(ctx) {
+		name = "preflight"
+		return
+	}
+	r, h := s.match(segs)
+	name = r.name
+	if h == nil {
+		writeError(ctx, errf(fasthttp.StatusNotFound, "not_found", "no such endpoint: %s", ctx.Path()))
+		return
+	}
+	m := string(ctx.Method())
+	if m == "HEAD" {
+		m = "GET"
+	}
+	if !methodAllowed(r.methods, m) {
+		ctx.Response.Header.Set("Allow", r.methods)
+		writeError(ctx, errf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here; use %s", ctx.Method(), r.methods))
+		return
+	}
+	if err := h(ctx, segs); err != nil {
+		writeError(ctx, toAPIError(err))
+	}
+}
+
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 304:
+		return "304"
+	case 400:
+		return "400"
+	case 404:
+		return "404"
+	}
+	return fmt.Sprint(code)
+}
+
+func methodAllowed(allowed, m string) bool {
+	for _, a := range strings.Split(allowed, ", ") {
+		if a == m {
+			return true
+		}
+	}
+	return false
+}
+
+// splitPath splits a raw path into unescaped segments, so that an id may
+// hold an escaped '/'.
+func splitPath(raw []byte) ([]string, error) {
+	p := string(raw)
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.TrimPrefix(p, "/")
+	if p == "" {
+		return nil, nil
+	}
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		if !strings.ContainsRune(part, '%') {
+			continue
+		}
+		u, err := url.PathUnescape(part)
+		if err != nil {
+			return nil, fmt.Errorf("bad escape in path segment %q", part)
+		}
+		parts[i] = u
+	}
+	return parts, nil
+}
+
+type handler func(ctx *fasthttp.RequestCtx, segs []string) error
+
+// match routes a path to a handler.
+func (s *Server) match(segs []string) (route, handler) {
+	n := len(segs)
+	switch {
+	case n == 1 && segs[0] == "healthz":
+		return route{"healthz", "GET"}, s.healthz
+	case n == 1 && segs[0] == "metrics":
+		return route{"metrics", "GET"}, func(ctx *fasthttp.RequestCtx, _ []string) error { s.metrics(ctx); return nil }
+	case n < 3 || segs[0] != "api" || segs[1] != "v1":
+		return route{"unknown", ""}, nil
+	}
+	a := segs[2:]
+	n = len(a)
+	switch a[0] {
+	case "query":
+		if n == 2 && a[1] == "polygon" {
+			return route{"query_polygon", "POST"}, s.queryPolygon
+		}
+		if n == 2 && a[1] == "grid" {
+			return route{"query_grid", "POST"}, s.queryGrid
+		}
+	case "buildings":
+		if n == 3 && a[2] == "roomstate" {
+			return route{"building_roomstate", "GET"}, s.buildingRoomState
+		}
+	case "units":
+		switch n {
+		case 2:
+			return route{"units", "GET"}, s.units
+		case 3:
+			return route{"unit", "GET"}, s.unit
+		case 4:
+			if a[3] == "roomstate" {
+				return route{"unit_roomstate", "GET"}, s.unitRoomState
+			}
+		}
+	case "schemes":
+		if n == 1 {
+			return route{"schemes", "GET"}, s.schemes
+		}
+		if n == 2 {
+			return route{"scheme", "GET, PUT"}, s.scheme
+		}
+	case "dwellings":
+		if n == 2 {
+			return route{"dwelling", "GET"}, s.dwelling
+		}
+	}
+	return route{"unknown", ""}, nil
+}
+
+// cors answers preflight requests and adds CORS headers; true when the
+// request was a preflight and is answered.
+func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
+	if len(s.opts.CORSOrigins) == 0 {
+		return false
+	}
+	origin := string(ctx.Request.Header.Peek("Origin"))
+	if origin == "" {
+		return false
+	}
+	allowed := ""
+	for _, o := range s.opts.CORSOrigins {
+		if o == "*" {
+			allowed = "*"
+			break
+		}
+		if o == origin {
+			allowed = origin
+			break
+		}
+	}
+	if allowed == "" {
+		return false
+	}
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", allowed)
+	if allowed != "*" {
+		h.Add("Vary", "Origin")
+	}
+	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding")
+	if string(ctx.Method()) == "OPTIONS" && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0 {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")
+		h.Set("Access-Control-Max-Age", "600")
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return true
+	}
+	return false
+}
+
+func (s *Server) healthz(ctx *fasthttp.RequestCtx, _ []string) error {
+	ctx.SetContentType("application/json; charset=utf-8")
+	var w jsonw
+	w.raw(`{"status":"ok","dwellings":`)
+	w.int(int64(s.eng.Len()))
+	w.raw(`,"version":`)
+	w.uint(uint64(s.eng.Version()))
+	w.raw("}\n")
+	ctx.SetBody(w.b)
+	return nil
+}
