@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strings"
 )
 
@@ -79,8 +81,9 @@ type Record struct {
 	Floor     int16 // NoFloor when unknown
 	Room      string
 	// Flags is a bit set over the batch's flag list (Batch.Flags).
-	Flags []uint64
-	Line  int // source line, for messages
+	Flags    []uint64
+	Line     int // source line, for messages
+	IDColumn int // column of the id in the source, for messages
 }
 
 // SetFlag sets flag i (a position in the batch's flag list) in r.Flags.
@@ -99,8 +102,8 @@ func (r *Record) flag(i int) bool {
 }
 
 // Batch is the dwellings of one source, columnar and interned, waiting to be
-// applied by Engine.Load all at once. A Batch detects duplicate ids within
-// itself; Load detects them across batches and against loaded dwellings.
+// applied by Engine.Load all at once. Finish finds duplicate ids within the
+// batch; Load finds them across batches and against loaded dwellings.
 type Batch struct {
 	Source string
 	flags  []string
@@ -110,8 +113,13 @@ type Batch struct {
 	lat    []int32
 	idEnd  []uint32
 	idBuf  []byte
+	seed   maphash.Seed
+	hashes []uint64 // of each id, until Finish builds ids
 	ids    idTable
+	done   bool
+	err    error
 	line   []int32
+	col    []uint16 // column of the id, for messages
 	levels [numAreaLevels]unitTable
 	areas  []areaTuple
 	aIdx   map[areaTuple]uint32
@@ -129,7 +137,7 @@ type Batch struct {
 // Record.Flags bits).
 func NewBatch(source string, flags []string) *Batch {
 	b := &Batch{Source: source, flags: append([]string(nil), flags...), aIdx: map[areaTuple]uint32{},
-		bkeys: newStrTable(), strs: newStrTable(), ids: newIDTable(1024)}
+		bkeys: newStrTable(), strs: newStrTable(), seed: maphash.MakeSeed()}
 	for i := range b.levels {
 		b.levels[i] = newUnitTable()
 	}
@@ -148,6 +156,24 @@ func (b *Batch) AddFlag(name string) int {
 	return len(b.flags) - 1
 }
 
+// Reserve is a hint that about n dwellings will be added.
+func (b *Batch) Reserve(n int) {
+	if cap(b.lon) < n {
+		b.lon = append(make([]int32, 0, n), b.lon...)
+		b.lat = append(make([]int32, 0, n), b.lat...)
+		b.idEnd = append(make([]uint32, 0, n), b.idEnd...)
+		b.idBuf = append(make([]byte, 0, n*12), b.idBuf...)
+		b.hashes = append(make([]uint64, 0, n), b.hashes...)
+		b.area = append(make([]uint32, 0, n), b.area...)
+		b.bld = append(make([]uint32, 0, n), b.bld...)
+		b.unit = append(make([]uint32, 0, n), b.unit...)
+		b.room = append(make([]uint32, 0, n), b.room...)
+		b.floor = append(make([]int16, 0, n), b.floor...)
+		b.line = append(make([]int32, 0, n), b.line...)
+		b.col = append(make([]uint16, 0, n), b.col...)
+	}
+}
+
 // Len is the number of dwellings in the batch.
 func (b *Batch) Len() int { return b.n }
 
@@ -159,38 +185,29 @@ func (b *Batch) idOf(i uint32) string {
 	return unsafeString(b.idBuf[s:b.idEnd[i]])
 }
 
-// DuplicateError reports an id seen twice in a batch.
-type DuplicateError struct {
-	ID        string
-	FirstLine int
-}
-
-func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("duplicate id %q (first on line %d)", e.ID, e.FirstLine)
-}
-
-// Add appends a dwelling. It returns a *DuplicateError for an id already in
-// the batch, or an error for bad coordinates or an empty id; the batch is
-// unchanged then.
+// Add appends a dwelling. It returns an error for bad coordinates or an
+// empty id, and the batch is unchanged then. Duplicate ids are found by
+// Finish.
 func (b *Batch) Add(r *Record) error {
+	if b.done {
+		return fmt.Errorf("batch %s is finished", b.Source)
+	}
 	if r.ID == "" {
 		return fmt.Errorf("id is empty")
 	}
 	if err := ValidLonLat(r.Lon, r.Lat); err != nil {
 		return err
 	}
-	if i := b.ids.find(r.ID, b.idOf); i >= 0 {
-		return &DuplicateError{ID: r.ID, FirstLine: int(b.line[i])}
-	}
 	i := uint32(b.n)
 	b.n++
 	b.idBuf = append(b.idBuf, r.ID...)
 	b.idEnd = append(b.idEnd, uint32(len(b.idBuf)))
-	b.ids.insert(r.ID, i, b.idOf)
+	b.hashes = append(b.hashes, maphash.String(b.seed, r.ID))
 	lon, lat := ToE7(r.Lon), ToE7(r.Lat)
 	b.lon = append(b.lon, lon)
 	b.lat = append(b.lat, lat)
 	b.line = append(b.line, int32(r.Line))
+	b.col = append(b.col, uint16(min(r.IDColumn, 65535)))
 	at := areaTuple{b.levels[0].intern(r.District), b.levels[1].intern(r.Street),
 		b.levels[2].intern(r.Community), b.levels[3].intern(r.Grid)}
 	ai, ok := b.aIdx[at]
@@ -219,6 +236,29 @@ func (b *Batch) Add(r *Record) error {
 		}
 	}
 	return nil
+}
+
+// Finish ends the batch: it indexes the ids and reports duplicates as a
+// *LoadError (every later occurrence, with the line of the first). Load
+// finishes batches itself; a finished batch takes no more dwellings.
+func (b *Batch) Finish() error {
+	if b.done {
+		return b.err
+	}
+	b.done = true
+	var dups [][2]uint32
+	b.ids, dups = bulkIDTable(b.seed, b.hashes, b.idOf)
+	b.hashes = nil
+	if len(dups) > 0 {
+		slices.SortFunc(dups, func(x, y [2]uint32) int { return cmpU64(uint64(x[0]), uint64(y[0])) })
+		var le LoadError
+		for _, d := range dups {
+			le.Add(Problem{Source: b.Source, Line: int(b.line[d[0]]), Column: int(b.col[d[0]]), Field: "id",
+				Reason: fmt.Sprintf("duplicate id %q (first on line %d)", b.idOf(d[0]), b.line[d[1]])})
+		}
+		b.err = &le
+	}
+	return b.err
 }
 
 // pointBuildingID names the implicit building of dwellings that have no

@@ -3,8 +3,10 @@ package engine
 import (
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/tidwall/rtree"
@@ -43,6 +45,7 @@ type rowSet struct {
 type rowOrigin struct {
 	batch int32 // -1: already loaded
 	line  int32
+	col   uint16
 }
 
 func (rs *rowSet) idOf(i uint32) string {
@@ -73,21 +76,27 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 		total += b.n
 	}
 	rs := &rowSet{keys: newStrTable()}
-	rs.lon = make([]int32, 0, total)
-	rs.lat = make([]int32, 0, total)
-	rs.idEnd = make([]uint32, 0, total)
-	rs.bkey = make([]uint32, 0, total)
-	rs.area = make([]uint32, 0, total)
-	rs.unit = make([]uint32, 0, total)
-	rs.room = make([]uint32, 0, total)
-	rs.floor = make([]int16, 0, total)
-	rs.origin = make([]rowOrigin, 0, total)
+	capacity := total
+	if len(batches) == 1 && prev.nLive == 0 {
+		capacity = 0 // the batch is likely taken as it is: allocate as needed
+	}
+	rs.lon = make([]int32, 0, capacity)
+	rs.lat = make([]int32, 0, capacity)
+	rs.idEnd = make([]uint32, 0, capacity)
+	rs.bkey = make([]uint32, 0, capacity)
+	rs.area = make([]uint32, 0, capacity)
+	rs.unit = make([]uint32, 0, capacity)
+	rs.room = make([]uint32, 0, capacity)
+	rs.floor = make([]int16, 0, capacity)
+	rs.origin = make([]rowOrigin, 0, capacity)
 	nw := total>>6 + 1
 	rs.bits = make([][]uint64, st.nFlags())
 	for f := range rs.bits {
 		rs.bits[f] = make([]uint64, nw)
 	}
-	ids := newIDTable(total)
+	// a lone batch into an empty engine has no ids to clash with: the batch
+	// checked its own, and its table serves
+	check := prev.nLive > 0 || len(batches) > 1
 	var lerr LoadError
 
 	// the dwellings already loaded
@@ -116,7 +125,6 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			rs.n++
 			rs.idBuf = append(rs.idBuf, prev.idOf(p)...)
 			rs.idEnd = append(rs.idEnd, uint32(len(rs.idBuf)))
-			ids.insert(rs.idOf(row), row, rs.idOf)
 			rs.lon = append(rs.lon, prev.lon[p])
 			rs.lat = append(rs.lat, prev.lat[p])
 			rs.bkey = append(rs.bkey, keyMap[prev.bld[p]])
@@ -153,22 +161,19 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 		for i, name := range b.flags {
 			flagMap[i] = st.flagIndex[name]
 		}
+		if !check && isIdentity(areaMap) && isIdentity(keyMap) && isIdentity(strMap) && isIdentity(flagMap) {
+			// the common first load: the batch's columns are already the
+			// rows, numbered as the new state numbers them; no copy
+			rs.n, rs.lon, rs.lat, rs.idEnd, rs.idBuf = b.n, b.lon, b.lat, b.idEnd, b.idBuf
+			rs.bkey, rs.area, rs.unit, rs.room, rs.floor, rs.bits = b.bld, b.area, b.unit, b.room, b.floor, b.bits
+			continue
+		}
 		for i := uint32(0); i < uint32(b.n); i++ {
 			id := b.idOf(i)
-			if j := ids.find(id, rs.idOf); j >= 0 {
-				o := rs.origin[j]
-				first := "already loaded"
-				if o.batch >= 0 {
-					first = fmt.Sprintf("first in %s:%d", batches[o.batch].Source, o.line)
-				}
-				lerr.Add(Problem{Source: b.Source, Line: int(b.line[i]), Field: "id", Reason: fmt.Sprintf("duplicate id %q (%s)", id, first)})
-				continue
-			}
 			row := uint32(rs.n)
-			rs.n++
 			rs.idBuf = append(rs.idBuf, id...)
 			rs.idEnd = append(rs.idEnd, uint32(len(rs.idBuf)))
-			ids.insert(rs.idOf(row), row, rs.idOf)
+			rs.n++
 			rs.lon = append(rs.lon, b.lon[i])
 			rs.lat = append(rs.lat, b.lat[i])
 			rs.bkey = append(rs.bkey, keyMap[b.bld[i]])
@@ -176,7 +181,7 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			rs.unit = append(rs.unit, strMap[b.unit[i]])
 			rs.room = append(rs.room, strMap[b.room[i]])
 			rs.floor = append(rs.floor, b.floor[i])
-			rs.origin = append(rs.origin, rowOrigin{batch: int32(bi), line: b.line[i]})
+			rs.origin = append(rs.origin, rowOrigin{batch: int32(bi), line: b.line[i], col: b.col[i]})
 			for f, bits := range b.bits {
 				if bits[i>>6]>>(i&63)&1 != 0 {
 					nf := flagMap[f]
@@ -185,14 +190,48 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			}
 		}
 	}
+	var ids idTable
+	if !check {
+		if len(batches) == 1 {
+			ids = batches[0].ids // rows are the batch's dwellings, in order
+		}
+	} else {
+		// every id against every other, in one bulk build
+		seed := maphash.MakeSeed()
+		hashes := make([]uint64, rs.n)
+		for row := range hashes {
+			hashes[row] = maphash.String(seed, rs.idOf(uint32(row)))
+		}
+		var dups [][2]uint32
+		ids, dups = bulkIDTable(seed, hashes, rs.idOf)
+		slices.SortFunc(dups, func(x, y [2]uint32) int { return cmpU64(uint64(x[0]), uint64(y[0])) })
+		for _, d := range dups {
+			o, first := rs.origin[d[0]], rs.origin[d[1]]
+			where := "already loaded"
+			if first.batch >= 0 {
+				where = fmt.Sprintf("first in %s:%d", batches[first.batch].Source, first.line)
+			}
+			lerr.Add(Problem{Source: batches[o.batch].Source, Line: int(o.line), Column: int(o.col), Field: "id",
+				Reason: fmt.Sprintf("duplicate id %q (%s)", rs.idOf(d[0]), where)})
+		}
+	}
 	if lerr.Len() > 0 {
 		return nil, &lerr
 	}
-	st.fill(rs, bandH)
+	st.fill(rs, &ids, bandH)
 	for _, bd := range prev.bounds {
 		st.addBoundary(bd.level, prev.levels[bd.level].ids[bd.unit], prev.levels[bd.level].names[bd.unit], bd.geom)
 	}
 	return st, nil
+}
+
+func isIdentity[T ~uint32 | ~uint16](m []T) bool {
+	for i, v := range m {
+		if int(v) != i {
+			return false
+		}
+	}
+	return true
 }
 
 func (st *state) addFlag(name string) FlagID {
@@ -221,8 +260,8 @@ type sortKey struct {
 }
 
 // fill sorts the rows into the state's slots and builds every derived
-// structure.
-func (st *state) fill(rs *rowSet, bandH int32) {
+// structure; rowIDs maps every row's id to its row.
+func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	n := rs.n
 	var lat0 int32
 	if n > 0 {
@@ -237,7 +276,7 @@ func (st *state) fill(rs *rowSet, bandH int32) {
 		band := uint64(int64(rs.lat[i])-int64(lat0)) / uint64(bandH)
 		keys[i] = sortKey{k: band<<32 | uint64(uint32(rs.lon[i])^0x80000000), lat: rs.lat[i], bkey: rs.bkey[i], row: uint32(i)}
 	}
-	slices.SortFunc(keys, func(a, b sortKey) int {
+	keys = sortParallel(keys, func(a, b sortKey) int {
 		switch {
 		case a.k != b.k:
 			return cmpU64(a.k, b.k)
@@ -265,7 +304,6 @@ func (st *state) fill(rs *rowSet, bandH int32) {
 	for f := range st.words {
 		st.words[f] = make([]uint64, nw)
 	}
-	st.ids = newIDTable(n)
 	bkeyToBld := make([]int32, len(rs.keys.strs))
 	for i := range bkeyToBld {
 		bkeyToBld[i] = -1
@@ -296,9 +334,11 @@ func (st *state) fill(rs *rowSet, bandH int32) {
 		}
 		st.bld[p] = uint32(b)
 	}
-	for p := 0; p < n; p++ {
-		st.ids.insert(st.idOf(uint32(p)), uint32(p), st.idOf)
+	perm := make([]uint32, n) // row → slot
+	for p, k := range keys {
+		perm[k.row] = uint32(p)
 	}
+	st.ids = rowIDs.renumbered(perm)
 	st.bitmaps = make([]*roaring.Bitmap, st.nFlags())
 	for f := range st.words {
 		st.bitmaps[f] = bitmapFromWords(st.words[f], n)
@@ -429,6 +469,34 @@ func (st *state) sortRoomOrder(slots []uint32, rank []uint32) {
 		return 0
 	}
 	slices.SortFunc(slots, less)
+}
+
+// sortParallel sorts s on two cores: each half alone, then a merge. It may
+// return a new slice.
+func sortParallel[T any](s []T, cmp func(a, b T) int) []T {
+	if len(s) < 1<<16 {
+		slices.SortFunc(s, cmp)
+		return s
+	}
+	mid := len(s) / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); slices.SortFunc(s[mid:], cmp) }()
+	slices.SortFunc(s[:mid], cmp)
+	wg.Wait()
+	out := make([]T, 0, len(s))
+	a, b := s[:mid], s[mid:]
+	for len(a) > 0 && len(b) > 0 {
+		if cmp(b[0], a[0]) < 0 {
+			out = append(out, b[0])
+			b = b[1:]
+		} else {
+			out = append(out, a[0])
+			a = a[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
 }
 
 // naturalLess compares strings with digit runs taken as numbers.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,22 @@ func New(opts Options) *Engine {
 // Load adds the batches' dwellings, all or nothing: on any duplicate id the
 // engine is unchanged and the error is a *LoadError naming every problem.
 func (e *Engine) Load(batches ...*Batch) error {
+	var lerr LoadError
+	for _, b := range batches {
+		if err := b.Finish(); err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) {
+				return err
+			}
+			for _, p := range le.Problems {
+				lerr.Add(p)
+			}
+			lerr.More += le.More
+		}
+	}
+	if lerr.Len() > 0 {
+		return &lerr
+	}
 	e.loadMu.Lock()
 	defer e.loadMu.Unlock()
 	// Build under the read lock: readers go on with the old state meanwhile.

@@ -2,24 +2,47 @@ package engine
 
 import (
 	"hash/maphash"
+	"math/bits"
+	"sync"
 )
 
-// idTable maps dwelling ids to slots: open addressing with linear probing over
-// a power-of-two array of slot+1 (0 = empty); ids themselves live in the
-// state's id arena, so an entry costs 4 bytes.
+// idTable maps dwelling ids to slots: open addressing with linear probing
+// over a power-of-two array, indexed by the top bits of the id's hash. A
+// bucket packs slot+1 (low 32 bits; 0 = empty) with the low 32 bits of the
+// hash, so a probe touches the id itself only when the hashes agree.
 type idTable struct {
 	seed    maphash.Seed
-	buckets []uint32 // slot+1, 0 = empty
+	buckets []uint64
+	shift   uint // 64 - log2(len(buckets))
 	n       int
 }
 
 func newIDTable(capacity int) idTable {
+	t := idTable{seed: maphash.MakeSeed()}
+	t.alloc(tableSize(capacity))
+	return t
+}
+
+func (t *idTable) alloc(size int) {
+	t.buckets = make([]uint64, size)
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+}
+
+func tableSize(n int) int {
 	size := 16
-	for size < capacity*2 {
+	for size < n*2 {
 		size <<= 1
 	}
-	return idTable{seed: maphash.MakeSeed(), buckets: make([]uint32, size)}
+	return size
 }
+
+func (t *idTable) hash(id string) uint64 { return maphash.String(t.seed, id) }
+
+func (t *idTable) home(h uint64) uint64 { return h >> t.shift }
+
+func pack(h uint64, slot uint32) uint64 { return h<<32 | uint64(slot+1) }
+
+func sameTag(b, h uint64) bool { return uint32(b>>32) == uint32(h) }
 
 // find returns the slot of id, or -1.
 func (t *idTable) find(id string, idOf func(uint32) string) int {
@@ -27,43 +50,60 @@ func (t *idTable) find(id string, idOf func(uint32) string) int {
 		return -1
 	}
 	mask := uint64(len(t.buckets) - 1)
-	i := maphash.String(t.seed, id) & mask
-	for {
+	h := t.hash(id)
+	for i := t.home(h); ; i = (i + 1) & mask {
 		b := t.buckets[i]
 		if b == 0 {
 			return -1
 		}
-		if idOf(b-1) == id {
-			return int(b - 1)
+		if sameTag(b, h) && idOf(uint32(b)-1) == id {
+			return int(uint32(b) - 1)
 		}
-		i = (i + 1) & mask
 	}
+}
+
+// insertHashed adds an entry of hash h unless one of the same id is present;
+// it returns the slot already holding the id, or -1 when it inserted.
+func (t *idTable) insertHashed(h uint64, id string, slot uint32, idOf func(uint32) string) int {
+	if (t.n+1)*2 > len(t.buckets) {
+		t.resize(max(16, len(t.buckets)*2), idOf)
+	}
+	mask := uint64(len(t.buckets) - 1)
+	for i := t.home(h); ; i = (i + 1) & mask {
+		b := t.buckets[i]
+		if b == 0 {
+			t.buckets[i] = pack(h, slot)
+			t.n++
+			return -1
+		}
+		if sameTag(b, h) && idOf(uint32(b)-1) == id {
+			return int(uint32(b) - 1)
+		}
+	}
+}
+
+// insertNew adds id → slot unless id is present; it returns the slot
+// already holding id, or -1 when it inserted.
+func (t *idTable) insertNew(id string, slot uint32, idOf func(uint32) string) int {
+	return t.insertHashed(t.hash(id), id, slot, idOf)
 }
 
 // insert adds id → slot; the caller has checked that id is absent.
 func (t *idTable) insert(id string, slot uint32, idOf func(uint32) string) {
-	if (t.n+1)*2 > len(t.buckets) {
-		t.grow(idOf)
-	}
-	mask := uint64(len(t.buckets) - 1)
-	i := maphash.String(t.seed, id) & mask
-	for t.buckets[i] != 0 {
-		i = (i + 1) & mask
-	}
-	t.buckets[i] = slot + 1
-	t.n++
+	t.insertNew(id, slot, idOf)
 }
 
-// remove deletes id (which maps to slot) with backward-shift deletion.
+// remove deletes id with backward-shift deletion.
 func (t *idTable) remove(id string, idOf func(uint32) string) {
 	mask := uint64(len(t.buckets) - 1)
-	i := maphash.String(t.seed, id) & mask
+	h := t.hash(id)
+	i := t.home(h)
 	for {
 		b := t.buckets[i]
 		if b == 0 {
 			return
 		}
-		if idOf(b-1) == id {
+		if sameTag(b, h) && idOf(uint32(b)-1) == id {
 			break
 		}
 		i = (i + 1) & mask
@@ -76,8 +116,8 @@ func (t *idTable) remove(id string, idOf func(uint32) string) {
 		if b == 0 {
 			break
 		}
-		home := maphash.String(t.seed, idOf(b-1)) & mask
-		// entry at j may move to i if home is not cyclically in (i, j]
+		home := t.home(t.hash(idOf(uint32(b) - 1)))
+		// the entry at j may move to i unless its home is cyclically in (i, j]
 		if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
 			t.buckets[i] = b
 			i = j
@@ -87,20 +127,137 @@ func (t *idTable) remove(id string, idOf func(uint32) string) {
 	t.n--
 }
 
-func (t *idTable) grow(idOf func(uint32) string) {
-	old := t.buckets
-	t.buckets = make([]uint32, len(old)*2)
+// relocate changes the slot of an entry whose id is unchanged.
+func (t *idTable) relocate(id string, slot uint32, idOf func(uint32) string) {
 	mask := uint64(len(t.buckets) - 1)
+	h := t.hash(id)
+	for i := t.home(h); t.buckets[i] != 0; i = (i + 1) & mask {
+		if b := t.buckets[i]; sameTag(b, h) && idOf(uint32(b)-1) == id {
+			t.buckets[i] = pack(h, slot)
+			return
+		}
+	}
+}
+
+// renumbered returns a copy of the table in which every slot s is perm[s]:
+// the hashes stay, so no id is read or hashed again.
+func (t *idTable) renumbered(perm []uint32) idTable {
+	out := idTable{seed: t.seed, buckets: make([]uint64, len(t.buckets)), shift: t.shift, n: t.n}
+	for i, b := range t.buckets {
+		if b != 0 {
+			out.buckets[i] = b>>32<<32 | uint64(perm[uint32(b)-1]+1)
+		}
+	}
+	return out
+}
+
+func (t *idTable) resize(size int, idOf func(uint32) string) {
+	old := t.buckets
+	t.alloc(size)
+	mask := uint64(size - 1)
 	for _, b := range old {
 		if b == 0 {
 			continue
 		}
-		i := maphash.String(t.seed, idOf(b-1)) & mask
+		h := t.hash(idOf(uint32(b) - 1))
+		i := t.home(h)
 		for t.buckets[i] != 0 {
 			i = (i + 1) & mask
 		}
 		t.buckets[i] = b
 	}
+}
+
+// place inserts row (hash h) probing only buckets [lo, hi), wrapping only
+// when that is the whole table; false when it would leave the range. A
+// duplicate id is recorded in dups as (later row, earlier row), and the
+// earlier row stays.
+func (t *idTable) place(h uint64, row uint32, idOf func(uint32) string, lo, hi uint64, dups *[][2]uint32) bool {
+	size := uint64(len(t.buckets))
+	id := idOf(row)
+	for i := t.home(h); ; {
+		b := t.buckets[i]
+		if b == 0 {
+			t.buckets[i] = pack(h, row)
+			return true
+		}
+		if sameTag(b, h) && idOf(uint32(b)-1) == id {
+			if other := uint32(b) - 1; other < row {
+				*dups = append(*dups, [2]uint32{row, other})
+			} else {
+				t.buckets[i] = pack(h, row)
+				*dups = append(*dups, [2]uint32{other, row})
+			}
+			return true
+		}
+		i++
+		if i == hi {
+			if lo != 0 || hi != size {
+				return false
+			}
+			i = 0
+		}
+	}
+}
+
+// bulkIDTable builds the table of rows [0, len(hashes)) whose ids hash to
+// hashes (under seed), inserting them grouped by the top bits of their hash
+// so that each group fills one small stretch of the table: a fraction of the
+// cache and TLB misses of inserting in row order. It returns the duplicates
+// as (later row, earlier row) pairs.
+func bulkIDTable(seed maphash.Seed, hashes []uint64, idOf func(uint32) string) (idTable, [][2]uint32) {
+	n := len(hashes)
+	t := idTable{seed: seed}
+	t.alloc(tableSize(n))
+	const pbits = 12
+	parts := 1 << pbits
+	shift := uint(64 - pbits)
+	start := make([]uint32, parts+1)
+	for _, h := range hashes {
+		start[h>>shift+1]++
+	}
+	for i := 1; i <= parts; i++ {
+		start[i] += start[i-1]
+	}
+	order := make([]uint32, n)
+	next := append([]uint32(nil), start[:parts]...)
+	for row, h := range hashes {
+		p := h >> shift
+		order[next[p]] = uint32(row)
+		next[p]++
+	}
+	// two workers fill the two halves of the table; a probe that would run
+	// out of its worker's half is deferred to a last, sequential pass
+	size := uint64(len(t.buckets))
+	type result struct {
+		dups     [][2]uint32
+		deferred []uint32
+	}
+	var res [2]result
+	fill := func(w int, rows []uint32, lo, hi uint64) {
+		r := &res[w]
+		for _, row := range rows {
+			if !t.place(hashes[row], row, idOf, lo, hi, &r.dups) {
+				r.deferred = append(r.deferred, row)
+			}
+		}
+	}
+	if n < 1<<16 || size < uint64(parts) {
+		fill(0, order, 0, size)
+	} else {
+		mid := start[parts/2]
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); fill(1, order[mid:], size/2, size) }()
+		fill(0, order[:mid], 0, size/2)
+		wg.Wait()
+	}
+	dups := append(res[0].dups, res[1].dups...)
+	for _, row := range append(res[0].deferred, res[1].deferred...) {
+		t.place(hashes[row], row, idOf, 0, size, &dups)
+	}
+	t.n = n - len(dups)
+	return t, dups
 }
 
 // strTable interns short strings (unit and room names).

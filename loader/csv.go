@@ -93,9 +93,24 @@ func (c *csvReader) next() ([][]byte, int, error) {
 		}
 		break
 	}
+	c.starts = c.starts[:0]
+	if line := trimEOL(c.raw); bytes.IndexByte(line, '"') < 0 {
+		// no quotes, the common case: fields are slices of the line itself
+		c.fields = c.fields[:0]
+		s := 0
+		for i, ch := range line {
+			if ch == ',' {
+				c.starts = append(c.starts, s)
+				c.fields = append(c.fields, line[s:i:i])
+				s = i + 1
+			}
+		}
+		c.starts = append(c.starts, s)
+		c.fields = append(c.fields, line[s:len(line):len(line)])
+		return c.fields, c.rawLine, nil
+	}
 	c.out = c.out[:0]
 	c.ends = c.ends[:0]
-	c.starts = c.starts[:0]
 	pos := 0 // in raw
 	for {
 		c.starts = append(c.starts, pos)

@@ -6,6 +6,7 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -178,7 +179,7 @@ type rowReader struct {
 	conv    func(lon, lat float64) (float64, float64)
 	rec     engine.Record
 	errs    *engine.LoadError
-	seenLon bool
+	idField int // index of the id column
 }
 
 // problem records a problem at a line and column about a field.
@@ -186,10 +187,46 @@ func (rr *rowReader) problem(line, col int, field, format string, args ...any) {
 	rr.errs.Add(engine.Problem{Source: rr.source, Line: line, Column: col, Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
-// row handles one row; pos(i) gives the line and column of field i.
+// row adds one row to the batch; pos(i) gives the line and column of field i.
 func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) {
+	if !rr.parse(fields, line, pos) {
+		return
+	}
+	if err := rr.batch.Add(&rr.rec); err != nil {
+		rr.addError(err, pos)
+	}
+}
+
+// finish ends the batch and reports its duplicate ids.
+func (rr *rowReader) finish() {
+	if err := rr.batch.Finish(); err != nil {
+		var le *engine.LoadError
+		if errors.As(err, &le) {
+			for _, p := range le.Problems {
+				rr.errs.Add(p)
+			}
+			rr.errs.More += le.More
+		} else {
+			rr.errs.Add(engine.Problem{Source: rr.source, Reason: err.Error()})
+		}
+	}
+}
+
+// addError reports a batch's refusal of a row at its id field.
+func (rr *rowReader) addError(err error, pos func(i int) (int, int)) {
+	idCol := slices.Index(rr.cols.roles, roleID)
+	l, col := pos(idCol)
+	rr.problem(l, col, rr.cols.names[max(idCol, 0)], "%v", err)
+}
+
+// parse reads one row into rr.rec, reporting its problems; false when the
+// row is bad.
+func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)) bool {
 	r := &rr.rec
 	*r = engine.Record{Flags: r.Flags[:0], Floor: engine.NoFloor, Line: line}
+	if i := rr.idField; i < len(fields) {
+		r.Line, r.IDColumn = pos(i) // duplicates are reported where the id stands
+	}
 	bad := false
 	var lon, lat float64
 	lonOK, latOK := false, false
@@ -309,17 +346,13 @@ func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) 
 		}
 	}
 	if bad || !lonOK || !latOK {
-		return
+		return false
 	}
 	if rr.conv != nil {
 		lon, lat = rr.conv(lon, lat)
 	}
 	r.Lon, r.Lat = lon, lat
-	if err := rr.batch.Add(r); err != nil {
-		idCol := slices.Index(rr.cols.roles, roleID)
-		l, col := pos(idCol)
-		rr.problem(l, col, rr.cols.names[max(idCol, 0)], "%v", err)
-	}
+	return true
 }
 
 func hasControl(s string) bool {
@@ -345,6 +378,9 @@ func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch,
 	cr := newCSVReader(r)
 	errs := &engine.LoadError{}
 	b := engine.NewBatch(name, nil)
+	if size > 0 {
+		b.Reserve(int(size / 100)) // a row of the reference city is ~115 bytes
+	}
 	cols := newColumns(opts)
 	fail := func(line, col int, reason string) (*engine.Batch, error) {
 		errs.Add(engine.Problem{Source: name, Line: line, Column: col, Reason: reason})
@@ -377,34 +413,9 @@ func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch,
 	if errs.Len() > 0 {
 		return nil, errs
 	}
-	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs}
-	var nextReport int64
-	for {
-		fields, line, err := cr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if se, ok := err.(*csvSyntaxError); ok {
-				errs.Add(engine.Problem{Source: name, Line: se.Line, Column: se.Column, Reason: se.Reason})
-				break // the rest of the file cannot be read reliably
-			}
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if len(fields) != len(cols.names) {
-			l, c := cr.fieldPos(min(len(fields), len(cols.names)))
-			errs.Add(engine.Problem{Source: name, Line: l, Column: c,
-				Reason: fmt.Sprintf("row has %d fields, the header has %d", len(fields), len(cols.names))})
-			continue
-		}
-		rr.row(fields, line, cr.fieldPos)
-		if errs.More > 10*engine.MaxProblems {
-			break // enough to act on
-		}
-		if opts.Progress != nil && cr.read >= nextReport {
-			opts.Progress(cr.read, size)
-			nextReport = cr.read + 4<<20
-		}
+	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, idField: slices.Index(cols.roles, roleID)}
+	if err := readRows(cr, rr, size, opts.Progress); err != nil {
+		return nil, err
 	}
 	if opts.Progress != nil {
 		opts.Progress(cr.read, size)

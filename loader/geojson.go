@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		cols.add(n, b)
 		colIdx[n] = len(cols.names) - 1
 	}
-	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs}
+	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, idField: slices.Index(cols.roles, roleID)}
 	var fields [][]byte
 	featureStream(name, data, errs, func(raw json.RawMessage, line, col, index int) {
 		var f struct {
@@ -226,6 +227,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		fields[colIdx["lat"]] = strconv.AppendFloat(fields[colIdx["lat"]], pt.Coordinates[1], 'g', -1, 64)
 		rr.row(fields, line, func(int) (int, int) { return line, col })
 	})
+	rr.finish()
 	if opts.Progress != nil {
 		opts.Progress(int64(len(data)), int64(len(data)))
 	}

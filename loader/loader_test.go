@@ -177,13 +177,13 @@ func TestFailedLoadChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Load(again); err == nil || !strings.Contains(err.Error(), `d.csv:3: id: duplicate id "a" (already loaded)`) {
+	if err := e.Load(again); err == nil || !strings.Contains(err.Error(), `d.csv:3:1: id: duplicate id "a" (already loaded)`) {
 		t.Fatalf("got %v", err)
 	}
 	// two batches that clash with each other, one bringing a new flag
 	x, _ := ReadCSV("x.csv", strings.NewReader("id,lon,lat,newflag\nc,1,2,1\n"), 0, Options{})
 	y, _ := ReadCSV("y.csv", strings.NewReader("id,lon,lat\nd,1,2\nc,1,2\n"), 0, Options{})
-	if err := e.Load(x, y); err == nil || !strings.Contains(err.Error(), `y.csv:3: id: duplicate id "c" (first in x.csv:2)`) {
+	if err := e.Load(x, y); err == nil || !strings.Contains(err.Error(), `y.csv:3:1: id: duplicate id "c" (first in x.csv:2)`) {
 		t.Fatalf("got %v", err)
 	}
 	if after := snapshot(); after != before || e.Version() != v || e.Len() != 2 {
