@@ -49,8 +49,16 @@ func TestUnitsContainTheirDwellings(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	a, b := New(Config{N: 20_000, Seed: 9}), New(Config{N: 20_000, Seed: 9})
 	var ra, rb []engine.Record
-	a.Dwellings(func(r *engine.Record) error { ra = append(ra, *r); ra[len(ra)-1].Flags = append([]uint64(nil), r.Flags...); return nil })
-	b.Dwellings(func(r *engine.Record) error { rb = append(rb, *r); rb[len(rb)-1].Flags = append([]uint64(nil), r.Flags...); return nil })
+	a.Dwellings(func(r *engine.Record) error {
+		ra = append(ra, *r)
+		ra[len(ra)-1].Flags = append([]uint64(nil), r.Flags...)
+		return nil
+	})
+	b.Dwellings(func(r *engine.Record) error {
+		rb = append(rb, *r)
+		rb[len(rb)-1].Flags = append([]uint64(nil), r.Flags...)
+		return nil
+	})
 	if len(ra) != len(rb) {
 		t.Fatal("sizes differ")
 	}
