@@ -1,0 +1,34 @@
+# roomstate: the two commands of the README, and their parts.
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: demo test lint unit race fuzz build
+
+# Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
+demo:
+	$(GO) run ./cmd/roomstate demo
+
+# Run every test CI runs.
+test: lint race unit fuzz
+
+build:
+	$(GO) build -o bin/roomstate ./cmd/roomstate
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race -short ./engine/... ./server/... ./loader/...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCSVReader$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCSV$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzReadGeoJSON$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExpr$$' -fuzztime $(FUZZTIME) ./engine
+	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./engine
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./server
