@@ -46,25 +46,58 @@ type GridResult struct {
 
 // cellAcc accumulates counts per key.
 type cellAcc struct {
-	nf    int
-	index map[uint64]int
-	keys  []uint64
-	acc   []int64    // per cell: total, matched, flags
-	bbox  [][4]int32 // per cell: box of what fell in it
+	nf       int
+	index    map[uint64]int
+	denseIdx []int32 // when set, replaces index for small keys
+	keys     []uint64
+	acc      []int64    // per cell: total, matched, flags
+	bbox     [][4]int32 // per cell: box of what fell in it
 }
 
 func newCellAcc(nf int) *cellAcc { return &cellAcc{nf: nf, index: map[uint64]int{}} }
 
+// dense switches to an array index for keys below n.
+func (c *cellAcc) dense(n int) {
+	c.denseIdx = make([]int32, n)
+	for i := range c.denseIdx {
+		c.denseIdx[i] = -1
+	}
+}
+
+// find returns the cell of key k, or -1.
+func (c *cellAcc) find(k uint64) int {
+	if c.denseIdx != nil {
+		return int(c.denseIdx[k])
+	}
+	if i, ok := c.index[k]; ok {
+		return i
+	}
+	return -1
+}
+
 func (c *cellAcc) slot(k uint64) int {
+	if c.denseIdx != nil {
+		if i := c.denseIdx[k]; i >= 0 {
+			return int(i)
+		}
+		i := len(c.keys)
+		c.denseIdx[k] = int32(i)
+		c.add(k)
+		return i
+	}
 	i, ok := c.index[k]
 	if !ok {
 		i = len(c.keys)
 		c.index[k] = i
-		c.keys = append(c.keys, k)
-		c.acc = append(c.acc, make([]int64, 2+c.nf)...)
-		c.bbox = append(c.bbox, [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32})
+		c.add(k)
 	}
 	return i
+}
+
+func (c *cellAcc) add(k uint64) {
+	c.keys = append(c.keys, k)
+	c.acc = append(c.acc, make([]int64, 2+c.nf)...)
+	c.bbox = append(c.bbox, [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32})
 }
 
 func (c *cellAcc) grow(i int, bb [4]int32) {
@@ -72,9 +105,11 @@ func (c *cellAcc) grow(i int, bb [4]int32) {
 	b[0], b[1], b[2], b[3] = min(b[0], bb[0]), min(b[1], bb[1]), max(b[2], bb[2]), max(b[3], bb[3])
 }
 
+// counts returns cell i's counts; Flags shares the accumulator's memory,
+// which is not touched again once the answer is being assembled.
 func (c *cellAcc) counts(i int) Counts {
 	a := c.acc[i*(2+c.nf) : (i+1)*(2+c.nf)]
-	return Counts{Total: a[0], Matched: a[1], Flags: slices.Clone(a[2:])}
+	return Counts{Total: a[0], Matched: a[1], Flags: a[2 : 2+c.nf : 2+c.nf]}
 }
 
 // aggregator visits buildings (whole, when they fall in one cell and inside
@@ -84,6 +119,8 @@ type aggregator struct {
 	all, rk *rankIndex
 	bcAll   []int64 // building counts of live dwellings (stride 1+F)
 	bcW     []int64 // building counts under where (stride 1+F)
+	acAll   []int64 // area counts of live dwellings, unmixed buildings only
+	acW     []int64 // area counts under where, unmixed buildings only
 	bb      *[4]int32
 	acc     *cellAcc
 }
@@ -99,8 +136,8 @@ func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregat
 	if !x.IsTrue() {
 		a.rk = e.ranks.get(st, x)
 	}
-	a.bcAll = a.all.buildingCounts(st)
-	a.bcW = a.rk.buildingCounts(st)
+	a.bcAll, a.acAll = a.all.buildingCounts(st)
+	a.bcW, a.acW = a.rk.buildingCounts(st)
 	return a, nil
 }
 
@@ -193,11 +230,25 @@ func toE7Box(b *[4]float64) (*[4]int32, error) {
 // from the equator, each row cut into columns of dlon(row) degrees from the
 // prime meridian, so cells are about cell_m square at their latitude and a
 // cell's id never changes.
-type cellGrid struct{ m, dlat float64 }
+type cellGrid struct {
+	m, dlat float64
+	// the last row asked for and its column width: buildings come roughly
+	// row by row, so the cosine is rarely computed
+	lastRow  int64
+	lastDlon float64
+}
 
-func (g cellGrid) row(lat int32) int64 { return int64(math.Floor(FromE7(lat) / g.dlat)) }
+func (g *cellGrid) row(lat int32) int64 { return int64(math.Floor(FromE7(lat) / g.dlat)) }
 
-func (g cellGrid) dlon(row int64) float64 {
+func (g *cellGrid) dlon(row int64) float64 {
+	if row == g.lastRow && g.lastDlon != 0 {
+		return g.lastDlon
+	}
+	g.lastRow, g.lastDlon = row, g.width(row)
+	return g.lastDlon
+}
+
+func (g *cellGrid) width(row int64) float64 {
 	mid := (float64(row) + 0.5) * g.dlat
 	c := math.Cos(mid * math.Pi / 180)
 	if c < 1e-6 {
@@ -206,11 +257,11 @@ func (g cellGrid) dlon(row int64) float64 {
 	return g.m / (metresPerDegree * c)
 }
 
-func (g cellGrid) col(row int64, lon int32) int64 {
+func (g *cellGrid) col(row int64, lon int32) int64 {
 	return int64(math.Floor(FromE7(lon) / g.dlon(row)))
 }
 
-func (g cellGrid) key(lon, lat int32) uint64 {
+func (g *cellGrid) key(lon, lat int32) uint64 {
 	r := g.row(lat)
 	c := g.col(r, lon)
 	return uint64(uint32(int32(r)))<<32 | uint64(uint32(int32(c)))
@@ -248,7 +299,7 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 		res.Cells = a.levelCells(level)
 		return res, nil
 	}
-	g := cellGrid{m: q.CellM, dlat: q.CellM / metresPerDegree}
+	g := &cellGrid{m: q.CellM, dlat: q.CellM / metresPerDegree}
 	a.run(func(_ uint32, b *building) (uint64, bool) {
 		k := g.key(b.bbox[0], b.bbox[1])
 		return k, k == g.key(b.bbox[2], b.bbox[3])
@@ -288,6 +339,10 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 // only dwellings whose area tuple it accepts.
 func (a *aggregator) byLevel(level Level, keep func(areaTuple) bool) {
 	st := a.st
+	if a.bb == nil && level < LevelBuilding {
+		a.byArea(level, keep)
+		return
+	}
 	a.run(func(bi uint32, b *building) (uint64, bool) {
 		if b.mixed {
 			return 0, false
@@ -307,6 +362,62 @@ func (a *aggregator) byLevel(level Level, keep func(areaTuple) bool) {
 		}
 		return uint64(st.groupOf(level, p)), true
 	})
+}
+
+// byArea aggregates whole areas (their unmixed buildings' counts are kept
+// per area), then the mixed buildings dwelling by dwelling: O(areas), not
+// O(buildings).
+func (a *aggregator) byArea(level Level, keep func(areaTuple) bool) {
+	st := a.st
+	nc := 1 + st.nFlags()
+	a.acc.dense(len(st.levels[level].ids))
+	for ai, at := range st.areas {
+		if keep != nil && !keep(at) {
+			continue
+		}
+		all := a.acAll[ai*nc : ai*nc+nc]
+		if all[0] == 0 {
+			continue
+		}
+		i := a.acc.slot(uint64(at[level]))
+		dst := a.acc.acc[i*(1+nc) : (i+1)*(1+nc)]
+		dst[0] += all[0]
+		for c, v := range a.acW[ai*nc : ai*nc+nc] {
+			dst[1+c] += v
+		}
+	}
+	for bi := range st.mixed {
+		for _, p := range st.blds[bi].slots {
+			at := st.areas[st.area[p]]
+			if keep == nil || keep(at) {
+				a.addSlot(uint64(at[level]), p)
+			}
+		}
+	}
+	// boxes: from the buildings, when a unit has no boundary to give one
+	needBox := false
+	for _, k := range a.acc.keys {
+		if st.boundaryOf(level, uint32(k)) == nil {
+			needBox = true
+			break
+		}
+	}
+	for bi := range st.blds {
+		if !needBox {
+			break
+		}
+		b := &st.blds[bi]
+		if len(b.slots) == 0 || b.mixed {
+			continue
+		}
+		at := st.areas[b.area]
+		if keep != nil && !keep(at) {
+			continue
+		}
+		if i := a.acc.find(uint64(at[level])); i >= 0 {
+			a.acc.grow(i, b.bbox)
+		}
+	}
 }
 
 // levelCells turns level aggregates into cells ordered by id; a cell's box is
@@ -331,10 +442,8 @@ func (a *aggregator) levelCells(level Level) []Cell {
 }
 
 func (st *state) boundaryOf(l Level, u uint32) *boundary {
-	for i := range st.bounds {
-		if st.bounds[i].level == l && st.bounds[i].unit == u {
-			return &st.bounds[i]
-		}
+	if i, ok := st.boundIdx[[2]uint32{uint32(l), u}]; ok {
+		return &st.bounds[i]
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func oracleCell(cellM float64, x, y int32) string {
 func TestGridMatchesOracle(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	tc := loadCity(t, 30_000, seed, engine.DefaultBandHeight)
+	tc := loadCity(t, 30_000, seed, 0)
 	nf := len(city.FlagNames())
 	for i := 0; i < 30; i++ {
 		where, p := "", pred(func(uint64) bool { return true })
@@ -130,7 +130,7 @@ func TestGridMatchesOracle(t *testing.T) {
 }
 
 func TestGridErrors(t *testing.T) {
-	tc := loadCity(t, 20_000, 3, engine.DefaultBandHeight)
+	tc := loadCity(t, 20_000, 3, 0)
 	bad := []engine.GridQuery{
 		{CellM: 1},
 		{CellM: math.NaN()},
@@ -150,7 +150,7 @@ func TestGridErrors(t *testing.T) {
 }
 
 func TestUnitsMatchOracle(t *testing.T) {
-	tc := loadCity(t, 30_000, 5, engine.DefaultBandHeight)
+	tc := loadCity(t, 30_000, 5, 0)
 	nf := len(city.FlagNames())
 	rng := rand.New(rand.NewPCG(5, 5))
 	where, p := randomExpr(rng, tc.eng.Flags(), 2)

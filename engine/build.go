@@ -14,8 +14,9 @@ import (
 
 // newState returns an empty state.
 func newState() *state {
-	st := &state{flagIndex: map[string]FlagID{}, areaIdx: map[areaTuple]uint32{}, bldIdx: map[string]uint32{},
-		strs: newStrTable(), ids: newIDTable(0)}
+	st := &state{flagIndex: map[string]FlagID{}, areaIdx: map[areaTuple]uint32{}, bldIdx: map[string]uint32{}, mixed: map[uint32]struct{}{},
+		boundIdx: map[[2]uint32]int{},
+		strs:     newStrTable(), ids: newIDTable(0)}
 	for i := range st.levels {
 		st.levels[i] = newUnitTable()
 	}
@@ -263,6 +264,9 @@ type sortKey struct {
 // structure; rowIDs maps every row's id to its row.
 func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	n := rs.n
+	if bandH <= 0 {
+		bandH = autoBandHeight(rs.lon, rs.lat)
+	}
 	var lat0 int32
 	if n > 0 {
 		minLat := rs.lat[0]
@@ -343,7 +347,7 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	for f := range st.words {
 		st.bitmaps[f] = bitmapFromWords(st.words[f], n)
 	}
-	st.index = buildBandIndex(st.lon, st.lat, lat0, bandH)
+	st.index = buildPoints(st.lon, st.lat, lat0, bandH)
 	st.buildDerived()
 }
 
@@ -402,6 +406,7 @@ func (st *state) refreshBuilding(bi uint32) {
 		b.bbox = [4]int32{}
 		b.lon, b.lat = 0, 0
 		b.mixed = false
+		delete(st.mixed, bi)
 		return
 	}
 	var sx, sy int64
@@ -416,6 +421,11 @@ func (st *state) refreshBuilding(bi uint32) {
 		if st.area[p] != b.area {
 			b.mixed = true
 		}
+	}
+	if b.mixed {
+		st.mixed[bi] = struct{}{}
+	} else {
+		delete(st.mixed, bi)
 	}
 	k := int64(len(b.slots))
 	b.lon, b.lat = int32(roundDiv(sx, k)), int32(roundDiv(sy, k))

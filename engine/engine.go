@@ -12,8 +12,8 @@ import (
 
 // Options tune an Engine. The zero value is the default.
 type Options struct {
-	// BandHeight is the row band height in 1e-7 degrees (even); 0 means
-	// DefaultBandHeight.
+	// BandHeight is the row band height in 1e-7 degrees (even); 0 chooses
+	// it from the data: about the mean spacing of the distinct points.
 	BandHeight int32
 }
 
@@ -37,8 +37,8 @@ type Engine struct {
 
 // New returns an empty engine.
 func New(opts Options) *Engine {
-	if opts.BandHeight <= 0 {
-		opts.BandHeight = DefaultBandHeight
+	if opts.BandHeight < 0 {
+		opts.BandHeight = 0
 	}
 	opts.BandHeight += opts.BandHeight & 1
 	e := &Engine{opts: opts, st: newState()}
@@ -324,11 +324,10 @@ func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon) {
 	if name != "" {
 		st.levels[l].names[u] = name
 	}
-	for i := range st.bounds {
-		if st.bounds[i].level == l && st.bounds[i].unit == u {
-			st.bounds[i].geom, st.bounds[i].bound = g, g.Bound()
-			return
-		}
+	if b := st.boundaryOf(l, u); b != nil {
+		b.geom, b.bound = g, g.Bound()
+		return
 	}
+	st.boundIdx[[2]uint32{uint32(l), u}] = len(st.bounds)
 	st.bounds = append(st.bounds, boundary{level: l, unit: u, geom: g, bound: g.Bound()})
 }

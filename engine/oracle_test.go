@@ -294,7 +294,7 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 	}
 	// two band heights: the default, and a tiny one that puts many edges in
 	// many bands
-	for _, band := range []int32{engine.DefaultBandHeight, 200} {
+	for _, band := range []int32{0, 200} {
 		tc := loadCity(t, n, seed, band)
 		flags := tc.eng.Flags()
 		if !slices.Equal(flags, city.FlagNames()) {
@@ -410,7 +410,7 @@ func checkRegion(t *testing.T, e *engine.Engine, rg *engine.Region, where string
 }
 
 func TestBoundaryPointsCountInside(t *testing.T) {
-	tc := loadCity(t, 20_000, 7, engine.DefaultBandHeight)
+	tc := loadCity(t, 20_000, 7, 0)
 	// a polygon whose every vertex is a dwelling: those dwellings count
 	var ring orb.Ring
 	for i := 0; i < 3; i++ {

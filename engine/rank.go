@@ -41,6 +41,10 @@ type rankIndex struct {
 	bc     []int64
 	bBuilt bool
 	bdirty []uint64
+	// per area tuple × nc: the sums of bc over the area's buildings that are
+	// not mixed; bArea is the area a building's counts are in (-1: none)
+	ac    []int64
+	bArea []int32
 }
 
 func newRankIndex(e *Expr, nFlags int) *rankIndex {
@@ -62,21 +66,27 @@ func (r *rankIndex) markDirty(slot, bld uint32) {
 	r.dirtyAny.Store(true)
 }
 
-// buildingCounts returns counts per building (stride nc), fresh. Callers
-// hold the engine's lock; the slice is valid until the next write.
-func (r *rankIndex) buildingCounts(st *state) []int64 {
+// buildingCounts returns counts per building and per area tuple (stride
+// nc), fresh; area counts leave out mixed buildings. Callers hold the
+// engine's lock; the slices are valid until the next write.
+func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 	r.fresh(st)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	nb := len(st.blds)
-	if !r.bBuilt || len(r.bc) != nb*r.nc {
+	if !r.bBuilt || len(r.bc) != nb*r.nc || len(r.ac) != len(st.areas)*r.nc {
 		r.bc = make([]int64, nb*r.nc)
+		r.ac = make([]int64, len(st.areas)*r.nc)
+		r.bArea = make([]int32, nb)
+		for i := range r.bArea {
+			r.bArea[i] = -1
+		}
 		r.bdirty = make([]uint64, (nb+63)>>6)
 		for b := 0; b < nb; b++ {
 			r.countBuilding(st, uint32(b))
 		}
 		r.bBuilt = true
-		return r.bc
+		return r.bc, r.ac
 	}
 	for wi, w := range r.bdirty {
 		for w != 0 {
@@ -86,13 +96,20 @@ func (r *rankIndex) buildingCounts(st *state) []int64 {
 		}
 		r.bdirty[wi] = 0
 	}
-	return r.bc
+	return r.bc, r.ac
 }
 
-// countBuilding recounts one building: its main ranges, then its delta slots.
+// countBuilding recounts one building (its main ranges, then its delta
+// slots) and moves its contribution to its area.
 func (r *rankIndex) countBuilding(st *state, bi uint32) {
 	nc := r.nc
 	dst := r.bc[int(bi)*nc : int(bi)*nc+nc]
+	if a := r.bArea[bi]; a >= 0 {
+		acc := r.ac[int(a)*nc : int(a)*nc+nc]
+		for c, v := range dst {
+			acc[c] -= v
+		}
+	}
 	clear(dst)
 	b := &st.blds[bi]
 	for i := 0; i+1 < len(b.ranges); i += 2 {
@@ -101,6 +118,14 @@ func (r *rankIndex) countBuilding(st *state, bi uint32) {
 	for _, p := range b.slots {
 		if p >= uint32(st.nMain) {
 			r.addRange(st, p, p+1, nc, dst)
+		}
+	}
+	r.bArea[bi] = -1
+	if !b.mixed && len(b.slots) > 0 {
+		r.bArea[bi] = int32(b.area)
+		acc := r.ac[int(b.area)*nc : int(b.area)*nc+nc]
+		for c, v := range dst {
+			acc[c] += v
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 func flagBit(name string) uint64 { return 1 << slices.Index(city.FlagNames(), name) }
 
 func TestRoomStateFollowsRuleOrder(t *testing.T) {
-	tc := loadCity(t, 20_000, 11, engine.DefaultBandHeight)
+	tc := loadCity(t, 20_000, 11, 0)
 	byBuilding := map[string][]rec{}
 	floorOf := map[string]int{}
 	for _, r := range tc.recs {
@@ -141,7 +141,7 @@ func TestRoomStateFollowsRuleOrder(t *testing.T) {
 }
 
 func TestSchemeValidation(t *testing.T) {
-	tc := loadCity(t, 20_000, 11, engine.DefaultBandHeight)
+	tc := loadCity(t, 20_000, 11, 0)
 	ok := engine.Rule{State: "x", When: "isolated", Label: "x", Color: "#abcdef", Shape: "circle"}
 	def := engine.Rule{State: "normal", Label: "n", Color: "#bdbdbd", Shape: "circle"}
 	bad := map[string]engine.Scheme{

@@ -63,9 +63,11 @@ type state struct {
 
 	blds   []building
 	bldIdx map[string]uint32
+	mixed  map[uint32]struct{}          // buildings whose dwellings span area tuples
 	btree  rtree.RTreeGN[int32, uint32] // buildings by bbox
 
-	bounds []boundary
+	bounds   []boundary
+	boundIdx map[[2]uint32]int // (level, unit) → index in bounds
 
 	index *bandIndex              // over [0, nMain)
 	runs  [LevelBuilding + 1]runs // per level: equal groups along [0, nMain)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -44,8 +45,9 @@ type sink struct {
 
 // scratch holds a query's reusable buffers; pooled by the engine.
 type scratch struct {
-	items []bandItem
-	sink  sink
+	items  []bandItem
+	counts []int32
+	sink   sink
 }
 
 func (s *sink) reset(st *state, all, rk *rankIndex) {
@@ -189,8 +191,7 @@ func (s *sink) finish() {
 func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
 	ix := st.index
 	if ix.nb > 0 {
-		sc.items = st.bandItems(rg, sc.items[:0])
-		items := sc.items
+		items := st.bandItems(rg, sc)
 		for i := 0; i < len(items); {
 			b := int(items[i].band)
 			j := i + 1
@@ -210,23 +211,57 @@ func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
 }
 
 // bandItems clips every edge of rg to the non-empty bands it crosses and
-// returns the items sorted by band, then west end.
-func (st *state) bandItems(rg *Region, items []bandItem) []bandItem {
+// returns the items sorted by band, then west end: a counting sort by band
+// (an edge's bands are consecutive), then a small sort within each band.
+func (st *state) bandItems(rg *Region, sc *scratch) []bandItem {
 	ix := st.index
 	h := int64(ix.h)
+	bmin := max(ix.bandOf(int64(rg.bbox[1])), 0)
+	bmax := min(ix.bandOf(int64(rg.bbox[3])), int64(ix.nb-1))
+	if bmin > bmax {
+		return sc.items[:0]
+	}
+	nbands := int(bmax - bmin + 1)
+	if cap(sc.counts) < nbands+1 {
+		sc.counts = make([]int32, nbands+1)
+	}
+	counts := sc.counts[:nbands+1]
+	clear(counts)
+	// pass 1: items per band
+	total := 0
+	for ei := range rg.edges {
+		e := &rg.edges[ei]
+		b0 := max(ix.bandOf(int64(min(e.y1, e.y2))), bmin)
+		b1 := min(ix.bandOf(int64(max(e.y1, e.y2))), bmax)
+		for b := b0; b <= b1; b++ {
+			if ix.start[b] != ix.start[b+1] {
+				counts[b-bmin+1]++
+				total++
+			}
+		}
+	}
+	for i := 1; i <= nbands; i++ {
+		counts[i] += counts[i-1]
+	}
+	if cap(sc.items) < total {
+		sc.items = make([]bandItem, total, total+total/4)
+	}
+	items := sc.items[:total]
+	// pass 2: the items, each into its band's stretch
 	for ei := range rg.edges {
 		e := &rg.edges[ei]
 		x1, y1, x2, y2 := int64(e.x1), int64(e.y1), int64(e.x2), int64(e.y2)
 		ylo, yhi := min(y1, y2), max(y1, y2)
-		b0, b1 := ix.bandOf(ylo), ix.bandOf(yhi)
-		if b1 < 0 || b0 >= int64(ix.nb) {
-			continue
-		}
-		b0, b1 = max(b0, 0), min(b1, int64(ix.nb-1))
+		b0 := max(ix.bandOf(ylo), bmin)
+		b1 := min(ix.bandOf(yhi), bmax)
 		exmin, exmax := min(x1, x2), max(x1, x2)
 		var contribDown int32 = -1 // west-ray winding step of an upward edge
 		if y2 < y1 {
 			contribDown = 1
+		}
+		var slope float64
+		if y1 != y2 {
+			slope = float64(x2-x1) / float64(y2-y1)
 		}
 		for b := b0; b <= b1; b++ {
 			if ix.start[b] == ix.start[b+1] {
@@ -236,8 +271,8 @@ func (st *state) bandItems(rg *Region, items []bandItem) []bandItem {
 			ya, yb := max(ylo, bs), min(yhi, bs+h-1)
 			xmin, xmax := exmin, exmax
 			if y1 != y2 && (ya > ylo || yb < yhi) {
-				fa := float64(x1) + float64(ya-y1)*float64(x2-x1)/float64(y2-y1)
-				fb := float64(x1) + float64(yb-y1)*float64(x2-x1)/float64(y2-y1)
+				fa := float64(x1) + float64(ya-y1)*slope
+				fb := float64(x1) + float64(yb-y1)*slope
 				xmin = max(exmin, int64(math.Floor(min(fa, fb)))-1)
 				xmax = min(exmax, int64(math.Ceil(max(fa, fb)))+1)
 			}
@@ -247,22 +282,38 @@ func (st *state) bandItems(rg *Region, items []bandItem) []bandItem {
 			if 2*ylo < mid2 && mid2 < 2*yhi {
 				c = contribDown
 			}
-			items = append(items, bandItem{band: int32(b), xmin: int32(xmin), xmax: int32(xmax), contrib: c, edge: int32(ei)})
+			k := &counts[b-bmin]
+			items[*k] = bandItem{band: int32(b), xmin: int32(xmin), xmax: int32(xmax), contrib: c, edge: int32(ei)}
+			*k++
 		}
 	}
-	slices.SortFunc(items, func(a, b bandItem) int {
-		if a.band != b.band {
-			return int(a.band - b.band)
-		}
-		if a.xmin != b.xmin {
-			if a.xmin < b.xmin {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	// each band's items by west end; counts[i] is now the end of band i
+	s := 0
+	for i := 0; i < nbands; i++ {
+		e := int(counts[i])
+		sortByXmin(items[s:e])
+		s = e
+	}
+	sc.items = items
 	return items
+}
+
+// sortByXmin sorts a band's items by west end: insertion sort for the usual
+// handful, pdqsort beyond.
+func sortByXmin(items []bandItem) {
+	if len(items) > 24 {
+		slices.SortFunc(items, func(a, b bandItem) int { return cmp.Compare(a.xmin, b.xmin) })
+		return
+	}
+	for i := 1; i < len(items); i++ {
+		it := items[i]
+		j := i
+		for j > 0 && items[j-1].xmin > it.xmin {
+			items[j] = items[j-1]
+			j--
+		}
+		items[j] = it
+	}
 }
 
 // sweepBand handles one band: strips of merged edge extents, and the gaps
@@ -270,7 +321,7 @@ func (st *state) bandItems(rg *Region, items []bandItem) []bandItem {
 func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
 	ix := st.index
 	w := int32(0)
-	pos := ix.start[b]
+	pos := ix.start[b] // a point
 	for k := 0; k < len(items); {
 		x0, x1 := items[k].xmin, items[k].xmax
 		c := items[k].contrib
@@ -282,7 +333,7 @@ func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
 		}
 		p0 := ix.lower(b, int64(x0))
 		if w > 0 && p0 > pos {
-			s.rng(pos, p0) // a gap inside the region
+			s.rng(ix.first[pos], ix.first[p0]) // a gap inside the region
 		}
 		p1 := ix.lower(b, int64(x1)+1)
 		st.testStrip(rg, items[k:m], w, p0, p1, s)
@@ -292,29 +343,24 @@ func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
 	}
 }
 
-// testStrip tests the dwellings of slots [p0, p1) against the edges of one
-// strip; w is the winding number west of the strip.
+// testStrip tests the points [p0, p1) against the edges of one strip; w is
+// the winding number west of the strip. Runs of inside points go to s as one
+// slot range.
 func (st *state) testStrip(rg *Region, items []bandItem, w int32, p0, p1 uint32, s *sink) {
-	lon, lat := st.lon, st.lat
-	var lastX, lastY int32
-	lastIn, have := false, false
-	runStart := p0
+	ix := st.index
+	lon, lat := ix.lon, ix.lat
+	runStart, in := p0, false
 	for p := p0; p < p1; p++ {
-		x, y := lon[p], lat[p]
-		if have && x == lastX && y == lastY {
-			continue // same point as the previous dwelling: same answer
-		}
-		in := stripContains(rg, items, w, int64(x), int64(y))
-		if in != lastIn || !have {
-			if lastIn && have {
-				s.rng(runStart, p)
+		now := stripContains(rg, items, w, int64(lon[p]), int64(lat[p]))
+		if now != in {
+			if in {
+				s.rng(ix.first[runStart], ix.first[p])
 			}
-			runStart = p
+			runStart, in = p, now
 		}
-		lastX, lastY, lastIn, have = x, y, in, true
 	}
-	if have && lastIn {
-		s.rng(runStart, p1)
+	if in {
+		s.rng(ix.first[runStart], ix.first[p1])
 	}
 }
 

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The fixture of `go test -bench`: ROOMSTATE_BENCH_N dwellings (default 1 M).
+var (
+	fixOnce sync.Once
+	fix     *Fixture
+	fixErr  error
+)
+
+func fixture(b *testing.B) *Fixture {
+	fixOnce.Do(func() {
+		n := 1_000_000
+		if s := os.Getenv("ROOMSTATE_BENCH_N"); s != "" {
+			n, _ = strconv.Atoi(s)
+		}
+		var band int
+		if s := os.Getenv("ROOMSTATE_BENCH_BAND"); s != "" {
+			band, _ = strconv.Atoi(s)
+		}
+		fix, fixErr = NewFixture(Config{N: n, Seed: 1, BandHeight: int32(band)})
+	})
+	if fixErr != nil {
+		b.Fatal(fixErr)
+	}
+	return fix
+}
+
+// benchWorkloads runs each workload as a sub-benchmark, reporting p50 and p99.
+func benchWorkloads(b *testing.B, ws []Workload) {
+	for _, w := range ws {
+		b.Run(w.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			durs := make([]time.Duration, 0, b.N)
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				t := time.Now()
+				if err := w.Op(i); err != nil {
+					b.Fatal(err)
+				}
+				durs = append(durs, time.Since(t))
+			}
+			r := Summarise(w.Name, durs, time.Since(start), w.Target)
+			b.ReportMetric(r.P50us, "p50-µs")
+			b.ReportMetric(r.P99us, "p99-µs")
+		})
+	}
+}
+
+// BenchmarkEngine: polygon statistics per size class (with and without
+// `where`), brute force, grid aggregation and room-state maps.
+func BenchmarkEngine(b *testing.B) {
+	f := fixture(b)
+	b.Logf("city: %d dwellings, %d buildings; polygons: %d per class", f.Eng.Len(), f.City.Buildings(), len(f.Polygons["community"]))
+	benchWorkloads(b, f.EngineWorkloads())
+}
+
+func TestFixturePolygonsInRange(t *testing.T) {
+	f, err := NewFixture(Config{N: 200_000, Seed: 2, Polygons: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range sizeClasses(200_000) {
+		qs := f.Polygons[sc.Name]
+		if len(qs) != 5 {
+			t.Fatalf("%s: %d polygons", sc.Name, len(qs))
+		}
+		for _, q := range qs {
+			if q.Inside < sc.Lo || q.Inside > sc.Hi {
+				t.Fatalf("%s polygon holds %d, want %d–%d", sc.Name, q.Inside, sc.Lo, sc.Hi)
+			}
+			// the engine agrees with the brute force on them
+			c, _ := f.Eng.BruteStats(q.Region, "")
+			if c.Total != q.Inside {
+				t.Fatalf("%s: engine %d, brute force %d", sc.Name, q.Inside, c.Total)
+			}
+		}
+	}
+}
