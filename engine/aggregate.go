@@ -115,14 +115,12 @@ func (c *cellAcc) counts(i int) Counts {
 // aggregator visits buildings (whole, when they fall in one cell and inside
 // the box) or single dwellings, and adds their counts to cells.
 type aggregator struct {
-	st      *state
-	all, rk *rankIndex
-	bcAll   []int64 // building counts of live dwellings (stride 1+F)
-	bcW     []int64 // building counts under where (stride 1+F)
-	acAll   []int64 // area counts of live dwellings, unmixed buildings only
-	acW     []int64 // area counts under where, unmixed buildings only
-	bb      *[4]int32
-	acc     *cellAcc
+	st  *state
+	rk  *rankIndex
+	bc  []int64 // building counts under where (stride 2+F: total, matched, flags)
+	ac  []int64 // the same per area tuple, unmixed buildings only
+	bb  *[4]int32
+	acc *cellAcc
 }
 
 func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregator, error) {
@@ -131,13 +129,8 @@ func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregat
 		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
 	}
 	a := &aggregator{st: st, bb: bb, acc: newCellAcc(st.nFlags())}
-	a.all = e.ranks.get(st, trueExpr)
-	a.rk = a.all
-	if !x.IsTrue() {
-		a.rk = e.ranks.get(st, x)
-	}
-	a.bcAll, a.acAll = a.all.buildingCounts(st)
-	a.bcW, a.acW = a.rk.buildingCounts(st)
+	a.rk = e.ranks.get(st, x)
+	a.bc, a.ac = a.rk.buildingCounts(st)
 	return a, nil
 }
 
@@ -180,13 +173,11 @@ func (a *aggregator) run(keyB func(bi uint32, b *building) (uint64, bool), keyP 
 }
 
 func (a *aggregator) addBuilding(k uint64, bi uint32) {
-	nc := 1 + a.st.nFlags()
+	nc := a.rk.nc
 	i := a.acc.slot(k)
-	dst := a.acc.acc[i*(1+nc) : (i+1)*(1+nc)]
-	dst[0] += a.bcAll[int(bi)*nc]
-	w := a.bcW[int(bi)*nc : int(bi)*nc+nc]
-	for c, v := range w {
-		dst[1+c] += v
+	dst := a.acc.acc[i*nc : (i+1)*nc]
+	for c, v := range a.bc[int(bi)*nc : int(bi)*nc+nc] {
+		dst[c] += v
 	}
 	a.acc.grow(i, a.st.blds[bi].bbox)
 }
@@ -369,21 +360,20 @@ func (a *aggregator) byLevel(level Level, keep func(areaTuple) bool) {
 // O(buildings).
 func (a *aggregator) byArea(level Level, keep func(areaTuple) bool) {
 	st := a.st
-	nc := 1 + st.nFlags()
+	nc := a.rk.nc
 	a.acc.dense(len(st.levels[level].ids))
 	for ai, at := range st.areas {
 		if keep != nil && !keep(at) {
 			continue
 		}
-		all := a.acAll[ai*nc : ai*nc+nc]
-		if all[0] == 0 {
+		src := a.ac[ai*nc : ai*nc+nc]
+		if src[0] == 0 {
 			continue
 		}
 		i := a.acc.slot(uint64(at[level]))
-		dst := a.acc.acc[i*(1+nc) : (i+1)*(1+nc)]
-		dst[0] += all[0]
-		for c, v := range a.acW[ai*nc : ai*nc+nc] {
-			dst[1+c] += v
+		dst := a.acc.acc[i*nc : (i+1)*nc]
+		for c, v := range src {
+			dst[c] += v
 		}
 	}
 	for bi := range st.mixed {

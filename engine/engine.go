@@ -218,14 +218,10 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	if err != nil {
 		return &QueryError{Code: "bad_expression", Message: err.Error()}
 	}
-	all := e.ranks.get(st, trueExpr)
-	rk := all
-	if !x.IsTrue() {
-		rk = e.ranks.get(st, x)
-	}
+	rk := e.ranks.get(st, x)
 	sc := e.pool.Get().(*scratch)
 	s := &sc.sink
-	s.reset(st, all, rk)
+	s.reset(st, rk)
 	if q.GroupBy != "" {
 		s.groupBy(level)
 	}

@@ -18,7 +18,9 @@ const (
 // E and E ∧ f for every flag f, in O(1) per range. It is derived from the
 // state's bit arrays and rebuilt lazily per superblock after changes.
 //
-// counter c is E for c == 0 and E ∧ flag(c-1) for c ≥ 1; nc = 1 + flags.
+// Counters: c = 0 counts live dwellings, c = 1 those satisfying E, c = 2+f
+// those satisfying E ∧ flag f; nc = 2 + flags. A range's counters are thus
+// total, matched and the flag counts of an answer, from one index.
 type rankIndex struct {
 	expr *Expr
 	nc   int
@@ -48,7 +50,7 @@ type rankIndex struct {
 }
 
 func newRankIndex(e *Expr, nFlags int) *rankIndex {
-	r := &rankIndex{expr: e, nc: 1 + nFlags}
+	r := &rankIndex{expr: e, nc: 2 + nFlags}
 	r.dirtyAny.Store(true)
 	return r
 }
@@ -113,11 +115,11 @@ func (r *rankIndex) countBuilding(st *state, bi uint32) {
 	clear(dst)
 	b := &st.blds[bi]
 	for i := 0; i+1 < len(b.ranges); i += 2 {
-		r.addRange(st, b.ranges[i], b.ranges[i+1], nc, dst)
+		r.addRange(st, b.ranges[i], b.ranges[i+1], dst)
 	}
 	for _, p := range b.slots {
 		if p >= uint32(st.nMain) {
-			r.addRange(st, p, p+1, nc, dst)
+			r.addRange(st, p, p+1, dst)
 		}
 	}
 	r.bArea[bi] = -1
@@ -197,55 +199,72 @@ func (r *rankIndex) rebuildSuper(st *state, sb int) {
 	}
 	words := st.words
 	for b := b0; b < b1; b++ {
-		w := r.expr.evalBlock(words, b) & st.live[b]
+		live := st.live[b]
+		w := r.expr.evalBlock(words, b) & live
 		r.words[b] = w
 		rel := r.rel[b*nc : b*nc+nc]
 		rel[0] = uint16(acc[0])
-		acc[0] += uint32(bits.OnesCount64(w))
-		for f := 1; f < nc; f++ {
-			rel[f] = uint16(acc[f])
-			acc[f] += uint32(bits.OnesCount64(w & words[f-1][b]))
+		acc[0] += uint32(bits.OnesCount64(live))
+		rel[1] = uint16(acc[1])
+		acc[1] += uint32(bits.OnesCount64(w))
+		for c := 2; c < nc; c++ {
+			rel[c] = uint16(acc[c])
+			acc[c] += uint32(bits.OnesCount64(w & words[c-2][b]))
 		}
 	}
 	copy(r.tot[sb*nc:sb*nc+nc], acc)
 }
 
-// prefix adds sign × (counts of slots [0, p)) for counters [0, k) to acc.
-func (r *rankIndex) prefix(st *state, p uint32, k int, sign int64, acc []int64) {
+// word returns counter c's bit-word of block blk.
+func (r *rankIndex) word(st *state, c, blk int) uint64 {
+	switch c {
+	case 0:
+		return st.live[blk]
+	case 1:
+		return r.words[blk]
+	}
+	return r.words[blk] & st.words[c-2][blk]
+}
+
+// prefix adds sign × (counts of slots [0, p)) for all counters to acc.
+func (r *rankIndex) prefix(st *state, p uint32, sign int64, acc []int64) {
 	blk := int(p >> 6)
 	sb := blk >> sbShift
 	nc := r.nc
-	w := r.words[blk] & (uint64(1)<<(p&63) - 1)
-	rel := r.rel[blk*nc : blk*nc+k]
-	sup := r.sup[sb*nc : sb*nc+k]
-	acc[0] += sign * (int64(sup[0]) + int64(rel[0]) + popcount(w))
-	for c := 1; c < k; c++ {
-		acc[c] += sign * (int64(sup[c]) + int64(rel[c]) + popcount(w&st.words[c-1][blk]))
+	m := uint64(1)<<(p&63) - 1
+	w := r.words[blk] & m
+	rel := r.rel[blk*nc : blk*nc+nc]
+	sup := r.sup[sb*nc : sb*nc+nc]
+	acc[0] += sign * (int64(sup[0]) + int64(rel[0]) + popcount(st.live[blk]&m))
+	acc[1] += sign * (int64(sup[1]) + int64(rel[1]) + popcount(w))
+	for c := 2; c < nc; c++ {
+		acc[c] += sign * (int64(sup[c]) + int64(rel[c]) + popcount(w&st.words[c-2][blk]))
 	}
 }
 
-// addRange adds the counts of slots [a, b) for counters [0, k) to acc.
-func (r *rankIndex) addRange(st *state, a, b uint32, k int, acc []int64) {
+// addRange adds the counts of slots [a, b) to acc (nc counters).
+func (r *rankIndex) addRange(st *state, a, b uint32, acc []int64) {
 	if a >= b {
 		return
 	}
 	if a>>6 == (b-1)>>6 {
-		r.addMask(st, int(a>>6), rangeMask(a&63, (b-1)&63), k, acc)
+		r.addMask(st, int(a>>6), rangeMask(a&63, (b-1)&63), acc)
 		return
 	}
-	r.prefix(st, b, k, 1, acc)
-	r.prefix(st, a, k, -1, acc)
+	r.prefix(st, b, 1, acc)
+	r.prefix(st, a, -1, acc)
 }
 
 // addMask adds the counts of the slots of block blk selected by mask.
-func (r *rankIndex) addMask(st *state, blk int, mask uint64, k int, acc []int64) {
+func (r *rankIndex) addMask(st *state, blk int, mask uint64, acc []int64) {
+	acc[0] += popcount(st.live[blk] & mask)
 	w := r.words[blk] & mask
 	if w == 0 {
 		return
 	}
-	acc[0] += popcount(w)
-	for c := 1; c < k; c++ {
-		acc[c] += popcount(w & st.words[c-1][blk])
+	acc[1] += popcount(w)
+	for c := 2; c < len(acc); c++ {
+		acc[c] += popcount(w & st.words[c-2][blk])
 	}
 }
 

@@ -18,15 +18,13 @@ type bandItem struct {
 }
 
 // sink receives the slots a sweep finds inside a region and counts them:
-// acc[0] total, acc[1] matched, acc[2+f] matched ∧ flag f. Optionally it also
-// counts per group of a level and collects matched slots.
+// acc[0] total, acc[1] matched, acc[2+f] matched ∧ flag f (the counters of
+// the where expression's rank index). Optionally it also counts per group of
+// a level and collects matched slots.
 type sink struct {
-	st      *state
-	all     *rankIndex // live dwellings
-	rk      *rankIndex // the where expression
-	nc      int        // counters of rk: 1 + flags
-	noWhere bool       // rk == all: total is matched, count once
-	acc     []int64
+	st  *state
+	rk  *rankIndex // the where expression
+	acc []int64
 
 	pendBlk  int
 	pendMask uint64
@@ -50,11 +48,9 @@ type scratch struct {
 	sink   sink
 }
 
-func (s *sink) reset(st *state, all, rk *rankIndex) {
-	s.st, s.all, s.rk = st, all, rk
-	s.nc = rk.nc
-	s.noWhere = rk == all
-	n := 2 + st.nFlags()
+func (s *sink) reset(st *state, rk *rankIndex) {
+	s.st, s.rk = st, rk
+	n := rk.nc
 	if cap(s.acc) < n {
 		s.acc = make([]int64, n)
 	}
@@ -87,27 +83,17 @@ func (s *sink) release() {
 		s.gIdx[g] = -1
 	}
 	s.gList = s.gList[:0]
-	s.st, s.all, s.rk = nil, nil, nil
+	s.st, s.rk = nil, nil
 }
 
 // count adds the counts of slots [a, b) to dst (2+F counters).
-func (s *sink) count(a, b uint32, dst []int64) {
-	if s.noWhere {
-		s.rk.addRange(s.st, a, b, s.nc, dst[1:])
-		return
-	}
-	s.all.addRange(s.st, a, b, 1, dst[:1])
-	s.rk.addRange(s.st, a, b, s.nc, dst[1:])
-}
+func (s *sink) count(a, b uint32, dst []int64) { s.rk.addRange(s.st, a, b, dst) }
 
 func (s *sink) flush() {
 	if s.pendMask == 0 {
 		return
 	}
-	if !s.noWhere {
-		s.all.addMask(s.st, s.pendBlk, s.pendMask, 1, s.acc[:1])
-	}
-	s.rk.addMask(s.st, s.pendBlk, s.pendMask, s.nc, s.acc[1:])
+	s.rk.addMask(s.st, s.pendBlk, s.pendMask, s.acc)
 	s.pendMask = 0
 }
 
@@ -175,17 +161,8 @@ func (s *sink) groupAcc(g uint32) []int64 {
 	return s.gAcc[int(k)*n : int(k)*n+n]
 }
 
-// finish flushes pending counts and fills total where there is no `where`.
-func (s *sink) finish() {
-	s.flush()
-	if s.noWhere {
-		s.acc[0] = s.acc[1]
-		n := 2 + s.st.nFlags()
-		for k := range s.gList {
-			s.gAcc[k*n] = s.gAcc[k*n+1]
-		}
-	}
-}
+// finish flushes pending counts.
+func (s *sink) finish() { s.flush() }
 
 // sweep finds every live dwelling inside rg and hands it to s.
 func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
