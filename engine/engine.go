@@ -15,6 +15,9 @@ type Options struct {
 	// BandHeight is the row band height in 1e-7 degrees (even); 0 chooses
 	// it from the data: about the mean spacing of the distinct points.
 	BandHeight int32
+	// DeltaLimit is how many inserted dwellings may wait outside the
+	// row-band order before a background compaction (0: DeltaLimit).
+	DeltaLimit int
 }
 
 // Engine is the in-memory room-state model of a city. See the package
@@ -33,6 +36,13 @@ type Engine struct {
 
 	loadMu sync.Mutex // serialises loads and compactions
 	pool   sync.Pool  // *scratch
+
+	// compaction, under mu: while a frozen copy of compactFrom is rebuilt,
+	// writes are also kept in journal, to be replayed on the new state
+	compacting  bool
+	compactFrom *state
+	journal     []Op
+	onCompact   func()
 }
 
 // New returns an empty engine.

@@ -76,7 +76,23 @@ func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	nb := len(st.blds)
-	if !r.bBuilt || len(r.bc) != nb*r.nc || len(r.ac) != len(st.areas)*r.nc {
+	if r.bBuilt && len(r.bArea) < nb { // buildings added since: count them
+		old := len(r.bArea)
+		r.bc = append(r.bc, make([]int64, (nb-old)*r.nc)...)
+		for len(r.bArea) < nb {
+			r.bArea = append(r.bArea, -1)
+		}
+		for len(r.bdirty) < (nb+63)>>6 {
+			r.bdirty = append(r.bdirty, 0)
+		}
+		for b := old; b < nb; b++ {
+			r.bdirty[b>>6] |= 1 << (b & 63)
+		}
+	}
+	if r.bBuilt && len(r.ac) < len(st.areas)*r.nc {
+		r.ac = append(r.ac, make([]int64, len(st.areas)*r.nc-len(r.ac))...)
+	}
+	if !r.bBuilt {
 		r.bc = make([]int64, nb*r.nc)
 		r.ac = make([]int64, len(st.areas)*r.nc)
 		r.bArea = make([]int32, nb)

@@ -1,0 +1,372 @@
+package engine_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+)
+
+// model is the oracle's copy of the dwellings, changed alongside the engine.
+type model struct {
+	byID  map[string]rec
+	flags []string
+}
+
+func newModel(tc *testCity, flags []string) *model {
+	m := &model{byID: map[string]rec{}, flags: flags}
+	for _, r := range tc.recs {
+		m.byID[r.id] = r
+	}
+	return m
+}
+
+func (m *model) recs() []rec {
+	out := make([]rec, 0, len(m.byID))
+	for _, r := range m.byID {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (m *model) mask(names []string) uint64 {
+	var v uint64
+	for _, n := range names {
+		v |= 1 << slices.Index(m.flags, n)
+	}
+	return v
+}
+
+func (m *model) names(mask uint64) []string {
+	var out []string
+	for i, n := range m.flags {
+		if mask>>i&1 != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// randomOps makes a request of 1–5 changes, valid against the model (and
+// applies them to the model).
+func (m *model) randomOps(rng *rand.Rand, ids []string, pts [][2]int32, next *int) []engine.Op {
+	var ops []engine.Op
+	for k := 0; k < 1+rng.IntN(5); k++ {
+		id := ids[rng.IntN(len(ids))]
+		r, ok := m.byID[id]
+		switch x := rng.IntN(10); {
+		case ok && x < 6: // flags
+			set := []string{m.flags[rng.IntN(len(m.flags))]}
+			var clear []string
+			for _, f := range m.flags {
+				if rng.IntN(3) == 0 && !slices.Contains(set, f) {
+					clear = append(clear, f)
+				}
+			}
+			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: set, Clear: clear})
+			r.flags = r.flags | m.mask(set)
+			r.flags &^= m.mask(clear)
+			m.byID[id] = r
+		case ok && x < 7: // delete
+			ops = append(ops, engine.Op{Kind: engine.OpDelete, ID: id})
+			delete(m.byID, id)
+		default: // put: a new dwelling, or a replacement that may move it
+			if rng.IntN(2) == 0 || !ok {
+				*next++
+				id = fmt.Sprintf("NEW-%d", *next)
+			}
+			p := pts[rng.IntN(len(pts))]
+			if rng.IntN(3) == 0 {
+				p = [2]int32{p[0] + int32(rng.IntN(4000)-2000), p[1] + int32(rng.IntN(4000)-2000)}
+			}
+			var fl []string
+			for _, f := range m.flags {
+				if rng.IntN(3) == 0 {
+					fl = append(fl, f)
+				}
+			}
+			units := [5]string{"D1", "S1", fmt.Sprintf("C%d", rng.IntN(3)), fmt.Sprintf("G%d", rng.IntN(5)), fmt.Sprintf("NB%d", rng.IntN(20))}
+			if rng.IntN(4) == 0 {
+				units[4] = "" // no building: one per point
+			}
+			in := &engine.DwellingInput{Lon: deg(p[0]), Lat: deg(p[1]), District: units[0], Street: units[1], Community: units[2],
+				Grid: units[3], Building: units[4], Unit: "1", Floor: int16(rng.IntN(20)), Room: fmt.Sprint(rng.IntN(100)), Flags: fl}
+			ops = append(ops, engine.Op{Kind: engine.OpPut, ID: id, Put: in})
+			if units[4] == "" {
+				units[4] = fmt.Sprintf("@%v,%v", in.Lon, in.Lat)
+			}
+			m.byID[id] = rec{id: id, x: p[0], y: p[1], flags: m.mask(fl), units: units}
+		}
+	}
+	return ops
+}
+
+func TestUpdatesMatchOracle(t *testing.T) {
+	seed := testSeed(t)
+	rng := rand.New(rand.NewPCG(seed, 90))
+	c := city.New(city.Config{N: 20_000, Seed: seed})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{DeltaLimit: 300})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCity{city: c, eng: e}
+	_ = c.Dwellings(func(r *engine.Record) error {
+		x, y := engine.ToE7(r.Lon), engine.ToE7(r.Lat)
+		tc.pts = append(tc.pts, [2]int32{x, y})
+		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
+		return nil
+	})
+	m := newModel(tc, e.Flags())
+	var ids []string
+	for id := range m.byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	next := 0
+	v := e.Version()
+	changes := 0
+	for round := 0; round < 12; round++ {
+		for i := 0; i < 150; i++ {
+			ops := m.randomOps(rng, ids, tc.pts, &next)
+			for _, op := range ops {
+				if op.Kind == engine.OpPut && !slices.Contains(ids, op.ID) {
+					ids = append(ids, op.ID)
+				}
+			}
+			evs, err := e.Apply(ops)
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			changes += len(ops)
+			for j, ev := range evs {
+				if ev.Version != v+engine.Version(j+1) || ev.ID != ops[j].ID {
+					t.Fatalf("event %d: %+v", j, ev)
+				}
+			}
+			v += engine.Version(len(ops))
+		}
+		if round%4 == 3 {
+			e.Compact() // also sorts in what is waiting, while checking below
+		}
+		tc.recs = m.recs()
+		checkAgainstModel(t, rng, tc, m, fmt.Sprintf("round %d", round))
+	}
+	if e.Version() != v || e.Len() != len(m.byID) {
+		t.Fatalf("version %d, want %d; %d dwellings, want %d", e.Version(), v, e.Len(), len(m.byID))
+	}
+	// every dwelling reads back as the model has it
+	for _, r := range m.recs() {
+		d, err := e.Dwelling(r.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(d.Flags, m.names(r.flags)) && !(len(d.Flags) == 0 && r.flags == 0) {
+			t.Fatalf("%s: flags %v, want %v", r.id, d.Flags, m.names(r.flags))
+		}
+		if engine.ToE7(d.Lon) != r.x || d.Grid != r.units[3] || d.Building != r.units[4] {
+			t.Fatalf("%s: %+v, want %+v", r.id, d, r)
+		}
+	}
+}
+
+func checkAgainstModel(t *testing.T, rng *rand.Rand, tc *testCity, m *model, what string) {
+	t.Helper()
+	nf := len(m.flags)
+	for i := 0; i < 8; i++ {
+		where, p := randomExpr(rng, m.flags, 2)
+		if i == 0 {
+			where, p = "", func(uint64) bool { return true }
+		}
+		cpt := tc.pts[rng.IntN(len(tc.pts))]
+		mp := orb.MultiPolygon{{star(rng, deg(cpt[0]), deg(cpt[1]), 0.003, 0.03, 6+rng.IntN(20))}}
+		rg, err := engine.NewRegion(mp)
+		if err != nil {
+			continue
+		}
+		want, matched := tc.oracleCounts(mp, p, nf)
+		checkRegion(t, tc.eng, rg, where, want, matched, fmt.Sprintf("%s polygon %d where %q", what, i, where))
+		for li, level := range []string{"grid", "building"} {
+			res, err := tc.eng.Grid(&engine.GridQuery{Level: level, Where: where})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantL := map[string]*counts{}
+			for _, r := range tc.recs {
+				k := r.units[3+li]
+				if wantL[k] == nil {
+					wantL[k] = &counts{}
+				}
+				wantL[k].add(r, p, nf)
+			}
+			if len(res.Cells) != len(wantL) {
+				t.Fatalf("%s: %s cells %d, want %d", what, level, len(res.Cells), len(wantL))
+			}
+			for _, cell := range res.Cells {
+				if w := wantL[cell.ID]; w == nil || !sameCounts(cell.Counts, *w) {
+					t.Fatalf("%s: %s %q got %+v want %+v", what, level, cell.ID, cell.Counts, w)
+				}
+			}
+		}
+	}
+	// room-state maps hold exactly the model's dwellings of each building
+	per := map[string]int{}
+	for _, r := range tc.recs {
+		per[r.units[4]]++
+	}
+	n := 0
+	for bid, want := range per {
+		if n++; n > 30 {
+			break
+		}
+		rs, err := tc.eng.BuildingRoomState(bid, "default")
+		if err != nil {
+			t.Fatalf("%s: building %s: %v", what, bid, err)
+		}
+		got := 0
+		for _, fl := range rs.Buildings[0].Floors {
+			got += len(fl.Rooms)
+		}
+		if got != want {
+			t.Fatalf("%s: building %s has %d rooms, want %d", what, bid, got, want)
+		}
+	}
+}
+
+func TestRejectedRequestChangesNothing(t *testing.T) {
+	tc := loadCity(t, 20_000, 21, 0)
+	e := engine.New(engine.Options{})
+	b, _ := tc.city.Batch()
+	e.Load(b)
+	id := tc.recs[0].id
+	before, _ := e.Dwelling(id)
+	v := e.Version()
+	bad := [][]engine.Op{
+		{{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}},
+		{{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: id, Set: []string{"bogus"}}},
+		{{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}, Clear: []string{"isolated"}}},
+		{{Kind: engine.OpFlags, ID: id}},
+		{{Kind: engine.OpDelete, ID: id}, {Kind: engine.OpFlags, ID: id, Set: []string{"rental"}}},
+		{{Kind: engine.OpPut, ID: "x", Put: &engine.DwellingInput{Lon: 500}}},
+		{{Kind: engine.OpPut, ID: "bad\x00id", Put: &engine.DwellingInput{Lon: 1, Lat: 1}}},
+	}
+	for i, ops := range bad {
+		if _, err := e.Apply(ops); err == nil {
+			t.Fatalf("request %d accepted", i)
+		} else if _, ok := err.(*engine.OpError); !ok {
+			t.Fatalf("request %d: %T", i, err)
+		}
+	}
+	after, _ := e.Dwelling(id)
+	if e.Version() != v || !slices.Equal(before.Flags, after.Flags) || e.Len() != len(tc.recs) {
+		t.Fatal("a rejected request changed the engine")
+	}
+	// ops that only work in order: create, then change, then delete
+	ops := []engine.Op{
+		{Kind: engine.OpPut, ID: "fresh", Put: &engine.DwellingInput{Lon: 121.5, Lat: 31.2, Building: "NB", Floor: 3, Room: "301"}},
+		{Kind: engine.OpFlags, ID: "fresh", Set: []string{"isolated"}},
+		{Kind: engine.OpDelete, ID: "fresh"},
+	}
+	if _, err := e.Apply(ops); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Dwelling("fresh"); err == nil || e.Version() != v+3 {
+		t.Fatal("ordered request not applied in order")
+	}
+}
+
+// TestReadersNeverSeeHalfABatch runs readers against a writer whose every
+// request flips a whole building's isolation: a reader must always see all
+// or none of a building's dwellings isolated. Run with -race.
+func TestReadersNeverSeeHalfABatch(t *testing.T) {
+	c := city.New(city.Config{N: 20_000, Seed: 8})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{DeltaLimit: 64})
+	e.Load(b)
+	byB := map[string][]string{}
+	_ = c.Dwellings(func(r *engine.Record) error { byB[r.Building] = append(byB[r.Building], r.ID); return nil })
+	var bids []string
+	for k := range byB {
+		bids = append(bids, k)
+	}
+	sort.Strings(bids)
+	bids = bids[:20]
+	for _, bid := range bids { // start from none isolated
+		var ops []engine.Op
+		for _, id := range byB[bid] {
+			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{"isolated"}})
+		}
+		e.Apply(ops)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				bid := bids[(i+r)%len(bids)]
+				m, err := e.BuildingRoomState(bid, "default")
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				iso := 0
+				n := 0
+				for _, fl := range m.Buildings[0].Floors {
+					for _, room := range fl.Rooms {
+						n++
+						if room.State == 0 {
+							iso++
+						}
+					}
+				}
+				if iso != 0 && iso != n {
+					bad.Add(1)
+				}
+				res, err := e.Grid(&engine.GridQuery{Level: "building", Where: "isolated"})
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				for _, cell := range res.Cells {
+					if slices.Contains(bids, cell.ID) && cell.Matched != 0 && cell.Matched != cell.Total {
+						bad.Add(1)
+					}
+				}
+			}
+		}(r)
+	}
+	for i := 0; i < 300; i++ {
+		bid := bids[i%len(bids)]
+		var ops []engine.Op
+		on := (i/len(bids))%2 == 0
+		for _, id := range byB[bid] {
+			if on {
+				ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}})
+			} else {
+				ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{"isolated"}})
+			}
+		}
+		if i%7 == 0 { // and some inserts, which bring compactions
+			ops = append(ops, engine.Op{Kind: engine.OpPut, ID: fmt.Sprintf("N%d", i), Put: &engine.DwellingInput{Lon: 121.47, Lat: 31.23, Building: "elsewhere"}})
+		}
+		if _, err := e.Apply(ops); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Fatalf("%d reads saw half a request", bad.Load())
+	}
+}
