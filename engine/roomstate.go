@@ -152,6 +152,14 @@ func (e *Engine) Scheme(name string) (Scheme, bool) {
 	return c.def, true
 }
 
+// CheckScheme reports whether PutScheme would accept the scheme.
+func (e *Engine) CheckScheme(name string, sc Scheme) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, err := compileScheme(e.st, name, sc)
+	return err
+}
+
 // PutScheme adds or replaces a scheme. Its rules' expressions must name known
 // flags.
 func (e *Engine) PutScheme(name string, sc Scheme) error {

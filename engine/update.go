@@ -414,7 +414,7 @@ func (e *Engine) compact(snap *state) {
 // frozen returns a copy of the state that later writes do not touch: the
 // arrays writers change in place (liveness, flag words, unit names,
 // boundaries) are copied; the others are only ever appended to, so their
-// current length is a stable view. Caller holds the write lock.
+// current length is a stable view. Caller holds the lock (either kind).
 func (st *state) frozen() *state {
 	c := *st
 	c.live = slices.Clone(st.live)

@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/paulmach/orb"
+)
+
+// Snapshot is the whole state of an engine in a form to persist: columns of
+// the live dwellings (big columns as little-endian byte blobs, so they
+// encode and decode as one copy), the tables they refer to, flags as bit
+// columns, schemes and boundaries. Export makes one, Restore reads one back.
+type Snapshot struct {
+	Format     int      `msgpack:"format"`
+	Version    uint64   `msgpack:"version"`
+	N          int      `msgpack:"n"`
+	BandHeight int32    `msgpack:"band_height"`
+	Flags      []string `msgpack:"flags"`
+	// per dwelling, in slot order
+	IDs   []byte `msgpack:"ids"`    // the ids, back to back
+	IDEnd []byte `msgpack:"id_end"` // uint32 each: where each id ends
+	Lon   []byte `msgpack:"lon"`    // int32 each, 1e-7 degrees
+	Lat   []byte `msgpack:"lat"`
+	Area  []byte `msgpack:"area"` // uint32: index into Areas
+	Bld   []byte `msgpack:"bld"`  // uint32: index into Buildings
+	Unit  []byte `msgpack:"unit"` // uint32: index into Strings
+	Room  []byte `msgpack:"room"`
+	Floor []byte `msgpack:"floor"` // int16
+	Bits  []byte `msgpack:"bits"`  // per flag, (N+63)/64 uint64 words
+	// tables
+	Areas     []byte      `msgpack:"areas"` // 4 × uint32 each: unit numbers of district, street, community, grid
+	Units     [4][]string `msgpack:"units"`
+	UnitNames [4][]string `msgpack:"unit_names"`
+	Buildings []string    `msgpack:"buildings"`
+	Strings   []string    `msgpack:"strings"`
+	// other state
+	Schemes    map[string]Scheme  `msgpack:"schemes"`
+	Boundaries []SnapshotBoundary `msgpack:"boundaries"`
+}
+
+// SnapshotBoundary is a boundary in a snapshot.
+type SnapshotBoundary struct {
+	Level    uint8         `msgpack:"level"`
+	Unit     uint32        `msgpack:"unit"`
+	Polygons [][][]float64 `msgpack:"polygons"` // polygon → ring → lon, lat, lon, lat…
+}
+
+// SnapshotFormat is the version of the Snapshot layout.
+const SnapshotFormat = 1
+
+func blob[T any](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	var z T
+	return slices.Clone(unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(z))))
+}
+
+func unblob[T any](b []byte, n int) ([]T, error) {
+	var z T
+	size := int(unsafe.Sizeof(z))
+	if len(b) != n*size {
+		return nil, fmt.Errorf("column of %d bytes, want %d", len(b), n*size)
+	}
+	out := make([]T, n)
+	if n > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), n*size), b)
+	}
+	return out, nil
+}
+
+func init() {
+	// blobs are little-endian; refuse to run where a plain copy would not be
+	var x uint16 = 1
+	if binary.LittleEndian.Uint16(unsafe.Slice((*byte)(unsafe.Pointer(&x)), 2)) != 1 {
+		panic("engine: snapshots need a little-endian machine")
+	}
+}
+
+// Frozen is a view of an engine's state at one version that later changes
+// do not touch; Snapshot turns it into a Snapshot at leisure.
+type Frozen struct {
+	st      *state
+	version Version
+	schemes map[string]Scheme
+	band    int32
+}
+
+// Version is the version the view was frozen at.
+func (fz *Frozen) Version() Version { return fz.version }
+
+// Freeze takes a view of the current state, holding the read lock only to
+// copy the few arrays that change in place.
+func (e *Engine) Freeze() *Frozen {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	fz := &Frozen{st: e.st.frozen(), version: e.version, schemes: map[string]Scheme{}, band: e.st.index.h}
+	for n, s := range e.schemes {
+		if n != "default" || !schemeEqual(s.def, DefaultScheme()) {
+			fz.schemes[n] = s.def
+		}
+	}
+	if e.opts.BandHeight == 0 {
+		fz.band = 0 // chosen from the data again on restore
+	}
+	return fz
+}
+
+// Export copies the engine's current state into a Snapshot.
+func (e *Engine) Export() *Snapshot { return e.Freeze().Snapshot() }
+
+// Snapshot copies the frozen state into a Snapshot; it takes no lock.
+func (fz *Frozen) Snapshot() *Snapshot {
+	st := fz.st
+	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
+		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes}
+	live := make([]uint32, 0, st.nLive)
+	for p := uint32(0); p < uint32(st.n); p++ {
+		if st.isLive(p) {
+			live = append(live, p)
+		}
+	}
+	n := len(live)
+	idEnd := make([]uint32, n)
+	ids := make([]byte, 0, len(st.idBuf))
+	lon, lat := make([]int32, n), make([]int32, n)
+	area, bld, unit, room := make([]uint32, n), make([]uint32, n), make([]uint32, n), make([]uint32, n)
+	floor := make([]int16, n)
+	nw := (n + 63) >> 6
+	bits := make([]uint64, nw*len(st.words))
+	for i, p := range live {
+		ids = append(ids, st.idOf(p)...)
+		idEnd[i] = uint32(len(ids))
+		lon[i], lat[i] = st.lon[p], st.lat[p]
+		area[i], bld[i], unit[i], room[i], floor[i] = st.area[p], st.bld[p], st.unit[p], st.room[p], st.floor[p]
+		for f := range st.words {
+			if st.hasFlag(p, FlagID(f)) {
+				bits[f*nw+i>>6] |= 1 << (i & 63)
+			}
+		}
+	}
+	s.IDs, s.IDEnd, s.Lon, s.Lat = ids, blob(idEnd), blob(lon), blob(lat)
+	s.Area, s.Bld, s.Unit, s.Room, s.Floor, s.Bits = blob(area), blob(bld), blob(unit), blob(room), blob(floor), blob(bits)
+	s.Areas = blob(st.areas)
+	for l := range st.levels {
+		s.Units[l] = slices.Clone(st.levels[l].ids)
+		s.UnitNames[l] = slices.Clone(st.levels[l].names)
+	}
+	s.Buildings = make([]string, len(st.blds))
+	for i := range st.blds {
+		s.Buildings[i] = st.blds[i].id
+	}
+	s.Strings = slices.Clone(st.strs.strs)
+	for _, b := range st.bounds {
+		sb := SnapshotBoundary{Level: uint8(b.level), Unit: b.unit}
+		for _, poly := range b.geom {
+			var rings [][]float64
+			for _, ring := range poly {
+				flat := make([]float64, 0, 2*len(ring))
+				for _, pt := range ring {
+					flat = append(flat, pt[0], pt[1])
+				}
+				rings = append(rings, flat)
+			}
+			sb.Polygons = append(sb.Polygons, rings)
+		}
+		s.Boundaries = append(s.Boundaries, sb)
+	}
+	return s
+}
+
+func schemeEqual(a, b Scheme) bool {
+	return slices.Equal(a.Rules, b.Rules) && a.Default == b.Default
+}
+
+// Restore replaces the engine's state with a snapshot, checking it whole
+// first: a snapshot that does not hold together is an error and changes
+// nothing.
+func (e *Engine) Restore(s *Snapshot) error {
+	if s.Format != SnapshotFormat {
+		return fmt.Errorf("snapshot format %d; this build reads %d", s.Format, SnapshotFormat)
+	}
+	n := s.N
+	bad := func(what string, err error) error { return fmt.Errorf("snapshot: %s: %w", what, err) }
+	idEnd, err := unblob[uint32](s.IDEnd, n)
+	if err != nil {
+		return bad("id_end", err)
+	}
+	lon, err := unblob[int32](s.Lon, n)
+	if err != nil {
+		return bad("lon", err)
+	}
+	lat, err := unblob[int32](s.Lat, n)
+	if err != nil {
+		return bad("lat", err)
+	}
+	area, err := unblob[uint32](s.Area, n)
+	if err != nil {
+		return bad("area", err)
+	}
+	bld, err := unblob[uint32](s.Bld, n)
+	if err != nil {
+		return bad("bld", err)
+	}
+	unit, err := unblob[uint32](s.Unit, n)
+	if err != nil {
+		return bad("unit", err)
+	}
+	room, err := unblob[uint32](s.Room, n)
+	if err != nil {
+		return bad("room", err)
+	}
+	floor, err := unblob[int16](s.Floor, n)
+	if err != nil {
+		return bad("floor", err)
+	}
+	nw := (n + 63) >> 6
+	bits, err := unblob[uint64](s.Bits, nw*len(s.Flags))
+	if err != nil {
+		return bad("bits", err)
+	}
+	if len(s.Areas)%16 != 0 {
+		return bad("areas", fmt.Errorf("length %d", len(s.Areas)))
+	}
+	areas, _ := unblob[areaTuple](s.Areas, len(s.Areas)/16)
+	// every reference must point into its table
+	var last uint32
+	for i := 0; i < n; i++ {
+		if idEnd[i] < last || int(idEnd[i]) > len(s.IDs) {
+			return bad("ids", fmt.Errorf("id %d out of range", i))
+		}
+		last = idEnd[i]
+		if int(area[i]) >= len(areas) || int(bld[i]) >= len(s.Buildings) || int(unit[i]) >= len(s.Strings) || int(room[i]) >= len(s.Strings) {
+			return bad("dwellings", fmt.Errorf("dwelling %d refers outside a table", i))
+		}
+		if ValidLonLat(FromE7(lon[i]), FromE7(lat[i])) != nil {
+			return bad("dwellings", fmt.Errorf("dwelling %d has a bad position", i))
+		}
+	}
+	for l := range s.Units {
+		if len(s.Units[l]) == 0 || s.Units[l][0] != "" || len(s.UnitNames[l]) != len(s.Units[l]) {
+			return bad("units", fmt.Errorf("level %d table is malformed", l))
+		}
+	}
+	for _, at := range areas {
+		for l, u := range at {
+			if int(u) >= len(s.Units[l]) {
+				return bad("areas", fmt.Errorf("unit %d out of range", u))
+			}
+		}
+	}
+	if len(s.Strings) == 0 || s.Strings[0] != "" {
+		return bad("strings", fmt.Errorf("table is malformed"))
+	}
+
+	// the rows, as a lone batch would give them, then the usual build
+	st := newState()
+	for _, name := range s.Flags {
+		st.addFlag(name)
+	}
+	for l := range st.levels {
+		for u, id := range s.Units[l] {
+			if k := st.levels[l].intern(id); int(k) != u {
+				return bad("units", fmt.Errorf("level %d: duplicate unit %q", l, id))
+			}
+			st.levels[l].names[u] = s.UnitNames[l][u]
+		}
+	}
+	for _, at := range areas {
+		st.internArea(at)
+	}
+	for _, str := range s.Strings {
+		st.strs.intern(str)
+	}
+	rs := &rowSet{n: n, lon: lon, lat: lat, idEnd: idEnd, idBuf: s.IDs, bkey: bld, area: area, unit: unit, room: room, floor: floor,
+		keys: strTable{strs: s.Buildings}}
+	rs.bits = make([][]uint64, len(s.Flags))
+	for f := range rs.bits {
+		rs.bits[f] = bits[f*nw : (f+1)*nw]
+	}
+	hashes := make([]uint64, n)
+	for i := range hashes {
+		hashes[i] = st.ids.hash(rs.idOf(uint32(i)))
+	}
+	ids, dups := bulkIDTable(st.ids.seed, hashes, rs.idOf)
+	if len(dups) > 0 {
+		return bad("ids", fmt.Errorf("id %q appears twice", rs.idOf(dups[0][0])))
+	}
+	band := s.BandHeight
+	if band == 0 {
+		band = e.opts.BandHeight
+	}
+	st.fill(rs, &ids, band)
+	for _, b := range s.Boundaries {
+		if b.Level >= uint8(LevelBuilding) || int(b.Unit) >= len(s.Units[b.Level]) {
+			return bad("boundaries", fmt.Errorf("boundary of level %d unit %d", b.Level, b.Unit))
+		}
+		var mp orb.MultiPolygon
+		for _, rings := range b.Polygons {
+			var poly orb.Polygon
+			for _, flat := range rings {
+				ring := make(orb.Ring, 0, len(flat)/2)
+				for i := 0; i+1 < len(flat); i += 2 {
+					ring = append(ring, orb.Point{flat[i], flat[i+1]})
+				}
+				poly = append(poly, ring)
+			}
+			mp = append(mp, poly)
+		}
+		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], mp)
+	}
+	var compiled = map[string]*scheme{}
+	for name, sc := range s.Schemes {
+		c, err := compileScheme(st, name, sc)
+		if err != nil {
+			return bad("schemes", err)
+		}
+		compiled[name] = c
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.install(st)
+	for name, c := range compiled {
+		e.schemes[name] = c
+	}
+	e.version = Version(s.Version)
+	return nil
+}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/roomstate/roomstate/engine"
+)
+
+// Feed is the change feed: every applied change, in version order, with a
+// bounded backlog for clients that reconnect.
+type Feed struct {
+	mu     sync.Mutex
+	ring   []engine.Event // the backlog, a ring of cap events
+	start  int            // index of the oldest event in ring
+	n      int            // events in ring
+	newest engine.Version // version of the newest change
+	wake   chan struct{}  // closed and replaced at each publication
+	closed bool
+}
+
+func newFeed(capacity int) *Feed {
+	return &Feed{ring: make([]engine.Event, capacity), wake: make(chan struct{})}
+}
+
+// GoneError answers a request for changes older than the backlog.
+type GoneError struct {
+	Since  engine.Version
+	Oldest engine.Version // the oldest version still available
+}
+
+func (e *GoneError) Error() string {
+	return fmt.Sprintf("changes since version %d are no longer kept; the oldest available is %d: reload and follow from the current state", e.Since, e.Oldest)
+}
+
+// reset starts the feed at version v with an empty backlog.
+func (f *Feed) reset(v engine.Version) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 || f.newest < v {
+		f.newest = v
+	}
+}
+
+func (f *Feed) publish(evs []engine.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	f.mu.Lock()
+	for _, ev := range evs {
+		i := (f.start + f.n) % len(f.ring)
+		f.ring[i] = ev
+		if f.n < len(f.ring) {
+			f.n++
+		} else {
+			f.start = (f.start + 1) % len(f.ring)
+		}
+		f.newest = ev.Version
+	}
+	close(f.wake)
+	f.wake = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *Feed) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.wake)
+	}
+}
+
+// Newest returns the version of the newest change.
+func (f *Feed) Newest() engine.Version {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.newest
+}
+
+// Since returns up to max events with versions after since, and a channel
+// closed when more arrive (or the feed closes). A since older than the
+// backlog is a *GoneError; a since beyond the newest version waits.
+func (f *Feed) Since(since engine.Version, max int, dst []engine.Event) ([]engine.Event, <-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return dst, nil, ErrClosed
+	}
+	oldest := f.newest + 1 // the first version the backlog can give
+	if f.n > 0 {
+		oldest = f.ring[f.start].Version
+	}
+	if since+1 < oldest {
+		return dst, nil, &GoneError{Since: since, Oldest: oldest}
+	}
+	if since >= f.newest {
+		return dst, f.wake, nil
+	}
+	// the backlog is in version order: skip to since+1
+	skip := int(since + 1 - oldest)
+	for k := skip; k < f.n && len(dst) < max; k++ {
+		dst = append(dst, f.ring[(f.start+k)%len(f.ring)])
+	}
+	return dst, f.wake, nil
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A snapshot file is
+//
+//	"RSSNAP01" | u64 body length | u32 CRC-32C of the body | body (msgpack engine.Snapshot)
+//
+// written to a temporary file, fsynced, renamed into place, and the
+// directory fsynced.
+
+var snapMagic = []byte("RSSNAP01")
+
+const snapHeader = 8 + 8 + 4
+
+// writeSnapshot stores s as dir/snapshot-<version>.msgpack, atomically.
+func writeSnapshot(dir string, s *engine.Snapshot) (string, error) {
+	body, err := msgpack.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encoding snapshot: %w", err)
+	}
+	final := filepath.Join(dir, snapshotName(s.Version))
+	tmp := final + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	var h [snapHeader]byte
+	copy(h[:8], snapMagic)
+	binary.LittleEndian.PutUint64(h[8:16], uint64(len(body)))
+	binary.LittleEndian.PutUint32(h[16:20], crc32.Checksum(body, castagnoli))
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := w.Write(h[:]); err != nil {
+		return "", err
+	}
+	if _, err := w.Write(body); err != nil {
+		return "", err
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return "", err
+	}
+	ok = true
+	return final, syncDir(dir)
+}
+
+// readSnapshot reads and checks a snapshot file.
+func readSnapshot(path string) (*engine.Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	corrupt := func(why string) error { return &CorruptError{Path: path, Reason: why} }
+	if len(data) < snapHeader || !bytes.Equal(data[:8], snapMagic) {
+		return nil, corrupt("not a roomstate snapshot (bad header)")
+	}
+	size := binary.LittleEndian.Uint64(data[8:16])
+	if size != uint64(len(data)-snapHeader) {
+		return nil, corrupt(fmt.Sprintf("the header says %d bytes of body, the file has %d", size, len(data)-snapHeader))
+	}
+	body := data[snapHeader:]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[16:20]) {
+		return nil, corrupt("checksum mismatch")
+	}
+	var s engine.Snapshot
+	if err := msgpack.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil && err != io.EOF {
+		return nil, corrupt("does not decode: " + err.Error())
+	}
+	return &s, nil
+}

@@ -1,0 +1,354 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+)
+
+func loaded(t *testing.T, n int) (*engine.Engine, *city.City) {
+	t.Helper()
+	c := city.New(city.Config{N: n, Seed: 5})
+	b, err := c.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Options{DeltaLimit: 200})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddBoundaries(c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	return e, c
+}
+
+// fingerprint summarises an engine's whole state for comparisons.
+func fingerprint(t *testing.T, e *engine.Engine) string {
+	t.Helper()
+	var sb bytes.Buffer
+	fmt.Fprintf(&sb, "v%d n%d flags%v\n", e.Version(), e.Len(), e.Flags())
+	res, err := e.Grid(&engine.GridQuery{Level: "building"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Cells {
+		fmt.Fprintf(&sb, "%s %d %v\n", c.ID, c.Total, c.Flags)
+	}
+	for _, n := range e.Schemes() {
+		sc, _ := e.Scheme(n)
+		fmt.Fprintf(&sb, "scheme %s %v\n", n, sc)
+	}
+	u, _ := e.Units("grid", "")
+	for _, x := range u.Units {
+		fmt.Fprintf(&sb, "%s %s %d\n", x.ID, x.Name, x.Total)
+	}
+	return sb.String()
+}
+
+func randomRequest(rng *rand.Rand, ids []string, k int) []engine.Op {
+	flags := []string{"isolated", "vaccinated", "rental", "elderly_alone"}
+	var ops []engine.Op
+	for i := 0; i < 1+rng.IntN(k); i++ {
+		id := ids[rng.IntN(len(ids))]
+		switch rng.IntN(8) {
+		case 0:
+			ops = append(ops, engine.Op{Kind: engine.OpPut, ID: fmt.Sprintf("new-%d", rng.IntN(1000)),
+				Put: &engine.DwellingInput{Lon: 121.47, Lat: 31.23, Building: "NB", Floor: 2, Room: "201", Flags: []string{"rental"}}})
+		default:
+			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{flags[rng.IntN(4)]}})
+		}
+	}
+	return ops
+}
+
+func ids(c *city.City) []string {
+	var out []string
+	c.Dwellings(func(r *engine.Record) error { out = append(out, r.ID); return nil })
+	return out
+}
+
+func TestReopenRestoresEverything(t *testing.T) {
+	dir := t.TempDir()
+	e, c := loaded(t, 20_000)
+	s, err := Open(e, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HadState() {
+		t.Fatal("a new directory reported state")
+	}
+	if err := s.Snapshot(); err != nil { // the load, made durable
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	all := ids(c)
+	for i := 0; i < 300; i++ {
+		if _, err := s.Submit(randomRequest(rng, all, 4)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 100 {
+			if err := s.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	custom := engine.DefaultScheme()
+	custom.Rules = custom.Rules[:2]
+	if err := s.PutScheme("short", custom); err != nil {
+		t.Fatal(err)
+	}
+	want := fingerprint(t, e)
+	// reopen from snapshot + log, without a clean close (no final snapshot)
+	s.seg.Close()
+	e2 := engine.New(engine.Options{})
+	s2, err := Open(e2, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s2.HadState() {
+		t.Fatal("state not found")
+	}
+	if got := fingerprint(t, e2); got != want {
+		t.Fatalf("reopened state differs:\n%.500s\nwant\n%.500s", got, want)
+	}
+	// and again after a clean close (final snapshot, short log)
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e3 := engine.New(engine.Options{})
+	s3, err := Open(e3, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if got := fingerprint(t, e3); got != want {
+		t.Fatal("state after a clean close differs")
+	}
+	segs, _ := listFiles(dir, "wal-", ".log")
+	snaps, _ := listFiles(dir, "snapshot-", ".msgpack")
+	if len(snaps) != 1 || len(segs) > 2 {
+		t.Fatalf("obsolete files kept: snapshots %v, segments %v", snaps, segs)
+	}
+}
+
+// TestTornTail cuts the log at every byte of its last record: recovery keeps
+// every complete record, drops the torn one, and warns.
+func TestTornTail(t *testing.T) {
+	dir := t.TempDir()
+	e, c := loaded(t, 20_000)
+	s, err := Open(e, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Snapshot()
+	all := ids(c)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 20; i++ {
+		if _, err := s.Submit(randomRequest(rng, all, 5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.Version()
+	wantBefore := fingerprint(t, e)
+	last := randomRequest(rng, all, 5)
+	evs, err := s.Submit(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAfter := fingerprint(t, e)
+	s.seg.Close()
+	segs, _ := listFiles(dir, "wal-", ".log")
+	path := filepath.Join(dir, segmentName(segs[len(segs)-1]))
+	full, _ := os.ReadFile(path)
+	lastLen := 0
+	for off := 0; off < len(full); {
+		_, n, why := parseRecord(full[off:])
+		if why != "" {
+			t.Fatal(why)
+		}
+		lastLen = int(n)
+		off += int(n)
+	}
+	snaps, _ := os.ReadDir(dir)
+	for cut := len(full) - lastLen; cut <= len(full); cut++ {
+		d := t.TempDir()
+		for _, f := range snaps {
+			b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+			os.WriteFile(filepath.Join(d, f.Name()), b, 0o644)
+		}
+		os.WriteFile(filepath.Join(d, filepath.Base(path)), full[:cut], 0o644)
+		var logs bytes.Buffer
+		e2 := engine.New(engine.Options{})
+		s2, err := Open(e2, Options{Dir: d, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatalf("cut at %d of %d: %v", cut, len(full), err)
+		}
+		want, wantV := wantBefore, before
+		if cut == len(full) {
+			want, wantV = wantAfter, evs[len(evs)-1].Version
+		} else if cut > len(full)-lastLen && !bytes.Contains(logs.Bytes(), []byte("torn record")) {
+			t.Fatalf("cut at %d: no warning logged: %s", cut, logs.String())
+		}
+		if e2.Version() != wantV || fingerprint(t, e2) != want {
+			t.Fatalf("cut at %d of %d: version %d, want %d", cut, len(full), e2.Version(), wantV)
+		}
+		// the torn bytes are gone: new changes follow the complete records
+		if _, err := s2.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}); err != nil {
+			t.Fatal(err)
+		}
+		s2.Close()
+		e3 := engine.New(engine.Options{})
+		s3, err := Open(e3, Options{Dir: d})
+		if err != nil || e3.Version() != wantV+1 {
+			t.Fatalf("cut at %d: after a change and reopen: %v, version %d", cut, err, e3.Version())
+		}
+		s3.Close()
+	}
+}
+
+func TestCorruptionStopsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	e, c := loaded(t, 20_000)
+	s, _ := Open(e, Options{Dir: dir})
+	s.Snapshot()
+	all := ids(c)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 10; i++ {
+		s.Submit(randomRequest(rng, all, 3))
+	}
+	s.seg.Close()
+	copyDir := func() string {
+		d := t.TempDir()
+		ents, _ := os.ReadDir(dir)
+		for _, f := range ents {
+			b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+			os.WriteFile(filepath.Join(d, f.Name()), b, 0o644)
+		}
+		return d
+	}
+	// a flipped byte in the middle of the log
+	d := copyDir()
+	segs, _ := listFiles(d, "wal-", ".log")
+	p := filepath.Join(d, segmentName(segs[len(segs)-1]))
+	b, _ := os.ReadFile(p)
+	b[20] ^= 0xff
+	os.WriteFile(p, b, 0o644)
+	_, err := Open(engine.New(engine.Options{}), Options{Dir: d})
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("mid-log damage: got %v, want a CorruptError", err)
+	}
+	// a damaged snapshot
+	d = copyDir()
+	snaps, _ := listFiles(d, "snapshot-", ".msgpack")
+	p = filepath.Join(d, snapshotName(snaps[0]))
+	b, _ = os.ReadFile(p)
+	b[len(b)/2] ^= 0x01
+	os.WriteFile(p, b, 0o644)
+	e2 := engine.New(engine.Options{})
+	_, err = Open(e2, Options{Dir: d})
+	if !errors.As(err, &ce) || e2.Len() != 0 {
+		t.Fatalf("damaged snapshot: got %v (and %d dwellings), want a CorruptError", err, e2.Len())
+	}
+	// a truncated snapshot
+	os.WriteFile(p, b[:len(b)/3], 0o644)
+	if _, err = Open(engine.New(engine.Options{}), Options{Dir: d}); !errors.As(err, &ce) {
+		t.Fatalf("truncated snapshot: got %v", err)
+	}
+}
+
+func TestGroupCommitAndFeed(t *testing.T) {
+	dir := t.TempDir()
+	e, c := loaded(t, 20_000)
+	s, err := Open(e, Options{Dir: dir, Backlog: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	all := ids(c)
+	start := e.Version()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var versions []engine.Version
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := 0; i < 50; i++ {
+				evs, err := s.Submit(randomRequest(rng, all, 3))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, ev := range evs {
+					versions = append(versions, ev.Version)
+				}
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != start+engine.Version(i+1) {
+			t.Fatalf("versions not dense: %d at %d", v, i)
+		}
+	}
+	// the feed gives them all, in order, from any point of the backlog
+	newest := e.Version()
+	got, _, err := s.Feed().Since(newest-500, 10_000, nil)
+	if err != nil || len(got) != 500 || got[0].Version != newest-499 || got[499].Version != newest {
+		t.Fatalf("feed: %d events, %v", len(got), err)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Version != got[i-1].Version+1 {
+			t.Fatal("feed out of order")
+		}
+	}
+	// older than the backlog: gone, with the oldest available
+	_, _, err = s.Feed().Since(start, 10, nil)
+	var g *GoneError
+	if !errors.As(err, &g) || g.Oldest != newest-999 {
+		t.Fatalf("since %d: %v", start, err)
+	}
+	// up to date: nothing yet, and a channel that wakes on the next change
+	evs, wake, err := s.Feed().Since(newest, 10, nil)
+	if err != nil || len(evs) != 0 {
+		t.Fatal("events beyond the newest")
+	}
+	s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}})
+	<-wake
+}
+
+func TestBadRequestIsNotLogged(t *testing.T) {
+	dir := t.TempDir()
+	e, c := loaded(t, 20_000)
+	s, _ := Open(e, Options{Dir: dir})
+	all := ids(c)
+	v := e.Version()
+	if _, err := s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}}); err == nil {
+		t.Fatal("accepted")
+	}
+	if e.Version() != v {
+		t.Fatal("half applied")
+	}
+	s.seg.Close()
+	segs, _ := listFiles(dir, "wal-", ".log")
+	b, _ := os.ReadFile(filepath.Join(dir, segmentName(segs[len(segs)-1])))
+	if len(b) != 0 {
+		t.Fatalf("a rejected request reached the log (%d bytes)", len(b))
+	}
+}
