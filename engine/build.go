@@ -552,8 +552,11 @@ func trimZeros(s string) string {
 	return s
 }
 
-// featureID is a building's stable numeric feature id: FNV-1a of its id,
-// kept to 53 bits so that JavaScript holds it exactly.
+// FeatureID is a building's stable numeric feature id in vector tiles and
+// the change feed: FNV-1a of its id, kept to 53 bits so that JavaScript
+// holds it exactly.
+func FeatureID(id string) uint64 { return featureID(id) }
+
 func featureID(id string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(id))

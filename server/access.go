@@ -3,6 +3,10 @@ package server
 import (
 	"bytes"
 	"io"
+	"time"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/store"
 
 	"github.com/valyala/fasthttp"
 )
@@ -30,6 +34,21 @@ const callerKey = "roomstate.caller"
 // allow checks that the request's caller may do what p names.
 func (s *Server) allow(ctx *fasthttp.RequestCtx, p perm) error {
 	return nil
+}
+
+// allowWrite checks that the caller may make these changes (role and scope);
+// lines, for a batch, locates the first change outside the scope.
+func (s *Server) allowWrite(ctx *fasthttp.RequestCtx, ops []engine.Op, lines []int) error {
+	return s.allow(ctx, permWrite)
+}
+
+// who describes the caller for the audit trail.
+func (s *Server) who(ctx *fasthttp.RequestCtx) *store.Who {
+	w := &store.Who{Time: time.Now().UTC(), Remote: ctx.RemoteIP().String()}
+	if c, ok := ctx.UserValue(callerKey).(*caller); ok && c != nil {
+		w.Name, w.Role = c.name, c.role
+	}
+	return w
 }
 
 // schemeChanged is called after a scheme is replaced.

@@ -490,7 +490,7 @@ func (s *Server) scheme(ctx *fasthttp.RequestCtx, segs []string) error {
 		if err := dec.Decode(&sc); err != nil {
 			return errf(fasthttp.StatusBadRequest, "bad_json", "scheme: %v", err)
 		}
-		if err := s.eng.PutScheme(name, sc); err != nil {
+		if err := s.store.PutScheme(name, sc); err != nil {
 			return errf(fasthttp.StatusBadRequest, "bad_scheme", "%v", err)
 		}
 		s.schemeChanged(name)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/store"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fastjson"
@@ -27,16 +28,17 @@ import (
 
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
-	Logger       *slog.Logger
-	Registry     *prometheus.Registry // metrics go here; nil makes a private one
-	MaxBodyBytes int                  // request body limit (default 16 MiB)
-	MaxVertices  int                  // per query geometry (default MaxVertices)
-	MaxIDs       int                  // largest `limit` of an ids query (default 100,000)
-	ReadTimeout  time.Duration        // default 30 s
-	WriteTimeout time.Duration        // default 60 s
-	IdleTimeout  time.Duration        // default 120 s
-	MaxConns     int                  // concurrent connections (default 10,000)
-	CORSOrigins  []string             // allowed origins; "*" for any
+	Logger        *slog.Logger
+	Registry      *prometheus.Registry // metrics go here; nil makes a private one
+	MaxBodyBytes  int                  // request body limit (default 16 MiB)
+	MaxVertices   int                  // per query geometry (default MaxVertices)
+	MaxIDs        int                  // largest `limit` of an ids query (default 100,000)
+	MaxBatchLines int                  // changes in one NDJSON batch (default 100,000)
+	ReadTimeout   time.Duration        // default 30 s
+	WriteTimeout  time.Duration        // default 60 s
+	IdleTimeout   time.Duration        // default 120 s
+	MaxConns      int                  // concurrent connections (default 10,000)
+	CORSOrigins   []string             // allowed origins; "*" for any
 }
 
 func (o *Options) defaults() {
@@ -52,6 +54,9 @@ func (o *Options) defaults() {
 	if o.MaxIDs <= 0 {
 		o.MaxIDs = 100_000
 	}
+	if o.MaxBatchLines <= 0 {
+		o.MaxBatchLines = 100_000
+	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = 30 * time.Second
 	}
@@ -66,11 +71,15 @@ func (o *Options) defaults() {
 	}
 }
 
-// Server answers the HTTP API for one engine.
+// Server answers the HTTP API for one engine; every change goes through its
+// store, the engine's one writer.
 type Server struct {
-	eng  *engine.Engine
-	opts Options
-	log  *slog.Logger
+	eng   *engine.Engine
+	store *store.Store
+	opts  Options
+	log   *slog.Logger
+	stop  chan struct{} // closed by Close: ends change streams
+	once  sync.Once
 
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -88,10 +97,10 @@ type reqState struct {
 	res  engine.PolygonResult
 }
 
-// New returns a server for eng.
-func New(eng *engine.Engine, opts Options) *Server {
+// New returns a server for eng, writing through st.
+func New(eng *engine.Engine, st *store.Store, opts Options) *Server {
 	opts.defaults()
-	s := &Server{eng: eng, opts: opts, log: opts.Logger, reg: opts.Registry}
+	s := &Server{eng: eng, store: st, opts: opts, log: opts.Logger, reg: opts.Registry, stop: make(chan struct{})}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,6 +145,9 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		},
 	}
 }
+
+// Close ends the change streams (call before shutting the HTTP server down).
+func (s *Server) Close() { s.once.Do(func() { close(s.stop) }) }
 
 // Serve answers requests on ln until it is closed.
 func (s *Server) Serve(ln net.Listener) error { return s.HTTPServer().Serve(ln) }
@@ -372,7 +384,15 @@ func (s *Server) match(segs []string) (route, handler) {
 		}
 	case "dwellings":
 		if n == 2 {
-			return route{"dwelling", "GET"}, s.dwelling
+			return route{"dwelling", "GET, PUT, PATCH, DELETE"}, s.dwellingAny
+		}
+	case "updates":
+		if n == 1 {
+			return route{"updates", "POST"}, s.postUpdates
+		}
+	case "changes":
+		if n == 1 {
+			return route{"changes", "GET"}, s.changes
 		}
 	}
 	return route{"unknown", ""}, nil

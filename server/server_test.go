@@ -18,6 +18,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/server"
+	"github.com/roomstate/roomstate/store"
 )
 
 func testSeed(t testing.TB) uint64 {
@@ -63,7 +64,11 @@ func start(t testing.TB) *fixture {
 		if err != nil {
 			panic(err)
 		}
-		srv := server.New(e, server.Options{CORSOrigins: []string{"https://dash.example.org"}})
+		st, err := store.Open(e, store.Options{})
+		if err != nil {
+			panic(err)
+		}
+		srv := server.New(e, st, server.Options{CORSOrigins: []string{"https://dash.example.org"}})
 		go srv.Serve(ln)
 		fix = &fixture{eng: e, city: c, url: "http://" + ln.Addr().String(), srv: srv}
 	})

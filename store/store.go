@@ -60,10 +60,19 @@ type Store struct {
 	statsGroup int
 }
 
+// Who says who made a change, for the audit trail.
+type Who struct {
+	Time   time.Time `msgpack:"t"`
+	Name   string    `msgpack:"n,omitempty"` // token name, never the token
+	Role   string    `msgpack:"r,omitempty"`
+	Remote string    `msgpack:"a,omitempty"`
+}
+
 // request is one submitted request of changes, a scheme to store, or an
 // order to snapshot now.
 type request struct {
 	ops      []engine.Op
+	who      *Who
 	scheme   *schemePut
 	snapshot bool
 	done     chan result
@@ -205,8 +214,8 @@ func (s *Store) recover() error {
 // Submit applies one request of changes: validated, made durable, applied
 // and published, all or nothing. The error is an *engine.OpError for a bad
 // request.
-func (s *Store) Submit(ops []engine.Op) ([]engine.Event, error) {
-	req := &request{ops: ops, done: make(chan result, 1)}
+func (s *Store) Submit(ops []engine.Op, who *Who) ([]engine.Event, error) {
+	req := &request{ops: ops, who: who, done: make(chan result, 1)}
 	if err := s.send(req); err != nil {
 		return nil, err
 	}
@@ -342,8 +351,8 @@ func (s *Store) commitChanges(group []*request) {
 		buf := s.encodeBuf[:0]
 		v := uint64(s.eng.Version()) + 1
 		var err error
-		for _, ops := range accepted {
-			if buf, err = encodeRecord(buf, &record{Version: v, Ops: ops}); err != nil {
+		for i, ops := range accepted {
+			if buf, err = encodeRecord(buf, &record{Version: v, Ops: ops, Who: who[i].who}); err != nil {
 				break
 			}
 			v += uint64(len(ops))

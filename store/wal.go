@@ -35,6 +35,7 @@ type record struct {
 	Version uint64      `msgpack:"v"` // version of its first change
 	Ops     []engine.Op `msgpack:"ops,omitempty"`
 	Scheme  *schemePut  `msgpack:"scheme,omitempty"`
+	Who     *Who        `msgpack:"who,omitempty"`
 }
 
 func encodeRecord(dst []byte, r *record) ([]byte, error) {

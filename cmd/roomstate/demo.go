@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/store"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,5 +42,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log.Info("demo city ready", "dwellings", eng.Len(), "buildings", c.Buildings(), "seconds", time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "demo city: %d dwellings in %d buildings\n", eng.Len(), c.Buildings())
-	return serveEngine(ctx, eng, &sf, log, stdout)
+	st, err := store.Open(eng, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	return serveEngine(ctx, eng, st, &sf, log, stdout)
 }

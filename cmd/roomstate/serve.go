@@ -14,6 +14,7 @@ import (
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/server"
+	"github.com/roomstate/roomstate/store"
 )
 
 // serverFlags are the flags serve and demo share.
@@ -58,6 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
 	crsName := fs.String("crs", "wgs84", "coordinates of the input files: wgs84, or gcj02 (most Chinese map sources; converted to WGS84)")
+	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more")
 	addServerFlags(fs, &sf)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,21 +75,46 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if len(loads) == 0 {
+	if len(loads) == 0 && *dataDir == "" {
 		fs.Usage()
-		return errors.New("serve: give at least one --load FILE")
+		return errors.New("serve: give at least one --load FILE, or a --data-dir that holds state")
 	}
 	eng := engine.New(engine.Options{})
 	start := time.Now()
-	if err := loadFiles(eng, loads, bounds, crs, stderr); err != nil {
-		return err
+	st, err := store.Open(eng, store.Options{Dir: *dataDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
-	return serveEngine(ctx, eng, &sf, log, stdout)
+	if st.HadState() {
+		log.Info("data directory reopened", "dir", *dataDir, "dwellings", eng.Len(), "version", eng.Version(), "seconds", time.Since(start).Seconds())
+	} else if len(loads) == 0 {
+		st.Close()
+		return fmt.Errorf("serve: the data directory %s holds no state yet: give --load FILE the first time", *dataDir)
+	}
+	if len(loads) > 0 || len(bounds) > 0 {
+		start = time.Now()
+		if err := loadFiles(eng, loads, bounds, crs, stderr); err != nil {
+			st.Close()
+			return err
+		}
+		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+		if err := st.Snapshot(); err != nil { // the load is durable before anyone is told
+			st.Close()
+			return fmt.Errorf("serve: making the load durable: %w", err)
+		}
+	}
+	return serveEngine(ctx, eng, st, &sf, log, stdout)
 }
 
-// serveEngine listens and serves until ctx is done.
-func serveEngine(ctx context.Context, eng *engine.Engine, sf *serverFlags, log *slog.Logger, stdout io.Writer) error {
+// serveEngine listens and serves until ctx is done, then shuts down
+// cleanly: change streams end, requests in flight finish, and the store
+// writes its final snapshot.
+func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *serverFlags, log *slog.Logger, stdout io.Writer) (err error) {
+	defer func() {
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	if err := checkLoopback(sf.addr); err != nil {
 		return err
 	}
@@ -95,7 +122,7 @@ func serveEngine(ctx context.Context, eng *engine.Engine, sf *serverFlags, log *
 	if err != nil {
 		return err
 	}
-	srv := server.New(eng, server.Options{Logger: log, CORSOrigins: sf.cors})
+	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors})
 	hs := srv.HTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -107,6 +134,7 @@ func serveEngine(ctx context.Context, eng *engine.Engine, sf *serverFlags, log *
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	srv.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.ShutdownWithContext(sctx)
