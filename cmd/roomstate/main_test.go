@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary be the roomstate binary: with
+// ROOMSTATE_BE_MAIN set it runs main with the remaining arguments, so tests
+// start the real program as a subprocess without building it separately.
+func TestMain(m *testing.M) {
+	if os.Getenv("ROOMSTATE_BE_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// proc is a roomstate subprocess.
+type proc struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *strings.Builder
+	exited chan error
+}
+
+// startProc starts `roomstate args...` and waits until it prints
+// "listening on http://ADDR".
+func startProc(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "ROOMSTATE_BE_MAIN=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, stderr: &strings.Builder{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("roomstate %v exited before listening: %s", args, p.stderr.String())
+			}
+			if strings.HasPrefix(l, "listening on ") {
+				p.url = strings.TrimPrefix(l, "listening on ")
+				go io.Copy(io.Discard, out)
+				return p
+			}
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("roomstate %v did not start: %s", args, p.stderr.String())
+		}
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Kill() // SIGKILL
+	<-p.exited
+}
+
+func (p *proc) stop(t *testing.T) {
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Fatalf("clean shutdown failed: %v: %s", err, p.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatal("no clean shutdown within 30 s")
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func genCity(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := run(context.Background(), []string{"gen", "-n", fmt.Sprint(n), "-seed", "3", "-out", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestServeDemoGenQuery(t *testing.T) {
+	dir := genCity(t, 20_000)
+	// query prints one line per feature, shaped like the HTTP answer
+	var out strings.Builder
+	err := run(context.Background(), []string{"query", "--load", filepath.Join(dir, "dwellings.csv"),
+		"--polygons", filepath.Join(dir, "boundaries.geojson"), "--where", "isolated & !vaccinated", "--group-by", "grid"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 20 || !strings.Contains(lines[0], `"feature":0,"properties":{`) || !strings.Contains(lines[0], `"matched":`) || !strings.Contains(lines[0], `"groups":[`) {
+		t.Fatalf("query printed %d lines: %.300s", len(lines), out.String())
+	}
+	// serve refuses what it cannot do, clearly
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "--load"},
+		{[]string{"serve", "--load", "nope.csv"}, "no such file"},
+		{[]string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--addr", "0.0.0.0:0"}, "non-loopback"},
+		{[]string{"serve", "--data-dir", t.TempDir()}, "holds no state"},
+		{[]string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--crs", "mars"}, "unknown CRS"},
+		{[]string{"frobnicate"}, "unknown command"},
+	} {
+		err := run(context.Background(), c.args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.args, err, c.want)
+		}
+	}
+	// a bad file is reported with file:line:column and nothing is served
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("id,lon,lat\na,121.5,31.2\nb,121.5,91\n"), 0o644)
+	err = run(context.Background(), []string{"serve", "--load", bad}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "bad.csv:3:9: lat: latitude 91 is out of range") {
+		t.Fatalf("bad file: %v", err)
+	}
+	// serve answers, and shuts down cleanly on an interrupt
+	p := startProc(t, "serve", "--load", filepath.Join(dir, "dwellings.csv"), "--boundaries", filepath.Join(dir, "boundaries.geojson"), "--addr", "127.0.0.1:0")
+	if code, body := get(t, p.url+"/healthz"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+		t.Fatalf("healthz: %d %s", code, body)
+	}
+	p.stop(t)
+	// help teaches
+	var help strings.Builder
+	run(context.Background(), []string{"serve", "-h"}, io.Discard, &help)
+	if !strings.Contains(help.String(), "Example:") || !strings.Contains(help.String(), "--data-dir") && !strings.Contains(help.String(), "-data-dir") {
+		t.Fatalf("serve -h: %s", help.String())
+	}
+}
