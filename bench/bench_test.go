@@ -84,3 +84,48 @@ func TestFixturePolygonsInRange(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUpdates: in-process flag changes, durable NDJSON batches and
+// single PATCHes over HTTP, and reopening a data directory. It changes the
+// fixture's flags, so it runs after BenchmarkEngine.
+func BenchmarkUpdates(b *testing.B) {
+	f := fixture(b)
+	b.Run("in-process", func(b *testing.B) {
+		r, perSec, err := f.InProcessUpdates(1000, time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(perSec, "updates/s")
+		b.ReportMetric(r.P50us, "p50-µs/batch")
+	})
+	d, err := f.StartDurable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	b.Run("durable-batch-http", func(b *testing.B) {
+		r, perSec, err := d.BatchThroughput(4, 1000, 2*time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(perSec, "updates/s")
+		b.ReportMetric(r.P50us, "p50-µs/batch")
+	})
+	b.Run("durable-patch-http", func(b *testing.B) {
+		r, err := d.PatchLatency(2 * time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.P50us, "p50-µs")
+		b.ReportMetric(r.P99us, "p99-µs")
+	})
+	b.Run("reopen", func(b *testing.B) {
+		w, r, size, err := f.Reopen()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(w.Seconds(), "snapshot-s")
+		b.ReportMetric(r.Seconds(), "reopen-s")
+		b.ReportMetric(float64(size)/float64(f.Eng.Len()), "bytes/dwelling")
+	})
+}
