@@ -129,3 +129,8 @@ func BenchmarkUpdates(b *testing.B) {
 		b.ReportMetric(float64(size)/float64(f.Eng.Len()), "bytes/dwelling")
 	})
 }
+
+// BenchmarkTiles: uncached tile rendering.
+func BenchmarkTiles(b *testing.B) {
+	benchWorkloads(b, fixture(b).TileWorkloads())
+}

@@ -410,6 +410,29 @@ func (a *aggregator) byArea(level Level, keep func(areaTuple) bool) {
 	}
 }
 
+// unitCounts returns the counts of one unit: its areas' counts (unmixed
+// buildings), then the dwellings of mixed buildings in the unit.
+func (a *aggregator) unitCounts(level Level, u uint32) Counts {
+	st := a.st
+	nc := a.rk.nc
+	acc := make([]int64, nc)
+	if int(u) < len(st.unitAreas[level]) {
+		for _, ai := range st.unitAreas[level][u] {
+			for c, v := range a.ac[int(ai)*nc : int(ai)*nc+nc] {
+				acc[c] += v
+			}
+		}
+	}
+	for bi := range st.mixed {
+		for _, p := range st.blds[bi].slots {
+			if st.areas[st.area[p]][level] == u {
+				a.rk.addRange(st, p, p+1, acc)
+			}
+		}
+	}
+	return Counts{Total: acc[0], Matched: acc[1], Flags: acc[2:]}
+}
+
 // levelCells turns level aggregates into cells ordered by id; a cell's box is
 // its boundary's when one is loaded, else the box of its dwellings.
 func (a *aggregator) levelCells(level Level) []Cell {

@@ -22,6 +22,7 @@ func newState() *state {
 	}
 	st.live = make([]uint64, 1)
 	st.index = buildBandIndex(nil, nil, 0, DefaultBandHeight)
+	st.gen = generations.Add(1)
 	return st
 }
 
@@ -249,6 +250,12 @@ func (st *state) internArea(at areaTuple) uint32 {
 	i := uint32(len(st.areas))
 	st.areas = append(st.areas, at)
 	st.areaIdx[at] = i
+	for l, u := range at {
+		for int(u) >= len(st.unitAreas[l]) {
+			st.unitAreas[l] = append(st.unitAreas[l], nil)
+		}
+		st.unitAreas[l][u] = append(st.unitAreas[l][u], i)
+	}
 	return i
 }
 
@@ -380,6 +387,10 @@ func (st *state) buildDerived() {
 		b := &st.blds[i]
 		st.sortRoomOrder(b.slots, rank)
 		st.refreshBuilding(uint32(i))
+	}
+	st.bver = make([]Version, len(st.blds))
+	for l := range st.uver {
+		st.uver[l] = make([]Version, len(st.levels[l].ids))
 	}
 	for l := Level(0); l <= LevelBuilding; l++ {
 		r := runs{}

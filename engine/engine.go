@@ -322,6 +322,7 @@ func (e *Engine) AddBoundaries(bs []Boundary) error {
 	for _, b := range bs {
 		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry)
 	}
+	e.st.gen = generations.Add(1) // cached tiles may show these
 	return nil
 }
 

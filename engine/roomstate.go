@@ -170,6 +170,7 @@ func (e *Engine) PutScheme(name string, sc Scheme) error {
 		return err
 	}
 	e.schemes[name] = c
+	e.st.gen = generations.Add(1) // cached tiles may show this scheme
 	return nil
 }
 

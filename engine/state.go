@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/bits"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
@@ -60,6 +61,8 @@ type state struct {
 	levels  [numAreaLevels]unitTable
 	areas   []areaTuple
 	areaIdx map[areaTuple]uint32
+	// per level and unit: the area tuples that hold the unit
+	unitAreas [numAreaLevels][][]uint32
 
 	blds   []building
 	bldIdx map[string]uint32
@@ -68,6 +71,16 @@ type state struct {
 
 	bounds   []boundary
 	boundIdx map[[2]uint32]int // (level, unit) → index in bounds
+
+	// change tracking, for cached tiles: gen changes when the state is
+	// rebuilt; bver and uver hold the version of the last change of each
+	// building and unit; structVer that of the last change that moved or
+	// made a building. cur is the version being applied.
+	gen       uint64
+	cur       Version
+	structVer Version
+	bver      []Version
+	uver      [numAreaLevels][]Version
 
 	index *bandIndex              // over [0, nMain)
 	runs  [LevelBuilding + 1]runs // per level: equal groups along [0, nMain)
@@ -94,6 +107,25 @@ func (r *runs) find(p uint32) int {
 }
 
 func (st *state) nFlags() int { return len(st.flagNames) }
+
+// generations numbers states, so that a cached tile knows its state.
+var generations atomic.Uint64
+
+// touch records that slot p's building and units change at st.cur.
+func (st *state) touch(p uint32) {
+	bi := st.bld[p]
+	for int(bi) >= len(st.bver) {
+		st.bver = append(st.bver, 0)
+	}
+	st.bver[bi] = st.cur
+	at := st.areas[st.area[p]]
+	for l, u := range at {
+		for int(u) >= len(st.uver[l]) {
+			st.uver[l] = append(st.uver[l], 0)
+		}
+		st.uver[l][u] = st.cur
+	}
+}
 
 // nBlocks is the number of 64-slot blocks the bit arrays hold: one more than
 // needed, so that a prefix at slot n reads a valid block.

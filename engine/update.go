@@ -215,6 +215,7 @@ func (e *Engine) ApplyGroup(reqs [][]Op) ([][]Event, []error) {
 		}
 		for j := range ops {
 			e.version++
+			e.st.cur = e.version
 			ev := e.st.apply(&ops[j], e.ranks)
 			ev.Version = e.version
 			evs[i] = append(evs[i], ev)
@@ -284,6 +285,7 @@ func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) {
 		*w &^= bit
 		st.bitmaps[f].Remove(p)
 	}
+	st.touch(p)
 	rc.markDirty(p, st.bld[p])
 }
 
@@ -293,6 +295,8 @@ func (st *state) remove(p uint32, rc *rankCache) {
 		st.setFlag(p, FlagID(f), false, rc)
 	}
 	st.ids.remove(st.idOf(p), st.idOf)
+	st.touch(p)
+	st.structVer = st.cur
 	st.live[p>>6] &^= 1 << (p & 63)
 	st.nLive--
 	bi := st.bld[p]
@@ -343,6 +347,8 @@ func (st *state) insert(id string, in *DwellingInput, rc *rankCache) uint32 {
 	for _, n := range in.Flags {
 		st.setFlag(p, st.flagIndex[n], true, rc)
 	}
+	st.touch(p)
+	st.structVer = st.cur
 	b := &st.blds[bi]
 	b.slots = append(b.slots, p)
 	st.sortRoomOrder(b.slots, nil)
@@ -422,6 +428,7 @@ func (st *state) frozen() *state {
 	for f := range st.words {
 		c.words[f] = slices.Clone(st.words[f])
 	}
+	c.unitAreas = [numAreaLevels][][]uint32{} // not needed by a rebuild
 	for l := range c.levels {
 		c.levels[l].ids = st.levels[l].ids[:len(st.levels[l].ids):len(st.levels[l].ids)]
 		c.levels[l].names = slices.Clone(st.levels[l].names)

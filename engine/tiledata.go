@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/paulmach/orb"
+)
+
+// TileQuery asks for what a vector tile shows of a box.
+type TileQuery struct {
+	BBox   [4]int32 // west, south, east, north in 1e-7 degrees, buffer included
+	Where  string
+	Scheme string
+	// Levels whose boundaries to include (those intersecting the box).
+	Levels []Level
+}
+
+// TileBuilding is one building as a tile shows it.
+type TileBuilding struct {
+	FID      uint64
+	ID       string
+	Lon, Lat int32
+	Counts       // total, matched, per flag (matched ∧ flag)
+	State    int // the first rule any matched dwelling satisfies; len(rules) when none does
+}
+
+// TileBoundary is one area outline with its live counts.
+type TileBoundary struct {
+	Level    Level
+	Unit     uint32
+	ID, Name string
+	Geometry orb.MultiPolygon // shared: do not modify
+	Counts
+}
+
+// TileDeps is what a tile was drawn from, to tell later whether it is still
+// current without drawing it again.
+type TileDeps struct {
+	gen     uint64
+	version Version
+	blds    []uint32
+	units   [][2]uint32 // level, unit
+}
+
+// TileData is the content of one tile.
+type TileData struct {
+	Buildings  []TileBuilding // by feature id
+	Boundaries []TileBoundary // by level, then id
+	FlagNames  []string
+	Rules      []Rule // the scheme's rules, then its default
+	Version    Version
+	Deps       TileDeps
+}
+
+// TileData gathers what a tile shows: every building whose point lies in the
+// box, with counts under where and its state under the scheme, and the
+// boundaries of the asked levels that intersect the box, with live counts.
+func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	sc, ok := e.schemes[q.Scheme]
+	if !ok {
+		return nil, &NotFoundError{What: "scheme " + q.Scheme}
+	}
+	x, err := e.parseWhere(st, q.Where)
+	if err != nil {
+		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
+	}
+	rk := e.ranks.get(st, x)
+	bc, _ := rk.buildingCounts(st)
+	// per rule: where ∧ rule, for the building's state
+	ruleBC := make([][]int64, len(sc.rules))
+	for i, r := range sc.rules {
+		rx := r
+		if !x.IsTrue() {
+			// canonical forms always parse: a rule naming an unknown flag is "false"
+			if rx, err = e.parseWhere(st, "("+x.String()+")&("+r.String()+")"); err != nil {
+				return nil, err
+			}
+		}
+		ruleBC[i], _ = e.ranks.get(st, rx).buildingCounts(st)
+	}
+	nc := rk.nc
+	d := &TileData{FlagNames: st.flagNames, Version: e.version}
+	d.Rules = append(slices.Clone(sc.def.Rules), sc.def.Default)
+	d.Deps = TileDeps{gen: st.gen, version: e.version}
+	bb := q.BBox
+	st.btree.Search([2]int32{bb[0], bb[1]}, [2]int32{bb[2], bb[3]}, func(_, _ [2]int32, bi uint32) bool {
+		b := &st.blds[bi]
+		if len(b.slots) == 0 || b.lon < bb[0] || b.lon > bb[2] || b.lat < bb[1] || b.lat > bb[3] {
+			return true
+		}
+		c := bc[int(bi)*nc : int(bi)*nc+nc]
+		tb := TileBuilding{FID: b.fid, ID: b.id, Lon: b.lon, Lat: b.lat,
+			Counts: Counts{Total: c[0], Matched: c[1], Flags: slices.Clone(c[2:])}, State: len(sc.rules)}
+		for i := range sc.rules {
+			if ruleBC[i][int(bi)*nc+1] > 0 {
+				tb.State = i
+				break
+			}
+		}
+		d.Buildings = append(d.Buildings, tb)
+		d.Deps.blds = append(d.Deps.blds, bi)
+		return true
+	})
+	slices.SortFunc(d.Buildings, func(a, b TileBuilding) int { return cmp.Compare(a.FID, b.FID) })
+	if len(q.Levels) > 0 {
+		box := orb.Bound{Min: orb.Point{FromE7(bb[0]), FromE7(bb[1])}, Max: orb.Point{FromE7(bb[2]), FromE7(bb[3])}}
+		var a *aggregator
+		for i := range st.bounds {
+			bd := &st.bounds[i]
+			if !slices.Contains(q.Levels, bd.level) || !bd.bound.Intersects(box) {
+				continue
+			}
+			if a == nil {
+				a, _ = e.newAggregator(st, q.Where, nil)
+			}
+			d.Boundaries = append(d.Boundaries, TileBoundary{Level: bd.level, Unit: bd.unit,
+				ID: st.levels[bd.level].ids[bd.unit], Name: st.levels[bd.level].names[bd.unit], Geometry: bd.geom})
+			d.Deps.units = append(d.Deps.units, [2]uint32{uint32(bd.level), bd.unit})
+		}
+		if a != nil {
+			for i := range d.Boundaries {
+				tb := &d.Boundaries[i]
+				tb.Counts = a.unitCounts(tb.Level, tb.Unit)
+			}
+		}
+		slices.SortFunc(d.Boundaries, func(a, b TileBoundary) int {
+			if a.Level != b.Level {
+				return cmp.Compare(a.Level, b.Level)
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return d, nil
+}
+
+// TileCurrent reports whether a tile drawn from deps would be drawn the same
+// now: nothing it showed, and no building or boundary it could show, has
+// changed since.
+func (e *Engine) TileCurrent(deps *TileDeps) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	if deps.gen != st.gen || st.structVer > deps.version {
+		return false
+	}
+	for _, b := range deps.blds {
+		if st.bver[b] > deps.version {
+			return false
+		}
+	}
+	for _, u := range deps.units {
+		if st.uver[u[0]][u[1]] > deps.version {
+			return false
+		}
+	}
+	return true
+}
+
+// Bounds returns the box of all dwellings, in degrees (zero when empty).
+func (e *Engine) Bounds() orb.Bound {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	var b orb.Bound
+	first := true
+	for i := range st.blds {
+		bd := &st.blds[i]
+		if len(bd.slots) == 0 {
+			continue
+		}
+		r := orb.Bound{Min: orb.Point{FromE7(bd.bbox[0]), FromE7(bd.bbox[1])}, Max: orb.Point{FromE7(bd.bbox[2]), FromE7(bd.bbox[3])}}
+		if first {
+			b, first = r, false
+		} else {
+			b = b.Union(r)
+		}
+	}
+	return b
+}
+
+// StateCounts counts dwellings per state of a scheme (in rule order, then
+// the default) among those matching where: the legend of a whole map.
+func (e *Engine) StateCounts(where, schemeName string) ([]LegendEntry, Version, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	sc, ok := e.schemes[schemeName]
+	if !ok {
+		return nil, 0, &NotFoundError{What: "scheme " + schemeName}
+	}
+	x, err := e.parseWhere(st, where)
+	if err != nil {
+		return nil, 0, &QueryError{Code: "bad_expression", Message: err.Error()}
+	}
+	var out []LegendEntry
+	var before []string
+	acc := make([]int64, 2+st.nFlags())
+	for i := 0; i <= len(sc.rules); i++ {
+		parts := []string{"(" + x.String() + ")"}
+		if x.IsTrue() {
+			parts = parts[:0]
+		}
+		if i < len(sc.rules) {
+			parts = append(parts, "("+sc.rules[i].String()+")")
+		}
+		for _, b := range before {
+			parts = append(parts, "!("+b+")")
+		}
+		if i < len(sc.rules) {
+			before = append(before, sc.rules[i].String())
+		}
+		n := int64(0)
+		if x, err := e.parseWhere(st, strings.Join(parts, "&")); err == nil {
+			rk := e.ranks.get(st, x)
+			clear(acc)
+			rk.addRange(st, 0, uint32(st.n), acc)
+			n = acc[1]
+		}
+		out = append(out, LegendEntry{Rule: *sc.rule(i), Count: int(n)})
+	}
+	return out, e.version, nil
+}

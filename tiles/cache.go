@@ -1,0 +1,98 @@
+package tiles
+
+import (
+	"container/list"
+	"sync"
+	"sync/atomic"
+
+	"github.com/roomstate/roomstate/engine"
+)
+
+// Cache keeps rendered tiles by (z, x, y, where, scheme, k). A cached tile is
+// served while the engine says nothing it shows has changed; otherwise it is
+// rendered again, so a change re-renders only the tiles it touches. The
+// least recently used tiles go when the cache holds more than its bytes.
+type Cache struct {
+	r   *Renderer
+	eng *engine.Engine
+
+	mu       sync.Mutex
+	entries  map[cacheKey]*list.Element // of *cacheEntry
+	lru      *list.List                 // front: most recently used
+	bytes    int64
+	maxBytes int64
+
+	// Hits, Misses and Renders count lookups, for metrics.
+	Hits, Misses atomic.Int64
+}
+
+type cacheKey struct {
+	z, x, y       uint32
+	where, scheme string
+	k             int64
+}
+
+type cacheEntry struct {
+	key  cacheKey
+	tile *Tile
+}
+
+// NewCache returns a cache of at most maxBytes of tiles (default 256 MiB).
+func NewCache(eng *engine.Engine, maxBytes int64) *Cache {
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	return &Cache{r: NewRenderer(eng), eng: eng, entries: map[cacheKey]*list.Element{}, lru: list.New(), maxBytes: maxBytes}
+}
+
+func size(t *Tile) int64 { return int64(len(t.Raw))*3/2 + 256 } // with its gzipped copy
+
+// Get returns the tile, from the cache when it is current.
+func (c *Cache) Get(req *Request) (*Tile, error) {
+	if req.Scheme == "" {
+		req.Scheme = "default"
+	}
+	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.K}
+	c.mu.Lock()
+	if el, ok := c.entries[key]; ok {
+		t := el.Value.(*cacheEntry).tile
+		c.lru.MoveToFront(el)
+		c.mu.Unlock()
+		if c.eng.TileCurrent(&t.deps) {
+			c.Hits.Add(1)
+			return t, nil
+		}
+	} else {
+		c.mu.Unlock()
+	}
+	c.Misses.Add(1)
+	t, err := c.r.Render(req)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[key]; ok {
+		c.bytes -= size(el.Value.(*cacheEntry).tile)
+		el.Value.(*cacheEntry).tile = t
+		c.lru.MoveToFront(el)
+	} else {
+		c.entries[key] = c.lru.PushFront(&cacheEntry{key: key, tile: t})
+	}
+	c.bytes += size(t)
+	for c.bytes > c.maxBytes && c.lru.Len() > 1 {
+		el := c.lru.Back()
+		e := el.Value.(*cacheEntry)
+		c.lru.Remove(el)
+		delete(c.entries, e.key)
+		c.bytes -= size(e.tile)
+	}
+	return t, nil
+}
+
+// Len is the number of cached tiles.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}

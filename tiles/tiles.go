@@ -1,0 +1,341 @@
+// Package tiles renders the room-state map as Mapbox Vector Tiles (spec 2.1,
+// layer version 2, extent 4096, 64-unit buffer) through orb's encoding/mvt:
+//
+//   - buildings (zoom ≥ 13): a point per building with a stable numeric
+//     feature id and properties id, total, matched, state, color and a count
+//     per flag;
+//   - cells (zoom < 13): buildings aggregated into 128×128-unit cells, a point
+//     at each cell's weighted centre with total, matched, buildings and a
+//     count per flag;
+//   - boundaries: the loaded areas of the levels shown at the zoom (district
+//     from 0, street from 9, community from 11, grid from 13), simplified to
+//     the zoom, with level, id, name, total and matched.
+//
+// Identical content gives identical bytes. Rendering knows nothing of HTTP;
+// Cache keeps rendered tiles and re-renders only those whose content changed.
+package tiles
+
+import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/encoding/mvt/vectortile"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/maptile"
+	"github.com/paulmach/orb/simplify"
+	"github.com/roomstate/roomstate/engine"
+)
+
+// Layout of a tile.
+const (
+	Extent       = 4096
+	Buffer       = 64  // extent units around the tile
+	CellSize     = 128 // extent units of a low-zoom cell
+	BuildingZoom = 13  // buildings from this zoom, cells below
+	MaxZoom      = 22
+)
+
+// levelMinZoom is the zoom from which a level's boundaries are drawn.
+var levelMinZoom = [...]maptile.Zoom{engine.LevelDistrict: 0, engine.LevelStreet: 9, engine.LevelCommunity: 11, engine.LevelGrid: 13}
+
+// Request names one tile.
+type Request struct {
+	Z, X, Y uint32
+	Where   string
+	Scheme  string
+	// K > 0 hides counts from 1 to K-1 (privacy for viewers): such a
+	// property is left out and the feature gets suppressed=true.
+	K int64
+}
+
+// Tile is a rendered tile.
+type Tile struct {
+	Raw     []byte // the MVT; empty when the tile has no feature
+	ETag    string // changes when the content does
+	Version engine.Version
+	deps    engine.TileDeps
+
+	gzOnce sync.Once
+	gz     []byte
+}
+
+// Gzipped returns Raw gzipped, compressed on first use.
+func (t *Tile) Gzipped() []byte {
+	t.gzOnce.Do(func() {
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+		zw.Write(t.Raw)
+		zw.Close()
+		t.gz = b.Bytes()
+	})
+	return t.gz
+}
+
+// Empty reports whether the tile has no feature.
+func (t *Tile) Empty() bool { return len(t.Raw) == 0 }
+
+// ErrBadTile is a tile address outside the pyramid.
+type ErrBadTile struct{ Reason string }
+
+func (e *ErrBadTile) Error() string { return e.Reason }
+
+// Check validates a tile address.
+func Check(z, x, y uint32) error {
+	if z > MaxZoom {
+		return &ErrBadTile{fmt.Sprintf("zoom %d is beyond the maximum %d", z, MaxZoom)}
+	}
+	if n := uint32(1) << z; x >= n || y >= n {
+		return &ErrBadTile{fmt.Sprintf("tile %d/%d/%d does not exist: at zoom %d, x and y go from 0 to %d", z, x, y, z, n-1)}
+	}
+	return nil
+}
+
+// Renderer draws tiles from an engine.
+type Renderer struct {
+	eng *engine.Engine
+
+	mu         sync.Mutex
+	simplified map[simpleKey]orb.MultiPolygon // boundaries simplified per zoom
+}
+
+type simpleKey struct {
+	level engine.Level
+	id    string
+	z     maptile.Zoom
+	src   *orb.Polygon // identity of the source geometry
+}
+
+// NewRenderer returns a renderer for eng.
+func NewRenderer(eng *engine.Engine) *Renderer {
+	return &Renderer{eng: eng, simplified: map[simpleKey]orb.MultiPolygon{}}
+}
+
+// Render draws one tile.
+func (r *Renderer) Render(req *Request) (*Tile, error) {
+	if err := Check(req.Z, req.X, req.Y); err != nil {
+		return nil, err
+	}
+	if req.Scheme == "" {
+		req.Scheme = "default"
+	}
+	t := maptile.New(req.X, req.Y, maptile.Zoom(req.Z))
+	// the box of everything that can show: the tile, its buffer, and for
+	// cells the whole of the cells that reach into the buffer
+	margin := float64(Buffer) / Extent
+	if req.Z < BuildingZoom {
+		margin = float64(CellSize) / Extent
+	}
+	bound := t.Bound(margin * 1.01)
+	q := &engine.TileQuery{
+		BBox:   [4]int32{engine.ToE7(bound.Min[0]) - 1, engine.ToE7(bound.Min[1]) - 1, engine.ToE7(bound.Max[0]) + 1, engine.ToE7(bound.Max[1]) + 1},
+		Where:  req.Where,
+		Scheme: req.Scheme,
+	}
+	for l, mz := range levelMinZoom {
+		if maptile.Zoom(req.Z) >= mz {
+			q.Levels = append(q.Levels, engine.Level(l))
+		}
+	}
+	d, err := r.eng.TileData(q)
+	if err != nil {
+		return nil, err
+	}
+	pts := projectBuildings(d, t)
+	var vt vectortile.Tile
+	var points *pointLayer
+	if req.Z >= BuildingZoom {
+		points = buildingsLayer(d, pts, req.K)
+	} else {
+		points = cellsLayer(d, t, pts, req.K)
+	}
+	if len(points.layer.Features) > 0 {
+		vt.Layers = append(vt.Layers, &points.layer)
+	}
+	if l := r.boundariesLayer(d, t, req.K); len(l.Features) > 0 {
+		bt, err := mvt.MarshalToVectorTile(mvt.Layers{l})
+		if err != nil {
+			return nil, fmt.Errorf("tiles: encoding %d/%d/%d: %w", req.Z, req.X, req.Y, err)
+		}
+		vt.Layers = append(vt.Layers, bt.Layers...)
+	}
+	tile := &Tile{Version: d.Version, deps: d.Deps}
+	if len(vt.Layers) > 0 {
+		raw, err := vt.Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("tiles: encoding %d/%d/%d: %w", req.Z, req.X, req.Y, err)
+		}
+		tile.Raw = raw
+	}
+	h := fnv.New64a()
+	h.Write(tile.Raw)
+	tile.ETag = fmt.Sprintf(`"%016x"`, h.Sum64())
+	return tile, nil
+}
+
+// projectBuildings returns every building's point in the tile's extent
+// units, projected by orb's MVT projection (so a point maps back to its
+// lon/lat within a unit).
+func projectBuildings(d *engine.TileData, t maptile.Tile) []orb.Point {
+	l := &mvt.Layer{Extent: Extent, Features: make([]*geojson.Feature, len(d.Buildings))}
+	for i := range d.Buildings {
+		b := &d.Buildings[i]
+		l.Features[i] = &geojson.Feature{Geometry: orb.Point{engine.FromE7(b.Lon), engine.FromE7(b.Lat)}}
+	}
+	l.ProjectToTile(t)
+	out := make([]orb.Point, len(l.Features))
+	for i, f := range l.Features {
+		out[i] = f.Geometry.(orb.Point)
+	}
+	return out
+}
+
+func inBuffer(x, y float64) bool {
+	return x >= -Buffer && x < Extent+Buffer && y >= -Buffer && y < Extent+Buffer
+}
+
+// addCounts puts total and matched into props (boundaries), hiding small
+// counts when k > 0.
+func addCounts(props geojson.Properties, c *engine.Counts, k int64) {
+	for _, kv := range []struct {
+		name string
+		v    int64
+	}{{"total", c.Total}, {"matched", c.Matched}} {
+		if k > 0 && kv.v > 0 && kv.v < k {
+			props["suppressed"] = true
+			continue
+		}
+		props[kv.name] = kv.v
+	}
+}
+
+func buildingsLayer(d *engine.TileData, pts []orb.Point, k int64) *pointLayer {
+	l := newPointLayer("buildings")
+	for i := range d.Buildings {
+		b := &d.Buildings[i]
+		x, y := pts[i][0], pts[i][1]
+		if !inBuffer(x, y) {
+			continue
+		}
+		rule := d.Rules[b.State]
+		l.putString("id", b.ID)
+		l.putString("state", rule.State)
+		l.putString("color", rule.Color)
+		l.putCounts(b.Total, b.Matched, b.Flags, d.FlagNames, k)
+		l.add(b.FID, int32(x), int32(y))
+	}
+	return l
+}
+
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, k int64) *pointLayer {
+	type cell struct {
+		sx, sy float64 // sums of coordinates weighted by dwellings
+		n      int64
+		bld    int64
+		c      engine.Counts
+	}
+	cells := map[[2]int64]*cell{}
+	var order [][2]int64
+	for i := range d.Buildings {
+		b := &d.Buildings[i]
+		x, y := pts[i][0], pts[i][1]
+		key := [2]int64{int64(math.Floor(x / CellSize)), int64(math.Floor(y / CellSize))}
+		c := cells[key]
+		if c == nil {
+			c = &cell{c: engine.Counts{Flags: make([]int64, len(d.FlagNames))}}
+			cells[key] = c
+			order = append(order, key)
+		}
+		w := float64(max(b.Total, 1))
+		c.sx += x * w
+		c.sy += y * w
+		c.n += int64(w)
+		c.bld++
+		c.c.Total += b.Total
+		c.c.Matched += b.Matched
+		for j, v := range b.Flags {
+			c.c.Flags[j] += v
+		}
+	}
+	// deterministic order: by cell row, then column
+	slices.SortFunc(order, func(a, b [2]int64) int {
+		if a[1] != b[1] {
+			return cmp.Compare(a[1], b[1])
+		}
+		return cmp.Compare(a[0], b[0])
+	})
+	l := newPointLayer("cells")
+	span := int64(Extent / CellSize)
+	for _, key := range order {
+		c := cells[key]
+		x, y := math.Floor(c.sx/float64(c.n)), math.Floor(c.sy/float64(c.n))
+		if !inBuffer(x, y) {
+			continue
+		}
+		gx, gy := int64(t.X)*span+key[0], int64(t.Y)*span+key[1]
+		l.putInt("buildings", c.bld)
+		l.putCounts(c.c.Total, c.c.Matched, c.c.Flags, d.FlagNames, k)
+		l.add(uint64(gx)<<26|uint64(gy), int32(x), int32(y))
+	}
+	return l
+}
+
+// simplifiedFor returns a boundary simplified for zoom z (cached).
+func (r *Renderer) simplifiedFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPolygon {
+	if len(b.Geometry) == 0 {
+		return nil
+	}
+	key := simpleKey{level: b.Level, id: b.ID, z: z, src: &b.Geometry[0]}
+	r.mu.Lock()
+	g, ok := r.simplified[key]
+	r.mu.Unlock()
+	if ok {
+		return g
+	}
+	// a quarter of a pixel of a 512-pixel tile, in degrees
+	tol := 360 / (4096 * math.Exp2(float64(z))) * 2
+	g = simplify.DouglasPeucker(tol).MultiPolygon(b.Geometry.Clone())
+	r.mu.Lock()
+	r.simplified[key] = g
+	r.mu.Unlock()
+	return g
+}
+
+func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, k int64) *mvt.Layer {
+	l := &mvt.Layer{Name: "boundaries", Version: 2, Extent: Extent}
+	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
+	for i := range d.Boundaries {
+		b := &d.Boundaries[i]
+		g := r.simplifiedFor(b, t.Z)
+		if g == nil {
+			continue
+		}
+		f := geojson.NewFeature(g.Clone())
+		lay := &mvt.Layer{Features: []*geojson.Feature{f}, Extent: Extent}
+		lay.ProjectToTile(t)
+		lay.Clip(box)
+		lay.RemoveEmpty(0, 1)
+		if len(lay.Features) == 0 {
+			continue
+		}
+		f = lay.Features[0]
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s\x00%s", b.Level, b.ID)
+		f.ID = h.Sum64() & (1<<53 - 1)
+		f.Properties["level"] = b.Level.String()
+		f.Properties["id"] = b.ID
+		if b.Name != "" {
+			f.Properties["name"] = b.Name
+		}
+		addCounts(f.Properties, &b.Counts, k)
+		l.Features = append(l.Features, f)
+	}
+	return l
+}

@@ -1,0 +1,353 @@
+package tiles
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/maptile"
+	"github.com/paulmach/orb/maptile/tilecover"
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var (
+	fixOnce sync.Once
+	fixEng  *engine.Engine
+)
+
+func loaded(t testing.TB) *engine.Engine {
+	t.Helper()
+	fixOnce.Do(func() {
+		c := city.New(city.Config{N: 40_000, Seed: 12})
+		b, _ := c.Batch()
+		fixEng = engine.New(engine.Options{})
+		if err := fixEng.Load(b); err != nil {
+			panic(err)
+		}
+		fixEng.AddBoundaries(c.Boundaries())
+	})
+	return fixEng
+}
+
+func decode(t *testing.T, tile *Tile) map[string]*mvt.Layer {
+	t.Helper()
+	out := map[string]*mvt.Layer{}
+	if tile.Empty() {
+		return out
+	}
+	ls, err := mvt.Unmarshal(tile.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, err := mvt.UnmarshalGzipped(tile.Gzipped())
+	if err != nil || len(gz) != len(ls) {
+		t.Fatalf("gzipped tile does not decode the same: %v", err)
+	}
+	for _, l := range ls {
+		if l.Version != 2 || l.Extent != Extent {
+			t.Fatalf("layer %s: version %d extent %d", l.Name, l.Version, l.Extent)
+		}
+		out[l.Name] = l
+	}
+	return out
+}
+
+func own(p orb.Point) bool { return p[0] >= 0 && p[0] < Extent && p[1] >= 0 && p[1] < Extent }
+
+func num(f *geojson.Feature, k string) int64 {
+	switch v := f.Properties[k].(type) {
+	case float64:
+		return int64(v)
+	case int64:
+		return v
+	case uint64:
+		return int64(v)
+	}
+	return -1
+}
+
+// TestTotalsOverTilesMatchTheEngine: at a zoom, the totals of the features in
+// the tiles' own extents (not their buffers) add up to the engine's counts.
+func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
+	e := loaded(t)
+	r := NewRenderer(e)
+	bound := e.Bounds()
+	flags := e.Flags()
+	for _, where := range []string{"", "isolated | elderly_alone"} {
+		var want engine.Counts
+		res, err := e.Grid(&engine.GridQuery{Level: "district", Where: where})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Flags = make([]int64, len(flags))
+		for _, c := range res.Cells {
+			want.Total += c.Total
+			want.Matched += c.Matched
+			for i, v := range c.Flags {
+				want.Flags[i] += v
+			}
+		}
+		for _, z := range []maptile.Zoom{9, 11, 12, 13, 14} {
+			layer := "cells"
+			if z >= BuildingZoom {
+				layer = "buildings"
+			}
+			tiles, err := tilecover.Geometry(bound.ToPolygon(), z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := engine.Counts{Flags: make([]int64, len(flags))}
+			features := 0
+			for tl := range tiles {
+				tile, err := r.Render(&Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where})
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := decode(t, tile)[layer]
+				if l == nil {
+					continue
+				}
+				for _, f := range l.Features {
+					if !own(f.Geometry.(orb.Point)) {
+						continue // the neighbour's
+					}
+					features++
+					got.Total += num(f, "total")
+					got.Matched += num(f, "matched")
+					for i, n := range flags {
+						got.Flags[i] += num(f, n)
+					}
+				}
+			}
+			if got.Total != want.Total || got.Matched != want.Matched || !slices.Equal(got.Flags, want.Flags) {
+				t.Fatalf("zoom %d where %q: tiles add up to %+v, engine has %+v", z, where, got, want)
+			}
+			t.Logf("zoom %d: %d tiles, %d %s features", z, len(tiles), features, layer)
+		}
+	}
+}
+
+// TestBuildingFeatures: each building feature sits within a tile unit of its
+// building's point and carries the documented properties, its state the
+// first rule of the scheme any of its dwellings satisfies.
+func TestBuildingFeatures(t *testing.T) {
+	e := loaded(t)
+	r := NewRenderer(e)
+	b := e.Bounds()
+	centre := orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}
+	checked := 0
+	for _, z := range []maptile.Zoom{13, 15, 18} {
+		tl := maptile.At(centre, z)
+		tile, err := r.Render(&Request{Z: uint32(z), X: tl.X, Y: tl.Y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers := decode(t, tile)
+		l := layers["buildings"]
+		if l == nil || layers["cells"] != nil {
+			if z == 18 && l == nil {
+				continue // may fall between buildings
+			}
+			t.Fatalf("zoom %d: layers %v", z, layers)
+		}
+		l.ProjectToWGS84(tl)
+		unit := 360 / (Extent * math.Exp2(float64(z))) // degrees of longitude per tile unit
+		for _, f := range l.Features {
+			id, _ := f.Properties["id"].(string)
+			m, err := e.BuildingRoomState(id, "default")
+			if err != nil {
+				t.Fatalf("feature for unknown building %q", id)
+			}
+			bi := m.Buildings[0].Building
+			p := f.Geometry.(orb.Point)
+			if math.Abs(p[0]-engine.FromE7(bi.Lon)) > unit || math.Abs(p[1]-engine.FromE7(bi.Lat)) > unit {
+				t.Fatalf("building %s drawn at %v, is at %v,%v", id, p, engine.FromE7(bi.Lon), engine.FromE7(bi.Lat))
+			}
+			if got, _ := f.ID.(float64); uint64(got) != bi.FeatureID && f.ID != bi.FeatureID {
+				t.Fatalf("building %s: feature id %v, want %d", id, f.ID, bi.FeatureID)
+			}
+			want := "normal"
+			for _, le := range m.Buildings[0].Legend {
+				if le.Count > 0 {
+					want = le.State
+					break
+				}
+			}
+			sc, _ := e.Scheme("default")
+			color := sc.Default.Color
+			for _, rule := range sc.Rules {
+				if rule.State == want {
+					color = rule.Color
+				}
+			}
+			if f.Properties["state"] != want || f.Properties["color"] != color {
+				t.Fatalf("building %s: state %v color %v, want %s %s", id, f.Properties["state"], f.Properties["color"], want, color)
+			}
+			if num(f, "total") != int64(bi.Total) || num(f, "matched") != int64(bi.Total) {
+				t.Fatalf("building %s: total %d matched %d, want %d", id, num(f, "total"), num(f, "matched"), bi.Total)
+			}
+			for _, n := range e.Flags() {
+				if num(f, n) < 0 {
+					t.Fatalf("building %s: no count for %s", id, n)
+				}
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d buildings checked", checked)
+	}
+}
+
+func TestEmptyAndBadTiles(t *testing.T) {
+	e := loaded(t)
+	r := NewRenderer(e)
+	// the middle of the Atlantic
+	tl := maptile.At(orb.Point{-30, 30}, 14)
+	tile, err := r.Render(&Request{Z: 14, X: tl.X, Y: tl.Y})
+	if err != nil || !tile.Empty() || tile.ETag == "" {
+		t.Fatalf("empty tile: %v %d bytes", err, len(tile.Raw))
+	}
+	for _, c := range [][3]uint32{{23, 0, 0}, {3, 8, 0}, {3, 0, 8}, {0, 1, 0}} {
+		if _, err := r.Render(&Request{Z: c[0], X: c[1], Y: c[2]}); err == nil {
+			t.Errorf("%v: no error", c)
+		}
+	}
+	if _, err := r.Render(&Request{Z: 14, X: tl.X, Y: tl.Y, Where: "isolated &"}); err == nil {
+		t.Error("bad where: no error")
+	}
+	if _, err := r.Render(&Request{Z: 14, X: tl.X, Y: tl.Y, Scheme: "nope"}); err == nil {
+		t.Error("unknown scheme: no error")
+	}
+}
+
+// TestDeterministicAndGolden: the same content gives the same bytes, and a
+// tile of a tiny hand-made city matches its golden file.
+func TestDeterministicAndGolden(t *testing.T) {
+	e := engine.New(engine.Options{})
+	b := engine.NewBatch("golden", []string{"isolated", "vaccinated", "rental", "elderly_alone"})
+	add := func(id, bld string, lon, lat float64, floor int16, flags ...int) {
+		r := engine.Record{ID: id, Lon: lon, Lat: lat, Building: bld, Grid: "G1", Community: "C1", Floor: floor, Room: "1", Unit: "1"}
+		for _, f := range flags {
+			r.SetFlag(f)
+		}
+		if err := b.Add(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("a1", "A", 121.5, 31.2, 1, 0)
+	add("a2", "A", 121.5, 31.2, 2, 1)
+	add("b1", "B", 121.501, 31.2005, 1, 1, 2)
+	add("c1", "C", 121.4995, 31.1995, 1)
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	e.AddBoundaries([]engine.Boundary{{Level: engine.LevelGrid, ID: "G1", Name: "一网格",
+		Geometry: orb.MultiPolygon{{{{121.49, 31.19}, {121.51, 31.19}, {121.51, 31.21}, {121.49, 31.21}, {121.49, 31.19}}}}}})
+	r := NewRenderer(e)
+	tl := maptile.At(orb.Point{121.5, 31.2}, 15)
+	first, err := r.Render(&Request{Z: 15, X: tl.X, Y: tl.Y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		again, _ := NewRenderer(e).Render(&Request{Z: 15, X: tl.X, Y: tl.Y})
+		if !bytes.Equal(again.Raw, first.Raw) || again.ETag != first.ETag {
+			t.Fatal("the same content gave different bytes")
+		}
+	}
+	// what the spec says the tile holds
+	layers := decode(t, first)
+	bl := layers["buildings"]
+	if bl == nil || len(bl.Features) != 3 || layers["boundaries"] == nil {
+		t.Fatalf("layers %v", layers)
+	}
+	states := map[string]string{}
+	for _, f := range bl.Features {
+		states[f.Properties["id"].(string)] = f.Properties["state"].(string)
+	}
+	if states["A"] != "isolated" || states["B"] != "rental" || states["C"] != "normal" {
+		t.Fatalf("states %v", states)
+	}
+	bd := layers["boundaries"].Features[0]
+	if bd.Properties["level"] != "grid" || bd.Properties["id"] != "G1" || bd.Properties["name"] != "一网格" || num(bd, "total") != 4 {
+		t.Fatalf("boundary %v", bd.Properties)
+	}
+	golden := filepath.Join("testdata", "15-golden.mvt")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(golden, first.Raw, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update once to write it)", err)
+	}
+	if !bytes.Equal(want, first.Raw) {
+		t.Fatal("tile differs from testdata/15-golden.mvt")
+	}
+	// viewers: small counts hidden
+	v, _ := r.Render(&Request{Z: 15, X: tl.X, Y: tl.Y, K: 3})
+	for _, f := range decode(t, v)["buildings"].Features {
+		if f.Properties["id"] == "A" {
+			if _, ok := f.Properties["total"]; ok || f.Properties["suppressed"] != true {
+				t.Fatalf("viewer sees %v", f.Properties)
+			}
+		}
+	}
+}
+
+// TestCacheRerendersOnlyTouchedTiles: after a change, the tile holding the
+// building (and the low-zoom tiles above it) change; a far tile is served
+// from the cache, the same bytes.
+func TestCacheRerendersOnlyTouchedTiles(t *testing.T) {
+	c := city.New(city.Config{N: 20_000, Seed: 13})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{})
+	e.Load(b)
+	var id, far string
+	var p, q orb.Point
+	c.Dwellings(func(r *engine.Record) error {
+		if id == "" {
+			id, p = r.ID, orb.Point{r.Lon, r.Lat}
+		}
+		if math.Abs(r.Lon-p[0]) > 0.02 {
+			far, q = r.ID, orb.Point{r.Lon, r.Lat}
+		}
+		return nil
+	})
+	cache := NewCache(e, 0)
+	near := maptile.At(p, 15)
+	other := maptile.At(q, 15)
+	req := func(tl maptile.Tile) *Request { return &Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: "isolated"} }
+	t1, _ := cache.Get(req(near))
+	t2, _ := cache.Get(req(other))
+	d, _ := e.Dwelling(id)
+	op := engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}}
+	if slices.Contains(d.Flags, "isolated") {
+		op = engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{"isolated"}}
+	}
+	if _, err := e.Apply([]engine.Op{op}); err != nil {
+		t.Fatal(err)
+	}
+	hits := cache.Hits.Load()
+	t1b, _ := cache.Get(req(near))
+	t2b, _ := cache.Get(req(other))
+	if t1b == t1 || t1b.ETag == t1.ETag {
+		t.Fatal("the changed building's tile was not re-rendered")
+	}
+	if t2b != t2 || cache.Hits.Load() != hits+1 {
+		t.Fatal("a far tile was re-rendered")
+	}
+	_ = far
+}
