@@ -430,10 +430,10 @@ func (c *City) Size() int {
 }
 
 // Dwellings calls fn for every dwelling, in a deterministic order. The record
-// is reused between calls; its Flags follow FlagNames.
+// is reused between calls; its Flags follow FlagNames, all in Flags[0].
 func (c *City) Dwellings(fn func(r *engine.Record) error) error {
 	rng := rand.New(rand.NewPCG(c.cfg.Seed, 0xd3e11))
-	var r engine.Record
+	r := engine.Record{Flags: make([]uint64, 1)} // Flags[0] holds every generated flag
 	n := 0
 	for _, b := range c.buildings {
 		blk := b.block

@@ -466,6 +466,7 @@ type UnitStat struct {
 	Level Level
 	ID    string
 	Name  string
+	BBox  [4]float64 // west, south, east, north; zero when unknown
 	Counts
 	Children []UnitStat
 }
@@ -514,6 +515,14 @@ func (a *aggregator) unitStat(level Level, k uint64, c Counts) UnitStat {
 	u := UnitStat{Level: level, ID: st.groupID(level, uint32(k)), Counts: c}
 	if level < LevelBuilding {
 		u.Name = st.levels[level].names[k]
+		if bd := st.boundaryOf(level, uint32(k)); bd != nil {
+			u.BBox = [4]float64{bd.bound.Min[0], bd.bound.Min[1], bd.bound.Max[0], bd.bound.Max[1]}
+			return u
+		}
+	}
+	if i := a.acc.find(k); i >= 0 && a.acc.bbox[i][0] <= a.acc.bbox[i][2] {
+		bb := a.acc.bbox[i]
+		u.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
 	}
 	return u
 }

@@ -69,21 +69,10 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	if err != nil {
 		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
 	}
-	rk := e.ranks.get(st, x)
-	bc, _ := rk.buildingCounts(st)
-	// per rule: where ∧ rule, for the building's state
-	ruleBC := make([][]int64, len(sc.rules))
-	for i, r := range sc.rules {
-		rx := r
-		if !x.IsTrue() {
-			// canonical forms always parse: a rule naming an unknown flag is "false"
-			if rx, err = e.parseWhere(st, "("+x.String()+")&("+r.String()+")"); err != nil {
-				return nil, err
-			}
-		}
-		ruleBC[i], _ = e.ranks.get(st, rx).buildingCounts(st)
+	summarise, err := e.summariser(st, x, sc)
+	if err != nil {
+		return nil, err
 	}
-	nc := rk.nc
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
 	d.Rules = append(slices.Clone(sc.def.Rules), sc.def.Default)
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
@@ -93,16 +82,7 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		if len(b.slots) == 0 || b.lon < bb[0] || b.lon > bb[2] || b.lat < bb[1] || b.lat > bb[3] {
 			return true
 		}
-		c := bc[int(bi)*nc : int(bi)*nc+nc]
-		tb := TileBuilding{FID: b.fid, ID: b.id, Lon: b.lon, Lat: b.lat,
-			Counts: Counts{Total: c[0], Matched: c[1], Flags: slices.Clone(c[2:])}, State: len(sc.rules)}
-		for i := range sc.rules {
-			if ruleBC[i][int(bi)*nc+1] > 0 {
-				tb.State = i
-				break
-			}
-		}
-		d.Buildings = append(d.Buildings, tb)
+		d.Buildings = append(d.Buildings, summarise(bi))
 		d.Deps.blds = append(d.Deps.blds, bi)
 		return true
 	})
@@ -136,6 +116,68 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		})
 	}
 	return d, nil
+}
+
+// summariser returns a function that gives a building's counts under x and
+// its state under sc: the first rule that any matched dwelling satisfies.
+// Caller holds the read lock.
+func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32) TileBuilding, error) {
+	rk := e.ranks.get(st, x)
+	bc, _ := rk.buildingCounts(st)
+	ruleBC := make([][]int64, len(sc.rules))
+	for i, r := range sc.rules {
+		rx := r
+		if !x.IsTrue() {
+			// canonical forms always parse: a rule naming an unknown flag is "false"
+			var err error
+			if rx, err = e.parseWhere(st, "("+x.String()+")&("+r.String()+")"); err != nil {
+				return nil, err
+			}
+		}
+		ruleBC[i], _ = e.ranks.get(st, rx).buildingCounts(st)
+	}
+	nc := rk.nc
+	return func(bi uint32) TileBuilding {
+		b := &st.blds[bi]
+		c := bc[int(bi)*nc : int(bi)*nc+nc]
+		tb := TileBuilding{FID: b.fid, ID: b.id, Lon: b.lon, Lat: b.lat,
+			Counts: Counts{Total: c[0], Matched: c[1], Flags: slices.Clone(c[2:])}, State: len(sc.rules)}
+		for i := range sc.rules {
+			if ruleBC[i][int(bi)*nc+1] > 0 {
+				tb.State = i
+				break
+			}
+		}
+		return tb
+	}, nil
+}
+
+// BuildingSummaries gives, for each known building id, its counts under
+// where and its state under the scheme, as tiles show them; unknown ids are
+// left out.
+func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]TileBuilding, []Rule, Version, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	sc, ok := e.schemes[schemeName]
+	if !ok {
+		return nil, nil, 0, &NotFoundError{What: "scheme " + schemeName}
+	}
+	x, err := e.parseWhere(st, where)
+	if err != nil {
+		return nil, nil, 0, &QueryError{Code: "bad_expression", Message: err.Error()}
+	}
+	summarise, err := e.summariser(st, x, sc)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var out []TileBuilding
+	for _, id := range ids {
+		if bi, ok := st.bldIdx[id]; ok && len(st.blds[bi].slots) > 0 {
+			out = append(out, summarise(bi))
+		}
+	}
+	return out, append(slices.Clone(sc.def.Rules), sc.def.Default), e.version, nil
 }
 
 // TileCurrent reports whether a tile drawn from deps would be drawn the same

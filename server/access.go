@@ -11,6 +11,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// Access is the token configuration (nil: no tokens, every request is
+// trusted, and the server listens on loopback only).
+type Access struct{}
+
 // perm is what a request needs of its caller's role.
 type perm int
 

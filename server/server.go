@@ -8,6 +8,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/store"
+	"github.com/roomstate/roomstate/tiles"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"github.com/valyala/fastjson"
@@ -39,6 +41,9 @@ type Options struct {
 	IdleTimeout   time.Duration        // default 120 s
 	MaxConns      int                  // concurrent connections (default 10,000)
 	CORSOrigins   []string             // allowed origins; "*" for any
+	AssetsDir     string               // MapLibre\'s dist directory ("" looks for web/node_modules)
+	Basemap       string               // optional raster tile URL template for the dashboard
+	TileCacheMB   int                  // tile cache size in MiB (default 256)
 }
 
 func (o *Options) defaults() {
@@ -88,6 +93,11 @@ type Server struct {
 
 	parsers fastjson.ParserPool
 	bufs    sync.Pool // *reqState
+
+	tiles     *tiles.Cache
+	assets    fs.FS  // MapLibre's files; nil when missing
+	AssetsDir string // where they were found
+	access    *Access
 }
 
 // reqState is the per-request scratch, pooled.
@@ -117,6 +127,13 @@ func New(eng *engine.Engine, st *store.Store, opts Options) *Server {
 			func() float64 { return float64(eng.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_version", Help: "Current change version."},
 			func() float64 { return float64(eng.Version()) }))
+	s.tiles = tiles.NewCache(eng, int64(opts.TileCacheMB)<<20)
+	s.assets, s.AssetsDir = findAssets(opts.AssetsDir)
+	s.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_cache_hits_total", Help: "Tiles served from the cache."},
+			func() float64 { return float64(s.tiles.Hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_renders_total", Help: "Tiles rendered (cache misses)."},
+			func() float64 { return float64(s.tiles.Misses.Load()) }))
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	s.bufs.New = func() any { return new(reqState) }
 	return s
@@ -343,6 +360,16 @@ type handler func(ctx *fasthttp.RequestCtx, segs []string) error
 func (s *Server) match(segs []string) (route, handler) {
 	n := len(segs)
 	switch {
+	case n == 0 || n == 1 && segs[0] == "index.html":
+		return route{"dashboard", "GET"}, s.index
+	case n >= 2 && segs[0] == "static":
+		return route{"static", "GET"}, s.staticFile
+	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
+		return route{"assets", "GET"}, s.assetFile
+	case n == 4 && segs[0] == "tiles":
+		return route{"tile", "GET"}, s.tile
+	case n == 1 && segs[0] == "tiles.json":
+		return route{"tilejson", "GET"}, s.tileJSON
 	case n == 1 && segs[0] == "healthz":
 		return route{"healthz", "GET"}, s.healthz
 	case n == 1 && segs[0] == "metrics":
@@ -363,6 +390,17 @@ func (s *Server) match(segs []string) (route, handler) {
 	case "buildings":
 		if n == 3 && a[2] == "roomstate" {
 			return route{"building_roomstate", "GET"}, s.buildingRoomState
+		}
+		if n == 2 && a[1] == "states" {
+			return route{"building_states", "POST"}, s.buildingStates
+		}
+	case "legend":
+		if n == 1 {
+			return route{"legend", "GET"}, s.legend
+		}
+	case "info":
+		if n == 1 {
+			return route{"info", "GET"}, s.info
 		}
 	case "units":
 		switch n {
