@@ -6,11 +6,16 @@ FUZZTIME ?= 10s
 .PHONY: demo test lint unit race fuzz build
 
 # Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
-demo:
+demo: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs
 	$(GO) run ./cmd/roomstate demo
 
-# Run every test CI runs.
-test: lint race unit fuzz
+# MapLibre GL JS for the dashboard, from npm with the lockfile.
+web/node_modules/maplibre-gl/dist/maplibre-gl.mjs: web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	@touch $@
+
+# Run every test CI runs (the dashboard's browser test needs chromium: see .ci/run).
+test: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs lint race unit fuzz
 
 build:
 	$(GO) build -o bin/roomstate ./cmd/roomstate

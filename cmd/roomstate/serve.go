@@ -20,6 +20,8 @@ import (
 // serverFlags are the flags serve and demo share.
 type serverFlags struct {
 	addr      string
+	assets    string
+	basemap   string
 	cors      listFlag
 	logLevel  string
 	logFormat string
@@ -27,6 +29,8 @@ type serverFlags struct {
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&sf.assets, "assets", "", "MapLibre's dist directory for the dashboard (default: web/node_modules/maplibre-gl/dist, made by `npm ci --prefix web`)")
+	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
@@ -122,7 +126,10 @@ func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *s
 	if err != nil {
 		return err
 	}
-	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors})
+	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap})
+	if srv.AssetsDir == "" {
+		log.Warn("dashboard assets (MapLibre) not found: run `npm ci --prefix web` in the source directory, or give --assets DIR; the API works without them")
+	}
 	hs := srv.HTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

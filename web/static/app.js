@@ -93,6 +93,15 @@ function tileJSONURL() {
   return `${location.origin}/tiles.json${s ? `?${s}` : ''}`;
 }
 
+// cells: without a filter, sized and shaded by dwellings; with one, coloured
+// by the share of dwellings that match it
+function cellColor() {
+  if (!state.where) return ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'total'], 0]], 0, '#2a5d8f', 60, '#4fa3ff', 200, '#b6dcff'];
+  return ['interpolate', ['linear'],
+    ['/', ['to-number', ['get', 'matched'], 0], ['max', ['to-number', ['get', 'total'], 1], 1]],
+    0, '#3a4a5a', 0.005, '#fdae61', 0.05, '#f46d43', 0.2, '#d7191c'];
+}
+
 function buildStyle(info) {
   const sources = { rs: { type: 'vector', url: tileJSONURL(), promoteId: undefined } };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#0b1117' } }];
@@ -110,9 +119,7 @@ function buildStyle(info) {
     { id: 'cells', type: 'circle', source: 'rs', 'source-layer': 'cells', maxzoom: 13,
       paint: {
         'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'total']], 0, 2, 40, 9, 200, 22],
-        'circle-color': ['interpolate', ['linear'],
-          ['/', ['to-number', ['get', 'matched'], 0], ['max', ['to-number', ['get', 'total'], 1], 1]],
-          0, '#2c7bb6', 0.02, '#abd9e9', 0.05, '#fdae61', 0.2, '#d7191c'],
+        'circle-color': cellColor(),
         'circle-opacity': 0.85, 'circle-stroke-color': '#0b1117', 'circle-stroke-width': 0.5,
       } },
     { id: 'buildings', type: 'circle', source: 'rs', 'source-layer': 'buildings', minzoom: 13,
@@ -156,6 +163,7 @@ function initMap(info) {
 function reloadTiles() {
   const src = map && map.getSource('rs');
   if (src) src.setUrl(tileJSONURL());
+  if (map && map.getLayer('cells')) map.setPaintProperty('cells', 'circle-color', cellColor());
 }
 
 // --- legend and totals -------------------------------------------------------
