@@ -1,0 +1,137 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/maptile"
+	"github.com/roomstate/roomstate/store"
+)
+
+func TestTileEndpoints(t *testing.T) {
+	e, _, url, ids := writable(t, store.Options{})
+	b := e.Bounds()
+	centre := orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}
+	tl := maptile.At(centre, 14)
+	path := "/tiles/14/" + itoa(tl.X) + "/" + itoa(tl.Y) + ".mvt"
+
+	// plain, then gzipped: the same tile
+	req, _ := http.NewRequest("GET", url+path, nil)
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.mapbox-vector-tile" || resp.Header.Get("ETag") == "" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+	if ls, err := mvt.Unmarshal(raw); err != nil || len(ls) == 0 {
+		t.Fatalf("tile does not decode: %v", err)
+	}
+	etag := resp.Header.Get("ETag")
+	req, _ = http.NewRequest("GET", url+path, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	tr := &http.Transport{DisableCompression: true}
+	resp, err = (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatal("no gzip though accepted")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unz, _ := io.ReadAll(zr)
+	if !bytes.Equal(unz, raw) {
+		t.Fatal("gzipped tile differs")
+	}
+	// If-None-Match: 304 while the content is the same
+	req, _ = http.NewRequest("GET", url+path, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, _ = http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 304 {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+	// a change in the tile: a new ETag
+	var id string
+	for _, x := range ids {
+		d, _ := e.Dwelling(x)
+		if maptile.At(orb.Point{d.Lon, d.Lat}, 14) == tl {
+			id = x
+			break
+		}
+	}
+	if id == "" {
+		t.Fatal("no dwelling in the tile")
+	}
+	do(t, "PATCH", url+"/api/v1/dwellings/"+id, `{"set":["isolated","rental","elderly_alone"],"clear":["vaccinated"]}`)
+	req, _ = http.NewRequest("GET", url+path, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, _ = http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag {
+		t.Fatalf("after a change: %d, ETag %s (was %s)", resp.StatusCode, resp.Header.Get("ETag"), etag)
+	}
+	// empty tiles: 204; bad addresses, expressions, schemes: JSON 4xx
+	far := maptile.At(orb.Point{-30, 30}, 14)
+	cases := []struct {
+		path   string
+		status int
+		code   string
+	}{
+		{"/tiles/14/" + itoa(far.X) + "/" + itoa(far.Y) + ".mvt", 204, ""},
+		{"/tiles/23/0/0.mvt", 400, "bad_tile"},
+		{"/tiles/3/8/0.mvt", 400, "bad_tile"},
+		{"/tiles/a/0/0.mvt", 400, "bad_tile"},
+		{"/tiles/3/0/-1.mvt", 400, "bad_tile"},
+		{path + "?where=isolated%20%26", 400, "bad_expression"},
+		{path + "?where=bogus", 400, "bad_expression"},
+		{path + "?scheme=nope", 404, "not_found"},
+		{"/tiles.json?where=bogus", 400, "bad_expression"},
+	}
+	for _, c := range cases {
+		code, body, _ := do(t, "GET", url+c.path, "")
+		if code != c.status || c.code != "" && !strings.Contains(string(body), `"code":"`+c.code+`"`) {
+			t.Errorf("%s: %d %s, want %d %s", c.path, code, body, c.status, c.code)
+		}
+	}
+	// TileJSON 3.0.0 pointing at the tiles, where passed on
+	code, body, _ := do(t, "GET", url+"/tiles.json?where=isolated", "")
+	var tj struct {
+		TileJSON     string `json:"tilejson"`
+		Tiles        []string
+		Bounds       []float64
+		VectorLayers []struct{ ID string } `json:"vector_layers"`
+	}
+	if code != 200 || json.Unmarshal(body, &tj) != nil || tj.TileJSON != "3.0.0" || len(tj.Tiles) != 1 ||
+		!strings.HasSuffix(tj.Tiles[0], "/tiles/{z}/{x}/{y}.mvt?where=isolated") || len(tj.VectorLayers) != 3 || len(tj.Bounds) != 4 {
+		t.Fatalf("tilejson: %d %s", code, body)
+	}
+	// legend and building states
+	code, body, _ = do(t, "GET", url+"/api/v1/legend?where=rental", "")
+	if code != 200 || !strings.Contains(string(body), `"state":"normal"`) {
+		t.Fatalf("legend: %d %s", code, body)
+	}
+	d, _ := e.Dwelling(id)
+	code, body, _ = do(t, "POST", url+"/api/v1/buildings/states", `{"ids":["`+d.Building+`","nope"],"where":"isolated"}`)
+	if code != 200 || !strings.Contains(string(body), `"state":"isolated"`) || strings.Count(string(body), `"feature_id"`) != 1 {
+		t.Fatalf("states: %d %s", code, body)
+	}
+}
+
+func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
