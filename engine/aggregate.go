@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Grid limits.
@@ -26,6 +27,8 @@ type GridQuery struct {
 	CellM float64
 	Level string
 	Where string
+	// Deadline, when set, ends a query that runs longer with ErrTimeout.
+	Deadline time.Time
 }
 
 // Cell is one aggregate of a grid answer.
@@ -115,12 +118,14 @@ func (c *cellAcc) counts(i int) Counts {
 // aggregator visits buildings (whole, when they fall in one cell and inside
 // the box) or single dwellings, and adds their counts to cells.
 type aggregator struct {
-	st  *state
-	rk  *rankIndex
-	bc  []int64 // building counts under where (stride 2+F: total, matched, flags)
-	ac  []int64 // the same per area tuple, unmixed buildings only
-	bb  *[4]int32
-	acc *cellAcc
+	deadline time.Time
+	timedOut bool
+	st       *state
+	rk       *rankIndex
+	bc       []int64 // building counts under where (stride 2+F: total, matched, flags)
+	ac       []int64 // the same per area tuple, unmixed buildings only
+	bb       *[4]int32
+	acc      *cellAcc
 }
 
 func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregator, error) {
@@ -162,6 +167,9 @@ func (a *aggregator) run(keyB func(bi uint32, b *building) (uint64, bool), keyP 
 	}
 	if a.bb == nil {
 		for bi := range st.blds {
+			if bi&4095 == 4095 && a.late() {
+				return
+			}
 			visit(uint32(bi))
 		}
 		return
@@ -170,6 +178,14 @@ func (a *aggregator) run(keyB func(bi uint32, b *building) (uint64, bool), keyP 
 		visit(bi)
 		return true
 	})
+}
+
+// late reports (and remembers) that the deadline has passed.
+func (a *aggregator) late() bool {
+	if !a.deadline.IsZero() && time.Now().After(a.deadline) {
+		a.timedOut = true
+	}
+	return a.timedOut
 }
 
 func (a *aggregator) addBuilding(k uint64, bi uint32) {
@@ -284,6 +300,7 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.deadline = q.Deadline
 	res := &GridResult{FlagNames: st.flagNames, Version: e.version}
 	if q.Level != "" {
 		a.byLevel(level, nil)
@@ -297,6 +314,9 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	}, func(p uint32) (uint64, bool) {
 		return g.key(st.lon[p], st.lat[p]), true
 	})
+	if a.timedOut {
+		return nil, ErrTimeout
+	}
 	if len(a.acc.keys) > MaxCells {
 		return nil, &QueryError{Code: "too_large", Message: fmt.Sprintf("%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)}
 	}

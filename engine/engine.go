@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/paulmach/orb"
 )
@@ -180,6 +181,8 @@ type PolygonQuery struct {
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
 	Limit   int    // at most this many ids (0: DefaultIDLimit)
+	// Deadline, when set, ends a query that runs longer with ErrTimeout.
+	Deadline time.Time
 }
 
 // DefaultIDLimit is the number of ids a query lists when it sets no limit.
@@ -242,7 +245,11 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 			s.limit = DefaultIDLimit
 		}
 	}
-	st.sweep(q.Region, sc, s)
+	if err := st.sweep(q.Region, sc, s, q.Deadline); err != nil {
+		s.release()
+		e.pool.Put(sc)
+		return err
+	}
 	s.finish()
 
 	res.Total, res.Matched = s.acc[0], s.acc[1]

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"time"
 )
 
 // bandItem is one polygon edge clipped to one row band: its conservative
@@ -164,12 +165,19 @@ func (s *sink) groupAcc(g uint32) []int64 {
 // finish flushes pending counts.
 func (s *sink) finish() { s.flush() }
 
-// sweep finds every live dwelling inside rg and hands it to s.
-func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
+// ErrTimeout is a query that ran past its deadline.
+var ErrTimeout = &QueryError{Code: "timeout", Message: "the query ran past its time budget: ask for a smaller area or a larger cell"}
+
+// sweep finds every live dwelling inside rg and hands it to s. It gives up
+// with ErrTimeout once past the deadline (zero: none).
+func (st *state) sweep(rg *Region, sc *scratch, s *sink, deadline time.Time) error {
 	ix := st.index
 	if ix.nb > 0 {
 		items := st.bandItems(rg, sc)
-		for i := 0; i < len(items); {
+		for i, k := 0, 0; i < len(items); k++ {
+			if k&255 == 255 && !deadline.IsZero() && time.Now().After(deadline) {
+				return ErrTimeout
+			}
 			b := int(items[i].band)
 			j := i + 1
 			for j < len(items) && int(items[j].band) == b {
@@ -185,6 +193,7 @@ func (st *state) sweep(rg *Region, sc *scratch, s *sink) {
 			s.point(p)
 		}
 	}
+	return nil
 }
 
 // bandItems clips every edge of rg to the non-empty bands it crosses and

@@ -59,6 +59,7 @@ type Event struct {
 	Op       OpKind
 	ID       string
 	Building string
+	Grid     string   // the dwelling's grid (after the change; before, for a delete)
 	Set      []string // flags now set by the change
 	Clear    []string // flags now cleared by the change
 }
@@ -242,7 +243,7 @@ func (st *state) apply(op *Op, rc *rankCache) Event {
 		for _, n := range op.Clear {
 			st.setFlag(p, st.flagIndex[n], false, rc)
 		}
-		ev.Building = st.blds[st.bld[p]].id
+		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
 		ev.Set, ev.Clear = op.Set, op.Clear
 	case OpPut:
 		var old []string
@@ -253,7 +254,7 @@ func (st *state) apply(op *Op, rc *rankCache) Event {
 			st.remove(p, rc)
 		}
 		p := st.insert(op.ID, op.Put, rc)
-		ev.Building = st.blds[st.bld[p]].id
+		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
 		ev.Set = slices.Clone(op.Put.Flags)
 		for _, f := range old {
 			if !slices.Contains(op.Put.Flags, f) {
@@ -262,7 +263,7 @@ func (st *state) apply(op *Op, rc *rankCache) Event {
 		}
 	case OpDelete:
 		p, _ := st.lookup(op.ID)
-		ev.Building = st.blds[st.bld[p]].id
+		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
 		for _, f := range st.flagsOf(p) {
 			ev.Clear = append(ev.Clear, st.flagNames[f])
 		}

@@ -113,6 +113,11 @@ func (s *Server) queryPolygon(ctx *fasthttp.RequestCtx, _ []string) error {
 	if geom == nil {
 		return errf(fasthttp.StatusBadRequest, "bad_geometry", "geometry is missing")
 	}
+	if q.IDs {
+		if err := s.allow(ctx, permDetail); err != nil {
+			return err
+		}
+	}
 	st.geom.reset(s.opts.MaxVertices)
 	if err := st.geom.decode(geom, "geometry"); err != nil {
 		return err
@@ -122,6 +127,7 @@ func (s *Server) queryPolygon(ctx *fasthttp.RequestCtx, _ []string) error {
 		return err
 	}
 	q.Region = rg
+	q.Deadline = start.Add(s.opts.QueryTimeout)
 	if err := s.eng.PolygonStats(&q, &st.res); err != nil {
 		return err
 	}
@@ -170,15 +176,6 @@ func (s *Server) finish(w *jsonw, version uint64, start time.Time) {
 	w.raw(`,"took_us":`)
 	w.int(time.Since(start).Microseconds())
 	w.raw("}\n")
-}
-
-// suppressK is the k of small-count suppression for this request's caller
-// (0: exact numbers).
-func (s *Server) suppressK(ctx *fasthttp.RequestCtx) int64 {
-	if c, ok := ctx.UserValue(callerKey).(*caller); ok && c != nil {
-		return c.suppressK
-	}
-	return 0
 }
 
 // queryGrid answers POST /api/v1/query/grid.
@@ -232,6 +229,7 @@ func (s *Server) queryGrid(ctx *fasthttp.RequestCtx, _ []string) error {
 	if q.CellM == 0 && q.Level == "" {
 		return errf(fasthttp.StatusBadRequest, "bad_request", "give cell_m (metres) or level (district, street, community, grid, building)")
 	}
+	q.Deadline = start.Add(s.opts.QueryTimeout)
 	res, err := s.eng.Grid(&q)
 	if err != nil {
 		return err
@@ -339,6 +337,9 @@ func schemeName(ctx *fasthttp.RequestCtx) string {
 }
 
 func (s *Server) buildingRoomState(ctx *fasthttp.RequestCtx, segs []string) error {
+	if err := s.allow(ctx, permDetail); err != nil {
+		return err
+	}
 	start := time.Now()
 	m, err := s.eng.BuildingRoomState(segs[3], schemeName(ctx))
 	if err != nil {
@@ -356,6 +357,9 @@ func (s *Server) buildingRoomState(ctx *fasthttp.RequestCtx, segs []string) erro
 }
 
 func (s *Server) unitRoomState(ctx *fasthttp.RequestCtx, segs []string) error {
+	if err := s.allow(ctx, permDetail); err != nil {
+		return err
+	}
 	start := time.Now()
 	level, err := engine.ParseLevel(segs[3])
 	if err != nil {

@@ -40,6 +40,8 @@ type Options struct {
 	WriteTimeout  time.Duration        // default 60 s
 	IdleTimeout   time.Duration        // default 120 s
 	MaxConns      int                  // concurrent connections (default 10,000)
+	QueryTimeout  time.Duration        // time budget of one query (default 10 s)
+	Access        *Access              // tokens; nil: no access control (loopback only)
 	CORSOrigins   []string             // allowed origins; "*" for any
 	AssetsDir     string               // MapLibre\'s dist directory ("" looks for web/node_modules)
 	Basemap       string               // optional raster tile URL template for the dashboard
@@ -73,6 +75,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 10_000
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 10 * time.Second
 	}
 }
 
@@ -110,7 +115,7 @@ type reqState struct {
 // New returns a server for eng, writing through st.
 func New(eng *engine.Engine, st *store.Store, opts Options) *Server {
 	opts.defaults()
-	s := &Server{eng: eng, store: st, opts: opts, log: opts.Logger, reg: opts.Registry, stop: make(chan struct{})}
+	s := &Server{eng: eng, store: st, opts: opts, log: opts.Logger, reg: opts.Registry, stop: make(chan struct{}), access: opts.Access}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -208,6 +213,9 @@ func toAPIError(err error) *apiError {
 		if qe.Code == "too_large" {
 			return errf(fasthttp.StatusRequestEntityTooLarge, qe.Code, "%s", qe.Message)
 		}
+		if qe.Code == "timeout" {
+			return errf(fasthttp.StatusUnprocessableEntity, qe.Code, "%s", qe.Message)
+		}
 		return errf(fasthttp.StatusBadRequest, qe.Code, "%s", qe.Message)
 	case errors.As(err, &nf):
 		return errf(fasthttp.StatusNotFound, "not_found", "%s", nf.Error())
@@ -256,6 +264,7 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 type route struct {
 	name    string
 	methods string // allowed, comma separated
+	open    bool   // needs no token: health checks and the dashboard's files
 }
 
 // Handle is the fasthttp handler: it recovers from panics, so one bad
@@ -299,6 +308,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if !methodAllowed(r.methods, m) {
 		ctx.Response.Header.Set("Allow", r.methods)
 		writeError(ctx, errf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here; use %s", ctx.Method(), r.methods))
+		return
+	}
+	if err := s.authenticate(ctx, r); err != nil {
+		writeError(ctx, toAPIError(err))
 		return
 	}
 	if err := h(ctx, segs); err != nil {
@@ -361,79 +374,89 @@ func (s *Server) match(segs []string) (route, handler) {
 	n := len(segs)
 	switch {
 	case n == 0 || n == 1 && segs[0] == "index.html":
-		return route{"dashboard", "GET"}, s.index
+		return route{name: "dashboard", methods: "GET", open: true}, s.index
 	case n >= 2 && segs[0] == "static":
-		return route{"static", "GET"}, s.staticFile
+		return route{name: "static", methods: "GET", open: true}, s.staticFile
 	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
-		return route{"assets", "GET"}, s.assetFile
+		return route{name: "assets", methods: "GET", open: true}, s.assetFile
 	case n == 4 && segs[0] == "tiles":
-		return route{"tile", "GET"}, s.tile
+		return route{name: "tile", methods: "GET"}, s.tile
 	case n == 1 && segs[0] == "tiles.json":
-		return route{"tilejson", "GET"}, s.tileJSON
+		return route{name: "tilejson", methods: "GET"}, s.tileJSON
 	case n == 1 && segs[0] == "healthz":
-		return route{"healthz", "GET"}, s.healthz
+		return route{name: "healthz", methods: "GET", open: true}, s.healthz
 	case n == 1 && segs[0] == "metrics":
-		return route{"metrics", "GET"}, func(ctx *fasthttp.RequestCtx, _ []string) error { s.metrics(ctx); return nil }
+		return route{name: "metrics", methods: "GET", open: false}, func(ctx *fasthttp.RequestCtx, _ []string) error {
+			if err := s.allow(ctx, permRead); err != nil {
+				return err
+			}
+			s.metrics(ctx)
+			return nil
+		}
 	case n < 3 || segs[0] != "api" || segs[1] != "v1":
-		return route{"unknown", ""}, nil
+		return route{name: "unknown", methods: "", open: false}, nil
 	}
 	a := segs[2:]
 	n = len(a)
 	switch a[0] {
 	case "query":
 		if n == 2 && a[1] == "polygon" {
-			return route{"query_polygon", "POST"}, s.queryPolygon
+			return route{name: "query_polygon", methods: "POST"}, s.queryPolygon
 		}
 		if n == 2 && a[1] == "grid" {
-			return route{"query_grid", "POST"}, s.queryGrid
+			return route{name: "query_grid", methods: "POST"}, s.queryGrid
 		}
 	case "buildings":
 		if n == 3 && a[2] == "roomstate" {
-			return route{"building_roomstate", "GET"}, s.buildingRoomState
+			return route{name: "building_roomstate", methods: "GET"}, s.buildingRoomState
 		}
 		if n == 2 && a[1] == "states" {
-			return route{"building_states", "POST"}, s.buildingStates
+			return route{name: "building_states", methods: "POST"}, s.buildingStates
 		}
 	case "legend":
 		if n == 1 {
-			return route{"legend", "GET"}, s.legend
+			return route{name: "legend", methods: "GET"}, s.legend
+		}
+	case "audit":
+		if n == 1 {
+			return route{name: "audit", methods: "GET"}, s.auditLog
 		}
 	case "info":
 		if n == 1 {
-			return route{"info", "GET"}, s.info
+			return route{name: "info", methods: "GET"}, s.info
 		}
 	case "units":
 		switch n {
 		case 2:
-			return route{"units", "GET"}, s.units
+			return route{name: "units", methods: "GET"}, s.units
 		case 3:
-			return route{"unit", "GET"}, s.unit
+			return route{name: "unit", methods: "GET"}, s.unit
 		case 4:
 			if a[3] == "roomstate" {
-				return route{"unit_roomstate", "GET"}, s.unitRoomState
+				return route{name: "unit_roomstate", methods: "GET"}, s.unitRoomState
 			}
 		}
 	case "schemes":
 		if n == 1 {
-			return route{"schemes", "GET"}, s.schemes
+			return route{name: "schemes", methods: "GET"}, s.schemes
 		}
 		if n == 2 {
-			return route{"scheme", "GET, PUT"}, s.scheme
+			return route{name: "scheme", methods: "GET, PUT"}, s.scheme
 		}
 	case "dwellings":
 		if n == 2 {
-			return route{"dwelling", "GET, PUT, PATCH, DELETE"}, s.dwellingAny
+			return route{name: "dwelling", methods: "GET, PUT, PATCH, DELETE"}, s.dwellingAny
 		}
 	case "updates":
 		if n == 1 {
-			return route{"updates", "POST"}, s.postUpdates
+			return route{name: "updates", methods: "POST"}, s.postUpdates
 		}
 	case "changes":
 		if n == 1 {
-			return route{"changes", "GET"}, s.changes
+			return route{name: "changes", methods: "GET"}, s.changes
 		}
 	}
-	return route{"unknown", ""}, nil
+	return route{name: "unknown", methods: "", open: false}, nil
 }
 
 // cors answers preflight requests and adds CORS headers; true when the

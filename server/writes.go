@@ -18,6 +18,10 @@ import (
 // NDJSON lines (nil for single changes).
 func opError(err error, lines []int) error {
 	var oe *engine.OpError
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
 	if !errors.As(err, &oe) {
 		if errors.Is(err, store.ErrClosed) {
 			return errf(fasthttp.StatusServiceUnavailable, "unavailable", "the server is shutting down")
@@ -28,7 +32,7 @@ func opError(err error, lines []int) error {
 	if oe.Code == "not_found" && lines == nil {
 		status = fasthttp.StatusNotFound
 	}
-	ae := errf(status, oe.Code, "%s", oe.Message)
+	ae = errf(status, oe.Code, "%s", oe.Message)
 	if lines != nil && oe.Index < len(lines) {
 		ae.Line = lines[oe.Index]
 		ae.Message = fmt.Sprintf("line %d: %s; nothing was applied", ae.Line, oe.Message)
@@ -102,10 +106,11 @@ func (s *Server) patchDwelling(ctx *fasthttp.RequestCtx, id string) error {
 		return errf(fasthttp.StatusBadRequest, "bad_request", "%v", err)
 	}
 	op.ID = id
-	if err := s.allowWrite(ctx, []engine.Op{op}, nil); err != nil {
+	check, err := s.allowWrite(ctx, []engine.Op{op}, nil)
+	if err != nil {
 		return err
 	}
-	evs, err := s.store.Submit([]engine.Op{op}, s.who(ctx))
+	evs, err := s.store.Submit([]engine.Op{op}, s.who(ctx), check)
 	if err != nil {
 		return opError(err, nil)
 	}
@@ -177,10 +182,11 @@ func (s *Server) postUpdates(ctx *fasthttp.RequestCtx, _ []string) error {
 	if len(ops) == 0 {
 		return errf(fasthttp.StatusBadRequest, "bad_request", "no changes in the body")
 	}
-	if err := s.allowWrite(ctx, ops, lines); err != nil {
+	check, err := s.allowWrite(ctx, ops, lines)
+	if err != nil {
 		return err
 	}
-	evs, err := s.store.Submit(ops, s.who(ctx))
+	evs, err := s.store.Submit(ops, s.who(ctx), check)
 	if err != nil {
 		return opError(err, lines)
 	}
@@ -277,10 +283,11 @@ func (s *Server) putDwelling(ctx *fasthttp.RequestCtx, id string) error {
 	}
 	_, missing := s.eng.Dwelling(id)
 	ops := []engine.Op{{Kind: engine.OpPut, ID: id, Put: in}}
-	if err := s.allowWrite(ctx, ops, nil); err != nil {
+	check, err := s.allowWrite(ctx, ops, nil)
+	if err != nil {
 		return err
 	}
-	evs, err := s.store.Submit(ops, s.who(ctx))
+	evs, err := s.store.Submit(ops, s.who(ctx), check)
 	if err != nil {
 		return opError(err, nil)
 	}
@@ -301,10 +308,11 @@ func (s *Server) putDwelling(ctx *fasthttp.RequestCtx, id string) error {
 
 func (s *Server) deleteDwelling(ctx *fasthttp.RequestCtx, id string) error {
 	ops := []engine.Op{{Kind: engine.OpDelete, ID: id}}
-	if err := s.allowWrite(ctx, ops, nil); err != nil {
+	check, err := s.allowWrite(ctx, ops, nil)
+	if err != nil {
 		return err
 	}
-	evs, err := s.store.Submit(ops, s.who(ctx))
+	evs, err := s.store.Submit(ops, s.who(ctx), check)
 	if err != nil {
 		return opError(err, nil)
 	}

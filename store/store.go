@@ -35,10 +35,11 @@ type Options struct {
 
 // Store serialises all writes to an engine. See the package documentation.
 type Store struct {
-	eng  *engine.Engine
-	opts Options
-	log  *slog.Logger
-	feed *Feed
+	eng   *engine.Engine
+	opts  Options
+	log   *slog.Logger
+	feed  *Feed
+	audit *audit
 
 	reqs   chan *request
 	done   chan struct{} // closed when the committer has stopped
@@ -73,6 +74,7 @@ type Who struct {
 type request struct {
 	ops      []engine.Op
 	who      *Who
+	check    func(*engine.Engine) error // run by the committer just before the changes
 	scheme   *schemePut
 	snapshot bool
 	done     chan result
@@ -115,7 +117,15 @@ func Open(eng *engine.Engine, opts Options) (*Store, error) {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 			return nil, err
 		}
+	}
+	a, err := openAudit(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.audit = a
+	if opts.Dir != "" {
 		if err := s.recover(); err != nil {
+			a.close()
 			return nil, err
 		}
 		seg, err := openSegment(opts.Dir, uint64(eng.Version())+1)
@@ -189,6 +199,7 @@ func (s *Store) recover() error {
 				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, err)}
 			}
 			s.feed.publish(evs)
+			s.audit.record(evs, r.Who) // the trail's unsynced tail, back
 			replayed += len(r.Ops)
 			s.hadState = true
 			return nil
@@ -214,8 +225,12 @@ func (s *Store) recover() error {
 // Submit applies one request of changes: validated, made durable, applied
 // and published, all or nothing. The error is an *engine.OpError for a bad
 // request.
-func (s *Store) Submit(ops []engine.Op, who *Who) ([]engine.Event, error) {
-	req := &request{ops: ops, who: who, done: make(chan result, 1)}
+//
+// check, when set, runs in the committer right before validation, against
+// the same state the changes will apply to (an editor's scope, say); its
+// error rejects the request whole.
+func (s *Store) Submit(ops []engine.Op, who *Who, check func(*engine.Engine) error) ([]engine.Event, error) {
+	req := &request{ops: ops, who: who, check: check, done: make(chan result, 1)}
 	if err := s.send(req); err != nil {
 		return nil, err
 	}
@@ -329,6 +344,17 @@ func (s *Store) commitScheme(req *request) {
 }
 
 func (s *Store) commitChanges(group []*request) {
+	kept := group[:0:0]
+	for _, r := range group {
+		if r.check != nil {
+			if err := r.check(s.eng); err != nil {
+				r.done <- result{err: err}
+				continue
+			}
+		}
+		kept = append(kept, r)
+	}
+	group = kept
 	reqs := make([][]engine.Op, len(group))
 	for i, r := range group {
 		reqs[i] = r.ops
@@ -375,6 +401,7 @@ func (s *Store) commitChanges(group []*request) {
 			s.log.Error("a logged request did not apply", "err", errs2[i])
 		}
 		s.feed.publish(evs[i])
+		s.audit.record(evs[i], r.who)
 		s.sinceSnap += len(evs[i])
 		r.done <- result{evs: evs[i], err: errs2[i]}
 	}
@@ -405,6 +432,12 @@ func (s *Store) maybeSnapshot(force bool) {
 	}
 	due := s.sinceSnap >= s.opts.SnapshotEvery || (s.sinceSnap > 0 && time.Since(s.lastSnap) >= s.opts.SnapshotInterval)
 	if !force && !due {
+		return
+	}
+	// the audit trail first: once the snapshot is written, the log that could
+	// bring its tail back goes
+	if err := s.audit.sync(); err != nil {
+		s.log.Error("snapshot: cannot sync the audit trail", "err", err)
 		return
 	}
 	// a new segment starts where the snapshot ends
@@ -488,13 +521,16 @@ func (s *Store) Close() error {
 	s.snapWG.Wait()
 	s.feed.close()
 	if s.opts.Dir == "" {
-		return nil
+		return s.audit.close()
 	}
-	var err error
-	if s.fatal == nil {
+	err := s.audit.sync()
+	if s.fatal == nil && err == nil {
 		err = s.writeSnapshot(s.eng.Freeze())
 	}
 	if cerr := s.seg.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.audit.close(); err == nil {
 		err = cerr
 	}
 	return err

@@ -94,7 +94,7 @@ func TestReopenRestoresEverything(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	all := ids(c)
 	for i := 0; i < 300; i++ {
-		if _, err := s.Submit(randomRequest(rng, all, 4), nil); err != nil {
+		if _, err := s.Submit(randomRequest(rng, all, 4), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if i == 100 {
@@ -155,14 +155,14 @@ func TestTornTail(t *testing.T) {
 	all := ids(c)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 20; i++ {
-		if _, err := s.Submit(randomRequest(rng, all, 5), nil); err != nil {
+		if _, err := s.Submit(randomRequest(rng, all, 5), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := e.Version()
 	wantBefore := fingerprint(t, e)
 	last := randomRequest(rng, all, 5)
-	evs, err := s.Submit(last, nil)
+	evs, err := s.Submit(last, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestTornTail(t *testing.T) {
 			t.Fatalf("cut at %d of %d: version %d, want %d", cut, len(full), e2.Version(), wantV)
 		}
 		// the torn bytes are gone: new changes follow the complete records
-		if _, err := s2.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}, nil); err != nil {
+		if _, err := s2.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		s2.Close()
@@ -225,7 +225,7 @@ func TestCorruptionStopsTheStart(t *testing.T) {
 	all := ids(c)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 10; i++ {
-		s.Submit(randomRequest(rng, all, 3), nil)
+		s.Submit(randomRequest(rng, all, 3), nil, nil)
 	}
 	s.seg.Close()
 	copyDir := func() string {
@@ -287,7 +287,7 @@ func TestGroupCommitAndFeed(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 9))
 			for i := 0; i < 50; i++ {
-				evs, err := s.Submit(randomRequest(rng, all, 3), nil)
+				evs, err := s.Submit(randomRequest(rng, all, 3), nil, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -329,7 +329,7 @@ func TestGroupCommitAndFeed(t *testing.T) {
 	if err != nil || len(evs) != 0 {
 		t.Fatal("events beyond the newest")
 	}
-	s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}}, nil)
+	s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}}, nil, nil)
 	<-wake
 }
 
@@ -339,7 +339,7 @@ func TestBadRequestIsNotLogged(t *testing.T) {
 	s, _ := Open(e, Options{Dir: dir})
 	all := ids(c)
 	v := e.Version()
-	if _, err := s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}}, nil); err == nil {
+	if _, err := s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}}, nil, nil); err == nil {
 		t.Fatal("accepted")
 	}
 	if e.Version() != v {

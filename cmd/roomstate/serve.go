@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
@@ -20,6 +23,8 @@ import (
 // serverFlags are the flags serve and demo share.
 type serverFlags struct {
 	addr      string
+	tokens    string
+	privacyK  int
 	assets    string
 	basemap   string
 	cors      listFlag
@@ -29,6 +34,8 @@ type serverFlags struct {
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
+	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
 	fs.StringVar(&sf.assets, "assets", "", "MapLibre's dist directory for the dashboard (default: web/node_modules/maplibre-gl/dist, made by `npm ci --prefix web`)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
@@ -119,14 +126,36 @@ func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *s
 			err = cerr
 		}
 	}()
-	if err := checkLoopback(sf.addr); err != nil {
+	var access *server.Access
+	if sf.tokens != "" {
+		ts, err := server.LoadTokensFile(sf.tokens)
+		if err != nil {
+			return fmt.Errorf("--tokens: %w", err)
+		}
+		access = server.NewAccess(ts, sf.privacyK)
+		log.Info("access control on", "tokens", len(ts), "privacy_k", sf.privacyK)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				ts, err := server.LoadTokensFile(sf.tokens)
+				if err != nil {
+					log.Error("tokens not reloaded; the old ones stay", "err", err)
+					continue
+				}
+				access.Set(ts)
+				log.Info("tokens reloaded", "tokens", len(ts))
+			}
+		}()
+	} else if err := checkLoopback(sf.addr); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		return err
 	}
-	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap})
+	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access})
 	if srv.AssetsDir == "" {
 		log.Warn("dashboard assets (MapLibre) not found: run `npm ci --prefix web` in the source directory, or give --assets DIR; the API works without them")
 	}

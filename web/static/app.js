@@ -32,6 +32,15 @@ const I18N = {
 };
 
 const params = new URLSearchParams(location.search);
+// an access token, given once as ?token=…, is kept for the session and
+// taken out of the address bar
+const token = params.get('token') || sessionStorage.getItem('roomstate.token') || '';
+if (params.get('token')) {
+  sessionStorage.setItem('roomstate.token', token);
+  params.delete('token');
+  history.replaceState(null, '', `${location.pathname}${params.toString() ? `?${params}` : ''}`);
+}
+const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
 const state = {
   lang: params.get('lang') || localStorage.getItem('roomstate.lang') || 'zh',
   where: params.get('where') || '',
@@ -46,8 +55,8 @@ const t = (k) => I18N[state.lang][k] ?? I18N.zh[k] ?? k;
 const fmt = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-US'));
 const $ = (sel) => document.querySelector(sel);
 
-async function api(path, opts) {
-  const r = await fetch(path, opts);
+async function api(path, opts = {}) {
+  const r = await fetch(path, { ...opts, headers: { ...(opts.headers || {}), ...authHeaders() } });
   const body = r.status === 204 ? null : await r.json().catch(() => null);
   if (!r.ok) {
     const err = new Error((body && body.error && body.error.message) || r.statusText);
@@ -145,6 +154,7 @@ function initMap(info) {
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
     maxZoom: 20,
+    transformRequest: (url) => (token && url.startsWith(location.origin) ? { url, headers: authHeaders() } : { url }),
   });
   window.__roomstateMap = map; // for the end-to-end test and for debugging
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
@@ -343,7 +353,7 @@ function onChange(ev) {
 }
 
 function connectChanges() {
-  const es = new EventSource('/api/v1/changes');
+  const es = new EventSource(`/api/v1/changes${token ? `?access_token=${encodeURIComponent(token)}` : ''}`);
   es.addEventListener('change', onChange);
   es.addEventListener('gone', () => { es.close(); reloadTiles(); loadLegend(); setTimeout(connectChanges, 500); });
   es.onopen = () => { $('#live').className = 'live on'; };
@@ -377,7 +387,7 @@ async function main() {
   try {
     state.info = await api('/api/v1/info');
   } catch (err) {
-    notice(err.message);
+    notice(err.status === 401 ? (state.lang === 'zh' ? '需要访问令牌：请用 /?token=… 打开' : 'A token is needed: open /?token=…') : err.message);
     return;
   }
   const sel = $('#scheme');
