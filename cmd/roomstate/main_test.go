@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -166,5 +167,51 @@ func TestServeDemoGenQuery(t *testing.T) {
 	run(context.Background(), []string{"serve", "-h"}, io.Discard, &help)
 	if !strings.Contains(help.String(), "Example:") || !strings.Contains(help.String(), "--data-dir") && !strings.Contains(help.String(), "-data-dir") {
 		t.Fatalf("serve -h: %s", help.String())
+	}
+}
+
+func TestTokensAndReload(t *testing.T) {
+	dir := genCity(t, 20_000)
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	write := func(tok string) {
+		os.WriteFile(tokens, []byte(`[{"name":"wall","token":"`+tok+`","role":"viewer"}]`), 0o600)
+	}
+	write("first-token-0123456789")
+	// a bad tokens file stops the start with a clear message
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`[{"name":"x","token":"short","role":"viewer"}]`), 0o600)
+	err := run(context.Background(), []string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--tokens", bad}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "token shorter than 16") {
+		t.Fatalf("bad tokens: %v", err)
+	}
+	p := startProc(t, "serve", "--load", filepath.Join(dir, "dwellings.csv"), "--addr", "127.0.0.1:0", "--tokens", tokens)
+	defer p.stop(t)
+	call := func(tok string) int {
+		req, _ := http.NewRequest("GET", p.url+"/api/v1/units/district", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if call("first-token-0123456789") != 200 || call("second-token-0123456789") != 401 {
+		t.Fatal("tokens not in force")
+	}
+	write("second-token-0123456789")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for call("second-token-0123456789") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("tokens not reloaded on SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if call("first-token-0123456789") != 401 {
+		t.Fatal("the old token still works after the reload")
+	}
+	if strings.Contains(p.stderr.String(), "0123456789") {
+		t.Fatal("a token reached the log")
 	}
 }
