@@ -3,7 +3,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test lint unit race fuzz build
+.PHONY: demo test lint unit race fuzz build guard bench
 
 # Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
 demo: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs
@@ -15,10 +15,20 @@ web/node_modules/maplibre-gl/dist/maplibre-gl.mjs: web/package-lock.json
 	@touch $@
 
 # Run every test CI runs (the dashboard's browser test needs chromium: see .ci/run).
-test: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs lint race unit fuzz
+test: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs lint race unit fuzz guard
 
 build:
 	$(GO) build -o bin/roomstate ./cmd/roomstate
+
+# The CI guard: the engine's lead over brute force on a 1 M city, ratios
+# measured in one run (thresholds in cmd/roomstate/bench.go).
+guard: build
+	bin/roomstate bench -n 1000000 -guard
+
+# The full benchmark of BENCHMARKS.md (N=10000000 for the city-sized run).
+N ?= 1000000
+bench: build
+	bin/roomstate bench -n $(N) -json bench-$(N).json
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

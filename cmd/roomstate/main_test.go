@@ -215,3 +215,29 @@ func TestTokensAndReload(t *testing.T) {
 		t.Fatal("a token reached the log")
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	var table strings.Builder
+	if err := run(context.Background(), []string{"bench", "-n", "60000", "-duration", "30ms", "-json", out}, &table, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"polygon/district/where1"`, `"brute/community"`, `"tile/uncached/z14"`, `"http/polygon/street"`,
+		`"cached_tile_http_req_per_s"`, `"rss_bytes_per_dwelling"`, `"updates_durable_http_per_s"`, `"reopen_s"`, `"load_csv_s"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %s", want)
+		}
+	}
+	if !strings.Contains(table.String(), "p50 µs") {
+		t.Fatalf("no table: %s", table.String())
+	}
+	var guard strings.Builder
+	if err := run(context.Background(), []string{"bench", "-n", "60000", "-guard", "-min-community", "1e9"}, &guard, io.Discard); err == nil ||
+		!strings.Contains(guard.String(), "FAIL") {
+		t.Fatalf("an impossible guard passed: %v %s", err, guard.String())
+	}
+}
