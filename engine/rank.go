@@ -22,11 +22,12 @@ const (
 // those satisfying E ∧ flag f; nc = 2 + flags. A range's counters are thus
 // total, matched and the flag counts of an answer, from one index.
 type rankIndex struct {
-	expr *Expr
-	nc   int
+	expr  *Expr
+	nc    int
+	cache *rankCache
 
-	mu       sync.Mutex  // serialises lazy rebuilds among readers
-	dirtyAny atomic.Bool // some superblock needs rebuilding (or never built)
+	mu       sync.Mutex    // serialises lazy rebuilds among readers
+	cleanGen atomic.Uint64 // the cache's write generation it is current with
 	used     atomic.Int64
 
 	// guarded: written by a reader under mu while dirty, or by the writer
@@ -36,36 +37,21 @@ type rankIndex struct {
 	rel   []uint16 // per block × nc: counts in its superblock before it
 	sup   []uint32 // per superblock × nc: counts before the superblock
 	tot   []uint32 // per superblock × nc: counts inside the superblock
-	dirty []uint64 // bit per superblock
+	dirty []uint64 // bit per superblock never built (growth)
 
-	// per building × nc counts, computed on first use; bdirty marks
-	// buildings to recount.
+	// per building × nc counts, computed on first use; bcur is how much of
+	// the cache's log of changed buildings has been recounted.
 	bc     []int64
 	bBuilt bool
-	bdirty []uint64
+	bcur   int
 	// per area tuple × nc: the sums of bc over the area's buildings that are
 	// not mixed; bArea is the area a building's counts are in (-1: none)
 	ac    []int64
 	bArea []int32
 }
 
-func newRankIndex(e *Expr, nFlags int) *rankIndex {
-	r := &rankIndex{expr: e, nc: 2 + nFlags}
-	r.dirtyAny.Store(true)
-	return r
-}
-
-// markDirty records that a slot of building bld changed its flags or
-// liveness. Caller holds the engine's exclusive lock.
-func (r *rankIndex) markDirty(slot, bld uint32) {
-	sb := int(slot >> sbSlots)
-	if sb>>6 < len(r.dirty) {
-		r.dirty[sb>>6] |= 1 << (sb & 63)
-	}
-	if int(bld>>6) < len(r.bdirty) {
-		r.bdirty[bld>>6] |= 1 << (bld & 63)
-	}
-	r.dirtyAny.Store(true)
+func newRankIndex(e *Expr, nFlags int, c *rankCache) *rankIndex {
+	return &rankIndex{expr: e, nc: 2 + nFlags, cache: c}
 }
 
 // buildingCounts returns counts per building and per area tuple (stride
@@ -82,11 +68,8 @@ func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 		for len(r.bArea) < nb {
 			r.bArea = append(r.bArea, -1)
 		}
-		for len(r.bdirty) < (nb+63)>>6 {
-			r.bdirty = append(r.bdirty, 0)
-		}
 		for b := old; b < nb; b++ {
-			r.bdirty[b>>6] |= 1 << (b & 63)
+			r.countBuilding(st, uint32(b))
 		}
 	}
 	if r.bBuilt && len(r.ac) < len(st.areas)*r.nc {
@@ -99,21 +82,20 @@ func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 		for i := range r.bArea {
 			r.bArea[i] = -1
 		}
-		r.bdirty = make([]uint64, (nb+63)>>6)
 		for b := 0; b < nb; b++ {
 			r.countBuilding(st, uint32(b))
 		}
 		r.bBuilt = true
+		r.bcur = len(r.cache.blog)
 		return r.bc, r.ac
 	}
-	for wi, w := range r.bdirty {
-		for w != 0 {
-			b := wi<<6 + bits.TrailingZeros64(w)
-			w &= w - 1
-			r.countBuilding(st, uint32(b))
+	// the buildings changed since: recount them (a repeat is harmless)
+	for _, b := range r.cache.blog[r.bcur:] {
+		if int(b) < nb {
+			r.countBuilding(st, b)
 		}
-		r.bdirty[wi] = 0
 	}
+	r.bcur = len(r.cache.blog)
 	return r.bc, r.ac
 }
 
@@ -151,12 +133,13 @@ func (r *rankIndex) countBuilding(st *state, bi uint32) {
 // fresh brings the index up to date with st. Callers hold the engine's lock
 // (shared or exclusive).
 func (r *rankIndex) fresh(st *state) {
-	if !r.dirtyAny.Load() && r.nblk == st.nBlocks() {
+	c := r.cache
+	if r.cleanGen.Load() == c.gen && r.nblk == st.nBlocks() {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.dirtyAny.Load() && r.nblk == st.nBlocks() {
+	if r.cleanGen.Load() == c.gen && r.nblk == st.nBlocks() {
 		return
 	}
 	nblk := st.nBlocks()
@@ -178,25 +161,23 @@ func (r *rankIndex) fresh(st *state) {
 		}
 		r.nblk = nblk
 	}
-	for wi, w := range r.dirty {
-		for w != 0 {
-			sb := wi<<6 + bits.TrailingZeros64(w)
-			w &= w - 1
-			if sb < nsb {
-				r.rebuildSuper(st, sb)
-			}
+	clean := r.cleanGen.Load()
+	for sb := 0; sb < nsb; sb++ {
+		changed := sb < len(c.sbGen) && c.sbGen[sb] > clean
+		if changed || r.dirty[sb>>6]>>(sb&63)&1 != 0 {
+			r.rebuildSuper(st, sb)
 		}
-		r.dirty[wi] = 0
 	}
+	clear(r.dirty)
 	nc := r.nc
-	for c := 0; c < nc; c++ {
+	for k := 0; k < nc; k++ {
 		var acc uint32
 		for sb := 0; sb < nsb; sb++ {
-			r.sup[sb*nc+c] = acc
-			acc += r.tot[sb*nc+c]
+			r.sup[sb*nc+k] = acc
+			acc += r.tot[sb*nc+k]
 		}
 	}
-	r.dirtyAny.Store(false)
+	r.cleanGen.Store(c.gen)
 }
 
 func (r *rankIndex) rebuildSuper(st *state, sb int) {
@@ -328,16 +309,31 @@ func growU16(s []uint16, n int) []uint16 {
 	return out
 }
 
-// rankCache keeps the rank indexes of recently used expressions.
+// maxBlog bounds the log of changed buildings; past it, indexes recount
+// every building once.
+const maxBlog = 1 << 20
+
+// rankCache keeps the rank indexes of recently used expressions, and what
+// changed since they were built: writes record the superblock and building
+// of each change once, however many indexes there are, and each index
+// catches up when next used.
 type rankCache struct {
 	mu    sync.Mutex
 	tick  atomic.Int64
 	all   *rankIndex // the always-true expression: live dwellings
 	byKey map[string]*rankIndex
+
+	// change tracking, written under the engine's exclusive lock
+	gen   uint64   // write batches so far
+	sbGen []uint64 // per superblock: the batch of its last change
+	bGen  []uint64 // per building: the batch it was last logged in
+	blog  []uint32 // buildings changed, in order
 }
 
 func newRankCache(nFlags int) *rankCache {
-	return &rankCache{all: newRankIndex(trueExpr, nFlags), byKey: map[string]*rankIndex{}}
+	c := &rankCache{byKey: map[string]*rankIndex{}}
+	c.all = newRankIndex(trueExpr, nFlags, c)
+	return c
 }
 
 // get returns the (fresh) rank index of e. Callers hold the engine's lock.
@@ -352,7 +348,7 @@ func (c *rankCache) get(st *state, e *Expr) *rankIndex {
 			if len(c.byKey) >= maxRanked {
 				c.evictLocked()
 			}
-			r = newRankIndex(e, st.nFlags())
+			r = newRankIndex(e, st.nFlags(), c)
 			c.byKey[e.canon] = r
 		}
 		c.mu.Unlock()
@@ -373,11 +369,30 @@ func (c *rankCache) evictLocked() {
 	delete(c.byKey, oldest)
 }
 
-// markDirty tells every cached index that a slot of building bld changed.
-// Caller holds the engine's exclusive lock.
+// begin starts a batch of writes. Caller holds the engine's exclusive lock.
+func (c *rankCache) begin() { c.gen++ }
+
+// markDirty records that a slot of building bld changed. Caller holds the
+// engine's exclusive lock, inside a batch begun with begin.
 func (c *rankCache) markDirty(slot, bld uint32) {
-	c.all.markDirty(slot, bld)
-	for _, r := range c.byKey {
-		r.markDirty(slot, bld)
+	sb := int(slot >> sbSlots)
+	for sb >= len(c.sbGen) {
+		c.sbGen = append(c.sbGen, 0)
+	}
+	c.sbGen[sb] = c.gen
+	for int(bld) >= len(c.bGen) {
+		c.bGen = append(c.bGen, 0)
+	}
+	if c.bGen[bld] != c.gen {
+		c.bGen[bld] = c.gen
+		c.blog = append(c.blog, bld)
+	}
+	if len(c.blog) > maxBlog {
+		// too much to catch up with: indexes recount every building
+		c.blog = c.blog[:0]
+		c.all.bBuilt, c.all.bcur = false, 0
+		for _, r := range c.byKey {
+			r.bBuilt, r.bcur = false, 0
+		}
 	}
 }

@@ -207,6 +207,7 @@ func (e *Engine) Apply(ops []Op) ([]Event, error) {
 func (e *Engine) ApplyGroup(reqs [][]Op) ([][]Event, []error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.ranks.begin()
 	evs := make([][]Event, len(reqs))
 	errs := make([]error, len(reqs))
 	for i, ops := range reqs {
@@ -405,6 +406,7 @@ func (e *Engine) compact(snap *state) {
 		return
 	}
 	rc := newRankCache(st.nFlags())
+	rc.begin()
 	for i := range journal {
 		if err := st.checkOps(journal[i:i+1], overlay{}); err != nil {
 			slog.Error("compaction: replay failed", "err", err)
