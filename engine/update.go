@@ -99,23 +99,37 @@ func ValidID(id string) error {
 // requests checked so far create or delete.
 type overlay map[string]bool
 
-func (st *state) exists(id string, ov overlay) bool {
-	if v, ok := ov[id]; ok {
-		return v
-	}
-	_, ok := st.lookup(id)
-	return ok
-}
-
 // checkOps validates one request against st and the overlay of the requests
-// before it; on success the overlay takes its effects.
-func (st *state) checkOps(ops []Op, ov overlay) error {
-	local := overlay{}
-	exists := func(id string) bool {
+// before it; on success the overlay takes its effects. When slots is given
+// and the request only changes flags, slots[i] receives the slot of op i,
+// so that applying it need not look the id up again.
+func (st *state) checkOps(ops []Op, ov overlay, slots []int32) error {
+	var local overlay
+	structural := false
+	for i := range ops {
+		if ops[i].Kind != OpFlags {
+			structural = true
+			break
+		}
+	}
+	exists := func(i int, id string) bool {
 		if v, ok := local[id]; ok {
 			return v
 		}
-		return st.exists(id, ov)
+		if v, ok := ov[id]; ok {
+			return v
+		}
+		p, ok := st.lookup(id)
+		if ok && slots != nil && !structural {
+			slots[i] = int32(p)
+		}
+		return ok
+	}
+	setLocal := func(id string, v bool) {
+		if local == nil {
+			local = overlay{}
+		}
+		local[id] = v
 	}
 	flagErr := func(i int, names []string, what string) error {
 		for _, n := range names {
@@ -146,7 +160,7 @@ func (st *state) checkOps(ops []Op, ov overlay) error {
 					return &OpError{Index: i, Code: "bad_request", Message: fmt.Sprintf("flag %q is both set and cleared", n)}
 				}
 			}
-			if !exists(op.ID) {
+			if !exists(i, op.ID) {
 				return &OpError{Index: i, Code: "not_found", Message: fmt.Sprintf("dwelling %q not found", op.ID)}
 			}
 		case OpPut:
@@ -165,18 +179,20 @@ func (st *state) checkOps(ops []Op, ov overlay) error {
 			if err := flagErr(i, p.Flags, "flags"); err != nil {
 				return err
 			}
-			local[op.ID] = true
+			setLocal(op.ID, true)
 		case OpDelete:
-			if !exists(op.ID) {
+			if !exists(i, op.ID) {
 				return &OpError{Index: i, Code: "not_found", Message: fmt.Sprintf("dwelling %q not found", op.ID)}
 			}
-			local[op.ID] = false
+			setLocal(op.ID, false)
 		default:
 			return &OpError{Index: i, Code: "bad_request", Message: "unknown kind of change"}
 		}
 	}
-	for id, v := range local {
-		ov[id] = v
+	if ov != nil {
+		for id, v := range local {
+			ov[id] = v
+		}
 	}
 	return nil
 }
@@ -189,7 +205,7 @@ func (e *Engine) Check(reqs [][]Op) []error {
 	errs := make([]error, len(reqs))
 	ov := overlay{}
 	for i, ops := range reqs {
-		errs[i] = e.st.checkOps(ops, ov)
+		errs[i] = e.st.checkOps(ops, ov, nil)
 	}
 	return errs
 }
@@ -210,15 +226,20 @@ func (e *Engine) ApplyGroup(reqs [][]Op) ([][]Event, []error) {
 	e.ranks.begin()
 	evs := make([][]Event, len(reqs))
 	errs := make([]error, len(reqs))
+	var slots []int32
 	for i, ops := range reqs {
-		if err := e.st.checkOps(ops, overlay{}); err != nil {
+		slots = slots[:0]
+		for range ops {
+			slots = append(slots, -1)
+		}
+		if err := e.st.checkOps(ops, nil, slots); err != nil {
 			errs[i] = err
 			continue
 		}
 		for j := range ops {
 			e.version++
 			e.st.cur = e.version
-			ev := e.st.apply(&ops[j], e.ranks)
+			ev := e.st.apply(&ops[j], slots[j], e.ranks)
 			ev.Version = e.version
 			evs[i] = append(evs[i], ev)
 		}
@@ -232,12 +253,16 @@ func (e *Engine) ApplyGroup(reqs [][]Op) ([][]Event, []error) {
 	return evs, errs
 }
 
-// apply performs one validated change.
-func (st *state) apply(op *Op, rc *rankCache) Event {
+// apply performs one validated change; slot is the dwelling's slot when
+// checking found it, -1 otherwise.
+func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 	ev := Event{Op: op.Kind, ID: op.ID}
 	switch op.Kind {
 	case OpFlags:
-		p, _ := st.lookup(op.ID)
+		p := uint32(slot)
+		if slot < 0 {
+			p, _ = st.lookup(op.ID)
+		}
 		for _, n := range op.Set {
 			st.setFlag(p, st.flagIndex[n], true, rc)
 		}
@@ -408,11 +433,11 @@ func (e *Engine) compact(snap *state) {
 	rc := newRankCache(st.nFlags())
 	rc.begin()
 	for i := range journal {
-		if err := st.checkOps(journal[i:i+1], overlay{}); err != nil {
+		if err := st.checkOps(journal[i:i+1], nil, nil); err != nil {
 			slog.Error("compaction: replay failed", "err", err)
 			return
 		}
-		st.apply(&journal[i], rc)
+		st.apply(&journal[i], -1, rc)
 	}
 	e.install(st)
 	if e.onCompact != nil {
