@@ -458,7 +458,8 @@ func (a *aggregator) unitCounts(level Level, u uint32) Counts {
 func (a *aggregator) levelCells(level Level) []Cell {
 	st := a.st
 	cells := make([]Cell, 0, len(a.acc.keys))
-	for i, k := range a.acc.keys {
+	for _, i := range a.sortedByID(level) {
+		k := a.acc.keys[i]
 		c := Cell{ID: st.groupID(level, uint32(k)), Counts: a.acc.counts(i)}
 		bb := a.acc.bbox[i]
 		c.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
@@ -470,13 +471,34 @@ func (a *aggregator) levelCells(level Level) []Cell {
 		}
 		cells = append(cells, c)
 	}
-	slices.SortFunc(cells, func(x, y Cell) int { return strings.Compare(x.ID, y.ID) })
 	return cells
 }
 
+// sortedByID returns the accumulator's cells in order of their groups' ids:
+// through the level's cached order of units, or by sorting (buildings).
+func (a *aggregator) sortedByID(level Level) []int {
+	st := a.st
+	out := make([]int, 0, len(a.acc.keys))
+	if level < LevelBuilding && a.acc.denseIdx != nil {
+		for _, u := range st.levels[level].sorted() {
+			if i := a.acc.find(uint64(u)); i >= 0 {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	for i := range a.acc.keys {
+		out = append(out, i)
+	}
+	slices.SortFunc(out, func(x, y int) int {
+		return strings.Compare(st.groupID(level, uint32(a.acc.keys[x])), st.groupID(level, uint32(a.acc.keys[y])))
+	})
+	return out
+}
+
 func (st *state) boundaryOf(l Level, u uint32) *boundary {
-	if i, ok := st.boundIdx[[2]uint32{uint32(l), u}]; ok {
-		return &st.bounds[i]
+	if at := st.boundAt[l]; int(u) < len(at) && at[u] > 0 {
+		return &st.bounds[at[u]-1]
 	}
 	return nil
 }
@@ -514,19 +536,25 @@ func (e *Engine) Units(levelName, where string) (*UnitsResult, error) {
 	}
 	a.byLevel(level, nil)
 	res := &UnitsResult{FlagNames: st.flagNames, Version: e.version}
-	seen := map[uint64]bool{}
-	for i, k := range a.acc.keys {
-		seen[k] = true
-		res.Units = append(res.Units, a.unitStat(level, k, a.acc.counts(i)))
+	if level == LevelBuilding {
+		for _, i := range a.sortedByID(level) {
+			res.Units = append(res.Units, a.unitStat(level, a.acc.keys[i], a.acc.counts(i)))
+		}
+		return res, nil
 	}
-	if level < LevelBuilding {
-		for u := 1; u < len(st.levels[level].ids); u++ {
-			if !seen[uint64(u)] {
-				res.Units = append(res.Units, a.unitStat(level, uint64(u), Counts{Flags: make([]int64, st.nFlags())}))
-			}
+	// every unit of the level, in id order: those without dwellings (known
+	// from boundaries) with zero counts; the empty id only when dwellings
+	// lack the level
+	zero := Counts{Flags: make([]int64, st.nFlags())}
+	for _, u := range st.levels[level].sorted() {
+		i := a.acc.find(uint64(u))
+		switch {
+		case i >= 0:
+			res.Units = append(res.Units, a.unitStat(level, uint64(u), a.acc.counts(i)))
+		case u != 0:
+			res.Units = append(res.Units, a.unitStat(level, uint64(u), zero))
 		}
 	}
-	slices.SortFunc(res.Units, func(x, y UnitStat) int { return strings.Compare(x.ID, y.ID) })
 	return res, nil
 }
 

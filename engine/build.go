@@ -15,8 +15,8 @@ import (
 // newState returns an empty state.
 func newState() *state {
 	st := &state{flagIndex: map[string]FlagID{}, areaIdx: map[areaTuple]uint32{}, bldIdx: map[string]uint32{}, mixed: map[uint32]struct{}{},
-		boundIdx: map[[2]uint32]int{},
-		strs:     newStrTable(), ids: newIDTable(0)}
+
+		strs: newStrTable(), ids: newIDTable(0)}
 	for i := range st.levels {
 		st.levels[i] = newUnitTable()
 	}

@@ -342,6 +342,9 @@ func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon) {
 		b.geom, b.bound = g, g.Bound()
 		return
 	}
-	st.boundIdx[[2]uint32{uint32(l), u}] = len(st.bounds)
+	for int(u) >= len(st.boundAt[l]) {
+		st.boundAt[l] = append(st.boundAt[l], 0)
+	}
+	st.boundAt[l][u] = int32(len(st.bounds) + 1)
 	st.bounds = append(st.bounds, boundary{level: l, unit: u, geom: g, bound: g.Bound()})
 }

@@ -62,6 +62,9 @@ func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	nb := len(st.blds)
+	if r.bBuilt && len(r.ac) < len(st.areas)*r.nc { // areas added since
+		r.ac = append(r.ac, make([]int64, len(st.areas)*r.nc-len(r.ac))...)
+	}
 	if r.bBuilt && len(r.bArea) < nb { // buildings added since: count them
 		old := len(r.bArea)
 		r.bc = append(r.bc, make([]int64, (nb-old)*r.nc)...)
@@ -71,9 +74,6 @@ func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
 		for b := old; b < nb; b++ {
 			r.countBuilding(st, uint32(b))
 		}
-	}
-	if r.bBuilt && len(r.ac) < len(st.areas)*r.nc {
-		r.ac = append(r.ac, make([]int64, len(st.areas)*r.nc-len(r.ac))...)
 	}
 	if !r.bBuilt {
 		r.bc = make([]int64, nb*r.nc)

@@ -3,6 +3,8 @@ package engine
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -289,10 +291,32 @@ type unitTable struct {
 	ids   []string
 	names []string // from boundaries; "" when unknown
 	index map[string]uint32
+
+	// the units in order of id, computed on first use after a change
+	orderMu *sync.Mutex
+	order   *[]uint32
+}
+
+// sorted returns the unit numbers in order of their ids. Readers call it
+// under the engine's read lock: ids do not change meanwhile.
+func (t *unitTable) sorted() []uint32 {
+	t.orderMu.Lock()
+	defer t.orderMu.Unlock()
+	if o := *t.order; len(o) == len(t.ids) {
+		return o
+	}
+	o := make([]uint32, len(t.ids))
+	for i := range o {
+		o[i] = uint32(i)
+	}
+	slices.SortFunc(o, func(a, b uint32) int { return strings.Compare(t.ids[a], t.ids[b]) })
+	*t.order = o
+	return o
 }
 
 func newUnitTable() unitTable {
-	return unitTable{ids: []string{""}, names: []string{""}, index: map[string]uint32{"": 0}}
+	return unitTable{ids: []string{""}, names: []string{""}, index: map[string]uint32{"": 0},
+		orderMu: new(sync.Mutex), order: new([]uint32)}
 }
 
 func (t *unitTable) intern(id string) uint32 {

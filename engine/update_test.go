@@ -370,3 +370,25 @@ func TestReadersNeverSeeHalfABatch(t *testing.T) {
 		t.Fatalf("%d reads saw half a request", bad.Load())
 	}
 }
+
+// TestNewBuildingInNewArea: counts kept per building and area grow with a
+// dwelling that brings both (found by fuzzing the handlers).
+func TestNewBuildingInNewArea(t *testing.T) {
+	c := city.New(city.Config{N: 5_000, Seed: 3})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{})
+	e.Load(b)
+	before, _ := e.Grid(&engine.GridQuery{Level: "grid", Where: "rental"}) // counts built
+	if _, err := e.Apply([]engine.Op{{Kind: engine.OpPut, ID: "X", Put: &engine.DwellingInput{Lon: 121, Lat: 31,
+		Grid: "NEW-GRID", Building: "NEW-B", Flags: []string{"rental"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.Grid(&engine.GridQuery{Level: "grid", Where: "rental"})
+	if err != nil || len(after.Cells) != len(before.Cells)+1 {
+		t.Fatalf("%v: %d cells, want %d", err, len(after.Cells), len(before.Cells)+1)
+	}
+	u, _, err := e.Unit("grid", "NEW-GRID", "rental")
+	if err != nil || u.Total != 1 || u.Matched != 1 || len(u.Children) != 1 || u.Children[0].ID != "NEW-B" {
+		t.Fatalf("%v %+v", err, u)
+	}
+}

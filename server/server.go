@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -275,6 +276,9 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic in handler", "path", string(ctx.Path()), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if os.Getenv("ROOMSTATE_DEBUG_PANIC") != "" {
+				fmt.Fprintln(os.Stderr, "PANIC", p, string(debug.Stack()))
+			}
 			ctx.ResetBody()
 			writeError(ctx, errf(fasthttp.StatusInternalServerError, "internal", "internal error"))
 		}
