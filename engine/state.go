@@ -69,8 +69,9 @@ type state struct {
 	mixed  map[uint32]struct{}          // buildings whose dwellings span area tuples
 	btree  rtree.RTreeGN[int32, uint32] // buildings by bbox
 
-	bounds  []boundary
-	boundAt [numAreaLevels][]int32 // per level and unit: 1 + index in bounds, 0 for none
+	bounds    []boundary
+	boundTree rtree.RTreeG[int]      // index into bounds, by bound
+	boundAt   [numAreaLevels][]int32 // per level and unit: 1 + index in bounds, 0 for none
 
 	// change tracking, for cached tiles: gen changes when the state is
 	// rebuilt; bver and uver hold the version of the last change of each

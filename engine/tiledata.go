@@ -90,9 +90,15 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	if len(q.Levels) > 0 {
 		box := orb.Bound{Min: orb.Point{FromE7(bb[0]), FromE7(bb[1])}, Max: orb.Point{FromE7(bb[2]), FromE7(bb[3])}}
 		var a *aggregator
-		for i := range st.bounds {
+		var hits []int
+		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
+			hits = append(hits, i)
+			return true
+		})
+		slices.Sort(hits)
+		for _, i := range hits {
 			bd := &st.bounds[i]
-			if !slices.Contains(q.Levels, bd.level) || !bd.bound.Intersects(box) {
+			if !slices.Contains(q.Levels, bd.level) {
 				continue
 			}
 			if a == nil {
