@@ -82,11 +82,16 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		if len(b.slots) == 0 || b.lon < bb[0] || b.lon > bb[2] || b.lat < bb[1] || b.lat > bb[3] {
 			return true
 		}
-		d.Buildings = append(d.Buildings, summarise(bi))
 		d.Deps.blds = append(d.Deps.blds, bi)
 		return true
 	})
-	slices.SortFunc(d.Buildings, func(a, b TileBuilding) int { return cmp.Compare(a.FID, b.FID) })
+	// by feature id: sort the indexes, then summarise in that order
+	slices.SortFunc(d.Deps.blds, func(a, b uint32) int { return cmp.Compare(st.blds[a].fid, st.blds[b].fid) })
+	d.Buildings = make([]TileBuilding, len(d.Deps.blds))
+	flags := make([]int64, len(d.Deps.blds)*len(st.flagNames))
+	for i, bi := range d.Deps.blds {
+		d.Buildings[i] = summarise(bi, flags[i*len(st.flagNames):(i+1)*len(st.flagNames):(i+1)*len(st.flagNames)])
+	}
 	if len(q.Levels) > 0 {
 		box := orb.Bound{Min: orb.Point{FromE7(bb[0]), FromE7(bb[1])}, Max: orb.Point{FromE7(bb[2]), FromE7(bb[3])}}
 		var a *aggregator
@@ -126,8 +131,9 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 
 // summariser returns a function that gives a building's counts under x and
 // its state under sc: the first rule that any matched dwelling satisfies.
-// Caller holds the read lock.
-func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32) TileBuilding, error) {
+// The per-flag counts are copied into flags (one per flag). Caller holds the
+// read lock.
+func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32, flags []int64) TileBuilding, error) {
 	rk := e.ranks.get(st, x)
 	bc, _ := rk.buildingCounts(st)
 	ruleBC := make([][]int64, len(sc.rules))
@@ -143,11 +149,12 @@ func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32) Til
 		ruleBC[i], _ = e.ranks.get(st, rx).buildingCounts(st)
 	}
 	nc := rk.nc
-	return func(bi uint32) TileBuilding {
+	return func(bi uint32, flags []int64) TileBuilding {
 		b := &st.blds[bi]
 		c := bc[int(bi)*nc : int(bi)*nc+nc]
+		copy(flags, c[2:])
 		tb := TileBuilding{FID: b.fid, ID: b.id, Lon: b.lon, Lat: b.lat,
-			Counts: Counts{Total: c[0], Matched: c[1], Flags: slices.Clone(c[2:])}, State: len(sc.rules)}
+			Counts: Counts{Total: c[0], Matched: c[1], Flags: flags}, State: len(sc.rules)}
 		for i := range sc.rules {
 			if ruleBC[i][int(bi)*nc+1] > 0 {
 				tb.State = i
@@ -180,7 +187,7 @@ func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]Ti
 	var out []TileBuilding
 	for _, id := range ids {
 		if bi, ok := st.bldIdx[id]; ok && len(st.blds[bi].slots) > 0 {
-			out = append(out, summarise(bi))
+			out = append(out, summarise(bi, make([]int64, len(st.flagNames))))
 		}
 	}
 	return out, append(slices.Clone(sc.def.Rules), sc.def.Default), e.version, nil

@@ -11,32 +11,31 @@ import (
 // a fixed order and values are deduplicated as orb does (same value types),
 // so the output decodes exactly as orb's would.
 type pointLayer struct {
-	layer  vectortile.Tile_Layer
-	keys   map[string]uint32
-	values map[valueKey]uint32
-	tags   []uint32 // of the feature being built
+	layer    vectortile.Tile_Layer
+	keys     map[string]uint32
+	small    [smallInts]uint32 // index+1 of the small non-negative integers
+	ints     map[int64]uint32
+	strings  map[string]uint32
+	bools    [2]uint32 // index+1
+	tags     []uint32  // of the feature being built
+	features []vectortile.Tile_Feature
+	ids      []uint64
+	ints32   []uint32 // tags and geometries of the features
 }
 
-type valueKind uint8
+// smallInts: integers below this are looked up in an array, not a map
+// (most counts of a tile are small).
+const smallInts = 256
 
-const (
-	kindSint valueKind = iota
-	kindString
-	kindBool
-)
-
-type valueKey struct {
-	kind valueKind
-	i    int64
-	s    string
-}
-
-func newPointLayer(name string) *pointLayer {
+func newPointLayer(name string, features int) *pointLayer {
 	v, e := uint32(2), uint32(Extent)
 	return &pointLayer{
-		layer:  vectortile.Tile_Layer{Name: &name, Version: &v, Extent: &e},
-		keys:   map[string]uint32{},
-		values: map[valueKey]uint32{},
+		layer:    vectortile.Tile_Layer{Name: &name, Version: &v, Extent: &e, Features: make([]*vectortile.Tile_Feature, 0, features)},
+		keys:     map[string]uint32{},
+		ints:     map[int64]uint32{},
+		strings:  make(map[string]uint32, features),
+		features: make([]vectortile.Tile_Feature, 0, features),
+		ids:      make([]uint64, 0, features),
 	}
 }
 
@@ -50,58 +49,70 @@ func (l *pointLayer) key(k string) uint32 {
 	return i
 }
 
-func (l *pointLayer) value(vk valueKey) uint32 {
-	i, ok := l.values[vk]
-	if ok {
-		return i
-	}
-	i = uint32(len(l.layer.Values))
-	tv := &vectortile.Tile_Value{}
-	switch vk.kind {
-	case kindSint:
-		v := vk.i
-		tv.SintValue = &v
-	case kindString:
-		s := vk.s
-		tv.StringValue = &s
-	case kindBool:
-		b := vk.i != 0
-		tv.BoolValue = &b
-	}
+func (l *pointLayer) newValue(tv *vectortile.Tile_Value) uint32 {
 	l.layer.Values = append(l.layer.Values, tv)
-	l.values[vk] = i
-	return i
+	return uint32(len(l.layer.Values) - 1)
 }
 
 func (l *pointLayer) putInt(k string, v int64) {
-	l.tags = append(l.tags, l.key(k), l.value(valueKey{kind: kindSint, i: v}))
+	var i uint32
+	switch {
+	case v >= 0 && v < smallInts:
+		if l.small[v] == 0 {
+			l.small[v] = l.newValue(&vectortile.Tile_Value{SintValue: &v}) + 1
+		}
+		i = l.small[v] - 1
+	default:
+		var ok bool
+		if i, ok = l.ints[v]; !ok {
+			i = l.newValue(&vectortile.Tile_Value{SintValue: &v})
+			l.ints[v] = i
+		}
+	}
+	l.tags = append(l.tags, l.key(k), i)
 }
 
 func (l *pointLayer) putString(k, v string) {
-	l.tags = append(l.tags, l.key(k), l.value(valueKey{kind: kindString, s: v}))
+	i, ok := l.strings[v]
+	if !ok {
+		i = l.newValue(&vectortile.Tile_Value{StringValue: &v})
+		l.strings[v] = i
+	}
+	l.tags = append(l.tags, l.key(k), i)
 }
 
 func (l *pointLayer) putBool(k string, v bool) {
-	var i int64
+	j := 0
 	if v {
-		i = 1
+		j = 1
 	}
-	l.tags = append(l.tags, l.key(k), l.value(valueKey{kind: kindBool, i: i}))
+	if l.bools[j] == 0 {
+		l.bools[j] = l.newValue(&vectortile.Tile_Value{BoolValue: &v}) + 1
+	}
+	l.tags = append(l.tags, l.key(k), l.bools[j]-1)
 }
+
+var pointType = vectortile.Tile_POINT
 
 // zigzag encodes a signed coordinate as the MVT spec says.
 func zigzag(v int32) uint32 { return uint32((v << 1) ^ (v >> 31)) }
 
 // add ends the feature being built: a point at x, y with the tags put so far.
 func (l *pointLayer) add(id uint64, x, y int32) {
-	typ := vectortile.Tile_POINT
-	f := &vectortile.Tile_Feature{
-		Id:       &id,
-		Tags:     append([]uint32(nil), l.tags...),
-		Type:     &typ,
-		Geometry: []uint32{1<<3 | 1, zigzag(x), zigzag(y)}, // MoveTo, one point
-	}
-	l.layer.Features = append(l.layer.Features, f)
+	// Features, ids, tags and geometries live in shared arrays: a slice
+	// taken before one of them grows keeps the older array, still intact.
+	l.ids = append(l.ids, id)
+	t := len(l.ints32)
+	l.ints32 = append(l.ints32, l.tags...)
+	l.ints32 = append(l.ints32, 1<<3|1, zigzag(x), zigzag(y)) // MoveTo, one point
+	g := len(l.ints32) - 3
+	l.features = append(l.features, vectortile.Tile_Feature{
+		Id:       &l.ids[len(l.ids)-1],
+		Tags:     l.ints32[t:g:g],
+		Type:     &pointType,
+		Geometry: l.ints32[g : g+3 : g+3],
+	})
+	l.layer.Features = append(l.layer.Features, &l.features[len(l.features)-1])
 	l.tags = l.tags[:0]
 }
 

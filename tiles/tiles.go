@@ -102,8 +102,9 @@ func Check(z, x, y uint32) error {
 type Renderer struct {
 	eng *engine.Engine
 
-	mu         sync.Mutex
-	simplified map[simpleKey]orb.MultiPolygon // boundaries simplified per zoom
+	mu               sync.Mutex
+	simplified       map[simpleKey]orb.MultiPolygon // boundaries simplified and projected per zoom
+	simplifiedPoints int
 }
 
 type simpleKey struct {
@@ -184,17 +185,15 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 // units, projected by orb's MVT projection (so a point maps back to its
 // lon/lat within a unit).
 func projectBuildings(d *engine.TileData, t maptile.Tile) []orb.Point {
-	l := &mvt.Layer{Extent: Extent, Features: make([]*geojson.Feature, len(d.Buildings))}
+	mp := make(orb.MultiPoint, len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
-		l.Features[i] = &geojson.Feature{Geometry: orb.Point{engine.FromE7(b.Lon), engine.FromE7(b.Lat)}}
+		mp[i] = orb.Point{engine.FromE7(b.Lon), engine.FromE7(b.Lat)}
 	}
+	// one feature: orb projects every point of it in one call
+	l := &mvt.Layer{Extent: Extent, Features: []*geojson.Feature{{Geometry: mp}}}
 	l.ProjectToTile(t)
-	out := make([]orb.Point, len(l.Features))
-	for i, f := range l.Features {
-		out[i] = f.Geometry.(orb.Point)
-	}
-	return out
+	return l.Features[0].Geometry.(orb.MultiPoint)
 }
 
 func inBuffer(x, y float64) bool {
@@ -217,7 +216,7 @@ func addCounts(props geojson.Properties, c *engine.Counts, k int64) {
 }
 
 func buildingsLayer(d *engine.TileData, pts []orb.Point, k int64) *pointLayer {
-	l := newPointLayer("buildings")
+	l := newPointLayer("buildings", len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
 		x, y := pts[i][0], pts[i][1]
@@ -271,7 +270,7 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, k int64) *p
 		}
 		return cmp.Compare(a[0], b[0])
 	})
-	l := newPointLayer("cells")
+	l := newPointLayer("cells", len(order))
 	span := int64(Extent / CellSize)
 	for _, key := range order {
 		c := cells[key]
@@ -287,8 +286,11 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, k int64) *p
 	return l
 }
 
-// simplifiedFor returns a boundary simplified for zoom z (cached).
-func (r *Renderer) simplifiedFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPolygon {
+// worldFor returns a boundary simplified for zoom z and projected to whole
+// extent units of the world at that zoom (cached): floor of orb's Mercator
+// projection at zoom z+12. A tile's projection of it is then a translation
+// by the tile's origin, which is exactly what orb's ProjectToTile computes.
+func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPolygon {
 	if len(b.Geometry) == 0 {
 		return nil
 	}
@@ -302,10 +304,52 @@ func (r *Renderer) simplifiedFor(b *engine.TileBoundary, z maptile.Zoom) orb.Mul
 	// a quarter of a pixel of a 512-pixel tile, in degrees
 	tol := 360 / (4096 * math.Exp2(float64(z))) * 2
 	g = simplify.DouglasPeucker(tol).MultiPolygon(b.Geometry.Clone())
+	scale := math.Exp2(float64(z) + extentBits)
+	n := 0
+	for _, p := range g {
+		for _, ring := range p {
+			for i, pt := range ring {
+				x, y := worldPlanar(pt)
+				ring[i] = orb.Point{math.Floor(x * scale), math.Floor(y * scale)}
+			}
+			n += len(ring)
+		}
+	}
 	r.mu.Lock()
+	if r.simplifiedPoints+n > maxSimplifiedPoints {
+		// bounded: start again rather than grow without end (zooms
+		// visited × boundaries, and old geometries after reloads)
+		clear(r.simplified)
+		r.simplifiedPoints = 0
+	}
 	r.simplified[key] = g
+	r.simplifiedPoints += n
 	r.mu.Unlock()
 	return g
+}
+
+// extentBits is log2(Extent).
+const extentBits = 12
+
+// maxSimplifiedPoints bounds the cache of projected boundaries (16 bytes a
+// point).
+const maxSimplifiedPoints = 4 << 20
+
+// worldPlanar is orb's Mercator projection (internal/mercator.ToPlanar) at
+// zoom 0: coordinates in [0, 1). Its last step is the multiplication by the
+// zoom's tile count, so scaling this by a power of two gives the same bits.
+func worldPlanar(p orb.Point) (x, y float64) {
+	x = p[0]/360.0 + 0.5
+	siny := math.Sin(p[1] * math.Pi / 180.0)
+	switch {
+	case siny > 0.9999:
+		y = 0
+	case siny < -0.9999:
+		y = 1 // orb: maxtiles - 1, beyond any tile we draw
+	default:
+		y = 0.5 + 0.5*math.Log((1.0+siny)/(1.0-siny))/(-2*math.Pi)
+	}
+	return x, y
 }
 
 func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, k int64) *mvt.Layer {
@@ -313,13 +357,23 @@ func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, k int64) 
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
 	for i := range d.Boundaries {
 		b := &d.Boundaries[i]
-		g := r.simplifiedFor(b, t.Z)
+		g := r.worldFor(b, t.Z)
 		if g == nil {
 			continue
 		}
-		f := geojson.NewFeature(g.Clone())
+		// into the tile's extent units: a translation by its origin
+		minx, miny := float64(uint64(t.X)<<extentBits), float64(uint64(t.Y)<<extentBits)
+		g = g.Clone()
+		for _, p := range g {
+			for _, ring := range p {
+				for i := range ring {
+					ring[i][0] -= minx
+					ring[i][1] -= miny
+				}
+			}
+		}
+		f := geojson.NewFeature(g)
 		lay := &mvt.Layer{Features: []*geojson.Feature{f}, Extent: Extent}
-		lay.ProjectToTile(t)
 		lay.Clip(box)
 		lay.RemoveEmpty(0, 1)
 		if len(lay.Features) == 0 {
