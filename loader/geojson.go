@@ -21,10 +21,14 @@ import (
 type lineIndex struct {
 	data   []byte
 	starts []int // offset of each line's first byte
+	// the last position asked for: features come in file order, so the
+	// next column is counted from here, not from the line's start (a
+	// whole FeatureCollection on one line would otherwise be quadratic)
+	lastOff, lastLine, lastCol int
 }
 
 func newLineIndex(data []byte) *lineIndex {
-	li := &lineIndex{data: data, starts: []int{0}}
+	li := &lineIndex{data: data, starts: []int{0}, lastLine: 1, lastCol: 1}
 	for i, c := range data {
 		if c == '\n' {
 			li.starts = append(li.starts, i+1)
@@ -33,6 +37,8 @@ func newLineIndex(data []byte) *lineIndex {
 	return li
 }
 
+// pos returns the 1-based line and column (in characters) of the value at
+// or after offset off.
 func (li *lineIndex) pos(off int64) (line, col int) {
 	o := int(min(max(off, 0), int64(len(li.data))))
 	// skip white space to the value itself
@@ -40,7 +46,13 @@ func (li *lineIndex) pos(off int64) (line, col int) {
 		o++
 	}
 	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > o }) - 1
-	return i + 1, utf8.RuneCount(li.data[li.starts[i]:o]) + 1
+	if i+1 == li.lastLine && o >= li.lastOff {
+		col = li.lastCol + utf8.RuneCount(li.data[li.lastOff:o])
+	} else {
+		col = utf8.RuneCount(li.data[li.starts[i]:o]) + 1
+	}
+	li.lastOff, li.lastLine, li.lastCol = o, i+1, col
+	return i + 1, col
 }
 
 // featureStream walks the features of a GeoJSON FeatureCollection, handing

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/roomstate/roomstate/engine"
 )
@@ -274,6 +276,34 @@ func TestReadBoundaries(t *testing.T) {
 		if _, err := ReadBoundaries("b.geojson", []byte(in), WGS84); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s:\n got %v\nwant %s", in, err, want)
 		}
+	}
+}
+
+// A whole collection on one line (as many tools write it): columns are
+// counted on from the previous feature, not from the line's start (which was
+// quadratic: 55 s for the 23,400 boundaries of a 10 M city), and must still
+// be right, in characters.
+func TestReadBoundariesOneLine(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"type":"FeatureCollection","features":[`)
+	const n = 20_000
+	var badCol int
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		level := "grid"
+		if i == n-1 {
+			level = "planet"
+			badCol = utf8.RuneCountInString(b.String()) + 1
+		}
+		fmt.Fprintf(&b, `{"type":"Feature","properties":{"level":%q,"id":"网格%d"},"geometry":{"type":"Polygon","coordinates":[[[121,31],[121.1,31],[121.1,31.1],[121,31]]]}}`, level, i)
+	}
+	b.WriteString("]}")
+	_, err := ReadBoundaries("b.geojson", []byte(b.String()), WGS84)
+	want := fmt.Sprintf("b.geojson:1:%d: level: feature %d:", badCol, n-1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
 	}
 }
 

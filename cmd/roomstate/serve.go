@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -126,6 +127,10 @@ func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *s
 			err = cerr
 		}
 	}()
+	// give back what loading or reopening left behind (read buffers, the
+	// load's batch, sort space): at 10 M dwellings RSS goes from ~170 to
+	// ~90 bytes a dwelling
+	debug.FreeOSMemory()
 	var access *server.Access
 	if sf.tokens != "" {
 		ts, err := server.LoadTokensFile(sf.tokens)
