@@ -288,7 +288,14 @@ func (s *Server) units(ctx *fasthttp.RequestCtx, segs []string) error {
 }
 
 func writeUnit(w *jsonw, u *engine.UnitStat, names []string) {
-	w.raw(`{"level":`)
+	w.byte('{')
+	writeUnitFields(w, u, names)
+	w.byte('}')
+}
+
+// writeUnitFields writes a unit's level, id, name and counts, without braces.
+func writeUnitFields(w *jsonw, u *engine.UnitStat, names []string) {
+	w.raw(`"level":`)
 	w.str(u.Level.String())
 	w.raw(`,"id":`)
 	w.str(u.ID)
@@ -296,7 +303,6 @@ func writeUnit(w *jsonw, u *engine.UnitStat, names []string) {
 	w.str(u.Name)
 	w.byte(',')
 	w.counts(&u.Counts, names)
-	w.byte('}')
 }
 
 func (s *Server) unit(ctx *fasthttp.RequestCtx, segs []string) error {
@@ -310,14 +316,8 @@ func (s *Server) unit(ctx *fasthttp.RequestCtx, segs []string) error {
 	defer s.release(st)
 	w := &st.w
 	w.k = s.suppressK(ctx)
-	w.raw(`{"level":`)
-	w.str(u.Level.String())
-	w.raw(`,"id":`)
-	w.str(u.ID)
-	w.raw(`,"name":`)
-	w.str(u.Name)
-	w.byte(',')
-	w.counts(&u.Counts, names)
+	w.byte('{')
+	writeUnitFields(w, u, names)
 	w.raw(`,"children":[`)
 	for i := range u.Children {
 		w.comma(i)
@@ -450,24 +450,29 @@ func writeBuildingMap(w *jsonw, b *engine.BuildingMap, sc *engine.Scheme, flagNa
 		}
 		w.raw("]}")
 	}
-	w.raw(`],"legend":[`)
-	for i := range b.Legend {
-		le := &b.Legend[i]
+	w.raw(`],"legend":`)
+	writeLegend(w, b.Legend)
+}
+
+// writeLegend writes a scheme's states with their counts (suppressed for
+// viewers like every count).
+func writeLegend(w *jsonw, entries []engine.LegendEntry) {
+	w.byte('[')
+	for i := range entries {
+		le := &entries[i]
 		w.comma(i)
 		w.raw(`{"state":`)
 		w.str(le.State)
 		w.raw(`,"label":`)
 		w.str(le.Label)
-		if le.LabelEN != "" {
-			w.raw(`,"label_en":`)
-			w.str(le.LabelEN)
-		}
+		w.raw(`,"label_en":`)
+		w.str(le.LabelEN)
 		w.raw(`,"color":`)
 		w.str(le.Color)
 		w.raw(`,"shape":`)
 		w.str(le.Shape)
 		w.raw(`,"count":`)
-		w.int(int64(le.Count))
+		w.count(int64(le.Count))
 		w.byte('}')
 	}
 	w.byte(']')
