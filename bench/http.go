@@ -32,15 +32,22 @@ type HTTPServer struct {
 
 // StartHTTP starts it.
 func (f *Fixture) StartHTTP() (*HTTPServer, error) {
-	st, err := store.Open(f.Eng, store.Options{})
+	return startHTTP(f.Eng, store.Options{})
+}
+
+// startHTTP serves eng with a store of opts on a free loopback port, as
+// `serve` does.
+func startHTTP(eng *engine.Engine, opts store.Options) (*HTTPServer, error) {
+	st, err := store.Open(eng, opts)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
-	srv := server.New(f.Eng, st, server.Options{})
+	srv := server.New(eng, st, server.Options{})
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	return &HTTPServer{Addr: ln.Addr().String(), srv: srv, hs: hs, st: st}, nil

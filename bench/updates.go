@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
-	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 	"github.com/valyala/fasthttp"
 )
@@ -65,16 +63,11 @@ func (f *Fixture) InProcessUpdates(batch int, d time.Duration) (Result, float64,
 // DurableServer serves the fixture's engine over loopback HTTP with a store
 // in a temporary data directory, as `serve --data-dir` does.
 type DurableServer struct {
-	URL   string
-	Addr  string
-	Dir   string
-	srv   *server.Server
-	hs    *fasthttp.Server
-	st    *store.Store
-	ids   []string
-	rng   *rand.Rand
-	mu    sync.Mutex
-	Store *store.Store
+	*HTTPServer
+	Dir string
+	ids []string
+	rng *rand.Rand
+	mu  sync.Mutex
 }
 
 // StartDurable starts a durable server on the fixture's engine.
@@ -83,26 +76,17 @@ func (f *Fixture) StartDurable() (*DurableServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(f.Eng, store.Options{Dir: dir, SnapshotEvery: 1 << 30})
+	h, err := startHTTP(f.Eng, store.Options{Dir: dir, SnapshotEvery: 1 << 30})
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := server.New(f.Eng, st, server.Options{})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	return &DurableServer{URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String(), Dir: dir, srv: srv, hs: hs, st: st, Store: st,
-		ids: f.ids(200_000), rng: rand.New(rand.NewPCG(8, 8))}, nil
+	return &DurableServer{HTTPServer: h, Dir: dir, ids: f.ids(200_000), rng: rand.New(rand.NewPCG(8, 8))}, nil
 }
 
 // Close stops the server and removes its data directory.
 func (d *DurableServer) Close() {
-	d.srv.Close()
-	d.hs.Shutdown()
-	d.st.Close()
+	d.HTTPServer.Close()
 	os.RemoveAll(d.Dir)
 }
 
@@ -143,7 +127,7 @@ func (d *DurableServer) BatchThroughput(clients, batch int, dur time.Duration) (
 			defer fasthttp.ReleaseResponse(resp)
 			for i := c; time.Since(start) < dur; i += clients {
 				req.Reset()
-				req.SetRequestURI(d.URL + "/api/v1/updates")
+				req.SetRequestURI("http://" + d.Addr + "/api/v1/updates")
 				req.Header.SetMethod("POST")
 				req.Header.SetContentType("application/x-ndjson")
 				req.SetBody(bodies[i%len(bodies)])
@@ -186,7 +170,7 @@ func (d *DurableServer) PatchLatency(dur time.Duration) (Result, error) {
 		}
 		d.mu.Unlock()
 		req.Reset()
-		req.SetRequestURI(d.URL + "/api/v1/dwellings/" + id)
+		req.SetRequestURI("http://" + d.Addr + "/api/v1/dwellings/" + id)
 		req.Header.SetMethod("PATCH")
 		req.SetBodyString(fmt.Sprintf(`{%q:["rental"]}`, verb))
 		if err := hc.Do(req, resp); err != nil {
