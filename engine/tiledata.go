@@ -209,7 +209,9 @@ func (e *Engine) TileCurrent(deps *TileDeps) bool {
 		}
 	}
 	for _, u := range deps.units {
-		if st.uver[u[0]][u[1]] > deps.version {
+		// a unit known only from its boundary has no entry until one of
+		// its dwellings changes
+		if uv := st.uver[u[0]]; int(u[1]) < len(uv) && uv[u[1]] > deps.version {
 			return false
 		}
 	}

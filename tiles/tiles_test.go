@@ -326,12 +326,25 @@ func TestCacheRerendersOnlyTouchedTiles(t *testing.T) {
 		}
 		return nil
 	})
+	// a grid known only from its boundary (no dwelling of it loaded) shows
+	// on the near tile
+	const r = 0.001
+	if err := e.AddBoundaries([]engine.Boundary{{Level: engine.LevelGrid, ID: "G-EMPTY", Geometry: orb.MultiPolygon{{{
+		{p[0] - r, p[1] - r}, {p[0] + r, p[1] - r}, {p[0] + r, p[1] + r}, {p[0] - r, p[1] + r}, {p[0] - r, p[1] - r}}}}}}); err != nil {
+		t.Fatal(err)
+	}
 	cache := NewCache(e, 0)
 	near := maptile.At(p, 15)
 	other := maptile.At(q, 15)
 	req := func(tl maptile.Tile) *Request { return &Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: "isolated"} }
 	t1, _ := cache.Get(req(near))
 	t2, _ := cache.Get(req(other))
+	if again, err := cache.Get(req(near)); err != nil || again != t1 {
+		t.Fatalf("an unchanged tile was not served from the cache: %v", err)
+	}
+	if !slices.ContainsFunc(decode(t, t1)["boundaries"].Features, func(f *geojson.Feature) bool { return f.Properties["id"] == "G-EMPTY" }) {
+		t.Fatal("the boundary-only grid is not on its tile")
+	}
 	d, _ := e.Dwelling(id)
 	op := engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}}
 	if slices.Contains(d.Flags, "isolated") {
