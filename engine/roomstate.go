@@ -152,22 +152,31 @@ func (e *Engine) Scheme(name string) (Scheme, bool) {
 	return c.def, true
 }
 
-// CheckScheme reports whether PutScheme would accept the scheme.
+// CheckScheme reports whether PutScheme would accept the scheme: a
+// *QueryError of code bad_scheme says why not.
 func (e *Engine) CheckScheme(name string, sc Scheme) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	_, err := compileScheme(e.st, name, sc)
-	return err
+	return badScheme(err)
+}
+
+// badScheme types a scheme's check failure for callers (nil stays nil).
+func badScheme(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &QueryError{Code: "bad_scheme", Message: err.Error()}
 }
 
 // PutScheme adds or replaces a scheme. Its rules' expressions must name known
-// flags.
+// flags; a *QueryError of code bad_scheme says why a scheme is refused.
 func (e *Engine) PutScheme(name string, sc Scheme) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, err := compileScheme(e.st, name, sc)
 	if err != nil {
-		return err
+		return badScheme(err)
 	}
 	e.schemes[name] = c
 	e.st.gen = generations.Add(1) // cached tiles may show this scheme

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -494,15 +496,22 @@ func (s *Server) scheme(ctx *fasthttp.RequestCtx, segs []string) error {
 			return err
 		}
 		var sc engine.Scheme
-		dec := json.NewDecoder(bytesReader(ctx.PostBody()))
+		dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&sc); err != nil {
+			if err == io.EOF {
+				return errf(fasthttp.StatusBadRequest, "bad_json", "scheme: the body is empty; want a scheme object")
+			}
 			return errf(fasthttp.StatusBadRequest, "bad_json", "scheme: %v", err)
 		}
-		if err := s.store.PutScheme(name, sc); err != nil {
-			return errf(fasthttp.StatusBadRequest, "bad_scheme", "%v", err)
+		if dec.More() {
+			return errf(fasthttp.StatusBadRequest, "bad_json", "scheme: data after the scheme object")
 		}
-		s.schemeChanged(name)
+		// bad_scheme when it does not check; unavailable (503) when
+		// shutting down; internal (500) when the log cannot be written
+		if err := s.store.PutScheme(name, sc); err != nil {
+			return opError(err, nil)
+		}
 	}
 	sc, ok := s.eng.Scheme(name)
 	if !ok {

@@ -207,6 +207,8 @@ func TestHostileRequests(t *testing.T) {
 		{"audit with a bad time", adminTok, "GET", "/api/v1/audit?since=yesterday", nil, 400, "bad_request", nil},
 		{"changes long gone", viewerTok, "GET", "/api/v1/changes?since=1", nil, 410, "gone", nil},
 		{"a scheme with a bad colour", adminTok, "PUT", "/api/v1/schemes/bad", []byte(`{"rules":[{"state":"x","when":"isolated","label":"x","color":"red","shape":"circle"}],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}}`), 400, "bad_scheme", nil},
+		{"a scheme with an empty body", adminTok, "PUT", "/api/v1/schemes/bad", nil, 400, "bad_json", nil},
+		{"a scheme with data after it", adminTok, "PUT", "/api/v1/schemes/bad", []byte(`{"rules":[],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}} {}`), 400, "bad_json", nil},
 		{"no such endpoint", adminTok, "GET", "/api/v1/../../etc/passwd", nil, 404, "not_found", nil},
 	}
 	if len(cases) < 40 {

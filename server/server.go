@@ -184,8 +184,8 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
-	Line    int // for batch and load errors
-	Extra   map[string]any
+	Line    int    // for batch and load errors
+	Oldest  uint64 // for gone: the oldest version the change feed still holds
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -241,19 +241,9 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 		w.raw(`,"line":`)
 		w.int(int64(e.Line))
 	}
-	for k, v := range e.Extra {
-		w.byte(',')
-		w.key(k)
-		switch x := v.(type) {
-		case string:
-			w.str(x)
-		case int64:
-			w.int(x)
-		case uint64:
-			w.uint(x)
-		case int:
-			w.int(int64(x))
-		}
+	if e.Oldest > 0 {
+		w.raw(`,"oldest":`)
+		w.uint(e.Oldest)
 	}
 	w.raw("}}\n")
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")

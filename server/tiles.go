@@ -118,7 +118,7 @@ func (s *Server) tileJSON(ctx *fasthttp.RequestCtx, _ []string) error {
 		tileURL += "?" + q.Encode()
 	}
 	b := s.eng.Bounds()
-	if b.IsEmpty() && b.Min == b.Max && b.Min[0] == 0 {
+	if s.eng.Len() == 0 { // nothing loaded yet: the whole world
 		b.Min, b.Max = [2]float64{-180, -85}, [2]float64{180, 85}
 	}
 	flags := map[string]string{"total": "Number: dwellings", "matched": "Number: dwellings matching where"}

@@ -26,7 +26,7 @@ func opError(err error, lines []int) error {
 		if errors.Is(err, store.ErrClosed) {
 			return errf(fasthttp.StatusServiceUnavailable, "unavailable", "the server is shutting down")
 		}
-		return errf(fasthttp.StatusInternalServerError, "internal", "%v", err)
+		return toAPIError(err)
 	}
 	status := fasthttp.StatusBadRequest
 	if oe.Code == "not_found" && lines == nil {
@@ -363,7 +363,7 @@ func (s *Server) changes(ctx *fasthttp.RequestCtx, _ []string) error {
 		var g *store.GoneError
 		if errors.As(err, &g) {
 			return &apiError{Status: fasthttp.StatusGone, Code: "gone", Message: g.Error(),
-				Extra: map[string]any{"oldest": uint64(g.Oldest)}}
+				Oldest: uint64(g.Oldest)}
 		}
 		return errf(fasthttp.StatusServiceUnavailable, "unavailable", "%v", err)
 	}
@@ -373,6 +373,12 @@ func (s *Server) changes(ctx *fasthttp.RequestCtx, _ []string) error {
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
 	ctx.SetBodyStreamWriter(func(bw *bufio.Writer) {
+		// fasthttp runs this in its own goroutine, outside Handle's recover
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in a change stream", "panic", p)
+			}
+		}()
 		var buf []engine.Event
 		var w jsonw
 		bw.WriteString("retry: 1000\n\n")

@@ -98,6 +98,30 @@ func TestWriteEndpoints(t *testing.T) {
 	}
 }
 
+// After the store has closed (shutting down), a write or a scheme is not
+// the client's fault: 503 unavailable, and nothing changes.
+func TestWritesWhileShuttingDown(t *testing.T) {
+	e, st, url, ids := writable(t, store.Options{})
+	st.Close()
+	v0 := e.Version()
+	for _, c := range []struct{ method, path, body string }{
+		{"PATCH", "/api/v1/dwellings/" + ids[0], `{"set":["isolated"]}`},
+		{"POST", "/api/v1/updates", `{"id":"` + ids[1] + `","set":["rental"]}`},
+		{"PUT", "/api/v1/schemes/quiet", `{"rules":[],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}}`},
+	} {
+		code, out, _ := do(t, c.method, url+c.path, c.body)
+		if code != 503 || !strings.Contains(string(out), `"code":"unavailable"`) {
+			t.Errorf("%s %s: got %d %s, want 503 unavailable", c.method, c.path, code, clip(out))
+		}
+	}
+	if e.Version() != v0 {
+		t.Fatal("a change was applied")
+	}
+	if _, ok := e.Scheme("quiet"); ok {
+		t.Fatal("the scheme was installed")
+	}
+}
+
 func contains(s []string, x string) bool {
 	for _, v := range s {
 		if v == x {

@@ -91,11 +91,11 @@ func (f *Feed) Since(since engine.Version, max int, dst []engine.Event) ([]engin
 	if f.n > 0 {
 		oldest = f.ring[f.start].Version
 	}
+	if since >= f.newest { // nothing newer yet (checked first: since+1 may overflow)
+		return dst, f.wake, nil
+	}
 	if since+1 < oldest {
 		return dst, nil, &GoneError{Since: since, Oldest: oldest}
-	}
-	if since >= f.newest {
-		return dst, f.wake, nil
 	}
 	// the backlog is in version order: skip to since+1
 	skip := int(since + 1 - oldest)

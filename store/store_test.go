@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -328,6 +329,10 @@ func TestGroupCommitAndFeed(t *testing.T) {
 	evs, wake, err := s.Feed().Since(newest, 10, nil)
 	if err != nil || len(evs) != 0 {
 		t.Fatal("events beyond the newest")
+	}
+	// beyond the newest, even the largest version: waits too, never gone
+	if evs, _, err := s.Feed().Since(math.MaxUint64, 10, nil); err != nil || len(evs) != 0 {
+		t.Fatalf("since the largest version: %v, %d events", err, len(evs))
 	}
 	s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}}, nil, nil)
 	<-wake
