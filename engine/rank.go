@@ -27,7 +27,11 @@ type rankIndex struct {
 	cache *rankCache
 
 	mu       sync.Mutex    // serialises lazy rebuilds among readers
-	cleanGen atomic.Uint64 // the cache's write generation it is current with
+	// published when a rebuild is complete (readers that find them current
+	// use the arrays without the lock): 1 + the cache's write generation the
+	// index is current with (0: never built), and the block count it covers
+	cleanGen atomic.Uint64
+	cleanBlk atomic.Int64
 	used     atomic.Int64
 
 	// guarded: written by a reader under mu while dirty, or by the writer
@@ -134,12 +138,15 @@ func (r *rankIndex) countBuilding(st *state, bi uint32) {
 // (shared or exclusive).
 func (r *rankIndex) fresh(st *state) {
 	c := r.cache
-	if r.cleanGen.Load() == c.gen && r.nblk == st.nBlocks() {
+	current := func() bool {
+		return r.cleanGen.Load() == c.gen+1 && r.cleanBlk.Load() == int64(st.nBlocks())
+	}
+	if current() {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cleanGen.Load() == c.gen && r.nblk == st.nBlocks() {
+	if current() {
 		return
 	}
 	nblk := st.nBlocks()
@@ -161,9 +168,9 @@ func (r *rankIndex) fresh(st *state) {
 		}
 		r.nblk = nblk
 	}
-	clean := r.cleanGen.Load()
+	built := r.cleanGen.Load() // 0, or 1 + the generation last built
 	for sb := 0; sb < nsb; sb++ {
-		changed := sb < len(c.sbGen) && c.sbGen[sb] > clean
+		changed := built == 0 || sb < len(c.sbGen) && c.sbGen[sb] >= built
 		if changed || r.dirty[sb>>6]>>(sb&63)&1 != 0 {
 			r.rebuildSuper(st, sb)
 		}
@@ -177,7 +184,8 @@ func (r *rankIndex) fresh(st *state) {
 			acc += r.tot[sb*nc+k]
 		}
 	}
-	r.cleanGen.Store(c.gen)
+	r.cleanBlk.Store(int64(nblk))
+	r.cleanGen.Store(c.gen + 1)
 }
 
 func (r *rankIndex) rebuildSuper(st *state, sb int) {

@@ -392,3 +392,42 @@ func TestNewBuildingInNewArea(t *testing.T) {
 		t.Fatalf("%v %+v", err, u)
 	}
 }
+
+// Readers that all ask first after a load build the new rank index
+// together: none may use it before it is complete (it once counted from a
+// half-built index when its "current" mark was the initial zero).
+func TestConcurrentFirstQueries(t *testing.T) {
+	c := city.New(city.Config{N: 100_000, Seed: 21})
+	region, err := engine.NewRegion(orb.MultiPolygon{{{{-180, -85}, {180, -85}, {180, 85}, {-180, 85}, {-180, -85}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want engine.Counts
+	for round := range 10 {
+		b, _ := c.Batch()
+		e := engine.New(engine.Options{})
+		if err := e.Load(b); err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			want, _ = e.BruteStats(region, "isolated & !vaccinated")
+		}
+		var wg sync.WaitGroup
+		bad := make(chan string, 16)
+		for range 16 {
+			wg.Go(func() {
+				var res engine.PolygonResult
+				if err := e.PolygonStats(&engine.PolygonQuery{Region: region, Where: "isolated & !vaccinated"}, &res); err != nil {
+					bad <- err.Error()
+				} else if res.Total != want.Total || res.Matched != want.Matched {
+					bad <- fmt.Sprintf("got %d/%d, want %d/%d", res.Matched, res.Total, want.Matched, want.Total)
+				}
+			})
+		}
+		wg.Wait()
+		close(bad)
+		for s := range bad {
+			t.Fatalf("round %d: %s", round, s)
+		}
+	}
+}
