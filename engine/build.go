@@ -196,6 +196,8 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 	if !check {
 		if len(batches) == 1 {
 			ids = batches[0].ids // rows are the batch's dwellings, in order
+		} else {
+			ids = newIDTable(0) // nothing live and nothing loaded: empty, ready for inserts
 		}
 	} else {
 		// every id against every other, in one bulk build
@@ -221,10 +223,15 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 		return nil, &lerr
 	}
 	st.fill(rs, &ids, bandH)
-	for _, bd := range prev.bounds {
-		st.addBoundary(bd.level, prev.levels[bd.level].ids[bd.unit], prev.levels[bd.level].names[bd.unit], bd.geom)
-	}
+	st.addBoundariesOf(prev)
 	return st, nil
+}
+
+// addBoundariesOf adds (or replaces with) every boundary of from.
+func (st *state) addBoundariesOf(from *state) {
+	for _, bd := range from.bounds {
+		st.addBoundary(bd.level, from.levels[bd.level].ids[bd.unit], from.levels[bd.level].names[bd.unit], bd.geom)
+	}
 }
 
 func isIdentity[T ~uint32 | ~uint16](m []T) bool {

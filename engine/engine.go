@@ -88,7 +88,7 @@ func (e *Engine) Load(batches ...*Batch) error {
 	defer e.loadMu.Unlock()
 	// Build under the read lock: readers go on with the old state meanwhile.
 	e.mu.RLock()
-	prev, v := e.st, e.version
+	prev, v, g := e.st, e.version, e.st.gen
 	st, err := rebuild(prev, batches, e.opts.BandHeight)
 	e.mu.RUnlock()
 	if err != nil {
@@ -96,7 +96,8 @@ func (e *Engine) Load(batches ...*Batch) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.st != prev || e.version != v { // written meanwhile: build again
+	// written meanwhile (changes, or boundaries, which move gen): build again
+	if e.st != prev || e.version != v || e.st.gen != g {
 		if st, err = rebuild(e.st, batches, e.opts.BandHeight); err != nil {
 			return err
 		}
@@ -216,6 +217,9 @@ func (e *QueryError) Error() string { return e.Message }
 // PolygonStats answers q into res, reusing res's slices. It allocates nothing
 // when res has room and q neither groups nor lists ids.
 func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
+	if q.Region == nil {
+		return &QueryError{Code: "bad_geometry", Message: "no region: make one with NewRegion"}
+	}
 	var level Level
 	if q.GroupBy != "" {
 		l, err := ParseLevel(q.GroupBy)
@@ -279,6 +283,9 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 // dwelling against every edge, after a bounding-box check: the oracle of the
 // tests and the baseline of the benchmarks. It neither groups nor lists ids.
 func (e *Engine) BruteStats(rg *Region, where string) (Counts, error) {
+	if rg == nil {
+		return Counts{}, &QueryError{Code: "bad_geometry", Message: "no region: make one with NewRegion"}
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st

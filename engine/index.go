@@ -10,7 +10,8 @@ import (
 const DefaultBandHeight = 5000
 
 // autoBandHeight chooses a band height from the data: the mean spacing of
-// its distinct points, so that a polygon edge's strip in a band holds about
+// its distinct points (counted as changes of position between consecutive
+// rows, which is exact when a building's dwellings are adjacent), so that a polygon edge's strip in a band holds about
 // one point. Measured on the reference city (1 M dwellings, ~10 k points):
 // 0.0005° bands gave 300 µs for a district polygon, 0.003° 100 µs.
 func autoBandHeight(lon, lat []int32) int32 {
@@ -26,9 +27,9 @@ func autoBandHeight(lon, lat []int32) int32 {
 			points++
 		}
 	}
-	area := (float64(maxX-minX) + 1) * (float64(maxY-minY) + 1)
-	h := int32(math.Sqrt(area / float64(points)))
-	h = min(max(h, 2000), 200_000)
+	// in float64: a span across the globe does not fit int32
+	area := (float64(maxX) - float64(minX) + 1) * (float64(maxY) - float64(minY) + 1)
+	h := int32(min(max(math.Sqrt(area/float64(points)), 2000), 200_000))
 	return h + h&1
 }
 

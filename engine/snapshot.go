@@ -257,8 +257,13 @@ func (e *Engine) Restore(s *Snapshot) error {
 	}
 
 	// the rows, as a lone batch would give them, then the usual build
+	// tables are interned as a load would: each entry must land at its own
+	// index (a duplicate would leave references pointing past the table)
 	st := newState()
 	for _, name := range s.Flags {
+		if _, dup := st.flagIndex[name]; dup || name == "" {
+			return bad("flags", fmt.Errorf("flag %q is empty or appears twice", name))
+		}
 		st.addFlag(name)
 	}
 	for l := range st.levels {
@@ -269,11 +274,22 @@ func (e *Engine) Restore(s *Snapshot) error {
 			st.levels[l].names[u] = s.UnitNames[l][u]
 		}
 	}
-	for _, at := range areas {
-		st.internArea(at)
+	for i, at := range areas {
+		if int(st.internArea(at)) != i {
+			return bad("areas", fmt.Errorf("area %d appears twice", i))
+		}
 	}
-	for _, str := range s.Strings {
-		st.strs.intern(str)
+	for i, str := range s.Strings {
+		if int(st.strs.intern(str)) != i {
+			return bad("strings", fmt.Errorf("string %q appears twice", str))
+		}
+	}
+	seenBld := make(map[string]struct{}, len(s.Buildings))
+	for _, b := range s.Buildings {
+		if _, dup := seenBld[b]; dup {
+			return bad("buildings", fmt.Errorf("building %q appears twice", b))
+		}
+		seenBld[b] = struct{}{}
 	}
 	rs := &rowSet{n: n, lon: lon, lat: lat, idEnd: idEnd, idBuf: s.IDs, bkey: bld, area: area, unit: unit, room: room, floor: floor,
 		keys: strTable{strs: s.Buildings}}

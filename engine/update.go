@@ -439,6 +439,9 @@ func (e *Engine) compact(snap *state) {
 		}
 		st.apply(&journal[i], -1, rc)
 	}
+	if e.st.gen != snap.gen { // boundaries (or a scheme) changed meanwhile
+		st.addBoundariesOf(e.st)
+	}
 	e.install(st)
 	if e.onCompact != nil {
 		e.onCompact()

@@ -1,13 +1,16 @@
 package engine_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
@@ -430,4 +433,105 @@ func TestConcurrentFirstQueries(t *testing.T) {
 			t.Fatalf("round %d: %s", round, s)
 		}
 	}
+}
+
+// Sequences that once crashed or lost data: each ends in a normal answer.
+func TestEdgeSequences(t *testing.T) {
+	put := func(id string) engine.Op {
+		return engine.Op{Kind: engine.OpPut, ID: id, Put: &engine.DwellingInput{Lon: 121, Lat: 31, Building: "B"}}
+	}
+	square := func(x0, y0, x1, y1 float64) orb.MultiPolygon {
+		return orb.MultiPolygon{{{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}}
+	}
+	t.Run("load nothing, then put", func(t *testing.T) {
+		e := engine.New(engine.Options{})
+		if err := e.Load(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Apply([]engine.Op{put("a")}); err != nil || e.Len() != 1 {
+			t.Fatalf("%v, %d dwellings", err, e.Len())
+		}
+	})
+	t.Run("delete all, compact, then put", func(t *testing.T) {
+		e := engine.New(engine.Options{DeltaLimit: 1 << 30})
+		if _, err := e.Apply([]engine.Op{put("a"), put("b")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Apply([]engine.Op{{Kind: engine.OpDelete, ID: "a"}, {Kind: engine.OpDelete, ID: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.Compact()
+		if _, err := e.Apply([]engine.Op{put("c")}); err != nil || e.Len() != 1 {
+			t.Fatalf("%v, %d dwellings", err, e.Len())
+		}
+	})
+	t.Run("boundary added during a background compaction", func(t *testing.T) {
+		c := city.New(city.Config{N: 200_000, Seed: 22})
+		b, _ := c.Batch()
+		e := engine.New(engine.Options{DeltaLimit: 1})
+		if err := e.Load(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Apply([]engine.Op{put("new")}); err != nil { // starts a compaction
+			t.Fatal(err)
+		}
+		if err := e.AddBoundaries([]engine.Boundary{{Level: engine.LevelGrid, ID: "LATE", Geometry: square(120.9, 30.9, 121.2, 31.2)}}); err != nil {
+			t.Fatal(err)
+		}
+		e.Compact() // waits for the running one, if any
+		for e.DeltaSize() != 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		u, err := e.Units("grid", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(u.Units, func(x engine.UnitStat) bool { return x.ID == "LATE" && x.BBox != [4]float64{} }) {
+			t.Fatal("the boundary added during the compaction was lost")
+		}
+	})
+	t.Run("dwellings across the globe", func(t *testing.T) {
+		b := engine.NewBatch("globe", nil)
+		for i, p := range [][2]float64{{-179.9, -80}, {179.9, 80}, {0, 0}, {121, 31}} {
+			if err := b.Add(&engine.Record{ID: fmt.Sprint("g", i), Lon: p[0], Lat: p[1], Building: fmt.Sprint("B", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e := engine.New(engine.Options{})
+		if err := e.Load(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, box := range []orb.MultiPolygon{square(-180, -85, 180, 85), square(100, 20, 180, 85), square(-1, -1, 1, 1)} {
+			rg, _ := engine.NewRegion(box)
+			var res engine.PolygonResult
+			want, _ := e.BruteStats(rg, "")
+			if err := e.PolygonStats(&engine.PolygonQuery{Region: rg}, &res); err != nil || res.Total != want.Total {
+				t.Fatalf("%v: %v, %d, want %d", box.Bound(), err, res.Total, want.Total)
+			}
+		}
+	})
+	t.Run("no region", func(t *testing.T) {
+		e := engine.New(engine.Options{})
+		var res engine.PolygonResult
+		if err := e.PolygonStats(&engine.PolygonQuery{}, &res); err == nil {
+			t.Fatal("no error")
+		}
+		if _, err := e.BruteStats(nil, ""); err == nil {
+			t.Fatal("no error")
+		}
+	})
+	t.Run("snapshot with a duplicated string", func(t *testing.T) {
+		e := engine.New(engine.Options{})
+		if _, err := e.Apply([]engine.Op{{Kind: engine.OpPut, ID: "d1", Put: &engine.DwellingInput{Lon: 121, Lat: 31, Building: "B", Room: "a"}}}); err != nil {
+			t.Fatal(err)
+		}
+		s := e.Export()
+		s.Strings = append(s.Strings, "a") // a second "a" that the room points at
+		for i := 0; i+4 <= len(s.Room); i += 4 {
+			binary.LittleEndian.PutUint32(s.Room[i:], uint32(len(s.Strings)-1))
+		}
+		if err := engine.New(engine.Options{}).Restore(s); err == nil || !strings.Contains(err.Error(), "twice") {
+			t.Fatalf("restored: %v", err)
+		}
+	})
 }
