@@ -26,7 +26,7 @@ type rankIndex struct {
 	nc    int
 	cache *rankCache
 
-	mu       sync.Mutex    // serialises lazy rebuilds among readers
+	mu sync.Mutex // serialises lazy rebuilds among readers
 	// published when a rebuild is complete (readers that find them current
 	// use the arrays without the lock): 1 + the cache's write generation the
 	// index is current with (0: never built), and the block count it covers
