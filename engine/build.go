@@ -359,7 +359,8 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	st.ids = rowIDs.renumbered(perm)
 	st.bitmaps = make([]*roaring.Bitmap, st.nFlags())
 	for f := range st.words {
-		st.bitmaps[f] = bitmapFromWords(st.words[f], n)
+		st.bitmaps[f] = roaring.FromDense(st.words[f], true)
+		st.bitmaps[f].RunOptimize()
 	}
 	st.index = buildPoints(st.lon, st.lat, lat0, bandH)
 	st.buildDerived()
@@ -580,27 +581,6 @@ func featureID(id string) uint64 {
 	h.Write([]byte(id))
 	return h.Sum64() & (1<<53 - 1)
 }
-
-func bitmapFromWords(words []uint64, n int) *roaring.Bitmap {
-	bm := roaring.New()
-	buf := make([]uint32, 0, 4096)
-	for wi, w := range words {
-		for w != 0 {
-			t := w & -w
-			buf = append(buf, uint32(wi<<6+popcountIdx(t)))
-			w ^= t
-			if len(buf) == cap(buf) {
-				bm.AddMany(buf)
-				buf = buf[:0]
-			}
-		}
-	}
-	bm.AddMany(buf)
-	bm.RunOptimize()
-	return bm
-}
-
-func popcountIdx(t uint64) int { return int(popcount(t - 1)) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -12,21 +12,23 @@
 // any longitude interval of a band is a contiguous run of slots; later inserts
 // go to a small delta [nMain, n) until the next compaction re-sorts them in.
 //
-// Flags are kept twice: a roaring bitmap per flag (the source of truth, used
-// for persistence and set algebra) and a dense bit array per flag (the hot
-// path). For every `where` expression in use, a rank index caches per block of
+// Flags are kept twice: a roaring bitmap per flag (the source of truth:
+// snapshots persist these bitmaps, and a restore derives everything else from
+// them) and a dense bit array per flag (the hot path); every change updates
+// both. For every `where` expression in use, a rank index caches per block of
 // 64 dwellings the expression's bit-word and running counts of the expression
 // and of the expression ∧ each flag, so that any slot range is counted in O(1).
 //
 // # Queries
 //
-// A polygon query clips the polygon's edges to the row bands. In each band the
-// edges' x-extents form uncertain strips; the gaps between them lie wholly
-// inside or outside the polygon and are counted as slot ranges; only dwellings
-// inside strips are tested, and only against that strip's edges. The cost grows
-// with the polygon's boundary, not its area. Coordinates are fixed point
-// (1e-7 degree), so the tests are exact and a dwelling on the boundary counts
-// as inside.
+// A polygon query clips the polygon's edges to the row bands. The index is
+// over distinct points (a building's dwellings share one), each a run of
+// slots. In each band the edges' x-extents form uncertain strips; the gaps
+// between them lie wholly inside or outside the polygon and are counted as
+// slot ranges; only points inside strips are tested, and only against that
+// strip's edges. The cost grows with the polygon's boundary, not its area.
+// Coordinates are fixed point (1e-7 degree), so the tests are exact and a
+// dwelling on the boundary counts as inside.
 //
 // # Concurrency
 //

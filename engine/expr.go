@@ -51,7 +51,6 @@ type instr struct {
 // `not`, `true`, `false` over flag names. `!` binds tightest, then `&`, then `|`.
 // An Expr is immutable and safe for concurrent use.
 type Expr struct {
-	src   string  // as written
 	canon string  // canonical form; the cache key of derived structures
 	prog  []instr // postfix
 	depth int     // evaluation stack depth needed
@@ -97,7 +96,7 @@ func ParseExpr(src string, lookup FlagLookup) (*Expr, error) {
 		t := p.toks[p.i]
 		return nil, p.errAt(t, fmt.Sprintf("unexpected %s", t.describe()))
 	}
-	e := &Expr{src: src}
+	e := &Expr{}
 	var sb strings.Builder
 	n.canon(&sb, 0)
 	e.canon = sb.String()

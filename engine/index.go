@@ -44,10 +44,10 @@ type bandIndex struct {
 	lat0 int32 // south edge of band 0
 	h    int32 // band height, even
 	nb   int   // number of bands
-	// start[b] is the first slot of band b; start[nb] == nMain
+	// start[b] is the first point of band b; start[nb] is the number of points
 	start []uint32
 	// per band column directory: columns of width colW[b] from colLon[b];
-	// dir[colOff[b]+c] is the first slot of band b with lon >= colLon[b]+c*colW[b]
+	// dir[colOff[b]+c] is the first point of band b with lon >= colLon[b]+c*colW[b]
 	colLon []int32
 	colW   []int32
 	colOff []uint32
@@ -56,9 +56,6 @@ type bandIndex struct {
 	lat    []int32  // per point
 	first  []uint32 // per point and one more: its first slot
 }
-
-// slot returns the first slot of point p (p may be the number of points).
-func (ix *bandIndex) slot(p uint32) uint32 { return ix.first[p] }
 
 // buildPoints finds the distinct points of slots sorted by (band, lon, lat)
 // and indexes them.

@@ -220,17 +220,6 @@ func (r *rankIndex) rebuildSuper(st *state, sb int) {
 	copy(r.tot[sb*nc:sb*nc+nc], acc)
 }
 
-// word returns counter c's bit-word of block blk.
-func (r *rankIndex) word(st *state, c, blk int) uint64 {
-	switch c {
-	case 0:
-		return st.live[blk]
-	case 1:
-		return r.words[blk]
-	}
-	return r.words[blk] & st.words[c-2][blk]
-}
-
 // prefix adds sign × (counts of slots [0, p)) for all counters to acc.
 func (r *rankIndex) prefix(st *state, p uint32, sign int64, acc []int64) {
 	blk := int(p >> 6)

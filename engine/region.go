@@ -40,7 +40,6 @@ type edge struct {
 type Region struct {
 	edges []edge
 	bbox  [4]int32 // min lon, min lat, max lon, max lat
-	polys int
 }
 
 // Bound returns the region's bounding box in degrees.
@@ -135,7 +134,6 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			}
 			at += n
 		}
-		rg.polys++
 	}
 	return rg, nil
 }

@@ -53,7 +53,6 @@ func ValidSchemeName(name string) bool { return nameRE.MatchString(name) }
 
 // scheme is a compiled Scheme.
 type scheme struct {
-	name  string
 	def   Scheme
 	rules []*Expr
 }
@@ -66,7 +65,7 @@ func compileScheme(st *state, name string, sc Scheme) (*scheme, error) {
 	if len(sc.Rules) > maxRules {
 		return nil, fmt.Errorf("scheme has %d rules; the limit is %d", len(sc.Rules), maxRules)
 	}
-	c := &scheme{name: name, def: sc}
+	c := &scheme{def: sc}
 	seen := map[string]bool{}
 	check := func(where string, r Rule) error {
 		if r.State == "" {

@@ -6,13 +6,15 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
 )
 
 // Snapshot is the whole state of an engine in a form to persist: columns of
 // the live dwellings (big columns as little-endian byte blobs, so they
-// encode and decode as one copy), the tables they refer to, flags as bit
-// columns, schemes and boundaries. Export makes one, Restore reads one back.
+// encode and decode as one copy), the tables they refer to, flags as roaring
+// bitmaps (the engine's source of truth for flags, in roaring's portable
+// format), schemes and boundaries. Export makes one, Restore reads one back.
 type Snapshot struct {
 	Format     int      `msgpack:"format"`
 	Version    uint64   `msgpack:"version"`
@@ -29,7 +31,9 @@ type Snapshot struct {
 	Unit  []byte `msgpack:"unit"` // uint32: index into Strings
 	Room  []byte `msgpack:"room"`
 	Floor []byte `msgpack:"floor"` // int16
-	Bits  []byte `msgpack:"bits"`  // per flag, (N+63)/64 uint64 words
+	// per flag: the dwellings (numbered as above) carrying it, a roaring
+	// bitmap in the portable serialisation format
+	FlagBitmaps [][]byte `msgpack:"flag_bitmaps"`
 	// tables
 	Areas     []byte      `msgpack:"areas"` // 4 × uint32 each: unit numbers of district, street, community, grid
 	Units     [4][]string `msgpack:"units"`
@@ -48,8 +52,9 @@ type SnapshotBoundary struct {
 	Polygons [][][]float64 `msgpack:"polygons"` // polygon → ring → lon, lat, lon, lat…
 }
 
-// SnapshotFormat is the version of the Snapshot layout.
-const SnapshotFormat = 1
+// SnapshotFormat is the version of the Snapshot layout (2: flags as roaring
+// bitmaps, not bit columns).
+const SnapshotFormat = 2
 
 func blob[T any](s []T) []byte {
 	if len(s) == 0 {
@@ -129,21 +134,37 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	lon, lat := make([]int32, n), make([]int32, n)
 	area, bld, unit, room := make([]uint32, n), make([]uint32, n), make([]uint32, n), make([]uint32, n)
 	floor := make([]int16, n)
-	nw := (n + 63) >> 6
-	bits := make([]uint64, nw*len(st.words))
 	for i, p := range live {
 		ids = append(ids, st.idOf(p)...)
 		idEnd[i] = uint32(len(ids))
 		lon[i], lat[i] = st.lon[p], st.lat[p]
 		area[i], bld[i], unit[i], room[i], floor[i] = st.area[p], st.bld[p], st.unit[p], st.room[p], st.floor[p]
-		for f := range st.words {
-			if st.hasFlag(p, FlagID(f)) {
-				bits[f*nw+i>>6] |= 1 << (i & 63)
-			}
-		}
 	}
 	s.IDs, s.IDEnd, s.Lon, s.Lat = ids, blob(idEnd), blob(lon), blob(lat)
-	s.Area, s.Bld, s.Unit, s.Room, s.Floor, s.Bits = blob(area), blob(bld), blob(unit), blob(room), blob(floor), blob(bits)
+	s.Area, s.Bld, s.Unit, s.Room, s.Floor = blob(area), blob(bld), blob(unit), blob(room), blob(floor)
+	s.FlagBitmaps = make([][]byte, len(st.bitmaps))
+	for f, bm := range st.bitmaps {
+		// slots to snapshot numbers: the same when no slot is dead
+		// (flags of dead slots are always clear)
+		if n != st.n {
+			renumbered := roaring.New()
+			j := 0
+			for it := bm.Iterator(); it.HasNext(); {
+				p := it.Next()
+				for live[j] < p {
+					j++
+				}
+				renumbered.Add(uint32(j))
+			}
+			bm = renumbered
+		}
+		bm.RunOptimize()
+		b, err := bm.ToBytes()
+		if err != nil { // cannot happen: it writes to memory
+			panic(err)
+		}
+		s.FlagBitmaps[f] = b
+	}
 	s.Areas = blob(st.areas)
 	for l := range st.levels {
 		s.Units[l] = slices.Clone(st.levels[l].ids)
@@ -218,9 +239,19 @@ func (e *Engine) Restore(s *Snapshot) error {
 		return bad("floor", err)
 	}
 	nw := (n + 63) >> 6
-	bits, err := unblob[uint64](s.Bits, nw*len(s.Flags))
-	if err != nil {
-		return bad("bits", err)
+	if len(s.FlagBitmaps) != len(s.Flags) {
+		return bad("flag_bitmaps", fmt.Errorf("%d bitmaps for %d flags", len(s.FlagBitmaps), len(s.Flags)))
+	}
+	bits := make([]uint64, nw*len(s.Flags))
+	for f, data := range s.FlagBitmaps {
+		bm, err := readBitmap(data)
+		if err != nil {
+			return bad("flag_bitmaps", fmt.Errorf("flag %q: %v", s.Flags[f], err))
+		}
+		if !bm.IsEmpty() && int64(bm.Maximum()) >= int64(n) {
+			return bad("flag_bitmaps", fmt.Errorf("flag %q names dwelling %d of %d", s.Flags[f], bm.Maximum(), n))
+		}
+		copy(bits[f*nw:(f+1)*nw], bm.ToDense())
 	}
 	if len(s.Areas)%16 != 0 {
 		return bad("areas", fmt.Errorf("length %d", len(s.Areas)))
@@ -344,4 +375,16 @@ func (e *Engine) Restore(s *Snapshot) error {
 	}
 	e.version = Version(s.Version)
 	return nil
+}
+
+// readBitmap decodes a roaring bitmap, turning a panic of the decoder on
+// malformed bytes into an error.
+func readBitmap(data []byte) (bm *roaring.Bitmap, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			bm, err = nil, fmt.Errorf("malformed bitmap: %v", p)
+		}
+	}()
+	bm = roaring.New()
+	return bm, bm.UnmarshalBinary(data)
 }

@@ -131,18 +131,6 @@ func (t *idTable) remove(id string, idOf func(uint32) string) {
 	t.n--
 }
 
-// relocate changes the slot of an entry whose id is unchanged.
-func (t *idTable) relocate(id string, slot uint32, idOf func(uint32) string) {
-	mask := uint64(len(t.buckets) - 1)
-	h := t.hash(id)
-	for i := t.home(h); t.buckets[i] != 0; i = (i + 1) & mask {
-		if b := t.buckets[i]; sameTag(b, h) && idOf(uint32(b)-1) == id {
-			t.buckets[i] = pack(h, slot)
-			return
-		}
-	}
-}
-
 // renumbered returns a copy of the table in which every slot s is perm[s]:
 // the hashes stay, so no id is read or hashed again.
 func (t *idTable) renumbered(perm []uint32) idTable {

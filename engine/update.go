@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/RoaringBitmap/roaring/v2"
 	"log/slog"
 	"slices"
 	"unicode/utf8"
@@ -269,7 +270,7 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 		for _, n := range op.Clear {
 			st.setFlag(p, st.flagIndex[n], false, rc)
 		}
-		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
+		ev.Building, ev.Grid = st.buildingGrid(p)
 		ev.Set, ev.Clear = op.Set, op.Clear
 	case OpPut:
 		var old []string
@@ -280,7 +281,7 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 			st.remove(p, rc)
 		}
 		p := st.insert(op.ID, op.Put, rc)
-		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
+		ev.Building, ev.Grid = st.buildingGrid(p)
 		ev.Set = slices.Clone(op.Put.Flags)
 		for _, f := range old {
 			if !slices.Contains(op.Put.Flags, f) {
@@ -289,7 +290,7 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 		}
 	case OpDelete:
 		p, _ := st.lookup(op.ID)
-		ev.Building, ev.Grid = st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
+		ev.Building, ev.Grid = st.buildingGrid(p)
 		for _, f := range st.flagsOf(p) {
 			ev.Clear = append(ev.Clear, st.flagNames[f])
 		}
@@ -314,6 +315,11 @@ func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) {
 	}
 	st.touch(p)
 	rc.markDirty(p, st.bld[p])
+}
+
+// buildingGrid returns the building and grid ids of slot p.
+func (st *state) buildingGrid(p uint32) (building, grid string) {
+	return st.blds[st.bld[p]].id, st.levels[LevelGrid].ids[st.areas[st.area[p]][LevelGrid]]
 }
 
 // remove deletes the dwelling in slot p; the slot stays, dead.
@@ -450,14 +456,16 @@ func (e *Engine) compact(snap *state) {
 
 // frozen returns a copy of the state that later writes do not touch: the
 // arrays writers change in place (liveness, flag words, unit names,
-// boundaries) are copied; the others are only ever appended to, so their
+// boundaries, flag bitmaps) are copied; the others are only ever appended to, so their
 // current length is a stable view. Caller holds the lock (either kind).
 func (st *state) frozen() *state {
 	c := *st
 	c.live = slices.Clone(st.live)
 	c.words = make([][]uint64, len(st.words))
+	c.bitmaps = make([]*roaring.Bitmap, len(st.bitmaps))
 	for f := range st.words {
 		c.words[f] = slices.Clone(st.words[f])
+		c.bitmaps[f] = st.bitmaps[f].Clone()
 	}
 	c.unitAreas = [numAreaLevels][][]uint32{} // not needed by a rebuild
 	for l := range c.levels {

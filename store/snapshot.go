@@ -27,10 +27,14 @@ const snapHeader = 8 + 8 + 4
 
 // writeSnapshot stores s as dir/snapshot-<version>.msgpack, atomically.
 func writeSnapshot(dir string, s *engine.Snapshot) (string, error) {
-	body, err := msgpack.Marshal(s)
-	if err != nil {
+	// encode into a buffer sized up front: grown by doubling, a 10 M-dwelling
+	// snapshot spent two thirds of its time clearing and copying buffers
+	var buf bytes.Buffer
+	buf.Grow(approxSize(s))
+	if err := msgpack.NewEncoder(&buf).Encode(s); err != nil {
 		return "", fmt.Errorf("encoding snapshot: %w", err)
 	}
+	body := buf.Bytes()
 	final := filepath.Join(dir, snapshotName(s.Version))
 	tmp := final + ".tmp"
 	f, err := os.Create(tmp)
@@ -69,6 +73,34 @@ func writeSnapshot(dir string, s *engine.Snapshot) (string, error) {
 	}
 	ok = true
 	return final, syncDir(dir)
+}
+
+// approxSize is a little more than the encoded size of s: its columns, and
+// a margin for the tables and the encoding's headers.
+func approxSize(s *engine.Snapshot) int {
+	n := len(s.IDs) + len(s.IDEnd) + len(s.Lon) + len(s.Lat) + len(s.Area) + len(s.Bld) + len(s.Unit) + len(s.Room) + len(s.Floor) + len(s.Areas)
+	for _, b := range s.FlagBitmaps {
+		n += len(b) + 8
+	}
+	for _, b := range s.Buildings {
+		n += len(b) + 5
+	}
+	for _, str := range s.Strings {
+		n += len(str) + 5
+	}
+	for l := range s.Units {
+		for i := range s.Units[l] {
+			n += len(s.Units[l][i]) + len(s.UnitNames[l][i]) + 10
+		}
+	}
+	for _, b := range s.Boundaries {
+		for _, p := range b.Polygons {
+			for _, r := range p {
+				n += 9*len(r) + 8
+			}
+		}
+	}
+	return n + 1<<16
 }
 
 // readSnapshot reads and checks a snapshot file.

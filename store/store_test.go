@@ -66,6 +66,8 @@ func randomRequest(rng *rand.Rand, ids []string, k int) []engine.Op {
 		case 0:
 			ops = append(ops, engine.Op{Kind: engine.OpPut, ID: fmt.Sprintf("new-%d", rng.IntN(1000)),
 				Put: &engine.DwellingInput{Lon: 121.47, Lat: 31.23, Building: "NB", Floor: 2, Room: "201", Flags: []string{"rental"}}})
+		case 1, 2:
+			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{flags[rng.IntN(4)]}})
 		default:
 			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{flags[rng.IntN(4)]}})
 		}
