@@ -199,6 +199,14 @@ func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) 
 
 // finish ends the batch and reports its duplicate ids.
 func (rr *rowReader) finish() {
+	if c := rr.cols; c != nil {
+		for i, r := range c.roles {
+			if r == rolePending { // empty throughout: a flag no dwelling has
+				c.roles[i] = roleFlag
+				c.flagIdx[i] = rr.batch.AddFlag(c.names[i])
+			}
+		}
+	}
 	if err := rr.batch.Finish(); err != nil {
 		var le *engine.LoadError
 		if errors.As(err, &le) {

@@ -26,11 +26,11 @@ func readCSVString(t *testing.T, s string, opts Options) (*engine.Batch, error) 
 
 func TestReadCSVGood(t *testing.T) {
 	in := "\xef\xbb\xbf" + // a BOM
-		"room,floor,id,lat,lon,grid,isolated,elderly_alone,custom_flag,note,unit,building\r\n" +
-		"1203,12,PD-1,31.2301,121.5012,G1,1,FALSE,,hello,1,B1\r\n" +
-		"\"12\"\"03\",-1,PD-2,31.2301,121.5012,G1,0,True,1,\"a, \"\"quoted\"\"\nnote\",2,B1\r\n" +
+		"room,floor,id,lat,lon,grid,isolated,elderly_alone,custom_flag,note,unit,building,never\r\n" +
+		"1203,12,PD-1,31.2301,121.5012,G1,1,FALSE,,hello,1,B1,\r\n" +
+		"\"12\"\"03\",-1,PD-2,31.2301,121.5012,G1,0,True,1,\"a, \"\"quoted\"\"\nnote\",2,B1,\r\n" +
 		"\r\n" +
-		"3,,PD-3,31.24,121.51,G2,,,0,x,,\n"
+		"3,,PD-3,31.24,121.51,G2,,,0,x,,,\n"
 	b, err := readCSVString(t, in, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -38,9 +38,10 @@ func TestReadCSVGood(t *testing.T) {
 	if b.Len() != 3 {
 		t.Fatalf("%d rows, want 3", b.Len())
 	}
-	// custom_flag is a flag (its values are 0/1/empty); note is not
+	// custom_flag is a flag (its values are 0/1/empty); note is not; never
+	// (empty throughout) is a flag no dwelling has
 	flags := b.Flags()
-	for _, want := range []string{"isolated", "elderly_alone", "custom_flag"} {
+	for _, want := range []string{"isolated", "elderly_alone", "custom_flag", "never"} {
 		if !slices.Contains(flags, want) {
 			t.Errorf("flags %v lack %s", flags, want)
 		}
