@@ -524,7 +524,9 @@ func (s *Store) Close() error {
 		return s.audit.close()
 	}
 	err := s.audit.sync()
-	if s.fatal == nil && err == nil {
+	// a directory that never held anything stays without a snapshot: the
+	// next start must not take an empty city for saved state
+	if s.fatal == nil && err == nil && (s.hadState || s.eng.Version() > 0) {
 		err = s.writeSnapshot(s.eng.Freeze())
 	}
 	if cerr := s.seg.Close(); err == nil {

@@ -403,3 +403,24 @@ func TestAuditSurvivesACrash(t *testing.T) {
 		t.Fatalf("%d entries after a clean restart, want 10", len(got))
 	}
 }
+
+// A directory opened and closed with nothing in it stays empty: the next
+// start must not take an empty city for saved state.
+func TestNothingToSaveLeavesNoState(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(engine.New(engine.Options{}), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(engine.New(engine.Options{}), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.HadState() {
+		t.Fatal("an empty directory reopened as saved state")
+	}
+}
