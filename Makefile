@@ -27,8 +27,9 @@ guard: build
 
 # The full benchmark of BENCHMARKS.md (N=10000000 for the city-sized run).
 N ?= 1000000
+DURATION ?= 2s
 bench: build
-	bin/roomstate bench -n $(N) -json bench-$(N).json
+	bin/roomstate bench -n $(N) -duration $(DURATION) -json bench-$(N).json
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

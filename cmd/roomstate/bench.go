@@ -14,9 +14,9 @@ import (
 // Guard thresholds: brute-force time over engine time on the same eight
 // polygons per size class, measured in the same run (bench.GuardRatios).
 // On the reference city at 1 M (seed 1) on 2 cores they were community
-// 1,400–1,600×, street ~3,000×, district 6,500–6,900× (BENCHMARKS.md): the
-// thresholds leave 3.5–4× for noise, and a 10× regression of the engine
-// takes every ratio below its threshold.
+// 1,350–1,850×, street 2,900–3,600×, district 6,300–6,900× (BENCHMARKS.md):
+// the thresholds leave 3.4–4× for noise, and a 10× regression of the engine
+// takes every ratio below its threshold (measured: 156×, 339×, 730×).
 const (
 	guardCommunity = 400
 	guardStreet    = 750

@@ -20,17 +20,19 @@ import (
 const usage = `roomstate: a live room-state map (房态图) of a city's dwellings
 
 Usage:
-  roomstate demo  [-n 1000000] [-addr 127.0.0.1:8080]
+  roomstate demo  [-n 1000000] [-seed 1] [-addr 127.0.0.1:8080]
         make a synthetic city, load it and serve the dashboard; prints the URL
   roomstate serve --load dwellings.csv [--load more.geojson] [--boundaries areas.geojson]
                   [--data-dir DIR] [--tokens tokens.json] [--addr 127.0.0.1:8080] [--crs wgs84|gcj02]
+                  [--privacy-k 3] [--cors-origin ORIGIN] [--assets DIR] [--basemap URL] [--log-level info]
         load dwellings and serve the HTTP API, vector tiles and dashboard; with --data-dir
         every change is logged and fsynced before it is acknowledged, and survives restarts
   roomstate gen   -n 1000000 -seed 1 -out DIR
         write a synthetic city: DIR/dwellings.csv and DIR/boundaries.geojson
   roomstate query --load dwellings.csv --polygons areas.geojson [--where EXPR] [--group-by LEVEL]
+                  [--ids] [--limit N] [--crs wgs84|gcj02]
         print one JSON line of statistics per polygon feature, as the HTTP API answers
-  roomstate bench [-n 1000000] [-json FILE] [-guard]
+  roomstate bench [-n 1000000] [-seed 1] [-json FILE] [-duration 1s] [-guard]
         measure every workload of the reference benchmark; -guard is the CI latency guard
 
 Run "roomstate COMMAND -h" for a command's flags. Flag expressions (--where) combine

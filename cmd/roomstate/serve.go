@@ -37,7 +37,7 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
-	fs.StringVar(&sf.assets, "assets", "", "MapLibre's dist directory for the dashboard (default: web/node_modules/maplibre-gl/dist, made by `npm ci --prefix web`)")
+	fs.StringVar(&sf.assets, "assets", "", "`DIR` holding MapLibre's dist files for the dashboard (default: web/node_modules/maplibre-gl/dist, made by npm ci --prefix web)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
