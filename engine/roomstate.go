@@ -226,6 +226,7 @@ type BuildingMap struct {
 type RoomStateMap struct {
 	Buildings []BuildingMap
 	FlagNames []string
+	Scheme    Scheme // the scheme the states index: Rules, then Default
 	Version   Version
 }
 
@@ -248,7 +249,7 @@ func (e *Engine) BuildingRoomState(id, schemeName string) (*RoomStateMap, error)
 	if !ok || len(st.blds[bi].slots) == 0 {
 		return nil, &NotFoundError{What: fmt.Sprintf("building %q", id)}
 	}
-	out := &RoomStateMap{FlagNames: st.flagNames, Version: e.version}
+	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.def, Version: e.version}
 	out.Buildings = []BuildingMap{st.buildingMap(bi, sc, nil)}
 	return out, nil
 }
@@ -270,7 +271,7 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string) (*RoomStateMa
 	if !ok || id == "" {
 		return nil, &NotFoundError{What: fmt.Sprintf("%s %q", level, id)}
 	}
-	out := &RoomStateMap{FlagNames: st.flagNames, Version: e.version}
+	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.def, Version: e.version}
 	for bi := range st.blds {
 		b := &st.blds[bi]
 		if len(b.slots) == 0 {

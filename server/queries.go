@@ -347,12 +347,12 @@ func (s *Server) buildingRoomState(ctx *fasthttp.RequestCtx, segs []string) erro
 	if err != nil {
 		return err
 	}
-	sc, _ := s.eng.Scheme(schemeName(ctx))
+	sc := &m.Scheme // read with the map, under the same lock
 	st := s.state()
 	defer s.release(st)
 	w := &st.w
 	w.byte('{')
-	writeBuildingMap(w, &m.Buildings[0], &sc, m.FlagNames)
+	writeBuildingMap(w, &m.Buildings[0], sc, m.FlagNames)
 	s.finish(w, uint64(m.Version), start)
 	send(ctx, w.b)
 	return nil
@@ -371,7 +371,7 @@ func (s *Server) unitRoomState(ctx *fasthttp.RequestCtx, segs []string) error {
 	if err != nil {
 		return err
 	}
-	sc, _ := s.eng.Scheme(schemeName(ctx))
+	sc := &m.Scheme // read with the map, under the same lock
 	st := s.state()
 	defer s.release(st)
 	w := &st.w
@@ -383,7 +383,7 @@ func (s *Server) unitRoomState(ctx *fasthttp.RequestCtx, segs []string) error {
 	for i := range m.Buildings {
 		w.comma(i)
 		w.byte('{')
-		writeBuildingMap(w, &m.Buildings[i], &sc, m.FlagNames)
+		writeBuildingMap(w, &m.Buildings[i], sc, m.FlagNames)
 		w.byte('}')
 	}
 	w.byte(']')

@@ -198,7 +198,7 @@ func (s *Server) buildingStates(ctx *fasthttp.RequestCtx, _ []string) error {
 		}
 		switch string(k) {
 		case "ids":
-			ids, ferr = stringList(v, "ids")
+			ids, ferr = stringList(v, "ids", "building ids")
 		case "where":
 			where, ferr = fieldString(v, "where")
 		case "scheme":

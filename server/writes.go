@@ -40,30 +40,32 @@ func opError(err error, lines []int) error {
 	return ae
 }
 
-// stringList reads a JSON array of strings (or null).
-func stringList(v *fastjson.Value, name string) ([]string, error) {
+// stringList reads a JSON array of strings (or null); what names its items
+// in errors ("flag names", "building ids").
+func stringList(v *fastjson.Value, name, what string) ([]string, error) {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return nil, nil
 	}
 	arr, err := v.Array()
 	if err != nil {
-		return nil, fmt.Errorf("%s must be an array of flag names", name)
+		return nil, fmt.Errorf("%s must be an array of %s", name, what)
 	}
 	out := make([]string, 0, len(arr))
 	for _, x := range arr {
 		b, err := x.StringBytes()
 		if err != nil {
-			return nil, fmt.Errorf("%s must be an array of flag names", name)
+			return nil, fmt.Errorf("%s must be an array of %s", name, what)
 		}
 		out = append(out, string(b))
 	}
 	return out, nil
 }
 
-// flagOp reads {"id"?, "set", "clear"} into an op; wantID says whether the
-// object must carry the id.
-func flagOp(o *fastjson.Object, wantID bool) (engine.Op, error) {
-	op := engine.Op{Kind: engine.OpFlags}
+// flagOp reads {"id"?, "set", "clear"} into an op. pathID is the id the
+// path names ("" in a batch, where the object must carry it); an id in the
+// body must then agree with it.
+func flagOp(o *fastjson.Object, pathID string) (engine.Op, error) {
+	op := engine.Op{Kind: engine.OpFlags, ID: pathID}
 	var err error
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		if err != nil {
@@ -71,24 +73,25 @@ func flagOp(o *fastjson.Object, wantID bool) (engine.Op, error) {
 		}
 		switch string(k) {
 		case "id":
-			if !wantID {
-				return // the path names it; a matching id in the body is harmless
-			}
 			b, e := v.StringBytes()
 			if e != nil {
 				err = fmt.Errorf("id must be a string")
 				return
 			}
+			if pathID != "" && string(b) != pathID {
+				err = fmt.Errorf("id %q in the body differs from %q in the path", b, pathID)
+				return
+			}
 			op.ID = string(b)
 		case "set":
-			op.Set, err = stringList(v, "set")
+			op.Set, err = stringList(v, "set", "flag names")
 		case "clear":
-			op.Clear, err = stringList(v, "clear")
+			op.Clear, err = stringList(v, "clear", "flag names")
 		default:
 			err = fmt.Errorf("unknown field %q (want id, set, clear)", k)
 		}
 	})
-	if err == nil && wantID && op.ID == "" {
+	if err == nil && op.ID == "" {
 		err = fmt.Errorf("id is missing")
 	}
 	return op, err
@@ -100,7 +103,7 @@ func (s *Server) patchDwelling(ctx *fasthttp.RequestCtx, id string) error {
 	if err != nil {
 		return err
 	}
-	op, err := flagOp(obj, false)
+	op, err := flagOp(obj, id)
 	s.parsers.Put(p)
 	if err != nil {
 		return errf(fasthttp.StatusBadRequest, "bad_request", "%v", err)
@@ -137,7 +140,7 @@ func (s *Server) patchDwelling(ctx *fasthttp.RequestCtx, id string) error {
 func (s *Server) postUpdates(ctx *fasthttp.RequestCtx, _ []string) error {
 	body := ctx.PostBody()
 	if len(body) == 0 {
-		return errf(fasthttp.StatusBadRequest, "bad_request", "the body is empty: send one JSON object per line")
+		return errf(fasthttp.StatusBadRequest, "bad_json", "the body is empty: send one JSON object per line")
 	}
 	p := s.parsers.Get()
 	defer s.parsers.Put(p)
@@ -171,7 +174,7 @@ func (s *Server) postUpdates(ctx *fasthttp.RequestCtx, _ []string) error {
 			return &apiError{Status: fasthttp.StatusBadRequest, Code: "bad_json", Line: line,
 				Message: fmt.Sprintf("line %d must be a JSON object; nothing was applied", line)}
 		}
-		op, err := flagOp(o, true)
+		op, err := flagOp(o, "")
 		if err != nil {
 			return &apiError{Status: fasthttp.StatusBadRequest, Code: "bad_request", Line: line,
 				Message: fmt.Sprintf("line %d: %v; nothing was applied", line, err)}
@@ -269,7 +272,7 @@ func (s *Server) putDwelling(ctx *fasthttp.RequestCtx, id string) error {
 			}
 			in.Floor = int16(f)
 		case "flags":
-			in.Flags, ferr = stringList(v, "flags")
+			in.Flags, ferr = stringList(v, "flags", "flag names")
 		case "version":
 		default:
 			ferr = fmt.Errorf("unknown field %q", key)
