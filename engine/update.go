@@ -400,11 +400,16 @@ func (e *Engine) maybeCompact() {
 	if e.compacting || e.st.n-e.st.nMain < e.deltaLimit() {
 		return
 	}
+	go e.compact(e.startCompaction())
+}
+
+// startCompaction marks a compaction as running from the current state and
+// returns the frozen copy to rebuild. Caller holds the write lock.
+func (e *Engine) startCompaction() *state {
 	e.compacting = true
 	e.compactFrom = e.st
 	e.journal = nil
-	snap := e.st.frozen()
-	go e.compact(snap)
+	return e.st.frozen()
 }
 
 func (e *Engine) deltaLimit() int {
@@ -486,10 +491,7 @@ func (e *Engine) Compact() {
 		e.mu.Unlock()
 		return
 	}
-	e.compacting = true
-	e.compactFrom = e.st
-	e.journal = nil
-	snap := e.st.frozen()
+	snap := e.startCompaction()
 	e.mu.Unlock()
 	e.compact(snap)
 }

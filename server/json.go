@@ -38,14 +38,6 @@ func (w *jsonw) float(v float64) {
 	w.b = strconv.AppendFloat(w.b, v, 'f', -1, 64)
 }
 
-func (w *jsonw) bool(v bool) {
-	if v {
-		w.raw("true")
-	} else {
-		w.raw("false")
-	}
-}
-
 // count writes a count, or null when it must be suppressed.
 func (w *jsonw) count(v int64) {
 	if w.k > 0 && v > 0 && v < w.k {

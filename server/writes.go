@@ -404,7 +404,7 @@ func (s *Server) changes(ctx *fasthttp.RequestCtx, _ []string) error {
 			for i := range buf {
 				ev := &buf[i]
 				w.b = w.b[:0]
-				writeEvent(&w, ev, s.eng, k)
+				writeEvent(&w, ev, k)
 				fmt.Fprintf(bw, "id: %d\nevent: change\ndata: ", ev.Version)
 				bw.Write(w.b)
 				bw.WriteString("\n\n")
@@ -427,7 +427,7 @@ func (s *Server) changes(ctx *fasthttp.RequestCtx, _ []string) error {
 
 // writeEvent writes one change as JSON. Viewers (k > 0) see which building
 // changed but not which dwelling, nor its flags.
-func writeEvent(w *jsonw, ev *engine.Event, eng *engine.Engine, k int64) {
+func writeEvent(w *jsonw, ev *engine.Event, k int64) {
 	w.raw(`{"version":`)
 	w.uint(uint64(ev.Version))
 	w.raw(`,"op":`)
