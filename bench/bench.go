@@ -16,6 +16,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 )
 
 // Config describes a benchmark run.
@@ -30,7 +31,7 @@ type Config struct {
 // Query is a prepared query polygon with the number of dwellings inside.
 type Query struct {
 	Geometry orb.MultiPolygon
-	Region   *engine.Region
+	Region   *region.Region
 	Inside   int64
 	Vertices int
 	Holes    int
@@ -40,7 +41,8 @@ type Query struct {
 type Fixture struct {
 	Cfg       Config
 	City      *city.City
-	Eng       *engine.Engine
+	W         *engine.Writer     // the city's engine, changed in process by the update workloads
+	Eng       *engine.Engine     // its read-only view
 	Polygons  map[string][]Query // by size class: community, street, district
 	Buildings []string           // building ids, in a random order
 	Load      time.Duration      // generating and loading the city
@@ -87,7 +89,7 @@ func NewFixture(cfg Config) (*Fixture, error) {
 	if err := e.AddBoundaries(c.Boundaries()); err != nil {
 		return nil, err
 	}
-	f := &Fixture{Cfg: cfg, City: c, Eng: e, Polygons: map[string][]Query{}, Load: time.Since(start)}
+	f := &Fixture{Cfg: cfg, City: c, W: e, Eng: e.Engine, Polygons: map[string][]Query{}, Load: time.Since(start)}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xbe7c))
 	var centres []orb.Point
 	_ = c.Dwellings(func(r *engine.Record) error {
@@ -132,8 +134,8 @@ func (f *Fixture) makeQuery(rng *rand.Rand, c orb.Point, lo, hi int64, vr [2]int
 		}
 		return append(r, r[0])
 	}
-	count := func(mp orb.MultiPolygon) (int64, *engine.Region) {
-		rg, err := engine.NewRegion(mp)
+	count := func(mp orb.MultiPolygon) (int64, *region.Region) {
+		rg, err := region.New(mp)
 		if err != nil {
 			return -1, nil
 		}

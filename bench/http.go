@@ -32,14 +32,19 @@ type HTTPServer struct {
 
 // StartHTTP starts it.
 func (f *Fixture) StartHTTP() (*HTTPServer, error) {
-	return startHTTP(f.Eng, store.Options{})
+	return f.startHTTP(store.Options{})
 }
 
-// startHTTP serves eng with a store of opts on a free loopback port, as
-// `serve` does.
-func startHTTP(eng *engine.Engine, opts store.Options) (*HTTPServer, error) {
-	st, err := store.Open(eng, opts)
+// startHTTP serves a copy of the fixture's city with a store of opts on a
+// free loopback port, as `serve` does: the store owns its own engine,
+// restored from a snapshot of the fixture's.
+func (f *Fixture) startHTTP(opts store.Options) (*HTTPServer, error) {
+	st, err := store.Open(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := st.Restore(f.Eng.Export()); err != nil {
+		st.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,7 +52,7 @@ func startHTTP(eng *engine.Engine, opts store.Options) (*HTTPServer, error) {
 		st.Close()
 		return nil, err
 	}
-	srv := server.New(eng, st, server.Options{})
+	srv := server.New(st, server.Options{})
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	return &HTTPServer{Addr: ln.Addr().String(), srv: srv, hs: hs, st: st}, nil

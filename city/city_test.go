@@ -6,6 +6,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 )
 
 // TestUnitsContainTheirDwellings checks the promise of the generator: every
@@ -18,7 +19,7 @@ func TestUnitsContainTheirDwellings(t *testing.T) {
 			byLevel[b.Level] = map[string]orb.MultiPolygon{}
 		}
 		byLevel[b.Level][b.ID] = b.Geometry
-		if _, err := engine.NewRegion(b.Geometry); err != nil {
+		if _, err := region.New(b.Geometry); err != nil {
 			t.Fatalf("%s %s: invalid boundary: %v", b.Level, b.ID, err)
 		}
 	}

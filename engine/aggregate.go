@@ -1,12 +1,13 @@
 package engine
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/roomstate/roomstate/fault"
 )
 
 // Grid limits.
@@ -121,9 +122,8 @@ type aggregator struct {
 	deadline time.Time
 	timedOut bool
 	st       *state
-	rk       *rankIndex
-	bc       []int64 // building counts under where (stride 2+F: total, matched, flags)
-	ac       []int64 // the same per area tuple, unmixed buildings only
+	rk       *rankView // the where expression
+	bv       *bldView  // its counts per building and per area tuple
 	bb       *[4]int32
 	acc      *cellAcc
 }
@@ -131,11 +131,10 @@ type aggregator struct {
 func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregator, error) {
 	x, err := e.parseWhere(st, where)
 	if err != nil {
-		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
+		return nil, err
 	}
 	a := &aggregator{st: st, bb: bb, acc: newCellAcc(st.nFlags())}
-	a.rk = e.ranks.get(st, x)
-	a.bc, a.ac = a.rk.buildingCounts(st)
+	a.rk, a.bv = e.ranks.buildings(st, x)
 	return a, nil
 }
 
@@ -192,7 +191,7 @@ func (a *aggregator) addBuilding(k uint64, bi uint32) {
 	nc := a.rk.nc
 	i := a.acc.slot(k)
 	dst := a.acc.acc[i*nc : (i+1)*nc]
-	for c, v := range a.bc[int(bi)*nc : int(bi)*nc+nc] {
+	for c, v := range a.bv.of(bi) {
 		dst[c] += v
 	}
 	a.acc.grow(i, a.st.blds[bi].bbox)
@@ -224,11 +223,11 @@ func toE7Box(b *[4]float64) (*[4]int32, error) {
 			lim = 90
 		}
 		if math.IsNaN(v) || v < -lim || v > lim {
-			return nil, &QueryError{Code: "bad_request", Message: fmt.Sprintf("bbox[%d] = %v is not a coordinate", i, v)}
+			return nil, fault.New(fault.BadRequest, "bbox[%d] = %v is not a coordinate", i, v)
 		}
 	}
 	if b[0] > b[2] || b[1] > b[3] {
-		return nil, &QueryError{Code: "bad_request", Message: "bbox must be [west, south, east, north] with west <= east and south <= north"}
+		return nil, fault.New(fault.BadRequest, "bbox must be [west, south, east, north] with west <= east and south <= north")
 	}
 	return &[4]int32{ToE7(b[0]), ToE7(b[1]), ToE7(b[2]), ToE7(b[3])}, nil
 }
@@ -285,13 +284,13 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	var level Level
 	switch {
 	case q.CellM != 0 && q.Level != "":
-		return nil, &QueryError{Code: "bad_request", Message: "give either cell_m or level, not both"}
+		return nil, fault.New(fault.BadRequest, "give either cell_m or level, not both")
 	case q.Level != "":
 		if level, err = ParseLevel(q.Level); err != nil {
-			return nil, &QueryError{Code: "bad_request", Message: "level: " + err.Error()}
+			return nil, fault.New(fault.BadRequest, "level: %v", err)
 		}
 	case math.IsNaN(q.CellM) || q.CellM < MinCellM || q.CellM > 1_000_000:
-		return nil, &QueryError{Code: "bad_request", Message: fmt.Sprintf("cell_m must be between %d and 1000000 metres", MinCellM)}
+		return nil, fault.New(fault.BadRequest, "cell_m must be between %d and 1000000 metres", MinCellM)
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -318,7 +317,7 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 		return nil, ErrTimeout
 	}
 	if len(a.acc.keys) > MaxCells {
-		return nil, &QueryError{Code: "too_large", Message: fmt.Sprintf("%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)}
+		return nil, fault.New(fault.TooLarge, "%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)
 	}
 	order := make([]int, len(a.acc.keys))
 	for i := range order {
@@ -386,7 +385,7 @@ func (a *aggregator) byArea(level Level, keep func(areaTuple) bool) {
 		if keep != nil && !keep(at) {
 			continue
 		}
-		src := a.ac[ai*nc : ai*nc+nc]
+		src := a.bv.areaOf(uint32(ai))
 		if src[0] == 0 {
 			continue
 		}
@@ -438,7 +437,7 @@ func (a *aggregator) unitCounts(level Level, u uint32) Counts {
 	acc := make([]int64, nc)
 	if int(u) < len(st.unitAreas[level]) {
 		for _, ai := range st.unitAreas[level][u] {
-			for c, v := range a.ac[int(ai)*nc : int(ai)*nc+nc] {
+			for c, v := range a.bv.areaOf(ai) {
 				acc[c] += v
 			}
 		}
@@ -525,7 +524,7 @@ type UnitsResult struct {
 func (e *Engine) Units(levelName, where string) (*UnitsResult, error) {
 	level, err := ParseLevel(levelName)
 	if err != nil {
-		return nil, &QueryError{Code: "bad_request", Message: err.Error()}
+		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -575,26 +574,33 @@ func (a *aggregator) unitStat(level Level, k uint64, c Counts) UnitStat {
 	return u
 }
 
+// UnitResult is one unit with its children.
+type UnitResult struct {
+	UnitStat
+	FlagNames []string
+	Version   Version
+}
+
 // Unit returns one unit with its counts and its children one level down
 // (buildings for a grid, dwellings' buildings for a building-less level).
-func (e *Engine) Unit(levelName, id, where string) (*UnitStat, Version, error) {
+func (e *Engine) Unit(levelName, id, where string) (*UnitResult, error) {
 	level, err := ParseLevel(levelName)
 	if err != nil {
-		return nil, 0, &QueryError{Code: "bad_request", Message: err.Error()}
+		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
 	if level == LevelBuilding {
-		return nil, 0, &QueryError{Code: "bad_request", Message: "use /api/v1/buildings/{id}/roomstate for a building"}
+		return nil, fault.New(fault.BadRequest, "use /api/v1/buildings/{id}/roomstate for a building")
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
 	u, ok := st.levels[level].index[id]
 	if !ok || id == "" {
-		return nil, 0, &NotFoundError{What: fmt.Sprintf("%s %q", level, id)}
+		return nil, fault.New(fault.NotFound, "%s %q not found", level, id)
 	}
 	a, err := e.newAggregator(st, where, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	child := level + 1
 	a.byLevel(child, func(at areaTuple) bool { return at[level] == u })
@@ -613,5 +619,5 @@ func (e *Engine) Unit(levelName, id, where string) (*UnitStat, Version, error) {
 		}
 		return 0
 	})
-	return &out, e.version, nil
+	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: e.version}, nil
 }

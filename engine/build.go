@@ -22,7 +22,6 @@ func newState() *state {
 	}
 	st.live = make([]uint64, 1)
 	st.index = buildBandIndex(nil, nil, 0, DefaultBandHeight)
-	st.gen = generations.Add(1)
 	return st
 }
 

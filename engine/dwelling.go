@@ -1,6 +1,6 @@
 package engine
 
-import "fmt"
+import "github.com/roomstate/roomstate/fault"
 
 // Dwelling is one dwelling's record as the API shows it.
 type Dwelling struct {
@@ -25,7 +25,7 @@ func (e *Engine) Dwelling(id string) (*Dwelling, error) {
 	st := e.st
 	p, ok := st.lookup(id)
 	if !ok {
-		return nil, &NotFoundError{What: fmt.Sprintf("dwelling %q", id)}
+		return nil, fault.New(fault.NotFound, "dwelling %q not found", id)
 	}
 	d := st.dwelling(p)
 	d.Version = e.version

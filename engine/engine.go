@@ -1,17 +1,20 @@
 package engine
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/expr"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/region"
+	"github.com/roomstate/roomstate/scheme"
 )
 
-// Options tune an Engine. The zero value is the default.
+// Options tune an engine. The zero value is the default.
 type Options struct {
 	// BandHeight is the row band height in 1e-7 degrees (even); 0 chooses
 	// it from the data: about the mean spacing of the distinct points.
@@ -21,105 +24,108 @@ type Options struct {
 	DeltaLimit int
 }
 
-// Engine is the in-memory room-state model of a city. See the package
-// documentation.
+// Engine is the read-only view of an in-memory room-state model: every
+// method answers a question and none changes anything. It is safe for
+// concurrent use; the one Writer made with it is the only way to change it.
+// See the package documentation.
 type Engine struct {
 	opts Options
 
-	// mu: one writer, many readers. Guards st, ranks, exprs, version and
-	// schemes; the rank indexes fill themselves lazily under their own locks.
+	// mu: the Writer holds it exclusively while it changes anything below;
+	// readers hold it shared for the whole of a question, so an answer and
+	// its version describe one state.
 	mu      sync.RWMutex
 	st      *state
-	ranks   *rankCache
-	exprs   map[string]*Expr // parsed `where` strings, by source text
 	version Version
-	schemes map[string]*scheme
+	schemes map[string]*scheme.Compiled
+	ranks   *rankCache // the rank views of the expressions in use, for st
+	exprs   *exprCache // parsed `where` strings, for st's flags
+	gens    uint64     // numbers states, boundary and scheme changes (st.gen)
 
-	loadMu sync.Mutex // serialises loads and compactions
-	pool   sync.Pool  // *scratch
-
-	// compaction, under mu: while a frozen copy of compactFrom is rebuilt,
-	// writes are also kept in journal, to be replayed on the new state
-	compacting  bool
-	compactFrom *state
-	journal     []Op
-	onCompact   func()
+	pool sync.Pool // *scratch: per-query buffers
 }
 
-// New returns an empty engine.
-func New(opts Options) *Engine {
+// exprCache memoises parsed `where` strings. The map is immutable once
+// published and replaced whole on insertion.
+type exprCache struct {
+	mu sync.Mutex // serialises insertions
+	m  atomic.Pointer[map[string]*expr.Expr]
+}
+
+// maxExprs bounds the parsed expressions kept.
+const maxExprs = 4 * maxRanked
+
+func newExprCache() *exprCache {
+	c := &exprCache{}
+	m := map[string]*expr.Expr{}
+	c.m.Store(&m)
+	return c
+}
+
+// get parses src against lookup, from the cache when it can.
+func (c *exprCache) get(src string, lookup expr.FlagLookup) (*expr.Expr, error) {
+	if src == "" {
+		return expr.True, nil
+	}
+	if x := (*c.m.Load())[src]; x != nil {
+		return x, nil
+	}
+	x, err := expr.Parse(src, lookup)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.m.Load()
+	m := make(map[string]*expr.Expr, len(old)+1)
+	if len(old) < maxExprs {
+		for k, v := range old {
+			m[k] = v
+		}
+	}
+	m[src] = x
+	c.m.Store(&m)
+	return x, nil
+}
+
+// New returns an empty engine and its writer.
+func New(opts Options) *Writer {
 	if opts.BandHeight < 0 {
 		opts.BandHeight = 0
 	}
 	opts.BandHeight += opts.BandHeight & 1
-	e := &Engine{opts: opts, st: newState()}
-	e.ranks = newRankCache(0)
-	e.exprs = map[string]*Expr{}
-	e.schemes = map[string]*scheme{}
-	def, err := compileScheme(e.st, "default", DefaultScheme())
+	e := &Engine{opts: opts, schemes: map[string]*scheme.Compiled{}}
+	e.pool.New = func() any { return new(scratch) }
+	w := &Writer{Engine: e}
+	w.install(newState())
+	return w
+}
+
+// install swaps in a new state and resets what derives from it. Caller is
+// the writer and holds the write lock (or nobody else can see e yet).
+func (w *Writer) install(st *state) {
+	e := w.Engine
+	e.st = st
+	e.gens++
+	st.gen = e.gens
+	e.ranks = newRankCache(st.nFlags())
+	e.exprs = newExprCache()
+	def, err := scheme.Compile("default", scheme.Default(), st.flagLookup)
 	if err != nil {
 		panic(err) // the built-in scheme is valid by construction
 	}
-	e.schemes["default"] = def
-	e.pool.New = func() any { return new(scratch) }
-	return e
-}
-
-// Load adds the batches' dwellings, all or nothing: on any duplicate id the
-// engine is unchanged and the error is a *LoadError naming every problem.
-func (e *Engine) Load(batches ...*Batch) error {
-	var lerr LoadError
-	for _, b := range batches {
-		if err := b.Finish(); err != nil {
-			var le *LoadError
-			if !errors.As(err, &le) {
-				return err
-			}
-			for _, p := range le.Problems {
-				lerr.Add(p)
-			}
-			lerr.More += le.More
-		}
+	if old, ok := e.schemes["default"]; ok {
+		def = old
 	}
-	if lerr.Len() > 0 {
-		return &lerr
-	}
-	e.loadMu.Lock()
-	defer e.loadMu.Unlock()
-	// Build under the read lock: readers go on with the old state meanwhile.
-	e.mu.RLock()
-	prev, v, g := e.st, e.version, e.st.gen
-	st, err := rebuild(prev, batches, e.opts.BandHeight)
-	e.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	// written meanwhile (changes, or boundaries, which move gen): build again
-	if e.st != prev || e.version != v || e.st.gen != g {
-		if st, err = rebuild(e.st, batches, e.opts.BandHeight); err != nil {
-			return err
-		}
-	}
-	e.install(st)
-	for _, b := range batches {
-		e.version += Version(b.n)
-	}
-	return nil
-}
-
-// install swaps in a new state and resets what derives from it. Caller holds
-// the write lock.
-func (e *Engine) install(st *state) {
-	e.st = st
-	e.ranks = newRankCache(st.nFlags())
-	e.exprs = map[string]*Expr{}
 	for name, sc := range e.schemes {
-		if c, err := compileScheme(st, name, sc.def); err == nil {
+		if c, err := scheme.Compile(name, sc.Def, st.flagLookup); err == nil {
 			e.schemes[name] = c
 		}
 	}
+	if _, ok := e.schemes["default"]; !ok {
+		e.schemes["default"] = def
+	}
+	st.resortUnits()
 }
 
 // Flags returns the names of the known flags, in FlagID order.
@@ -143,33 +149,15 @@ func (e *Engine) Version() Version {
 	return e.version
 }
 
-// parseWhere compiles a `where` string against st's flags, with a cache.
+// parseWhere compiles a `where` string against st's flags, through the cache.
 // Caller holds the read lock.
-func (e *Engine) parseWhere(st *state, src string) (*Expr, error) {
-	if src == "" {
-		return trueExpr, nil
-	}
-	e.ranks.mu.Lock()
-	x, ok := e.exprs[src]
-	e.ranks.mu.Unlock()
-	if ok {
-		return x, nil
-	}
-	x, err := ParseExpr(src, st.flagLookup)
-	if err != nil {
-		return nil, err
-	}
-	e.ranks.mu.Lock()
-	if len(e.exprs) > 4*maxRanked {
-		clear(e.exprs)
-	}
-	e.exprs[src] = x
-	e.ranks.mu.Unlock()
-	return x, nil
+func (e *Engine) parseWhere(st *state, src string) (*expr.Expr, error) {
+	return e.exprs.get(src, st.flagLookup)
 }
 
-// ParseWhere checks a `where` expression against the known flags.
-func (e *Engine) ParseWhere(src string) (*Expr, error) {
+// ParseWhere checks a `where` expression against the known flags; the error
+// is of kind fault.BadExpression.
+func (e *Engine) ParseWhere(src string) (*expr.Expr, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return e.parseWhere(e.st, src)
@@ -177,12 +165,12 @@ func (e *Engine) ParseWhere(src string) (*Expr, error) {
 
 // PolygonQuery asks for the statistics of a region.
 type PolygonQuery struct {
-	Region  *Region
+	Region  *region.Region
 	Where   string // flag expression; "" for none
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
 	Limit   int    // at most this many ids (0: DefaultIDLimit)
-	// Deadline, when set, ends a query that runs longer with ErrTimeout.
+	// Deadline, when set, ends a query that runs longer with a fault.Timeout.
 	Deadline time.Time
 }
 
@@ -206,25 +194,17 @@ type PolygonResult struct {
 	Version   Version
 }
 
-// QueryError is a bad query parameter (not a geometry problem).
-type QueryError struct {
-	Code    string // "bad_expression", "bad_request"
-	Message string
-}
-
-func (e *QueryError) Error() string { return e.Message }
-
 // PolygonStats answers q into res, reusing res's slices. It allocates nothing
 // when res has room and q neither groups nor lists ids.
 func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	if q.Region == nil {
-		return &QueryError{Code: "bad_geometry", Message: "no region: make one with NewRegion"}
+		return fault.New(fault.BadGeometry, "no region: make one with region.New")
 	}
 	var level Level
 	if q.GroupBy != "" {
 		l, err := ParseLevel(q.GroupBy)
 		if err != nil {
-			return &QueryError{Code: "bad_request", Message: "group_by: " + err.Error()}
+			return fault.New(fault.BadRequest, "group_by: %v", err)
 		}
 		level = l
 	}
@@ -233,9 +213,9 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	st := e.st
 	x, err := e.parseWhere(st, q.Where)
 	if err != nil {
-		return &QueryError{Code: "bad_expression", Message: err.Error()}
+		return err
 	}
-	rk := e.ranks.get(st, x)
+	rk := e.ranks.view(st, x)
 	sc := e.pool.Get().(*scratch)
 	s := &sc.sink
 	s.reset(st, rk)
@@ -282,14 +262,14 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 // BruteStats answers the same question as PolygonStats by testing every
 // dwelling against every edge, after a bounding-box check: the oracle of the
 // tests and the baseline of the benchmarks. It neither groups nor lists ids.
-func (e *Engine) BruteStats(rg *Region, where string) (Counts, error) {
+func (e *Engine) BruteStats(rg *region.Region, where string) (Counts, error) {
 	if rg == nil {
-		return Counts{}, &QueryError{Code: "bad_geometry", Message: "no region: make one with NewRegion"}
+		return Counts{}, fault.New(fault.BadGeometry, "no region: make one with region.New")
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	x, err := ParseExpr(where, st.flagLookup)
+	x, err := expr.Parse(where, st.flagLookup)
 	if err != nil {
 		return Counts{}, err
 	}
@@ -318,26 +298,6 @@ type Boundary struct {
 	ID       string
 	Name     string
 	Geometry orb.MultiPolygon
-}
-
-// AddBoundaries files area polygons (for tiles and unit names), all or
-// nothing. A boundary with an id already loaded at its level replaces it.
-func (e *Engine) AddBoundaries(bs []Boundary) error {
-	for i, b := range bs {
-		if b.Level >= LevelBuilding {
-			return fmt.Errorf("boundary %d (%q): level must be district, street, community or grid", i, b.ID)
-		}
-		if b.ID == "" {
-			return fmt.Errorf("boundary %d: empty id", i)
-		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, b := range bs {
-		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry)
-	}
-	e.st.gen = generations.Add(1) // cached tiles may show these
-	return nil
 }
 
 func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon) {

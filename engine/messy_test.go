@@ -7,6 +7,7 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 )
 
 // messyCity is data the generator never makes: buildings whose dwellings lie
@@ -85,12 +86,12 @@ func TestMessyData(t *testing.T) {
 		// polygons
 		c := tc.pts[rng.IntN(len(tc.pts))]
 		mp := orb.MultiPolygon{{star(rng, deg(c[0]), deg(c[1]), 0.01, 0.12, 5+rng.IntN(20))}}
-		rg, err := engine.NewRegion(mp)
+		rg, err := region.New(mp)
 		if err != nil {
 			continue
 		}
 		want, matched := tc.oracleCounts(mp, p, nf)
-		checkRegion(t, tc.eng, rg, where, want, matched, fmt.Sprintf("messy polygon %d where %q", i, where))
+		checkRegion(t, tc.eng.Engine, rg, where, want, matched, fmt.Sprintf("messy polygon %d where %q", i, where))
 		// grids by level, with and without a box
 		var bbox *[4]float64
 		var bb [4]int32

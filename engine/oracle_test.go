@@ -1,19 +1,21 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/region"
 )
 
 // testSeed returns the seed of the randomised tests: SEED from the
@@ -35,7 +37,7 @@ func testSeed(t testing.TB) uint64 {
 
 type testCity struct {
 	city *city.City
-	eng  *engine.Engine
+	eng  *engine.Writer
 	pts  [][2]int32 // every dwelling point
 	recs []rec      // every dwelling, as generated
 }
@@ -311,12 +313,11 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 		for i := 0; i < 240; i++ {
 			kind := i % numKinds
 			mp := tc.randomGeometry(rng, kind)
-			rg, err := engine.NewRegion(mp)
+			rg, err := region.New(mp)
 			if err != nil {
 				// random vertices snapped to dwellings can make a ring cross
 				// itself: such polygons are rejected, which is tested elsewhere
-				var ge *engine.GeometryError
-				if !asGeomErr(err, &ge) {
+				if !errors.Is(err, fault.BadGeometry) {
 					t.Fatalf("kind %d: unexpected error %v", kind, err)
 				}
 				continue
@@ -330,7 +331,7 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 			if want.Total > 0 {
 				nonEmpty++
 			}
-			checkRegion(t, tc.eng, rg, where, want, matched, fmt.Sprintf("band %d polygon %d kind %d where %q", band, i, kind, where))
+			checkRegion(t, tc.eng.Engine, rg, where, want, matched, fmt.Sprintf("band %d polygon %d kind %d where %q", band, i, kind, where))
 		}
 		if polys < 200 || nonEmpty < 150 {
 			t.Fatalf("only %d valid polygons of 240, %d with dwellings inside", polys, nonEmpty)
@@ -338,18 +339,10 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 	}
 }
 
-func asGeomErr(err error, target **engine.GeometryError) bool {
-	ge, ok := err.(*engine.GeometryError)
-	if ok {
-		*target = ge
-	}
-	return ok
-}
-
 // checkRegion compares every figure of PolygonStats and of the engine's own
 // brute-force scan with the oracle's, checks that groups at every level add
 // up, and that listed ids are matched dwellings inside the region.
-func checkRegion(t *testing.T, e *engine.Engine, rg *engine.Region, where string, want engine.Counts, matched map[string]bool, what string) {
+func checkRegion(t *testing.T, e *engine.Engine, rg *region.Region, where string, want engine.Counts, matched map[string]bool, what string) {
 	t.Helper()
 	brute, err := e.BruteStats(rg, where)
 	if err != nil {
@@ -421,7 +414,7 @@ func TestBoundaryPointsCountInside(t *testing.T) {
 		ring[1], ring[2] = ring[2], ring[1]
 	}
 	ring = append(ring, ring[0])
-	rg, err := engine.NewRegion(orb.MultiPolygon{{ring}})
+	rg, err := region.New(orb.MultiPolygon{{ring}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,13 +428,13 @@ func TestBoundaryPointsCountInside(t *testing.T) {
 	nf := len(city.FlagNames())
 	mp := orb.MultiPolygon{{ring}}
 	want, matched := tc.oracleCounts(mp, all, nf)
-	checkRegion(t, tc.eng, rg, "", want, matched, "triangle on dwellings")
+	checkRegion(t, tc.eng.Engine, rg, "", want, matched, "triangle on dwellings")
 	// a degenerate sliver: a polygon exactly one building wide around a row of points
 	p := tc.pts[0]
 	x, y := deg(p[0]), deg(p[1])
 	sliver := orb.Ring{{x, y}, {x + 0.01, y}, {x + 0.01, y + 0.0000001}, {x, y + 0.0000001}, {x, y}}
 	mp = orb.MultiPolygon{{sliver}}
-	rg, err = engine.NewRegion(mp)
+	rg, err = region.New(mp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,86 +446,9 @@ func TestBoundaryPointsCountInside(t *testing.T) {
 		t.Fatal("a dwelling on the bottom edge of a sliver is not counted")
 	}
 	want, matched = tc.oracleCounts(mp, all, nf)
-	checkRegion(t, tc.eng, rg, "", want, matched, "sliver")
+	checkRegion(t, tc.eng.Engine, rg, "", want, matched, "sliver")
 }
 
 func orientation(r orb.Ring) float64 {
 	return (r[1][0]-r[0][0])*(r[2][1]-r[0][1]) - (r[2][0]-r[0][0])*(r[1][1]-r[0][1])
-}
-
-func TestExprErrorsPointAtPosition(t *testing.T) {
-	lookup := func(name string) (engine.FlagID, bool) {
-		i := slices.Index([]string{"isolated", "vaccinated"}, name)
-		return engine.FlagID(i), i >= 0
-	}
-	cases := []struct {
-		src string
-		col int
-		msg string
-	}{
-		{"isolated & ", 12, "ends"},
-		{"isolated & & vaccinated", 12, "operator"},
-		{"(isolated", 10, "missing"},
-		{"isolated)", 9, "unexpected"},
-		{"isolated & bogus", 12, "unknown flag \"bogus\""},
-		{"isolated $ vaccinated", 10, "unexpected character"},
-		{"居家 & isolated", 1, "unknown flag"},
-		{strings.Repeat("(", 80) + "isolated" + strings.Repeat(")", 80), 66, "nested"},
-	}
-	for _, c := range cases {
-		_, err := engine.ParseExpr(c.src, lookup)
-		ee, ok := err.(*engine.ExprError)
-		if !ok {
-			t.Fatalf("%q: got %v, want an ExprError", c.src, err)
-		}
-		if ee.Pos != c.col || !strings.Contains(ee.Error(), c.msg) {
-			t.Errorf("%q: got %q at column %d, want %q at column %d", c.src, ee.Error(), ee.Pos, c.msg, c.col)
-		}
-	}
-	good := map[string]string{
-		"isolated & !vaccinated":             "isolated&!vaccinated",
-		"isolated and not vaccinated":        "isolated&!vaccinated",
-		"isolated | vaccinated & false":      "isolated|vaccinated&false",
-		"(isolated | vaccinated) & true":     "(isolated|vaccinated)&true",
-		"!!isolated":                         "!!isolated",
-		"isolated && vaccinated || isolated": "isolated&vaccinated|isolated",
-	}
-	for src, canon := range good {
-		x, err := engine.ParseExpr(src, lookup)
-		if err != nil {
-			t.Fatalf("%q: %v", src, err)
-		}
-		if x.String() != canon {
-			t.Errorf("%q: canonical %q, want %q", src, x.String(), canon)
-		}
-	}
-}
-
-func TestExprPrecedence(t *testing.T) {
-	names := []string{"a", "b", "c"}
-	lookup := func(name string) (engine.FlagID, bool) {
-		i := slices.Index(names, name)
-		return engine.FlagID(i), i >= 0
-	}
-	// ! binds tightest, then &, then |: check every assignment
-	cases := map[string]func(a, b, c bool) bool{
-		"a | b & c":        func(a, b, c bool) bool { return a || (b && c) },
-		"!a & b":           func(a, b, c bool) bool { return !a && b },
-		"!(a & b) | c":     func(a, b, c bool) bool { return !(a && b) || c },
-		"a & b | !c":       func(a, b, c bool) bool { return (a && b) || !c },
-		"not a or b and c": func(a, b, c bool) bool { return !a || (b && c) },
-	}
-	for src, want := range cases {
-		x, err := engine.ParseExpr(src, lookup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := 0; m < 8; m++ {
-			v := [3]bool{m&1 != 0, m&2 != 0, m&4 != 0}
-			got := x.EvalSet(func(f engine.FlagID) bool { return v[f] })
-			if got != want(v[0], v[1], v[2]) {
-				t.Errorf("%q with a=%v b=%v c=%v: got %v", src, v[0], v[1], v[2], got)
-			}
-		}
-	}
 }

@@ -2,212 +2,242 @@ package engine
 
 import (
 	"math/bits"
+	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/roomstate/roomstate/expr"
 )
 
 // Rank blocks: 64 slots a block, 512 blocks (32,768 slots) a superblock, so a
 // count relative to its superblock fits in 16 bits.
 const (
 	sbShift   = 9 // blocks per superblock = 1 << sbShift
+	sbBlocks  = 1 << sbShift
 	sbSlots   = 6 + sbShift
-	maxRanked = 24 // rank caches kept besides the always-true one
+	maxRanked = 24 // expressions kept besides the always-true one
+	// buildings per chunk of building counts
+	bcShift = 10
+	bcSize  = 1 << bcShift
 )
 
-// rankIndex answers, for one expression E, how many slots in a range satisfy
-// E and E ∧ f for every flag f, in O(1) per range. It is derived from the
-// state's bit arrays and rebuilt lazily per superblock after changes.
+// Derived counting structures, and who writes them.
+//
+// For every `where` expression E in use, a rankView answers how many slots
+// of a range satisfy E and E ∧ f for every flag f, in O(1) per range, and a
+// bldView holds those counts per building and per area tuple. Both are
+// derived from the state's bit arrays at one write generation and are
+// immutable once published: the writer never touches them, and readers never
+// change one in place. A reader that finds an expression's newest view older
+// than the state builds the next view (sharing every chunk whose superblock,
+// or whose buildings, did not change since), and publishes it with an
+// atomic pointer swap. The writer only records, per write group, which
+// superblocks and buildings changed (rankCache's tracking fields).
 //
 // Counters: c = 0 counts live dwellings, c = 1 those satisfying E, c = 2+f
 // those satisfying E ∧ flag f; nc = 2 + flags. A range's counters are thus
-// total, matched and the flag counts of an answer, from one index.
-type rankIndex struct {
-	expr  *Expr
-	nc    int
-	cache *rankCache
+// total, matched and the flag counts of an answer.
 
-	mu sync.Mutex // serialises lazy rebuilds among readers
-	// published when a rebuild is complete (readers that find them current
-	// use the arrays without the lock): 1 + the cache's write generation the
-	// index is current with (0: never built), and the block count it covers
-	cleanGen atomic.Uint64
-	cleanBlk atomic.Int64
-	used     atomic.Int64
-
-	// guarded: written by a reader under mu while dirty, or by the writer
-	// under the engine's exclusive lock; read by readers once clean.
-	nblk  int
+// rankChunk is one superblock of an expression's rank data.
+type rankChunk struct {
 	words []uint64 // per block: E ∧ live
-	rel   []uint16 // per block × nc: counts in its superblock before it
-	sup   []uint32 // per superblock × nc: counts before the superblock
-	tot   []uint32 // per superblock × nc: counts inside the superblock
-	dirty []uint64 // bit per superblock never built (growth)
-
-	// per building × nc counts, computed on first use; bcur is how much of
-	// the cache's log of changed buildings has been recounted.
-	bc     []int64
-	bBuilt bool
-	bcur   int
-	// per area tuple × nc: the sums of bc over the area's buildings that are
-	// not mixed; bArea is the area a building's counts are in (-1: none)
-	ac    []int64
-	bArea []int32
+	rel   []uint16 // per block × nc: counts in the superblock before the block
+	tot   []uint32 // nc: counts in the whole superblock
 }
 
-func newRankIndex(e *Expr, nFlags int, c *rankCache) *rankIndex {
-	return &rankIndex{expr: e, nc: 2 + nFlags, cache: c}
+// rankView is an expression's rank data over a state at one write
+// generation.
+type rankView struct {
+	nc     int
+	gen    uint64 // the write generation it is current with
+	nblk   int    // blocks covered
+	chunks []*rankChunk
+	sup    []uint32 // per superblock × nc: counts before the superblock
 }
 
-// buildingCounts returns counts per building and per area tuple (stride
-// nc), fresh; area counts leave out mixed buildings. Callers hold the
-// engine's lock; the slices are valid until the next write.
-func (r *rankIndex) buildingCounts(st *state) (bc, ac []int64) {
-	r.fresh(st)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	nb := len(st.blds)
-	if r.bBuilt && len(r.ac) < len(st.areas)*r.nc { // areas added since
-		r.ac = append(r.ac, make([]int64, len(st.areas)*r.nc-len(r.ac))...)
-	}
-	if r.bBuilt && len(r.bArea) < nb { // buildings added since: count them
-		old := len(r.bArea)
-		r.bc = append(r.bc, make([]int64, (nb-old)*r.nc)...)
-		for len(r.bArea) < nb {
-			r.bArea = append(r.bArea, -1)
-		}
-		for b := old; b < nb; b++ {
-			r.countBuilding(st, uint32(b))
-		}
-	}
-	if !r.bBuilt {
-		r.bc = make([]int64, nb*r.nc)
-		r.ac = make([]int64, len(st.areas)*r.nc)
-		r.bArea = make([]int32, nb)
-		for i := range r.bArea {
-			r.bArea[i] = -1
-		}
-		for b := 0; b < nb; b++ {
-			r.countBuilding(st, uint32(b))
-		}
-		r.bBuilt = true
-		r.bcur = len(r.cache.blog)
-		return r.bc, r.ac
-	}
-	// the buildings changed since: recount them (a repeat is harmless)
-	for _, b := range r.cache.blog[r.bcur:] {
-		if int(b) < nb {
-			r.countBuilding(st, b)
-		}
-	}
-	r.bcur = len(r.cache.blog)
-	return r.bc, r.ac
+// bldView holds an expression's counts per building and per area tuple at
+// one write generation.
+type bldView struct {
+	nc     int
+	gen    uint64
+	nb     int         // buildings covered
+	chunks []*bldChunk // per bcSize buildings
+	ac     []int64     // per area tuple × nc: sums over the tuple's unmixed buildings
 }
 
-// countBuilding recounts one building (its main ranges, then its delta
-// slots) and moves its contribution to its area.
-func (r *rankIndex) countBuilding(st *state, bi uint32) {
-	nc := r.nc
-	dst := r.bc[int(bi)*nc : int(bi)*nc+nc]
-	if a := r.bArea[bi]; a >= 0 {
-		acc := r.ac[int(a)*nc : int(a)*nc+nc]
-		for c, v := range dst {
-			acc[c] -= v
-		}
-	}
-	clear(dst)
-	b := &st.blds[bi]
-	for i := 0; i+1 < len(b.ranges); i += 2 {
-		r.addRange(st, b.ranges[i], b.ranges[i+1], dst)
-	}
-	for _, p := range b.slots {
-		if p >= uint32(st.nMain) {
-			r.addRange(st, p, p+1, dst)
-		}
-	}
-	r.bArea[bi] = -1
-	if !b.mixed && len(b.slots) > 0 {
-		r.bArea[bi] = int32(b.area)
-		acc := r.ac[int(b.area)*nc : int(b.area)*nc+nc]
-		for c, v := range dst {
-			acc[c] += v
-		}
-	}
+// bldChunk holds the counts of bcSize buildings.
+type bldChunk struct {
+	c    []int64 // per building × nc
+	area []int32 // per building: the area tuple its counts are summed into, -1 for none
 }
 
-// fresh brings the index up to date with st. Callers hold the engine's lock
-// (shared or exclusive).
-func (r *rankIndex) fresh(st *state) {
-	c := r.cache
-	current := func() bool {
-		return r.cleanGen.Load() == c.gen+1 && r.cleanBlk.Load() == int64(st.nBlocks())
+// of returns the counts of building bi (nc counters).
+func (v *bldView) of(bi uint32) []int64 {
+	ch := v.chunks[bi>>bcShift]
+	i := int(bi&(bcSize-1)) * v.nc
+	return ch.c[i : i+v.nc : i+v.nc]
+}
+
+// areaOf returns the counts of area tuple a (nc counters).
+func (v *bldView) areaOf(a uint32) []int64 {
+	return v.ac[int(a)*v.nc : int(a)*v.nc+v.nc]
+}
+
+// exprIndex holds the newest views of one expression.
+type exprIndex struct {
+	x    *expr.Expr
+	nc   int
+	used atomic.Int64 // tick of the last use, for eviction
+
+	// build serialises the making of this expression's next views among
+	// readers; it guards no field, since views are published whole through
+	// rank and bld.
+	build sync.Mutex
+	rank  atomic.Pointer[rankView]
+	bld   atomic.Pointer[bldView]
+}
+
+// bldChange is one building logged as changed in a write group.
+type bldChange struct {
+	gen uint64
+	bld uint32
+}
+
+// maxBlog bounds the log of changed buildings; past it, the older half is
+// dropped and views older than what remains recount every building.
+const maxBlog = 1 << 20
+
+// rankCache keeps the indexes of recently used expressions for one state,
+// and what changed since their views were built.
+type rankCache struct {
+	nc   int
+	all  *exprIndex // the always-true expression: live dwellings
+	tick atomic.Int64
+
+	// mu serialises the insertion of new expressions; the map is replaced
+	// whole on insertion (copy on write) and read through byKey without it.
+	mu    sync.Mutex
+	byKey atomic.Pointer[map[string]*exprIndex]
+
+	// change tracking: written by the writer under the engine's exclusive
+	// lock, read by readers under the shared lock.
+	gen       uint64      // write groups so far
+	sbGen     []uint64    // per superblock: the group of its last change
+	bGen      []uint64    // per building: the group it was last logged in
+	blog      []bldChange // buildings changed, in group order
+	blogFloor uint64      // groups ≤ blogFloor may be missing from blog
+}
+
+func newRankCache(nFlags int) *rankCache {
+	c := &rankCache{nc: 2 + nFlags}
+	c.all = &exprIndex{x: expr.True, nc: c.nc}
+	m := map[string]*exprIndex{}
+	c.byKey.Store(&m)
+	return c
+}
+
+// index returns the index of x, inserting it (and evicting the least
+// recently used beyond maxRanked) when new.
+func (c *rankCache) index(x *expr.Expr) *exprIndex {
+	if x.IsTrue() {
+		return c.all
 	}
-	if current() {
-		return
+	key := x.String()
+	if ix := (*c.byKey.Load())[key]; ix != nil {
+		return ix
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if current() {
-		return
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.byKey.Load()
+	if ix := old[key]; ix != nil {
+		return ix
 	}
+	m := make(map[string]*exprIndex, len(old)+1)
+	var oldest string
+	var at int64 = -1
+	for k, ix := range old {
+		m[k] = ix
+		if u := ix.used.Load(); at < 0 || u < at {
+			oldest, at = k, u
+		}
+	}
+	if len(m) >= maxRanked {
+		delete(m, oldest)
+	}
+	ix := &exprIndex{x: x, nc: c.nc}
+	m[key] = ix
+	c.byKey.Store(&m)
+	return ix
+}
+
+// view returns x's rank view, current with st. Callers hold the engine's
+// lock (either kind).
+func (c *rankCache) view(st *state, x *expr.Expr) *rankView {
+	ix := c.index(x)
+	ix.used.Store(c.tick.Add(1))
+	return ix.freshRank(st, c)
+}
+
+// buildings returns x's rank view and its building view, both current with
+// st. Callers hold the engine's lock (either kind).
+func (c *rankCache) buildings(st *state, x *expr.Expr) (*rankView, *bldView) {
+	ix := c.index(x)
+	ix.used.Store(c.tick.Add(1))
+	rv := ix.freshRank(st, c)
+	return rv, ix.freshBld(st, c, rv)
+}
+
+func (ix *exprIndex) freshRank(st *state, c *rankCache) *rankView {
 	nblk := st.nBlocks()
-	nsb := (nblk + (1 << sbShift) - 1) >> sbShift
-	if nblk != r.nblk {
-		oldSB := (r.nblk + (1 << sbShift) - 1) >> sbShift
-		r.words = growU64(r.words, nblk)
-		r.rel = growU16(r.rel, nblk*r.nc)
-		r.sup = growU32(r.sup, nsb*r.nc)
-		r.tot = growU32(r.tot, nsb*r.nc)
-		r.dirty = growU64(r.dirty, (nsb+63)>>6)
-		// the last old superblock may have grown; new ones are unbuilt
-		first := oldSB - 1
-		if first < 0 {
-			first = 0
-		}
-		for sb := first; sb < nsb; sb++ {
-			r.dirty[sb>>6] |= 1 << (sb & 63)
-		}
-		r.nblk = nblk
+	if v := ix.rank.Load(); v != nil && v.gen == c.gen && v.nblk == nblk {
+		return v
 	}
-	built := r.cleanGen.Load() // 0, or 1 + the generation last built
-	for sb := 0; sb < nsb; sb++ {
-		changed := built == 0 || sb < len(c.sbGen) && c.sbGen[sb] >= built
-		if changed || r.dirty[sb>>6]>>(sb&63)&1 != 0 {
-			r.rebuildSuper(st, sb)
-		}
+	ix.build.Lock()
+	defer ix.build.Unlock()
+	old := ix.rank.Load()
+	if old != nil && old.gen == c.gen && old.nblk == nblk {
+		return old
 	}
-	clear(r.dirty)
-	nc := r.nc
+	v := &rankView{nc: ix.nc, gen: c.gen, nblk: nblk}
+	nsb := (nblk + sbBlocks - 1) >> sbShift
+	v.chunks = make([]*rankChunk, nsb)
+	for sb := range v.chunks {
+		if old != nil && sb < len(old.chunks) && old.blocksIn(sb) == v.blocksIn(sb) &&
+			!(sb < len(c.sbGen) && c.sbGen[sb] > old.gen) {
+			v.chunks[sb] = old.chunks[sb]
+			continue
+		}
+		v.chunks[sb] = buildChunk(st, ix.x, ix.nc, sb, v.blocksIn(sb))
+	}
+	nc := ix.nc
+	v.sup = make([]uint32, nsb*nc)
 	for k := 0; k < nc; k++ {
 		var acc uint32
 		for sb := 0; sb < nsb; sb++ {
-			r.sup[sb*nc+k] = acc
-			acc += r.tot[sb*nc+k]
+			v.sup[sb*nc+k] = acc
+			acc += v.chunks[sb].tot[k]
 		}
 	}
-	r.cleanBlk.Store(int64(nblk))
-	r.cleanGen.Store(c.gen + 1)
+	ix.rank.Store(v)
+	return v
 }
 
-func (r *rankIndex) rebuildSuper(st *state, sb int) {
-	nc := r.nc
-	b0 := sb << sbShift
-	b1 := b0 + 1<<sbShift
-	if b1 > r.nblk {
-		b1 = r.nblk
-	}
-	var run [64]uint32
-	acc := run[:0]
-	if nc > len(run) {
-		acc = make([]uint32, nc)
-	} else {
-		acc = run[:nc]
-	}
+// blocksIn is the number of blocks of superblock sb the view covers.
+func (v *rankView) blocksIn(sb int) int { return min(sbBlocks, v.nblk-sb<<sbShift) }
+
+// buildChunk computes superblock sb's rank data (nb blocks) from st.
+func buildChunk(st *state, x *expr.Expr, nc, sb, nb int) *rankChunk {
+	ch := &rankChunk{words: make([]uint64, nb), rel: make([]uint16, nb*nc), tot: make([]uint32, nc)}
+	acc := ch.tot
 	words := st.words
-	for b := b0; b < b1; b++ {
+	b0 := sb << sbShift
+	for i := 0; i < nb; i++ {
+		b := b0 + i
 		live := st.live[b]
-		w := r.expr.evalBlock(words, b) & live
-		r.words[b] = w
-		rel := r.rel[b*nc : b*nc+nc]
+		w := x.EvalBlock(words, b) & live
+		ch.words[i] = w
+		rel := ch.rel[i*nc : i*nc+nc]
 		rel[0] = uint16(acc[0])
 		acc[0] += uint32(bits.OnesCount64(live))
 		rel[1] = uint16(acc[1])
@@ -217,18 +247,117 @@ func (r *rankIndex) rebuildSuper(st *state, sb int) {
 			acc[c] += uint32(bits.OnesCount64(w & words[c-2][b]))
 		}
 	}
-	copy(r.tot[sb*nc:sb*nc+nc], acc)
+	return ch
+}
+
+func (ix *exprIndex) freshBld(st *state, c *rankCache, rv *rankView) *bldView {
+	nb, na, nc := len(st.blds), len(st.areas), ix.nc
+	current := func(v *bldView) bool { return v != nil && v.gen == c.gen && v.nb == nb && len(v.ac) == na*nc }
+	if v := ix.bld.Load(); current(v) {
+		return v
+	}
+	ix.build.Lock()
+	defer ix.build.Unlock()
+	old := ix.bld.Load()
+	if current(old) {
+		return old
+	}
+	v := &bldView{nc: nc, gen: c.gen, nb: nb, ac: make([]int64, na*nc)}
+	v.chunks = make([]*bldChunk, (nb+bcSize-1)>>bcShift)
+	if old == nil || old.gen < c.blogFloor {
+		for i := range v.chunks {
+			v.chunks[i] = newBldChunk(nc)
+		}
+		for bi := 0; bi < nb; bi++ {
+			v.recount(st, rv, uint32(bi))
+		}
+		ix.bld.Store(v)
+		return v
+	}
+	copy(v.ac, old.ac)
+	copy(v.chunks, old.chunks)
+	owned := make([]bool, len(v.chunks)) // chunks this view has copied already
+	for i := len(old.chunks); i < len(v.chunks); i++ {
+		v.chunks[i], owned[i] = newBldChunk(nc), true
+	}
+	touch := func(bi uint32) {
+		k := bi >> bcShift
+		if !owned[k] {
+			v.chunks[k], owned[k] = v.chunks[k].clone(), true
+		}
+		v.recount(st, rv, bi)
+	}
+	// buildings logged after the old view, then those added since
+	from := sort.Search(len(c.blog), func(i int) bool { return c.blog[i].gen > old.gen })
+	for _, ch := range c.blog[from:] {
+		if int(ch.bld) < old.nb {
+			touch(ch.bld)
+		}
+	}
+	for bi := old.nb; bi < nb; bi++ {
+		touch(uint32(bi))
+	}
+	ix.bld.Store(v)
+	return v
+}
+
+func newBldChunk(nc int) *bldChunk {
+	ch := &bldChunk{c: make([]int64, bcSize*nc), area: make([]int32, bcSize)}
+	for i := range ch.area {
+		ch.area[i] = -1
+	}
+	return ch
+}
+
+func (ch *bldChunk) clone() *bldChunk {
+	return &bldChunk{c: slices.Clone(ch.c), area: slices.Clone(ch.area)}
+}
+
+// recount counts building bi again (its main ranges, then its delta slots)
+// and moves its contribution to its area. The building's chunk must belong
+// to v alone.
+func (v *bldView) recount(st *state, rv *rankView, bi uint32) {
+	nc := v.nc
+	ch := v.chunks[bi>>bcShift]
+	i := int(bi & (bcSize - 1))
+	dst := ch.c[i*nc : i*nc+nc]
+	if a := ch.area[i]; a >= 0 {
+		acc := v.areaOf(uint32(a))
+		for k, x := range dst {
+			acc[k] -= x
+		}
+	}
+	clear(dst)
+	b := &st.blds[bi]
+	for j := 0; j+1 < len(b.ranges); j += 2 {
+		rv.addRange(st, b.ranges[j], b.ranges[j+1], dst)
+	}
+	for _, p := range b.slots {
+		if p >= uint32(st.nMain) {
+			rv.addRange(st, p, p+1, dst)
+		}
+	}
+	ch.area[i] = -1
+	if !b.mixed && len(b.slots) > 0 {
+		ch.area[i] = int32(b.area)
+		acc := v.areaOf(b.area)
+		for k, x := range dst {
+			acc[k] += x
+		}
+	}
 }
 
 // prefix adds sign × (counts of slots [0, p)) for all counters to acc.
-func (r *rankIndex) prefix(st *state, p uint32, sign int64, acc []int64) {
+func (v *rankView) prefix(st *state, p uint32, sign int64, acc []int64) {
 	blk := int(p >> 6)
 	sb := blk >> sbShift
-	nc := r.nc
+	nc := v.nc
+	ch := v.chunks[sb]
+	i := blk & (sbBlocks - 1)
 	m := uint64(1)<<(p&63) - 1
-	w := r.words[blk] & m
-	rel := r.rel[blk*nc : blk*nc+nc]
-	sup := r.sup[sb*nc : sb*nc+nc]
+	w := ch.words[i] & m
+	rel := ch.rel[i*nc : i*nc+nc]
+	sup := v.sup[sb*nc : sb*nc+nc]
 	acc[0] += sign * (int64(sup[0]) + int64(rel[0]) + popcount(st.live[blk]&m))
 	acc[1] += sign * (int64(sup[1]) + int64(rel[1]) + popcount(w))
 	for c := 2; c < nc; c++ {
@@ -237,22 +366,22 @@ func (r *rankIndex) prefix(st *state, p uint32, sign int64, acc []int64) {
 }
 
 // addRange adds the counts of slots [a, b) to acc (nc counters).
-func (r *rankIndex) addRange(st *state, a, b uint32, acc []int64) {
+func (v *rankView) addRange(st *state, a, b uint32, acc []int64) {
 	if a >= b {
 		return
 	}
 	if a>>6 == (b-1)>>6 {
-		r.addMask(st, int(a>>6), rangeMask(a&63, (b-1)&63), acc)
+		v.addMask(st, int(a>>6), rangeMask(a&63, (b-1)&63), acc)
 		return
 	}
-	r.prefix(st, b, 1, acc)
-	r.prefix(st, a, -1, acc)
+	v.prefix(st, b, 1, acc)
+	v.prefix(st, a, -1, acc)
 }
 
 // addMask adds the counts of the slots of block blk selected by mask.
-func (r *rankIndex) addMask(st *state, blk int, mask uint64, acc []int64) {
+func (v *rankView) addMask(st *state, blk int, mask uint64, acc []int64) {
 	acc[0] += popcount(st.live[blk] & mask)
-	w := r.words[blk] & mask
+	w := v.word(blk) & mask
 	if w == 0 {
 		return
 	}
@@ -262,115 +391,25 @@ func (r *rankIndex) addMask(st *state, blk int, mask uint64, acc []int64) {
 	}
 }
 
+// word returns block blk's word of the expression (∧ live).
+func (v *rankView) word(blk int) uint64 {
+	return v.chunks[blk>>sbShift].words[blk&(sbBlocks-1)]
+}
+
 // bit reports whether slot p satisfies the expression (and is live).
-func (r *rankIndex) bit(p uint32) bool { return r.words[p>>6]>>(p&63)&1 != 0 }
+func (v *rankView) bit(p uint32) bool { return v.word(int(p>>6))>>(p&63)&1 != 0 }
 
 // rangeMask has bits lo..hi (inclusive) set.
 func rangeMask(lo, hi uint32) uint64 {
 	return (^uint64(0) >> (63 - hi)) &^ (uint64(1)<<lo - 1)
 }
 
-func growU64(s []uint64, n int) []uint64 {
-	if n <= cap(s) {
-		old := len(s)
-		s = s[:n]
-		clear(s[min(old, n):])
-		return s
-	}
-	out := make([]uint64, n, n+n/4)
-	copy(out, s)
-	return out
-}
-
-func growU32(s []uint32, n int) []uint32 {
-	if n <= cap(s) {
-		old := len(s)
-		s = s[:n]
-		clear(s[min(old, n):])
-		return s
-	}
-	out := make([]uint32, n, n+n/4)
-	copy(out, s)
-	return out
-}
-
-func growU16(s []uint16, n int) []uint16 {
-	if n <= cap(s) {
-		old := len(s)
-		s = s[:n]
-		clear(s[min(old, n):])
-		return s
-	}
-	out := make([]uint16, n, n+n/4)
-	copy(out, s)
-	return out
-}
-
-// maxBlog bounds the log of changed buildings; past it, indexes recount
-// every building once.
-const maxBlog = 1 << 20
-
-// rankCache keeps the rank indexes of recently used expressions, and what
-// changed since they were built: writes record the superblock and building
-// of each change once, however many indexes there are, and each index
-// catches up when next used.
-type rankCache struct {
-	mu    sync.Mutex
-	tick  atomic.Int64
-	all   *rankIndex // the always-true expression: live dwellings
-	byKey map[string]*rankIndex
-
-	// change tracking, written under the engine's exclusive lock
-	gen   uint64   // write batches so far
-	sbGen []uint64 // per superblock: the batch of its last change
-	bGen  []uint64 // per building: the batch it was last logged in
-	blog  []uint32 // buildings changed, in order
-}
-
-func newRankCache(nFlags int) *rankCache {
-	c := &rankCache{byKey: map[string]*rankIndex{}}
-	c.all = newRankIndex(trueExpr, nFlags, c)
-	return c
-}
-
-// get returns the (fresh) rank index of e. Callers hold the engine's lock.
-func (c *rankCache) get(st *state, e *Expr) *rankIndex {
-	var r *rankIndex
-	if e.IsTrue() {
-		r = c.all
-	} else {
-		c.mu.Lock()
-		r = c.byKey[e.canon]
-		if r == nil {
-			if len(c.byKey) >= maxRanked {
-				c.evictLocked()
-			}
-			r = newRankIndex(e, st.nFlags(), c)
-			c.byKey[e.canon] = r
-		}
-		c.mu.Unlock()
-	}
-	r.used.Store(c.tick.Add(1))
-	r.fresh(st)
-	return r
-}
-
-func (c *rankCache) evictLocked() {
-	var oldest string
-	var at int64 = -1
-	for k, r := range c.byKey {
-		if u := r.used.Load(); at < 0 || u < at {
-			oldest, at = k, u
-		}
-	}
-	delete(c.byKey, oldest)
-}
-
-// begin starts a batch of writes. Caller holds the engine's exclusive lock.
+// begin starts a write group. Caller holds the engine's exclusive lock.
 func (c *rankCache) begin() { c.gen++ }
 
-// markDirty records that a slot of building bld changed. Caller holds the
-// engine's exclusive lock, inside a batch begun with begin.
+// markDirty records that a slot of building bld changed in the current
+// group. Caller holds the engine's exclusive lock, inside a group begun with
+// begin.
 func (c *rankCache) markDirty(slot, bld uint32) {
 	sb := int(slot >> sbSlots)
 	for sb >= len(c.sbGen) {
@@ -382,14 +421,15 @@ func (c *rankCache) markDirty(slot, bld uint32) {
 	}
 	if c.bGen[bld] != c.gen {
 		c.bGen[bld] = c.gen
-		c.blog = append(c.blog, bld)
+		c.blog = append(c.blog, bldChange{gen: c.gen, bld: bld})
 	}
 	if len(c.blog) > maxBlog {
-		// too much to catch up with: indexes recount every building
-		c.blog = c.blog[:0]
-		c.all.bBuilt, c.all.bcur = false, 0
-		for _, r := range c.byKey {
-			r.bBuilt, r.bcur = false, 0
+		// drop the older half: views older than what remains recount all
+		half := len(c.blog) / 2
+		c.blogFloor = c.blog[half-1].gen
+		for half < len(c.blog) && c.blog[half].gen == c.blogFloor {
+			half++
 		}
+		c.blog = slices.Delete(c.blog, 0, half)
 	}
 }

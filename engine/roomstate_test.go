@@ -7,6 +7,7 @@ import (
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // flagBit returns the bit of a generated flag.
@@ -21,13 +22,13 @@ func TestRoomStateFollowsRuleOrder(t *testing.T) {
 	}
 	_ = tc.city.Dwellings(func(r *engine.Record) error { floorOf[r.ID] = int(r.Floor); return nil })
 	// a custom scheme whose first rule overlaps later ones
-	custom := engine.Scheme{
-		Rules: []engine.Rule{
+	custom := scheme.Scheme{
+		Rules: []scheme.Rule{
 			{State: "unvaccinated_elderly", When: "elderly_alone & !vaccinated", Label: "未接种独居老人", Color: "#ff0000", Shape: "star"},
 			{State: "isolated", When: "isolated", Label: "居家隔离", Color: "#d7191c", Shape: "square"},
 			{State: "rental", When: "rental or elderly_alone", Label: "出租", Color: "#2c7bb6", Shape: "diamond"},
 		},
-		Default: engine.Rule{State: "normal", Label: "常住", Color: "#bdbdbd", Shape: "circle"},
+		Default: scheme.Rule{State: "normal", Label: "常住", Color: "#bdbdbd", Shape: "circle"},
 	}
 	if err := tc.eng.PutScheme("custom", custom); err != nil {
 		t.Fatal(err)
@@ -142,22 +143,22 @@ func TestRoomStateFollowsRuleOrder(t *testing.T) {
 
 func TestSchemeValidation(t *testing.T) {
 	tc := loadCity(t, 20_000, 11, 0)
-	ok := engine.Rule{State: "x", When: "isolated", Label: "x", Color: "#abcdef", Shape: "circle"}
-	def := engine.Rule{State: "normal", Label: "n", Color: "#bdbdbd", Shape: "circle"}
-	bad := map[string]engine.Scheme{
-		"unknown flag": {Rules: []engine.Rule{{State: "x", When: "bogus", Label: "x", Color: "#abcdef", Shape: "circle"}}, Default: def},
-		"bad colour":   {Rules: []engine.Rule{{State: "x", When: "isolated", Label: "x", Color: "red", Shape: "circle"}}, Default: def},
-		"bad shape":    {Rules: []engine.Rule{{State: "x", When: "isolated", Label: "x", Color: "#abcdef", Shape: "blob"}}, Default: def},
-		"empty when":   {Rules: []engine.Rule{{State: "x", When: " ", Label: "x", Color: "#abcdef", Shape: "circle"}}, Default: def},
-		"twice":        {Rules: []engine.Rule{ok, ok}, Default: def},
-		"no default":   {Rules: []engine.Rule{ok}},
+	ok := scheme.Rule{State: "x", When: "isolated", Label: "x", Color: "#abcdef", Shape: "circle"}
+	def := scheme.Rule{State: "normal", Label: "n", Color: "#bdbdbd", Shape: "circle"}
+	bad := map[string]scheme.Scheme{
+		"unknown flag": {Rules: []scheme.Rule{{State: "x", When: "bogus", Label: "x", Color: "#abcdef", Shape: "circle"}}, Default: def},
+		"bad colour":   {Rules: []scheme.Rule{{State: "x", When: "isolated", Label: "x", Color: "red", Shape: "circle"}}, Default: def},
+		"bad shape":    {Rules: []scheme.Rule{{State: "x", When: "isolated", Label: "x", Color: "#abcdef", Shape: "blob"}}, Default: def},
+		"empty when":   {Rules: []scheme.Rule{{State: "x", When: " ", Label: "x", Color: "#abcdef", Shape: "circle"}}, Default: def},
+		"twice":        {Rules: []scheme.Rule{ok, ok}, Default: def},
+		"no default":   {Rules: []scheme.Rule{ok}},
 	}
 	for what, sc := range bad {
 		if err := tc.eng.PutScheme("s", sc); err == nil {
 			t.Errorf("%s: accepted", what)
 		}
 	}
-	if err := tc.eng.PutScheme("bad name/..", engine.Scheme{Rules: []engine.Rule{ok}, Default: def}); err == nil {
+	if err := tc.eng.PutScheme("bad name/..", scheme.Scheme{Rules: []scheme.Rule{ok}, Default: def}); err == nil {
 		t.Error("bad name accepted")
 	}
 	if _, ok := tc.eng.Scheme("s"); ok {

@@ -8,48 +8,51 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // Snapshot is the whole state of an engine in a form to persist: columns of
 // the live dwellings (big columns as little-endian byte blobs, so they
 // encode and decode as one copy), the tables they refer to, flags as roaring
 // bitmaps (the engine's source of truth for flags, in roaring's portable
-// format), schemes and boundaries. Export makes one, Restore reads one back.
+// format), schemes and boundaries. Frozen.Snapshot makes one and
+// Writer.Restore reads one back; how it is written to disk is the store's
+// business.
 type Snapshot struct {
-	Format     int      `msgpack:"format"`
-	Version    uint64   `msgpack:"version"`
-	N          int      `msgpack:"n"`
-	BandHeight int32    `msgpack:"band_height"`
-	Flags      []string `msgpack:"flags"`
+	Format     int
+	Version    uint64
+	N          int
+	BandHeight int32
+	Flags      []string
 	// per dwelling, in slot order
-	IDs   []byte `msgpack:"ids"`    // the ids, back to back
-	IDEnd []byte `msgpack:"id_end"` // uint32 each: where each id ends
-	Lon   []byte `msgpack:"lon"`    // int32 each, 1e-7 degrees
-	Lat   []byte `msgpack:"lat"`
-	Area  []byte `msgpack:"area"` // uint32: index into Areas
-	Bld   []byte `msgpack:"bld"`  // uint32: index into Buildings
-	Unit  []byte `msgpack:"unit"` // uint32: index into Strings
-	Room  []byte `msgpack:"room"`
-	Floor []byte `msgpack:"floor"` // int16
+	IDs   []byte // the ids, back to back
+	IDEnd []byte // uint32 each: where each id ends
+	Lon   []byte // int32 each, 1e-7 degrees
+	Lat   []byte
+	Area  []byte // uint32: index into Areas
+	Bld   []byte // uint32: index into Buildings
+	Unit  []byte // uint32: index into Strings
+	Room  []byte
+	Floor []byte // int16
 	// per flag: the dwellings (numbered as above) carrying it, a roaring
 	// bitmap in the portable serialisation format
-	FlagBitmaps [][]byte `msgpack:"flag_bitmaps"`
+	FlagBitmaps [][]byte
 	// tables
-	Areas     []byte      `msgpack:"areas"` // 4 × uint32 each: unit numbers of district, street, community, grid
-	Units     [4][]string `msgpack:"units"`
-	UnitNames [4][]string `msgpack:"unit_names"`
-	Buildings []string    `msgpack:"buildings"`
-	Strings   []string    `msgpack:"strings"`
+	Areas     []byte // 4 × uint32 each: unit numbers of district, street, community, grid
+	Units     [4][]string
+	UnitNames [4][]string
+	Buildings []string
+	Strings   []string
 	// other state
-	Schemes    map[string]Scheme  `msgpack:"schemes"`
-	Boundaries []SnapshotBoundary `msgpack:"boundaries"`
+	Schemes    map[string]scheme.Scheme
+	Boundaries []SnapshotBoundary
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
 type SnapshotBoundary struct {
-	Level    uint8         `msgpack:"level"`
-	Unit     uint32        `msgpack:"unit"`
-	Polygons [][][]float64 `msgpack:"polygons"` // polygon → ring → lon, lat, lon, lat…
+	Level    uint8
+	Unit     uint32
+	Polygons [][][]float64 // polygon → ring → lon, lat, lon, lat…
 }
 
 // SnapshotFormat is the version of the Snapshot layout (2: flags as roaring
@@ -90,7 +93,7 @@ func init() {
 type Frozen struct {
 	st      *state
 	version Version
-	schemes map[string]Scheme
+	schemes map[string]scheme.Scheme
 	band    int32
 }
 
@@ -102,10 +105,10 @@ func (fz *Frozen) Version() Version { return fz.version }
 func (e *Engine) Freeze() *Frozen {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	fz := &Frozen{st: e.st.frozen(), version: e.version, schemes: map[string]Scheme{}, band: e.st.index.h}
+	fz := &Frozen{st: e.st.frozen(), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
 	for n, s := range e.schemes {
-		if n != "default" || !schemeEqual(s.def, DefaultScheme()) {
-			fz.schemes[n] = s.def
+		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
+			fz.schemes[n] = s.Def
 		}
 	}
 	if e.opts.BandHeight == 0 {
@@ -193,14 +196,11 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	return s
 }
 
-func schemeEqual(a, b Scheme) bool {
-	return slices.Equal(a.Rules, b.Rules) && a.Default == b.Default
-}
-
 // Restore replaces the engine's state with a snapshot, checking it whole
 // first: a snapshot that does not hold together is an error and changes
 // nothing.
-func (e *Engine) Restore(s *Snapshot) error {
+func (w *Writer) Restore(s *Snapshot) error {
+	e := w.Engine
 	if s.Format != SnapshotFormat {
 		return fmt.Errorf("snapshot format %d; this build reads %d", s.Format, SnapshotFormat)
 	}
@@ -359,21 +359,24 @@ func (e *Engine) Restore(s *Snapshot) error {
 		}
 		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], mp)
 	}
-	var compiled = map[string]*scheme{}
+	if len(s.Schemes) > scheme.MaxSchemes {
+		return bad("schemes", fmt.Errorf("%d schemes; the limit is %d", len(s.Schemes), scheme.MaxSchemes))
+	}
+	compiled := map[string]*scheme.Compiled{}
 	for name, sc := range s.Schemes {
-		c, err := compileScheme(st, name, sc)
+		c, err := scheme.Compile(name, sc, st.flagLookup)
 		if err != nil {
 			return bad("schemes", err)
 		}
 		compiled[name] = c
 	}
+	w.waitCompaction()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.install(st)
-	for name, c := range compiled {
-		e.schemes[name] = c
-	}
+	e.schemes = compiled
+	w.install(st)
 	e.version = Version(s.Version)
+	w.checkInvariants()
 	return nil
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math/bits"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
@@ -74,7 +73,8 @@ type state struct {
 	boundAt   [numAreaLevels][]int32 // per level and unit: 1 + index in bounds, 0 for none
 
 	// change tracking, for cached tiles: gen changes when the state is
-	// rebuilt; bver and uver hold the version of the last change of each
+	// replaced, and when boundaries or schemes change (numbered by the
+	// engine); bver and uver hold the version of the last change of each
 	// building and unit; structVer that of the last change that moved or
 	// made a building. cur is the version being applied.
 	gen       uint64
@@ -108,9 +108,6 @@ func (r *runs) find(p uint32) int {
 }
 
 func (st *state) nFlags() int { return len(st.flagNames) }
-
-// generations numbers states, so that a cached tile knows its state.
-var generations atomic.Uint64
 
 // touch records that slot p's building and units change at st.cur.
 func (st *state) touch(p uint32) {

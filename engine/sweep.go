@@ -5,6 +5,9 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/region"
 )
 
 // bandItem is one polygon edge clipped to one row band: its conservative
@@ -24,7 +27,7 @@ type bandItem struct {
 // a level and collects matched slots.
 type sink struct {
 	st  *state
-	rk  *rankIndex // the where expression
+	rk  *rankView // the where expression
 	acc []int64
 
 	pendBlk  int
@@ -49,7 +52,7 @@ type scratch struct {
 	sink   sink
 }
 
-func (s *sink) reset(st *state, rk *rankIndex) {
+func (s *sink) reset(st *state, rk *rankView) {
 	s.st, s.rk = st, rk
 	n := rk.nc
 	if cap(s.acc) < n {
@@ -166,11 +169,11 @@ func (s *sink) groupAcc(g uint32) []int64 {
 func (s *sink) finish() { s.flush() }
 
 // ErrTimeout is a query that ran past its deadline.
-var ErrTimeout = &QueryError{Code: "timeout", Message: "the query ran past its time budget: ask for a smaller area or a larger cell"}
+var ErrTimeout = fault.New(fault.Timeout, "the query ran past its time budget: ask for a smaller area or a larger cell")
 
 // sweep finds every live dwelling inside rg and hands it to s. It gives up
 // with ErrTimeout once past the deadline (zero: none).
-func (st *state) sweep(rg *Region, sc *scratch, s *sink, deadline time.Time) error {
+func (st *state) sweep(rg *region.Region, sc *scratch, s *sink, deadline time.Time) error {
 	ix := st.index
 	if ix.nb > 0 {
 		items := st.bandItems(rg, sc)
@@ -199,11 +202,12 @@ func (st *state) sweep(rg *Region, sc *scratch, s *sink, deadline time.Time) err
 // bandItems clips every edge of rg to the non-empty bands it crosses and
 // returns the items sorted by band, then west end: a counting sort by band
 // (an edge's bands are consecutive), then a small sort within each band.
-func (st *state) bandItems(rg *Region, sc *scratch) []bandItem {
+func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 	ix := st.index
 	h := int64(ix.h)
-	bmin := max(ix.bandOf(int64(rg.bbox[1])), 0)
-	bmax := min(ix.bandOf(int64(rg.bbox[3])), int64(ix.nb-1))
+	bbox := rg.BBox()
+	bmin := max(ix.bandOf(int64(bbox[1])), 0)
+	bmax := min(ix.bandOf(int64(bbox[3])), int64(ix.nb-1))
 	if bmin > bmax {
 		return sc.items[:0]
 	}
@@ -212,13 +216,14 @@ func (st *state) bandItems(rg *Region, sc *scratch) []bandItem {
 		sc.counts = make([]int32, nbands+1)
 	}
 	counts := sc.counts[:nbands+1]
+	edges := rg.Edges()
 	clear(counts)
 	// pass 1: items per band
 	total := 0
-	for ei := range rg.edges {
-		e := &rg.edges[ei]
-		b0 := max(ix.bandOf(int64(min(e.y1, e.y2))), bmin)
-		b1 := min(ix.bandOf(int64(max(e.y1, e.y2))), bmax)
+	for ei := range edges {
+		e := &edges[ei]
+		b0 := max(ix.bandOf(int64(min(e.Y1, e.Y2))), bmin)
+		b1 := min(ix.bandOf(int64(max(e.Y1, e.Y2))), bmax)
 		for b := b0; b <= b1; b++ {
 			if ix.start[b] != ix.start[b+1] {
 				counts[b-bmin+1]++
@@ -234,9 +239,9 @@ func (st *state) bandItems(rg *Region, sc *scratch) []bandItem {
 	}
 	items := sc.items[:total]
 	// pass 2: the items, each into its band's stretch
-	for ei := range rg.edges {
-		e := &rg.edges[ei]
-		x1, y1, x2, y2 := int64(e.x1), int64(e.y1), int64(e.x2), int64(e.y2)
+	for ei := range edges {
+		e := &edges[ei]
+		x1, y1, x2, y2 := int64(e.X1), int64(e.Y1), int64(e.X2), int64(e.Y2)
 		ylo, yhi := min(y1, y2), max(y1, y2)
 		b0 := max(ix.bandOf(ylo), bmin)
 		b1 := min(ix.bandOf(yhi), bmax)
@@ -304,7 +309,7 @@ func sortByXmin(items []bandItem) {
 
 // sweepBand handles one band: strips of merged edge extents, and the gaps
 // between them, wholly inside or outside.
-func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
+func (st *state) sweepBand(rg *region.Region, b int, items []bandItem, s *sink) {
 	ix := st.index
 	w := int32(0)
 	pos := ix.start[b] // a point
@@ -332,7 +337,7 @@ func (st *state) sweepBand(rg *Region, b int, items []bandItem, s *sink) {
 // testStrip tests the points [p0, p1) against the edges of one strip; w is
 // the winding number west of the strip. Runs of inside points go to s as one
 // slot range.
-func (st *state) testStrip(rg *Region, items []bandItem, w int32, p0, p1 uint32, s *sink) {
+func (st *state) testStrip(rg *region.Region, items []bandItem, w int32, p0, p1 uint32, s *sink) {
 	ix := st.index
 	lon, lat := ix.lon, ix.lat
 	runStart, in := p0, false
@@ -350,13 +355,14 @@ func (st *state) testStrip(rg *Region, items []bandItem, w int32, p0, p1 uint32,
 	}
 }
 
-func stripContains(rg *Region, items []bandItem, w int32, px, py int64) bool {
+func stripContains(rg *region.Region, items []bandItem, w int32, px, py int64) bool {
+	edges := rg.Edges()
 	for i := range items {
-		e := &rg.edges[items[i].edge]
-		if onSegment(e, px, py) {
+		e := &edges[items[i].edge]
+		if region.OnSegment(e, px, py) {
 			return true
 		}
-		w += int32(windingStep(e, px, py))
+		w += int32(region.WindingStep(e, px, py))
 	}
 	return w > 0
 }

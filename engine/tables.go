@@ -280,31 +280,37 @@ type unitTable struct {
 	names []string // from boundaries; "" when unknown
 	index map[string]uint32
 
-	// the units in order of id, computed on first use after a change
-	orderMu *sync.Mutex
-	order   *[]uint32
+	// order: the unit numbers sorted by id, made by the writer (resort)
+	// whenever units were added; never changed in place
+	order []uint32
 }
 
-// sorted returns the unit numbers in order of their ids. Readers call it
-// under the engine's read lock: ids do not change meanwhile.
-func (t *unitTable) sorted() []uint32 {
-	t.orderMu.Lock()
-	defer t.orderMu.Unlock()
-	if o := *t.order; len(o) == len(t.ids) {
-		return o
+// sorted returns the unit numbers in order of their ids.
+func (t *unitTable) sorted() []uint32 { return t.order }
+
+// resort makes the order again when units were added since.
+func (t *unitTable) resort() {
+	if len(t.order) == len(t.ids) {
+		return
 	}
 	o := make([]uint32, len(t.ids))
 	for i := range o {
 		o[i] = uint32(i)
 	}
 	slices.SortFunc(o, func(a, b uint32) int { return strings.Compare(t.ids[a], t.ids[b]) })
-	*t.order = o
-	return o
+	t.order = o
+}
+
+// resortUnits brings every level's order of units up to date. The writer
+// calls it after anything that may add units.
+func (st *state) resortUnits() {
+	for l := range st.levels {
+		st.levels[l].resort()
+	}
 }
 
 func newUnitTable() unitTable {
-	return unitTable{ids: []string{""}, names: []string{""}, index: map[string]uint32{"": 0},
-		orderMu: new(sync.Mutex), order: new([]uint32)}
+	return unitTable{ids: []string{""}, names: []string{""}, index: map[string]uint32{"": 0}, order: []uint32{0}}
 }
 
 func (t *unitTable) intern(id string) uint32 {

@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
+	"github.com/roomstate/roomstate/expr"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // TileQuery asks for what a vector tile shows of a box.
@@ -22,8 +25,9 @@ type TileBuilding struct {
 	FID      uint64
 	ID       string
 	Lon, Lat int32
-	Counts       // total, matched, per flag (matched ∧ flag)
-	State    int // the first rule any matched dwelling satisfies; len(rules) when none does
+	Counts           // total, matched, per flag (matched ∧ flag)
+	State    int     // the first rule any matched dwelling satisfies; len(rules) when none does
+	Rules    []int64 // per rule: the matched dwellings that satisfy it
 }
 
 // TileBoundary is one area outline with its live counts.
@@ -49,7 +53,7 @@ type TileData struct {
 	Buildings  []TileBuilding // by feature id
 	Boundaries []TileBoundary // by level, then id
 	FlagNames  []string
-	Rules      []Rule // the scheme's rules, then its default
+	Rules      []scheme.Rule // the scheme's rules, then its default
 	Version    Version
 	Deps       TileDeps
 }
@@ -61,20 +65,20 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	sc, ok := e.schemes[q.Scheme]
-	if !ok {
-		return nil, &NotFoundError{What: "scheme " + q.Scheme}
+	sc, err := e.schemeNamed(q.Scheme)
+	if err != nil {
+		return nil, err
 	}
 	x, err := e.parseWhere(st, q.Where)
 	if err != nil {
-		return nil, &QueryError{Code: "bad_expression", Message: err.Error()}
+		return nil, err
 	}
 	summarise, err := e.summariser(st, x, sc)
 	if err != nil {
 		return nil, err
 	}
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
-	d.Rules = append(slices.Clone(sc.def.Rules), sc.def.Default)
+	d.Rules = sc.All()
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
 	bb := q.BBox
 	st.btree.Search([2]int32{bb[0], bb[1]}, [2]int32{bb[2], bb[3]}, func(_, _ [2]int32, bi uint32) bool {
@@ -93,7 +97,7 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		d.Buildings[i] = summarise(bi, flags[i*len(st.flagNames):(i+1)*len(st.flagNames):(i+1)*len(st.flagNames)])
 	}
 	if len(q.Levels) > 0 {
-		box := orb.Bound{Min: orb.Point{FromE7(bb[0]), FromE7(bb[1])}, Max: orb.Point{FromE7(bb[2]), FromE7(bb[3])}}
+		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
 		var a *aggregator
 		var hits []int
 		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
@@ -133,11 +137,10 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 // its state under sc: the first rule that any matched dwelling satisfies.
 // The per-flag counts are copied into flags (one per flag). Caller holds the
 // read lock.
-func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32, flags []int64) TileBuilding, error) {
-	rk := e.ranks.get(st, x)
-	bc, _ := rk.buildingCounts(st)
-	ruleBC := make([][]int64, len(sc.rules))
-	for i, r := range sc.rules {
+func (e *Engine) summariser(st *state, x *expr.Expr, sc *scheme.Compiled) (func(bi uint32, flags []int64) TileBuilding, error) {
+	_, bv := e.ranks.buildings(st, x)
+	ruleBV := make([]*bldView, len(sc.Rules))
+	for i, r := range sc.Rules {
 		rx := r
 		if !x.IsTrue() {
 			// canonical forms always parse: a rule naming an unknown flag is "false"
@@ -146,19 +149,18 @@ func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32, fla
 				return nil, err
 			}
 		}
-		ruleBC[i], _ = e.ranks.get(st, rx).buildingCounts(st)
+		_, ruleBV[i] = e.ranks.buildings(st, rx)
 	}
-	nc := rk.nc
 	return func(bi uint32, flags []int64) TileBuilding {
 		b := &st.blds[bi]
-		c := bc[int(bi)*nc : int(bi)*nc+nc]
+		c := bv.of(bi)
 		copy(flags, c[2:])
 		tb := TileBuilding{FID: b.fid, ID: b.id, Lon: b.lon, Lat: b.lat,
-			Counts: Counts{Total: c[0], Matched: c[1], Flags: flags}, State: len(sc.rules)}
-		for i := range sc.rules {
-			if ruleBC[i][int(bi)*nc+1] > 0 {
+			Counts: Counts{Total: c[0], Matched: c[1], Flags: flags}, State: len(sc.Rules), Rules: make([]int64, len(sc.Rules))}
+		for i := range sc.Rules {
+			tb.Rules[i] = ruleBV[i].of(bi)[1]
+			if tb.Rules[i] > 0 && tb.State == len(sc.Rules) {
 				tb.State = i
-				break
 			}
 		}
 		return tb
@@ -168,21 +170,21 @@ func (e *Engine) summariser(st *state, x *Expr, sc *scheme) (func(bi uint32, fla
 // BuildingSummaries gives, for each known building id, its counts under
 // where and its state under the scheme, as tiles show them; unknown ids are
 // left out.
-func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]TileBuilding, []Rule, Version, error) {
+func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]TileBuilding, []scheme.Rule, []string, Version, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	sc, ok := e.schemes[schemeName]
-	if !ok {
-		return nil, nil, 0, &NotFoundError{What: "scheme " + schemeName}
+	sc, err := e.schemeNamed(schemeName)
+	if err != nil {
+		return nil, nil, nil, 0, err
 	}
 	x, err := e.parseWhere(st, where)
 	if err != nil {
-		return nil, nil, 0, &QueryError{Code: "bad_expression", Message: err.Error()}
+		return nil, nil, nil, 0, err
 	}
 	summarise, err := e.summariser(st, x, sc)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	var out []TileBuilding
 	for _, id := range ids {
@@ -190,7 +192,7 @@ func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]Ti
 			out = append(out, summarise(bi, make([]int64, len(st.flagNames))))
 		}
 	}
-	return out, append(slices.Clone(sc.def.Rules), sc.def.Default), e.version, nil
+	return out, sc.All(), st.flagNames, e.version, nil
 }
 
 // TileCurrent reports whether a tile drawn from deps would be drawn the same
@@ -230,7 +232,7 @@ func (e *Engine) Bounds() orb.Bound {
 		if len(bd.slots) == 0 {
 			continue
 		}
-		r := orb.Bound{Min: orb.Point{FromE7(bd.bbox[0]), FromE7(bd.bbox[1])}, Max: orb.Point{FromE7(bd.bbox[2]), FromE7(bd.bbox[3])}}
+		r := orb.Bound{Min: orb.Point{coord.FromE7(bd.bbox[0]), coord.FromE7(bd.bbox[1])}, Max: orb.Point{coord.FromE7(bd.bbox[2]), coord.FromE7(bd.bbox[3])}}
 		if first {
 			b, first = r, false
 		} else {
@@ -246,39 +248,39 @@ func (e *Engine) StateCounts(where, schemeName string) ([]LegendEntry, Version, 
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	sc, ok := e.schemes[schemeName]
-	if !ok {
-		return nil, 0, &NotFoundError{What: "scheme " + schemeName}
+	sc, err := e.schemeNamed(schemeName)
+	if err != nil {
+		return nil, 0, err
 	}
 	x, err := e.parseWhere(st, where)
 	if err != nil {
-		return nil, 0, &QueryError{Code: "bad_expression", Message: err.Error()}
+		return nil, 0, err
 	}
 	var out []LegendEntry
 	var before []string
 	acc := make([]int64, 2+st.nFlags())
-	for i := 0; i <= len(sc.rules); i++ {
+	for i := 0; i <= len(sc.Rules); i++ {
 		parts := []string{"(" + x.String() + ")"}
 		if x.IsTrue() {
 			parts = parts[:0]
 		}
-		if i < len(sc.rules) {
-			parts = append(parts, "("+sc.rules[i].String()+")")
+		if i < len(sc.Rules) {
+			parts = append(parts, "("+sc.Rules[i].String()+")")
 		}
 		for _, b := range before {
 			parts = append(parts, "!("+b+")")
 		}
-		if i < len(sc.rules) {
-			before = append(before, sc.rules[i].String())
+		if i < len(sc.Rules) {
+			before = append(before, sc.Rules[i].String())
 		}
 		n := int64(0)
 		if x, err := e.parseWhere(st, strings.Join(parts, "&")); err == nil {
-			rk := e.ranks.get(st, x)
+			rk := e.ranks.view(st, x)
 			clear(acc)
 			rk.addRange(st, 0, uint32(st.n), acc)
 			n = acc[1]
 		}
-		out = append(out, LegendEntry{Rule: *sc.rule(i), Count: int(n)})
+		out = append(out, LegendEntry{Rule: *sc.Rule(i), Count: int(n)})
 	}
 	return out, e.version, nil
 }

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/roomstate/roomstate/coord"
+	"github.com/roomstate/roomstate/expr"
 )
 
 // FlagID numbers a flag in the engine's flag list (Engine.Flags).
-type FlagID uint16
+type FlagID = expr.FlagID
 
 // Version counts changes; it increases with every change to a dwelling.
 type Version uint64
@@ -48,60 +51,17 @@ func ParseLevel(s string) (Level, error) {
 // NoFloor is the floor of a dwelling whose floor is not known.
 const NoFloor = math.MinInt16
 
-// Fixed-point coordinates: degrees × 1e7, about 1 cm. All geometry tests run
-// on these integers, so they are exact.
-const e7 = 1e7
+// ToE7 converts degrees to fixed point (see coord).
+func ToE7(deg float64) int32 { return coord.ToE7(deg) }
 
-// ToE7 converts degrees to fixed point, rounding to the nearest 1e-7 degree.
-func ToE7(deg float64) int32 { return int32(math.Round(deg * e7)) }
+// FromE7 converts fixed point to degrees (see coord).
+func FromE7(v int32) float64 { return coord.FromE7(v) }
 
-// FromE7 converts fixed point to degrees.
-func FromE7(v int32) float64 { return float64(v) / e7 }
+// AppendE7 appends a fixed-point coordinate as a shortest decimal (see coord).
+func AppendE7(dst []byte, v int32) []byte { return coord.AppendE7(dst, v) }
 
-// AppendE7 appends a fixed-point coordinate as a shortest decimal number
-// (121.5012, not 121.50120000000001).
-func AppendE7(dst []byte, v int32) []byte {
-	if v < 0 {
-		dst = append(dst, '-')
-		v64 := -int64(v)
-		return appendE7abs(dst, v64)
-	}
-	return appendE7abs(dst, int64(v))
-}
-
-func appendE7abs(dst []byte, v int64) []byte {
-	dst = strconv.AppendInt(dst, v/e7, 10)
-	frac := v % e7
-	if frac == 0 {
-		return dst
-	}
-	var buf [7]byte
-	for i := 6; i >= 0; i-- {
-		buf[i] = byte('0' + frac%10)
-		frac /= 10
-	}
-	n := 7
-	for n > 0 && buf[n-1] == '0' {
-		n--
-	}
-	dst = append(dst, '.')
-	return append(dst, buf[:n]...)
-}
-
-// ValidLonLat reports whether lon/lat are finite degrees in range.
-func ValidLonLat(lon, lat float64) error {
-	switch {
-	case math.IsNaN(lon) || math.IsInf(lon, 0):
-		return fmt.Errorf("longitude %v is not a finite number", lon)
-	case math.IsNaN(lat) || math.IsInf(lat, 0):
-		return fmt.Errorf("latitude %v is not a finite number", lat)
-	case lon < -180 || lon > 180:
-		return fmt.Errorf("longitude %v is out of range [-180, 180]", lon)
-	case lat < -90 || lat > 90:
-		return fmt.Errorf("latitude %v is out of range [-90, 90]", lat)
-	}
-	return nil
-}
+// ValidLonLat reports whether lon/lat are finite degrees in range (see coord).
+func ValidLonLat(lon, lat float64) error { return coord.ValidLonLat(lon, lat) }
 
 // Counts are the figures every aggregate carries: how many dwellings, how many
 // of them match the `where` expression, and for each flag how many of the

@@ -2,10 +2,13 @@ package engine
 
 import (
 	"fmt"
-	"github.com/RoaringBitmap/roaring/v2"
-	"log/slog"
 	"slices"
+	"time"
 	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/roomstate/roomstate/coord"
+	"github.com/roomstate/roomstate/fault"
 )
 
 // OpKind is the kind of a change to a dwelling.
@@ -32,51 +35,86 @@ func (k OpKind) String() string {
 
 // Op is one change to one dwelling.
 type Op struct {
-	Kind  OpKind         `msgpack:"k"`
-	ID    string         `msgpack:"i"`
-	Set   []string       `msgpack:"s,omitempty"` // OpFlags: flags to set
-	Clear []string       `msgpack:"c,omitempty"` // OpFlags: flags to clear
-	Put   *DwellingInput `msgpack:"p,omitempty"` // OpPut: the new record
+	Kind  OpKind
+	ID    string
+	Set   []string       // OpFlags: flags to set
+	Clear []string       // OpFlags: flags to clear
+	Put   *DwellingInput // OpPut: the new record
 }
 
 // DwellingInput is a whole dwelling as PUT gives it.
 type DwellingInput struct {
-	Lon       float64  `msgpack:"x"`
-	Lat       float64  `msgpack:"y"`
-	District  string   `msgpack:"d,omitempty"`
-	Street    string   `msgpack:"s,omitempty"`
-	Community string   `msgpack:"c,omitempty"`
-	Grid      string   `msgpack:"g,omitempty"`
-	Building  string   `msgpack:"b,omitempty"`
-	Unit      string   `msgpack:"u,omitempty"`
-	Floor     int16    `msgpack:"f"` // NoFloor when unknown
-	Room      string   `msgpack:"r,omitempty"`
-	Flags     []string `msgpack:"fl,omitempty"`
+	Lon       float64
+	Lat       float64
+	District  string
+	Street    string
+	Community string
+	Grid      string
+	Building  string
+	Unit      string
+	Floor     int16 // NoFloor when unknown
+	Room      string
+	Flags     []string
+}
+
+// Scope limits where a request may change dwellings (an editor's): a
+// dwelling is in scope when its building, its grid or its community is
+// listed. A nil *Scope is no limit.
+type Scope struct {
+	Grid      []string
+	Community []string
+	Building  []string
+}
+
+func (sc *Scope) holds(grid, community, building string) bool {
+	return slices.Contains(sc.Grid, grid) || slices.Contains(sc.Community, community) || slices.Contains(sc.Building, building)
+}
+
+// Request is one request of changes, applied whole or not at all. Scope,
+// when set, is checked against the state the changes apply to.
+type Request struct {
+	Ops   []Op
+	Scope *Scope
 }
 
 // Event is an applied change, as the change feed shows it.
 type Event struct {
 	Version  Version
+	Time     time.Time // when the change was accepted
 	Op       OpKind
 	ID       string
 	Building string
 	Grid     string   // the dwelling's grid (after the change; before, for a delete)
 	Set      []string // flags now set by the change
 	Clear    []string // flags now cleared by the change
+	Flags    []string // the dwelling's flags after the change (none after a delete)
+	Created  bool     // a put that added a new dwelling (not a replacement)
+
+	changed bool // the change altered the dwelling (a flag set again does not)
 }
 
 // OpError rejects a request because of one of its changes; nothing of the
-// request was applied.
+// request was applied. It unwraps to the failure, whose kind is one of
+// fault's.
 type OpError struct {
-	Index   int    // of the op in its request
-	Code    string // not_found, bad_flag, bad_request
-	Message string
+	Index int // of the op in its request
+	Err   error
 }
 
-func (e *OpError) Error() string { return e.Message }
+func (e *OpError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *OpError) Unwrap() error { return e.Err }
+
+func opErr(i int, kind error, format string, args ...any) error {
+	return &OpError{Index: i, Err: fault.New(kind, format, args...)}
+}
 
 // MaxIDLen bounds a dwelling id, in bytes.
 const MaxIDLen = 128
+
+// MaxFieldLen bounds the text fields of a dwelling (unit ids, unit, room).
+const MaxFieldLen = 256
 
 // ValidID checks a dwelling id: 1–128 bytes of UTF-8 without control characters.
 func ValidID(id string) error {
@@ -96,24 +134,62 @@ func ValidID(id string) error {
 	return nil
 }
 
-// overlay records, for the checking of a group of requests, which ids the
-// requests checked so far create or delete.
-type overlay map[string]bool
+// pending is what the requests checked so far in a group make of one
+// dwelling: whether it exists after them, and where.
+type pending struct {
+	exists                    bool
+	grid, community, building string
+}
 
-// checkOps validates one request against st and the overlay of the requests
-// before it; on success the overlay takes its effects. When slots is given
-// and the request only changes flags, slots[i] receives the slot of op i,
-// so that applying it need not look the id up again.
-func (st *state) checkOps(ops []Op, ov overlay, slots []int32) error {
-	var local overlay
-	structural := false
-	for i := range ops {
-		if ops[i].Kind != OpFlags {
-			structural = true
-			break
+// Prepared is a group of requests checked against the state they will
+// apply to. Commit applies its accepted requests.
+type Prepared struct {
+	gen   uint64 // the state generation it was checked against
+	reqs  []Request
+	slots [][]int32 // per request, per op: the dwelling's slot, or -1 to look up
+	// Errs[i] is why request i was rejected; nil when it was accepted.
+	Errs []error
+	// First is the version the first accepted change will get.
+	First Version
+}
+
+// Accepted returns the number of accepted requests and their changes.
+func (p *Prepared) Accepted() (reqs, changes int) {
+	for i, r := range p.reqs {
+		if p.Errs[i] == nil {
+			reqs++
+			changes += len(r.Ops)
 		}
 	}
-	exists := func(i int, id string) bool {
+	return reqs, changes
+}
+
+// Prepare checks requests in order, as if each accepted one were applied
+// before the next, against the current state. Nothing changes. Only the
+// writer's goroutine may call it, and nothing but Commit may change the
+// engine between the two.
+func (w *Writer) Prepare(reqs []Request) *Prepared {
+	st := w.Engine.st
+	p := &Prepared{gen: st.gen, reqs: reqs, Errs: make([]error, len(reqs)), slots: make([][]int32, len(reqs)),
+		First: w.Engine.version + 1}
+	ov := map[string]pending{}
+	for i := range reqs {
+		p.slots[i], p.Errs[i] = st.checkOps(&reqs[i], ov)
+	}
+	return p
+}
+
+// checkOps validates one request against st and the effects ov of the
+// requests before it; on success ov takes its effects. The slots are those
+// of flag changes whose dwelling checking found (-1 otherwise).
+func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
+	ops := r.Ops
+	slots := make([]int32, len(ops))
+	local := map[string]pending{}
+	structural := slices.ContainsFunc(ops, func(op Op) bool { return op.Kind != OpFlags })
+	// find returns what is known of a dwelling before op i
+	find := func(i int, id string) pending {
+		slots[i] = -1
 		if v, ok := local[id]; ok {
 			return v
 		}
@@ -121,167 +197,217 @@ func (st *state) checkOps(ops []Op, ov overlay, slots []int32) error {
 			return v
 		}
 		p, ok := st.lookup(id)
-		if ok && slots != nil && !structural {
+		if !ok {
+			return pending{}
+		}
+		if !structural {
 			slots[i] = int32(p)
 		}
-		return ok
-	}
-	setLocal := func(id string, v bool) {
-		if local == nil {
-			local = overlay{}
-		}
-		local[id] = v
+		at := st.areas[st.area[p]]
+		return pending{exists: true, grid: st.levels[LevelGrid].ids[at[LevelGrid]],
+			community: st.levels[LevelCommunity].ids[at[LevelCommunity]], building: st.blds[st.bld[p]].id}
 	}
 	flagErr := func(i int, names []string, what string) error {
 		for _, n := range names {
 			if _, ok := st.flagIndex[n]; !ok {
-				return &OpError{Index: i, Code: "bad_flag", Message: fmt.Sprintf("%s: unknown flag %q (known: %v)", what, n, st.flagNames)}
+				return opErr(i, fault.BadFlag, "%s: unknown flag %q (known: %v)", what, n, st.flagNames)
 			}
 		}
 		return nil
 	}
+	outside := func(i int, id, what string) error {
+		return opErr(i, fault.Forbidden, "dwelling %q %s is outside the scope of this token; nothing was applied", id, what)
+	}
+	if len(ops) == 0 {
+		return nil, opErr(0, fault.BadRequest, "no changes in the request")
+	}
 	for i := range ops {
 		op := &ops[i]
 		if err := ValidID(op.ID); err != nil {
-			return &OpError{Index: i, Code: "bad_request", Message: err.Error()}
+			return nil, opErr(i, fault.BadRequest, "%v", err)
 		}
 		switch op.Kind {
 		case OpFlags:
 			if len(op.Set) == 0 && len(op.Clear) == 0 {
-				return &OpError{Index: i, Code: "bad_request", Message: "set or clear must name at least one flag"}
+				return nil, opErr(i, fault.BadRequest, "set or clear must name at least one flag")
 			}
 			if err := flagErr(i, op.Set, "set"); err != nil {
-				return err
+				return nil, err
 			}
 			if err := flagErr(i, op.Clear, "clear"); err != nil {
-				return err
+				return nil, err
 			}
 			for _, n := range op.Set {
 				if slices.Contains(op.Clear, n) {
-					return &OpError{Index: i, Code: "bad_request", Message: fmt.Sprintf("flag %q is both set and cleared", n)}
+					return nil, opErr(i, fault.BadRequest, "flag %q is both set and cleared", n)
 				}
 			}
-			if !exists(i, op.ID) {
-				return &OpError{Index: i, Code: "not_found", Message: fmt.Sprintf("dwelling %q not found", op.ID)}
+			d := find(i, op.ID)
+			if !d.exists {
+				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
+			}
+			if r.Scope != nil && !r.Scope.holds(d.grid, d.community, d.building) {
+				return nil, outside(i, op.ID, "")
 			}
 		case OpPut:
-			p := op.Put
-			if p == nil {
-				return &OpError{Index: i, Code: "bad_request", Message: "put without a record"}
+			in := op.Put
+			if in == nil {
+				return nil, opErr(i, fault.BadRequest, "put without a record")
 			}
-			if err := ValidLonLat(p.Lon, p.Lat); err != nil {
-				return &OpError{Index: i, Code: "bad_request", Message: err.Error()}
+			if err := coord.ValidLonLat(in.Lon, in.Lat); err != nil {
+				return nil, opErr(i, fault.BadRequest, "%v", err)
 			}
-			for _, s := range []string{p.District, p.Street, p.Community, p.Grid, p.Building, p.Unit, p.Room} {
-				if !utf8.ValidString(s) || len(s) > 256 {
-					return &OpError{Index: i, Code: "bad_request", Message: "a field is not valid UTF-8 or longer than 256 bytes"}
+			for _, s := range []string{in.District, in.Street, in.Community, in.Grid, in.Building, in.Unit, in.Room} {
+				if !utf8.ValidString(s) || len(s) > MaxFieldLen {
+					return nil, opErr(i, fault.BadRequest, "a field is not valid UTF-8 or longer than %d bytes", MaxFieldLen)
 				}
 			}
-			if err := flagErr(i, p.Flags, "flags"); err != nil {
-				return err
+			if err := flagErr(i, in.Flags, "flags"); err != nil {
+				return nil, err
 			}
-			setLocal(op.ID, true)
+			bkey := in.Building
+			if bkey == "" {
+				bkey = pointBuildingID(coord.ToE7(in.Lon), coord.ToE7(in.Lat))
+			}
+			if r.Scope != nil {
+				if d := find(i, op.ID); d.exists && !r.Scope.holds(d.grid, d.community, d.building) {
+					return nil, outside(i, op.ID, "")
+				}
+				if err := st.checkClaim(i, in, bkey); err != nil {
+					return nil, err
+				}
+				if !r.Scope.holds(in.Grid, in.Community, bkey) {
+					return nil, outside(i, op.ID, "as sent")
+				}
+			}
+			slots[i] = -1
+			local[op.ID] = pending{exists: true, grid: in.Grid, community: in.Community, building: bkey}
 		case OpDelete:
-			if !exists(i, op.ID) {
-				return &OpError{Index: i, Code: "not_found", Message: fmt.Sprintf("dwelling %q not found", op.ID)}
+			d := find(i, op.ID)
+			if !d.exists {
+				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
 			}
-			setLocal(op.ID, false)
+			if r.Scope != nil && !r.Scope.holds(d.grid, d.community, d.building) {
+				return nil, outside(i, op.ID, "")
+			}
+			slots[i] = -1
+			local[op.ID] = pending{}
 		default:
-			return &OpError{Index: i, Code: "bad_request", Message: "unknown kind of change"}
+			return nil, opErr(i, fault.BadRequest, "unknown kind of change")
 		}
 	}
-	if ov != nil {
-		for id, v := range local {
-			ov[id] = v
+	for id, v := range local {
+		ov[id] = v
+	}
+	return slots, nil
+}
+
+// checkClaim refuses a scoped put into an existing building whose
+// hierarchy the record does not repeat: a building's district, street,
+// community and grid change only by an admin or a load.
+func (st *state) checkClaim(i int, in *DwellingInput, bkey string) error {
+	bi, ok := st.bldIdx[bkey]
+	if !ok || len(st.blds[bi].slots) == 0 {
+		return nil
+	}
+	claim := [numAreaLevels]string{in.District, in.Street, in.Community, in.Grid}
+	b := &st.blds[bi]
+	matches := func(a uint32) bool {
+		at := st.areas[a]
+		for l, u := range at {
+			if st.levels[l].ids[u] != claim[l] {
+				return false
+			}
 		}
+		return true
 	}
-	return nil
-}
-
-// Check validates requests in order, as if each accepted one were applied
-// before the next: errs[i] is nil for an accepted request. Nothing changes.
-func (e *Engine) Check(reqs [][]Op) []error {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	errs := make([]error, len(reqs))
-	ov := overlay{}
-	for i, ops := range reqs {
-		errs[i] = e.st.checkOps(ops, ov, nil)
+	if !b.mixed && matches(b.area) {
+		return nil
 	}
-	return errs
+	if b.mixed && slices.ContainsFunc(b.slots, func(p uint32) bool { return matches(st.area[p]) }) {
+		return nil
+	}
+	at := st.areas[b.area]
+	return opErr(i, fault.Forbidden, "building %q is in district %q, street %q, community %q, grid %q: a dwelling put into it "+
+		"must repeat them (a building's hierarchy changes only by an admin)", bkey,
+		st.levels[LevelDistrict].ids[at[LevelDistrict]], st.levels[LevelStreet].ids[at[LevelStreet]],
+		st.levels[LevelCommunity].ids[at[LevelCommunity]], st.levels[LevelGrid].ids[at[LevelGrid]])
 }
 
-// Apply validates and applies one request atomically: every change or none.
-// Readers never see part of it.
-func (e *Engine) Apply(ops []Op) ([]Event, error) {
-	evs, errs := e.ApplyGroup([][]Op{ops})
-	return evs[0], errs[0]
-}
-
-// ApplyGroup applies requests in order under one write lock; a request that
-// fails validation is skipped whole (errs[i] says why) and the others apply.
-// Each change gets the next version.
-func (e *Engine) ApplyGroup(reqs [][]Op) ([][]Event, []error) {
+// Commit applies the accepted requests of p, in order, under one write
+// lock: each change gets the next version and the time t. Readers never see
+// part of it. p must come from Prepare with nothing changed since.
+func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
+	e := w.Engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	st := e.st
+	if p.gen != st.gen || p.First != e.version+1 {
+		panic(fmt.Sprintf("engine: commit of a group prepared against generation %d version %d, now %d version %d",
+			p.gen, p.First-1, st.gen, e.version))
+	}
 	e.ranks.begin()
-	evs := make([][]Event, len(reqs))
-	errs := make([]error, len(reqs))
-	var slots []int32
-	for i, ops := range reqs {
-		slots = slots[:0]
-		for range ops {
-			slots = append(slots, -1)
-		}
-		if err := e.st.checkOps(ops, nil, slots); err != nil {
-			errs[i] = err
+	evs := make([][]Event, len(p.reqs))
+	for i := range p.reqs {
+		if p.Errs[i] != nil {
 			continue
 		}
+		ops := p.reqs[i].Ops
 		for j := range ops {
 			e.version++
-			e.st.cur = e.version
-			ev := e.st.apply(&ops[j], slots[j], e.ranks)
-			ev.Version = e.version
+			st.cur = e.version
+			ev := st.apply(&ops[j], p.slots[i][j], e.ranks)
+			ev.Version, ev.Time = e.version, t
 			evs[i] = append(evs[i], ev)
 		}
-		if e.compacting {
-			for _, op := range ops {
-				e.journal = append(e.journal, op)
-			}
+		if w.compacting != nil {
+			w.compacting.journal = append(w.compacting.journal, ops...)
 		}
 	}
-	e.maybeCompact()
-	return evs, errs
+	st.resortUnits()
+	w.checkInvariants(evs...)
+	return evs
+}
+
+// Apply validates and applies one request at time t (the writer's way for
+// tests and benchmarks): Prepare, Commit, and Maintain.
+func (w *Writer) Apply(r Request, t time.Time) ([]Event, error) {
+	p := w.Prepare([]Request{r})
+	if p.Errs[0] != nil {
+		return nil, p.Errs[0]
+	}
+	evs := w.Commit(p, t)
+	w.Maintain()
+	return evs[0], nil
 }
 
 // apply performs one validated change; slot is the dwelling's slot when
 // checking found it, -1 otherwise.
 func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
-	ev := Event{Op: op.Kind, ID: op.ID}
+	ev := Event{Op: op.Kind, ID: op.ID, changed: op.Kind != OpFlags}
+	var p uint32
 	switch op.Kind {
 	case OpFlags:
-		p := uint32(slot)
+		p = uint32(slot)
 		if slot < 0 {
 			p, _ = st.lookup(op.ID)
 		}
 		for _, n := range op.Set {
-			st.setFlag(p, st.flagIndex[n], true, rc)
+			ev.changed = st.setFlag(p, st.flagIndex[n], true, rc) || ev.changed
 		}
 		for _, n := range op.Clear {
-			st.setFlag(p, st.flagIndex[n], false, rc)
+			ev.changed = st.setFlag(p, st.flagIndex[n], false, rc) || ev.changed
 		}
-		ev.Building, ev.Grid = st.buildingGrid(p)
 		ev.Set, ev.Clear = op.Set, op.Clear
 	case OpPut:
 		var old []string
-		if p, ok := st.lookup(op.ID); ok {
-			for _, f := range st.flagsOf(p) {
-				old = append(old, st.flagNames[f])
-			}
-			st.remove(p, rc)
+		q, ok := st.lookup(op.ID)
+		if ok {
+			old = st.flagNamesOf(q)
+			st.remove(q, rc)
 		}
-		p := st.insert(op.ID, op.Put, rc)
-		ev.Building, ev.Grid = st.buildingGrid(p)
+		ev.Created = !ok
+		p = st.insert(op.ID, op.Put, rc)
 		ev.Set = slices.Clone(op.Put.Flags)
 		for _, f := range old {
 			if !slices.Contains(op.Put.Flags, f) {
@@ -289,22 +415,34 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 			}
 		}
 	case OpDelete:
-		p, _ := st.lookup(op.ID)
+		p, _ = st.lookup(op.ID)
 		ev.Building, ev.Grid = st.buildingGrid(p)
-		for _, f := range st.flagsOf(p) {
-			ev.Clear = append(ev.Clear, st.flagNames[f])
-		}
+		ev.Clear = st.flagNamesOf(p)
+		ev.Flags = []string{}
 		st.remove(p, rc)
+		return ev
 	}
+	ev.Building, ev.Grid = st.buildingGrid(p)
+	ev.Flags = st.flagNamesOf(p)
 	return ev
 }
 
-// setFlag sets or clears one flag of slot p.
-func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) {
+// flagNamesOf lists the names of the flags slot p carries (never nil).
+func (st *state) flagNamesOf(p uint32) []string {
+	out := []string{}
+	for _, f := range st.flagsOf(p) {
+		out = append(out, st.flagNames[f])
+	}
+	return out
+}
+
+// setFlag sets or clears one flag of slot p; it reports whether that
+// changed anything.
+func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) bool {
 	w := &st.words[f][p>>6]
 	bit := uint64(1) << (p & 63)
 	if (*w&bit != 0) == on {
-		return
+		return false
 	}
 	if on {
 		*w |= bit
@@ -315,6 +453,7 @@ func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) {
 	}
 	st.touch(p)
 	rc.markDirty(p, st.bld[p])
+	return true
 }
 
 // buildingGrid returns the building and grid ids of slot p.
@@ -345,7 +484,7 @@ func (st *state) remove(p uint32, rc *rankCache) {
 func (st *state) insert(id string, in *DwellingInput, rc *rankCache) uint32 {
 	p := uint32(st.n)
 	st.n++
-	lon, lat := ToE7(in.Lon), ToE7(in.Lat)
+	lon, lat := coord.ToE7(in.Lon), coord.ToE7(in.Lat)
 	st.lon = append(st.lon, lon)
 	st.lat = append(st.lat, lat)
 	st.idBuf = append(st.idBuf, id...)
@@ -390,79 +529,10 @@ func (st *state) insert(id string, in *DwellingInput, rc *rankCache) uint32 {
 	return p
 }
 
-// DeltaLimit is how many dwellings may wait outside the row-band order
-// before a compaction sorts them in.
-const DeltaLimit = 4096
-
-// maybeCompact starts a background compaction when the delta is full.
-// Caller holds the write lock.
-func (e *Engine) maybeCompact() {
-	if e.compacting || e.st.n-e.st.nMain < e.deltaLimit() {
-		return
-	}
-	go e.compact(e.startCompaction())
-}
-
-// startCompaction marks a compaction as running from the current state and
-// returns the frozen copy to rebuild. Caller holds the write lock.
-func (e *Engine) startCompaction() *state {
-	e.compacting = true
-	e.compactFrom = e.st
-	e.journal = nil
-	return e.st.frozen()
-}
-
-func (e *Engine) deltaLimit() int {
-	if e.opts.DeltaLimit > 0 {
-		return e.opts.DeltaLimit
-	}
-	return DeltaLimit
-}
-
-// compact rebuilds the row-band order from a frozen copy of the state
-// without holding any lock, then replays the changes made meanwhile and
-// swaps the new state in.
-func (e *Engine) compact(snap *state) {
-	e.loadMu.Lock()
-	defer e.loadMu.Unlock()
-	st, err := rebuild(snap, nil, e.opts.BandHeight)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.compacting = false
-	journal := e.journal
-	e.journal = nil
-	if e.st != e.compactFrom { // a load replaced the state meanwhile
-		e.compactFrom = nil
-		e.maybeCompact()
-		return
-	}
-	e.compactFrom = nil
-	if err != nil { // cannot happen: the ids of a state are unique
-		slog.Error("compaction failed", "err", err)
-		return
-	}
-	rc := newRankCache(st.nFlags())
-	rc.begin()
-	for i := range journal {
-		if err := st.checkOps(journal[i:i+1], nil, nil); err != nil {
-			slog.Error("compaction: replay failed", "err", err)
-			return
-		}
-		st.apply(&journal[i], -1, rc)
-	}
-	if e.st.gen != snap.gen { // boundaries (or a scheme) changed meanwhile
-		st.addBoundariesOf(e.st)
-	}
-	e.install(st)
-	if e.onCompact != nil {
-		e.onCompact()
-	}
-}
-
 // frozen returns a copy of the state that later writes do not touch: the
 // arrays writers change in place (liveness, flag words, unit names,
 // boundaries, flag bitmaps) are copied; the others are only ever appended to, so their
-// current length is a stable view. Caller holds the lock (either kind).
+// current length is a stable view. Caller is the writer, or holds the lock.
 func (st *state) frozen() *state {
 	c := *st
 	c.live = slices.Clone(st.live)
@@ -482,23 +552,4 @@ func (st *state) frozen() *state {
 	c.blds = st.blds[:len(st.blds):len(st.blds)]
 	c.bounds = slices.Clone(st.bounds)
 	return &c
-}
-
-// Compact sorts the delta into the row-band order now and waits for it.
-func (e *Engine) Compact() {
-	e.mu.Lock()
-	if e.compacting || e.st.n == e.st.nMain {
-		e.mu.Unlock()
-		return
-	}
-	snap := e.startCompaction()
-	e.mu.Unlock()
-	e.compact(snap)
-}
-
-// DeltaSize is the number of slots waiting outside the row-band order.
-func (e *Engine) DeltaSize() int {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.st.n - e.st.nMain
 }

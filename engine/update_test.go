@@ -15,6 +15,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 )
 
 // model is the oracle's copy of the dwellings, changed alongside the engine.
@@ -145,7 +146,7 @@ func TestUpdatesMatchOracle(t *testing.T) {
 					ids = append(ids, op.ID)
 				}
 			}
-			evs, err := e.Apply(ops)
+			evs, err := apply(e, ops)
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
@@ -191,12 +192,12 @@ func checkAgainstModel(t *testing.T, rng *rand.Rand, tc *testCity, m *model, wha
 		}
 		cpt := tc.pts[rng.IntN(len(tc.pts))]
 		mp := orb.MultiPolygon{{star(rng, deg(cpt[0]), deg(cpt[1]), 0.003, 0.03, 6+rng.IntN(20))}}
-		rg, err := engine.NewRegion(mp)
+		rg, err := region.New(mp)
 		if err != nil {
 			continue
 		}
 		want, matched := tc.oracleCounts(mp, p, nf)
-		checkRegion(t, tc.eng, rg, where, want, matched, fmt.Sprintf("%s polygon %d where %q", what, i, where))
+		checkRegion(t, tc.eng.Engine, rg, where, want, matched, fmt.Sprintf("%s polygon %d where %q", what, i, where))
 		for li, level := range []string{"grid", "building"} {
 			res, err := tc.eng.Grid(&engine.GridQuery{Level: level, Where: where})
 			if err != nil {
@@ -262,7 +263,7 @@ func TestRejectedRequestChangesNothing(t *testing.T) {
 		{{Kind: engine.OpPut, ID: "bad\x00id", Put: &engine.DwellingInput{Lon: 1, Lat: 1}}},
 	}
 	for i, ops := range bad {
-		if _, err := e.Apply(ops); err == nil {
+		if _, err := apply(e, ops); err == nil {
 			t.Fatalf("request %d accepted", i)
 		} else if _, ok := err.(*engine.OpError); !ok {
 			t.Fatalf("request %d: %T", i, err)
@@ -278,7 +279,7 @@ func TestRejectedRequestChangesNothing(t *testing.T) {
 		{Kind: engine.OpFlags, ID: "fresh", Set: []string{"isolated"}},
 		{Kind: engine.OpDelete, ID: "fresh"},
 	}
-	if _, err := e.Apply(ops); err != nil {
+	if _, err := apply(e, ops); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Dwelling("fresh"); err == nil || e.Version() != v+3 {
@@ -307,7 +308,7 @@ func TestReadersNeverSeeHalfABatch(t *testing.T) {
 		for _, id := range byB[bid] {
 			ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{"isolated"}})
 		}
-		e.Apply(ops)
+		apply(e, ops)
 	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -363,7 +364,7 @@ func TestReadersNeverSeeHalfABatch(t *testing.T) {
 		if i%7 == 0 { // and some inserts, which bring compactions
 			ops = append(ops, engine.Op{Kind: engine.OpPut, ID: fmt.Sprintf("N%d", i), Put: &engine.DwellingInput{Lon: 121.47, Lat: 31.23, Building: "elsewhere"}})
 		}
-		if _, err := e.Apply(ops); err != nil {
+		if _, err := apply(e, ops); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -382,7 +383,7 @@ func TestNewBuildingInNewArea(t *testing.T) {
 	e := engine.New(engine.Options{})
 	e.Load(b)
 	before, _ := e.Grid(&engine.GridQuery{Level: "grid", Where: "rental"}) // counts built
-	if _, err := e.Apply([]engine.Op{{Kind: engine.OpPut, ID: "X", Put: &engine.DwellingInput{Lon: 121, Lat: 31,
+	if _, err := apply(e, []engine.Op{{Kind: engine.OpPut, ID: "X", Put: &engine.DwellingInput{Lon: 121, Lat: 31,
 		Grid: "NEW-GRID", Building: "NEW-B", Flags: []string{"rental"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +391,7 @@ func TestNewBuildingInNewArea(t *testing.T) {
 	if err != nil || len(after.Cells) != len(before.Cells)+1 {
 		t.Fatalf("%v: %d cells, want %d", err, len(after.Cells), len(before.Cells)+1)
 	}
-	u, _, err := e.Unit("grid", "NEW-GRID", "rental")
+	u, err := e.Unit("grid", "NEW-GRID", "rental")
 	if err != nil || u.Total != 1 || u.Matched != 1 || len(u.Children) != 1 || u.Children[0].ID != "NEW-B" {
 		t.Fatalf("%v %+v", err, u)
 	}
@@ -401,7 +402,7 @@ func TestNewBuildingInNewArea(t *testing.T) {
 // half-built index when its "current" mark was the initial zero).
 func TestConcurrentFirstQueries(t *testing.T) {
 	c := city.New(city.Config{N: 100_000, Seed: 21})
-	region, err := engine.NewRegion(orb.MultiPolygon{{{{-180, -85}, {180, -85}, {180, 85}, {-180, 85}, {-180, -85}}}})
+	region, err := region.New(orb.MultiPolygon{{{{-180, -85}, {180, -85}, {180, 85}, {-180, 85}, {-180, -85}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,20 +449,20 @@ func TestEdgeSequences(t *testing.T) {
 		if err := e.Load(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Apply([]engine.Op{put("a")}); err != nil || e.Len() != 1 {
+		if _, err := apply(e, []engine.Op{put("a")}); err != nil || e.Len() != 1 {
 			t.Fatalf("%v, %d dwellings", err, e.Len())
 		}
 	})
 	t.Run("delete all, compact, then put", func(t *testing.T) {
 		e := engine.New(engine.Options{DeltaLimit: 1 << 30})
-		if _, err := e.Apply([]engine.Op{put("a"), put("b")}); err != nil {
+		if _, err := apply(e, []engine.Op{put("a"), put("b")}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Apply([]engine.Op{{Kind: engine.OpDelete, ID: "a"}, {Kind: engine.OpDelete, ID: "b"}}); err != nil {
+		if _, err := apply(e, []engine.Op{{Kind: engine.OpDelete, ID: "a"}, {Kind: engine.OpDelete, ID: "b"}}); err != nil {
 			t.Fatal(err)
 		}
 		e.Compact()
-		if _, err := e.Apply([]engine.Op{put("c")}); err != nil || e.Len() != 1 {
+		if _, err := apply(e, []engine.Op{put("c")}); err != nil || e.Len() != 1 {
 			t.Fatalf("%v, %d dwellings", err, e.Len())
 		}
 	})
@@ -472,7 +473,7 @@ func TestEdgeSequences(t *testing.T) {
 		if err := e.Load(b); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Apply([]engine.Op{put("new")}); err != nil { // starts a compaction
+		if _, err := apply(e, []engine.Op{put("new")}); err != nil { // starts a compaction
 			t.Fatal(err)
 		}
 		if err := e.AddBoundaries([]engine.Boundary{{Level: engine.LevelGrid, ID: "LATE", Geometry: square(120.9, 30.9, 121.2, 31.2)}}); err != nil {
@@ -502,7 +503,7 @@ func TestEdgeSequences(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, box := range []orb.MultiPolygon{square(-180, -85, 180, 85), square(100, 20, 180, 85), square(-1, -1, 1, 1)} {
-			rg, _ := engine.NewRegion(box)
+			rg, _ := region.New(box)
 			var res engine.PolygonResult
 			want, _ := e.BruteStats(rg, "")
 			if err := e.PolygonStats(&engine.PolygonQuery{Region: rg}, &res); err != nil || res.Total != want.Total {
@@ -522,7 +523,7 @@ func TestEdgeSequences(t *testing.T) {
 	})
 	t.Run("snapshot with a duplicated string", func(t *testing.T) {
 		e := engine.New(engine.Options{})
-		if _, err := e.Apply([]engine.Op{{Kind: engine.OpPut, ID: "d1", Put: &engine.DwellingInput{Lon: 121, Lat: 31, Building: "B", Room: "a"}}}); err != nil {
+		if _, err := apply(e, []engine.Op{{Kind: engine.OpPut, ID: "d1", Put: &engine.DwellingInput{Lon: 121, Lat: 31, Building: "B", Room: "a"}}}); err != nil {
 			t.Fatal(err)
 		}
 		s := e.Export()
@@ -534,4 +535,9 @@ func TestEdgeSequences(t *testing.T) {
 			t.Fatalf("restored: %v", err)
 		}
 	})
+}
+
+// apply applies one request of ops through the writer, now.
+func apply(w *engine.Writer, ops []engine.Op) ([]engine.Event, error) {
+	return w.Apply(engine.Request{Ops: ops}, time.Now())
 }

@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 	"github.com/valyala/fasthttp"
@@ -39,15 +41,14 @@ func startSecured(t *testing.T) *secured {
 	t.Helper()
 	c := city.New(city.Config{N: 20_000, Seed: 31})
 	b, _ := c.Batch()
-	e := engine.New(engine.Options{})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	e.AddBoundaries(c.Boundaries())
-	st, err := store.Open(e, store.Options{Dir: t.TempDir()})
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	e := st.Engine()
 	s := &secured{eng: e, st: st}
 	c.Dwellings(func(r *engine.Record) error {
 		if s.grid == "" {
@@ -72,7 +73,7 @@ func startSecured(t *testing.T) *secured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(e, st, server.Options{Access: server.NewAccess(ts, 3), MaxBatchLines: 1000, MaxBodyBytes: 4 << 20})
+	srv := server.New(st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}, MaxBodyBytes: 4 << 20})
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
@@ -276,7 +277,7 @@ func TestViewersSeeAggregates(t *testing.T) {
 	body := []byte(`{"geometry":` + square(d.Lon, d.Lat, 0.00001) + `,"where":"isolated","group_by":"grid"}`)
 	var want engine.PolygonResult
 	dd := 0.00001
-	rg, _ := engine.NewRegion(orb.MultiPolygon{{{{d.Lon - dd, d.Lat - dd}, {d.Lon + dd, d.Lat - dd}, {d.Lon + dd, d.Lat + dd}, {d.Lon - dd, d.Lat + dd}, {d.Lon - dd, d.Lat - dd}}}})
+	rg, _ := region.New(orb.MultiPolygon{{{{d.Lon - dd, d.Lat - dd}, {d.Lon + dd, d.Lat - dd}, {d.Lon + dd, d.Lat + dd}, {d.Lon - dd, d.Lat + dd}, {d.Lon - dd, d.Lat - dd}}}})
 	s.eng.PolygonStats(&engine.PolygonQuery{Region: rg, Where: "isolated"}, &want)
 	if want.Matched < 1 || want.Matched >= 3 {
 		t.Skipf("need 1-2 isolated dwellings at the point, have %d", want.Matched)
@@ -372,10 +373,9 @@ func TestAuditRecordsAcceptedChanges(t *testing.T) {
 func FuzzHandler(f *testing.F) {
 	c := city.New(city.Config{N: 5_000, Seed: 3})
 	b, _ := c.Batch()
-	e := engine.New(engine.Options{})
-	e.Load(b)
-	st, _ := store.Open(e, store.Options{})
-	srv := server.New(e, st, server.Options{})
+	st, _ := store.Open(store.Options{})
+	st.Load([]*engine.Batch{b}, nil)
+	srv := server.New(st, server.Options{})
 	for _, seed := range []struct{ m, p, b string }{
 		{"POST", "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[121,31],[122,31],[122,32],[121,31]]]},"where":"isolated","group_by":"grid","ids":true}`},
 		{"POST", "/api/v1/query/grid", `{"cell_m":500,"where":"rental"}`},

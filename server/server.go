@@ -1,11 +1,15 @@
 // Package server serves the roomstate HTTP API of docs/API.md over fasthttp:
-// polygon and grid queries, units, room-state maps, schemes, dwellings,
-// health and Prometheus metrics. Handlers decode requests, call the engine
-// (which knows nothing of HTTP) and write JSON; every error is a JSON body
-// with a code, and a malformed request never brings the server down.
+// it routes requests, authenticates callers, applies limits, counts metrics,
+// and hands each request to the answer layer, which computes the body. It
+// maps the kinds of failure (package fault) to HTTP statuses in one table;
+// every error is a JSON body with a code, and a malformed request never
+// brings the server down.
+//
+// It knows nothing of how answers are computed or stored.
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,32 +26,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/answer"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/store"
-	"github.com/roomstate/roomstate/tiles"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
-	"github.com/valyala/fastjson"
 )
 
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
-	Logger        *slog.Logger
-	Registry      *prometheus.Registry // metrics go here; nil makes a private one
-	MaxBodyBytes  int                  // request body limit (default 16 MiB)
-	MaxVertices   int                  // per query geometry (default MaxVertices)
-	MaxIDs        int                  // largest `limit` of an ids query (default 100,000)
-	MaxBatchLines int                  // changes in one NDJSON batch (default 100,000)
-	ReadTimeout   time.Duration        // default 30 s
-	WriteTimeout  time.Duration        // default 60 s
-	IdleTimeout   time.Duration        // default 120 s
-	MaxConns      int                  // concurrent connections (default 10,000)
-	QueryTimeout  time.Duration        // time budget of one query (default 10 s)
-	Access        *Access              // tokens; nil: no access control (loopback only)
-	CORSOrigins   []string             // allowed origins; "*" for any
-	AssetsDir     string               // MapLibre\'s dist directory ("" looks for web/node_modules)
-	Basemap       string               // optional raster tile URL template for the dashboard
-	TileCacheMB   int                  // tile cache size in MiB (default 256)
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // metrics go here; nil makes a private one
+	MaxBodyBytes int                  // request body limit (default 16 MiB)
+	ReadTimeout  time.Duration        // default 30 s
+	WriteTimeout time.Duration        // default 60 s
+	IdleTimeout  time.Duration        // default 120 s
+	MaxConns     int                  // concurrent connections (default 10,000)
+	Access       *Access              // tokens; nil: no access control (loopback only)
+	CORSOrigins  []string             // allowed origins; "*" for any
+	AssetsDir    string               // MapLibre's dist directory ("" looks for web/node_modules)
+	Basemap      string               // optional raster tile URL template for the dashboard
+	Answers      answer.Options       // limits of the answers (vertices, ids, batch lines, query time, tile cache)
 }
 
 func (o *Options) defaults() {
@@ -55,15 +55,6 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 16 << 20
-	}
-	if o.MaxVertices <= 0 {
-		o.MaxVertices = MaxVertices
-	}
-	if o.MaxIDs <= 0 {
-		o.MaxIDs = 100_000
-	}
-	if o.MaxBatchLines <= 0 {
-		o.MaxBatchLines = 100_000
 	}
 	if o.ReadTimeout <= 0 {
 		o.ReadTimeout = 30 * time.Second
@@ -77,46 +68,35 @@ func (o *Options) defaults() {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 10_000
 	}
-	if o.QueryTimeout <= 0 {
-		o.QueryTimeout = 10 * time.Second
+	if o.Access != nil {
+		o.Answers.PrivacyK = int(o.Access.k)
 	}
 }
 
-// Server answers the HTTP API for one engine; every change goes through its
-// store, the engine's one writer.
+// Server answers the HTTP API for the engine a store owns.
 type Server struct {
-	eng   *engine.Engine
-	store *store.Store
-	opts  Options
-	log   *slog.Logger
-	stop  chan struct{} // closed by Close: ends change streams
-	once  sync.Once
+	ans  *answer.Answers
+	opts Options
+	log  *slog.Logger
+	stop chan struct{} // closed by Close: ends change streams
+	once sync.Once
 
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	metrics  fasthttp.RequestHandler
 
-	parsers fastjson.ParserPool
-	bufs    sync.Pool // *reqState
-
-	tiles     *tiles.Cache
 	assets    fs.FS  // MapLibre's files; nil when missing
 	AssetsDir string // where they were found
 	access    *Access
 }
 
-// reqState is the per-request scratch, pooled.
-type reqState struct {
-	w    jsonw
-	geom geometryDecoder
-	res  engine.PolygonResult
-}
-
-// New returns a server for eng, writing through st.
-func New(eng *engine.Engine, st *store.Store, opts Options) *Server {
+// New returns a server for the engine st owns, writing through st.
+func New(st *store.Store, opts Options) *Server {
 	opts.defaults()
-	s := &Server{eng: eng, store: st, opts: opts, log: opts.Logger, reg: opts.Registry, stop: make(chan struct{}), access: opts.Access}
+	eng := st.Engine()
+	s := &Server{ans: answer.New(eng, st, opts.Answers), opts: opts, log: opts.Logger, reg: opts.Registry,
+		stop: make(chan struct{}), access: opts.Access}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -128,20 +108,18 @@ func New(eng *engine.Engine, st *store.Store, opts Options) *Server {
 		Name: "roomstate_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1, 2.5},
 	}, []string{"route"})
+	tc := s.ans.Tiles()
 	s.reg.MustRegister(s.requests, s.latency,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_dwellings", Help: "Dwellings in the engine."},
 			func() float64 { return float64(eng.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_version", Help: "Current change version."},
-			func() float64 { return float64(eng.Version()) }))
-	s.tiles = tiles.NewCache(eng, int64(opts.TileCacheMB)<<20)
-	s.assets, s.AssetsDir = findAssets(opts.AssetsDir)
-	s.reg.MustRegister(
+			func() float64 { return float64(eng.Version()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_cache_hits_total", Help: "Tiles served from the cache."},
-			func() float64 { return float64(s.tiles.Hits.Load()) }),
+			func() float64 { return float64(tc.Hits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_renders_total", Help: "Tiles rendered (cache misses)."},
-			func() float64 { return float64(s.tiles.Misses.Load()) }))
+			func() float64 { return float64(tc.Misses.Load()) }))
+	s.assets, s.AssetsDir = findAssets(opts.AssetsDir)
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	s.bufs.New = func() any { return new(reqState) }
 	return s
 }
 
@@ -160,11 +138,11 @@ func (s *Server) HTTPServer() *fasthttp.Server {
 		ReduceMemoryUsage:             false,
 		Logger:                        fasthttpLogger{s.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			status, code := fasthttp.StatusBadRequest, "bad_request"
+			kind := fault.BadRequest
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) || strings.Contains(err.Error(), "body size exceeds") {
-				status, code = fasthttp.StatusRequestEntityTooLarge, "too_large"
+				kind = fault.TooLarge
 			}
-			writeError(ctx, &apiError{Status: status, Code: code, Message: "cannot read the request: " + err.Error()})
+			writeError(ctx, fault.New(kind, "cannot read the request: %v", err))
 		},
 	}
 }
@@ -179,76 +157,71 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
 
-// apiError is an error answer: {"error": {"code", "message", "line"?}}.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	Line    int    // for batch and load errors
-	Oldest  uint64 // for gone: the oldest version the change feed still holds
+// statusOf is the one table from kinds of failure to HTTP statuses.
+var statusOf = map[error]int{
+	fault.BadRequest:    fasthttp.StatusBadRequest,
+	fault.BadJSON:       fasthttp.StatusBadRequest,
+	fault.BadGeometry:   fasthttp.StatusBadRequest,
+	fault.BadExpression: fasthttp.StatusBadRequest,
+	fault.BadFlag:       fasthttp.StatusBadRequest,
+	fault.BadScheme:     fasthttp.StatusBadRequest,
+	fault.BadTile:       fasthttp.StatusBadRequest,
+	fault.NotFound:      fasthttp.StatusNotFound,
+	fault.TooLarge:      fasthttp.StatusRequestEntityTooLarge,
+	fault.Timeout:       fasthttp.StatusUnprocessableEntity,
+	fault.Unauthorized:  fasthttp.StatusUnauthorized,
+	fault.Forbidden:     fasthttp.StatusForbidden,
+	fault.Gone:          fasthttp.StatusGone,
+	fault.HistoryGone:   fasthttp.StatusGone,
+	fault.Conflict:      fasthttp.StatusConflict,
+	fault.Unavailable:   fasthttp.StatusServiceUnavailable,
+	fault.Lagging:       fasthttp.StatusServiceUnavailable,
 }
 
-func (e *apiError) Error() string { return e.Message }
-
-func errf(status int, code, format string, args ...any) *apiError {
-	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+// writeError writes an error answer: {"error": {"code", "message", "line"?,
+// "oldest"?}} with the status of its kind. An error of no kind is a bug:
+// 500 internal.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	status, code, msg := fasthttp.StatusInternalServerError, "internal", "internal error: "+err.Error()
+	if k := fault.KindOf(err); k != nil {
+		status, code, msg = statusOf[k], k.Error(), err.Error()
+	}
+	line, oldest, retry := fault.Info(err)
+	if code == fault.NotFound.Error() && line > 0 {
+		status = fasthttp.StatusBadRequest // a line of a batch names an unknown dwelling: the batch is bad
+	}
+	if retry > 0 {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
+	}
+	writeErrorBody(ctx, status, code, msg, line, oldest)
 }
 
-// toAPIError maps engine and decoding errors to HTTP answers.
-func toAPIError(err error) *apiError {
-	var ae *apiError
-	var ge *engine.GeometryError
-	var qe *engine.QueryError
-	var nf *engine.NotFoundError
-	var ee *engine.ExprError
-	var de *decodeError
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &ge):
-		if ge.Code == "too_large" {
-			return errf(fasthttp.StatusRequestEntityTooLarge, "too_large", "%s", ge.Reason)
-		}
-		return errf(fasthttp.StatusBadRequest, ge.Code, "%s", ge.Reason)
-	case errors.As(err, &qe):
-		if qe.Code == "too_large" {
-			return errf(fasthttp.StatusRequestEntityTooLarge, qe.Code, "%s", qe.Message)
-		}
-		if qe.Code == "timeout" {
-			return errf(fasthttp.StatusUnprocessableEntity, qe.Code, "%s", qe.Message)
-		}
-		return errf(fasthttp.StatusBadRequest, qe.Code, "%s", qe.Message)
-	case errors.As(err, &nf):
-		return errf(fasthttp.StatusNotFound, "not_found", "%s", nf.Error())
-	case errors.As(err, &ee):
-		return errf(fasthttp.StatusBadRequest, "bad_expression", "%s", ee.Error())
-	case errors.As(err, &de):
-		if de.code == "too_large" {
-			return errf(fasthttp.StatusRequestEntityTooLarge, de.code, "%s", de.msg)
-		}
-		return errf(fasthttp.StatusBadRequest, de.code, "%s", de.msg)
+// writeErrorBody writes an error answer with the given status and members.
+func writeErrorBody(ctx *fasthttp.RequestCtx, status int, code, msg string, line int, oldest uint64) {
+	var w []byte
+	w = append(w, `{"error":{"code":`...)
+	w = strconv.AppendQuote(w, code)
+	w = append(w, `,"message":`...)
+	m, _ := json.Marshal(msg)
+	w = append(w, m...)
+	if line > 0 {
+		w = append(w, `,"line":`...)
+		w = strconv.AppendInt(w, int64(line), 10)
 	}
-	return errf(fasthttp.StatusInternalServerError, "internal", "internal error: %v", err)
-}
-
-func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
-	var w jsonw
-	w.raw(`{"error":{"code":`)
-	w.str(e.Code)
-	w.raw(`,"message":`)
-	w.str(e.Message)
-	if e.Line > 0 {
-		w.raw(`,"line":`)
-		w.int(int64(e.Line))
+	if oldest > 0 {
+		w = append(w, `,"oldest":`...)
+		w = strconv.AppendUint(w, oldest, 10)
 	}
-	if e.Oldest > 0 {
-		w.raw(`,"oldest":`)
-		w.uint(e.Oldest)
-	}
-	w.raw("}}\n")
+	w = append(w, "}}\n"...)
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
-	ctx.SetStatusCode(e.Status)
-	ctx.SetBody(w.b)
+	ctx.SetStatusCode(status)
+	ctx.SetBody(w)
+}
+
+// send writes a JSON answer.
+func send(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(body)
 }
 
 // route names a request for metrics: the pattern, never the raw path.
@@ -270,10 +243,10 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 				fmt.Fprintln(os.Stderr, "PANIC", p, string(debug.Stack()))
 			}
 			ctx.ResetBody()
-			writeError(ctx, errf(fasthttp.StatusInternalServerError, "internal", "internal error"))
+			writeError(ctx, errors.New("internal error"))
 		}
 		code := ctx.Response.StatusCode()
-		s.requests.WithLabelValues(name, statusText(code)).Inc()
+		s.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
 		s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		if code >= 500 {
 			s.log.Error("request failed", "route", name, "status", code, "remote", ctx.RemoteIP().String())
@@ -282,7 +255,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	segs, err := splitPath(ctx.URI().PathOriginal())
 	if err != nil {
 		name = "bad_path"
-		writeError(ctx, errf(fasthttp.StatusBadRequest, "bad_request", "%v", err))
+		writeError(ctx, fault.New(fault.BadRequest, "%v", err))
 		return
 	}
 	if s.cors(ctx) {
@@ -292,7 +265,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	r, h := s.match(segs)
 	name = r.name
 	if h == nil {
-		writeError(ctx, errf(fasthttp.StatusNotFound, "not_found", "no such endpoint: %s", ctx.Path()))
+		writeError(ctx, fault.New(fault.NotFound, "no such endpoint: %s", ctx.Path()))
 		return
 	}
 	m := string(ctx.Method())
@@ -301,30 +274,18 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	if !methodAllowed(r.methods, m) {
 		ctx.Response.Header.Set("Allow", r.methods)
-		writeError(ctx, errf(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here; use %s", ctx.Method(), r.methods))
+		writeErrorBody(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed",
+			fmt.Sprintf("%s is not allowed here; use %s", ctx.Method(), r.methods), 0, 0)
 		return
 	}
-	if err := s.authenticate(ctx, r); err != nil {
-		writeError(ctx, toAPIError(err))
+	c, err := s.authenticate(ctx, r)
+	if err != nil {
+		writeError(ctx, err)
 		return
 	}
-	if err := h(ctx, segs); err != nil {
-		writeError(ctx, toAPIError(err))
+	if err := h(ctx, segs, c); err != nil {
+		writeError(ctx, err)
 	}
-}
-
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "200"
-	case 304:
-		return "304"
-	case 400:
-		return "400"
-	case 404:
-		return "404"
-	}
-	return fmt.Sprint(code)
 }
 
 func methodAllowed(allowed, m string) bool {
@@ -359,98 +320,6 @@ func splitPath(raw []byte) ([]string, error) {
 		parts[i] = u
 	}
 	return parts, nil
-}
-
-type handler func(ctx *fasthttp.RequestCtx, segs []string) error
-
-// match routes a path to a handler.
-func (s *Server) match(segs []string) (route, handler) {
-	n := len(segs)
-	switch {
-	case n == 0 || n == 1 && segs[0] == "index.html":
-		return route{name: "dashboard", methods: "GET", open: true}, s.index
-	case n >= 2 && segs[0] == "static":
-		return route{name: "static", methods: "GET", open: true}, s.staticFile
-	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
-		return route{name: "assets", methods: "GET", open: true}, s.assetFile
-	case n == 4 && segs[0] == "tiles":
-		return route{name: "tile", methods: "GET"}, s.tile
-	case n == 1 && segs[0] == "tiles.json":
-		return route{name: "tilejson", methods: "GET"}, s.tileJSON
-	case n == 1 && segs[0] == "healthz":
-		return route{name: "healthz", methods: "GET", open: true}, s.healthz
-	case n == 1 && segs[0] == "metrics":
-		return route{name: "metrics", methods: "GET", open: false}, func(ctx *fasthttp.RequestCtx, _ []string) error {
-			if err := s.allow(ctx, permRead); err != nil {
-				return err
-			}
-			s.metrics(ctx)
-			return nil
-		}
-	case n < 3 || segs[0] != "api" || segs[1] != "v1":
-		return route{name: "unknown", methods: "", open: false}, nil
-	}
-	a := segs[2:]
-	n = len(a)
-	switch a[0] {
-	case "query":
-		if n == 2 && a[1] == "polygon" {
-			return route{name: "query_polygon", methods: "POST"}, s.queryPolygon
-		}
-		if n == 2 && a[1] == "grid" {
-			return route{name: "query_grid", methods: "POST"}, s.queryGrid
-		}
-	case "buildings":
-		if n == 3 && a[2] == "roomstate" {
-			return route{name: "building_roomstate", methods: "GET"}, s.buildingRoomState
-		}
-		if n == 2 && a[1] == "states" {
-			return route{name: "building_states", methods: "POST"}, s.buildingStates
-		}
-	case "legend":
-		if n == 1 {
-			return route{name: "legend", methods: "GET"}, s.legend
-		}
-	case "audit":
-		if n == 1 {
-			return route{name: "audit", methods: "GET"}, s.auditLog
-		}
-	case "info":
-		if n == 1 {
-			return route{name: "info", methods: "GET"}, s.info
-		}
-	case "units":
-		switch n {
-		case 2:
-			return route{name: "units", methods: "GET"}, s.units
-		case 3:
-			return route{name: "unit", methods: "GET"}, s.unit
-		case 4:
-			if a[3] == "roomstate" {
-				return route{name: "unit_roomstate", methods: "GET"}, s.unitRoomState
-			}
-		}
-	case "schemes":
-		if n == 1 {
-			return route{name: "schemes", methods: "GET"}, s.schemes
-		}
-		if n == 2 {
-			return route{name: "scheme", methods: "GET, PUT"}, s.scheme
-		}
-	case "dwellings":
-		if n == 2 {
-			return route{name: "dwelling", methods: "GET, PUT, PATCH, DELETE"}, s.dwellingAny
-		}
-	case "updates":
-		if n == 1 {
-			return route{name: "updates", methods: "POST"}, s.postUpdates
-		}
-	case "changes":
-		if n == 1 {
-			return route{name: "changes", methods: "GET"}, s.changes
-		}
-	}
-	return route{name: "unknown", methods: "", open: false}, nil
 }
 
 // cors answers preflight requests and adds CORS headers; true when the
@@ -491,16 +360,4 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	return false
-}
-
-func (s *Server) healthz(ctx *fasthttp.RequestCtx, _ []string) error {
-	ctx.SetContentType("application/json; charset=utf-8")
-	var w jsonw
-	w.raw(`{"status":"ok","dwellings":`)
-	w.int(int64(s.eng.Len()))
-	w.raw(`,"version":`)
-	w.uint(uint64(s.eng.Version()))
-	w.raw("}\n")
-	ctx.SetBody(w.b)
-	return nil
 }

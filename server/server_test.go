@@ -14,9 +14,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 )
@@ -53,22 +53,19 @@ func start(t testing.TB) *fixture {
 		if err != nil {
 			panic(err)
 		}
-		e := engine.New(engine.Options{})
-		if err := e.Load(b); err != nil {
+		st, err := store.Open(store.Options{})
+		if err != nil {
 			panic(err)
 		}
-		if err := e.AddBoundaries(c.Boundaries()); err != nil {
+		if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
 			panic(err)
 		}
+		e := st.Engine()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			panic(err)
 		}
-		st, err := store.Open(e, store.Options{})
-		if err != nil {
-			panic(err)
-		}
-		srv := server.New(e, st, server.Options{CORSOrigins: []string{"https://dash.example.org"}})
+		srv := server.New(st, server.Options{CORSOrigins: []string{"https://dash.example.org"}})
 		go srv.Serve(ln)
 		fix = &fixture{eng: e, city: c, url: "http://" + ln.Addr().String(), srv: srv}
 	})
@@ -93,7 +90,7 @@ func do(t testing.TB, method, url, body string, hdr ...string) (int, []byte, htt
 	return resp.StatusCode, b, resp.Header
 }
 
-type answer struct {
+type polyAnswer struct {
 	Total   int64            `json:"total"`
 	Matched int64            `json:"matched"`
 	Flags   map[string]int64 `json:"flags"`
@@ -130,11 +127,11 @@ func TestPolygonOverHTTPMatchesEngine(t *testing.T) {
 		if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
 			t.Fatalf("%d %s", code, out)
 		}
-		var a answer
+		var a polyAnswer
 		if err := json.Unmarshal(out, &a); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		rg, err := engine.NewRegion(b.Geometry)
+		rg, err := region.New(b.Geometry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,169 +251,3 @@ func clip(b []byte) string {
 }
 
 // geometry decoding checked against encoding/json -------------------------
-
-// refDecode is the reference: encoding/json into a struct, then the same
-// union and checks the fast decoder promises.
-func refDecode(data []byte) (orb.MultiPolygon, bool) {
-	var v struct {
-		Geometry json.RawMessage `json:"geometry"`
-	}
-	if json.Unmarshal(data, &v) != nil || v.Geometry == nil {
-		return nil, false
-	}
-	return refGeom(v.Geometry)
-}
-
-func refGeom(raw json.RawMessage) (orb.MultiPolygon, bool) {
-	var g struct {
-		Type        string            `json:"type"`
-		Coordinates json.RawMessage   `json:"coordinates"`
-		Geometry    json.RawMessage   `json:"geometry"`
-		Features    []json.RawMessage `json:"features"`
-		Geometries  []json.RawMessage `json:"geometries"`
-	}
-	if json.Unmarshal(raw, &g) != nil {
-		return nil, false
-	}
-	var mp orb.MultiPolygon
-	switch g.Type {
-	case "Polygon":
-		var p [][][]float64
-		if json.Unmarshal(g.Coordinates, &p) != nil {
-			return nil, false
-		}
-		poly, ok := refPoly(p)
-		return orb.MultiPolygon{poly}, ok
-	case "MultiPolygon":
-		var ps [][][][]float64
-		if json.Unmarshal(g.Coordinates, &ps) != nil || len(ps) == 0 {
-			return nil, false
-		}
-		for _, p := range ps {
-			poly, ok := refPoly(p)
-			if !ok {
-				return nil, false
-			}
-			mp = append(mp, poly)
-		}
-		return mp, true
-	case "Feature":
-		return refGeom(g.Geometry)
-	case "FeatureCollection":
-		if len(g.Features) == 0 {
-			return nil, false
-		}
-		for _, f := range g.Features {
-			m, ok := refGeom(f)
-			if !ok {
-				return nil, false
-			}
-			mp = append(mp, m...)
-		}
-		return mp, true
-	}
-	return nil, false
-}
-
-func refPoly(p [][][]float64) (orb.Polygon, bool) {
-	if len(p) == 0 {
-		return nil, false
-	}
-	var poly orb.Polygon
-	for _, r := range p {
-		if len(r) < 4 {
-			return nil, false
-		}
-		var ring orb.Ring
-		for _, pos := range r {
-			if len(pos) < 2 || len(pos) > 3 || engine.ValidLonLat(pos[0], pos[1]) != nil {
-				return nil, false
-			}
-			ring = append(ring, orb.Point{pos[0], pos[1]})
-		}
-		if ring[0] != ring[len(ring)-1] {
-			return nil, false
-		}
-		poly = append(poly, ring)
-	}
-	return poly, true
-}
-
-func randomBody(rng *rand.Rand) []byte {
-	ring := func() [][]float64 {
-		n := 3 + rng.IntN(30)
-		var r [][]float64
-		for i := 0; i < n; i++ {
-			r = append(r, []float64{121 + rng.Float64(), 31 + rng.Float64()})
-		}
-		return append(r, r[0])
-	}
-	poly := func() [][][]float64 {
-		p := [][][]float64{ring()}
-		if rng.IntN(3) == 0 {
-			p = append(p, ring())
-		}
-		return p
-	}
-	var g any
-	switch rng.IntN(4) {
-	case 0:
-		g = map[string]any{"type": "Polygon", "coordinates": poly()}
-	case 1:
-		g = map[string]any{"type": "MultiPolygon", "coordinates": [][][][]float64{poly(), poly()}}
-	case 2:
-		g = map[string]any{"type": "Feature", "properties": map[string]any{"name": "x"}, "geometry": map[string]any{"type": "Polygon", "coordinates": poly()}}
-	default:
-		g = map[string]any{"type": "FeatureCollection", "features": []any{
-			map[string]any{"type": "Feature", "geometry": map[string]any{"type": "Polygon", "coordinates": poly()}},
-			map[string]any{"type": "Feature", "geometry": map[string]any{"type": "MultiPolygon", "coordinates": [][][][]float64{poly()}}},
-		}}
-	}
-	b, _ := json.Marshal(map[string]any{"geometry": g})
-	return b
-}
-
-func TestDecoderMatchesEncodingJSON(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 9))
-	for i := 0; i < 500; i++ {
-		body := randomBody(rng)
-		got, gerr := server.DecodeGeometryForTest(body)
-		want, ok := refDecode(body)
-		if (gerr == nil) != ok {
-			t.Fatalf("%s: fast decoder error %v, reference ok=%v", body, gerr, ok)
-		}
-		if ok && !got.Equal(want) {
-			t.Fatalf("%s: decoded differently", body)
-		}
-	}
-}
-
-func FuzzDecodeGeometry(f *testing.F) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	for i := 0; i < 8; i++ {
-		f.Add(randomBody(rng))
-	}
-	f.Add([]byte(`{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}`))
-	f.Add([]byte(`{"geometry":{"type":"FeatureCollection","features":[]}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		got, gerr := server.DecodeGeometryForTest(data)
-		want, ok := refDecode(data)
-		if gerr == nil && !ok {
-			// fastjson is laxer than encoding/json only on things we do not read
-			// (duplicate keys, invalid UTF-8 in strings): the geometry must still
-			// be a valid one
-			if _, err := engine.NewRegion(got); err != nil {
-				if _, isGeom := err.(*engine.GeometryError); !isGeom {
-					t.Fatalf("decoded geometry fails with a non-geometry error: %v", err)
-				}
-			}
-			return
-		}
-		if gerr != nil && ok && json.Valid(data) {
-			t.Fatalf("fast decoder rejects what encoding/json reads: %v", gerr)
-		}
-		if ok && gerr == nil && !got.Equal(want) {
-			t.Fatalf("decoded differently")
-		}
-	})
-}

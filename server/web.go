@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/roomstate/roomstate/answer"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/web"
 	"github.com/valyala/fasthttp"
 )
@@ -68,11 +70,11 @@ func contentType(name string) string {
 
 func serveFS(ctx *fasthttp.RequestCtx, fsys fs.FS, name string) error {
 	if !fs.ValidPath(name) || strings.Contains(name, "..") {
-		return errf(fasthttp.StatusBadRequest, "bad_request", "bad path")
+		return fault.New(fault.BadRequest, "bad path")
 	}
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return errf(fasthttp.StatusNotFound, "not_found", "no such file: %s", name)
+		return fault.New(fault.NotFound, "no such file: %s", name)
 	}
 	ctx.SetContentType(contentType(name))
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
@@ -81,7 +83,7 @@ func serveFS(ctx *fasthttp.RequestCtx, fsys fs.FS, name string) error {
 }
 
 // index serves the dashboard, or how to get its assets.
-func (s *Server) index(ctx *fasthttp.RequestCtx, _ []string) error {
+func (s *Server) index(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
 	if s.assets == nil {
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
@@ -91,13 +93,13 @@ func (s *Server) index(ctx *fasthttp.RequestCtx, _ []string) error {
 	return serveFS(ctx, web.Static(), "index.html")
 }
 
-func (s *Server) staticFile(ctx *fasthttp.RequestCtx, segs []string) error {
+func (s *Server) staticFile(ctx *fasthttp.RequestCtx, segs []string, _ *answer.Caller) error {
 	return serveFS(ctx, web.Static(), strings.Join(segs[1:], "/"))
 }
 
-func (s *Server) assetFile(ctx *fasthttp.RequestCtx, segs []string) error {
+func (s *Server) assetFile(ctx *fasthttp.RequestCtx, segs []string, _ *answer.Caller) error {
 	if s.assets == nil {
-		return errf(fasthttp.StatusNotFound, "not_found", "MapLibre assets are missing: run `npm ci --prefix web` and restart")
+		return fault.New(fault.NotFound, "MapLibre assets are missing: run `npm ci --prefix web` and restart")
 	}
 	return serveFS(ctx, s.assets, strings.Join(segs[2:], "/"))
 }

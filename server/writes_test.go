@@ -24,19 +24,19 @@ func writable(t *testing.T, opts store.Options) (*engine.Engine, *store.Store, s
 	t.Helper()
 	c := city.New(city.Config{N: 20_000, Seed: 6})
 	b, _ := c.Batch()
-	e := engine.New(engine.Options{})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(e, opts)
+	st, err := store.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Load([]*engine.Batch{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e := st.Engine()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(e, st, server.Options{})
+	srv := server.New(st, server.Options{})
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	t.Cleanup(func() {
@@ -154,7 +154,7 @@ func TestReadYourWrites(t *testing.T) {
 		d.Lon-0.0001, d.Lat-0.0001, d.Lon+0.0001, d.Lat-0.0001, d.Lon+0.0001, d.Lat+0.0001, d.Lon-0.0001, d.Lat+0.0001, d.Lon-0.0001, d.Lat-0.0001)
 	matched := func() int64 {
 		_, out, _ := do(t, "POST", url+"/api/v1/query/polygon", body)
-		var a answer
+		var a polyAnswer
 		json.Unmarshal(out, &a)
 		return a.Matched
 	}

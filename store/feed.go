@@ -42,6 +42,16 @@ func (f *Feed) reset(v engine.Version) {
 	}
 }
 
+// restart empties the backlog and starts the feed again at version v (after
+// a load: its dwellings are not in the feed, so nobody may follow across it).
+func (f *Feed) restart(v engine.Version) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start, f.n, f.newest = 0, 0, v
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
 func (f *Feed) publish(evs []engine.Event) {
 	if len(evs) == 0 {
 		return

@@ -16,7 +16,7 @@ import (
 
 // A snapshot file is
 //
-//	"RSSNAP01" | u64 body length | u32 CRC-32C of the body | body (msgpack engine.Snapshot)
+//	"RSSNAP01" | u64 body length | u32 CRC-32C of the body | body (msgpack snapshotFile)
 //
 // written to a temporary file, fsynced, renamed into place, and the
 // directory fsynced.
@@ -26,7 +26,8 @@ var snapMagic = []byte("RSSNAP01")
 const snapHeader = 8 + 8 + 4
 
 // writeSnapshot stores s as dir/snapshot-<version>.msgpack, atomically.
-func writeSnapshot(dir string, s *engine.Snapshot) (string, error) {
+func writeSnapshot(dir string, snap *engine.Snapshot) (string, error) {
+	s := snapshotToFile(snap)
 	// encode into a buffer sized up front: grown by doubling, a 10 M-dwelling
 	// snapshot spent two thirds of its time clearing and copying buffers
 	var buf bytes.Buffer
@@ -77,7 +78,7 @@ func writeSnapshot(dir string, s *engine.Snapshot) (string, error) {
 
 // approxSize is a little more than the encoded size of s: its columns, and
 // a margin for the tables and the encoding's headers.
-func approxSize(s *engine.Snapshot) int {
+func approxSize(s *snapshotFile) int {
 	n := len(s.IDs) + len(s.IDEnd) + len(s.Lon) + len(s.Lat) + len(s.Area) + len(s.Bld) + len(s.Unit) + len(s.Room) + len(s.Floor) + len(s.Areas)
 	for _, b := range s.FlagBitmaps {
 		n += len(b) + 8
@@ -121,9 +122,9 @@ func readSnapshot(path string) (*engine.Snapshot, error) {
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[16:20]) {
 		return nil, corrupt("checksum mismatch")
 	}
-	var s engine.Snapshot
+	var s snapshotFile
 	if err := msgpack.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil && err != io.EOF {
 		return nil, corrupt("does not decode: " + err.Error())
 	}
-	return &s, nil
+	return snapshotFromFile(&s), nil
 }

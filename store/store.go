@@ -1,11 +1,19 @@
-// Package store is the one writer of an engine: it takes requests of
-// changes, validates them, makes them durable, applies them and publishes
-// them on the change feed, in version order. With a data directory every
-// acknowledged change survives a crash: an append-only log with a CRC-32C per
-// record, group commit (many requests, one fsync, before any is
-// acknowledged), and msgpack snapshots written atomically. Reopening restores
-// the newest snapshot and replays the log; a torn tail is cut off with a
-// warning, any other damage stops the start with a clear error.
+// Package store owns an engine and is the only way to change it: loads,
+// boundaries, schemes and requests of changes all go through its one
+// committer goroutine, which validates each once against the state it will
+// apply to, makes it durable, applies it and publishes it on the change
+// feed and in the audit trail, in version order. Everyone else holds the
+// engine's read-only view (Engine).
+//
+// With a data directory every acknowledged change survives a crash: an
+// append-only log with a CRC-32C per record, group commit (many requests, one
+// fsync, before any is acknowledged), and msgpack snapshots written
+// atomically. Reopening restores the newest snapshot and replays the log; a
+// torn tail is cut off with a warning, any other damage stops the start with
+// a clear error. The log's records and the snapshot files are this
+// package's formats.
+//
+// It knows nothing of HTTP or of the shapes of answers.
 package store
 
 import (
@@ -19,23 +27,27 @@ import (
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // Options configure a Store. Zero values take the defaults.
 type Options struct {
-	Dir              string        // data directory; "" keeps nothing on disk
-	Logger           *slog.Logger  //
-	SnapshotEvery    int           // changes between snapshots (default 1,000,000)
-	SnapshotInterval time.Duration // and at least this often when anything changed (default 10 min)
-	Backlog          int           // events the change feed keeps for reconnecting clients (default 100,000)
-	MaxGroup         int           // requests in one group commit (default 4096)
+	Engine           engine.Options // of the engine the store makes and owns
+	Dir              string         // data directory; "" keeps nothing on disk
+	Logger           *slog.Logger   //
+	SnapshotEvery    int            // changes between snapshots (default 1,000,000)
+	SnapshotInterval time.Duration  // and at least this often when anything changed (default 10 min)
+	Backlog          int            // events the change feed keeps for reconnecting clients (default 100,000)
+	MaxGroup         int            // requests in one group commit (default 4096)
 	// NoSync skips fsync: for tests of what does not depend on it, never in production.
 	NoSync bool
 }
 
-// Store serialises all writes to an engine. See the package documentation.
+// Store owns an engine and serialises every change to it. See the package
+// documentation.
 type Store struct {
-	eng   *engine.Engine
+	w     *engine.Writer // used by the committer goroutine only (and by Open before it starts)
+	eng   *engine.Engine // the read-only view
 	opts  Options
 	log   *slog.Logger
 	feed  *Feed
@@ -49,6 +61,7 @@ type Store struct {
 	// owned by the committer goroutine
 	seg        *os.File
 	segFirst   uint64
+	lastTime   time.Time // of the newest change: times never go back
 	sinceSnap  int
 	lastSnap   time.Time
 	snapWG     sync.WaitGroup
@@ -69,20 +82,23 @@ type Who struct {
 	Remote string    `msgpack:"a,omitempty"`
 }
 
-// request is one submitted request of changes, a scheme to store, or an
-// order to snapshot now.
+// request is one submitted request of changes, a scheme to store, a load,
+// or an order to snapshot now.
 type request struct {
-	ops      []engine.Op
+	change   *engine.Request
 	who      *Who
-	check    func(*engine.Engine) error // run by the committer just before the changes
 	scheme   *schemePut
+	load     *load
 	snapshot bool
 	done     chan result
 }
 
-type schemePut struct {
-	Name   string        `msgpack:"name"`
-	Scheme engine.Scheme `msgpack:"scheme"`
+// load is dwellings and boundaries to load, all or nothing, or a snapshot
+// to restore instead.
+type load struct {
+	batches []*engine.Batch
+	bounds  []engine.Boundary
+	restore *engine.Snapshot
 }
 
 type result struct {
@@ -93,9 +109,9 @@ type result struct {
 // ErrClosed is returned for requests after Close.
 var ErrClosed = errors.New("store: closed")
 
-// Open recovers the engine's state from opts.Dir (if it holds any) and
-// starts the writer.
-func Open(eng *engine.Engine, opts Options) (*Store, error) {
+// Open makes an engine, recovers its state from opts.Dir (if it holds any)
+// and starts the committer.
+func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +127,9 @@ func Open(eng *engine.Engine, opts Options) (*Store, error) {
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 4096
 	}
-	s := &Store{eng: eng, opts: opts, log: opts.Logger, feed: newFeed(opts.Backlog),
+	w := engine.New(opts.Engine)
+	eng := w.Engine
+	s := &Store{w: w, eng: eng, opts: opts, log: opts.Logger, feed: newFeed(opts.Backlog),
 		reqs: make(chan *request, opts.MaxGroup), done: make(chan struct{}), lastSnap: time.Now()}
 	if opts.Dir != "" {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
@@ -142,6 +160,9 @@ func Open(eng *engine.Engine, opts Options) (*Store, error) {
 // HadState reports whether the data directory held state when opened.
 func (s *Store) HadState() bool { return s.hadState }
 
+// Engine returns the read-only view of the store's engine.
+func (s *Store) Engine() *engine.Engine { return s.eng }
+
 // Feed returns the change feed.
 func (s *Store) Feed() *Feed { return s.feed }
 
@@ -163,7 +184,7 @@ func (s *Store) recover() error {
 		if snap.Version != v {
 			return &CorruptError{Path: path, Reason: fmt.Sprintf("holds version %d, its name says %d", snap.Version, v)}
 		}
-		if err := s.eng.Restore(snap); err != nil {
+		if err := s.w.Restore(snap); err != nil {
 			return &CorruptError{Path: path, Reason: err.Error()}
 		}
 		s.hadState = true
@@ -182,7 +203,7 @@ func (s *Store) recover() error {
 				return nil
 			}
 			if r.Scheme != nil { // schemes re-apply harmlessly if the snapshot has them
-				if err := s.eng.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
+				if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
 					return &CorruptError{Path: path, Reason: "scheme does not apply: " + err.Error()}
 				}
 				return nil
@@ -194,10 +215,17 @@ func (s *Store) recover() error {
 			if r.Version != cur+1 {
 				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d follows version %d", r.Version, cur)}
 			}
-			evs, err := s.eng.Apply(r.Ops)
-			if err != nil {
-				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, err)}
+			var t time.Time
+			if r.Who != nil {
+				t = r.Who.Time
 			}
+			p := s.w.Prepare([]engine.Request{{Ops: fromWire(r.Ops)}})
+			if p.Errs[0] != nil {
+				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, p.Errs[0])}
+			}
+			evs := s.w.Commit(p, t)[0]
+			s.w.Maintain()
+			s.lastTime = t
 			s.feed.publish(evs)
 			s.audit.record(evs, r.Who) // the trail's unsynced tail, back
 			replayed += len(r.Ops)
@@ -222,25 +250,35 @@ func (s *Store) recover() error {
 	return nil
 }
 
-// Submit applies one request of changes: validated, made durable, applied
-// and published, all or nothing. The error is an *engine.OpError for a bad
-// request.
-//
-// check, when set, runs in the committer right before validation, against
-// the same state the changes will apply to (an editor's scope, say); its
-// error rejects the request whole.
-func (s *Store) Submit(ops []engine.Op, who *Who, check func(*engine.Engine) error) ([]engine.Event, error) {
-	req := &request{ops: ops, who: who, check: check, done: make(chan result, 1)}
+// Submit applies one request of changes: validated (its scope included)
+// against the state it applies to, made durable, applied and published,
+// all or nothing. A rejected request's error is an *engine.OpError.
+func (s *Store) Submit(r engine.Request, who *Who) ([]engine.Event, error) {
+	if who == nil {
+		who = &Who{}
+	}
+	req := &request{change: &r, who: who, done: make(chan result, 1)}
 	if err := s.send(req); err != nil {
 		return nil, err
 	}
-	r := <-req.done
-	return r.evs, r.err
+	res := <-req.done
+	return res.evs, res.err
 }
 
 // PutScheme stores a scheme durably and installs it.
-func (s *Store) PutScheme(name string, sc engine.Scheme) error {
+func (s *Store) PutScheme(name string, sc scheme.Scheme) error {
 	req := &request{scheme: &schemePut{Name: name, Scheme: sc}, done: make(chan result, 1)}
+	if err := s.send(req); err != nil {
+		return err
+	}
+	return (<-req.done).err
+}
+
+// Load adds dwellings and boundaries, all or nothing, and (with a data
+// directory) makes them durable with a snapshot before it returns. Each
+// dwelling takes a version; the change feed starts again after the load.
+func (s *Store) Load(batches []*engine.Batch, bounds []engine.Boundary) error {
+	req := &request{load: &load{batches: batches, bounds: bounds}, done: make(chan result, 1)}
 	if err := s.send(req); err != nil {
 		return err
 	}
@@ -285,6 +323,7 @@ func (s *Store) run() {
 			s.commit(group)
 		case <-tick.C:
 		}
+		s.w.Maintain()
 		s.maybeSnapshot(false)
 	}
 }
@@ -298,10 +337,15 @@ func (s *Store) commit(group []*request) {
 		}
 		return
 	}
-	// schemes, snapshots and changes keep their order: split the group
+	// schemes, loads, snapshots and changes keep their order: split the group
 	for len(group) > 0 {
 		if group[0].scheme != nil {
 			s.commitScheme(group[0])
+			group = group[1:]
+			continue
+		}
+		if group[0].load != nil {
+			group[0].done <- result{err: s.commitLoad(group[0].load)}
 			group = group[1:]
 			continue
 		}
@@ -316,7 +360,7 @@ func (s *Store) commit(group []*request) {
 			continue
 		}
 		n := 0
-		for n < len(group) && group[n].scheme == nil && !group[n].snapshot {
+		for n < len(group) && group[n].change != nil {
 			n++
 		}
 		s.commitChanges(group[:n])
@@ -326,7 +370,7 @@ func (s *Store) commit(group []*request) {
 
 func (s *Store) commitScheme(req *request) {
 	// check first, so the log holds only schemes that apply
-	if err := s.eng.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
+	if err := s.w.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
 		req.done <- result{err: err}
 		return
 	}
@@ -340,72 +384,116 @@ func (s *Store) commitScheme(req *request) {
 			return
 		}
 	}
-	req.done <- result{err: s.eng.PutScheme(req.scheme.Name, req.scheme.Scheme)}
+	req.done <- result{err: s.w.PutScheme(req.scheme.Name, req.scheme.Scheme)}
+}
+
+// Restore replaces the whole state with a snapshot's (a copy of another
+// engine, or a replica's starting point), and makes it durable like a load.
+func (s *Store) Restore(snap *engine.Snapshot) error {
+	req := &request{load: &load{restore: snap}, done: make(chan result, 1)}
+	if err := s.send(req); err != nil {
+		return err
+	}
+	return (<-req.done).err
+}
+
+// commitLoad loads (or restores), then snapshots so that it is durable
+// before anyone is told.
+func (s *Store) commitLoad(l *load) error {
+	if l.restore != nil {
+		if err := s.w.Restore(l.restore); err != nil {
+			return err
+		}
+	}
+	if len(l.batches) > 0 {
+		if err := s.w.Load(l.batches...); err != nil {
+			return err
+		}
+	}
+	if len(l.bounds) > 0 {
+		if err := s.w.AddBoundaries(l.bounds); err != nil {
+			return err
+		}
+	}
+	s.feed.restart(s.eng.Version())
+	if s.opts.Dir == "" {
+		return nil
+	}
+	s.snapWG.Wait()
+	s.maybeSnapshot(true)
+	s.snapWG.Wait()
+	s.snapErrMu.Lock()
+	defer s.snapErrMu.Unlock()
+	return s.snapErr
+}
+
+// now is the time of the next change: the clock, but never before the
+// newest change's.
+func (s *Store) now() time.Time {
+	t := time.Now()
+	if t.Before(s.lastTime) {
+		t = s.lastTime
+	}
+	s.lastTime = t
+	return t
 }
 
 func (s *Store) commitChanges(group []*request) {
-	kept := group[:0:0]
-	for _, r := range group {
-		if r.check != nil {
-			if err := r.check(s.eng); err != nil {
-				r.done <- result{err: err}
-				continue
-			}
-		}
-		kept = append(kept, r)
-	}
-	group = kept
-	reqs := make([][]engine.Op, len(group))
+	reqs := make([]engine.Request, len(group))
 	for i, r := range group {
-		reqs[i] = r.ops
+		reqs[i] = *r.change
 	}
-	errs := s.eng.Check(reqs)
-	var accepted [][]engine.Op
-	var who []*request
+	p := s.w.Prepare(reqs)
+	var accepted []*request
 	for i, r := range group {
-		if errs[i] != nil {
-			r.done <- result{err: errs[i]}
+		if p.Errs[i] != nil {
+			r.done <- result{err: p.Errs[i]}
 			continue
 		}
-		accepted = append(accepted, r.ops)
-		who = append(who, r)
+		accepted = append(accepted, r)
 	}
 	if len(accepted) == 0 {
 		return
 	}
+	t := s.now()
 	if s.seg != nil {
 		buf := s.encodeBuf[:0]
-		v := uint64(s.eng.Version()) + 1
+		v := uint64(p.First)
 		var err error
-		for i, ops := range accepted {
-			if buf, err = encodeRecord(buf, &record{Version: v, Ops: ops, Who: who[i].who}); err != nil {
+		for _, r := range accepted {
+			who := *r.who
+			who.Time = t
+			if buf, err = encodeRecord(buf, &record{Version: v, Ops: toWire(r.change.Ops), Who: &who}); err != nil {
 				break
 			}
-			v += uint64(len(ops))
+			v += uint64(len(r.change.Ops))
 		}
 		if err == nil {
 			err = s.write(buf)
 		}
 		s.encodeBuf = buf[:0]
 		if err != nil {
-			for _, r := range who {
+			for _, r := range accepted {
 				r.done <- result{err: err}
 			}
 			return
 		}
 	}
-	evs, errs2 := s.eng.ApplyGroup(accepted)
-	for i, r := range who {
-		if errs2[i] != nil {
-			// validated a moment ago by the only writer: cannot happen
-			s.log.Error("a logged request did not apply", "err", errs2[i])
+	evs := s.w.Commit(p, t)
+	k := 0
+	for i, r := range group {
+		if p.Errs[i] != nil {
+			continue
 		}
 		s.feed.publish(evs[i])
-		s.audit.record(evs[i], r.who)
+		who := *r.who
+		who.Time = t
+		s.audit.record(evs[i], &who)
 		s.sinceSnap += len(evs[i])
-		r.done <- result{evs: evs[i], err: errs2[i]}
+		r.done <- result{evs: evs[i]}
+		k++
 	}
-	s.statsGroup = len(accepted)
+	s.statsGroup = k
 }
 
 // write appends to the log and makes it durable; a failure is fatal for
@@ -519,6 +607,7 @@ func (s *Store) Close() error {
 	s.closeM.Unlock()
 	<-s.done
 	s.snapWG.Wait()
+	s.w.Close()
 	s.feed.close()
 	if s.opts.Dir == "" {
 		return s.audit.close()

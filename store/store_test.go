@@ -15,23 +15,32 @@ import (
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/scheme"
 )
 
-func loaded(t *testing.T, n int) (*engine.Engine, *city.City) {
+// openLoaded opens a store with opts and loads a generated city of n
+// dwellings into it.
+func openLoaded(t *testing.T, n int, opts Options) (*Store, *engine.Engine, *city.City) {
 	t.Helper()
 	c := city.New(city.Config{N: n, Seed: 5})
 	b, err := c.Batch()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(engine.Options{DeltaLimit: 200})
-	if err := e.Load(b); err != nil {
+	opts.Engine.DeltaLimit = 200
+	s, err := Open(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.AddBoundaries(c.Boundaries()); err != nil {
+	if err := s.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
 		t.Fatal(err)
 	}
-	return e, c
+	return s, s.Engine(), c
+}
+
+// submit submits one request of ops.
+func submit(s *Store, ops []engine.Op, who *Who) ([]engine.Event, error) {
+	return s.Submit(engine.Request{Ops: ops}, who)
 }
 
 // fingerprint summarises an engine's whole state for comparisons.
@@ -83,8 +92,8 @@ func ids(c *city.City) []string {
 
 func TestReopenRestoresEverything(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, err := Open(e, Options{Dir: dir})
+	s, e, c := openLoaded(t, 20_000, Options{Dir: dir})
+	var err error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +106,7 @@ func TestReopenRestoresEverything(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	all := ids(c)
 	for i := 0; i < 300; i++ {
-		if _, err := s.Submit(randomRequest(rng, all, 4), nil, nil); err != nil {
+		if _, err := submit(s, randomRequest(rng, all, 4), nil); err != nil {
 			t.Fatal(err)
 		}
 		if i == 100 {
@@ -106,7 +115,7 @@ func TestReopenRestoresEverything(t *testing.T) {
 			}
 		}
 	}
-	custom := engine.DefaultScheme()
+	custom := scheme.Default()
 	custom.Rules = custom.Rules[:2]
 	if err := s.PutScheme("short", custom); err != nil {
 		t.Fatal(err)
@@ -114,11 +123,11 @@ func TestReopenRestoresEverything(t *testing.T) {
 	want := fingerprint(t, e)
 	// reopen from snapshot + log, without a clean close (no final snapshot)
 	s.seg.Close()
-	e2 := engine.New(engine.Options{})
-	s2, err := Open(e2, Options{Dir: dir})
+	s2, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e2 := s2.Engine()
 	if !s2.HadState() {
 		t.Fatal("state not found")
 	}
@@ -129,11 +138,11 @@ func TestReopenRestoresEverything(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e3 := engine.New(engine.Options{})
-	s3, err := Open(e3, Options{Dir: dir})
+	s3, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e3 := s3.Engine()
 	defer s3.Close()
 	if got := fingerprint(t, e3); got != want {
 		t.Fatal("state after a clean close differs")
@@ -149,8 +158,8 @@ func TestReopenRestoresEverything(t *testing.T) {
 // every complete record, drops the torn one, and warns.
 func TestTornTail(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, err := Open(e, Options{Dir: dir})
+	s, e, c := openLoaded(t, 20_000, Options{Dir: dir})
+	var err error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,14 +167,14 @@ func TestTornTail(t *testing.T) {
 	all := ids(c)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 20; i++ {
-		if _, err := s.Submit(randomRequest(rng, all, 5), nil, nil); err != nil {
+		if _, err := submit(s, randomRequest(rng, all, 5), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := e.Version()
 	wantBefore := fingerprint(t, e)
 	last := randomRequest(rng, all, 5)
-	evs, err := s.Submit(last, nil, nil)
+	evs, err := submit(s, last, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +201,11 @@ func TestTornTail(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(d, filepath.Base(path)), full[:cut], 0o644)
 		var logs bytes.Buffer
-		e2 := engine.New(engine.Options{})
-		s2, err := Open(e2, Options{Dir: d, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		s2, err := Open(Options{Dir: d, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatalf("cut at %d of %d: %v", cut, len(full), err)
 		}
+		e2 := s2.Engine()
 		want, wantV := wantBefore, before
 		if cut == len(full) {
 			want, wantV = wantAfter, evs[len(evs)-1].Version
@@ -207,14 +216,13 @@ func TestTornTail(t *testing.T) {
 			t.Fatalf("cut at %d of %d: version %d, want %d", cut, len(full), e2.Version(), wantV)
 		}
 		// the torn bytes are gone: new changes follow the complete records
-		if _, err := s2.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}, nil, nil); err != nil {
+		if _, err := submit(s2, []engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}, nil); err != nil {
 			t.Fatal(err)
 		}
 		s2.Close()
-		e3 := engine.New(engine.Options{})
-		s3, err := Open(e3, Options{Dir: d})
-		if err != nil || e3.Version() != wantV+1 {
-			t.Fatalf("cut at %d: after a change and reopen: %v, version %d", cut, err, e3.Version())
+		s3, err := Open(Options{Dir: d})
+		if err != nil || s3.Engine().Version() != wantV+1 {
+			t.Fatalf("cut at %d: after a change and reopen: %v", cut, err)
 		}
 		s3.Close()
 	}
@@ -222,13 +230,12 @@ func TestTornTail(t *testing.T) {
 
 func TestCorruptionStopsTheStart(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, _ := Open(e, Options{Dir: dir})
+	s, _, c := openLoaded(t, 20_000, Options{Dir: dir})
 	s.Snapshot()
 	all := ids(c)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 10; i++ {
-		s.Submit(randomRequest(rng, all, 3), nil, nil)
+		submit(s, randomRequest(rng, all, 3), nil)
 	}
 	s.seg.Close()
 	copyDir := func() string {
@@ -247,7 +254,7 @@ func TestCorruptionStopsTheStart(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	b[20] ^= 0xff
 	os.WriteFile(p, b, 0o644)
-	_, err := Open(engine.New(engine.Options{}), Options{Dir: d})
+	_, err := Open(Options{Dir: d})
 	var ce *CorruptError
 	if !errors.As(err, &ce) {
 		t.Fatalf("mid-log damage: got %v, want a CorruptError", err)
@@ -259,22 +266,20 @@ func TestCorruptionStopsTheStart(t *testing.T) {
 	b, _ = os.ReadFile(p)
 	b[len(b)/2] ^= 0x01
 	os.WriteFile(p, b, 0o644)
-	e2 := engine.New(engine.Options{})
-	_, err = Open(e2, Options{Dir: d})
-	if !errors.As(err, &ce) || e2.Len() != 0 {
-		t.Fatalf("damaged snapshot: got %v (and %d dwellings), want a CorruptError", err, e2.Len())
+	if _, err = Open(Options{Dir: d}); !errors.As(err, &ce) {
+		t.Fatalf("damaged snapshot: got %v, want a CorruptError", err)
 	}
 	// a truncated snapshot
 	os.WriteFile(p, b[:len(b)/3], 0o644)
-	if _, err = Open(engine.New(engine.Options{}), Options{Dir: d}); !errors.As(err, &ce) {
+	if _, err = Open(Options{Dir: d}); !errors.As(err, &ce) {
 		t.Fatalf("truncated snapshot: got %v", err)
 	}
 }
 
 func TestGroupCommitAndFeed(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, err := Open(e, Options{Dir: dir, Backlog: 1000})
+	s, e, c := openLoaded(t, 20_000, Options{Dir: dir, Backlog: 1000})
+	var err error
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +295,7 @@ func TestGroupCommitAndFeed(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 9))
 			for i := 0; i < 50; i++ {
-				evs, err := s.Submit(randomRequest(rng, all, 3), nil, nil)
+				evs, err := submit(s, randomRequest(rng, all, 3), nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -336,17 +341,16 @@ func TestGroupCommitAndFeed(t *testing.T) {
 	if evs, _, err := s.Feed().Since(math.MaxUint64, 10, nil); err != nil || len(evs) != 0 {
 		t.Fatalf("since the largest version: %v, %d events", err, len(evs))
 	}
-	s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}}, nil, nil)
+	submit(s, []engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"isolated"}}}, nil)
 	<-wake
 }
 
 func TestBadRequestIsNotLogged(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, _ := Open(e, Options{Dir: dir})
+	s, e, c := openLoaded(t, 20_000, Options{Dir: dir})
 	all := ids(c)
 	v := e.Version()
-	if _, err := s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}}, nil, nil); err == nil {
+	if _, err := submit(s, []engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}, {Kind: engine.OpFlags, ID: "nope", Set: []string{"isolated"}}}, nil); err == nil {
 		t.Fatal("accepted")
 	}
 	if e.Version() != v {
@@ -364,24 +368,19 @@ func TestBadRequestIsNotLogged(t *testing.T) {
 // process dies come back from the log of changes, which holds who made them.
 func TestAuditSurvivesACrash(t *testing.T) {
 	dir := t.TempDir()
-	e, c := loaded(t, 20_000)
-	s, err := Open(e, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, c := openLoaded(t, 20_000, Options{Dir: dir})
 	s.Snapshot()
 	all := ids(c)
 	who := &Who{Name: "grid worker", Role: "editor", Remote: "10.0.0.7"}
 	for i := 0; i < 10; i++ {
-		if _, err := s.Submit([]engine.Op{{Kind: engine.OpFlags, ID: all[i], Set: []string{"isolated"}}}, who, nil); err != nil {
+		if _, err := submit(s, []engine.Op{{Kind: engine.OpFlags, ID: all[i], Set: []string{"isolated"}}}, who); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// a crash: nothing flushed, files left as they are
 	s.seg.Close()
 	s.audit.f.Close()
-	e2 := engine.New(engine.Options{})
-	s2, err := Open(e2, Options{Dir: dir})
+	s2, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +395,7 @@ func TestAuditSurvivesACrash(t *testing.T) {
 	}
 	// and after a clean close they are on disk, once each
 	s2.Close()
-	s3, _ := Open(engine.New(engine.Options{}), Options{Dir: dir})
+	s3, _ := Open(Options{Dir: dir})
 	defer s3.Close()
 	got, _, _ = s3.Audit(AuditQuery{Limit: 1000})
 	if len(got) != 10 {
@@ -408,14 +407,14 @@ func TestAuditSurvivesACrash(t *testing.T) {
 // start must not take an empty city for saved state.
 func TestNothingToSaveLeavesNoState(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(engine.New(engine.Options{}), Options{Dir: dir})
+	s, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := Open(engine.New(engine.Options{}), Options{Dir: dir})
+	s2, err := Open(Options{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

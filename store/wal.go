@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/roomstate/roomstate/engine"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -29,14 +28,6 @@ const recordHeader = 8
 const maxRecord = 1 << 30
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// record is one request in the log, or a scheme put.
-type record struct {
-	Version uint64      `msgpack:"v"` // version of its first change
-	Ops     []engine.Op `msgpack:"ops,omitempty"`
-	Scheme  *schemePut  `msgpack:"scheme,omitempty"`
-	Who     *Who        `msgpack:"who,omitempty"`
-}
 
 func encodeRecord(dst []byte, r *record) ([]byte, error) {
 	payload, err := msgpack.Marshal(r)
@@ -187,3 +178,7 @@ func openSegment(dir string, first uint64) (*os.File, error) {
 	}
 	return f, nil
 }
+
+func msgpackMarshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+
+func msgpackUnmarshal(b []byte, v any) error { return msgpack.Unmarshal(b, v) }

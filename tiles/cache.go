@@ -6,9 +6,10 @@ import (
 	"sync/atomic"
 
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/privacy"
 )
 
-// Cache keeps rendered tiles by (z, x, y, where, scheme, k). A cached tile is
+// Cache keeps rendered tiles by (z, x, y, where, scheme, policy). A cached tile is
 // served while the engine says nothing it shows has changed; otherwise it is
 // rendered again, so a change re-renders only the tiles it touches. The
 // least recently used tiles go when the cache holds more than its bytes.
@@ -29,7 +30,7 @@ type Cache struct {
 type cacheKey struct {
 	z, x, y       uint32
 	where, scheme string
-	k             int64
+	policy        privacy.Policy
 }
 
 type cacheEntry struct {
@@ -52,7 +53,7 @@ func (c *Cache) Get(req *Request) (*Tile, error) {
 	if req.Scheme == "" {
 		req.Scheme = "default"
 	}
-	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.K}
+	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy}
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		t := el.Value.(*cacheEntry).tile

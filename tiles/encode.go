@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"github.com/paulmach/orb/encoding/mvt/vectortile"
+	"github.com/roomstate/roomstate/privacy"
 )
 
 // pointLayer builds a layer of point features straight into orb's
@@ -116,23 +117,20 @@ func (l *pointLayer) add(id uint64, x, y int32) {
 	l.tags = l.tags[:0]
 }
 
-// putCounts adds total, matched and per-flag counts, hiding small ones when
-// k > 0 (suppressed=true then).
-func (l *pointLayer) putCounts(total, matched int64, flags []int64, names []string, k int64) {
-	hidden := false
-	put := func(name string, v int64) {
-		if k > 0 && v > 0 && v < k {
-			hidden = true
-			return
+// putCounts adds total, matched and per-flag counts as shown: a withheld
+// count is left out, and the feature gets suppressed=true.
+func (l *pointLayer) putCounts(c *privacy.Counts, names []string) {
+	put := func(name string, v privacy.Value) {
+		if !v.Withheld {
+			l.putInt(name, v.N)
 		}
-		l.putInt(name, v)
 	}
-	put("total", total)
-	put("matched", matched)
-	for i, v := range flags {
+	put("total", c.Total)
+	put("matched", c.Matched)
+	for i, v := range c.Flags {
 		put(names[i], v)
 	}
-	if hidden {
+	if c.Withheld() {
 		l.putBool("suppressed", true)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 	"github.com/paulmach/orb/simplify"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/privacy"
 )
 
 // Layout of a tile.
@@ -51,9 +52,10 @@ type Request struct {
 	Z, X, Y uint32
 	Where   string
 	Scheme  string
-	// K > 0 hides counts from 1 to K-1 (privacy for viewers): such a
-	// property is left out and the feature gets suppressed=true.
-	K int64
+	// Policy decides which counts the tile shows (a viewer's withholds
+	// small ones: such a property is left out and the feature gets
+	// suppressed=true) and which states a building's colour may tell.
+	Policy privacy.Policy
 }
 
 // Tile is a rendered tile.
@@ -153,14 +155,14 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	var vt vectortile.Tile
 	var points *pointLayer
 	if req.Z >= BuildingZoom {
-		points = buildingsLayer(d, pts, req.K)
+		points = buildingsLayer(d, pts, req.Policy)
 	} else {
-		points = cellsLayer(d, t, pts, req.K)
+		points = cellsLayer(d, t, pts, req.Policy)
 	}
 	if len(points.layer.Features) > 0 {
 		vt.Layers = append(vt.Layers, &points.layer)
 	}
-	if l := r.boundariesLayer(d, t, req.K); len(l.Features) > 0 {
+	if l := r.boundariesLayer(d, t, req.Policy); len(l.Features) > 0 {
 		bt, err := mvt.MarshalToVectorTile(mvt.Layers{l})
 		if err != nil {
 			return nil, fmt.Errorf("tiles: encoding %d/%d/%d: %w", req.Z, req.X, req.Y, err)
@@ -200,22 +202,37 @@ func inBuffer(x, y float64) bool {
 	return x >= -Buffer && x < Extent+Buffer && y >= -Buffer && y < Extent+Buffer
 }
 
-// addCounts puts total and matched into props (boundaries), hiding small
-// counts when k > 0.
-func addCounts(props geojson.Properties, c *engine.Counts, k int64) {
+// addCounts puts total and matched into props (boundaries) as pol shows
+// them.
+func addCounts(props geojson.Properties, c *engine.Counts, pol privacy.Policy) {
 	for _, kv := range []struct {
 		name string
 		v    int64
 	}{{"total", c.Total}, {"matched", c.Matched}} {
-		if k > 0 && kv.v > 0 && kv.v < k {
+		if v := pol.Value(kv.v); v.Withheld {
 			props["suppressed"] = true
-			continue
+		} else {
+			props[kv.name] = v.N
 		}
-		props[kv.name] = kv.v
 	}
 }
 
-func buildingsLayer(d *engine.TileData, pts []orb.Point, k int64) *pointLayer {
+// ShownState is the state a building's colour may show under pol: the first
+// rule held by a number of its matched dwellings that pol shows, else the
+// default (len(b.Rules)).
+func ShownState(pol privacy.Policy, b *engine.TileBuilding) int {
+	if pol.Exact() {
+		return b.State
+	}
+	for i, n := range b.Rules {
+		if n > 0 && pol.ShowsState(n) {
+			return i
+		}
+	}
+	return len(b.Rules)
+}
+
+func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy) *pointLayer {
 	l := newPointLayer("buildings", len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
@@ -223,17 +240,18 @@ func buildingsLayer(d *engine.TileData, pts []orb.Point, k int64) *pointLayer {
 		if !inBuffer(x, y) {
 			continue
 		}
-		rule := d.Rules[b.State]
+		rule := d.Rules[ShownState(pol, b)]
 		l.putString("id", b.ID)
 		l.putString("state", rule.State)
 		l.putString("color", rule.Color)
-		l.putCounts(b.Total, b.Matched, b.Flags, d.FlagNames, k)
+		sc := pol.Counts(b.Total, b.Matched, b.Flags)
+		l.putCounts(&sc, d.FlagNames)
 		l.add(b.FID, int32(x), int32(y))
 	}
 	return l
 }
 
-func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, k int64) *pointLayer {
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy) *pointLayer {
 	type cell struct {
 		sx, sy float64 // sums of coordinates weighted by dwellings
 		n      int64
@@ -280,7 +298,8 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, k int64) *p
 		}
 		gx, gy := int64(t.X)*span+key[0], int64(t.Y)*span+key[1]
 		l.putInt("buildings", c.bld)
-		l.putCounts(c.c.Total, c.c.Matched, c.c.Flags, d.FlagNames, k)
+		sc := pol.Counts(c.c.Total, c.c.Matched, c.c.Flags)
+		l.putCounts(&sc, d.FlagNames)
 		l.add(uint64(gx)<<26|uint64(gy), int32(x), int32(y))
 	}
 	return l
@@ -352,7 +371,7 @@ func worldPlanar(p orb.Point) (x, y float64) {
 	return x, y
 }
 
-func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, k int64) *mvt.Layer {
+func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol privacy.Policy) *mvt.Layer {
 	l := &mvt.Layer{Name: "boundaries", Version: 2, Extent: Extent}
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
 	for i := range d.Boundaries {
@@ -388,7 +407,7 @@ func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, k int64) 
 		if b.Name != "" {
 			f.Properties["name"] = b.Name
 		}
-		addCounts(f.Properties, &b.Counts, k)
+		addCounts(f.Properties, &b.Counts, pol)
 		l.Features = append(l.Features, f)
 	}
 	return l

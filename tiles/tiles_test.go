@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -17,16 +18,17 @@ import (
 	"github.com/paulmach/orb/maptile/tilecover"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/privacy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 var (
 	fixOnce sync.Once
-	fixEng  *engine.Engine
+	fixEng  *engine.Writer
 )
 
-func loaded(t testing.TB) *engine.Engine {
+func loaded(t testing.TB) *engine.Writer {
 	t.Helper()
 	fixOnce.Do(func() {
 		c := city.New(city.Config{N: 40_000, Seed: 12})
@@ -81,7 +83,7 @@ func num(f *geojson.Feature, k string) int64 {
 // the tiles' own extents (not their buffers) add up to the engine's counts.
 func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
 	e := loaded(t)
-	r := NewRenderer(e)
+	r := NewRenderer(e.Engine)
 	bound := e.Bounds()
 	flags := e.Flags()
 	for _, where := range []string{"", "isolated | elderly_alone"} {
@@ -143,7 +145,7 @@ func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
 // first rule of the scheme any of its dwellings satisfies.
 func TestBuildingFeatures(t *testing.T) {
 	e := loaded(t)
-	r := NewRenderer(e)
+	r := NewRenderer(e.Engine)
 	b := e.Bounds()
 	centre := orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}
 	checked := 0
@@ -212,7 +214,7 @@ func TestBuildingFeatures(t *testing.T) {
 
 func TestEmptyAndBadTiles(t *testing.T) {
 	e := loaded(t)
-	r := NewRenderer(e)
+	r := NewRenderer(e.Engine)
 	// the middle of the Atlantic
 	tl := maptile.At(orb.Point{-30, 30}, 14)
 	tile, err := r.Render(&Request{Z: 14, X: tl.X, Y: tl.Y})
@@ -255,14 +257,14 @@ func TestDeterministicAndGolden(t *testing.T) {
 	}
 	e.AddBoundaries([]engine.Boundary{{Level: engine.LevelGrid, ID: "G1", Name: "一网格",
 		Geometry: orb.MultiPolygon{{{{121.49, 31.19}, {121.51, 31.19}, {121.51, 31.21}, {121.49, 31.21}, {121.49, 31.19}}}}}})
-	r := NewRenderer(e)
+	r := NewRenderer(e.Engine)
 	tl := maptile.At(orb.Point{121.5, 31.2}, 15)
 	first, err := r.Render(&Request{Z: 15, X: tl.X, Y: tl.Y})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 20; i++ {
-		again, _ := NewRenderer(e).Render(&Request{Z: 15, X: tl.X, Y: tl.Y})
+		again, _ := NewRenderer(e.Engine).Render(&Request{Z: 15, X: tl.X, Y: tl.Y})
 		if !bytes.Equal(again.Raw, first.Raw) || again.ETag != first.ETag {
 			t.Fatal("the same content gave different bytes")
 		}
@@ -297,7 +299,7 @@ func TestDeterministicAndGolden(t *testing.T) {
 		t.Fatal("tile differs from testdata/15-golden.mvt")
 	}
 	// viewers: small counts hidden
-	v, _ := r.Render(&Request{Z: 15, X: tl.X, Y: tl.Y, K: 3})
+	v, _ := r.Render(&Request{Z: 15, X: tl.X, Y: tl.Y, Policy: privacy.ForK(3)})
 	for _, f := range decode(t, v)["buildings"].Features {
 		if f.Properties["id"] == "A" {
 			if _, ok := f.Properties["total"]; ok || f.Properties["suppressed"] != true {
@@ -333,7 +335,7 @@ func TestCacheRerendersOnlyTouchedTiles(t *testing.T) {
 		{p[0] - r, p[1] - r}, {p[0] + r, p[1] - r}, {p[0] + r, p[1] + r}, {p[0] - r, p[1] + r}, {p[0] - r, p[1] - r}}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	cache := NewCache(e, 0)
+	cache := NewCache(e.Engine, 0)
 	near := maptile.At(p, 15)
 	other := maptile.At(q, 15)
 	req := func(tl maptile.Tile) *Request { return &Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: "isolated"} }
@@ -350,7 +352,7 @@ func TestCacheRerendersOnlyTouchedTiles(t *testing.T) {
 	if slices.Contains(d.Flags, "isolated") {
 		op = engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{"isolated"}}
 	}
-	if _, err := e.Apply([]engine.Op{op}); err != nil {
+	if _, err := e.Apply(engine.Request{Ops: []engine.Op{op}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	hits := cache.Hits.Load()

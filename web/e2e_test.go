@@ -55,21 +55,20 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	c := city.New(city.Config{N: 20_000, Seed: 21})
 	b, _ := c.Batch()
-	e := engine.New(engine.Options{})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	e.AddBoundaries(c.Boundaries())
-	st, err := store.Open(e, store.Options{})
+	st, err := store.Open(store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	e := st.Engine()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(e, st, server.Options{AssetsDir: assets})
+	srv := server.New(st, server.Options{AssetsDir: assets})
 	hs := srv.HTTPServer()
 	go hs.Serve(ln)
 	defer func() { srv.Close(); hs.Shutdown() }()

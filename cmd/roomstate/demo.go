@@ -33,18 +33,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{})
-	if err := eng.Load(b); err != nil {
-		return err
-	}
-	if err := eng.AddBoundaries(c.Boundaries()); err != nil {
-		return err
-	}
-	log.Info("demo city ready", "dwellings", eng.Len(), "buildings", c.Buildings(), "seconds", time.Since(start).Seconds())
-	fmt.Fprintf(stdout, "demo city: %d dwellings in %d buildings\n", eng.Len(), c.Buildings())
-	st, err := store.Open(eng, store.Options{Logger: log})
+	st, err := store.Open(store.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	return serveEngine(ctx, eng, st, &sf, log, stdout)
+	if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
+		st.Close()
+		return err
+	}
+	eng := st.Engine()
+	log.Info("demo city ready", "dwellings", eng.Len(), "buildings", c.Buildings(), "seconds", time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "demo city: %d dwellings in %d buildings\n", eng.Len(), c.Buildings())
+	return serveStore(ctx, st, &sf, log, stdout)
 }

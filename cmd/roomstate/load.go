@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/loader"
+	"github.com/roomstate/roomstate/store"
 	"golang.org/x/term"
 )
 
@@ -45,13 +46,13 @@ func progress(stderr io.Writer, name string) (func(done, total int64), func()) {
 	}
 }
 
-// loadFiles reads dwelling and boundary files and loads them into eng, all
-// or nothing.
-func loadFiles(eng *engine.Engine, dwellings, boundaries []string, crs loader.CRS, stderr io.Writer) error {
+// loadFiles reads dwelling and boundary files and loads them through the
+// store, all or nothing.
+func loadFiles(st *store.Store, dwellings, boundaries []string, crs loader.CRS, stderr io.Writer) error {
 	var batches []*engine.Batch
 	for _, path := range dwellings {
 		prog, done := progress(stderr, path)
-		b, err := loader.ReadFile(path, loader.Options{CRS: crs, KnownFlags: eng.Flags(), Progress: prog})
+		b, err := loader.ReadFile(path, loader.Options{CRS: crs, KnownFlags: st.Engine().Flags(), Progress: prog})
 		done()
 		if err != nil {
 			return err
@@ -66,10 +67,5 @@ func loadFiles(eng *engine.Engine, dwellings, boundaries []string, crs loader.CR
 		}
 		bounds = append(bounds, bs...)
 	}
-	if len(batches) > 0 {
-		if err := eng.Load(batches...); err != nil {
-			return err
-		}
-	}
-	return eng.AddBoundaries(bounds)
+	return st.Load(batches, bounds)
 }

@@ -8,9 +8,10 @@ import (
 	"io"
 	"os"
 
+	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/loader"
-	"github.com/roomstate/roomstate/server"
+	"github.com/roomstate/roomstate/store"
 )
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,18 +41,25 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{})
-	if err := loadFiles(eng, loads, nil, crs, stderr); err != nil {
+	st, err := store.Open(store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := loadFiles(st, loads, nil, crs, stderr); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(*polygons)
 	if err != nil {
 		return err
 	}
-	feats, err := server.DecodeFeatures(data)
+	feats, err := answer.DecodeFeatures(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *polygons, err)
 	}
+	// the answers HTTP gives, read-only, for the command line's own caller
+	ans := answer.New(st.Engine(), nil, answer.Options{})
+	params := answer.PolygonParams{Where: *where, GroupBy: *groupBy, IDs: *ids, Limit: *limit}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	failed := 0
@@ -59,7 +67,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		line, ok := server.QueryFeature(eng, i, f, engine.PolygonQuery{Where: *where, GroupBy: *groupBy, IDs: *ids, Limit: *limit})
+		line, ok := ans.FeatureLine(i, f, params, answer.System)
 		if !ok {
 			failed++
 		}

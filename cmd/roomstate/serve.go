@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
@@ -91,12 +90,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errors.New("serve: give at least one --load FILE, or a --data-dir that holds state")
 	}
-	eng := engine.New(engine.Options{})
 	start := time.Now()
-	st, err := store.Open(eng, store.Options{Dir: *dataDir, Logger: log})
+	st, err := store.Open(store.Options{Dir: *dataDir, Logger: log})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	eng := st.Engine()
 	if st.HadState() {
 		log.Info("data directory reopened", "dir", *dataDir, "dwellings", eng.Len(), "version", eng.Version(), "seconds", time.Since(start).Seconds())
 	} else if len(loads) == 0 {
@@ -105,23 +104,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(loads) > 0 || len(bounds) > 0 {
 		start = time.Now()
-		if err := loadFiles(eng, loads, bounds, crs, stderr); err != nil {
+		// through the store: durable (a snapshot) before anyone is told,
+		// and the change feed starts after it
+		if err := loadFiles(st, loads, bounds, crs, stderr); err != nil {
 			st.Close()
 			return err
 		}
 		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
-		if err := st.Snapshot(); err != nil { // the load is durable before anyone is told
-			st.Close()
-			return fmt.Errorf("serve: making the load durable: %w", err)
-		}
 	}
-	return serveEngine(ctx, eng, st, &sf, log, stdout)
+	return serveStore(ctx, st, &sf, log, stdout)
 }
 
-// serveEngine listens and serves until ctx is done, then shuts down
+// serveStore listens and serves until ctx is done, then shuts down
 // cleanly: change streams end, requests in flight finish, and the store
 // writes its final snapshot.
-func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *serverFlags, log *slog.Logger, stdout io.Writer) (err error) {
+func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog.Logger, stdout io.Writer) (err error) {
 	defer func() {
 		if cerr := st.Close(); err == nil {
 			err = cerr
@@ -160,7 +157,7 @@ func serveEngine(ctx context.Context, eng *engine.Engine, st *store.Store, sf *s
 	if err != nil {
 		return err
 	}
-	srv := server.New(eng, st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access})
+	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access})
 	if srv.AssetsDir == "" {
 		log.Warn("dashboard assets (MapLibre) not found: run `npm ci --prefix web` in the source directory, or give --assets DIR; the API works without them")
 	}

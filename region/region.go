@@ -1,4 +1,11 @@
-package engine
+// Package region prepares query areas: the union of GeoJSON polygons with
+// holes, validated (closed rings, no self-crossings, finite positions),
+// oriented, and held as directed edges in fixed-point coordinates, with an
+// exact, boundary-inclusive point test.
+//
+// It knows nothing of dwellings, indexes or how a region is swept; the engine
+// reads its edges.
+package region
 
 import (
 	"fmt"
@@ -8,57 +15,56 @@ import (
 	"sort"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
+	"github.com/roomstate/roomstate/fault"
 )
 
-// Limits on query geometry.
-const (
-	// MaxRegionVertices bounds the vertices of one query geometry.
-	MaxRegionVertices = 200_000
-)
+// MaxVertices bounds the vertices of one query geometry.
+const MaxVertices = 200_000
 
-// GeometryError is an invalid query geometry. Code is "bad_geometry" or
-// "too_large".
-type GeometryError struct {
-	Code   string
-	Reason string
-}
-
-func (e *GeometryError) Error() string { return e.Reason }
-
+// geomErr is an invalid geometry, of kind fault.BadGeometry.
 func geomErr(format string, args ...any) error {
-	return &GeometryError{Code: "bad_geometry", Reason: fmt.Sprintf(format, args...)}
+	return fault.New(fault.BadGeometry, format, args...)
 }
 
-// edge is a directed polygon edge in fixed-point coordinates. Rings are
-// normalised so that outer rings run counter-clockwise and holes clockwise.
-type edge struct {
-	x1, y1, x2, y2 int32
+// Edge is a directed polygon edge in fixed-point coordinates (see coord).
+// Rings are normalised so that outer rings run counter-clockwise and holes
+// clockwise.
+type Edge struct {
+	X1, Y1, X2, Y2 int32
 }
 
 // Region is a prepared query area: the union of one or more polygons with
 // holes. Its boundary belongs to it. A Region is immutable.
 type Region struct {
-	edges []edge
+	edges []Edge
 	bbox  [4]int32 // min lon, min lat, max lon, max lat
 }
 
 // Bound returns the region's bounding box in degrees.
 func (rg *Region) Bound() orb.Bound {
 	return orb.Bound{
-		Min: orb.Point{FromE7(rg.bbox[0]), FromE7(rg.bbox[1])},
-		Max: orb.Point{FromE7(rg.bbox[2]), FromE7(rg.bbox[3])},
+		Min: orb.Point{coord.FromE7(rg.bbox[0]), coord.FromE7(rg.bbox[1])},
+		Max: orb.Point{coord.FromE7(rg.bbox[2]), coord.FromE7(rg.bbox[3])},
 	}
 }
 
 // NumEdges is the number of edges of the region's rings.
 func (rg *Region) NumEdges() int { return len(rg.edges) }
 
-// NewRegion prepares the union of the polygons of mp. Rings must be closed
+// Edges returns the region's edges, ring after ring; callers must not
+// modify them.
+func (rg *Region) Edges() []Edge { return rg.edges }
+
+// BBox returns the region's box in fixed point: west, south, east, north.
+func (rg *Region) BBox() [4]int32 { return rg.bbox }
+
+// New prepares the union of the polygons of mp. Rings must be closed
 // (first position equal to the last), have at least four positions and a
 // non-zero area, and lie in [-180, 180] × [-90, 90]. A ring that crosses itself,
 // or crosses another ring of its polygon, is rejected with the crossing edges
 // named. Coordinates are rounded to 1e-7 degree.
-func NewRegion(mp orb.MultiPolygon) (*Region, error) {
+func New(mp orb.MultiPolygon) (*Region, error) {
 	rg := &Region{bbox: [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32}}
 	nv := 0
 	for _, poly := range mp {
@@ -66,13 +72,13 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			nv += len(ring)
 		}
 	}
-	if nv > MaxRegionVertices {
-		return nil, &GeometryError{Code: "too_large", Reason: fmt.Sprintf("geometry has %d vertices; the limit is %d", nv, MaxRegionVertices)}
+	if nv > MaxVertices {
+		return nil, fault.New(fault.TooLarge, "geometry has %d vertices; the limit is %d", nv, MaxVertices)
 	}
 	if len(mp) == 0 {
 		return nil, geomErr("geometry has no polygon")
 	}
-	rg.edges = make([]edge, 0, nv)
+	rg.edges = make([]Edge, 0, nv)
 	var pts []pt
 	var ringLens []int
 	for pi, poly := range mp {
@@ -91,10 +97,10 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			}
 			pts = pts[:0]
 			for vi, p := range ring {
-				if err := ValidLonLat(p[0], p[1]); err != nil {
+				if err := coord.ValidLonLat(p[0], p[1]); err != nil {
 					return nil, geomErr("%s position %d: %v", where, vi, err)
 				}
-				q := pt{ToE7(p[0]), ToE7(p[1])}
+				q := pt{coord.ToE7(p[0]), coord.ToE7(p[1])}
 				if len(pts) > 0 && pts[len(pts)-1] == q {
 					continue // repeated position
 				}
@@ -105,7 +111,7 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 			}
 			for i := 0; i+1 < len(pts); i++ {
 				a, b := pts[i], pts[i+1]
-				rg.edges = append(rg.edges, edge{a.x, a.y, b.x, b.y})
+				rg.edges = append(rg.edges, Edge{a.x, a.y, b.x, b.y})
 				rg.bbox[0] = min(rg.bbox[0], a.x)
 				rg.bbox[1] = min(rg.bbox[1], a.y)
 				rg.bbox[2] = max(rg.bbox[2], a.x)
@@ -129,7 +135,7 @@ func NewRegion(mp orb.MultiPolygon) (*Region, error) {
 				slices.Reverse(ring)
 				for i := range ring {
 					e := &ring[i]
-					e.x1, e.y1, e.x2, e.y2 = e.x2, e.y2, e.x1, e.y1
+					e.X1, e.Y1, e.X2, e.Y2 = e.X2, e.Y2, e.X1, e.Y1
 				}
 			}
 			at += n
@@ -153,12 +159,12 @@ func ringName(npolys, pi, ri int) string {
 
 // signedArea2Edges is twice the signed area of a ring given by its edges
 // (positive = counter-clockwise), in float64: only its sign is used.
-func signedArea2Edges(ring []edge) float64 {
+func signedArea2Edges(ring []Edge) float64 {
 	var a float64
-	x0, y0 := float64(ring[0].x1), float64(ring[0].y1)
+	x0, y0 := float64(ring[0].X1), float64(ring[0].Y1)
 	for _, e := range ring {
-		x1, y1 := float64(e.x1)-x0, float64(e.y1)-y0
-		x2, y2 := float64(e.x2)-x0, float64(e.y2)-y0
+		x1, y1 := float64(e.X1)-x0, float64(e.Y1)-y0
+		x2, y2 := float64(e.X2)-x0, float64(e.Y2)-y0
 		a += x1*y2 - x2*y1
 	}
 	return a
@@ -186,24 +192,24 @@ func orient(ax, ay, bx, by, px, py int64) int {
 	return l.Cmp(r)
 }
 
-// onSegment reports whether p lies on the closed segment e.
-func onSegment(e *edge, px, py int64) bool {
-	x1, y1, x2, y2 := int64(e.x1), int64(e.y1), int64(e.x2), int64(e.y2)
+// OnSegment reports whether p lies on the closed segment e.
+func OnSegment(e *Edge, px, py int64) bool {
+	x1, y1, x2, y2 := int64(e.X1), int64(e.Y1), int64(e.X2), int64(e.Y2)
 	if px < min(x1, x2) || px > max(x1, x2) || py < min(y1, y2) || py > max(y1, y2) {
 		return false
 	}
 	return orient(x1, y1, x2, y2, px, py) == 0
 }
 
-// windingStep returns the change of the winding number that edge e makes for
+// WindingStep returns the change of the winding number that edge e makes for
 // a point p when a ray is cast from p to the west: +1 for a downward edge
 // crossing west of p, -1 for an upward one, 0 otherwise. Half-open in y.
-func windingStep(e *edge, px, py int64) int {
-	y1, y2 := int64(e.y1), int64(e.y2)
+func WindingStep(e *Edge, px, py int64) int {
+	y1, y2 := int64(e.Y1), int64(e.Y2)
 	if (y1 <= py) == (y2 <= py) {
 		return 0
 	}
-	o := orient(int64(e.x1), y1, int64(e.x2), y2, px, py)
+	o := orient(int64(e.X1), y1, int64(e.X2), y2, px, py)
 	if y2 > y1 { // upward: crossing west of p when p is right of the edge
 		if o < 0 {
 			return -1
@@ -224,10 +230,10 @@ func (rg *Region) Contains(lon, lat int32) bool {
 	w := 0
 	for i := range rg.edges {
 		e := &rg.edges[i]
-		if onSegment(e, px, py) {
+		if OnSegment(e, px, py) {
 			return true
 		}
-		w += windingStep(e, px, py)
+		w += WindingStep(e, px, py)
 	}
 	return w > 0
 }
@@ -241,7 +247,7 @@ const simpleBudget = 20_000_000
 // of one polygon may touch at a point but not cross or overlap. ringLens gives
 // the number of edges of each ring, in order. Sweep: edges sorted by west end;
 // each is tested against the later edges whose x-extent overlaps it.
-func checkSimple(edges []edge, ringLens []int, pi, npolys int) error {
+func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
 	type ref struct {
 		minx, maxx int32
 		i          int32
@@ -257,20 +263,20 @@ func checkSimple(edges []edge, ringLens []int, pi, npolys int) error {
 		}
 	}
 	for i, e := range edges {
-		refs[i] = ref{min(e.x1, e.x2), max(e.x1, e.x2), int32(i)}
+		refs[i] = ref{min(e.X1, e.X2), max(e.X1, e.X2), int32(i)}
 	}
 	sort.Slice(refs, func(a, b int) bool { return refs[a].minx < refs[b].minx })
 	budget := simpleBudget
 	for a := 0; a < len(refs); a++ {
 		ea := &edges[refs[a].i]
-		aylo, ayhi := min(ea.y1, ea.y2), max(ea.y1, ea.y2)
+		aylo, ayhi := min(ea.Y1, ea.Y2), max(ea.Y1, ea.Y2)
 		for b := a + 1; b < len(refs) && refs[b].minx <= refs[a].maxx; b++ {
 			if budget--; budget < 0 {
-				return &GeometryError{Code: "too_large", Reason: fmt.Sprintf("%s is too complex to validate (%d edges)", polyName(npolys, pi), len(edges))}
+				return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), len(edges))
 			}
 			i, j := refs[a].i, refs[b].i
 			eb := &edges[j]
-			if aylo > max(eb.y1, eb.y2) || min(eb.y1, eb.y2) > ayhi {
+			if aylo > max(eb.Y1, eb.Y2) || min(eb.Y1, eb.Y2) > ayhi {
 				continue
 			}
 			sameRing := ringOf[i] == ringOf[j]
@@ -304,21 +310,21 @@ func polyName(npolys, pi int) string {
 	return "polygon"
 }
 
-func describeEdge(e *edge, ring int32) string {
+func describeEdge(e *Edge, ring int32) string {
 	name := "outer ring"
 	if ring > 0 {
 		name = fmt.Sprintf("hole %d", ring)
 	}
-	return fmt.Sprintf("%s, [%v,%v]→[%v,%v]", name, FromE7(e.x1), FromE7(e.y1), FromE7(e.x2), FromE7(e.y2))
+	return fmt.Sprintf("%s, [%v,%v]→[%v,%v]", name, coord.FromE7(e.X1), coord.FromE7(e.Y1), coord.FromE7(e.X2), coord.FromE7(e.Y2))
 }
 
 // segmentsIntersect reports whether two closed segments share a point; for
 // adjacent edges of a ring, sharing only their common vertex does not count;
 // with touchOK (edges of different rings), meeting at a single point does not
 // count either, only a proper crossing or an overlap.
-func segmentsIntersect(a, b *edge, adjacent, touchOK bool) bool {
-	ax1, ay1, ax2, ay2 := int64(a.x1), int64(a.y1), int64(a.x2), int64(a.y2)
-	bx1, by1, bx2, by2 := int64(b.x1), int64(b.y1), int64(b.x2), int64(b.y2)
+func segmentsIntersect(a, b *Edge, adjacent, touchOK bool) bool {
+	ax1, ay1, ax2, ay2 := int64(a.X1), int64(a.Y1), int64(a.X2), int64(a.Y2)
+	bx1, by1, bx2, by2 := int64(b.X1), int64(b.Y1), int64(b.X2), int64(b.Y2)
 	d1 := orient(ax1, ay1, ax2, ay2, bx1, by1)
 	d2 := orient(ax1, ay1, ax2, ay2, bx2, by2)
 	d3 := orient(bx1, by1, bx2, by2, ax1, ay1)
@@ -337,8 +343,8 @@ func segmentsIntersect(a, b *edge, adjacent, touchOK bool) bool {
 	if touchOK {
 		return d1 == 0 && d2 == 0 && collinearOverlap(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
 	}
-	return (d1 == 0 && onSegment(a, bx1, by1)) || (d2 == 0 && onSegment(a, bx2, by2)) ||
-		(d3 == 0 && onSegment(b, ax1, ay1)) || (d4 == 0 && onSegment(b, ax2, ay2))
+	return (d1 == 0 && OnSegment(a, bx1, by1)) || (d2 == 0 && OnSegment(a, bx2, by2)) ||
+		(d3 == 0 && OnSegment(b, ax1, ay1)) || (d4 == 0 && OnSegment(b, ax2, ay2))
 }
 
 // collinearOverlap reports whether two collinear segments overlap in more

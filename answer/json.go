@@ -1,20 +1,19 @@
-package server
+package answer
 
 import (
 	"math"
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/coord"
+	"github.com/roomstate/roomstate/privacy"
 )
 
 // jsonw appends JSON to a byte slice: the hot answers are written by hand,
-// without reflection, into a pooled buffer.
+// without reflection, into a pooled buffer. Counts are written only as the
+// privacy policy shows them; suppressed records that one was withheld.
 type jsonw struct {
-	b []byte
-	// k > 0 suppresses counts from 1 to k-1 (privacy for viewers); suppressed
-	// records that one was.
-	k          int64
+	b          []byte
 	suppressed bool
 }
 
@@ -22,7 +21,7 @@ func (w *jsonw) raw(s string)  { w.b = append(w.b, s...) }
 func (w *jsonw) byte(c byte)   { w.b = append(w.b, c) }
 func (w *jsonw) int(v int64)   { w.b = strconv.AppendInt(w.b, v, 10) }
 func (w *jsonw) uint(v uint64) { w.b = strconv.AppendUint(w.b, v, 10) }
-func (w *jsonw) e7(v int32)    { w.b = engine.AppendE7(w.b, v) }
+func (w *jsonw) e7(v int32)    { w.b = coord.AppendE7(w.b, v) }
 func (w *jsonw) key(k string)  { w.str(k); w.byte(':') }
 func (w *jsonw) comma(i int) {
 	if i > 0 {
@@ -38,14 +37,14 @@ func (w *jsonw) float(v float64) {
 	w.b = strconv.AppendFloat(w.b, v, 'f', -1, 64)
 }
 
-// count writes a count, or null when it must be suppressed.
-func (w *jsonw) count(v int64) {
-	if w.k > 0 && v > 0 && v < w.k {
+// count writes a count as shown: null when withheld.
+func (w *jsonw) count(v privacy.Value) {
+	if v.Withheld {
 		w.raw("null")
 		w.suppressed = true
 		return
 	}
-	w.int(v)
+	w.int(v.N)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -102,7 +101,7 @@ func (w *jsonw) str(s string) {
 }
 
 // counts writes "total", "matched" and "flags" members (no braces).
-func (w *jsonw) counts(c *engine.Counts, names []string) {
+func (w *jsonw) counts(c *privacy.Counts, names []string) {
 	w.key("total")
 	w.count(c.Total)
 	w.raw(`,"matched":`)

@@ -1,29 +1,17 @@
-package server
+package answer
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/valyala/fastjson"
 )
 
-// decodeError is a request the decoder cannot use; code is bad_json,
-// bad_geometry or too_large.
-type decodeError struct {
-	code string
-	msg  string
-}
-
-func (e *decodeError) Error() string { return e.msg }
-
 func badGeom(format string, args ...any) error {
-	return &decodeError{code: "bad_geometry", msg: fmt.Sprintf(format, args...)}
+	return fault.New(fault.BadGeometry, format, args...)
 }
-
-// MaxVertices bounds the vertices of one request's geometry; larger polygons
-// are refused before any work is done.
-const MaxVertices = 100_000
 
 // geometryDecoder turns a GeoJSON Polygon, MultiPolygon, Feature or
 // FeatureCollection (their union) into one MultiPolygon, reusing its buffers.
@@ -124,7 +112,7 @@ func (d *geometryDecoder) polygon(c *fastjson.Value, path string) error {
 		pos, _ := r.Array()
 		d.vertices += len(pos)
 		if d.vertices > d.maxVerts {
-			return &decodeError{code: "too_large", msg: fmt.Sprintf("geometry has more than %d vertices", d.maxVerts)}
+			return fault.New(fault.TooLarge, "geometry has more than %d vertices", d.maxVerts)
 		}
 		start := len(d.pts)
 		for pi, p := range pos {

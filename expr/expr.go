@@ -1,7 +1,16 @@
-package engine
+// Package expr is the flag-expression language of `where` and of scheme
+// rules: flag names combined with &, |, !, parentheses, and/or/not, true and
+// false, compiled to a small postfix program that evaluates either one
+// dwelling's flags or 64 dwellings' flag words at once.
+//
+// It knows flags only as numbers given by a lookup; it knows nothing of
+// dwellings, indexes or HTTP.
+package expr
 
 import (
 	"fmt"
+
+	"github.com/roomstate/roomstate/fault"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,17 +27,24 @@ const (
 // operands pending (`a | b & (…)`).
 const evalStack = 2*MaxExprDepth + 4
 
-// ExprError is a syntax or name error in a flag expression. Pos is the 1-based
-// column (in characters) where the problem starts.
-type ExprError struct {
+// FlagID numbers a flag in the list of known flags.
+type FlagID uint16
+
+// Error is a syntax or name error in a flag expression. Pos is the 1-based
+// column (in characters) where the problem starts. It is of kind
+// fault.BadExpression.
+type Error struct {
 	Expr   string
 	Pos    int
 	Reason string
 }
 
-func (e *ExprError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("where: %s at column %d", e.Reason, e.Pos)
 }
+
+// Unwrap returns the error's kind.
+func (e *Error) Unwrap() error { return fault.BadExpression }
 
 // opcode of a compiled expression; a program is postfix.
 type opcode uint8
@@ -66,23 +82,26 @@ func (e *Expr) Flags() []FlagID { return e.flags }
 // IsTrue reports whether the expression is the empty (always true) expression.
 func (e *Expr) IsTrue() bool { return len(e.prog) == 1 && e.prog[0].op == opTrue }
 
-// trueExpr is the expression of an absent `where`.
-var trueExpr = &Expr{prog: []instr{{op: opTrue}}, depth: 1}
+// True is the expression of an absent `where`: it holds for every dwelling.
+var True = &Expr{prog: []instr{{op: opTrue}}, depth: 1}
+
+// False holds for no dwelling.
+var False = &Expr{canon: "false", prog: []instr{{op: opFalse}}, depth: 1}
 
 // FlagLookup resolves a flag name to its id.
 type FlagLookup func(name string) (FlagID, bool)
 
-// ParseExpr compiles src against the flags known to lookup. An empty or
+// Parse compiles src against the flags known to lookup. An empty or
 // all-blank src is the always-true expression. Unknown flag names are errors.
-func ParseExpr(src string, lookup FlagLookup) (*Expr, error) {
+func Parse(src string, lookup FlagLookup) (*Expr, error) {
 	if len(src) > MaxExprLen {
-		return nil, &ExprError{Expr: src, Pos: 1, Reason: fmt.Sprintf("expression longer than %d bytes", MaxExprLen)}
+		return nil, &Error{Expr: src, Pos: 1, Reason: fmt.Sprintf("expression longer than %d bytes", MaxExprLen)}
 	}
 	if !utf8.ValidString(src) {
-		return nil, &ExprError{Expr: src, Pos: 1, Reason: "expression is not valid UTF-8"}
+		return nil, &Error{Expr: src, Pos: 1, Reason: "expression is not valid UTF-8"}
 	}
 	if strings.TrimSpace(src) == "" {
-		return trueExpr, nil
+		return True, nil
 	}
 	p := exprParser{src: src, lookup: lookup}
 	if err := p.lex(); err != nil {
@@ -103,7 +122,7 @@ func ParseExpr(src string, lookup FlagLookup) (*Expr, error) {
 	seen := map[FlagID]bool{}
 	n.emit(&e.prog, 0, &e.depth)
 	if e.depth > evalStack {
-		return nil, &ExprError{Expr: src, Pos: 1, Reason: "expression too complex"}
+		return nil, &Error{Expr: src, Pos: 1, Reason: "expression too complex"}
 	}
 	for _, in := range e.prog {
 		if in.op == opFlag && !seen[in.flag] {
@@ -153,7 +172,7 @@ type exprParser struct {
 }
 
 func (p *exprParser) errAt(t token, reason string) error {
-	return &ExprError{Expr: p.src, Pos: t.col, Reason: reason}
+	return &Error{Expr: p.src, Pos: t.col, Reason: reason}
 }
 
 func identRune(r rune) bool {
@@ -214,7 +233,7 @@ func (p *exprParser) lex() error {
 			p.toks = append(p.toks, token{kind: k, text: text, col: start})
 			i = j
 		default:
-			return &ExprError{Expr: p.src, Pos: start, Reason: fmt.Sprintf("unexpected character %q", r)}
+			return &Error{Expr: p.src, Pos: start, Reason: fmt.Sprintf("unexpected character %q", r)}
 		}
 	}
 	p.endCol = col + 1
@@ -237,7 +256,7 @@ func (p *exprParser) peek() (token, bool) {
 }
 
 func (p *exprParser) endErr(reason string) error {
-	return &ExprError{Expr: p.src, Pos: p.endCol, Reason: reason}
+	return &Error{Expr: p.src, Pos: p.endCol, Reason: reason}
 }
 
 // depth counts open parentheses and negations, the only ways to nest.
@@ -381,9 +400,9 @@ func (n *exprNode) emit(prog *[]instr, depth int, maxDepth *int) int {
 	return depth
 }
 
-// evalBlock evaluates the expression over the 64 dwellings of block blk;
+// EvalBlock evaluates the expression over the 64 dwellings of block blk;
 // words[f] is the dense bit array of flag f.
-func (e *Expr) evalBlock(words [][]uint64, blk int) uint64 {
+func (e *Expr) EvalBlock(words [][]uint64, blk int) uint64 {
 	var stack [evalStack]uint64
 	sp := 0
 	for _, in := range e.prog {

@@ -1,0 +1,192 @@
+package answer
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/privacy"
+	"github.com/roomstate/roomstate/scheme"
+	"github.com/roomstate/roomstate/store"
+)
+
+// Since reads where a change stream starts: the since parameter (or the
+// Last-Event-ID a reconnecting client sends), else now. It checks the start
+// against the feed: a start older than the feed keeps is fault.Gone with
+// the oldest version still available.
+func (a *Answers) Since(since string, c *Caller) (engine.Version, error) {
+	if a.store == nil {
+		return 0, fault.New(fault.Unavailable, "this server has no change feed")
+	}
+	feed := a.store.Feed()
+	v := feed.Newest()
+	if since != "" {
+		n, err := strconv.ParseUint(since, 10, 64)
+		if err != nil {
+			return 0, fault.New(fault.BadRequest, "since must be a version number")
+		}
+		v = engine.Version(n)
+	}
+	if _, _, err := feed.Since(v, 0, nil); err != nil {
+		return 0, feedError(err)
+	}
+	return v, nil
+}
+
+// feedError types the change feed's errors.
+func feedError(err error) error {
+	if g, ok := err.(*store.GoneError); ok {
+		return &fault.Error{Kind: fault.Gone, Msg: g.Error(), Oldest: uint64(g.Oldest)}
+	}
+	if err == store.ErrClosed {
+		return fault.New(fault.Unavailable, "the server is shutting down")
+	}
+	return err
+}
+
+// Changes returns up to max changes after since, and a channel closed when
+// more arrive. A start the feed no longer holds is fault.Gone.
+func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]engine.Event, <-chan struct{}, error) {
+	evs, wake, err := a.store.Feed().Since(since, max, dst)
+	if err != nil {
+		return nil, nil, feedError(err)
+	}
+	return evs, wake, nil
+}
+
+// EventJSON appends one change as the feed shows it to a caller under pol:
+// {"version", "time", "op", "id", "building", "feature_id", "set", "clear"};
+// viewers see which building changed, not which dwelling nor its flags.
+func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
+	w := jsonw{b: dst}
+	w.raw(`{"version":`)
+	w.uint(uint64(ev.Version))
+	w.raw(`,"time":`)
+	w.str(ev.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	w.raw(`,"op":`)
+	w.str(ev.Op.String())
+	detail := pol.EventDetail()
+	if detail {
+		w.raw(`,"id":`)
+		w.str(ev.ID)
+	}
+	w.raw(`,"building":`)
+	w.str(ev.Building)
+	w.raw(`,"feature_id":`)
+	w.uint(engine.FeatureID(ev.Building))
+	if detail {
+		w.raw(`,"set":`)
+		w.strs(nonNil(ev.Set))
+		w.raw(`,"clear":`)
+		w.strs(nonNil(ev.Clear))
+	}
+	w.byte('}')
+	return w.b
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// PutScheme answers PUT /api/v1/schemes/{name} (admins): the scheme as
+// stored.
+func (a *Answers) PutScheme(name string, body []byte, c *Caller) ([]byte, error) {
+	if err := c.need(Admin); err != nil {
+		return nil, err
+	}
+	if a.store == nil {
+		return nil, fault.New(fault.Unavailable, "this server takes no changes")
+	}
+	var sc scheme.Scheme
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sc); err != nil {
+		if err == io.EOF {
+			return nil, fault.New(fault.BadJSON, "scheme: the body is empty; want a scheme object")
+		}
+		return nil, fault.New(fault.BadJSON, "scheme: %v", err)
+	}
+	if dec.More() {
+		return nil, fault.New(fault.BadJSON, "scheme: data after the scheme object")
+	}
+	if err := a.store.PutScheme(name, sc); err != nil {
+		if err == store.ErrClosed {
+			return nil, fault.New(fault.Unavailable, "the server is shutting down")
+		}
+		return nil, err
+	}
+	return a.Scheme(name, c)
+}
+
+// parseTime reads RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23, UTC)
+// or Unix seconds.
+func parseTime(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, true
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// Audit answers GET /api/v1/audit?dwelling=&grid=&name=&since=&until=&after=&limit=
+// for admins: accepted changes in version order, a page at a time; "next"
+// is the after of the next page, null on the last.
+func (a *Answers) Audit(q Query, c *Caller) ([]byte, error) {
+	if err := c.need(Admin); err != nil {
+		return nil, err
+	}
+	if a.store == nil {
+		return nil, fault.New(fault.Unavailable, "this server keeps no audit trail")
+	}
+	aq := store.AuditQuery{Dwelling: q.Get("dwelling"), Grid: q.Get("grid"), Name: q.Get("name")}
+	for _, p := range []struct {
+		key string
+		dst *time.Time
+	}{{"since", &aq.Since}, {"until", &aq.Until}} {
+		if v := q.Get(p.key); v != "" {
+			t, ok := parseTime(v)
+			if !ok {
+				return nil, fault.New(fault.BadRequest, "%s: want RFC 3339 (2026-11-23T08:00:00Z), a date or Unix seconds", p.key)
+			}
+			*p.dst = t
+		}
+	}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return nil, fault.New(fault.BadRequest, "after must be a version number")
+		}
+		aq.After = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, fault.New(fault.BadRequest, "limit must be from 1 to 1000")
+		}
+		aq.Limit = n
+	}
+	entries, more, err := a.store.Audit(aq)
+	if err != nil {
+		return nil, err
+	}
+	var next any
+	if more && len(entries) > 0 {
+		next = entries[len(entries)-1].Version
+	}
+	if entries == nil {
+		entries = []store.AuditEntry{}
+	}
+	return marshal(map[string]any{"entries": entries, "next": next})
+}

@@ -1,0 +1,209 @@
+package answer
+
+import (
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/region"
+	"github.com/valyala/fastjson"
+)
+
+func testSeed(t testing.TB) uint64 {
+	if s := os.Getenv("SEED"); s != "" {
+		v, _ := strconv.ParseUint(s, 10, 64)
+		t.Logf("SEED=%d", v)
+		return v
+	}
+	v := rand.Uint64() % 1_000_000
+	t.Logf("SEED=%d (set SEED to replay)", v)
+	return v
+}
+
+// decodeGeometryForTest decodes the "geometry" member of a request body as
+// the polygon answer does.
+func decodeGeometryForTest(body []byte) (orb.MultiPolygon, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, err
+	}
+	var d geometryDecoder
+	d.reset(MaxVertices)
+	if err := d.decode(v.Get("geometry"), "geometry"); err != nil {
+		return nil, err
+	}
+	return d.mp, nil
+}
+
+// refDecode is the reference: encoding/json into a struct, then the same
+// union and checks the fast decoder promises.
+func refDecode(data []byte) (orb.MultiPolygon, bool) {
+	var v struct {
+		Geometry json.RawMessage `json:"geometry"`
+	}
+	if json.Unmarshal(data, &v) != nil || v.Geometry == nil {
+		return nil, false
+	}
+	return refGeom(v.Geometry)
+}
+
+func refGeom(raw json.RawMessage) (orb.MultiPolygon, bool) {
+	var g struct {
+		Type        string            `json:"type"`
+		Coordinates json.RawMessage   `json:"coordinates"`
+		Geometry    json.RawMessage   `json:"geometry"`
+		Features    []json.RawMessage `json:"features"`
+		Geometries  []json.RawMessage `json:"geometries"`
+	}
+	if json.Unmarshal(raw, &g) != nil {
+		return nil, false
+	}
+	var mp orb.MultiPolygon
+	switch g.Type {
+	case "Polygon":
+		var p [][][]float64
+		if json.Unmarshal(g.Coordinates, &p) != nil {
+			return nil, false
+		}
+		poly, ok := refPoly(p)
+		return orb.MultiPolygon{poly}, ok
+	case "MultiPolygon":
+		var ps [][][][]float64
+		if json.Unmarshal(g.Coordinates, &ps) != nil || len(ps) == 0 {
+			return nil, false
+		}
+		for _, p := range ps {
+			poly, ok := refPoly(p)
+			if !ok {
+				return nil, false
+			}
+			mp = append(mp, poly)
+		}
+		return mp, true
+	case "Feature":
+		return refGeom(g.Geometry)
+	case "FeatureCollection":
+		if len(g.Features) == 0 {
+			return nil, false
+		}
+		for _, f := range g.Features {
+			m, ok := refGeom(f)
+			if !ok {
+				return nil, false
+			}
+			mp = append(mp, m...)
+		}
+		return mp, true
+	}
+	return nil, false
+}
+
+func refPoly(p [][][]float64) (orb.Polygon, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	var poly orb.Polygon
+	for _, r := range p {
+		if len(r) < 4 {
+			return nil, false
+		}
+		var ring orb.Ring
+		for _, pos := range r {
+			if len(pos) < 2 || len(pos) > 3 || engine.ValidLonLat(pos[0], pos[1]) != nil {
+				return nil, false
+			}
+			ring = append(ring, orb.Point{pos[0], pos[1]})
+		}
+		if ring[0] != ring[len(ring)-1] {
+			return nil, false
+		}
+		poly = append(poly, ring)
+	}
+	return poly, true
+}
+
+func randomBody(rng *rand.Rand) []byte {
+	ring := func() [][]float64 {
+		n := 3 + rng.IntN(30)
+		var r [][]float64
+		for i := 0; i < n; i++ {
+			r = append(r, []float64{121 + rng.Float64(), 31 + rng.Float64()})
+		}
+		return append(r, r[0])
+	}
+	poly := func() [][][]float64 {
+		p := [][][]float64{ring()}
+		if rng.IntN(3) == 0 {
+			p = append(p, ring())
+		}
+		return p
+	}
+	var g any
+	switch rng.IntN(4) {
+	case 0:
+		g = map[string]any{"type": "Polygon", "coordinates": poly()}
+	case 1:
+		g = map[string]any{"type": "MultiPolygon", "coordinates": [][][][]float64{poly(), poly()}}
+	case 2:
+		g = map[string]any{"type": "Feature", "properties": map[string]any{"name": "x"}, "geometry": map[string]any{"type": "Polygon", "coordinates": poly()}}
+	default:
+		g = map[string]any{"type": "FeatureCollection", "features": []any{
+			map[string]any{"type": "Feature", "geometry": map[string]any{"type": "Polygon", "coordinates": poly()}},
+			map[string]any{"type": "Feature", "geometry": map[string]any{"type": "MultiPolygon", "coordinates": [][][][]float64{poly()}}},
+		}}
+	}
+	b, _ := json.Marshal(map[string]any{"geometry": g})
+	return b
+}
+
+func TestDecoderMatchesEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 9))
+	for i := 0; i < 500; i++ {
+		body := randomBody(rng)
+		got, gerr := decodeGeometryForTest(body)
+		want, ok := refDecode(body)
+		if (gerr == nil) != ok {
+			t.Fatalf("%s: fast decoder error %v, reference ok=%v", body, gerr, ok)
+		}
+		if ok && !got.Equal(want) {
+			t.Fatalf("%s: decoded differently", body)
+		}
+	}
+}
+
+func FuzzDecodeGeometry(f *testing.F) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < 8; i++ {
+		f.Add(randomBody(rng))
+	}
+	f.Add([]byte(`{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}`))
+	f.Add([]byte(`{"geometry":{"type":"FeatureCollection","features":[]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, gerr := decodeGeometryForTest(data)
+		want, ok := refDecode(data)
+		if gerr == nil && !ok {
+			// fastjson is laxer than encoding/json only on things we do not read
+			// (duplicate keys, invalid UTF-8 in strings): the geometry must still
+			// be a valid one
+			if _, err := region.New(got); err != nil {
+				if !errors.Is(err, fault.BadGeometry) && !errors.Is(err, fault.TooLarge) {
+					t.Fatalf("decoded geometry fails with a non-geometry error: %v", err)
+				}
+			}
+			return
+		}
+		if gerr != nil && ok && json.Valid(data) {
+			t.Fatalf("fast decoder rejects what encoding/json reads: %v", gerr)
+		}
+		if ok && gerr == nil && !got.Equal(want) {
+			t.Fatalf("decoded differently")
+		}
+	})
+}

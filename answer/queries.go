@@ -1,0 +1,615 @@
+package answer
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/privacy"
+	"github.com/roomstate/roomstate/region"
+	"github.com/roomstate/roomstate/tiles"
+	"github.com/valyala/fastjson"
+)
+
+// MaxVertices bounds the vertices of one request's geometry; larger polygons
+// are refused before any work is done.
+const MaxVertices = 100_000
+
+// parseBody parses a JSON object body with a pooled parser; the caller
+// returns the parser with a.parsers.Put once done with the value.
+func (a *Answers) parseBody(body []byte) (*fastjson.Parser, *fastjson.Object, error) {
+	if len(body) == 0 {
+		return nil, nil, fault.New(fault.BadJSON, "the request has no body; send a JSON object")
+	}
+	p := a.parsers.Get()
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		a.parsers.Put(p)
+		return nil, nil, fault.New(fault.BadJSON, "body is not valid JSON: %v", err)
+	}
+	o, err := v.Object()
+	if err != nil {
+		a.parsers.Put(p)
+		return nil, nil, fault.New(fault.BadJSON, "body must be a JSON object, not %s", v.Type())
+	}
+	return p, o, nil
+}
+
+func fieldString(v *fastjson.Value, name string) (string, error) {
+	if v.Type() == fastjson.TypeNull {
+		return "", nil
+	}
+	b, err := v.StringBytes()
+	if err != nil {
+		return "", fault.New(fault.BadRequest, "%s must be a string", name)
+	}
+	return string(b), nil
+}
+
+func fieldInt(v *fastjson.Value, name string, lo, hi int) (int, error) {
+	f, err := v.Float64()
+	if err != nil || v.Type() != fastjson.TypeNumber || f != math.Trunc(f) || f < float64(lo) || f > float64(hi) {
+		return 0, fault.New(fault.BadRequest, "%s must be an integer from %d to %d", name, lo, hi)
+	}
+	return int(f), nil
+}
+
+// Polygon answers POST /api/v1/query/polygon.
+func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
+	start := time.Now()
+	p, obj, err := a.parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	defer a.parsers.Put(p)
+	sc := a.scratch()
+	q := engine.PolygonQuery{}
+	var geom *fastjson.Value
+	var ferr error
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(k) {
+		case "geometry":
+			geom = v
+		case "where":
+			q.Where, ferr = fieldString(v, "where")
+		case "group_by":
+			q.GroupBy, ferr = fieldString(v, "group_by")
+		case "ids":
+			if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
+				ferr = fault.New(fault.BadRequest, "ids must be true or false")
+			}
+			q.IDs = v.Type() == fastjson.TypeTrue
+		case "limit":
+			q.Limit, ferr = fieldInt(v, "limit", 0, a.opts.MaxIDs)
+		default:
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit)", k)
+		}
+	})
+	if ferr == nil && geom == nil {
+		ferr = fault.New(fault.BadGeometry, "geometry is missing")
+	}
+	if ferr == nil && q.IDs {
+		ferr = c.need(Analyst)
+	}
+	if ferr == nil {
+		sc.geom.reset(a.opts.MaxVertices)
+		ferr = sc.geom.decode(geom, "geometry")
+	}
+	var rg *region.Region
+	if ferr == nil {
+		rg, ferr = region.New(sc.geom.mp)
+	}
+	if ferr != nil {
+		a.done(sc)
+		return nil, ferr
+	}
+	q.Region = rg
+	q.Deadline = start.Add(a.opts.QueryTimeout)
+	if err := a.eng.PolygonStats(&q, &sc.res); err != nil {
+		a.done(sc)
+		return nil, err
+	}
+	w := &sc.w
+	w.byte('{')
+	writePolygonAnswer(w, a.Policy(c), &sc.res, &q)
+	finish(w, sc.res.Version, start)
+	return a.done(sc), nil
+}
+
+// writePolygonAnswer writes the members of a polygon answer (no braces, no
+// version).
+func writePolygonAnswer(w *jsonw, pol privacy.Policy, r *engine.PolygonResult, q *engine.PolygonQuery) {
+	w.shown(pol, &r.Counts, r.FlagNames)
+	if q.GroupBy != "" {
+		w.raw(`,"groups":[`)
+		for i := range r.Groups {
+			g := &r.Groups[i]
+			w.comma(i)
+			w.raw(`{"level":`)
+			w.str(g.Level.String())
+			w.raw(`,"id":`)
+			w.str(g.ID)
+			w.byte(',')
+			w.shown(pol, &g.Counts, r.FlagNames)
+			w.byte('}')
+		}
+		w.byte(']')
+	}
+	if q.IDs {
+		w.raw(`,"ids":`)
+		w.strs(r.IDs)
+	}
+}
+
+// Grid answers POST /api/v1/query/grid.
+func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
+	start := time.Now()
+	p, obj, err := a.parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	defer a.parsers.Put(p)
+	var q engine.GridQuery
+	var ferr error
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(k) {
+		case "bbox":
+			arr, err := v.Array()
+			if err != nil || len(arr) != 4 {
+				ferr = fault.New(fault.BadRequest, "bbox must be [west, south, east, north]")
+				return
+			}
+			var bb [4]float64
+			for i, x := range arr {
+				f, err := x.Float64()
+				if err != nil || x.Type() != fastjson.TypeNumber {
+					ferr = fault.New(fault.BadRequest, "bbox[%d] must be a number", i)
+					return
+				}
+				bb[i] = f
+			}
+			q.BBox = &bb
+		case "cell_m":
+			f, err := v.Float64()
+			if err != nil || v.Type() != fastjson.TypeNumber {
+				ferr = fault.New(fault.BadRequest, "cell_m must be a number of metres")
+			}
+			q.CellM = f
+		case "level":
+			q.Level, ferr = fieldString(v, "level")
+		case "where":
+			q.Where, ferr = fieldString(v, "where")
+		default:
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want bbox, cell_m, level, where)", k)
+		}
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	if q.CellM == 0 && q.Level == "" {
+		return nil, fault.New(fault.BadRequest, "give cell_m (metres) or level (district, street, community, grid, building)")
+	}
+	q.Deadline = start.Add(a.opts.QueryTimeout)
+	res, err := a.eng.Grid(&q)
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"cells":[`)
+	for i := range res.Cells {
+		cell := &res.Cells[i]
+		w.comma(i)
+		w.raw(`{"id":`)
+		w.str(cell.ID)
+		if cell.Name != "" {
+			w.raw(`,"name":`)
+			w.str(cell.Name)
+		}
+		w.raw(`,"bbox":[`)
+		for j, v := range cell.BBox {
+			w.comma(j)
+			w.float(v)
+		}
+		w.raw(`],`)
+		w.shown(pol, &cell.Counts, res.FlagNames)
+		w.byte('}')
+	}
+	w.byte(']')
+	finish(w, res.Version, start)
+	return a.done(sc), nil
+}
+
+// Units answers GET /api/v1/units/{level}.
+func (a *Answers) Units(level string, q Query, c *Caller) ([]byte, error) {
+	start := time.Now()
+	res, err := a.eng.Units(level, q.Get("where"))
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"level":`)
+	w.str(level)
+	w.raw(`,"units":[`)
+	for i := range res.Units {
+		w.comma(i)
+		writeUnit(w, pol, &res.Units[i], res.FlagNames)
+	}
+	w.byte(']')
+	finish(w, res.Version, start)
+	return a.done(sc), nil
+}
+
+func writeUnit(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []string) {
+	w.byte('{')
+	writeUnitFields(w, pol, u, names)
+	w.byte('}')
+}
+
+// writeUnitFields writes a unit's level, id, name and counts, without braces.
+func writeUnitFields(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []string) {
+	w.raw(`"level":`)
+	w.str(u.Level.String())
+	w.raw(`,"id":`)
+	w.str(u.ID)
+	w.raw(`,"name":`)
+	w.str(u.Name)
+	w.byte(',')
+	w.shown(pol, &u.Counts, names)
+}
+
+// Unit answers GET /api/v1/units/{level}/{id}.
+func (a *Answers) Unit(level, id string, q Query, c *Caller) ([]byte, error) {
+	start := time.Now()
+	u, err := a.eng.Unit(level, id, q.Get("where"))
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.byte('{')
+	writeUnitFields(w, pol, &u.UnitStat, u.FlagNames)
+	w.raw(`,"children":[`)
+	for i := range u.Children {
+		w.comma(i)
+		writeUnit(w, pol, &u.Children[i], u.FlagNames)
+	}
+	w.byte(']')
+	finish(w, u.Version, start)
+	return a.done(sc), nil
+}
+
+func schemeName(q Query) string {
+	if n := q.Get("scheme"); n != "" {
+		return n
+	}
+	return "default"
+}
+
+// BuildingRoomState answers GET /api/v1/buildings/{id}/roomstate.
+func (a *Answers) BuildingRoomState(id string, q Query, c *Caller) ([]byte, error) {
+	if err := c.need(Analyst); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	m, err := a.eng.BuildingRoomState(id, schemeName(q))
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.byte('{')
+	writeBuildingMap(w, pol, &m.Buildings[0], m)
+	finish(w, m.Version, start)
+	return a.done(sc), nil
+}
+
+// UnitRoomState answers GET /api/v1/units/{level}/{id}/roomstate.
+func (a *Answers) UnitRoomState(levelName, id string, q Query, c *Caller) ([]byte, error) {
+	if err := c.need(Analyst); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	level, err := engine.ParseLevel(levelName)
+	if err != nil {
+		return nil, fault.New(fault.BadRequest, "%v", err)
+	}
+	m, err := a.eng.UnitRoomState(level, id, schemeName(q))
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"level":`)
+	w.str(level.String())
+	w.raw(`,"id":`)
+	w.str(id)
+	w.raw(`,"buildings":[`)
+	for i := range m.Buildings {
+		w.comma(i)
+		w.byte('{')
+		writeBuildingMap(w, pol, &m.Buildings[i], m)
+		w.byte('}')
+	}
+	w.byte(']')
+	finish(w, m.Version, start)
+	return a.done(sc), nil
+}
+
+// writeBuildingMap writes the members building, floors and legend, in the
+// colours of the scheme the map was read with.
+func writeBuildingMap(w *jsonw, pol privacy.Policy, b *engine.BuildingMap, m *engine.RoomStateMap) {
+	sc := &m.Scheme
+	bi := &b.Building
+	w.raw(`"building":{"id":`)
+	w.str(bi.ID)
+	w.raw(`,"feature_id":`)
+	w.uint(bi.FeatureID)
+	w.raw(`,"lon":`)
+	w.e7(bi.Lon)
+	w.raw(`,"lat":`)
+	w.e7(bi.Lat)
+	w.raw(`,"district":`)
+	w.str(bi.District)
+	w.raw(`,"street":`)
+	w.str(bi.Street)
+	w.raw(`,"community":`)
+	w.str(bi.Community)
+	w.raw(`,"grid":`)
+	w.str(bi.Grid)
+	w.raw(`,"total":`)
+	w.count(pol.Value(int64(bi.Total)))
+	w.raw(`},"floors":[`)
+	for i := range b.Floors {
+		fl := &b.Floors[i]
+		w.comma(i)
+		w.raw(`{"floor":`)
+		if fl.Floor == engine.NoFloor {
+			w.raw("null")
+		} else {
+			w.int(int64(fl.Floor))
+		}
+		w.raw(`,"rooms":[`)
+		for j := range fl.Rooms {
+			r := &fl.Rooms[j]
+			rule := &sc.Default
+			if r.State < len(sc.Rules) {
+				rule = &sc.Rules[r.State]
+			}
+			w.comma(j)
+			w.raw(`{"id":`)
+			w.str(r.ID)
+			w.raw(`,"unit":`)
+			w.str(r.Unit)
+			w.raw(`,"room":`)
+			w.str(r.Room)
+			w.raw(`,"flags":[`)
+			for k, f := range r.Flags {
+				w.comma(k)
+				w.str(m.FlagNames[f])
+			}
+			w.raw(`],"state":`)
+			w.str(rule.State)
+			w.raw(`,"color":`)
+			w.str(rule.Color)
+			w.raw(`,"shape":`)
+			w.str(rule.Shape)
+			w.byte('}')
+		}
+		w.raw("]}")
+	}
+	w.raw(`],"legend":`)
+	writeLegend(w, pol, b.Legend)
+}
+
+// writeLegend writes a scheme's states with their counts as shown.
+func writeLegend(w *jsonw, pol privacy.Policy, entries []engine.LegendEntry) {
+	w.byte('[')
+	for i := range entries {
+		le := &entries[i]
+		w.comma(i)
+		w.raw(`{"state":`)
+		w.str(le.State)
+		w.raw(`,"label":`)
+		w.str(le.Label)
+		w.raw(`,"label_en":`)
+		w.str(le.LabelEN)
+		w.raw(`,"color":`)
+		w.str(le.Color)
+		w.raw(`,"shape":`)
+		w.str(le.Shape)
+		w.raw(`,"count":`)
+		w.count(pol.Value(int64(le.Count)))
+		w.byte('}')
+	}
+	w.byte(']')
+}
+
+// Legend answers GET /api/v1/legend?where=&scheme=: dwellings per state.
+func (a *Answers) Legend(q Query, c *Caller) ([]byte, error) {
+	start := time.Now()
+	entries, v, err := a.eng.StateCounts(q.Get("where"), schemeName(q))
+	if err != nil {
+		return nil, err
+	}
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"scheme":`)
+	w.str(schemeName(q))
+	w.raw(`,"legend":`)
+	writeLegend(w, a.Policy(c), entries)
+	finish(w, v, start)
+	return a.done(sc), nil
+}
+
+// Schemes answers GET /api/v1/schemes.
+func (a *Answers) Schemes(c *Caller) ([]byte, error) {
+	return marshal(map[string]any{"schemes": a.eng.AllSchemes()})
+}
+
+// Scheme answers GET /api/v1/schemes/{name}.
+func (a *Answers) Scheme(name string, c *Caller) ([]byte, error) {
+	sc, ok := a.eng.Scheme(name)
+	if !ok {
+		return nil, fault.New(fault.NotFound, "scheme %q not found", name)
+	}
+	return marshal(sc)
+}
+
+// marshal writes a small answer with encoding/json.
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Dwelling answers GET /api/v1/dwellings/{id}.
+func (a *Answers) Dwelling(id string, c *Caller) ([]byte, error) {
+	if err := c.need(Analyst); err != nil {
+		return nil, err
+	}
+	d, err := a.eng.Dwelling(id)
+	if err != nil {
+		return nil, err
+	}
+	sc := a.scratch()
+	writeDwelling(&sc.w, d)
+	return a.done(sc), nil
+}
+
+func writeDwelling(w *jsonw, d *engine.Dwelling) {
+	w.raw(`{"id":`)
+	w.str(d.ID)
+	w.raw(`,"lon":`)
+	w.float(d.Lon)
+	w.raw(`,"lat":`)
+	w.float(d.Lat)
+	for _, kv := range [][2]string{{"district", d.District}, {"street", d.Street}, {"community", d.Community},
+		{"grid", d.Grid}, {"building", d.Building}, {"unit", d.Unit}} {
+		w.byte(',')
+		w.key(kv[0])
+		w.str(kv[1])
+	}
+	w.raw(`,"floor":`)
+	if d.Floor == engine.NoFloor {
+		w.raw("null")
+	} else {
+		w.int(int64(d.Floor))
+	}
+	w.raw(`,"room":`)
+	w.str(d.Room)
+	w.raw(`,"flags":`)
+	w.strs(d.Flags)
+	w.raw(`,"version":`)
+	w.uint(uint64(d.Version))
+	w.raw("}\n")
+}
+
+// BuildingStates answers POST /api/v1/buildings/states {"ids", "where",
+// "scheme"}: each building's counts and state, as tiles show them, so a
+// live map recolours features without new tiles.
+func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
+	start := time.Now()
+	p, obj, err := a.parseBody(body)
+	if err != nil {
+		return nil, err
+	}
+	defer a.parsers.Put(p)
+	var ids []string
+	var where string
+	scheme := "default"
+	var ferr error
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		switch string(k) {
+		case "ids":
+			ids, ferr = stringList(v, "ids", "building ids")
+		case "where":
+			where, ferr = fieldString(v, "where")
+		case "scheme":
+			scheme, ferr = fieldString(v, "scheme")
+		default:
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want ids, where, scheme)", k)
+		}
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	if len(ids) > 10_000 {
+		return nil, fault.New(fault.TooLarge, "at most 10000 ids at once")
+	}
+	if scheme == "" {
+		scheme = "default"
+	}
+	bs, rules, names, v, err := a.eng.BuildingSummaries(ids, where, scheme)
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"buildings":[`)
+	for i := range bs {
+		b := &bs[i]
+		r := rules[tiles.ShownState(pol, b)]
+		w.comma(i)
+		w.raw(`{"id":`)
+		w.str(b.ID)
+		w.raw(`,"feature_id":`)
+		w.uint(b.FID)
+		w.raw(`,"state":`)
+		w.str(r.State)
+		w.raw(`,"color":`)
+		w.str(r.Color)
+		w.byte(',')
+		w.shown(pol, &b.Counts, names)
+		w.byte('}')
+	}
+	w.byte(']')
+	finish(w, v, start)
+	return a.done(sc), nil
+}
+
+// Info answers GET /api/v1/info: what a dashboard needs to start.
+func (a *Answers) Info(c *Caller, basemap string) ([]byte, error) {
+	b := a.eng.Bounds()
+	return marshal(map[string]any{
+		"flags":     a.eng.Flags(),
+		"schemes":   a.eng.Schemes(),
+		"bounds":    []float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]},
+		"dwellings": a.eng.Len(),
+		"version":   a.eng.Version(),
+		"basemap":   basemap,
+		"role":      c.Role.String(),
+		"levels":    []string{engine.LevelDistrict.String(), engine.LevelStreet.String(), engine.LevelCommunity.String(), engine.LevelGrid.String()},
+	})
+}
+
+// Health answers GET /healthz.
+func (a *Answers) Health() []byte {
+	var w jsonw
+	w.raw(`{"status":"ok","dwellings":`)
+	w.int(int64(a.eng.Len()))
+	w.raw(`,"version":`)
+	w.uint(uint64(a.eng.Version()))
+	w.raw("}\n")
+	return w.b
+}

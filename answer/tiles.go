@@ -1,0 +1,89 @@
+package answer
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/tiles"
+)
+
+// Tile answers GET /tiles/{z}/{x}/{y}.mvt (y may end in .mvt or .pbf): the
+// tile as the caller may see it, from the cache when it is current.
+func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (*tiles.Tile, error) {
+	for _, ext := range []string{".mvt", ".pbf"} {
+		y = strings.TrimSuffix(y, ext)
+	}
+	var zxy [3]uint32
+	for i, p := range []string{z, x, y} {
+		v, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return nil, fault.New(fault.BadTile, "tile address %s/%s/%s: z, x and y must be whole numbers (/tiles/{z}/{x}/{y}.mvt)", z, x, y)
+		}
+		zxy[i] = uint32(v)
+	}
+	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: a.Policy(c)}
+	t, err := a.tiles.Get(req)
+	var bt *tiles.ErrBadTile
+	if errors.As(err, &bt) {
+		return nil, fault.New(fault.BadTile, "%v", err)
+	}
+	return t, err
+}
+
+// TileJSON answers GET /tiles.json: TileJSON 3.0.0 for MapLibre, with tile
+// URLs under base (scheme://host of the server as the client reached it).
+// where and scheme pass on to the tile URL.
+func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
+	v := url.Values{}
+	if w := q.Get("where"); w != "" {
+		if _, err := a.eng.ParseWhere(w); err != nil {
+			return nil, err
+		}
+		v.Set("where", w)
+	}
+	if sc := q.Get("scheme"); sc != "" {
+		if _, ok := a.eng.Scheme(sc); !ok {
+			return nil, fault.New(fault.NotFound, "scheme %q not found", sc)
+		}
+		v.Set("scheme", sc)
+	}
+	tileURL := base + "/tiles/{z}/{x}/{y}.mvt"
+	if len(v) > 0 {
+		tileURL += "?" + v.Encode()
+	}
+	b := a.eng.Bounds()
+	if a.eng.Len() == 0 { // nothing loaded yet: the whole world
+		b.Min, b.Max = [2]float64{-180, -85}, [2]float64{180, 85}
+	}
+	flags := map[string]string{"total": "Number: dwellings", "matched": "Number: dwellings matching where"}
+	for _, f := range a.eng.Flags() {
+		flags[f] = "Number: matched dwellings with " + f
+	}
+	bfields := map[string]string{"id": "String: building id", "state": "String: state under the scheme", "color": "String: the state's colour"}
+	cfields := map[string]string{"buildings": "Number: buildings in the cell"}
+	for k, v := range flags {
+		bfields[k], cfields[k] = v, v
+	}
+	return marshal(map[string]any{
+		"tilejson": "3.0.0",
+		"name":     "roomstate",
+		"scheme":   "xyz",
+		"tiles":    []string{tileURL},
+		"minzoom":  0,
+		"maxzoom":  tiles.MaxZoom,
+		"bounds":   []float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]},
+		"center":   []float64{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2, 11},
+		"vector_layers": []map[string]any{
+			{"id": "buildings", "minzoom": tiles.BuildingZoom, "maxzoom": tiles.MaxZoom, "fields": bfields,
+				"description": "one point per building; feature id = the building's feature_id"},
+			{"id": "cells", "minzoom": 0, "maxzoom": tiles.BuildingZoom - 1, "fields": cfields,
+				"description": "buildings aggregated into 128×128-unit cells"},
+			{"id": "boundaries", "minzoom": 0, "maxzoom": tiles.MaxZoom,
+				"fields":      map[string]string{"level": "String", "id": "String", "name": "String", "total": "Number", "matched": "Number"},
+				"description": "districts from zoom 0, streets from 9, communities from 11, grids from 13"},
+		},
+	})
+}

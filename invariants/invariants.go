@@ -1,0 +1,9 @@
+// Package invariants says whether roomstate's expensive self-checks run:
+// after every applied group of changes the engine compares its derived
+// structures (flag words, rank totals, tile stamps) with their sources and
+// panics on a mismatch. They are on under the race detector and with the
+// build tag `invariants` (as in pebble's internal/invariants), off in
+// production builds.
+//
+// It knows nothing of what is checked.
+package invariants

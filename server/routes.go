@@ -1,0 +1,296 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/roomstate/roomstate/answer"
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/valyala/fasthttp"
+)
+
+// handler answers one route; segs are the path's unescaped segments.
+type handler func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error
+
+// args is a Query over a request's query string.
+type args struct{ a *fasthttp.Args }
+
+// Get returns the parameter's value, "" when absent.
+func (q args) Get(name string) string { return string(q.a.Peek(name)) }
+
+func query(ctx *fasthttp.RequestCtx) answer.Query { return args{ctx.QueryArgs()} }
+
+// reply returns what turns an answer's bytes (or its error) into the
+// response: reply(ctx)(a.Polygon(…)).
+func reply(ctx *fasthttp.RequestCtx) func(body []byte, err error) error {
+	return func(body []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		send(ctx, body)
+		return nil
+	}
+}
+
+// match routes a path to a handler.
+func (s *Server) match(segs []string) (route, handler) {
+	a := s.ans
+	n := len(segs)
+	switch {
+	case n == 0 || n == 1 && segs[0] == "index.html":
+		return route{name: "dashboard", methods: "GET", open: true}, s.index
+	case n >= 2 && segs[0] == "static":
+		return route{name: "static", methods: "GET", open: true}, s.staticFile
+	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
+		return route{name: "assets", methods: "GET", open: true}, s.assetFile
+	case n == 4 && segs[0] == "tiles":
+		return route{name: "tile", methods: "GET"}, s.tile
+	case n == 1 && segs[0] == "tiles.json":
+		return route{name: "tilejson", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+			return reply(ctx)(a.TileJSON(s.baseURL(ctx), query(ctx), c))
+		}
+	case n == 1 && segs[0] == "healthz":
+		return route{name: "healthz", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+			send(ctx, a.Health())
+			return nil
+		}
+	case n == 1 && segs[0] == "metrics":
+		return route{name: "metrics", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+			s.metrics(ctx)
+			return nil
+		}
+	case n < 3 || segs[0] != "api" || segs[1] != "v1":
+		return route{name: "unknown"}, nil
+	}
+	p := segs[2:]
+	n = len(p)
+	switch p[0] {
+	case "query":
+		if n == 2 && p[1] == "polygon" {
+			return route{name: "query_polygon", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Polygon(ctx.PostBody(), c))
+			}
+		}
+		if n == 2 && p[1] == "grid" {
+			return route{name: "query_grid", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Grid(ctx.PostBody(), c))
+			}
+		}
+	case "buildings":
+		if n == 3 && p[2] == "roomstate" {
+			return route{name: "building_roomstate", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return reply(ctx)(a.BuildingRoomState(segs[3], query(ctx), c))
+			}
+		}
+		if n == 2 && p[1] == "states" {
+			return route{name: "building_states", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.BuildingStates(ctx.PostBody(), c))
+			}
+		}
+	case "legend":
+		if n == 1 {
+			return route{name: "legend", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Legend(query(ctx), c))
+			}
+		}
+	case "audit":
+		if n == 1 {
+			return route{name: "audit", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Audit(query(ctx), c))
+			}
+		}
+	case "info":
+		if n == 1 {
+			return route{name: "info", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Info(c, s.opts.Basemap))
+			}
+		}
+	case "units":
+		switch n {
+		case 2:
+			return route{name: "units", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return reply(ctx)(a.Units(segs[3], query(ctx), c))
+			}
+		case 3:
+			return route{name: "unit", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return reply(ctx)(a.Unit(segs[3], segs[4], query(ctx), c))
+			}
+		case 4:
+			if p[3] == "roomstate" {
+				return route{name: "unit_roomstate", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+					return reply(ctx)(a.UnitRoomState(segs[3], segs[4], query(ctx), c))
+				}
+			}
+		}
+	case "schemes":
+		if n == 1 {
+			return route{name: "schemes", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Schemes(c))
+			}
+		}
+		if n == 2 {
+			return route{name: "scheme", methods: "GET, PUT"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				if string(ctx.Method()) == "PUT" {
+					return reply(ctx)(a.PutScheme(segs[3], ctx.PostBody(), c))
+				}
+				return reply(ctx)(a.Scheme(segs[3], c))
+			}
+		}
+	case "dwellings":
+		if n == 2 {
+			return route{name: "dwelling", methods: "GET, PUT, PATCH, DELETE"}, s.dwelling
+		}
+	case "updates":
+		if n == 1 {
+			return route{name: "updates", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Updates(ctx.PostBody(), c))
+			}
+		}
+	case "changes":
+		if n == 1 {
+			return route{name: "changes", methods: "GET"}, s.changes
+		}
+	}
+	return route{name: "unknown"}, nil
+}
+
+// dwelling dispatches /api/v1/dwellings/{id} by method.
+func (s *Server) dwelling(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+	id := segs[3]
+	switch string(ctx.Method()) {
+	case "PATCH":
+		return reply(ctx)(s.ans.Patch(id, ctx.PostBody(), c))
+	case "PUT":
+		body, created, err := s.ans.Put(id, ctx.PostBody(), c)
+		if err == nil && created {
+			ctx.SetStatusCode(fasthttp.StatusCreated)
+		}
+		return reply(ctx)(body, err)
+	case "DELETE":
+		return reply(ctx)(s.ans.Delete(id, c))
+	}
+	return reply(ctx)(s.ans.Dwelling(id, c))
+}
+
+// tile answers GET /tiles/{z}/{x}/{y}.mvt: gzipped when the client takes
+// it, 304 when its ETag is current, 204 when the tile is empty.
+func (s *Server) tile(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+	t, err := s.ans.Tile(segs[1], segs[2], segs[3], query(ctx), c)
+	if err != nil {
+		return err
+	}
+	h := &ctx.Response.Header
+	h.Set("ETag", t.ETag)
+	h.Set("Cache-Control", "no-cache") // live: clients revalidate with the ETag
+	h.Set("Vary", "Accept-Encoding")
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatch(inm, t.ETag) {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return nil
+	}
+	if t.Empty() {
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return nil
+	}
+	ctx.SetContentType("application/vnd.mapbox-vector-tile")
+	if ctx.Request.Header.HasAcceptEncoding("gzip") {
+		h.Set("Content-Encoding", "gzip")
+		ctx.SetBody(t.Gzipped())
+		return nil
+	}
+	ctx.SetBody(t.Raw)
+	return nil
+}
+
+// etagMatch reads an If-None-Match list (or *).
+func etagMatch(inm []byte, etag string) bool {
+	for _, part := range bytes.Split(inm, []byte{','}) {
+		p := bytes.TrimSpace(part)
+		p = bytes.TrimPrefix(p, []byte("W/"))
+		if string(p) == "*" || string(p) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// baseURL is how the client reached the server.
+func (s *Server) baseURL(ctx *fasthttp.RequestCtx) string {
+	scheme := "http"
+	if ctx.IsTLS() || string(ctx.Request.Header.Peek("X-Forwarded-Proto")) == "https" {
+		scheme = "https"
+	}
+	host := string(ctx.Request.Header.Peek("X-Forwarded-Host"))
+	if host == "" {
+		host = string(ctx.Host())
+	}
+	return scheme + "://" + host
+}
+
+// changes answers GET /api/v1/changes?since=V as a text/event-stream of
+// changes in version order, as the caller may see them. Without since (or
+// Last-Event-ID), it starts now: every change after the connection.
+func (s *Server) changes(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+	arg := string(ctx.QueryArgs().Peek("since"))
+	if arg == "" {
+		arg = string(ctx.Request.Header.Peek("Last-Event-ID"))
+	}
+	since, err := s.ans.Since(arg, c)
+	if err != nil {
+		return err
+	}
+	pol := s.ans.Policy(c)
+	conn := ctx.Conn()
+	ctx.SetContentType("text/event-stream; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-cache")
+	ctx.Response.Header.Set("X-Accel-Buffering", "no")
+	ctx.SetBodyStreamWriter(func(bw *bufio.Writer) {
+		// fasthttp runs this in its own goroutine, outside Handle's recover
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in a change stream", "panic", p)
+			}
+		}()
+		var buf []engine.Event
+		var line []byte
+		bw.WriteString("retry: 1000\n\n")
+		for {
+			conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if bw.Flush() != nil {
+				return
+			}
+			var wake <-chan struct{}
+			var err error
+			buf, wake, err = s.ans.Changes(since, 512, buf[:0])
+			if err != nil {
+				_, oldest, _ := fault.Info(err)
+				if oldest > 0 { // a slow client fell behind the backlog
+					fmt.Fprintf(bw, "event: gone\ndata: {\"oldest\":%d}\n\n", oldest)
+					bw.Flush()
+				}
+				return
+			}
+			for i := range buf {
+				ev := &buf[i]
+				line = answer.EventJSON(line[:0], ev, pol)
+				fmt.Fprintf(bw, "id: %d\nevent: change\ndata: ", ev.Version)
+				bw.Write(line)
+				bw.WriteString("\n\n")
+				since = ev.Version
+			}
+			if len(buf) > 0 {
+				continue
+			}
+			select {
+			case <-wake:
+			case <-time.After(15 * time.Second):
+				bw.WriteString(": keep-alive\n\n")
+			case <-s.stop:
+				return
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/scheme"
+)
+
+// The store's formats: what a log record and a snapshot file hold, with the
+// msgpack keys they are written under. The engine's types carry no encoding
+// of their own; these mirror them field by field.
+
+// record is one request in the log, or a scheme put.
+type record struct {
+	Version uint64     `msgpack:"v"` // version of its first change
+	Ops     []wireOp   `msgpack:"ops,omitempty"`
+	Scheme  *schemePut `msgpack:"scheme,omitempty"`
+	Who     *Who       `msgpack:"who,omitempty"`
+}
+
+// wireOp is an engine.Op in the log.
+type wireOp struct {
+	Kind  engine.OpKind `msgpack:"k"`
+	ID    string        `msgpack:"i"`
+	Set   []string      `msgpack:"s,omitempty"`
+	Clear []string      `msgpack:"c,omitempty"`
+	Put   *wirePut      `msgpack:"p,omitempty"`
+}
+
+// wirePut is an engine.DwellingInput in the log.
+type wirePut struct {
+	Lon       float64  `msgpack:"x"`
+	Lat       float64  `msgpack:"y"`
+	District  string   `msgpack:"d,omitempty"`
+	Street    string   `msgpack:"s,omitempty"`
+	Community string   `msgpack:"c,omitempty"`
+	Grid      string   `msgpack:"g,omitempty"`
+	Building  string   `msgpack:"b,omitempty"`
+	Unit      string   `msgpack:"u,omitempty"`
+	Floor     int16    `msgpack:"f"`
+	Room      string   `msgpack:"r,omitempty"`
+	Flags     []string `msgpack:"fl,omitempty"`
+}
+
+func toWire(ops []engine.Op) []wireOp {
+	out := make([]wireOp, len(ops))
+	for i, op := range ops {
+		out[i] = wireOp{Kind: op.Kind, ID: op.ID, Set: op.Set, Clear: op.Clear}
+		if p := op.Put; p != nil {
+			out[i].Put = &wirePut{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
+				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
+		}
+	}
+	return out
+}
+
+func fromWire(ops []wireOp) []engine.Op {
+	out := make([]engine.Op, len(ops))
+	for i, op := range ops {
+		out[i] = engine.Op{Kind: op.Kind, ID: op.ID, Set: op.Set, Clear: op.Clear}
+		if p := op.Put; p != nil {
+			out[i].Put = &engine.DwellingInput{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
+				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
+		}
+	}
+	return out
+}
+
+// schemePut is a scheme stored under a name, in the log.
+type schemePut struct {
+	Name   string
+	Scheme scheme.Scheme
+}
+
+// wireScheme and wireRule are a scheme as the log and snapshots hold it.
+type wireScheme struct {
+	Rules   []wireRule `msgpack:"rules"`
+	Default wireRule   `msgpack:"default"`
+}
+
+type wireRule struct {
+	State   string `msgpack:"state"`
+	When    string `msgpack:"when,omitempty"`
+	Label   string `msgpack:"label"`
+	LabelEN string `msgpack:"label_en,omitempty"`
+	Color   string `msgpack:"color"`
+	Shape   string `msgpack:"shape"`
+}
+
+func schemeToWire(sc scheme.Scheme) wireScheme {
+	out := wireScheme{Default: wireRule(sc.Default)}
+	for _, r := range sc.Rules {
+		out.Rules = append(out.Rules, wireRule(r))
+	}
+	return out
+}
+
+func schemeFromWire(ws wireScheme) scheme.Scheme {
+	out := scheme.Scheme{Default: scheme.Rule(ws.Default)}
+	for _, r := range ws.Rules {
+		out.Rules = append(out.Rules, scheme.Rule(r))
+	}
+	return out
+}
+
+// MarshalMsgpack writes a scheme put with the scheme in its wire form.
+func (p *schemePut) MarshalMsgpack() ([]byte, error) {
+	return msgpackMarshal(struct {
+		Name   string     `msgpack:"name"`
+		Scheme wireScheme `msgpack:"scheme"`
+	}{p.Name, schemeToWire(p.Scheme)})
+}
+
+// UnmarshalMsgpack reads a scheme put.
+func (p *schemePut) UnmarshalMsgpack(b []byte) error {
+	var w struct {
+		Name   string     `msgpack:"name"`
+		Scheme wireScheme `msgpack:"scheme"`
+	}
+	if err := msgpackUnmarshal(b, &w); err != nil {
+		return err
+	}
+	p.Name, p.Scheme = w.Name, schemeFromWire(w.Scheme)
+	return nil
+}
+
+// snapshotFile is an engine.Snapshot as a snapshot file holds it.
+type snapshotFile struct {
+	Format      int                   `msgpack:"format"`
+	Version     uint64                `msgpack:"version"`
+	N           int                   `msgpack:"n"`
+	BandHeight  int32                 `msgpack:"band_height"`
+	Flags       []string              `msgpack:"flags"`
+	IDs         []byte                `msgpack:"ids"`
+	IDEnd       []byte                `msgpack:"id_end"`
+	Lon         []byte                `msgpack:"lon"`
+	Lat         []byte                `msgpack:"lat"`
+	Area        []byte                `msgpack:"area"`
+	Bld         []byte                `msgpack:"bld"`
+	Unit        []byte                `msgpack:"unit"`
+	Room        []byte                `msgpack:"room"`
+	Floor       []byte                `msgpack:"floor"`
+	FlagBitmaps [][]byte              `msgpack:"flag_bitmaps"`
+	Areas       []byte                `msgpack:"areas"`
+	Units       [4][]string           `msgpack:"units"`
+	UnitNames   [4][]string           `msgpack:"unit_names"`
+	Buildings   []string              `msgpack:"buildings"`
+	Strings     []string              `msgpack:"strings"`
+	Schemes     map[string]wireScheme `msgpack:"schemes"`
+	Boundaries  []wireBoundary        `msgpack:"boundaries"`
+}
+
+type wireBoundary struct {
+	Level    uint8         `msgpack:"level"`
+	Unit     uint32        `msgpack:"unit"`
+	Polygons [][][]float64 `msgpack:"polygons"`
+}
+
+func snapshotToFile(s *engine.Snapshot) *snapshotFile {
+	f := &snapshotFile{Format: s.Format, Version: s.Version, N: s.N, BandHeight: s.BandHeight, Flags: s.Flags,
+		IDs: s.IDs, IDEnd: s.IDEnd, Lon: s.Lon, Lat: s.Lat, Area: s.Area, Bld: s.Bld, Unit: s.Unit, Room: s.Room,
+		Floor: s.Floor, FlagBitmaps: s.FlagBitmaps, Areas: s.Areas, Units: s.Units, UnitNames: s.UnitNames,
+		Buildings: s.Buildings, Strings: s.Strings, Schemes: map[string]wireScheme{}}
+	for n, sc := range s.Schemes {
+		f.Schemes[n] = schemeToWire(sc)
+	}
+	for _, b := range s.Boundaries {
+		f.Boundaries = append(f.Boundaries, wireBoundary(b))
+	}
+	return f
+}
+
+func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
+	s := &engine.Snapshot{Format: f.Format, Version: f.Version, N: f.N, BandHeight: f.BandHeight, Flags: f.Flags,
+		IDs: f.IDs, IDEnd: f.IDEnd, Lon: f.Lon, Lat: f.Lat, Area: f.Area, Bld: f.Bld, Unit: f.Unit, Room: f.Room,
+		Floor: f.Floor, FlagBitmaps: f.FlagBitmaps, Areas: f.Areas, Units: f.Units, UnitNames: f.UnitNames,
+		Buildings: f.Buildings, Strings: f.Strings, Schemes: map[string]scheme.Scheme{}}
+	for n, sc := range f.Schemes {
+		s.Schemes[n] = schemeFromWire(sc)
+	}
+	for _, b := range f.Boundaries {
+		s.Boundaries = append(s.Boundaries, engine.SnapshotBoundary(b))
+	}
+	return s
+}
