@@ -3,7 +3,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test lint unit race fuzz build guard bench
+.PHONY: demo test lint unit race fuzz build guard bench web-vendor
 
 # Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
 demo: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs
@@ -16,6 +16,15 @@ web/node_modules/maplibre-gl/dist/maplibre-gl.mjs: web/package-lock.json
 
 # Run every test CI runs (the dashboard's browser test needs chromium: see .ci/run).
 test: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs lint race unit fuzz guard
+
+# The dashboard's third-party code (MapLibre GL JS, uPlot), installed from
+# web/package-lock.json and copied with its licences and a manifest into
+# web/third_party, which is committed. Run it after changing web/package.json
+# (npm install --prefix web --save-exact PACKAGE@VERSION), then commit
+# web/third_party.
+web-vendor:
+	npm ci --prefix web --no-audit --no-fund
+	$(GO) run ./web/internal/webvendor -lock web/package-lock.json -modules web/node_modules -out web/third_party
 
 build:
 	$(GO) build -o bin/roomstate ./cmd/roomstate
