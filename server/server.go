@@ -44,7 +44,7 @@ type Options struct {
 	QueryTimeout  time.Duration        // time budget of one query (default 10 s)
 	Access        *Access              // tokens; nil: no access control (loopback only)
 	CORSOrigins   []string             // allowed origins; "*" for any
-	AssetsDir     string               // MapLibre\'s dist directory ("" looks for web/node_modules)
+	AssetsDir     string               // a directory of MapLibre's dist files to serve instead of the embedded copy (development)
 	Basemap       string               // optional raster tile URL template for the dashboard
 	TileCacheMB   int                  // tile cache size in MiB (default 256)
 }
@@ -101,8 +101,9 @@ type Server struct {
 	bufs    sync.Pool // *reqState
 
 	tiles     *tiles.Cache
-	assets    fs.FS  // MapLibre's files; nil when missing
-	AssetsDir string // where they were found
+	assets    fs.FS     // MapLibre's files: embedded, or from AssetsDir; nil when AssetsDir lacks them
+	AssetsDir string    // the --assets directory; "" for the embedded copy
+	files     fileCache // the dashboard's embedded files, ready to serve (web.go)
 	access    *Access
 }
 
@@ -371,7 +372,7 @@ func (s *Server) match(segs []string) (route, handler) {
 		return route{name: "dashboard", methods: "GET", open: true}, s.index
 	case n >= 2 && segs[0] == "static":
 		return route{name: "static", methods: "GET", open: true}, s.staticFile
-	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
+	case n >= 3 && segs[0] == "assets":
 		return route{name: "assets", methods: "GET", open: true}, s.assetFile
 	case n == 4 && segs[0] == "tiles":
 		return route{name: "tile", methods: "GET"}, s.tile
