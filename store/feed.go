@@ -42,6 +42,14 @@ func (f *Feed) reset(v engine.Version) {
 	}
 }
 
+// restart starts the feed again at version v with an empty backlog: the
+// engine reached v by changes the feed does not carry (a load).
+func (f *Feed) restart(v engine.Version) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start, f.n, f.newest = 0, 0, v
+}
+
 func (f *Feed) publish(evs []engine.Event) {
 	if len(evs) == 0 {
 		return

@@ -142,6 +142,13 @@ func Open(eng *engine.Engine, opts Options) (*Store, error) {
 // HadState reports whether the data directory held state when opened.
 func (s *Store) HadState() bool { return s.hadState }
 
+// Loaded tells the store that dwellings were loaded into the engine
+// directly (serve --load after opening): the change feed restarts at the
+// engine's version, so a client that starts following now is not told that
+// the changes since the store opened are gone, and one that followed from
+// before the load is.
+func (s *Store) Loaded() { s.feed.restart(s.eng.Version()) }
+
 // Feed returns the change feed.
 func (s *Store) Feed() *Feed { return s.feed }
 

@@ -123,6 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			st.Close()
 			return err
 		}
+		st.Loaded() // the change feed starts after the load
 		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
 		if err := st.Snapshot(); err != nil { // the load is durable before anyone is told
 			st.Close()
