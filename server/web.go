@@ -86,7 +86,8 @@ func newReadyFile(name string, b []byte) *readyFile {
 // fileCache keeps the embedded files ready to serve: they cannot change
 // while the process runs, so each is read, hashed and gzipped once. Files
 // of an --assets directory are read on every request, so that edits show.
-// The zero value is ready.
+// Only files that exist under a valid path are kept, so it holds at most
+// the embedded files. The zero value is ready.
 type fileCache struct {
 	m sync.Map // key "static/NAME" or "assets/LIB/NAME" → *readyFile
 }
@@ -103,7 +104,9 @@ func (c *fileCache) get(key string, fsys fs.FS, name string, cache bool) (*ready
 	}
 	f := newReadyFile(name, b)
 	if cache {
-		c.m.Store(key, f)
+		// two first requests may both have read it: all share the one kept
+		kept, _ := c.m.LoadOrStore(key, f)
+		return kept.(*readyFile), nil
 	}
 	return f, nil
 }
