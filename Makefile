@@ -3,19 +3,24 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test lint unit race fuzz build guard bench
+.PHONY: demo test lint unit race fuzz build guard bench web-vendor
 
 # Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
-demo: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs
+demo:
 	$(GO) run ./cmd/roomstate demo
 
-# MapLibre GL JS for the dashboard, from npm with the lockfile.
-web/node_modules/maplibre-gl/dist/maplibre-gl.mjs: web/package-lock.json
-	npm ci --prefix web --no-audit --no-fund
-	@touch $@
-
 # Run every test CI runs (the dashboard's browser test needs chromium: see .ci/run).
-test: web/node_modules/maplibre-gl/dist/maplibre-gl.mjs lint race unit fuzz guard
+test: lint race unit fuzz guard
+
+# The only target that needs npm: the dashboard's third-party code (MapLibre
+# GL JS, uPlot), installed from web/package-lock.json and copied with its
+# licences and a manifest into web/third_party, which is committed and
+# embedded in the binary. Run it after changing web/package.json
+# (npm install --prefix web --save-exact PACKAGE@VERSION), then commit
+# web/third_party; web's tests fail while it differs from the lockfile.
+web-vendor:
+	npm ci --prefix web --no-audit --no-fund
+	$(GO) run ./web/internal/webvendor -lock web/package-lock.json -modules web/node_modules -out web/third_party
 
 build:
 	$(GO) build -o bin/roomstate ./cmd/roomstate
@@ -34,6 +39,7 @@ bench: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go mod tidy would change go.mod or go.sum:"; $(GO) mod tidy -diff; exit 1; }
 
 unit:
 	$(GO) test -count=1 ./...

@@ -44,7 +44,7 @@ func (s *Server) match(segs []string) (route, handler) {
 		return route{name: "dashboard", methods: "GET", open: true}, s.index
 	case n >= 2 && segs[0] == "static":
 		return route{name: "static", methods: "GET", open: true}, s.staticFile
-	case n >= 3 && segs[0] == "assets" && segs[1] == "maplibre":
+	case n >= 3 && segs[0] == "assets":
 		return route{name: "assets", methods: "GET", open: true}, s.assetFile
 	case n == 4 && segs[0] == "tiles":
 		return route{name: "tile", methods: "GET"}, s.tile

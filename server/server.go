@@ -44,7 +44,7 @@ type Options struct {
 	MaxConns     int                  // concurrent connections (default 10,000)
 	Access       *Access              // tokens; nil: no access control (loopback only)
 	CORSOrigins  []string             // allowed origins; "*" for any
-	AssetsDir    string               // MapLibre's dist directory ("" looks for web/node_modules)
+	AssetsDir    string               // a directory of MapLibre's dist files to serve instead of the embedded copy (development)
 	Basemap      string               // optional raster tile URL template for the dashboard
 	Answers      answer.Options       // limits of the answers (vertices, ids, batch lines, query time, tile cache)
 }
@@ -86,8 +86,9 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 	metrics  fasthttp.RequestHandler
 
-	assets    fs.FS  // MapLibre's files; nil when missing
-	AssetsDir string // where they were found
+	assets    fs.FS     // MapLibre's files: embedded, or from AssetsDir; nil when AssetsDir lacks them
+	AssetsDir string    // the --assets directory; "" for the embedded copy
+	files     fileCache // the dashboard's embedded files, ready to serve (web.go)
 	access    *Access
 }
 

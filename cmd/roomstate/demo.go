@@ -27,6 +27,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if err := sf.check(); err != nil {
+		return err
+	}
 	start := time.Now()
 	c := city.New(city.Config{N: *n, Seed: *seed})
 	b, err := c.Batch()

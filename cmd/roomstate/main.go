@@ -34,6 +34,8 @@ Usage:
         print one JSON line of statistics per polygon feature, as the HTTP API answers
   roomstate bench [-n 1000000] [-seed 1] [-json FILE] [-duration 1s] [-guard]
         measure every workload of the reference benchmark; -guard is the CI latency guard
+  roomstate version
+        print the version, the commit it was built from and the dashboard libraries built in
 
 Run "roomstate COMMAND -h" for a command's flags. Flag expressions (--where) combine
 flag names with & | ! and parentheses (or and, or, not): "isolated & !vaccinated".
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runQuery(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

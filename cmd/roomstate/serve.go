@@ -18,6 +18,7 @@ import (
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
+	"github.com/roomstate/roomstate/web"
 )
 
 // serverFlags are the flags serve and demo share.
@@ -36,11 +37,21 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
-	fs.StringVar(&sf.assets, "assets", "", "`DIR` holding MapLibre's dist files for the dashboard (default: web/node_modules/maplibre-gl/dist, made by npm ci --prefix web)")
+	fs.StringVar(&sf.assets, "assets", "", "`DIR` of MapLibre's dist files to serve instead of the copy built in (development,\ne.g. web/node_modules/maplibre-gl/dist after npm ci --prefix web)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
+}
+
+// check refuses flag values that cannot work, before anything is loaded.
+func (sf *serverFlags) check() error {
+	if sf.assets != "" {
+		if _, err := web.MapLibreDir(sf.assets); err != nil {
+			return fmt.Errorf("--assets: %w", err)
+		}
+	}
+	return nil
 }
 
 func (sf *serverFlags) logger(stderr io.Writer) (*slog.Logger, error) {
@@ -84,6 +95,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log, err := sf.logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := sf.check(); err != nil {
 		return err
 	}
 	if len(loads) == 0 && *dataDir == "" {
@@ -158,8 +172,8 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		return err
 	}
 	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access})
-	if srv.AssetsDir == "" {
-		log.Warn("dashboard assets (MapLibre) not found: run `npm ci --prefix web` in the source directory, or give --assets DIR; the API works without them")
+	if srv.AssetsDir != "" {
+		log.Info("MapLibre served from --assets instead of the copy built in", "dir", srv.AssetsDir)
 	}
 	hs := srv.HTTPServer()
 	errc := make(chan error, 1)
