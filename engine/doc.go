@@ -32,7 +32,19 @@
 //
 // # Concurrency
 //
-// An Engine is safe for concurrent use: one writer, many readers, under one
-// RWMutex owned by the Engine. Internal structures hold no locks of their own,
-// except the rank-index cache, which readers fill lazily.
+// An Engine is the read-only view: safe for concurrent use, it has no method
+// that changes anything. The one Writer made with it (New) is the only way
+// to change it, and is used by one goroutine (the store's committer). The
+// Engine's RWMutex, owned by the Engine, is held exclusively by the writer
+// while it changes the state and shared by readers for the whole of a
+// question, so that an answer and its version describe one state. Readers
+// never write: the derived counting structures (rank views, building
+// counts, parsed expressions) are immutable once published, and a reader
+// that needs a newer one builds it beside the old and publishes it with an
+// atomic swap; the writer only records what changed. Compaction runs in a
+// goroutine the writer starts and whose result the writer installs.
+//
+// It knows nothing of HTTP, of files or of how answers are encoded; the
+// flag-expression language (expr), polygon preparation (region) and colour
+// schemes (scheme) are packages of their own.
 package engine
