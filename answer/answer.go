@@ -84,6 +84,9 @@ type Options struct {
 	QueryTimeout  time.Duration // time budget of one query (default 10 s)
 	PrivacyK      int           // viewers see no count from 1 to k−1 (default 3)
 	TileCacheMB   int           // tile cache size in MiB (default 256)
+	// TZ is the server's time zone: a date in as_of is the end of that day
+	// there (default Asia/Shanghai).
+	TZ *time.Location
 }
 
 func (o *Options) defaults() {
@@ -102,6 +105,18 @@ func (o *Options) defaults() {
 	if o.PrivacyK <= 0 {
 		o.PrivacyK = 3
 	}
+	if o.TZ == nil {
+		o.TZ = Shanghai()
+	}
+}
+
+// Shanghai returns the time zone Asia/Shanghai (UTC+8 without daylight
+// saving, also where the system has no zone database).
+func Shanghai() *time.Location {
+	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return l
+	}
+	return time.FixedZone("Asia/Shanghai", 8*3600)
 }
 
 // Answers computes the API's answers over one engine. It is safe for

@@ -86,8 +86,10 @@ func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 			q.IDs = v.Type() == fastjson.TypeTrue
 		case "limit":
 			q.Limit, ferr = fieldInt(v, "limit", 0, a.opts.MaxIDs)
+		case "as_of":
+			q.AsOf, ferr = a.asOfField(v)
 		default:
-			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit)", k)
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", k)
 		}
 	})
 	if ferr == nil && geom == nil {
@@ -187,8 +189,10 @@ func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
 			q.Level, ferr = fieldString(v, "level")
 		case "where":
 			q.Where, ferr = fieldString(v, "where")
+		case "as_of":
+			q.AsOf, ferr = a.asOfField(v)
 		default:
-			ferr = fault.New(fault.BadRequest, "unknown field %q (want bbox, cell_m, level, where)", k)
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want bbox, cell_m, level, where, as_of)", k)
 		}
 	})
 	if ferr != nil {
@@ -229,10 +233,25 @@ func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
 	return a.done(sc), nil
 }
 
+// unitsQuery reads the parameters of unit answers: where, as_of, since.
+func (a *Answers) unitsQuery(level, id string, q Query) (engine.UnitsQuery, error) {
+	uq := engine.UnitsQuery{Level: level, ID: id, Where: q.Get("where")}
+	var err error
+	if uq.AsOf, err = a.asOf("as_of", q.Get("as_of")); err != nil {
+		return uq, err
+	}
+	uq.Since, err = a.sinceOf(q)
+	return uq, err
+}
+
 // Units answers GET /api/v1/units/{level}.
 func (a *Answers) Units(level string, q Query, c *Caller) ([]byte, error) {
 	start := time.Now()
-	res, err := a.eng.Units(level, q.Get("where"))
+	uq, err := a.unitsQuery(level, "", q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.eng.Units(uq)
 	if err != nil {
 		return nil, err
 	}
@@ -267,12 +286,21 @@ func writeUnitFields(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []s
 	w.str(u.Name)
 	w.byte(',')
 	w.shown(pol, &u.Counts, names)
+	if u.Delta != nil {
+		w.raw(`,"delta":{`)
+		w.shown(pol, u.Delta, names)
+		w.byte('}')
+	}
 }
 
 // Unit answers GET /api/v1/units/{level}/{id}.
 func (a *Answers) Unit(level, id string, q Query, c *Caller) ([]byte, error) {
 	start := time.Now()
-	u, err := a.eng.Unit(level, id, q.Get("where"))
+	uq, err := a.unitsQuery(level, id, q)
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.eng.Unit(uq)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +332,11 @@ func (a *Answers) BuildingRoomState(id string, q Query, c *Caller) ([]byte, erro
 		return nil, err
 	}
 	start := time.Now()
-	m, err := a.eng.BuildingRoomState(id, schemeName(q))
+	at, err := a.asOf("as_of", q.Get("as_of"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.eng.BuildingRoomState(id, schemeName(q), at)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +359,11 @@ func (a *Answers) UnitRoomState(levelName, id string, q Query, c *Caller) ([]byt
 	if err != nil {
 		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
-	m, err := a.eng.UnitRoomState(level, id, schemeName(q))
+	at, err := a.asOf("as_of", q.Get("as_of"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := a.eng.UnitRoomState(level, id, schemeName(q), at)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +478,11 @@ func writeLegend(w *jsonw, pol privacy.Policy, entries []engine.LegendEntry) {
 // Legend answers GET /api/v1/legend?where=&scheme=: dwellings per state.
 func (a *Answers) Legend(q Query, c *Caller) ([]byte, error) {
 	start := time.Now()
-	entries, v, err := a.eng.StateCounts(q.Get("where"), schemeName(q))
+	at, err := a.asOf("as_of", q.Get("as_of"))
+	if err != nil {
+		return nil, err
+	}
+	entries, v, err := a.eng.StateCounts(q.Get("where"), schemeName(q), at)
 	if err != nil {
 		return nil, err
 	}
@@ -612,4 +652,22 @@ func (a *Answers) Health() []byte {
 	w.uint(uint64(a.eng.Version()))
 	w.raw("}\n")
 	return w.b
+}
+
+// asOfField reads as_of in a JSON body: a version (a number) or a time or
+// date (a string).
+func (a *Answers) asOfField(v *fastjson.Value) (engine.AsOf, error) {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return engine.AsOf{}, nil
+	case fastjson.TypeNumber:
+		n, err := fieldInt(v, "as_of", 0, math.MaxInt)
+		if err != nil {
+			return engine.AsOf{}, err
+		}
+		return engine.At(engine.Version(n)), nil
+	case fastjson.TypeString:
+		return a.asOf("as_of", string(v.GetStringBytes()))
+	}
+	return engine.AsOf{}, fault.New(fault.BadRequest, "as_of must be a version (a number) or a time or date (a string)")
 }

@@ -24,7 +24,11 @@ func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (*tiles.Tile, error) 
 		}
 		zxy[i] = uint32(v)
 	}
-	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: a.Policy(c)}
+	at, err := a.asOf("as_of", q.Get("as_of"))
+	if err != nil {
+		return nil, err
+	}
+	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: a.Policy(c), AsOf: at}
 	t, err := a.tiles.Get(req)
 	var bt *tiles.ErrBadTile
 	if errors.As(err, &bt) {
@@ -49,6 +53,17 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 			return nil, fault.New(fault.NotFound, "scheme %q not found", sc)
 		}
 		v.Set("scheme", sc)
+	}
+	// a past state is named by its version in the tile URLs: its tiles
+	// never change, and a date names the same tiles all day
+	if s := q.Get("as_of"); s != "" {
+		at, err := a.asOf("as_of", s)
+		if err != nil {
+			return nil, err
+		}
+		if at.Version < a.eng.Version() {
+			v.Set("as_of", strconv.FormatUint(uint64(at.Version), 10))
+		}
 	}
 	tileURL := base + "/tiles/{z}/{x}/{y}.mvt"
 	if len(v) > 0 {

@@ -289,7 +289,7 @@ func (f *Fixture) EngineWorkloads() []Workload {
 			return err
 		}},
 		Workload{Name: "roomstate/building", Target: 10 * time.Microsecond, Op: func(i int) error {
-			_, err := f.Eng.BuildingRoomState(f.Buildings[i%len(f.Buildings)], "default")
+			_, err := f.Eng.BuildingRoomState(f.Buildings[i%len(f.Buildings)], "default", engine.AsOf{})
 			return err
 		}},
 	)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roomstate/roomstate/expr"
 	"github.com/roomstate/roomstate/fault"
 )
 
@@ -28,6 +29,8 @@ type GridQuery struct {
 	CellM float64
 	Level string
 	Where string
+	// AsOf asks about a past state.
+	AsOf AsOf
 	// Deadline, when set, ends a query that runs longer with ErrTimeout.
 	Deadline time.Time
 }
@@ -122,8 +125,9 @@ type aggregator struct {
 	deadline time.Time
 	timedOut bool
 	st       *state
-	rk       *rankView // the where expression
-	bv       *bldView  // its counts per building and per area tuple
+	x        *expr.Expr // the where expression
+	rk       *rankView  // its rank view
+	bv       *bldView   // its counts per building and per area tuple
 	bb       *[4]int32
 	acc      *cellAcc
 }
@@ -133,7 +137,7 @@ func (e *Engine) newAggregator(st *state, where string, bb *[4]int32) (*aggregat
 	if err != nil {
 		return nil, err
 	}
-	a := &aggregator{st: st, bb: bb, acc: newCellAcc(st.nFlags())}
+	a := &aggregator{st: st, x: x, bb: bb, acc: newCellAcc(st.nFlags())}
 	a.rk, a.bv = e.ranks.buildings(st, x)
 	return a, nil
 }
@@ -299,10 +303,26 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	v, isPast, err := e.resolve(q.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	var pa *past
+	if isPast {
+		pa = e.pastIn(st, v, bb)
+	}
 	a.deadline = q.Deadline
-	res := &GridResult{FlagNames: st.flagNames, Version: e.version}
+	res := &GridResult{FlagNames: st.flagNames, Version: v}
 	if q.Level != "" {
 		a.byLevel(level, nil)
+		if pa != nil {
+			a.addPast(pa, a.x, func(d *dstate) (uint64, bool) {
+				if level == LevelBuilding {
+					return uint64(d.bld), true
+				}
+				return uint64(st.areas[d.area][level]), true
+			})
+		}
 		res.Cells = a.levelCells(level)
 		return res, nil
 	}
@@ -313,15 +333,20 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	}, func(p uint32) (uint64, bool) {
 		return g.key(st.lon[p], st.lat[p]), true
 	})
+	if pa != nil {
+		a.addPast(pa, a.x, func(d *dstate) (uint64, bool) { return g.key(d.lon, d.lat), true })
+	}
 	if a.timedOut {
 		return nil, ErrTimeout
 	}
 	if len(a.acc.keys) > MaxCells {
 		return nil, fault.New(fault.TooLarge, "%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)
 	}
-	order := make([]int, len(a.acc.keys))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(a.acc.keys))
+	for i := range a.acc.keys {
+		if a.acc.acc[i*(2+st.nFlags())] != 0 {
+			order = append(order, i)
+		}
 	}
 	slices.SortFunc(order, func(i, j int) int {
 		ri, ci := unkey(a.acc.keys[i])
@@ -460,6 +485,9 @@ func (a *aggregator) levelCells(level Level) []Cell {
 	for _, i := range a.sortedByID(level) {
 		k := a.acc.keys[i]
 		c := Cell{ID: st.groupID(level, uint32(k)), Counts: a.acc.counts(i)}
+		if c.Total == 0 {
+			continue // emptied as of the past
+		}
 		bb := a.acc.bbox[i]
 		c.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
 		if level < LevelBuilding {
@@ -509,7 +537,19 @@ type UnitStat struct {
 	Name  string
 	BBox  [4]float64 // west, south, east, north; zero when unknown
 	Counts
+	// Delta is the counts minus those as of UnitsQuery.Since (nil without).
+	Delta    *Counts
 	Children []UnitStat
+}
+
+// UnitsQuery asks for the units of a level (or one unit and its children).
+type UnitsQuery struct {
+	Level string
+	ID    string // Unit only
+	Where string
+	AsOf  AsOf
+	// Since, when set, adds to each unit its counts minus those as of Since.
+	Since *AsOf
 }
 
 // UnitsResult lists units.
@@ -519,39 +559,97 @@ type UnitsResult struct {
 	Version   Version
 }
 
+// unitCounts aggregates every unit of level (those keep accepts) as of at:
+// an aggregator whose cells are the units (or buildings).
+func (e *Engine) unitAggregator(st *state, level Level, where string, at AsOf, keep func(areaTuple) bool) (*aggregator, Version, error) {
+	a, err := e.newAggregator(st, where, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, isPast, err := e.resolve(at)
+	if err != nil {
+		return nil, 0, err
+	}
+	a.byLevel(level, keep)
+	if isPast {
+		a.addPast(e.pastIn(st, v, nil), a.x, func(d *dstate) (uint64, bool) {
+			at := st.areas[d.area]
+			if keep != nil && !keep(at) {
+				return 0, false
+			}
+			if level == LevelBuilding {
+				return uint64(d.bld), true
+			}
+			return uint64(at[level]), true
+		})
+	}
+	return a, v, nil
+}
+
+// countsOf returns the counts of key k in a, zero when absent.
+func (a *aggregator) countsOf(k uint64) Counts {
+	if i := a.acc.find(k); i >= 0 {
+		return a.acc.counts(i)
+	}
+	return Counts{Flags: make([]int64, a.st.nFlags())}
+}
+
+// deltaOf returns c minus the counts of k in since.
+func deltaOf(c Counts, since *aggregator, k uint64) *Counts {
+	s := since.countsOf(k)
+	d := &Counts{Total: c.Total - s.Total, Matched: c.Matched - s.Matched, Flags: make([]int64, len(c.Flags))}
+	for f := range c.Flags {
+		d.Flags[f] = c.Flags[f] - s.Flags[f]
+	}
+	return d
+}
+
 // Units lists every unit of a level with its counts (units known only from
-// boundaries have zero counts).
-func (e *Engine) Units(levelName, where string) (*UnitsResult, error) {
-	level, err := ParseLevel(levelName)
+// boundaries have zero counts), as of q.AsOf.
+func (e *Engine) Units(q UnitsQuery) (*UnitsResult, error) {
+	level, err := ParseLevel(q.Level)
 	if err != nil {
 		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	a, err := e.newAggregator(st, where, nil)
+	a, v, err := e.unitAggregator(st, level, q.Where, q.AsOf, nil)
 	if err != nil {
 		return nil, err
 	}
-	a.byLevel(level, nil)
-	res := &UnitsResult{FlagNames: st.flagNames, Version: e.version}
+	var since *aggregator
+	if q.Since != nil {
+		if since, _, err = e.unitAggregator(st, level, q.Where, *q.Since, nil); err != nil {
+			return nil, err
+		}
+	}
+	res := &UnitsResult{FlagNames: st.flagNames, Version: v}
+	add := func(k uint64, c Counts) {
+		u := a.unitStat(level, k, c)
+		if since != nil {
+			u.Delta = deltaOf(c, since, k)
+		}
+		res.Units = append(res.Units, u)
+	}
 	if level == LevelBuilding {
 		for _, i := range a.sortedByID(level) {
-			res.Units = append(res.Units, a.unitStat(level, a.acc.keys[i], a.acc.counts(i)))
+			if c := a.acc.counts(i); c.Total != 0 {
+				add(a.acc.keys[i], c)
+			}
 		}
 		return res, nil
 	}
 	// every unit of the level, in id order: those without dwellings (known
 	// from boundaries) with zero counts; the empty id only when dwellings
 	// lack the level
-	zero := Counts{Flags: make([]int64, st.nFlags())}
 	for _, u := range st.levels[level].sorted() {
 		i := a.acc.find(uint64(u))
 		switch {
-		case i >= 0:
-			res.Units = append(res.Units, a.unitStat(level, uint64(u), a.acc.counts(i)))
+		case i >= 0 && (a.acc.counts(i).Total != 0 || u != 0):
+			add(uint64(u), a.acc.counts(i))
 		case u != 0:
-			res.Units = append(res.Units, a.unitStat(level, uint64(u), zero))
+			add(uint64(u), Counts{Flags: make([]int64, st.nFlags())})
 		}
 	}
 	return res, nil
@@ -581,10 +679,10 @@ type UnitResult struct {
 	Version   Version
 }
 
-// Unit returns one unit with its counts and its children one level down
-// (buildings for a grid, dwellings' buildings for a building-less level).
-func (e *Engine) Unit(levelName, id, where string) (*UnitResult, error) {
-	level, err := ParseLevel(levelName)
+// Unit returns one unit (q.Level, q.ID) with its counts and its children one
+// level down (buildings for a grid), as of q.AsOf.
+func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
+	level, err := ParseLevel(q.Level)
 	if err != nil {
 		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
@@ -594,21 +692,49 @@ func (e *Engine) Unit(levelName, id, where string) (*UnitResult, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
-	u, ok := st.levels[level].index[id]
-	if !ok || id == "" {
-		return nil, fault.New(fault.NotFound, "%s %q not found", level, id)
+	u, ok := st.levels[level].index[q.ID]
+	if !ok || q.ID == "" {
+		return nil, fault.New(fault.NotFound, "%s %q not found", level, q.ID)
 	}
-	a, err := e.newAggregator(st, where, nil)
+	child := level + 1
+	keep := func(at areaTuple) bool { return at[level] == u }
+	a, v, err := e.unitAggregator(st, child, q.Where, q.AsOf, keep)
 	if err != nil {
 		return nil, err
 	}
-	child := level + 1
-	a.byLevel(child, func(at areaTuple) bool { return at[level] == u })
+	var since *aggregator
+	if q.Since != nil {
+		if since, _, err = e.unitAggregator(st, child, q.Where, *q.Since, keep); err != nil {
+			return nil, err
+		}
+	}
 	out := a.unitStat(level, uint64(u), Counts{Flags: make([]int64, st.nFlags())})
+	var sinceTotal Counts
+	if since != nil {
+		sinceTotal = Counts{Flags: make([]int64, st.nFlags())}
+		for i := range since.acc.keys {
+			c := since.acc.counts(i)
+			sinceTotal.add(&c)
+		}
+	}
 	for i, k := range a.acc.keys {
 		c := a.acc.counts(i)
+		if c.Total == 0 {
+			continue
+		}
 		out.Counts.add(&c)
-		out.Children = append(out.Children, a.unitStat(child, k, c))
+		cs := a.unitStat(child, k, c)
+		if since != nil {
+			cs.Delta = deltaOf(c, since, k)
+		}
+		out.Children = append(out.Children, cs)
+	}
+	if since != nil {
+		d := &Counts{Total: out.Total - sinceTotal.Total, Matched: out.Matched - sinceTotal.Matched, Flags: make([]int64, st.nFlags())}
+		for f := range d.Flags {
+			d.Flags[f] = out.Flags[f] - sinceTotal.Flags[f]
+		}
+		out.Delta = d
 	}
 	slices.SortFunc(out.Children, func(x, y UnitStat) int {
 		if naturalLess(x.ID, y.ID) {
@@ -619,5 +745,5 @@ func (e *Engine) Unit(levelName, id, where string) (*UnitResult, error) {
 		}
 		return 0
 	})
-	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: e.version}, nil
+	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
 }

@@ -158,7 +158,7 @@ func TestUnitsMatchOracle(t *testing.T) {
 	where, p := randomExpr(rng, tc.eng.Flags(), 2)
 	names := []string{"district", "street", "community", "grid"}
 	for li, level := range names {
-		res, err := tc.eng.Units(level, where)
+		res, err := tc.eng.Units(engine.UnitsQuery{Level: level, Where: where})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,7 +202,7 @@ func TestUnitsMatchOracle(t *testing.T) {
 		for u.Total == 0 {
 			u = res.Units[rng.IntN(len(res.Units))]
 		}
-		one, err := tc.eng.Unit(level, u.ID, where)
+		one, err := tc.eng.Unit(engine.UnitsQuery{Level: level, ID: u.ID, Where: where})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestUnitsMatchOracle(t *testing.T) {
 			t.Fatalf("children add up to %d, unit has %d", sum, one.Total)
 		}
 	}
-	if _, err := tc.eng.Unit("grid", "nope", ""); err == nil {
+	if _, err := tc.eng.Unit(engine.UnitsQuery{Level: "grid", ID: "nope", Where: ""}); err == nil {
 		t.Fatal("unknown unit: no error")
 	}
 }

@@ -37,6 +37,7 @@ type rowSet struct {
 	unit   []uint32
 	room   []uint32
 	floor  []int16
+	did    []uint32   // the dwelling's stable number
 	bits   [][]uint64 // per flag of the new state, bit per row
 	keys   strTable   // building keys
 	origin []rowOrigin
@@ -89,7 +90,9 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 	rs.unit = make([]uint32, 0, capacity)
 	rs.room = make([]uint32, 0, capacity)
 	rs.floor = make([]int16, 0, capacity)
+	rs.did = make([]uint32, 0, total)
 	rs.origin = make([]rowOrigin, 0, capacity)
+	st.nextDID = prev.nextDID
 	nw := total>>6 + 1
 	rs.bits = make([][]uint64, st.nFlags())
 	for f := range rs.bits {
@@ -133,6 +136,7 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			rs.unit = append(rs.unit, strMap[prev.unit[p]])
 			rs.room = append(rs.room, strMap[prev.room[p]])
 			rs.floor = append(rs.floor, prev.floor[p])
+			rs.did = append(rs.did, prev.did[p])
 			rs.origin = append(rs.origin, rowOrigin{batch: -1})
 			for f := range prev.words {
 				if prev.hasFlag(p, FlagID(f)) {
@@ -167,6 +171,9 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			// rows, numbered as the new state numbers them; no copy
 			rs.n, rs.lon, rs.lat, rs.idEnd, rs.idBuf = b.n, b.lon, b.lat, b.idEnd, b.idBuf
 			rs.bkey, rs.area, rs.unit, rs.room, rs.floor, rs.bits = b.bld, b.area, b.unit, b.room, b.floor, b.bits
+			for i := 0; i < b.n; i++ {
+				rs.did = append(rs.did, st.newDID())
+			}
 			continue
 		}
 		for i := uint32(0); i < uint32(b.n); i++ {
@@ -182,6 +189,7 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 			rs.unit = append(rs.unit, strMap[b.unit[i]])
 			rs.room = append(rs.room, strMap[b.room[i]])
 			rs.floor = append(rs.floor, b.floor[i])
+			rs.did = append(rs.did, st.newDID())
 			rs.origin = append(rs.origin, rowOrigin{batch: int32(bi), line: b.line[i], col: b.col[i]})
 			for f, bits := range b.bits {
 				if bits[i>>6]>>(i&63)&1 != 0 {
@@ -321,9 +329,17 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	for f := range st.words {
 		st.words[f] = make([]uint64, nw)
 	}
-	bkeyToBld := make([]int32, len(rs.keys.strs))
-	for i := range bkeyToBld {
-		bkeyToBld[i] = -1
+	// buildings keep their numbers across rebuilds (history and cached
+	// stamps refer to them): one per key, in key order, empty or not
+	st.blds = make([]building, len(rs.keys.strs))
+	for k, id := range rs.keys.strs {
+		st.blds[k] = building{id: id, fid: featureID(id)}
+		st.bldIdx[id] = uint32(k)
+	}
+	st.did = make([]uint32, n)
+	st.slotOf = make([]int32, st.nextDID)
+	for i := range st.slotOf {
+		st.slotOf[i] = -1
 	}
 	for p, k := range keys {
 		r := k.row
@@ -341,15 +357,9 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 				st.words[f][p>>6] |= 1 << (p & 63)
 			}
 		}
-		b := bkeyToBld[rs.bkey[r]]
-		if b < 0 {
-			b = int32(len(st.blds))
-			bkeyToBld[rs.bkey[r]] = b
-			id := rs.keys.strs[rs.bkey[r]]
-			st.blds = append(st.blds, building{id: id, fid: featureID(id)})
-			st.bldIdx[id] = uint32(b)
-		}
-		st.bld[p] = uint32(b)
+		st.bld[p] = rs.bkey[r]
+		st.did[p] = rs.did[r]
+		st.slotOf[rs.did[r]] = int32(p)
 	}
 	perm := make([]uint32, n) // row → slot
 	for p, k := range keys {

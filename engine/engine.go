@@ -10,6 +10,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/expr"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/scheme"
 )
@@ -22,7 +23,15 @@ type Options struct {
 	// DeltaLimit is how many inserted dwellings may wait outside the
 	// row-band order before a background compaction (0: DeltaLimit).
 	DeltaLimit int
+	// History is how long changes are kept for questions about the past
+	// (0: DefaultHistory).
+	History time.Duration
+	// Clock tells the time of loads (nil: time.Now); changes carry theirs.
+	Clock func() time.Time
 }
+
+// DefaultHistory is how long changes are kept unless told otherwise.
+const DefaultHistory = 400 * 24 * time.Hour
 
 // Engine is the read-only view of an in-memory room-state model: every
 // method answers a question and none changes anything. It is safe for
@@ -38,9 +47,10 @@ type Engine struct {
 	st      *state
 	version Version
 	schemes map[string]*scheme.Compiled
-	ranks   *rankCache // the rank views of the expressions in use, for st
-	exprs   *exprCache // parsed `where` strings, for st's flags
-	gens    uint64     // numbers states, boundary and scheme changes (st.gen)
+	ranks   *rankCache   // the rank views of the expressions in use, for st
+	exprs   *exprCache   // parsed `where` strings, for st's flags
+	gens    uint64       // numbers states, boundary and scheme changes (st.gen)
+	hist    *history.Log // every change since the load, for the retention window
 
 	pool sync.Pool // *scratch: per-query buffers
 }
@@ -94,7 +104,13 @@ func New(opts Options) *Writer {
 		opts.BandHeight = 0
 	}
 	opts.BandHeight += opts.BandHeight & 1
-	e := &Engine{opts: opts, schemes: map[string]*scheme.Compiled{}}
+	if opts.History <= 0 {
+		opts.History = DefaultHistory
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	e := &Engine{opts: opts, schemes: map[string]*scheme.Compiled{}, hist: history.New(0, opts.Clock().UnixMilli())}
 	e.pool.New = func() any { return new(scratch) }
 	w := &Writer{Engine: e}
 	w.install(newState())
@@ -170,6 +186,8 @@ type PolygonQuery struct {
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
 	Limit   int    // at most this many ids (0: DefaultIDLimit)
+	// AsOf asks about a past state (not with IDs).
+	AsOf AsOf
 	// Deadline, when set, ends a query that runs longer with a fault.Timeout.
 	Deadline time.Time
 }
@@ -215,6 +233,13 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	if err != nil {
 		return err
 	}
+	v, isPast, err := e.resolve(q.AsOf)
+	if err != nil {
+		return err
+	}
+	if isPast && q.IDs {
+		return fault.New(fault.BadRequest, "ids cannot be listed as of a past state; ask without as_of")
+	}
 	rk := e.ranks.view(st, x)
 	sc := e.pool.Get().(*scratch)
 	s := &sc.sink
@@ -256,6 +281,10 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	}
 	s.release()
 	e.pool.Put(sc)
+	if isPast {
+		box := q.Region.BBox()
+		e.correctPolygon(st, q, level, x, e.pastIn(st, v, &box), res)
+	}
 	return nil
 }
 

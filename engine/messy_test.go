@@ -142,7 +142,7 @@ func TestMessyData(t *testing.T) {
 		}
 	}
 	// a building spread over grids shows, in a grid's map, only that grid's dwellings
-	m, err := tc.eng.UnitRoomState(engine.LevelGrid, "G3", "default")
+	m, err := tc.eng.UnitRoomState(engine.LevelGrid, "G3", "default", engine.AsOf{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ type RoomStateMap struct {
 
 // BuildingRoomState returns the room-state map of one building under the
 // named scheme.
-func (e *Engine) BuildingRoomState(id, schemeName string) (*RoomStateMap, error) {
+func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMap, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
@@ -109,18 +109,31 @@ func (e *Engine) BuildingRoomState(id, schemeName string) (*RoomStateMap, error)
 	if err != nil {
 		return nil, err
 	}
+	v, isPast, err := e.resolve(at)
+	if err != nil {
+		return nil, err
+	}
 	bi, ok := st.bldIdx[id]
+	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: v}
+	if ok && isPast {
+		// the building's dwellings then: those here now and unchanged, and
+		// the changed ones that were here then, wherever they are now
+		if m, ok := st.pastBuildingMap(bi, sc, e.pastIn(st, v, nil), nil); ok {
+			out.Buildings = []BuildingMap{m}
+			return out, nil
+		}
+		ok = false
+	}
 	if !ok || len(st.blds[bi].slots) == 0 {
 		return nil, fault.New(fault.NotFound, "building %q not found", id)
 	}
-	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: e.version}
 	out.Buildings = []BuildingMap{st.buildingMap(bi, sc, nil)}
 	return out, nil
 }
 
 // UnitRoomState returns the room-state maps of every building of a grid or
 // community (any area level), with only the dwellings of that unit.
-func (e *Engine) UnitRoomState(level Level, id, schemeName string) (*RoomStateMap, error) {
+func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*RoomStateMap, error) {
 	if level >= LevelBuilding {
 		return nil, fault.New(fault.BadRequest, "level must be district, street, community or grid")
 	}
@@ -135,7 +148,22 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string) (*RoomStateMa
 	if !ok || id == "" {
 		return nil, fault.New(fault.NotFound, "%s %q not found", level, id)
 	}
-	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: e.version}
+	v, isPast, err := e.resolve(at)
+	if err != nil {
+		return nil, err
+	}
+	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: v}
+	if isPast {
+		pa := e.pastIn(st, v, nil)
+		keep := func(d *dstate) bool { return st.areas[d.area][level] == u }
+		for bi := range st.blds {
+			if m, ok := st.pastBuildingMap(uint32(bi), sc, pa, keep); ok {
+				out.Buildings = append(out.Buildings, m)
+			}
+		}
+		sortMaps(out.Buildings)
+		return out, nil
+	}
 	for bi := range st.blds {
 		b := &st.blds[bi]
 		if len(b.slots) == 0 {
@@ -152,7 +180,13 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string) (*RoomStateMa
 			out.Buildings = append(out.Buildings, st.buildingMap(uint32(bi), sc, keep))
 		}
 	}
-	slices.SortFunc(out.Buildings, func(a, b BuildingMap) int {
+	sortMaps(out.Buildings)
+	return out, nil
+}
+
+// sortMaps orders building maps by building id, naturally.
+func sortMaps(ms []BuildingMap) {
+	slices.SortFunc(ms, func(a, b BuildingMap) int {
 		if naturalLess(a.Building.ID, b.Building.ID) {
 			return -1
 		}
@@ -161,7 +195,6 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string) (*RoomStateMa
 		}
 		return 0
 	})
-	return out, nil
 }
 
 func (st *state) buildingInfo(bi uint32) BuildingInfo {

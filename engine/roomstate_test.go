@@ -66,7 +66,7 @@ func TestRoomStateFollowsRuleOrder(t *testing.T) {
 			break
 		}
 		for name, stateOf := range schemes {
-			m, err := tc.eng.BuildingRoomState(bid, name)
+			m, err := tc.eng.BuildingRoomState(bid, name, engine.AsOf{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestRoomStateFollowsRuleOrder(t *testing.T) {
 	}
 	// a grid's map holds exactly its dwellings
 	grid := tc.recs[0].units[3]
-	m, err := tc.eng.UnitRoomState(engine.LevelGrid, grid, "default")
+	m, err := tc.eng.UnitRoomState(engine.LevelGrid, grid, "default", engine.AsOf{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -34,6 +35,9 @@ type Snapshot struct {
 	Unit  []byte // uint32: index into Strings
 	Room  []byte
 	Floor []byte // int16
+	DIDs  []byte // uint32: the dwelling's stable number
+	// NextDID is the number the next new dwelling gets.
+	NextDID uint32
 	// per flag: the dwellings (numbered as above) carrying it, a roaring
 	// bitmap in the portable serialisation format
 	FlagBitmaps [][]byte
@@ -46,6 +50,8 @@ type Snapshot struct {
 	// other state
 	Schemes    map[string]scheme.Scheme
 	Boundaries []SnapshotBoundary
+	// History is the retained change log (nil: it starts at this snapshot).
+	History *history.State
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
@@ -55,9 +61,9 @@ type SnapshotBoundary struct {
 	Polygons [][][]float64 // polygon → ring → lon, lat, lon, lat…
 }
 
-// SnapshotFormat is the version of the Snapshot layout (2: flags as roaring
+// SnapshotFormat is the version of the Snapshot layout (3: dwelling numbers; 2: flags as roaring
 // bitmaps, not bit columns).
-const SnapshotFormat = 2
+const SnapshotFormat = 3
 
 func blob[T any](s []T) []byte {
 	if len(s) == 0 {
@@ -92,6 +98,7 @@ func init() {
 // do not touch; Snapshot turns it into a Snapshot at leisure.
 type Frozen struct {
 	st      *state
+	hist    *history.State
 	version Version
 	schemes map[string]scheme.Scheme
 	band    int32
@@ -105,7 +112,7 @@ func (fz *Frozen) Version() Version { return fz.version }
 func (e *Engine) Freeze() *Frozen {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	fz := &Frozen{st: e.st.frozen(), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
+	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
 	for n, s := range e.schemes {
 		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
 			fz.schemes[n] = s.Def
@@ -124,7 +131,7 @@ func (e *Engine) Export() *Snapshot { return e.Freeze().Snapshot() }
 func (fz *Frozen) Snapshot() *Snapshot {
 	st := fz.st
 	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
-		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes}
+		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist}
 	live := make([]uint32, 0, st.nLive)
 	for p := uint32(0); p < uint32(st.n); p++ {
 		if st.isLive(p) {
@@ -135,16 +142,18 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	idEnd := make([]uint32, n)
 	ids := make([]byte, 0, len(st.idBuf))
 	lon, lat := make([]int32, n), make([]int32, n)
-	area, bld, unit, room := make([]uint32, n), make([]uint32, n), make([]uint32, n), make([]uint32, n)
+	area, bld, unit, room, did := make([]uint32, n), make([]uint32, n), make([]uint32, n), make([]uint32, n), make([]uint32, n)
 	floor := make([]int16, n)
 	for i, p := range live {
 		ids = append(ids, st.idOf(p)...)
 		idEnd[i] = uint32(len(ids))
 		lon[i], lat[i] = st.lon[p], st.lat[p]
 		area[i], bld[i], unit[i], room[i], floor[i] = st.area[p], st.bld[p], st.unit[p], st.room[p], st.floor[p]
+		did[i] = st.did[p]
 	}
 	s.IDs, s.IDEnd, s.Lon, s.Lat = ids, blob(idEnd), blob(lon), blob(lat)
 	s.Area, s.Bld, s.Unit, s.Room, s.Floor = blob(area), blob(bld), blob(unit), blob(room), blob(floor)
+	s.DIDs, s.NextDID = blob(did), st.nextDID
 	s.FlagBitmaps = make([][]byte, len(st.bitmaps))
 	for f, bm := range st.bitmaps {
 		// slots to snapshot numbers: the same when no slot is dead
@@ -238,6 +247,17 @@ func (w *Writer) Restore(s *Snapshot) error {
 	if err != nil {
 		return bad("floor", err)
 	}
+	dids, err := unblob[uint32](s.DIDs, n)
+	if err != nil {
+		return bad("dids", err)
+	}
+	seenDID := make(map[uint32]struct{}, n)
+	for _, d := range dids {
+		if _, dup := seenDID[d]; dup || d >= s.NextDID {
+			return bad("dids", fmt.Errorf("dwelling number %d repeated or not below %d", d, s.NextDID))
+		}
+		seenDID[d] = struct{}{}
+	}
 	nw := (n + 63) >> 6
 	if len(s.FlagBitmaps) != len(s.Flags) {
 		return bad("flag_bitmaps", fmt.Errorf("%d bitmaps for %d flags", len(s.FlagBitmaps), len(s.Flags)))
@@ -323,7 +343,8 @@ func (w *Writer) Restore(s *Snapshot) error {
 		seenBld[b] = struct{}{}
 	}
 	rs := &rowSet{n: n, lon: lon, lat: lat, idEnd: idEnd, idBuf: s.IDs, bkey: bld, area: area, unit: unit, room: room, floor: floor,
-		keys: strTable{strs: s.Buildings}}
+		did: dids, keys: strTable{strs: s.Buildings}}
+	st.nextDID = s.NextDID
 	rs.bits = make([][]uint64, len(s.Flags))
 	for f := range rs.bits {
 		rs.bits[f] = bits[f*nw : (f+1)*nw]
@@ -370,12 +391,22 @@ func (w *Writer) Restore(s *Snapshot) error {
 		}
 		compiled[name] = c
 	}
+	hist := history.New(s.Version, w.opts.Clock().UnixMilli())
+	if s.History != nil {
+		if hist, err = history.Import(s.History); err != nil {
+			return bad("history", err)
+		}
+		if hist.Newest() != s.Version {
+			return bad("history", fmt.Errorf("it ends at version %d, the snapshot is of %d", hist.Newest(), s.Version))
+		}
+	}
 	w.waitCompaction()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.schemes = compiled
 	w.install(st)
 	e.version = Version(s.Version)
+	e.hist = hist
 	w.checkInvariants()
 	return nil
 }

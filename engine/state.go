@@ -47,6 +47,9 @@ type state struct {
 	idEnd    []uint32 // by slot: end of its id in idBuf; the id starts where the previous slot's ends
 	idBuf    []byte
 	ids      idTable  // id → slot, live dwellings only
+	did      []uint32 // by slot: the dwelling's stable number (survives rebuilds; a put keeps it)
+	slotOf   []int32  // by dwelling number: its slot, -1 once deleted
+	nextDID  uint32   // the next dwelling number
 	bld      []uint32 // by slot: building number
 	area     []uint32 // by slot: area tuple number
 	unit     []uint32 // by slot: unit string (strs)
@@ -108,6 +111,13 @@ func (r *runs) find(p uint32) int {
 }
 
 func (st *state) nFlags() int { return len(st.flagNames) }
+
+// newDID numbers a new dwelling.
+func (st *state) newDID() uint32 {
+	d := st.nextDID
+	st.nextDID++
+	return d
+}
 
 // touch records that slot p's building and units change at st.cur.
 func (st *state) touch(p uint32) {

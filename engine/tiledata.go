@@ -18,6 +18,8 @@ type TileQuery struct {
 	Scheme string
 	// Levels whose boundaries to include (those intersecting the box).
 	Levels []Level
+	// AsOf asks for the tile as it was.
+	AsOf AsOf
 }
 
 // TileBuilding is one building as a tile shows it.
@@ -42,6 +44,7 @@ type TileBoundary struct {
 // TileDeps is what a tile was drawn from, to tell later whether it is still
 // current without drawing it again.
 type TileDeps struct {
+	past    bool // a past state: never changes
 	gen     uint64
 	version Version
 	blds    []uint32
@@ -76,6 +79,13 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	summarise, err := e.summariser(st, x, sc)
 	if err != nil {
 		return nil, err
+	}
+	v, isPast, err := e.resolve(q.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	if isPast {
+		return e.pastTileData(st, q, x, sc, summarise, v)
 	}
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
 	d.Rules = sc.All()
@@ -199,6 +209,9 @@ func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]Ti
 // now: nothing it showed, and no building or boundary it could show, has
 // changed since.
 func (e *Engine) TileCurrent(deps *TileDeps) bool {
+	if deps.past {
+		return true
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
@@ -244,7 +257,7 @@ func (e *Engine) Bounds() orb.Bound {
 
 // StateCounts counts dwellings per state of a scheme (in rule order, then
 // the default) among those matching where: the legend of a whole map.
-func (e *Engine) StateCounts(where, schemeName string) ([]LegendEntry, Version, error) {
+func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, Version, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
@@ -253,6 +266,10 @@ func (e *Engine) StateCounts(where, schemeName string) ([]LegendEntry, Version, 
 		return nil, 0, err
 	}
 	x, err := e.parseWhere(st, where)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, isPast, err := e.resolve(at)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -282,5 +299,123 @@ func (e *Engine) StateCounts(where, schemeName string) ([]LegendEntry, Version, 
 		}
 		out = append(out, LegendEntry{Rule: *sc.Rule(i), Count: int(n)})
 	}
-	return out, e.version, nil
+	if isPast {
+		for _, d := range e.pastIn(st, v, nil).deltas {
+			for _, side := range [2]struct {
+				d    *dstate
+				sign int
+			}{{&d.now, -1}, {&d.then, 1}} {
+				if side.d.exists && x.EvalSet(side.d.has) {
+					out[sc.StateOf(side.d.has)].Count += side.sign
+				}
+			}
+		}
+	}
+	return out, v, nil
+}
+
+// pastTileData is TileData as of version v: the buildings and boundary
+// counts the changed dwellings touch are taken from their states then.
+func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.Compiled,
+	summarise func(bi uint32, flags []int64) TileBuilding, v Version) (*TileData, error) {
+	pa := e.pastIn(st, v, nil)
+	touched := map[uint32]bool{}
+	for _, dl := range pa.deltas {
+		for _, d := range [2]*dstate{&dl.now, &dl.then} {
+			if d.exists {
+				touched[d.bld] = true
+			}
+		}
+	}
+	d := &TileData{FlagNames: st.flagNames, Version: v, Rules: sc.All(), Deps: TileDeps{past: true}}
+	bb := q.BBox
+	in := func(lon, lat int32) bool { return lon >= bb[0] && lon <= bb[2] && lat >= bb[1] && lat <= bb[3] }
+	nf := st.nFlags()
+	st.btree.Search([2]int32{bb[0], bb[1]}, [2]int32{bb[2], bb[3]}, func(_, _ [2]int32, bi uint32) bool {
+		b := &st.blds[bi]
+		if touched[bi] || len(b.slots) == 0 || !in(b.lon, b.lat) {
+			return true
+		}
+		d.Buildings = append(d.Buildings, summarise(bi, make([]int64, nf)))
+		return true
+	})
+	for bi := range touched {
+		ds := st.pastDwellings(bi, pa, nil)
+		if len(ds) == 0 {
+			continue
+		}
+		b := &st.blds[bi]
+		var sx, sy int64
+		tb := TileBuilding{FID: b.fid, ID: b.id, Counts: Counts{Flags: make([]int64, nf)}, Rules: make([]int64, len(sc.Rules)), State: len(sc.Rules)}
+		acc := make([]int64, 2+nf)
+		for i := range ds {
+			dd := &ds[i]
+			sx += int64(dd.lon)
+			sy += int64(dd.lat)
+			contribution(acc, dd, x, 1)
+			if x.EvalSet(dd.has) {
+				for r, rx := range sc.Rules {
+					if rx.EvalSet(dd.has) {
+						tb.Rules[r]++
+					}
+				}
+			}
+		}
+		tb.Lon, tb.Lat = int32(roundDiv(sx, int64(len(ds)))), int32(roundDiv(sy, int64(len(ds))))
+		if !in(tb.Lon, tb.Lat) {
+			continue
+		}
+		tb.Total, tb.Matched = acc[0], acc[1]
+		copy(tb.Flags, acc[2:])
+		for r, n := range tb.Rules {
+			if n > 0 {
+				tb.State = r
+				break
+			}
+		}
+		d.Buildings = append(d.Buildings, tb)
+	}
+	slices.SortFunc(d.Buildings, func(a, b TileBuilding) int { return cmp.Compare(a.FID, b.FID) })
+	if len(q.Levels) > 0 {
+		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
+		var hits []int
+		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
+			hits = append(hits, i)
+			return true
+		})
+		slices.Sort(hits)
+		var a *aggregator
+		for _, i := range hits {
+			bd := &st.bounds[i]
+			if !slices.Contains(q.Levels, bd.level) {
+				continue
+			}
+			if a == nil {
+				a, _ = e.newAggregator(st, q.Where, nil)
+			}
+			tb := TileBoundary{Level: bd.level, Unit: bd.unit, ID: st.levels[bd.level].ids[bd.unit],
+				Name: st.levels[bd.level].names[bd.unit], Geometry: bd.geom}
+			tb.Counts = a.unitCounts(tb.Level, tb.Unit)
+			acc := append([]int64{tb.Total, tb.Matched}, tb.Flags...)
+			for _, dl := range pa.deltas {
+				for _, side := range [2]struct {
+					d    *dstate
+					sign int64
+				}{{&dl.now, -1}, {&dl.then, 1}} {
+					if side.d.exists && st.areas[side.d.area][bd.level] == bd.unit {
+						contribution(acc, side.d, x, side.sign)
+					}
+				}
+			}
+			tb.Total, tb.Matched, tb.Flags = acc[0], acc[1], acc[2:]
+			d.Boundaries = append(d.Boundaries, tb)
+		}
+		slices.SortFunc(d.Boundaries, func(a, b TileBoundary) int {
+			if a.Level != b.Level {
+				return cmp.Compare(a.Level, b.Level)
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return d, nil
 }

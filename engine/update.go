@@ -90,7 +90,8 @@ type Event struct {
 	Flags    []string // the dwelling's flags after the change (none after a delete)
 	Created  bool     // a put that added a new dwelling (not a replacement)
 
-	changed bool // the change altered the dwelling (a flag set again does not)
+	changed bool   // the change altered the dwelling (a flag set again does not)
+	did     uint32 // the dwelling's number
 }
 
 // OpError rejects a request because of one of its changes; nothing of the
@@ -347,6 +348,7 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 			p.gen, p.First-1, st.gen, e.version))
 	}
 	e.ranks.begin()
+	ms := t.UnixMilli()
 	evs := make([][]Event, len(p.reqs))
 	for i := range p.reqs {
 		if p.Errs[i] != nil {
@@ -356,8 +358,10 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 		for j := range ops {
 			e.version++
 			st.cur = e.version
+			before := st.stateBeforeOp(&ops[j], p.slots[i][j])
 			ev := st.apply(&ops[j], p.slots[i][j], e.ranks)
 			ev.Version, ev.Time = e.version, t
+			w.logChange(st, &ev, ms, before)
 			evs[i] = append(evs[i], ev)
 		}
 		if w.compacting != nil {
@@ -365,6 +369,7 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 		}
 	}
 	st.resortUnits()
+	w.trimHistory(ms)
 	w.checkInvariants(evs...)
 	return evs
 }
@@ -402,12 +407,16 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 	case OpPut:
 		var old []string
 		q, ok := st.lookup(op.ID)
+		did := uint32(0)
 		if ok {
 			old = st.flagNamesOf(q)
+			did = st.did[q]
 			st.remove(q, rc)
+		} else {
+			did = st.newDID()
 		}
 		ev.Created = !ok
-		p = st.insert(op.ID, op.Put, rc)
+		p = st.insert(op.ID, did, op.Put, rc)
 		ev.Set = slices.Clone(op.Put.Flags)
 		for _, f := range old {
 			if !slices.Contains(op.Put.Flags, f) {
@@ -419,12 +428,26 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 		ev.Building, ev.Grid = st.buildingGrid(p)
 		ev.Clear = st.flagNamesOf(p)
 		ev.Flags = []string{}
+		ev.did = st.did[p]
 		st.remove(p, rc)
 		return ev
 	}
 	ev.Building, ev.Grid = st.buildingGrid(p)
 	ev.Flags = st.flagNamesOf(p)
+	ev.did = st.did[p]
 	return ev
+}
+
+// stateBeforeOp returns the state of the dwelling op is about, before it
+// (exists false when there is none yet); slot as for apply.
+func (st *state) stateBeforeOp(op *Op, slot int32) dstate {
+	if slot >= 0 {
+		return st.stateOf(uint32(slot))
+	}
+	if p, ok := st.lookup(op.ID); ok {
+		return st.stateOf(p)
+	}
+	return dstate{}
 }
 
 // flagNamesOf lists the names of the flags slot p carries (never nil).
@@ -471,6 +494,7 @@ func (st *state) remove(p uint32, rc *rankCache) {
 	st.structVer = st.cur
 	st.live[p>>6] &^= 1 << (p & 63)
 	st.nLive--
+	st.slotOf[st.did[p]] = -1
 	bi := st.bld[p]
 	b := &st.blds[bi]
 	if i := slices.Index(b.slots, p); i >= 0 {
@@ -480,10 +504,15 @@ func (st *state) remove(p uint32, rc *rankCache) {
 	rc.markDirty(p, bi)
 }
 
-// insert adds a dwelling in a new slot of the delta.
-func (st *state) insert(id string, in *DwellingInput, rc *rankCache) uint32 {
+// insert adds dwelling did in a new slot of the delta.
+func (st *state) insert(id string, did uint32, in *DwellingInput, rc *rankCache) uint32 {
 	p := uint32(st.n)
 	st.n++
+	st.did = append(st.did, did)
+	for int(did) >= len(st.slotOf) {
+		st.slotOf = append(st.slotOf, -1)
+	}
+	st.slotOf[did] = int32(p)
 	lon, lat := coord.ToE7(in.Lon), coord.ToE7(in.Lat)
 	st.lon = append(st.lon, lon)
 	st.lat = append(st.lat, lat)
@@ -538,6 +567,7 @@ func (st *state) frozen() *state {
 	c.live = slices.Clone(st.live)
 	c.words = make([][]uint64, len(st.words))
 	c.bitmaps = make([]*roaring.Bitmap, len(st.bitmaps))
+	c.slotOf = nil // not needed by a rebuild
 	for f := range st.words {
 		c.words[f] = slices.Clone(st.words[f])
 		c.bitmaps[f] = st.bitmaps[f].Clone()

@@ -231,7 +231,7 @@ func checkAgainstModel(t *testing.T, rng *rand.Rand, tc *testCity, m *model, wha
 		if n++; n > 30 {
 			break
 		}
-		rs, err := tc.eng.BuildingRoomState(bid, "default")
+		rs, err := tc.eng.BuildingRoomState(bid, "default", engine.AsOf{})
 		if err != nil {
 			t.Fatalf("%s: building %s: %v", what, bid, err)
 		}
@@ -319,7 +319,7 @@ func TestReadersNeverSeeHalfABatch(t *testing.T) {
 			defer wg.Done()
 			for i := 0; !stop.Load(); i++ {
 				bid := bids[(i+r)%len(bids)]
-				m, err := e.BuildingRoomState(bid, "default")
+				m, err := e.BuildingRoomState(bid, "default", engine.AsOf{})
 				if err != nil {
 					bad.Add(1)
 					continue
@@ -391,7 +391,7 @@ func TestNewBuildingInNewArea(t *testing.T) {
 	if err != nil || len(after.Cells) != len(before.Cells)+1 {
 		t.Fatalf("%v: %d cells, want %d", err, len(after.Cells), len(before.Cells)+1)
 	}
-	u, err := e.Unit("grid", "NEW-GRID", "rental")
+	u, err := e.Unit(engine.UnitsQuery{Level: "grid", ID: "NEW-GRID", Where: "rental"})
 	if err != nil || u.Total != 1 || u.Matched != 1 || len(u.Children) != 1 || u.Children[0].ID != "NEW-B" {
 		t.Fatalf("%v %+v", err, u)
 	}
@@ -483,7 +483,7 @@ func TestEdgeSequences(t *testing.T) {
 		for e.DeltaSize() != 0 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		u, err := e.Units("grid", "")
+		u, err := e.Units(engine.UnitsQuery{Level: "grid", Where: ""})
 		if err != nil {
 			t.Fatal(err)
 		}

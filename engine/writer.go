@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -19,6 +20,7 @@ type Writer struct {
 	// that nothing but the writer ever changes the engine.
 	compacting *compaction
 	closed     bool
+	lastTrim   int64 // when the history was last trimmed (Unix ms)
 }
 
 // compaction is a rebuild of the row-band order from a frozen copy of the
@@ -68,8 +70,21 @@ func (w *Writer) Load(batches ...*Batch) error {
 	for _, b := range batches {
 		e.version += Version(b.n)
 	}
+	// the history starts again at the loaded state: its dwellings are not
+	// changes the log could undo
+	e.hist = history.New(uint64(e.version), w.opts.Clock().UnixMilli())
 	w.checkInvariants()
 	return nil
+}
+
+// trimHistory drops changes older than the retention window, at most once
+// a minute (it copies what it keeps). Caller holds the write lock.
+func (w *Writer) trimHistory(ms int64) {
+	if ms-w.lastTrim < 60_000 {
+		return
+	}
+	w.lastTrim = ms
+	w.hist.Trim(ms - w.opts.History.Milliseconds())
 }
 
 // AddBoundaries files area polygons (for tiles and unit names), all or

@@ -59,7 +59,7 @@ func fingerprint(t *testing.T, e *engine.Engine) string {
 		sc, _ := e.Scheme(n)
 		fmt.Fprintf(&sb, "scheme %s %v\n", n, sc)
 	}
-	u, _ := e.Units("grid", "")
+	u, _ := e.Units(engine.UnitsQuery{Level: "grid", Where: ""})
 	for _, x := range u.Units {
 		fmt.Fprintf(&sb, "%s %s %d\n", x.ID, x.Name, x.Total)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -139,6 +140,8 @@ type snapshotFile struct {
 	Unit        []byte                `msgpack:"unit"`
 	Room        []byte                `msgpack:"room"`
 	Floor       []byte                `msgpack:"floor"`
+	DIDs        []byte                `msgpack:"dids"`
+	NextDID     uint32                `msgpack:"next_did"`
 	FlagBitmaps [][]byte              `msgpack:"flag_bitmaps"`
 	Areas       []byte                `msgpack:"areas"`
 	Units       [4][]string           `msgpack:"units"`
@@ -147,6 +150,66 @@ type snapshotFile struct {
 	Strings     []string              `msgpack:"strings"`
 	Schemes     map[string]wireScheme `msgpack:"schemes"`
 	Boundaries  []wireBoundary        `msgpack:"boundaries"`
+	History     *wireHistory          `msgpack:"history,omitempty"`
+}
+
+// wireHistory is the retained change log in a snapshot.
+type wireHistory struct {
+	First  uint64       `msgpack:"first"`
+	Base   uint32       `msgpack:"base"`
+	BaseMs int64        `msgpack:"base_ms"`
+	Ms     []byte       `msgpack:"ms"`
+	DID    []byte       `msgpack:"did"`
+	Area   []byte       `msgpack:"area"`
+	Low    []byte       `msgpack:"low"`
+	Aux    []byte       `msgpack:"aux"`
+	Kind   []byte       `msgpack:"kind"`
+	Recs   []wireRecord `msgpack:"recs"`
+	Highs  [][]uint16   `msgpack:"highs"`
+	PtLat  []byte       `msgpack:"pt_lat"`
+	PtLon  []byte       `msgpack:"pt_lon"`
+	PtIdx  []byte       `msgpack:"pt_idx"`
+}
+
+// wireRecord is a dwelling's state before a put or a delete.
+type wireRecord struct {
+	Exists bool     `msgpack:"e"`
+	ID     string   `msgpack:"i"`
+	Lon    int32    `msgpack:"x"`
+	Lat    int32    `msgpack:"y"`
+	Area   uint32   `msgpack:"a"`
+	Bld    uint32   `msgpack:"b"`
+	Unit   uint32   `msgpack:"u"`
+	Room   uint32   `msgpack:"r"`
+	Floor  int16    `msgpack:"f"`
+	Low    uint64   `msgpack:"l"`
+	High   []uint16 `msgpack:"h,omitempty"`
+}
+
+func historyToWire(h *history.State) *wireHistory {
+	if h == nil {
+		return nil
+	}
+	w := &wireHistory{First: h.First, Base: h.Base, BaseMs: h.BaseMs, Ms: h.Ms, DID: h.DID, Area: h.Area, Low: h.Low,
+		Aux: h.Aux, Kind: h.Kind, Highs: h.Highs, PtLat: h.PtLat, PtLon: h.PtLon, PtIdx: h.PtIdx}
+	w.Recs = make([]wireRecord, len(h.Recs))
+	for i, r := range h.Recs {
+		w.Recs[i] = wireRecord(r)
+	}
+	return w
+}
+
+func historyFromWire(w *wireHistory) *history.State {
+	if w == nil {
+		return nil
+	}
+	h := &history.State{First: w.First, Base: w.Base, BaseMs: w.BaseMs, Ms: w.Ms, DID: w.DID, Area: w.Area, Low: w.Low,
+		Aux: w.Aux, Kind: w.Kind, Highs: w.Highs, PtLat: w.PtLat, PtLon: w.PtLon, PtIdx: w.PtIdx}
+	h.Recs = make([]history.Record, len(w.Recs))
+	for i, r := range w.Recs {
+		h.Recs[i] = history.Record(r)
+	}
+	return h
 }
 
 type wireBoundary struct {
@@ -158,8 +221,8 @@ type wireBoundary struct {
 func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 	f := &snapshotFile{Format: s.Format, Version: s.Version, N: s.N, BandHeight: s.BandHeight, Flags: s.Flags,
 		IDs: s.IDs, IDEnd: s.IDEnd, Lon: s.Lon, Lat: s.Lat, Area: s.Area, Bld: s.Bld, Unit: s.Unit, Room: s.Room,
-		Floor: s.Floor, FlagBitmaps: s.FlagBitmaps, Areas: s.Areas, Units: s.Units, UnitNames: s.UnitNames,
-		Buildings: s.Buildings, Strings: s.Strings, Schemes: map[string]wireScheme{}}
+		Floor: s.Floor, DIDs: s.DIDs, NextDID: s.NextDID, FlagBitmaps: s.FlagBitmaps, Areas: s.Areas, Units: s.Units, UnitNames: s.UnitNames,
+		Buildings: s.Buildings, Strings: s.Strings, Schemes: map[string]wireScheme{}, History: historyToWire(s.History)}
 	for n, sc := range s.Schemes {
 		f.Schemes[n] = schemeToWire(sc)
 	}
@@ -172,8 +235,8 @@ func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
 	s := &engine.Snapshot{Format: f.Format, Version: f.Version, N: f.N, BandHeight: f.BandHeight, Flags: f.Flags,
 		IDs: f.IDs, IDEnd: f.IDEnd, Lon: f.Lon, Lat: f.Lat, Area: f.Area, Bld: f.Bld, Unit: f.Unit, Room: f.Room,
-		Floor: f.Floor, FlagBitmaps: f.FlagBitmaps, Areas: f.Areas, Units: f.Units, UnitNames: f.UnitNames,
-		Buildings: f.Buildings, Strings: f.Strings, Schemes: map[string]scheme.Scheme{}}
+		Floor: f.Floor, DIDs: f.DIDs, NextDID: f.NextDID, FlagBitmaps: f.FlagBitmaps, Areas: f.Areas, Units: f.Units, UnitNames: f.UnitNames,
+		Buildings: f.Buildings, Strings: f.Strings, Schemes: map[string]scheme.Scheme{}, History: historyFromWire(f.History)}
 	for n, sc := range f.Schemes {
 		s.Schemes[n] = schemeFromWire(sc)
 	}

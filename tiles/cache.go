@@ -31,6 +31,7 @@ type cacheKey struct {
 	z, x, y       uint32
 	where, scheme string
 	policy        privacy.Policy
+	asOf          engine.AsOf
 }
 
 type cacheEntry struct {
@@ -53,7 +54,7 @@ func (c *Cache) Get(req *Request) (*Tile, error) {
 	if req.Scheme == "" {
 		req.Scheme = "default"
 	}
-	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy}
+	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf}
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		t := el.Value.(*cacheEntry).tile

@@ -56,6 +56,8 @@ type Request struct {
 	// small ones: such a property is left out and the feature gets
 	// suppressed=true) and which states a building's colour may tell.
 	Policy privacy.Policy
+	// AsOf asks for the tile as it was at a past version.
+	AsOf engine.AsOf
 }
 
 // Tile is a rendered tile.
@@ -141,6 +143,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 		BBox:   [4]int32{engine.ToE7(bound.Min[0]) - 1, engine.ToE7(bound.Min[1]) - 1, engine.ToE7(bound.Max[0]) + 1, engine.ToE7(bound.Max[1]) + 1},
 		Where:  req.Where,
 		Scheme: req.Scheme,
+		AsOf:   req.AsOf,
 	}
 	for l, mz := range levelMinZoom {
 		if maptile.Zoom(req.Z) >= mz {

@@ -167,7 +167,7 @@ func TestBuildingFeatures(t *testing.T) {
 		unit := 360 / (Extent * math.Exp2(float64(z))) // degrees of longitude per tile unit
 		for _, f := range l.Features {
 			id, _ := f.Properties["id"].(string)
-			m, err := e.BuildingRoomState(id, "default")
+			m, err := e.BuildingRoomState(id, "default", engine.AsOf{})
 			if err != nil {
 				t.Fatalf("feature for unknown building %q", id)
 			}

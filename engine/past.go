@@ -1,0 +1,543 @@
+package engine
+
+import (
+	"slices"
+	"time"
+
+	"github.com/roomstate/roomstate/expr"
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/scheme"
+)
+
+// The map as it was. Every change the writer applies is kept in a history
+// log (package history) with its version, its time and the dwelling's state
+// just before it. A question "as of version V" is answered as the current
+// answer corrected by the dwellings changed after V that fall in the
+// question: each such dwelling's current contribution is taken out and its
+// contribution at V put back. The changed dwellings are found through the
+// log's spatial index (a box) or by scanning the changes after V (questions
+// about units), so the cost grows with the changes since V in the answer,
+// not with the city.
+
+// AsOf names the state a question is about: Version with Set, or now (the
+// zero value).
+type AsOf struct {
+	Version Version
+	Set     bool
+}
+
+// At returns the AsOf of version v.
+func At(v Version) AsOf { return AsOf{Version: v, Set: true} }
+
+// dstate is a dwelling's state in the engine's numbers: position, area
+// tuple, building, unit and room strings, floor and flags.
+type dstate struct {
+	exists   bool
+	id       string
+	lon, lat int32
+	area     uint32
+	bld      uint32
+	unit     uint32
+	room     uint32
+	floor    int16
+	low      uint64   // flags 0–63
+	high     []uint16 // flags ≥ 64
+}
+
+func (d *dstate) has(f FlagID) bool {
+	if f < 64 {
+		return d.low>>f&1 != 0
+	}
+	return slices.Contains(d.high, uint16(f))
+}
+
+// flagsOf returns slot p's flags as low bits and the list of higher ones.
+func (st *state) flagBits(p uint32) (low uint64, high []uint16) {
+	for f := range st.words {
+		if st.hasFlag(p, FlagID(f)) {
+			if f < 64 {
+				low |= 1 << f
+			} else {
+				high = append(high, uint16(f))
+			}
+		}
+	}
+	return low, high
+}
+
+// stateOf returns the state of the dwelling in slot p.
+func (st *state) stateOf(p uint32) dstate {
+	low, high := st.flagBits(p)
+	return dstate{exists: true, id: st.idOf(p), lon: st.lon[p], lat: st.lat[p], area: st.area[p], bld: st.bld[p],
+		unit: st.unit[p], room: st.room[p], floor: st.floor[p], low: low, high: high}
+}
+
+// recordOf is a dstate as the history log keeps it.
+func recordOf(d dstate) history.Record {
+	return history.Record{Exists: d.exists, ID: d.id, Lon: d.lon, Lat: d.lat, Area: d.area, Bld: d.bld, Unit: d.unit,
+		Room: d.room, Floor: d.floor, Low: d.low, High: d.high}
+}
+
+func fromRecord(r *history.Record) dstate {
+	return dstate{exists: r.Exists, id: r.ID, lon: r.Lon, lat: r.Lat, area: r.Area, bld: r.Bld, unit: r.Unit,
+		room: r.Room, floor: r.Floor, low: r.Low, high: r.High}
+}
+
+// nowState returns dwelling did's current state (exists false once deleted).
+func (st *state) nowState(did uint32) dstate {
+	if int(did) >= len(st.slotOf) || st.slotOf[did] < 0 {
+		return dstate{}
+	}
+	return st.stateOf(uint32(st.slotOf[did]))
+}
+
+// logChange keeps the change ev in the history log, at time ms: before is
+// the dwelling's state before it (exists false for a put that created it).
+// Caller is the writer, after applying the change.
+func (w *Writer) logChange(st *state, ev *Event, ms int64, before dstate) {
+	h := w.hist
+	e := history.Entry{Ver: uint64(ev.Version), Ms: ms, DID: ev.did}
+	pos := [][2]int32{{before.lon, before.lat}}
+	switch ev.Op {
+	case OpFlags:
+		e.Kind, e.Area, e.Low = history.Flags, before.area, before.low
+	case OpPut:
+		p := uint32(st.slotOf[ev.did])
+		e.Kind, e.Area = history.Put, st.area[p]
+		r := recordOf(before)
+		e.Before = &r
+		after := [2]int32{st.lon[p], st.lat[p]}
+		switch {
+		case !before.exists:
+			pos = [][2]int32{after}
+		case after != pos[0]:
+			pos = append(pos, after)
+		}
+	case OpDelete:
+		e.Kind, e.Area = history.Delete, before.area
+		r := recordOf(before)
+		e.Before = &r
+	}
+	h.Append(e, pos...)
+	if ev.Op == OpFlags {
+		h.AppendHigh(before.high)
+	}
+}
+
+// stateBefore returns the state of the dwelling changed by version v just
+// before that change.
+func (e *Engine) stateBefore(st *state, v uint64) dstate {
+	h := e.hist
+	en := h.At(v)
+	if en.Before != nil {
+		return fromRecord(en.Before)
+	}
+	// a flag change: the place is the one the dwelling had then, which is
+	// the one before its next put or delete, or its place now
+	d := st.nowState(en.DID)
+	if s, ok := h.NextPlaceChange(en.DID, v); ok {
+		d = fromRecord(h.At(s).Before)
+	}
+	d.low, d.high = en.Low, h.High(v)
+	return d
+}
+
+// delta is one dwelling changed since a past version: its state now and
+// then.
+type delta struct {
+	did       uint32
+	now, then dstate
+}
+
+// past is what a question as of version v needs: the dwellings changed
+// since, with their two states.
+type past struct {
+	v      Version
+	deltas []delta
+	byDID  map[uint32]int // index into deltas
+}
+
+// resolve checks at against the retained history. It returns nil for now.
+// Caller holds the read lock.
+func (e *Engine) resolve(at AsOf) (Version, bool, error) {
+	if !at.Set || at.Version >= e.version {
+		return e.version, false, nil
+	}
+	if at.Version < Version(e.hist.Oldest()) {
+		return 0, false, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
+			Msg: "version " + itoa(uint64(at.Version)) + " is older than the retained history; the oldest state kept is version " + itoa(e.hist.Oldest())}
+	}
+	return at.Version, true, nil
+}
+
+// pastIn collects the dwellings changed after v that may lie in box (all
+// when box is nil). Caller holds the read lock.
+func (e *Engine) pastIn(st *state, v Version, box *[4]int32) *past {
+	first := map[uint32]uint64{}
+	visit := func(ver uint64) {
+		d := e.hist.At(ver).DID
+		if f, ok := first[d]; !ok || ver < f {
+			first[d] = ver
+		}
+	}
+	if box != nil {
+		e.hist.Search(*box, uint64(v), visit)
+	} else {
+		e.hist.Scan(uint64(v), visit)
+	}
+	pa := &past{v: v, byDID: make(map[uint32]int, len(first))}
+	for d, ver := range first {
+		pa.deltas = append(pa.deltas, delta{did: d, now: st.nowState(d), then: e.stateBefore(st, ver)})
+	}
+	slices.SortFunc(pa.deltas, func(a, b delta) int { return int(a.did) - int(b.did) })
+	for i := range pa.deltas {
+		pa.byDID[pa.deltas[i].did] = i
+	}
+	return pa
+}
+
+// contribution adds sign × a dwelling's counts under x to acc (total,
+// matched, per flag).
+func contribution(acc []int64, d *dstate, x *expr.Expr, sign int64) {
+	acc[0] += sign
+	if !x.EvalSet(d.has) {
+		return
+	}
+	acc[1] += sign
+	for f := 0; f < len(acc)-2; f++ {
+		if d.has(FlagID(f)) {
+			acc[2+f] += sign
+		}
+	}
+}
+
+// VersionAt returns the version of the state at time t: that of the last
+// change at or before t (now's when t is after the newest). Before the
+// retained history it is a fault.HistoryGone with the oldest version.
+func (e *Engine) VersionAt(t time.Time) (Version, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	v, ok := e.hist.VersionAt(t.UnixMilli())
+	if !ok {
+		return 0, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
+			Msg: "the time " + t.UTC().Format(time.RFC3339) + " is before the retained history, which starts at " +
+				time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + " (version " + itoa(e.hist.Oldest()) + ")"}
+	}
+	return Version(v), nil
+}
+
+// History describes the retained history: the oldest version whose state
+// can be asked for and its time, and how many changes are kept.
+func (e *Engine) History() (oldest Version, oldestTime time.Time, changes int, bytes int64) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return Version(e.hist.Oldest()), time.UnixMilli(e.hist.OldestMs()), e.hist.Len(), e.hist.Bytes()
+}
+
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// groupKey returns the id of the group of level l a dwelling state belongs
+// to (its unit at that level, or its building).
+func (st *state) groupKeyOf(l Level, d *dstate) string {
+	if l == LevelBuilding {
+		return st.blds[d.bld].id
+	}
+	return st.levels[l].ids[st.areas[d.area][l]]
+}
+
+// correctPolygon turns res, the answer of q now, into the answer as of
+// pa.v: the changed dwellings inside the region leave with their current
+// state and come back with their past one. Caller holds the read lock.
+func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr.Expr, pa *past, res *PolygonResult) {
+	nf := st.nFlags()
+	acc := make([]int64, 2+nf)
+	acc[0], acc[1] = res.Total, res.Matched
+	copy(acc[2:], res.Flags)
+	var groups map[string][]int64
+	if q.GroupBy != "" {
+		groups = map[string][]int64{}
+		for _, g := range res.Groups {
+			a := make([]int64, 2+nf)
+			a[0], a[1] = g.Total, g.Matched
+			copy(a[2:], g.Flags)
+			groups[g.ID] = a
+		}
+	}
+	add := func(d *dstate, sign int64) {
+		if !d.exists || !q.Region.Contains(d.lon, d.lat) {
+			return
+		}
+		contribution(acc, d, x, sign)
+		if groups != nil {
+			k := st.groupKeyOf(level, d)
+			a := groups[k]
+			if a == nil {
+				a = make([]int64, 2+nf)
+				groups[k] = a
+			}
+			contribution(a, d, x, sign)
+		}
+	}
+	for i := range pa.deltas {
+		add(&pa.deltas[i].now, -1)
+		add(&pa.deltas[i].then, 1)
+	}
+	res.Total, res.Matched = acc[0], acc[1]
+	res.Flags = append(res.Flags[:0], acc[2:]...)
+	if groups != nil {
+		res.Groups = res.Groups[:0]
+		for id, a := range groups {
+			if a[0] != 0 {
+				res.Groups = append(res.Groups, Group{Level: level, ID: id, Counts: Counts{Total: a[0], Matched: a[1], Flags: a[2:]}})
+			}
+		}
+		slices.SortFunc(res.Groups, func(a, b Group) int { return cmpString(a.ID, b.ID) })
+	}
+	res.Version = pa.v
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// addPast moves a changed dwelling's contribution from its current state to
+// its past one in the aggregator's cells: key returns a state's cell (ok
+// false to leave it out).
+func (a *aggregator) addPast(pa *past, x *expr.Expr, key func(d *dstate) (uint64, bool)) {
+	for i := range pa.deltas {
+		for _, side := range [2]struct {
+			d    *dstate
+			sign int64
+		}{{&pa.deltas[i].now, -1}, {&pa.deltas[i].then, 1}} {
+			d := side.d
+			if !d.exists {
+				continue
+			}
+			if a.bb != nil && (d.lon < a.bb[0] || d.lon > a.bb[2] || d.lat < a.bb[1] || d.lat > a.bb[3]) {
+				continue
+			}
+			k, ok := key(d)
+			if !ok {
+				continue
+			}
+			j := a.acc.slot(k)
+			contribution(a.acc.acc[j*(2+a.st.nFlags()):(j+1)*(2+a.st.nFlags())], d, x, side.sign)
+			if side.sign > 0 {
+				a.acc.grow(j, [4]int32{d.lon, d.lat, d.lon, d.lat})
+			}
+		}
+	}
+}
+
+// pastDwellings returns the states of the dwellings of building bi as of
+// pa.v, those keep accepts (all when nil), in room-state order: floor from
+// the top, unit, room, id.
+func (st *state) pastDwellings(bi uint32, pa *past, keep func(d *dstate) bool) []dstate {
+	var out []dstate
+	for _, p := range st.blds[bi].slots {
+		if _, changed := pa.byDID[st.did[p]]; changed {
+			continue
+		}
+		d := st.stateOf(p)
+		if keep == nil || keep(&d) {
+			out = append(out, d)
+		}
+	}
+	for i := range pa.deltas {
+		d := &pa.deltas[i].then
+		if d.exists && d.bld == bi && (keep == nil || keep(d)) {
+			out = append(out, *d)
+		}
+	}
+	slices.SortFunc(out, func(a, b dstate) int {
+		if a.floor != b.floor {
+			return int(b.floor) - int(a.floor)
+		}
+		for _, pair := range [2][2]uint32{{a.unit, b.unit}, {a.room, b.room}} {
+			if pair[0] == pair[1] {
+				continue
+			}
+			if naturalLess(st.strs.strs[pair[0]], st.strs.strs[pair[1]]) {
+				return -1
+			}
+			return 1
+		}
+		if naturalLess(a.id, b.id) {
+			return -1
+		} else if naturalLess(b.id, a.id) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// pastBuildingMap lays out the room-state map of building bi as of pa.v;
+// ok is false when it had no dwelling (of those keep accepts) then.
+func (st *state) pastBuildingMap(bi uint32, sc *scheme.Compiled, pa *past, keep func(d *dstate) bool) (BuildingMap, bool) {
+	ds := st.pastDwellings(bi, pa, keep)
+	if len(ds) == 0 {
+		return BuildingMap{}, false
+	}
+	b := &st.blds[bi]
+	var sx, sy int64
+	for i := range ds {
+		sx += int64(ds[i].lon)
+		sy += int64(ds[i].lat)
+	}
+	at := st.areas[ds[0].area]
+	m := BuildingMap{Building: BuildingInfo{ID: b.id, FeatureID: b.fid,
+		Lon: int32(roundDiv(sx, int64(len(ds)))), Lat: int32(roundDiv(sy, int64(len(ds)))),
+		District: st.levels[LevelDistrict].ids[at[LevelDistrict]], Street: st.levels[LevelStreet].ids[at[LevelStreet]],
+		Community: st.levels[LevelCommunity].ids[at[LevelCommunity]], Grid: st.levels[LevelGrid].ids[at[LevelGrid]],
+		Total: len(ds)}}
+	counts := make([]int, len(sc.Rules)+1)
+	nf := st.nFlags()
+	for i := range ds {
+		d := &ds[i]
+		var flags []FlagID
+		for f := 0; f < nf; f++ {
+			if d.has(FlagID(f)) {
+				flags = append(flags, FlagID(f))
+			}
+		}
+		state := sc.StateOf(d.has)
+		counts[state]++
+		if len(m.Floors) == 0 || m.Floors[len(m.Floors)-1].Floor != d.floor {
+			m.Floors = append(m.Floors, Floor{Floor: d.floor})
+		}
+		fl := &m.Floors[len(m.Floors)-1]
+		fl.Rooms = append(fl.Rooms, Room{ID: d.id, Unit: st.strs.strs[d.unit], Room: st.strs.strs[d.room], Flags: flags, State: state})
+	}
+	for i := range counts {
+		m.Legend = append(m.Legend, LegendEntry{Rule: *sc.Rule(i), Count: counts[i]})
+	}
+	return m, true
+}
+
+// SeriesQuery asks for the counts of a unit (Level, ID) or of the whole city
+// (Level "") at instants.
+type SeriesQuery struct {
+	Level string
+	ID    string
+	Where string
+	At    []time.Time
+}
+
+// SeriesPoint is the counts as of one instant, and the version they are of.
+type SeriesPoint struct {
+	Time    time.Time
+	Version Version
+	Counts
+}
+
+// Series answers q: the counts as of each instant, in the order given. It
+// walks the history back from now once, undoing the changes of the unit's
+// dwellings, so a series costs the unit's changes since its first instant.
+func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st := e.st
+	x, err := e.parseWhere(st, q.Where)
+	if err != nil {
+		return nil, nil, err
+	}
+	level, u := Level(0), uint32(0)
+	city := q.Level == ""
+	if !city {
+		if level, err = ParseLevel(q.Level); err != nil || level == LevelBuilding {
+			return nil, nil, fault.New(fault.BadRequest, "level must be district, street, community or grid (or none for the city)")
+		}
+		var ok bool
+		if u, ok = st.levels[level].index[q.ID]; !ok || q.ID == "" {
+			return nil, nil, fault.New(fault.NotFound, "%s %q not found", level, q.ID)
+		}
+	}
+	in := func(area uint32) bool { return city || st.areas[area][level] == u }
+	points := make([]SeriesPoint, len(q.At))
+	order := make([]int, len(q.At)) // points by version, newest first
+	for i, t := range q.At {
+		v, ok := e.hist.VersionAt(t.UnixMilli())
+		if !ok {
+			return nil, nil, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
+				Msg: "the series starts at " + t.UTC().Format(time.RFC3339) + ", before the retained history (which starts at " +
+					time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + ")"}
+		}
+		points[i] = SeriesPoint{Time: t, Version: min(Version(v), e.version)}
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(points[b].Version) - int(points[a].Version) })
+	// the counts now
+	nf := st.nFlags()
+	acc := make([]int64, 2+nf)
+	if city {
+		e.ranks.view(st, x).addRange(st, 0, uint32(st.n), acc)
+	} else {
+		a, err := e.newAggregator(st, q.Where, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := a.unitCounts(level, u)
+		acc[0], acc[1] = c.Total, c.Matched
+		copy(acc[2:], c.Flags)
+	}
+	walked := map[uint32]dstate{}
+	k := 0
+	emit := func(v Version) {
+		for ; k < len(order) && points[order[k]].Version >= v; k++ {
+			p := &points[order[k]]
+			p.Counts = Counts{Total: acc[0], Matched: acc[1], Flags: slices.Clone(acc[2:])}
+		}
+	}
+	for v := e.version; k < len(order) && v > Version(e.hist.Oldest()); v-- {
+		emit(v)
+		if k == len(order) {
+			break
+		}
+		en := e.hist.At(uint64(v))
+		if en.Kind == history.Other {
+			continue
+		}
+		if !in(en.Area) && !(en.Before != nil && en.Before.Exists && in(en.Before.Area)) {
+			continue
+		}
+		after, ok := walked[en.DID]
+		if !ok {
+			after = st.nowState(en.DID)
+		}
+		var before dstate
+		if en.Before != nil {
+			before = fromRecord(en.Before)
+		} else {
+			before = after
+			before.low, before.high = en.Low, e.hist.High(uint64(v))
+		}
+		if after.exists && in(after.area) {
+			contribution(acc, &after, x, -1)
+		}
+		if before.exists && in(before.area) {
+			contribution(acc, &before, x, 1)
+		}
+		walked[en.DID] = before
+	}
+	emit(0)
+	return points, st.flagNames, nil
+}

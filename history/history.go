@@ -1,0 +1,356 @@
+// Package history keeps the retained change log in memory, compactly: for
+// every change, its version and time, the dwelling it changed (a stable
+// number), the dwelling's area and flags just before it, and for changes of
+// a dwelling's place (puts and deletes) the whole record before it. Changes
+// are indexed by time (versions are consecutive and times never go back)
+// and by position, in log-structured runs sorted by (latitude band,
+// longitude), so that "which changes after version V fall in this box" costs
+// what falls in the box, not the whole log.
+//
+// It knows positions, areas, buildings and flags only as the numbers it is
+// given; what they mean is the engine's. It holds no lock: its owner does.
+package history
+
+import (
+	"slices"
+	"sort"
+)
+
+// Kind is what a change did to its dwelling.
+type Kind uint8
+
+// The kinds of change the log keeps.
+const (
+	Flags  Kind = iota // flags set or cleared
+	Put                // a dwelling added or replaced (maybe moved)
+	Delete             // a dwelling removed
+	Other              // a change of no dwelling (kept so that versions stay consecutive)
+)
+
+// Record is a dwelling's whole state as numbers: position (1e-7 degree),
+// area tuple, building, unit and room strings, floor, and flags (bits 0–63
+// in Low, higher flag numbers listed in High). Exists is false for "no such
+// dwelling".
+type Record struct {
+	Exists   bool
+	ID       string
+	Lon, Lat int32
+	Area     uint32
+	Bld      uint32
+	Unit     uint32
+	Room     uint32
+	Floor    int16
+	Low      uint64
+	High     []uint16
+}
+
+// Entry is one retained change.
+type Entry struct {
+	Ver  uint64
+	Ms   int64  // Unix milliseconds when it was accepted
+	DID  uint32 // the dwelling's stable number
+	Kind Kind
+	// Area and Low are the dwelling's area tuple and flags (0–63) just
+	// before the change (for a put that created it: after).
+	Area uint32
+	Low  uint64
+	// Before is the record before a put or a delete (Exists false for a put
+	// that created the dwelling); nil for flag changes.
+	Before *Record
+}
+
+// entry columns, per retained change, in version order
+type columns struct {
+	ms   []int64
+	did  []uint32
+	area []uint32
+	low  []uint64
+	aux  []int32 // Flags: -1 (or -2-k: High flags before, in highs[k]); Put/Delete: index into recs; Other: -1
+	kind []Kind
+}
+
+// point is one change indexed at one position.
+type point struct {
+	lat, lon int32
+	idx      uint32 // global index of the entry
+}
+
+// run is a sorted run of points over a range of entries.
+type run struct {
+	lo, hi uint32 // global entry indexes [lo, hi) it covers
+	pts    []point
+}
+
+// Log is the retained change log. The zero value is not usable: use New.
+type Log struct {
+	// base is the global index of the first retained entry; entry i (global)
+	// has version first + i.
+	first uint64 // version of global index 0
+	base  uint32 // global index of the oldest retained entry
+	c     columns
+	recs  []Record   // before-records of puts and deletes, by aux
+	highs [][]uint16 // high flags before flag changes, by -2-aux
+	// baseMs is the time of the state before the first retained entry
+	// (the load, or the newest dropped entry)
+	baseMs int64
+
+	open []point // points of entries not yet in a run, in version order
+	runs []run   // sorted runs, oldest first, sizes decreasing
+
+	// places: per dwelling, the versions of its puts and deletes, ascending
+	places map[uint32][]uint64
+}
+
+// runSize is the number of points collected before they are sorted into a
+// run; runs of equal size are merged (a binary counter), so a search sees
+// O(log n) runs.
+const runSize = 1024
+
+// bandShift sets the latitude band of the spatial order: 2^16 × 1e-7
+// degree, about 730 m.
+const bandShift = 16
+
+// New starts a log whose state before its first change is version v at
+// time ms (a load).
+func New(v uint64, ms int64) *Log {
+	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}}
+}
+
+// Oldest is the oldest version whose state the log can give back: the
+// state before its first retained change.
+func (l *Log) Oldest() uint64 { return l.first + uint64(l.base) - 1 }
+
+// OldestMs is the time of that state.
+func (l *Log) OldestMs() int64 { return l.baseMs }
+
+// Newest is the version of the newest change (Oldest when none).
+func (l *Log) Newest() uint64 { return l.first + uint64(l.base) + uint64(len(l.c.ms)) - 1 }
+
+// Len is the number of retained changes.
+func (l *Log) Len() int { return len(l.c.ms) }
+
+// global returns the global index of version v (v > Oldest, ≤ Newest).
+func (l *Log) global(v uint64) uint32 { return uint32(v - l.first) }
+
+// local returns the column index of global index g.
+func (l *Log) local(g uint32) int { return int(g - l.base) }
+
+// Append adds the change of version Newest()+1. pos lists where it is
+// indexed: the dwelling's position before the change, and after it when it
+// moved (a put may index two positions; a change of no dwelling none).
+func (l *Log) Append(e Entry, pos ...[2]int32) {
+	if e.Ver != l.Newest()+1 {
+		panic("history: versions must be consecutive")
+	}
+	aux := int32(-1)
+	switch e.Kind {
+	case Put, Delete:
+		aux = int32(len(l.recs))
+		r := Record{}
+		if e.Before != nil {
+			r = *e.Before
+		}
+		l.recs = append(l.recs, r)
+		l.places[e.DID] = append(l.places[e.DID], e.Ver)
+	}
+	g := uint32(e.Ver - l.first)
+	l.c.ms = append(l.c.ms, e.Ms)
+	l.c.did = append(l.c.did, e.DID)
+	l.c.area = append(l.c.area, e.Area)
+	l.c.low = append(l.c.low, e.Low)
+	l.c.aux = append(l.c.aux, aux)
+	l.c.kind = append(l.c.kind, e.Kind)
+	for _, p := range pos {
+		l.open = append(l.open, point{lat: p[1], lon: p[0], idx: g})
+	}
+	if len(l.open) >= runSize {
+		l.seal()
+	}
+}
+
+// AppendHigh records the flags ≥ 64 a dwelling had before the newest
+// change (a flags change of a dwelling that has some).
+func (l *Log) AppendHigh(high []uint16) {
+	if len(high) == 0 {
+		return
+	}
+	i := len(l.c.aux) - 1
+	l.c.aux[i] = int32(-2 - len(l.highs))
+	l.highs = append(l.highs, slices.Clone(high))
+}
+
+func less(a, b *point) bool {
+	ab, bb := a.lat>>bandShift, b.lat>>bandShift
+	if ab != bb {
+		return ab < bb
+	}
+	return a.lon < b.lon
+}
+
+// seal sorts the open points into a run and merges equal-sized runs.
+func (l *Log) seal() {
+	if len(l.open) == 0 {
+		return
+	}
+	pts := slices.Clone(l.open)
+	sort.Slice(pts, func(i, j int) bool { return less(&pts[i], &pts[j]) })
+	r := run{lo: pts[0].idx, hi: l.open[len(l.open)-1].idx + 1, pts: pts}
+	for _, p := range pts {
+		r.lo = min(r.lo, p.idx)
+	}
+	l.open = l.open[:0]
+	l.runs = append(l.runs, r)
+	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts); n = len(l.runs) {
+		a, b := l.runs[n-2], l.runs[n-1]
+		m := run{lo: min(a.lo, b.lo), hi: max(a.hi, b.hi), pts: make([]point, 0, len(a.pts)+len(b.pts))}
+		i, j := 0, 0
+		for i < len(a.pts) && j < len(b.pts) {
+			if less(&b.pts[j], &a.pts[i]) {
+				m.pts = append(m.pts, b.pts[j])
+				j++
+			} else {
+				m.pts = append(m.pts, a.pts[i])
+				i++
+			}
+		}
+		m.pts = append(append(m.pts, a.pts[i:]...), b.pts[j:]...)
+		l.runs = append(l.runs[:n-2], m)
+	}
+}
+
+// At returns the retained change of version v (Oldest < v ≤ Newest).
+func (l *Log) At(v uint64) Entry {
+	i := l.local(l.global(v))
+	e := Entry{Ver: v, Ms: l.c.ms[i], DID: l.c.did[i], Kind: l.c.kind[i], Area: l.c.area[i], Low: l.c.low[i]}
+	if a := l.c.aux[i]; a >= 0 {
+		e.Before = &l.recs[a]
+	}
+	return e
+}
+
+// High returns the flags ≥ 64 the dwelling had before the change of
+// version v (a flags change), nil when none.
+func (l *Log) High(v uint64) []uint16 {
+	if a := l.c.aux[l.local(l.global(v))]; a <= -2 && l.c.kind[l.local(l.global(v))] == Flags {
+		return l.highs[-2-a]
+	}
+	return nil
+}
+
+// NextPlaceChange returns the version of dwelling did's first put or delete
+// after version v, if one is retained.
+func (l *Log) NextPlaceChange(did uint32, v uint64) (uint64, bool) {
+	vs := l.places[did]
+	i := sort.Search(len(vs), func(i int) bool { return vs[i] > v })
+	if i == len(vs) {
+		return 0, false
+	}
+	return vs[i], true
+}
+
+// MsOf returns the time of the change of version v.
+func (l *Log) MsOf(v uint64) int64 { return l.c.ms[l.local(l.global(v))] }
+
+// VersionAt returns the version of the state at time ms: the last change at
+// or before it. ok is false when ms is before the oldest retained state.
+func (l *Log) VersionAt(ms int64) (v uint64, ok bool) {
+	if ms < l.baseMs {
+		return 0, false
+	}
+	n := sort.Search(len(l.c.ms), func(i int) bool { return l.c.ms[i] > ms })
+	return l.Oldest() + uint64(n), true
+}
+
+// Search calls fn with the version of every retained change after version
+// after that is indexed inside the box (west, south, east, north; edges
+// included), each once per position it is indexed at.
+func (l *Log) Search(box [4]int32, after uint64, fn func(v uint64)) {
+	if after >= l.Newest() {
+		return
+	}
+	from := uint32(0)
+	if after >= l.first {
+		from = l.global(after + 1)
+	}
+	from = max(from, l.base)
+	take := func(p *point) {
+		if p.idx >= from && p.lon >= box[0] && p.lon <= box[2] && p.lat >= box[1] && p.lat <= box[3] {
+			fn(l.first + uint64(p.idx))
+		}
+	}
+	for i := range l.open {
+		take(&l.open[i])
+	}
+	b0, b1 := box[1]>>bandShift, box[3]>>bandShift
+	for ri := range l.runs {
+		r := &l.runs[ri]
+		if r.hi <= from {
+			continue
+		}
+		for b := b0; b <= b1; b++ {
+			lo := point{lat: b << bandShift, lon: box[0]}
+			k := sort.Search(len(r.pts), func(i int) bool { return !less(&r.pts[i], &lo) })
+			for ; k < len(r.pts); k++ {
+				p := &r.pts[k]
+				if p.lat>>bandShift != b || p.lon > box[2] {
+					break
+				}
+				take(p)
+			}
+		}
+	}
+}
+
+// Scan calls fn with every retained change after version after, in
+// version order.
+func (l *Log) Scan(after uint64, fn func(v uint64)) {
+	v := max(after, l.Oldest()) + 1
+	for ; v <= l.Newest(); v++ {
+		fn(v)
+	}
+}
+
+// Trim drops the changes accepted before ms (whole runs' worth at a time
+// is not needed: columns are cut at the first change at or after ms).
+func (l *Log) Trim(ms int64) {
+	n := sort.Search(len(l.c.ms), func(i int) bool { return l.c.ms[i] >= ms })
+	if n == 0 {
+		return
+	}
+	l.baseMs = l.c.ms[n-1]
+	l.base += uint32(n)
+	l.c.ms = slices.Clone(l.c.ms[n:])
+	l.c.did = slices.Clone(l.c.did[n:])
+	l.c.area = slices.Clone(l.c.area[n:])
+	l.c.low = slices.Clone(l.c.low[n:])
+	l.c.aux = slices.Clone(l.c.aux[n:])
+	l.c.kind = slices.Clone(l.c.kind[n:])
+	// runs wholly before the new base go; the others keep stale points,
+	// which Search skips
+	kept := l.runs[:0]
+	for _, r := range l.runs {
+		if r.hi > l.base {
+			kept = append(kept, r)
+		}
+	}
+	l.runs = kept
+	oldest := l.Oldest()
+	for d, vs := range l.places {
+		i := sort.Search(len(vs), func(i int) bool { return vs[i] > oldest })
+		if i == len(vs) {
+			delete(l.places, d)
+		} else if i > 0 {
+			l.places[d] = slices.Clone(vs[i:])
+		}
+	}
+}
+
+// Bytes is about how much memory the log holds.
+func (l *Log) Bytes() int64 {
+	n := int64(cap(l.c.ms))*8 + int64(cap(l.c.did))*4 + int64(cap(l.c.area))*4 + int64(cap(l.c.low))*8 +
+		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48
+	for _, r := range l.runs {
+		n += int64(cap(r.pts)) * 12
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+package history
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// State is a log's whole content in a form to persist: its bounds, and its
+// columns as little-endian blobs (one value per retained change), the
+// before-records of puts and deletes, and every indexed position.
+type State struct {
+	First  uint64 // version of global index 0
+	Base   uint32 // global index of the oldest retained change
+	BaseMs int64
+	Ms     []byte // int64
+	DID    []byte // uint32
+	Area   []byte // uint32
+	Low    []byte // uint64
+	Aux    []byte // int32
+	Kind   []byte // uint8
+	Recs   []Record
+	Highs  [][]uint16
+	// indexed positions: lat, lon (int32) and global index (uint32) each
+	PtLat, PtLon, PtIdx []byte
+}
+
+func put64(n int, get func(i int) uint64) []byte {
+	b := make([]byte, 8*n)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint64(b[8*i:], get(i))
+	}
+	return b
+}
+
+func put32(n int, get func(i int) uint32) []byte {
+	b := make([]byte, 4*n)
+	for i := 0; i < n; i++ {
+		binary.LittleEndian.PutUint32(b[4*i:], get(i))
+	}
+	return b
+}
+
+// Export copies the log into a State.
+func (l *Log) Export() *State {
+	c := &l.c
+	n := len(c.ms)
+	s := &State{First: l.first, Base: l.base, BaseMs: l.baseMs,
+		Ms:    put64(n, func(i int) uint64 { return uint64(c.ms[i]) }),
+		DID:   put32(n, func(i int) uint32 { return c.did[i] }),
+		Area:  put32(n, func(i int) uint32 { return c.area[i] }),
+		Low:   put64(n, func(i int) uint64 { return c.low[i] }),
+		Aux:   put32(n, func(i int) uint32 { return uint32(c.aux[i]) }),
+		Kind:  make([]byte, n),
+		Recs:  l.recs,
+		Highs: l.highs,
+	}
+	for i, k := range c.kind {
+		s.Kind[i] = byte(k)
+	}
+	var pts []point
+	for _, r := range l.runs {
+		for _, p := range r.pts {
+			if p.idx >= l.base {
+				pts = append(pts, p)
+			}
+		}
+	}
+	pts = append(pts, l.open...)
+	s.PtLat = put32(len(pts), func(i int) uint32 { return uint32(pts[i].lat) })
+	s.PtLon = put32(len(pts), func(i int) uint32 { return uint32(pts[i].lon) })
+	s.PtIdx = put32(len(pts), func(i int) uint32 { return pts[i].idx })
+	return s
+}
+
+// Import makes a log from a State, checking that it holds together.
+func Import(s *State) (*Log, error) {
+	n := len(s.Ms) / 8
+	bad := func(format string, args ...any) error { return fmt.Errorf("history: "+format, args...) }
+	if len(s.Ms) != 8*n || len(s.DID) != 4*n || len(s.Area) != 4*n || len(s.Low) != 8*n || len(s.Aux) != 4*n || len(s.Kind) != n {
+		return nil, bad("columns of different lengths")
+	}
+	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 {
+		return nil, bad("bounds out of range")
+	}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
+	c := &l.c
+	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
+	c.aux, c.kind = make([]int32, n), make([]Kind, n)
+	le := binary.LittleEndian
+	for i := 0; i < n; i++ {
+		c.ms[i] = int64(le.Uint64(s.Ms[8*i:]))
+		c.did[i] = le.Uint32(s.DID[4*i:])
+		c.area[i] = le.Uint32(s.Area[4*i:])
+		c.low[i] = le.Uint64(s.Low[8*i:])
+		c.aux[i] = int32(le.Uint32(s.Aux[4*i:]))
+		c.kind[i] = Kind(s.Kind[i])
+		if i > 0 && c.ms[i] < c.ms[i-1] {
+			return nil, bad("times go back at change %d", i)
+		}
+		switch k := c.kind[i]; {
+		case k > Other:
+			return nil, bad("unknown kind %d", k)
+		case (k == Put || k == Delete) && (c.aux[i] < 0 || int(c.aux[i]) >= len(l.recs)):
+			return nil, bad("change %d refers outside the records", i)
+		case k == Flags && c.aux[i] <= -2 && -2-int(c.aux[i]) >= len(l.highs):
+			return nil, bad("change %d refers outside the high flags", i)
+		}
+		if k := c.kind[i]; k == Put || k == Delete {
+			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(l.base)+uint64(i))
+		}
+	}
+	np := len(s.PtIdx) / 4
+	if len(s.PtIdx) != 4*np || len(s.PtLat) != 4*np || len(s.PtLon) != 4*np {
+		return nil, bad("positions of different lengths")
+	}
+	pts := make([]point, np)
+	for i := range pts {
+		pts[i] = point{lat: int32(le.Uint32(s.PtLat[4*i:])), lon: int32(le.Uint32(s.PtLon[4*i:])), idx: le.Uint32(s.PtIdx[4*i:])}
+		if pts[i].idx < l.base || pts[i].idx >= l.base+uint32(n) {
+			return nil, bad("position %d refers outside the changes", i)
+		}
+	}
+	l.open = pts
+	l.seal()
+	return l, nil
+}
