@@ -1,0 +1,41 @@
+package loader
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+
+	"github.com/roomstate/roomstate/city"
+)
+
+var (
+	benchOnce sync.Once
+	benchCSV  []byte
+)
+
+// cityCSV is the synthetic city of 1 M dwellings as CSV, made once.
+func cityCSV(b *testing.B) []byte {
+	benchOnce.Do(func() {
+		var buf bytes.Buffer
+		if err := city.New(city.Config{N: 1_000_000, Seed: 1}).WriteCSV(&buf); err != nil {
+			b.Fatal(err)
+		}
+		benchCSV = buf.Bytes()
+	})
+	return benchCSV
+}
+
+// BenchmarkLoadCSV reads 1 M dwellings from CSV in memory into a batch: the
+// loader's own speed, without the disk or the engine's build.
+func BenchmarkLoadCSV(b *testing.B) {
+	data := cityCSV(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		batch, err := ReadCSV("city.csv", bytes.NewReader(data), int64(len(data)), Options{})
+		if err != nil || batch.Len() != 1_000_000 {
+			b.Fatalf("%v, %d rows", err, batch.Len())
+		}
+	}
+}
