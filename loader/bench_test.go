@@ -34,8 +34,11 @@ func BenchmarkLoadCSV(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		batch, err := ReadCSV("city.csv", bytes.NewReader(data), int64(len(data)), Options{})
-		if err != nil || batch.Len() != 1_000_000 {
-			b.Fatalf("%v, %d rows", err, batch.Len())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if batch.Len() != 1_000_000 {
+			b.Fatalf("%d rows, want 1000000", batch.Len())
 		}
 	}
 }
