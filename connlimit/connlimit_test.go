@@ -74,7 +74,9 @@ func refused(t *testing.T, c net.Conn) bool {
 		return false
 	}
 	defer resp.Body.Close()
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 		t.Fatalf("refusal body: %v", err)
 	}
