@@ -144,13 +144,24 @@ func (l *Listener) key(c net.Conn) (netip.Addr, bool) {
 }
 
 // Accept returns the next connection within the limits, answering and
-// closing those beyond them.
+// closing those beyond them. A passing failure to accept (out of file
+// descriptors, a connection reset before it was taken) is waited out, as
+// net/http does, instead of ending the server.
 func (l *Listener) Accept() (net.Conn, error) {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() && !errors.Is(err, net.ErrClosed) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.opts.Logger.Warn("cannot accept a connection; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
 			return nil, err
 		}
+		delay = 0
 		key, limited := l.key(c)
 		l.mu.Lock()
 		switch {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -211,3 +213,45 @@ type fakeConn struct {
 }
 
 func (f fakeConn) RemoteAddr() net.Addr { return f.addr }
+
+// TestAcceptWaitsOutPassingErrors: running out of file descriptors
+// (EMFILE) made fasthttp's Serve return, ending the server.
+func TestAcceptWaitsOutPassingErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &flaky{Listener: ln, fails: 3}
+	l := New(fl, Options{})
+	defer l.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil || fl.fails != 0 {
+		t.Fatalf("%v, %d failures left", err, fl.fails)
+	}
+	c.Close()
+	l.Close()
+	if _, err := l.Accept(); err == nil {
+		t.Fatal("accepted on a closed listener")
+	}
+}
+
+// flaky fails its first Accepts with EMFILE.
+type flaky struct {
+	net.Listener
+	fails int
+}
+
+func (f *flaky) Accept() (net.Conn, error) {
+	if f.fails > 0 {
+		f.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return f.Listener.Accept()
+}
