@@ -3,9 +3,7 @@ package loader
 import (
 	"bytes"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/roomstate/roomstate/city"
 )
@@ -48,13 +46,4 @@ func BenchmarkLoadCSV(b *testing.B) {
 	}
 	// CPU time is steadier than wall time on a shared machine
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime is the CPU time this process has used (user and system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
