@@ -17,24 +17,18 @@ import (
 	"github.com/roomstate/roomstate/engine"
 )
 
-// lineIndex turns byte offsets into lines and columns.
+// lineIndex turns byte offsets into lines and columns. It keeps no table
+// of lines (a file of newlines would cost 8 bytes of table a byte): features
+// come in file order, so each position is counted on from the last one asked
+// for, and only a position before it is counted again from the start.
 type lineIndex struct {
-	data   []byte
-	starts []int // offset of each line's first byte
-	// the last position asked for: features come in file order, so the
-	// next column is counted from here, not from the line's start (a
-	// whole FeatureCollection on one line would otherwise be quadratic)
-	lastOff, lastLine, lastCol int
+	data []byte
+	// the last position asked for, and where its line starts
+	lastOff, lastLine, lastCol, lineStart int
 }
 
 func newLineIndex(data []byte) *lineIndex {
-	li := &lineIndex{data: data, starts: []int{0}, lastLine: 1, lastCol: 1}
-	for i, c := range data {
-		if c == '\n' {
-			li.starts = append(li.starts, i+1)
-		}
-	}
-	return li
+	return &lineIndex{data: data, lastLine: 1, lastCol: 1}
 }
 
 // pos returns the 1-based line and column (in characters) of the value at
@@ -45,14 +39,19 @@ func (li *lineIndex) pos(off int64) (line, col int) {
 	for o < len(li.data) && (li.data[o] == ' ' || li.data[o] == '\n' || li.data[o] == '\r' || li.data[o] == '\t' || li.data[o] == ',') {
 		o++
 	}
-	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > o }) - 1
-	if i+1 == li.lastLine && o >= li.lastOff {
-		col = li.lastCol + utf8.RuneCount(li.data[li.lastOff:o])
-	} else {
-		col = utf8.RuneCount(li.data[li.starts[i]:o]) + 1
+	if o < li.lastOff {
+		li.lastOff, li.lastLine, li.lastCol, li.lineStart = 0, 1, 1, 0
 	}
-	li.lastOff, li.lastLine, li.lastCol = o, i+1, col
-	return i + 1, col
+	seg := li.data[li.lastOff:o]
+	if n := bytes.Count(seg, []byte{'\n'}); n > 0 {
+		li.lastLine += n
+		li.lineStart = li.lastOff + bytes.LastIndexByte(seg, '\n') + 1
+		col = utf8.RuneCount(li.data[li.lineStart:o]) + 1
+	} else {
+		col = li.lastCol + utf8.RuneCount(seg)
+	}
+	li.lastOff, li.lastCol = o, col
+	return li.lastLine, col
 }
 
 // featureStream walks the features of a GeoJSON FeatureCollection, handing
@@ -119,7 +118,7 @@ func featureStream(name string, data []byte, maxFeature int, errs *engine.LoadEr
 			for i := 0; dec.More(); i++ {
 				off := dec.InputOffset()
 				if maxFeature > 0 && valueTooLong(data, off, maxFeature) {
-					problem(off, fmt.Sprintf("feature %d is longer than %d bytes (the line limit)", i, maxFeature))
+					problem(off, fmt.Sprintf("feature %d is longer than %d bytes (the limit of a feature)", i, maxFeature))
 					return
 				}
 				var raw json.RawMessage
@@ -321,6 +320,11 @@ func jsonScalar(raw json.RawMessage) ([]byte, error) {
 	return raw, nil
 }
 
+// MaxBoundaryBytes bounds one boundary feature's GeoJSON text (some two
+// million vertices), so that decoding a hostile file costs no more than
+// the file and this much.
+const MaxBoundaryBytes = 64 << 20
+
 // ReadBoundariesFile reads area boundaries from a GeoJSON file.
 func ReadBoundariesFile(path string, crs CRS) ([]engine.Boundary, error) {
 	data, err := os.ReadFile(path)
@@ -338,7 +342,7 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 	var out []engine.Boundary
 	seen := map[string]int{}
 	conv := crs.converter()
-	featureStream(name, data, 0, errs, func(raw json.RawMessage, line, col, index int) bool {
+	featureStream(name, data, MaxBoundaryBytes, errs, func(raw json.RawMessage, line, col, index int) bool {
 		at := func(field, reason string, args ...any) {
 			errs.Add(engine.Problem{Source: name, Line: line, Column: col, Field: field, Reason: fmt.Sprintf("feature %d: ", index) + fmt.Sprintf(reason, args...)})
 		}

@@ -232,7 +232,7 @@ func TestGeoJSONLimits(t *testing.T) {
 	}
 	big := `,"note":"` + strings.Repeat("n", 2<<20) + `"`
 	_, err := ReadGeoJSON("d.geojson", coll(feature(""), feature(big)), Options{})
-	if err == nil || !strings.Contains(err.Error(), "d.geojson:3:1: feature 1 is longer than 1048576 bytes (the line limit)") {
+	if err == nil || !strings.Contains(err.Error(), "d.geojson:3:1: feature 1 is longer than 1048576 bytes (the limit of a feature)") {
 		t.Fatalf("got %v", err)
 	}
 	value := `,"note":"` + strings.Repeat("n", DefaultMaxFieldBytes+1) + `"`
@@ -341,4 +341,45 @@ func FuzzCSVLimits(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGeoJSONInBoundedMemory: a file of newlines cost 8 bytes of line table
+// a byte (with the JSON decoder's buffer, some 20 times the file); positions
+// are now counted as features come, and what is left is the decoder's
+// buffer, which holds a run of white space whole: a few times the file. A
+// boundary feature past MaxBoundaryBytes is refused before it is decoded.
+func TestGeoJSONInBoundedMemory(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"type":"FeatureCollection","features":[`)
+	b.Write(bytes.Repeat([]byte("\n"), 32<<20))
+	b.WriteString(`  {"type":"Feature","geometry":{"type":"LineString","coordinates":[[1,2],[3,4]]},"properties":{"id":"a"}}]}`)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ReadGeoJSON("d.geojson", b.Bytes(), Options{})
+	runtime.ReadMemStats(&after)
+	want := fmt.Sprintf("d.geojson:%d:3: feature 0: geometry must be a Point", 32<<20+1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 5*32<<20 {
+		t.Fatalf("reading a 32 MiB file allocated %d MiB", alloc>>20)
+	}
+
+	b.Reset()
+	b.WriteString(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"level":"grid","id":"G"},"geometry":{"type":"Polygon","coordinates":[[`)
+	for b.Len() <= MaxBoundaryBytes+100 {
+		b.WriteString("[121.123456,31.123456],")
+	}
+	b.WriteString("[121,31]]]}}]}")
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = ReadBoundaries("b.geojson", b.Bytes(), WGS84)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "b.geojson:1:41: feature 0 is longer than 67108864 bytes") {
+		t.Fatalf("got %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Fatalf("refusing a 64 MiB boundary allocated %d MiB", alloc>>20)
+	}
 }
