@@ -383,3 +383,29 @@ func TestGeoJSONInBoundedMemory(t *testing.T) {
 		t.Fatalf("refusing a 64 MiB boundary allocated %d MiB", alloc>>20)
 	}
 }
+
+// FuzzLineIndex checks positions counted on from the last one against
+// counting from the start, for offsets (at character starts) in any order.
+func FuzzLineIndex(f *testing.F) {
+	f.Add([]byte("ab\n\nçd, e\r\n\tf"), []byte{0, 3, 9, 2, 200, 5})
+	f.Fuzz(func(t *testing.T, data, offs []byte) {
+		li := newLineIndex(data)
+		for _, o := range offs {
+			off := int64(o) * int64(len(data)+1) / 256
+			for off < int64(len(data)) && !utf8.RuneStart(data[off]) {
+				off++ // the decoder's offsets are never inside a character
+			}
+			line, col := li.pos(off)
+			// naive: skip white space and commas, then count from the start
+			i := int(off)
+			for i < len(data) && strings.IndexByte(" \n\r\t,", data[i]) >= 0 {
+				i++
+			}
+			nl := bytes.LastIndexByte(data[:i], '\n')
+			wl, wc := bytes.Count(data[:i], []byte{'\n'})+1, utf8.RuneCount(data[nl+1:i])+1
+			if line != wl || col != wc {
+				t.Fatalf("offset %d of %q: %d:%d, want %d:%d", off, data, line, col, wl, wc)
+			}
+		}
+	})
+}
