@@ -45,12 +45,14 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -count=1 -race -short ./engine/... ./server/... ./store/... ./loader/... ./answer/... ./tiles/...
+	$(GO) test -count=1 -race -short ./engine/... ./server/... ./store/... ./loader/... ./answer/... ./tiles/... ./connlimit/...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVReader$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCSV$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzReadGeoJSON$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzCSVLimits$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzLineIndex$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpr$$' -fuzztime $(FUZZTIME) ./expr
 	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./region
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./answer

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb/maptile"
+	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/server"
@@ -54,7 +55,7 @@ func (f *Fixture) startHTTP(opts store.Options) (*HTTPServer, error) {
 	}
 	srv := server.New(st, server.Options{})
 	hs := srv.HTTPServer()
-	go hs.Serve(ln)
+	go hs.Serve(connlimit.New(ln, connlimit.Options{})) // the listener serve has
 	return &HTTPServer{Addr: ln.Addr().String(), srv: srv, hs: hs, st: st}, nil
 }
 

@@ -3,8 +3,19 @@ package loader
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"unicode/utf8"
+)
+
+// The default limits of a CSV record, so that no input makes the reader
+// hold more than a few MiB whatever its size or shape.
+const (
+	// DefaultMaxLineBytes bounds a record: a line, or the lines a quoted
+	// field joins, without its line end.
+	DefaultMaxLineBytes = 1 << 20
+	// DefaultMaxFieldBytes bounds one field (and a GeoJSON property value).
+	DefaultMaxFieldBytes = 64 << 10
 )
 
 // csvReader reads RFC 4180 records without allocating per record: fields
@@ -23,12 +34,16 @@ type csvReader struct {
 	fields  [][]byte
 	first   bool
 	read    int64 // bytes consumed, for progress
+	// limits, in bytes: a record (without its line end) and a field
+	maxLine, maxField int
 }
 
-// csvSyntaxError is a quoting error at a line and column.
+// csvSyntaxError is a quoting error, or a record or field past its limit,
+// at a line and column. Either way the rest of the file cannot be read.
 type csvSyntaxError struct {
 	Line, Column int
 	Reason       string
+	Limit        bool // a limit, not a quoting error
 }
 
 func (e *csvSyntaxError) Error() string { return e.Reason }
@@ -39,11 +54,15 @@ var (
 	errOpenQuote  = "quoted field is never closed"
 )
 
+// newCSVReader reads r with the default limits.
 func newCSVReader(r io.Reader) *csvReader {
-	return &csvReader{r: bufio.NewReaderSize(r, 1<<20), first: true}
+	return &csvReader{r: bufio.NewReaderSize(r, 1<<20), first: true,
+		maxLine: DefaultMaxLineBytes, maxField: DefaultMaxFieldBytes}
 }
 
-// readLine returns the next line including its '\n' (if any), appended to raw.
+// readLine returns the next line including its '\n' (if any), appended to
+// raw. A record longer than maxLine is an error as soon as it is seen, so
+// raw never holds more than maxLine and one buffer's worth.
 func (c *csvReader) readLine() (int, error) {
 	start := len(c.raw)
 	for {
@@ -51,6 +70,9 @@ func (c *csvReader) readLine() (int, error) {
 		c.raw = append(c.raw, chunk...)
 		c.read += int64(len(chunk))
 		if err == bufio.ErrBufferFull {
+			if len(c.raw) > c.maxLine+4 { // room for a BOM and a CR still to drop
+				return start, c.tooLong()
+			}
 			continue
 		}
 		if len(c.raw) > start {
@@ -72,10 +94,36 @@ func (c *csvReader) readLine() (int, error) {
 			if err == io.EOF {
 				err = nil
 			}
+			if len(trimEOL(c.raw)) > c.maxLine {
+				return start, c.tooLong()
+			}
 			return start, err
 		}
 		return start, err
 	}
+}
+
+// tooLong is the error of a record past maxLine, placed at its first byte
+// beyond the limit.
+func (c *csvReader) tooLong() error {
+	if c.first && bytes.HasPrefix(c.raw, []byte("\xef\xbb\xbf")) {
+		c.raw = c.raw[3:]
+	}
+	ln, col := c.position(c.maxLine)
+	return &csvSyntaxError{Line: ln, Column: col, Limit: true,
+		Reason: fmt.Sprintf("record longer than %d bytes (the CSV line limit): not a CSV file, or a quote never closed?", c.maxLine)}
+}
+
+// checkFields refuses a record with a field longer than maxField.
+func (c *csvReader) checkFields(fields [][]byte) error {
+	for i, f := range fields {
+		if len(f) > c.maxField {
+			ln, col := c.position(c.starts[i])
+			return &csvSyntaxError{Line: ln, Column: col, Limit: true,
+				Reason: fmt.Sprintf("field longer than %d bytes (the CSV field limit)", c.maxField)}
+		}
+	}
+	return nil
 }
 
 // next returns the next record's fields and the line it starts on.
@@ -83,10 +131,10 @@ func (c *csvReader) readLine() (int, error) {
 func (c *csvReader) next() ([][]byte, int, error) {
 	for {
 		c.raw = c.raw[:0]
+		c.rawLine = c.line + 1 // the record starts on the next line
 		if _, err := c.readLine(); err != nil {
 			return nil, 0, err
 		}
-		c.rawLine = c.line
 		// skip empty lines, as encoding/csv does
 		if l := trimEOL(c.raw); len(l) == 0 {
 			continue
@@ -107,6 +155,11 @@ func (c *csvReader) next() ([][]byte, int, error) {
 		}
 		c.starts = append(c.starts, s)
 		c.fields = append(c.fields, line[s:len(line):len(line)])
+		if len(line) > c.maxField { // only then can a field be
+			if err := c.checkFields(c.fields); err != nil {
+				return nil, 0, err
+			}
+		}
 		return c.fields, c.rawLine, nil
 	}
 	c.out = c.out[:0]
@@ -148,7 +201,7 @@ func (c *csvReader) next() ([][]byte, int, error) {
 				pos++
 				continue
 			case len(trimEOL(c.raw[pos:])) == 0:
-				return c.finish(), c.rawLine, nil
+				return c.finished()
 			default:
 				ln, col := c.position(pos)
 				return nil, 0, &csvSyntaxError{Line: ln, Column: col, Reason: errQuoteAfter}
@@ -173,8 +226,17 @@ func (c *csvReader) next() ([][]byte, int, error) {
 			pos = end + 1
 			continue
 		}
-		return c.finish(), c.rawLine, nil
+		return c.finished()
 	}
+}
+
+// finished returns the fields of a quoted record, checked against maxField.
+func (c *csvReader) finished() ([][]byte, int, error) {
+	fields := c.finish()
+	if err := c.checkFields(fields); err != nil {
+		return nil, 0, err
+	}
+	return fields, c.rawLine, nil
 }
 
 func (c *csvReader) finish() [][]byte {
@@ -203,6 +265,25 @@ func (c *csvReader) fieldPos(i int) (line, col int) {
 		return c.position(len(trimEOL(c.raw)))
 	}
 	return c.position(c.starts[i])
+}
+
+// fieldPositions returns the line and column of every field of the current
+// record, in one pass over it.
+func (c *csvReader) fieldPositions() [][2]int {
+	out := make([][2]int, len(c.starts))
+	line, col, off := c.rawLine, 1, 0
+	for i, s := range c.starts {
+		for _, r := range string(c.raw[off:s]) {
+			if r == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+		off = s
+		out[i] = [2]int{line, col}
+	}
+	return out
 }
 
 func trimEOL(b []byte) []byte {

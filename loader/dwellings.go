@@ -1,7 +1,11 @@
 // Package loader reads dwellings (CSV or GeoJSON) and area boundaries
 // (GeoJSON) into engine batches, all or nothing: every bad row, coordinate,
 // duplicate id or flag value is reported as file:line:column with a reason,
-// and a file with any problem yields no batch at all.
+// and a file with any problem yields no batch at all. It bounds what a file
+// can make it hold: a CSV record and field (Options.MaxLineBytes,
+// MaxFieldBytes), a GeoJSON dwelling feature and property value, and the
+// columns (MaxColumns) and flags (MaxFlags) a file brings. It knows the
+// engine's batches and nothing of HTTP, storage or the command line.
 package loader
 
 import (
@@ -26,6 +30,18 @@ var BuiltinFlags = []string{"isolated", "vaccinated", "rental", "elderly_alone"}
 // MaxIDLen bounds a dwelling id, in bytes.
 const MaxIDLen = 128
 
+// Limits on the shape of a dwellings file, checked as early as they can be:
+// the columns at the header, the flags as each column turns out to be one.
+const (
+	// MaxFlags is the most flags the engine holds: those already loaded
+	// and every file's new ones together (docs/API.md).
+	MaxFlags = 1024
+	// MaxColumns is the most columns of a CSV header (or distinct
+	// properties of a GeoJSON file): the flags, the fixed columns, and
+	// data columns that are read and dropped.
+	MaxColumns = 4096
+)
+
 // Options configure a load.
 type Options struct {
 	CRS CRS
@@ -36,6 +52,24 @@ type Options struct {
 	// Progress, when set, is called now and then with the bytes read so far
 	// and the total (0 when unknown).
 	Progress func(done, total int64)
+	// MaxLineBytes bounds a CSV record (a line, or the lines a quoted
+	// field joins) and a GeoJSON dwelling feature; 0 means
+	// DefaultMaxLineBytes.
+	MaxLineBytes int
+	// MaxFieldBytes bounds a CSV field and a GeoJSON property value; 0
+	// means DefaultMaxFieldBytes.
+	MaxFieldBytes int
+}
+
+func (o *Options) limits() (line, field int) {
+	line, field = o.MaxLineBytes, o.MaxFieldBytes
+	if line <= 0 {
+		line = DefaultMaxLineBytes
+	}
+	if field <= 0 {
+		field = DefaultMaxFieldBytes
+	}
+	return line, field
 }
 
 // ReadFile reads dwellings from a .csv, .geojson or .json file.
@@ -94,55 +128,103 @@ type columns struct {
 	roles   []role
 	flagIdx []int    // batch flag position, for flag columns
 	decided []string // for decided-pending columns: the value and line that decided
+	at      [][2]int // line and column where each column is named
+	index   map[string]int
+	fixed   [rolePending]int // column of each fixed role, +1 (0: none)
 	known   map[string]bool
+	loaded  map[string]bool // the engine's flags (Options.KnownFlags)
+	nflags  int             // distinct flags: loaded ones and this file's new ones
 }
 
 func newColumns(opts Options) *columns {
-	c := &columns{known: map[string]bool{}}
+	c := &columns{known: map[string]bool{}, loaded: map[string]bool{}, index: map[string]int{}}
 	for _, f := range BuiltinFlags {
 		c.known[f] = true
 	}
 	for _, f := range opts.KnownFlags {
 		c.known[f] = true
+		c.loaded[f] = true
 	}
+	c.nflags = len(c.loaded)
 	return c
 }
 
-// add registers a column; it returns a reason when the name is not usable.
-func (c *columns) add(name string, b *engine.Batch) (string, bool) {
+// add registers a column named at line:col; it returns a reason when the
+// name is not usable, an errLimit when no more columns or flags fit.
+func (c *columns) add(name string, line, col int, b *engine.Batch) (reason string, fatal, ok bool) {
+	if len(c.names) >= MaxColumns {
+		return fmt.Sprintf("more than %d columns: a file holds at most %d columns, of which at most %d flags", MaxColumns, MaxColumns, MaxFlags), true, false
+	}
 	if !utf8.ValidString(name) {
-		return "column name is not valid UTF-8", false
+		return "column name is not valid UTF-8", false, false
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "column name is empty", false
+		return "column name is empty", false, false
 	}
 	key := strings.ToLower(name)
 	if r, ok := fixedColumns[key]; ok {
-		for i, n := range c.names {
-			if c.roles[i] == r {
-				return fmt.Sprintf("column %q repeats column %q", name, n), false
-			}
+		if i := c.fixed[r]; i > 0 {
+			return fmt.Sprintf("column %q repeats column %q", name, c.names[i-1]), false, false
 		}
-		c.names = append(c.names, name)
-		c.roles = append(c.roles, r)
-		c.flagIdx = append(c.flagIdx, -1)
-		c.decided = append(c.decided, "")
+		c.fixed[r] = len(c.names) + 1
+		c.push(name, r, line, col)
+		return "", false, true
+	}
+	if _, dup := c.index[name]; dup {
+		return fmt.Sprintf("column %q appears twice", name), false, false
+	}
+	if c.known[name] {
+		if reason, ok := c.newFlag(name); !ok {
+			return reason, true, false
+		}
+		c.push(name, roleFlag, line, col)
+		c.flagIdx[len(c.flagIdx)-1] = b.AddFlag(name)
+	} else {
+		c.push(name, rolePending, line, col)
+	}
+	return "", false, true
+}
+
+func (c *columns) push(name string, r role, line, col int) {
+	c.index[name] = len(c.names)
+	c.names = append(c.names, name)
+	c.roles = append(c.roles, r)
+	c.flagIdx = append(c.flagIdx, -1)
+	c.decided = append(c.decided, "")
+	c.at = append(c.at, [2]int{line, col})
+}
+
+// newFlag counts a column that becomes a flag against MaxFlags; false and
+// the reason when it does not fit.
+func (c *columns) newFlag(name string) (string, bool) {
+	if c.loaded[name] {
 		return "", true
 	}
-	if slices.Contains(c.names, name) {
-		return fmt.Sprintf("column %q appears twice", name), false
+	if c.nflags >= MaxFlags {
+		had := ""
+		if len(c.loaded) > 0 {
+			had = fmt.Sprintf(", %d of them already loaded", len(c.loaded))
+		}
+		return fmt.Sprintf("column %q would be flag %d: at most %d flags%s (a column whose values are all 0, 1, true, false or empty is a flag)",
+			name, c.nflags+1, MaxFlags, had), false
 	}
-	c.names = append(c.names, name)
-	c.decided = append(c.decided, "")
-	if c.known[name] {
-		c.roles = append(c.roles, roleFlag)
-		c.flagIdx = append(c.flagIdx, b.AddFlag(name))
-	} else {
-		c.roles = append(c.roles, rolePending)
-		c.flagIdx = append(c.flagIdx, -1)
-	}
+	c.nflags++
 	return "", true
+}
+
+// toFlag makes pending column i a flag; false when no more flags fit (the
+// problem is reported and the load must stop).
+func (rr *rowReader) toFlag(i int, line, col int) bool {
+	c := rr.cols
+	if reason, ok := c.newFlag(c.names[i]); !ok {
+		rr.problem(line, col, c.names[i], "%s", reason)
+		rr.fatal = true
+		return false
+	}
+	c.roles[i] = roleFlag
+	c.flagIdx[i] = rr.batch.AddFlag(c.names[i])
+	return true
 }
 
 func (c *columns) has(r role) bool { return slices.Contains(c.roles, r) }
@@ -179,7 +261,8 @@ type rowReader struct {
 	conv    func(lon, lat float64) (float64, float64)
 	rec     engine.Record
 	errs    *engine.LoadError
-	idField int // index of the id column
+	idField int  // index of the id column
+	fatal   bool // a limit was reached: stop reading
 }
 
 // problem records a problem at a line and column about a field.
@@ -199,11 +282,12 @@ func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) 
 
 // finish ends the batch and reports its duplicate ids.
 func (rr *rowReader) finish() {
-	if c := rr.cols; c != nil {
+	if c := rr.cols; c != nil && !rr.fatal {
 		for i, r := range c.roles {
 			if r == rolePending { // empty throughout: a flag no dwelling has
-				c.roles[i] = roleFlag
-				c.flagIdx[i] = rr.batch.AddFlag(c.names[i])
+				if !rr.toFlag(i, c.at[i][0], c.at[i][1]) {
+					break
+				}
 			}
 		}
 	}
@@ -254,8 +338,9 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 					c.roles[i] = roleIgnored // not a flag column: its values are data we do not keep
 					continue
 				}
-				c.roles[i] = roleFlag
-				c.flagIdx[i] = rr.batch.AddFlag(name)
+				if l, col := pos(i); !rr.toFlag(i, l, col) {
+					return false
+				}
 				c.decided[i] = fmt.Sprintf("%q on line %d", v, line)
 			}
 			if !ok {
@@ -384,6 +469,7 @@ func clip(v []byte) string {
 // order; id, lon and lat required), then one dwelling a row.
 func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch, error) {
 	cr := newCSVReader(r)
+	cr.maxLine, cr.maxField = opts.limits()
 	errs := &engine.LoadError{}
 	b := engine.NewBatch(name, nil)
 	if size > 0 {
@@ -404,10 +490,18 @@ func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch,
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if len(header) > MaxColumns {
+		l, c := cr.fieldPos(MaxColumns)
+		return fail(l, c, fmt.Sprintf("the header has %d columns: a file holds at most %d columns, of which at most %d flags", len(header), MaxColumns, MaxFlags))
+	}
+	at := cr.fieldPositions()
 	for i, h := range header {
-		if reason, ok := cols.add(string(h), b); !ok {
-			l, c := cr.fieldPos(i)
+		l, c := at[i][0], at[i][1]
+		if reason, fatal, ok := cols.add(string(h), l, c, b); !ok {
 			errs.Add(engine.Problem{Source: name, Line: l, Column: c, Reason: reason})
+			if fatal {
+				return nil, errs
+			}
 		}
 	}
 	for _, req := range []struct {

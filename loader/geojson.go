@@ -17,24 +17,18 @@ import (
 	"github.com/roomstate/roomstate/engine"
 )
 
-// lineIndex turns byte offsets into lines and columns.
+// lineIndex turns byte offsets into lines and columns. It keeps no table
+// of lines (a file of newlines would cost 8 bytes of table a byte): features
+// come in file order, so each position is counted on from the last one asked
+// for, and only a position before it is counted again from the start.
 type lineIndex struct {
-	data   []byte
-	starts []int // offset of each line's first byte
-	// the last position asked for: features come in file order, so the
-	// next column is counted from here, not from the line's start (a
-	// whole FeatureCollection on one line would otherwise be quadratic)
-	lastOff, lastLine, lastCol int
+	data []byte
+	// the last position asked for, and where its line starts
+	lastOff, lastLine, lastCol, lineStart int
 }
 
 func newLineIndex(data []byte) *lineIndex {
-	li := &lineIndex{data: data, starts: []int{0}, lastLine: 1, lastCol: 1}
-	for i, c := range data {
-		if c == '\n' {
-			li.starts = append(li.starts, i+1)
-		}
-	}
-	return li
+	return &lineIndex{data: data, lastLine: 1, lastCol: 1}
 }
 
 // pos returns the 1-based line and column (in characters) of the value at
@@ -45,19 +39,26 @@ func (li *lineIndex) pos(off int64) (line, col int) {
 	for o < len(li.data) && (li.data[o] == ' ' || li.data[o] == '\n' || li.data[o] == '\r' || li.data[o] == '\t' || li.data[o] == ',') {
 		o++
 	}
-	i := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > o }) - 1
-	if i+1 == li.lastLine && o >= li.lastOff {
-		col = li.lastCol + utf8.RuneCount(li.data[li.lastOff:o])
-	} else {
-		col = utf8.RuneCount(li.data[li.starts[i]:o]) + 1
+	if o < li.lastOff {
+		li.lastOff, li.lastLine, li.lastCol, li.lineStart = 0, 1, 1, 0
 	}
-	li.lastOff, li.lastLine, li.lastCol = o, i+1, col
-	return i + 1, col
+	seg := li.data[li.lastOff:o]
+	if n := bytes.Count(seg, []byte{'\n'}); n > 0 {
+		li.lastLine += n
+		li.lineStart = li.lastOff + bytes.LastIndexByte(seg, '\n') + 1
+		col = utf8.RuneCount(li.data[li.lineStart:o]) + 1
+	} else {
+		col = li.lastCol + utf8.RuneCount(seg)
+	}
+	li.lastOff, li.lastCol = o, col
+	return li.lastLine, col
 }
 
 // featureStream walks the features of a GeoJSON FeatureCollection, handing
-// each feature's raw bytes and position to fn.
-func featureStream(name string, data []byte, errs *engine.LoadError, fn func(raw json.RawMessage, line, col, index int)) {
+// each feature's raw bytes and position to fn until it returns false. A
+// feature longer than maxFeature bytes (0: no limit) is refused before it
+// is decoded, and ends the walk.
+func featureStream(name string, data []byte, maxFeature int, errs *engine.LoadError, fn func(raw json.RawMessage, line, col, index int) bool) {
 	li := newLineIndex(data)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	problem := func(off int64, reason string) {
@@ -116,14 +117,17 @@ func featureStream(name string, data []byte, errs *engine.LoadError, fn func(raw
 			}
 			for i := 0; dec.More(); i++ {
 				off := dec.InputOffset()
+				if maxFeature > 0 && valueTooLong(data, off, maxFeature) {
+					problem(off, fmt.Sprintf("feature %d is longer than %d bytes (the limit of a feature)", i, maxFeature))
+					return
+				}
 				var raw json.RawMessage
 				if err := dec.Decode(&raw); err != nil {
 					syntax(err)
 					return
 				}
 				l, c := li.pos(off)
-				fn(raw, l, c, i)
-				if errs.More > 10*engine.MaxProblems {
+				if !fn(raw, l, c, i) || errs.More > 10*engine.MaxProblems {
 					return
 				}
 			}
@@ -155,6 +159,44 @@ func featureStream(name string, data []byte, errs *engine.LoadError, fn func(raw
 	}
 }
 
+// valueTooLong reports whether the JSON object or array at or after off
+// (past white space and a comma) runs on beyond limit bytes. It reads at
+// most limit bytes; a value that ends, or is malformed, within them is not
+// too long (the decoder reports what is wrong with it).
+func valueTooLong(data []byte, off int64, limit int) bool {
+	i := int(min(max(off, 0), int64(len(data))))
+	for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t' || data[i] == ',') {
+		i++
+	}
+	if i == len(data) || data[i] != '{' && data[i] != '[' {
+		return false
+	}
+	end := i + limit
+	if end >= len(data) {
+		return false // the data ends first
+	}
+	depth, inStr := 0, false
+	for j := i; j < end; j++ {
+		switch ch := data[j]; {
+		case inStr:
+			if ch == '\\' {
+				j++
+			} else if ch == '"' {
+				inStr = false
+			}
+		case ch == '"':
+			inStr = true
+		case ch == '{' || ch == '[':
+			depth++
+		case ch == '}' || ch == ']':
+			if depth--; depth <= 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ReadGeoJSON reads dwellings from a GeoJSON FeatureCollection of Points whose
 // properties carry the columns of the CSV form (id may also be the feature's id).
 func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) {
@@ -163,12 +205,13 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 	cols := newColumns(opts)
 	colIdx := map[string]int{}
 	for _, n := range []string{"id", "lon", "lat"} {
-		cols.add(n, b)
+		cols.add(n, 1, 1, b)
 		colIdx[n] = len(cols.names) - 1
 	}
+	maxLine, maxField := opts.limits()
 	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, idField: slices.Index(cols.roles, roleID)}
 	var fields [][]byte
-	featureStream(name, data, errs, func(raw json.RawMessage, line, col, index int) {
+	featureStream(name, data, maxLine, errs, func(raw json.RawMessage, line, col, index int) bool {
 		var f struct {
 			Type       string                     `json:"type"`
 			ID         json.RawMessage            `json:"id"`
@@ -180,11 +223,11 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		}
 		if err := json.Unmarshal(raw, &f); err != nil {
 			at("%v", err)
-			return
+			return true
 		}
 		if f.Type != "Feature" {
 			at("type is %q; want \"Feature\"", f.Type)
-			return
+			return true
 		}
 		var pt struct {
 			Type        string    `json:"type"`
@@ -192,7 +235,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		}
 		if f.Geometry == nil || json.Unmarshal(*f.Geometry, &pt) != nil || pt.Type != "Point" || len(pt.Coordinates) < 2 {
 			at("geometry must be a Point with [lon, lat]")
-			return
+			return true
 		}
 		for i := range fields {
 			fields[i] = fields[i][:0]
@@ -211,8 +254,11 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 				ci, ok = colIdx[k]
 			}
 			if !ok {
-				if reason, good := cols.add(k, b); !good {
+				if reason, fatal, good := cols.add(k, line, col, b); !good {
 					at("property %q: %s", k, reason)
+					if fatal {
+						return false
+					}
 					continue
 				}
 				ci = len(cols.names) - 1
@@ -227,6 +273,10 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 				at("property %q: %v", k, err)
 				continue
 			}
+			if len(v) > maxField {
+				at("property %q: value longer than %d bytes (the field limit)", k, maxField)
+				continue
+			}
 			fields[ci] = append(fields[ci], v...)
 		}
 		if len(fields[colIdx["id"]]) == 0 && len(f.ID) > 0 {
@@ -238,6 +288,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		fields[colIdx["lon"]] = strconv.AppendFloat(fields[colIdx["lon"]], pt.Coordinates[0], 'g', -1, 64)
 		fields[colIdx["lat"]] = strconv.AppendFloat(fields[colIdx["lat"]], pt.Coordinates[1], 'g', -1, 64)
 		rr.row(fields, line, func(int) (int, int) { return line, col })
+		return !rr.fatal
 	})
 	rr.finish()
 	if opts.Progress != nil {
@@ -269,6 +320,11 @@ func jsonScalar(raw json.RawMessage) ([]byte, error) {
 	return raw, nil
 }
 
+// MaxBoundaryBytes bounds one boundary feature's GeoJSON text (some two
+// million vertices), so that decoding a hostile file costs no more than
+// the file and this much.
+const MaxBoundaryBytes = 64 << 20
+
 // ReadBoundariesFile reads area boundaries from a GeoJSON file.
 func ReadBoundariesFile(path string, crs CRS) ([]engine.Boundary, error) {
 	data, err := os.ReadFile(path)
@@ -286,20 +342,20 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 	var out []engine.Boundary
 	seen := map[string]int{}
 	conv := crs.converter()
-	featureStream(name, data, errs, func(raw json.RawMessage, line, col, index int) {
+	featureStream(name, data, MaxBoundaryBytes, errs, func(raw json.RawMessage, line, col, index int) bool {
 		at := func(field, reason string, args ...any) {
 			errs.Add(engine.Problem{Source: name, Line: line, Column: col, Field: field, Reason: fmt.Sprintf("feature %d: ", index) + fmt.Sprintf(reason, args...)})
 		}
 		f, err := geojson.UnmarshalFeature(raw)
 		if err != nil {
 			at("", "%v", err)
-			return
+			return true
 		}
 		levelName, _ := f.Properties["level"].(string)
 		level, err := engine.ParseLevel(levelName)
 		if err != nil || level == engine.LevelBuilding {
 			at("level", "level %q: want district, street, community or grid", levelName)
-			return
+			return true
 		}
 		var id string
 		switch v := f.Properties["id"].(type) {
@@ -310,13 +366,13 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 		}
 		if id == "" {
 			at("id", "no id: the id must match the dwellings' %s column", levelName)
-			return
+			return true
 		}
 		nameProp, _ := f.Properties["name"].(string)
 		key := levelName + "\x00" + id
 		if first, dup := seen[key]; dup {
 			at("id", "%s %q appears twice (first as feature %d)", levelName, id, first)
-			return
+			return true
 		}
 		seen[key] = index
 		var mp orb.MultiPolygon
@@ -327,17 +383,17 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 			mp = g
 		default:
 			at("geometry", "geometry must be a Polygon or MultiPolygon")
-			return
+			return true
 		}
 		for pi, p := range mp {
 			if len(p) == 0 {
 				at("geometry", "polygon %d has no rings", pi)
-				return
+				return true
 			}
 			for ri, r := range p {
 				if len(r) < 4 || r[0] != r[len(r)-1] {
 					at("geometry", "polygon %d ring %d is not a closed ring of at least 4 positions", pi, ri)
-					return
+					return true
 				}
 				for vi := range r {
 					if conv != nil {
@@ -345,12 +401,13 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 					}
 					if err := engine.ValidLonLat(r[vi][0], r[vi][1]); err != nil {
 						at("geometry", "polygon %d ring %d position %d: %v", pi, ri, vi, err)
-						return
+						return true
 					}
 				}
 			}
 		}
 		out = append(out, engine.Boundary{Level: level, ID: id, Name: nameProp, Geometry: mp})
+		return true
 	})
 	if errs.Len() > 0 {
 		return nil, errs

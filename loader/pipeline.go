@@ -88,8 +88,8 @@ func readRows(cr *csvReader, rr *rowReader, size int64, progress func(done, tota
 			continue
 		}
 		if !rr.parse(fields, line, cr.fieldPos) {
-			if rr.errs.More > 10*engine.MaxProblems {
-				break // enough to act on
+			if rr.fatal || rr.errs.More > 10*engine.MaxProblems {
+				break // a limit reached, or enough to act on
 			}
 			continue
 		}

@@ -175,7 +175,7 @@ func (a *Access) identify(ctx *fasthttp.RequestCtx) *answer.Caller {
 // request but health checks and the dashboard's files needs a valid token;
 // without, every request is trusted (the server listens on loopback only).
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx, r route) (*answer.Caller, error) {
-	remote := ctx.RemoteIP().String()
+	remote := s.ClientAddr(ctx).String()
 	if s.access == nil {
 		return &answer.Caller{Name: "", Role: answer.Admin, Remote: remote}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/roomstate/roomstate/answer"
@@ -216,15 +217,25 @@ func etagMatch(inm []byte, etag string) bool {
 	return false
 }
 
-// baseURL is how the client reached the server.
+// baseURL is how the client reached the server: the scheme and Host it
+// connected with or, from a trusted proxy only, what the proxy's
+// X-Forwarded-Proto and X-Forwarded-Host say. A host that is not a host
+// (quotes, slashes, spaces) gives way to the address the server listens on.
 func (s *Server) baseURL(ctx *fasthttp.RequestCtx) string {
-	scheme := "http"
-	if ctx.IsTLS() || string(ctx.Request.Header.Peek("X-Forwarded-Proto")) == "https" {
+	scheme, host := "http", string(ctx.Host())
+	if ctx.IsTLS() {
 		scheme = "https"
 	}
-	host := string(ctx.Request.Header.Peek("X-Forwarded-Host"))
-	if host == "" {
-		host = string(ctx.Host())
+	if s.fromProxy(ctx) {
+		if p := strings.ToLower(forwarded(ctx, "X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := forwarded(ctx, "X-Forwarded-Host"); h != "" {
+			host = h
+		}
+	}
+	if !validHost(host) {
+		host = ctx.LocalAddr().String()
 	}
 	return scheme + "://" + host
 }

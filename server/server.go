@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -38,15 +39,23 @@ type Options struct {
 	Logger       *slog.Logger
 	Registry     *prometheus.Registry // metrics go here; nil makes a private one
 	MaxBodyBytes int                  // request body limit (default 16 MiB)
-	ReadTimeout  time.Duration        // default 30 s
+	ReadTimeout  time.Duration        // to read a whole request from its first byte (default 30 s)
 	WriteTimeout time.Duration        // default 60 s
-	IdleTimeout  time.Duration        // default 120 s
-	MaxConns     int                  // concurrent connections (default 10,000)
+	IdleTimeout  time.Duration        // a keep-alive connection's wait for its next request (default 120 s)
+	MaxConns     int                  // connections the listener (connlimit) allows in all (default 10,000)
 	Access       *Access              // tokens; nil: no access control (loopback only)
 	CORSOrigins  []string             // allowed origins; "*" for any
 	AssetsDir    string               // a directory of MapLibre's dist files to serve instead of the embedded copy (development)
 	Basemap      string               // optional raster tile URL template for the dashboard
 	Answers      answer.Options       // limits of the answers (vertices, ids, batch lines, query time, tile cache)
+
+	// MaxHeaderBytes bounds a request's line and headers together (it is
+	// each connection's read buffer): a 4,096-byte where fits in a GET even
+	// with every byte percent-encoded. Default DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// TrustedProxies are the addresses whose X-Forwarded-Host, -Proto and
+	// -For headers are believed; from anyone else they are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 func (o *Options) defaults() {
@@ -67,6 +76,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 10_000
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if o.Access != nil {
 		o.Answers.PrivacyK = int(o.Access.k)
@@ -124,28 +136,50 @@ func New(st *store.Store, opts Options) *Server {
 	return s
 }
 
-// HTTPServer returns a fasthttp server with the configured limits.
+// DefaultMaxHeaderBytes is the default of Options.MaxHeaderBytes: a
+// 4,096-byte where percent-encoded throughout (12 KiB) and 4 KiB more.
+const DefaultMaxHeaderBytes = 16 << 10
+
+// HTTPServer returns a fasthttp server with the configured limits. Serve
+// it on a connlimit listener: that is where connections are counted,
+// refused, and closed quietly when silent or slow.
 func (s *Server) HTTPServer() *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                       s.Handle,
-		Name:                          "roomstate",
-		MaxRequestBodySize:            s.opts.MaxBodyBytes,
-		ReadTimeout:                   s.opts.ReadTimeout,
-		WriteTimeout:                  s.opts.WriteTimeout,
-		IdleTimeout:                   s.opts.IdleTimeout,
-		Concurrency:                   s.opts.MaxConns,
+		Handler:            s.Handle,
+		Name:               "roomstate",
+		MaxRequestBodySize: s.opts.MaxBodyBytes,
+		ReadBufferSize:     s.opts.MaxHeaderBytes,
+		ReadTimeout:        s.opts.ReadTimeout,
+		WriteTimeout:       s.opts.WriteTimeout,
+		IdleTimeout:        s.opts.IdleTimeout,
+		// above the listener's limit: connections closing are still
+		// counted by fasthttp for a moment after the listener freed them
+		Concurrency:                   s.opts.MaxConns + s.opts.MaxConns/4 + 64,
 		DisableHeaderNamesNormalizing: false,
 		NoDefaultServerHeader:         false,
 		ReduceMemoryUsage:             false,
 		Logger:                        fasthttpLogger{s.log},
-		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			kind := fault.BadRequest
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) || strings.Contains(err.Error(), "body size exceeds") {
-				kind = fault.TooLarge
-			}
-			writeError(ctx, fault.New(kind, "cannot read the request: %v", err))
-		},
+		ErrorHandler:                  s.readError,
 	}
+}
+
+// readError answers a request that could not be read. A timeout's answer
+// is for a client that sent part of a request and went quiet; the connlimit
+// listener drops it and closes the connection without a word.
+func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	status, code, msg := fasthttp.StatusBadRequest, "bad_request", "cannot read the request: "+err.Error()
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge) || strings.Contains(err.Error(), "body size exceeds"):
+		status, code = fasthttp.StatusRequestEntityTooLarge, "too_large"
+	case errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		status, code = fasthttp.StatusRequestHeaderFieldsTooLarge, "too_large"
+		msg = fmt.Sprintf("the request line and headers are longer than %d bytes (the limit: docs/API.md, Limits); send a long where in a POST body", s.opts.MaxHeaderBytes)
+	case errors.As(err, &ne) && ne.Timeout():
+		status, code, msg = fasthttp.StatusRequestTimeout, "timeout", "the request was not sent in time"
+	}
+	writeErrorBody(ctx, status, code, msg, 0, 0)
 }
 
 // Close ends the change streams (call before shutting the HTTP server down).

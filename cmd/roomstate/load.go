@@ -47,21 +47,37 @@ func progress(stderr io.Writer, name string) (func(done, total int64), func()) {
 }
 
 // loadFiles reads dwelling and boundary files and loads them through the
-// store, all or nothing.
-func loadFiles(st *store.Store, dwellings, boundaries []string, crs loader.CRS, stderr io.Writer) error {
+// store, all or nothing. opts carries the coordinates and limits; the
+// engine's flags are added to it.
+func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Options, stderr io.Writer) error {
+	eng := st.Engine()
 	var batches []*engine.Batch
+	flags := map[string]bool{}
+	for _, f := range eng.Flags() {
+		flags[f] = true
+	}
 	for _, path := range dwellings {
 		prog, done := progress(stderr, path)
-		b, err := loader.ReadFile(path, loader.Options{CRS: crs, KnownFlags: st.Engine().Flags(), Progress: prog})
+		o := opts
+		o.KnownFlags, o.Progress = eng.Flags(), prog
+		b, err := loader.ReadFile(path, o)
 		done()
 		if err != nil {
 			return err
+		}
+		for _, f := range b.Flags() {
+			flags[f] = true
+		}
+		// each file is within the limit with the engine's flags; the files
+		// together must be too
+		if len(flags) > loader.MaxFlags {
+			return fmt.Errorf("%s: with the files before it, %d flags: at most %d flags", path, len(flags), loader.MaxFlags)
 		}
 		batches = append(batches, b)
 	}
 	var bounds []engine.Boundary
 	for _, path := range boundaries {
-		bs, err := loader.ReadBoundariesFile(path, crs)
+		bs, err := loader.ReadBoundariesFile(path, opts.CRS)
 		if err != nil {
 			return err
 		}

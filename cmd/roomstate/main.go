@@ -25,6 +25,8 @@ Usage:
   roomstate serve --load dwellings.csv [--load more.geojson] [--boundaries areas.geojson]
                   [--data-dir DIR] [--tokens tokens.json] [--addr 127.0.0.1:8080] [--crs wgs84|gcj02]
                   [--privacy-k 3] [--cors-origin ORIGIN] [--assets DIR] [--basemap URL] [--log-level info]
+                  [--max-conns 10000] [--max-conns-per-ip 256] [--first-byte-timeout 5s]
+                  [--trusted-proxy IP|CIDR] [--max-line-bytes 1MiB] [--max-field-bytes 64KiB]
         load dwellings and serve the HTTP API, vector tiles and dashboard; with --data-dir
         every change is logged and fsynced before it is acknowledged, and survives restarts
   roomstate gen   -n 1000000 -seed 1 -out DIR

@@ -10,7 +10,6 @@ import (
 
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
-	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/store"
 )
 
@@ -29,7 +28,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	groupBy := fs.String("group-by", "", "also count per district, street, community, grid or building")
 	ids := fs.Bool("ids", false, "list the ids of matched dwellings")
 	limit := fs.Int("limit", engine.DefaultIDLimit, "at most this many ids per feature")
-	crsName := fs.String("crs", "wgs84", "coordinates of the input files: wgs84 or gcj02")
+	var lf loadFlags
+	addLoadFlags(fs, &lf)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return errors.New("query: give --load FILE and --polygons FILE")
 	}
-	crs, err := loader.ParseCRS(*crsName)
+	lopts, err := lf.options()
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	if err := loadFiles(st, loads, nil, crs, stderr); err != nil {
+	if err := loadFiles(st, loads, nil, lopts, stderr); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(*polygons)

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roomstate/roomstate/loader"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/web"
@@ -31,6 +33,7 @@ type serverFlags struct {
 	cors      listFlag
 	logLevel  string
 	logFormat string
+	conns     connFlags
 }
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
@@ -42,6 +45,7 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
+	addConnFlags(fs, &sf.conns)
 }
 
 // check refuses flag values that cannot work, before anything is loaded.
@@ -78,9 +82,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"  curl -s localhost:8080/api/v1/query/polygon -d '{\"geometry\":{...},\"where\":\"isolated & !vaccinated\"}'", stderr)
 	var loads, bounds listFlag
 	var sf serverFlags
+	var lf loadFlags
 	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
-	crsName := fs.String("crs", "wgs84", "coordinates of the input files: wgs84, or gcj02 (most Chinese map sources; converted to WGS84)")
+	addLoadFlags(fs, &lf)
 	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more")
 	addServerFlags(fs, &sf)
 	if err := fs.Parse(args); err != nil {
@@ -89,7 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q (use --load FILE)", fs.Arg(0))
 	}
-	crs, err := loader.ParseCRS(*crsName)
+	lopts, err := lf.options()
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		start = time.Now()
 		// through the store: durable (a snapshot) before anyone is told,
 		// and the change feed starts after it
-		if err := loadFiles(st, loads, bounds, crs, stderr); err != nil {
+		if err := loadFiles(st, loads, bounds, lopts, stderr); err != nil {
 			st.Close()
 			return err
 		}
@@ -167,11 +172,19 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 	} else if err := checkLoopback(sf.addr); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", sf.addr)
+	proxies, err := server.ParseTrustedProxies(sf.conns.proxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	sf.conns.fitOpenFiles(log)
+	tcp, err := net.Listen("tcp", sf.addr)
 	if err != nil {
 		return err
 	}
-	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access})
+	ln := connlimit.New(tcp, connlimit.Options{PerAddr: sf.conns.maxConnsPerIP, Total: sf.conns.maxConns,
+		FirstByte: sf.conns.firstByte, Exempt: proxies, Logger: log})
+	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access,
+		MaxConns: sf.conns.maxConns, TrustedProxies: proxies, Registry: connMetrics(ln)})
 	if srv.AssetsDir != "" {
 		log.Info("MapLibre served from --assets instead of the copy built in", "dir", srv.AssetsDir)
 	}
@@ -207,4 +220,23 @@ func checkLoopback(addr string) error {
 			"dwelling states are personal data; give --tokens FILE, or listen on 127.0.0.1", addr)
 	}
 	return nil
+}
+
+// connMetrics is the server's metrics registry: the Go and process
+// collectors the server would register itself, and the listener's
+// connections.
+func connMetrics(ln *connlimit.Listener) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_connections_open", Help: "Connections accepted and not yet closed."},
+			func() float64 { return float64(ln.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_connections_timed_out_total",
+			Help: "Connections closed without an answer: silent past --first-byte-timeout, or slow past the read timeout."},
+			func() float64 { return float64(ln.TimedOut()) }))
+	for _, reason := range []string{connlimit.ReasonPerAddr, connlimit.ReasonTotal} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_connections_refused_total",
+			Help: "Connections refused with a 503: per_address (--max-conns-per-ip) or total (--max-conns).", ConstLabels: prometheus.Labels{"reason": reason}},
+			func() float64 { return float64(ln.Refused(reason)) }))
+	}
+	return reg
 }
