@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Report is what Inspect found in a log's directory.
@@ -107,6 +108,53 @@ func Cut(dir, segment string, offset int64) (*CutResult, error) {
 		return nil, err
 	}
 	defer lock.Close()
+	plan, err := planCut(dir, segment, offset)
+	if err != nil {
+		return nil, err
+	}
+	res := *plan
+	res.CutFile, res.Moved = "", nil
+	// later segments first, newest first: a crash part way leaves a log that
+	// still joins up to the segment being cut, and the cut can be run again
+	for i := len(plan.Moved) - 1; i >= 0; i-- {
+		if err := os.Rename(strings.TrimSuffix(plan.Moved[i], ".0.cut"), plan.Moved[i]); err != nil {
+			return &res, err
+		}
+		res.Moved = append([]string{plan.Moved[i]}, res.Moved...)
+	}
+	if err := syncDir(dir); err != nil {
+		return &res, err
+	}
+	switch {
+	case offset == 0:
+		if err := os.Rename(plan.Segment, plan.CutFile); err != nil {
+			return &res, err
+		}
+		res.CutFile = plan.CutFile
+	case plan.Bytes > 0:
+		if err := copyTail(plan.Segment, offset, plan.CutFile); err != nil {
+			return &res, err
+		}
+		res.CutFile = plan.CutFile
+		if err := truncate(plan.Segment, offset); err != nil {
+			return &res, err
+		}
+	}
+	return &res, syncDir(dir)
+}
+
+// PlanCut says what Cut(dir, segment, offset) would do, checking all that
+// Cut checks, and changes nothing.
+func PlanCut(dir, segment string, offset int64) (*CutResult, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	return planCut(dir, segment, offset)
+}
+
+func planCut(dir, segment string, offset int64) (*CutResult, error) {
 	name := filepath.Base(segment)
 	first, ok := parseSegmentName(name)
 	if !ok {
@@ -154,51 +202,26 @@ func Cut(dir, segment string, offset int64) (*CutResult, error) {
 	} else {
 		res.Torn = t
 	}
-	if res.Bytes == 0 && len(later) == 0 {
+	if res.Bytes == 0 && offset > 0 && len(later) == 0 {
 		return nil, fmt.Errorf("wal: cut: %s ends at byte %d already and no segment follows it: nothing to cut", name, offset)
 	}
-	// refuse before changing anything if a forensic file would be overwritten
-	cutFile := fmt.Sprintf("%s.%d.cut", path, offset)
-	moved := make([]string, len(later))
-	for i, f := range later {
-		moved[i] = filepath.Join(dir, SegmentName(f)) + ".0.cut"
+	if offset == 0 || res.Bytes > 0 {
+		res.CutFile = fmt.Sprintf("%s.%d.cut", path, offset)
 	}
-	for _, p := range append([]string{cutFile}, moved...) {
-		if _, err := os.Lstat(p); err == nil {
+	for _, f := range later {
+		p := filepath.Join(dir, SegmentName(f))
+		if ls, _ := scanSegment(p, f, false, nil, nil); ls != nil {
+			res.Records += ls.Records
+		}
+		res.Moved = append(res.Moved, p+".0.cut")
+	}
+	// refuse before changing anything if a forensic file would be overwritten
+	for _, p := range append([]string{res.CutFile}, res.Moved...) {
+		if _, err := os.Lstat(p); p != "" && err == nil {
 			return nil, fmt.Errorf("wal: cut: %s exists already: move it away first", p)
 		}
 	}
-	// later segments first, newest first: a crash part way leaves a log that
-	// still joins up to the segment being cut, and the cut can be run again
-	for i := len(later) - 1; i >= 0; i-- {
-		p := filepath.Join(dir, SegmentName(later[i]))
-		if ls, _ := scanSegment(p, later[i], false, nil, nil); ls != nil {
-			res.Records += ls.Records
-		}
-		if err := os.Rename(p, moved[i]); err != nil {
-			return res, err
-		}
-		res.Moved = append([]string{moved[i]}, res.Moved...)
-	}
-	if err := syncDir(dir); err != nil {
-		return res, err
-	}
-	switch {
-	case offset == 0:
-		if err := os.Rename(path, cutFile); err != nil {
-			return res, err
-		}
-		res.CutFile = cutFile
-	case res.Bytes > 0:
-		if err := copyTail(path, offset, cutFile); err != nil {
-			return res, err
-		}
-		res.CutFile = cutFile
-		if err := truncate(path, offset); err != nil {
-			return res, err
-		}
-	}
-	return res, syncDir(dir)
+	return res, nil
 }
 
 // copyTail copies the bytes of path from off on to a new file dst, fsynced.
