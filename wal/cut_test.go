@@ -57,9 +57,13 @@ func TestCut(t *testing.T) {
 			t.Fatalf("Open: %v", err)
 		}
 		before := files(t, d)
-		for _, off := range []int64{bad.off + 8, bad.off - 8, newest[len(newest)-1].off, 12} {
-			if _, err := Cut(d, name(2), off); err == nil || !strings.Contains(err.Error(), "not a record boundary") {
-				t.Fatalf("cut at %d (past the damage, or not a boundary): %v", off, err)
+		for _, c := range []struct {
+			seg string
+			off int64
+		}{{name(2), bad.off + 8}, {name(2), bad.off - 8}, {name(2), newest[len(newest)-1].off}, {name(2), 12},
+			{name(2), newest[2].off}, {name(1), bad.off}, {name(0), 0}} {
+			if _, err := Cut(d, c.seg, c.off); err == nil || !strings.Contains(err.Error(), "the only place it can be cut") {
+				t.Fatalf("cut at %s byte %d, not where the log stops reading: %v", c.seg, c.off, err)
 			}
 		}
 		if !maps(before, files(t, d)) {
@@ -85,9 +89,9 @@ func TestCut(t *testing.T) {
 			t.Fatalf("cut file %s", res.CutFile)
 		}
 		kept(t, d, index(bad))
-		// cutting again where it now ends: nothing to cut
-		if _, err := Cut(d, name(2), bad.off+int64(0)); err == nil {
-			t.Fatal("a second cut at the same place was accepted")
+		// cutting again: nothing to cut
+		if _, err := Cut(d, name(2), bad.off); err == nil || !strings.Contains(err.Error(), "nothing to cut") {
+			t.Fatalf("a second cut: %v", err)
 		}
 	})
 
@@ -96,7 +100,7 @@ func TestCut(t *testing.T) {
 		bad := first[3]
 		d := damage(t, 0, bad)
 		// cutting a later segment is refused: the damage comes first
-		if _, err := Cut(d, name(1), segHeaderSize); err == nil || !strings.Contains(err.Error(), "damaged before") {
+		if _, err := Cut(d, name(1), segHeaderSize); err == nil || !strings.Contains(err.Error(), "the only place it can be cut") {
 			t.Fatalf("cut after the damage: %v", err)
 		}
 		res, err := Cut(d, name(0), bad.off)
@@ -116,32 +120,57 @@ func TestCut(t *testing.T) {
 		kept(t, d, 3)
 	})
 
-	t.Run("a whole segment, and refusals", func(t *testing.T) {
+	t.Run("a damaged segment header, and refusals", func(t *testing.T) {
 		d := copyDir(t, base)
-		l, err := Open(d, Options{})
+		if _, err := Cut(d, name(2), 0); err == nil || !strings.Contains(err.Error(), "nothing to cut") {
+			t.Fatalf("a cut of a log without damage: %v", err)
+		}
+		p := filepath.Join(d, name(2))
+		b, _ := os.ReadFile(p)
+		b[17] ^= 1
+		os.WriteFile(p, b, 0o644)
+		l, err := Open(copyDir(t, d), Options{})
+		if err == nil {
+			l.Close()
+			t.Fatal("a damaged header opened")
+		}
+		// a running server holds the directory
+		ld, err := lockDir(d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Cut(d, name(2), 0); !errors.Is(err, ErrLocked) {
-			t.Fatalf("a cut while the log is open: %v", err)
+			t.Fatalf("a cut while the log is in use: %v", err)
 		}
-		l.Close()
+		ld.Close()
 		if _, err := Cut(d, "wal-1.log", 0); err == nil {
 			t.Fatal("a bad segment name was accepted")
 		}
-		os.WriteFile(filepath.Join(d, name(2))+".0.cut", []byte("earlier"), 0o644)
+		os.WriteFile(p+".0.cut", []byte("earlier"), 0o644)
 		if _, err := Cut(d, name(2), 0); err == nil || !strings.Contains(err.Error(), "exists already") {
 			t.Fatalf("a cut over an earlier .cut file: %v", err)
 		}
-		os.Remove(filepath.Join(d, name(2)) + ".0.cut")
+		os.Remove(p + ".0.cut")
 		res, err := Cut(d, name(2), 0)
-		if err != nil || res.Damage != nil || res.Torn != nil {
+		if err != nil || res.Damage == nil || res.CutFile != p+".0.cut" {
 			t.Fatalf("%+v %v", res, err)
 		}
-		n := len(recs) - len(inSegment(recs, filepath.Join(base, name(2))))
-		if res.Records != len(recs)-n {
-			t.Fatalf("%d records removed, want %d", res.Records, len(recs)-n)
+		if moved, _ := os.ReadFile(res.CutFile); string(moved) != string(b) {
+			t.Fatal("the segment moved away is not the one cut")
 		}
-		kept(t, d, n)
+		kept(t, d, len(recs)-len(inSegment(recs, filepath.Join(base, name(2)))))
+	})
+
+	t.Run("a torn tail may be cut too", func(t *testing.T) {
+		d := copyDir(t, base)
+		p := filepath.Join(d, name(2))
+		b, _ := os.ReadFile(p)
+		last := recs[len(recs)-1]
+		os.WriteFile(p, b[:last.end-3], 0o644)
+		res, err := Cut(d, name(2), last.off)
+		if err != nil || res.Torn == nil || res.Bytes != last.end-3-last.off {
+			t.Fatalf("%+v %v", res, err)
+		}
+		kept(t, d, len(recs)-1)
 	})
 }

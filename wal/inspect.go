@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -80,10 +79,10 @@ type CutResult struct {
 	Segment string   // the segment cut
 	Offset  int64    // where it now ends (0: it was moved away whole)
 	Bytes   int64    // bytes removed from it
-	CutFile string   // where those bytes are now, "" if none
+	CutFile string   // where those bytes are now: <segment>.<offset>.cut
 	Moved   []string // later segments moved away whole, as .cut files
-	// Records counts the valid records removed, from the segment cut and the
-	// ones moved, as far as they can be read.
+	// Records counts the records in the segments moved away, each read on
+	// its own (past the damage, the segment cut cannot be read in order).
 	Records int
 	// Damage is the damage in the segment that the cut removed (a
 	// *CorruptError or *FormatError), Torn a torn tail it removed; both nil
@@ -92,14 +91,18 @@ type CutResult struct {
 	Torn   *TornTail
 }
 
-// Cut is the operator's deliberate cut of a damaged log: it ends the
-// segment (a file name in dir, or a path) at byte offset, a record boundary
-// that it checks again by reading the log up to there; offset 0 moves the
-// whole segment away. The bytes removed go to a file beside it,
-// <segment>.<offset>.cut, fsynced before the segment is truncated; later
-// segments, which could no longer join the log, are moved away whole as
-// <segment>.0.cut. Damage before offset, an offset that is not a record
-// boundary, an existing .cut file, or the directory in use by a running
+// Cut is the operator's deliberate cut of a damaged log. It reads the log
+// through as Open does, and cuts only where reading stops: segment (a file
+// name in dir, or a path) and offset must name the damage Open reports
+// (for a damaged segment header, a file of another format, or a segment
+// that does not join, offset 0: the whole segment), or a torn tail. Naming
+// the place is the operator's confirmation of what was checked; anywhere
+// else, even a record boundary, is refused, so that a typing mistake cannot
+// cut good records. The bytes removed go to a file beside the segment,
+// <segment>.<offset>.cut, fsynced before the segment is truncated (or the
+// whole segment is renamed to it); later segments, which could no longer
+// join the log, are moved away whole as <segment>.0.cut. A log without
+// damage, an existing .cut file, or the directory in use by a running
 // process (ErrLocked) refuse the cut with nothing changed. Open never cuts
 // anything but a torn tail by itself.
 func Cut(dir, segment string, offset int64) (*CutResult, error) {
@@ -131,7 +134,7 @@ func Cut(dir, segment string, offset int64) (*CutResult, error) {
 			return &res, err
 		}
 		res.CutFile = plan.CutFile
-	case plan.Bytes > 0:
+	default:
 		if err := copyTail(plan.Segment, offset, plan.CutFile); err != nil {
 			return &res, err
 		}
@@ -156,8 +159,7 @@ func PlanCut(dir, segment string, offset int64) (*CutResult, error) {
 
 func planCut(dir, segment string, offset int64) (*CutResult, error) {
 	name := filepath.Base(segment)
-	first, ok := parseSegmentName(name)
-	if !ok {
+	if _, ok := parseSegmentName(name); !ok {
 		return nil, fmt.Errorf("wal: cut: %q is not a segment name (wal-<20 digits>.log)", segment)
 	}
 	path := filepath.Join(dir, name)
@@ -165,50 +167,36 @@ func planCut(dir, segment string, offset int64) (*CutResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := slices.Index(firsts, first)
-	if idx < 0 {
-		return nil, fmt.Errorf("wal: cut: no segment %s in %s", name, dir)
-	}
-	// read the log up to the segment, noting where its records start
-	bounds := map[int64]bool{0: true}
-	records := 0 // valid records of the segment from offset on
-	segs, damage := scanLog(dir, firsts[:idx+1], func(p string, off int64, r Record) error {
-		if p == path {
-			bounds[off] = true
-			if off >= offset {
-				records++
-			}
-		}
-		return nil
-	})
+	segs, damage := scanLog(dir, firsts, nil)
 	if damage != nil && !isDamage(damage) {
 		return nil, damage
 	}
-	if len(segs) <= idx {
-		return nil, fmt.Errorf("wal: cut: the log is damaged before %s: %w; cut there first", name, damage)
+	// where reading stops
+	var at string
+	var atOff int64
+	var torn *TornTail
+	var ce *CorruptError
+	var fe *FormatError
+	switch {
+	case errors.As(damage, &ce):
+		at, atOff = ce.Path, ce.Offset
+	case errors.As(damage, &fe):
+		at, atOff = fe.Path, 0
+	case len(segs) > 0 && segs[len(segs)-1].torn != nil:
+		torn = segs[len(segs)-1].torn
+		at, atOff = torn.Path, torn.Offset
+	default:
+		return nil, fmt.Errorf("wal: cut: the log in %s reads back whole: nothing to cut", dir)
 	}
+	if at != path || atOff != offset {
+		return nil, fmt.Errorf("wal: cut: not at byte %d of %s: the log reads back up to byte %d of %s and no further, "+
+			"the only place it can be cut (roomstate wal check shows why)", offset, name, atOff, filepath.Base(at))
+	}
+	idx := len(segs) - 1
 	s := segs[idx]
-	if s.End >= segHeaderSize { // its header is whole and joins: it ends where it can be read to
-		bounds[segHeaderSize], bounds[s.End] = true, true
-	}
-	if !bounds[offset] {
-		return nil, fmt.Errorf("wal: cut: byte %d of %s is not a record boundary the log can be read to "+
-			"(the last one is byte %d; 0 moves the whole segment away)", offset, name, s.End)
-	}
-	res := &CutResult{Segment: path, Offset: offset, Bytes: s.Size - offset, Records: records, Damage: damage}
-	later := firsts[idx+1:]
-	if t := s.torn; t != nil && len(later) > 0 { // torn is damage where a segment follows
-		res.Damage = &CorruptError{Path: path, Offset: t.Offset, Reason: t.Reason + ", in a segment that is not the newest"}
-	} else {
-		res.Torn = t
-	}
-	if res.Bytes == 0 && offset > 0 && len(later) == 0 {
-		return nil, fmt.Errorf("wal: cut: %s ends at byte %d already and no segment follows it: nothing to cut", name, offset)
-	}
-	if offset == 0 || res.Bytes > 0 {
-		res.CutFile = fmt.Sprintf("%s.%d.cut", path, offset)
-	}
-	for _, f := range later {
+	res := &CutResult{Segment: path, Offset: offset, Bytes: s.Size - offset, Damage: damage, Torn: torn}
+	res.CutFile = fmt.Sprintf("%s.%d.cut", path, offset)
+	for _, f := range firsts[idx+1:] {
 		p := filepath.Join(dir, SegmentName(f))
 		if ls, _ := scanSegment(p, f, false, nil, nil); ls != nil {
 			res.Records += ls.Records
@@ -217,7 +205,7 @@ func planCut(dir, segment string, offset int64) (*CutResult, error) {
 	}
 	// refuse before changing anything if a forensic file would be overwritten
 	for _, p := range append([]string{res.CutFile}, res.Moved...) {
-		if _, err := os.Lstat(p); p != "" && err == nil {
+		if _, err := os.Lstat(p); err == nil {
 			return nil, fmt.Errorf("wal: cut: %s exists already: move it away first", p)
 		}
 	}
