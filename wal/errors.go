@@ -15,6 +15,7 @@ type CorruptError struct {
 	Reason string // what is wrong, in words
 }
 
+// Error names the file, the offset and the reason, and says nothing was cut.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("%s: damaged at byte %d: %s (nothing was cut; `roomstate wal check DIR` lists the log, "+
 		"`roomstate wal cut` cuts it there deliberately)", e.Path, e.Offset, e.Reason)
@@ -28,6 +29,7 @@ type FormatError struct {
 	Reason string
 }
 
+// Error names the file and what it is instead.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("%s: not a log segment this roomstate reads: %s", e.Path, e.Reason)
 }
@@ -42,8 +44,9 @@ type TornTail struct {
 }
 
 // ErrNoSpace matches (errors.Is) an append that failed because the device
-// or the quota is full (ENOSPC, EDQUOT). The log was cut back and is usable;
-// the same append can succeed once space returns.
+// or the quota is full (ENOSPC, EDQUOT). Unless the error matches ErrBroken
+// too, the log was cut back and is usable: the same append can succeed once
+// space returns.
 var ErrNoSpace = errors.New("wal: no space left on the device")
 
 // ErrBroken matches (errors.Is) an append whose failure could not be
@@ -65,6 +68,7 @@ type AppendError struct {
 	Broken bool   // the truncate back failed: see ErrBroken
 }
 
+// Error names the segment and offset, the cause, and what became of the records.
 func (e *AppendError) Error() string {
 	if e.Broken {
 		return fmt.Sprintf("wal: append to %s at byte %d failed and could not be undone (%v); "+

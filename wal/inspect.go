@@ -84,9 +84,8 @@ type CutResult struct {
 	// Records counts the records in the segments moved away, each read on
 	// its own (past the damage, the segment cut cannot be read in order).
 	Records int
-	// Damage is the damage in the segment that the cut removed (a
-	// *CorruptError or *FormatError), Torn a torn tail it removed; both nil
-	// when the cut removed only valid records.
+	// Damage is the damage the cut removed (a *CorruptError or
+	// *FormatError), or else Torn the torn tail it removed.
 	Damage error
 	Torn   *TornTail
 }
