@@ -286,3 +286,32 @@ func TestHeaderOnlyReopens(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestBytesMissingBeforeALaterRecord: bytes deleted from the middle of the
+// next-to-last record make the file end inside it, as a torn write would;
+// but the last record follows whole, so it is damage.
+func TestBytesMissingBeforeALaterRecord(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	l.Append([]Record{{Seq: 1, Count: 1, Data: payload(rng, 1, 300)}})
+	l.Append([]Record{{Seq: 2, Count: 1, Data: payload(rng, 2, 900)}, {Seq: 3, Count: 1, Data: payload(rng, 3, 40)}})
+	l.Close()
+	recs := located(t, dir)
+	r1 := recs[1]
+	p := r1.path
+	b, _ := os.ReadFile(p)
+	for _, d := range []int64{100, 101, 333} {
+		d1 := copyDir(t, dir)
+		q := filepath.Join(d1, filepath.Base(p))
+		os.WriteFile(q, slices.Delete(slices.Clone(b), int(r1.off+frameHeaderSize+50), int(r1.off+frameHeaderSize+50+d)), 0o644)
+		_, err := Open(d1, Options{})
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Offset != r1.off || !strings.Contains(ce.Reason, "later record (sequence 3)") {
+			t.Fatalf("%d bytes deleted: %v", d, err)
+		}
+	}
+}

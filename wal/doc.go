@@ -68,7 +68,12 @@
 //   - its header is intact but the file ends before the frame does;
 //   - every byte from it to the end of the file is zero;
 //   - every byte from a 512-byte boundary inside it to the end of the
-//     file is zero (the unwritten sectors).
+//     file is zero (the unwritten sectors);
+//
+// and, in every case, no whole header (its checksum holding) of a record
+// that comes after it appears in the bytes that follow: a write cut short
+// leaves a prefix of what was written, while bytes missing from the middle of
+// the file can also leave it ending inside a record.
 //
 // Anything else is a *CorruptError and nothing is cut: a checksum mismatch
 // followed by other data, a damaged header (an impossible or altered

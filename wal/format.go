@@ -175,7 +175,7 @@ func scanSegment(path string, first uint64, newest bool, prev *scanned, each fun
 	var buf []byte
 	for off < size {
 		if size-off < frameHeaderSize {
-			return s, sc.fail(s, off, off+frameHeaderSize, true,
+			return s, sc.fail(s, off, off+frameHeaderSize, true, next,
 				fmt.Sprintf("the file ends inside a record header (%d of %d bytes)", size-off, frameHeaderSize))
 		}
 		if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -193,7 +193,7 @@ func scanSegment(path string, first uint64, newest bool, prev *scanned, each fun
 			case n > MaxRecord:
 				why = fmt.Sprintf("impossible record length %d (record header checksum mismatch)", n)
 			}
-			return s, sc.fail(s, off, off+frameHeaderSize, false, why)
+			return s, sc.fail(s, off, off+frameHeaderSize, false, next, why)
 		}
 		if n > MaxRecord {
 			return s, &CorruptError{Path: path, Offset: off, Reason: fmt.Sprintf("record length %d over the limit %d", n, MaxRecord)}
@@ -208,7 +208,7 @@ func scanSegment(path string, first uint64, newest bool, prev *scanned, each fun
 		body := int64(n) + int64(padding(int(n)))
 		end := off + frameHeaderSize + body
 		if end > size {
-			return s, sc.fail(s, off, end, true,
+			return s, sc.fail(s, off, end, true, seq+uint64(count),
 				fmt.Sprintf("the file ends inside a record (%d of %d bytes)", size-off, end-off))
 		}
 		buf = slices.Grow(buf[:0], int(body))[:body]
@@ -217,7 +217,7 @@ func scanSegment(path string, first uint64, newest bool, prev *scanned, each fun
 		}
 		c := crc32.Update(crc, castagnoli, h[:16])
 		if c = crc32.Update(c, castagnoli, buf); c != sum {
-			return s, sc.fail(s, off, end, false, fmt.Sprintf("record checksum mismatch (sequence %d, %d bytes)", seq, n))
+			return s, sc.fail(s, off, end, false, seq+uint64(count), fmt.Sprintf("record checksum mismatch (sequence %d, %d bytes)", seq, n))
 		}
 		if each != nil {
 			if err := each(off, Record{Seq: seq, Count: count, Data: buf[:n]}); err != nil {
@@ -291,8 +291,8 @@ type frameScanner struct {
 // fail classifies the frame at off, which would end at end, failing for
 // why: a torn write (recorded in s, nil error) or a *CorruptError. cutShort
 // says the file ends before the frame does, with its header whole or itself
-// cut short.
-func (sc *frameScanner) fail(s *scanned, off, end int64, cutShort bool, why string) error {
+// cut short. after is the least sequence number a record after it holds.
+func (sc *frameScanner) fail(s *scanned, off, end int64, cutShort bool, after uint64, why string) error {
 	if !sc.newest {
 		return &CorruptError{Path: sc.path, Offset: off, Reason: why +
 			", in a segment that is not the newest (its writes were complete before the next segment began)"}
@@ -315,8 +315,41 @@ func (sc *frameScanner) fail(s *scanned, off, end int64, cutShort bool, why stri
 				"; it is the last record, but its end is not zeros from a sector boundary on, so this is damage, not a write cut short"}
 		}
 	}
+	// a write cut short leaves a prefix of what was written: no whole record
+	// that comes after this one can follow it
+	if at, seq, ok, err := successor(sc.f, off+1, sc.size, after); err != nil {
+		return fmt.Errorf("%s: %w", sc.path, err)
+	} else if ok {
+		return &CorruptError{Path: sc.path, Offset: off, Reason: why + fmt.Sprintf(
+			"; but the whole header of a later record (sequence %d) follows at byte %d: bytes are missing or were added, "+
+				"so this is damage, not a write cut short", seq, at)}
+	}
 	s.torn = &TornTail{Path: sc.path, Offset: off, Size: sc.size - off, Reason: why}
 	return nil
+}
+
+// successor looks in f from byte from to size for a record header whose
+// checksum holds and whose sequence number is at least after: a record that
+// should come later.
+func successor(f io.ReaderAt, from, size int64, after uint64) (int64, uint64, bool, error) {
+	const chunk = 1 << 20
+	buf := make([]byte, min(size-from, chunk+frameHeaderSize))
+	for base := from; base+frameHeaderSize <= size; base += chunk {
+		b := buf[:min(int64(len(buf)), size-base)]
+		if _, err := f.ReadAt(b, base); err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, false, err
+		}
+		for i := 0; i+frameHeaderSize <= len(b) && i < chunk; i++ {
+			seq := binary.LittleEndian.Uint64(b[i+8:])
+			if seq < after || seq-after > 1<<32 {
+				continue
+			}
+			if crc32.Checksum(b[i:i+20], castagnoli) == binary.LittleEndian.Uint32(b[i+20:]) {
+				return base + int64(i), seq, true, nil
+			}
+		}
+	}
+	return 0, 0, false, nil
 }
 
 func roundUp(x, unit int64) int64 { return (x + unit - 1) / unit * unit }
