@@ -138,8 +138,11 @@ func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) err
 			path, off = ce.Path, ce.Offset // the damaged frame starts where the log reads to
 			fmt.Fprintf(stdout, "DAMAGE: %s at byte %d: %s\n", ce.Path, ce.Offset, ce.Reason)
 		case errors.As(rep.Damage, &fe):
-			path = fe.Path
 			fmt.Fprintf(stdout, "DAMAGE: %v\n", fe)
+			fmt.Fprintf(stdout, "%d records read back before it. The file is of another format rather than damaged: "+
+				"moving it away (roomstate wal cut %s --segment %s --offset 0 --yes) loses what it holds unless a snapshot covers it.\n",
+				total, dir, filepath.Base(fe.Path))
+			return fmt.Errorf("wal check: the log in %s holds a file of another format: a server will not start from it", dir)
 		}
 		fmt.Fprintf(stdout, "%d records read back before it (the next would start at sequence %d).\n"+
 			"To end the log there, losing what follows (restore the directory from a backup instead if you can):\n"+
