@@ -45,7 +45,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 race:
-	$(GO) test -count=1 -race -short ./engine/... ./server/... ./store/... ./loader/... ./answer/... ./tiles/... ./connlimit/...
+	$(GO) test -count=1 -race -short ./engine/... ./server/... ./store/... ./loader/... ./answer/... ./tiles/... ./connlimit/... ./wal/... ./history/...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVReader$$' -fuzztime $(FUZZTIME) ./loader
@@ -57,3 +57,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./region
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./answer
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./server
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenDamaged$$' -fuzztime $(FUZZTIME) ./wal

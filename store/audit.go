@@ -4,10 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,15 +35,67 @@ type AuditEntry struct {
 	Clear    []string  `json:"clear"`
 }
 
+// AuditOptions configure the files of the audit trail. Zero values take
+// the defaults.
+type AuditOptions struct {
+	// MaxSize rotates audit.log before an entry would take it past this
+	// many bytes (default 64 MiB).
+	MaxSize int64
+	// MaxAge rotates audit.log once its first entry is this old (default
+	// 24 hours), so that retention can drop whole days.
+	MaxAge time.Duration
+	// Retain removes a rotated file once it was last written this long ago:
+	// its newest entry is at least that old, so no entry younger than Retain
+	// is removed (default 30 days; negative keeps every file).
+	Retain time.Duration
+	// RetainFiles, when positive, also keeps at most this many rotated files,
+	// removing the oldest first, entries younger than Retain included: a cap
+	// on disk use for those who prefer it to the trail.
+	RetainFiles int
+	// Logger receives rotation and retention failures, which do not stop
+	// the trail: it goes on in audit.log (default: none).
+	Logger *slog.Logger
+	// now is the clock (tests set it).
+	now func() time.Time
+}
+
+func (o *AuditOptions) defaults() {
+	if o.MaxSize <= 0 {
+		o.MaxSize = 64 << 20
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 24 * time.Hour
+	}
+	if o.Retain == 0 {
+		o.Retain = 30 * 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+}
+
 // audit keeps the trail: audit.log in the data directory (one JSON entry a
 // line, in version order), or the latest entries in memory without one. The
 // log of changes holds who made each change too, so entries lost with an
 // unsynced tail of audit.log come back when the log is replayed.
+//
+// audit.log is rotated by size and age to audit-<first version, 20
+// digits>.log: flushed, fsynced and renamed, so a rotated file is complete.
+// Rotated files hold versions below those of the files after them; readers
+// read them in name order, audit.log last.
 type audit struct {
 	mu      sync.Mutex
-	f       *os.File
+	opts    AuditOptions
+	dir     string
+	f       *os.File // audit.log
 	w       *bufio.Writer
 	last    uint64       // version of the last entry written
+	size    int64        // bytes of audit.log, buffered ones included
+	first   uint64       // version of audit.log's first entry, 0 while it is empty
+	started time.Time    // when audit.log's first entry was written
 	mem     []AuditEntry // without a data directory: the newest entries
 	memCap  int
 	buf     bytes.Buffer
@@ -47,9 +104,37 @@ type audit struct {
 
 const auditFile = "audit.log"
 
-// openAudit opens (or creates) dir/audit.log, dropping a torn last line.
-func openAudit(dir string) (*audit, error) {
-	a := &audit{memCap: 200_000}
+func rotatedName(first uint64) string { return fmt.Sprintf("audit-%020d.log", first) }
+
+// rotatedFiles returns the first versions of dir's rotated audit files, ascending.
+func rotatedFiles(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, e := range ents {
+		n := e.Name()
+		if len(n) != len(rotatedName(0)) || !strings.HasPrefix(n, "audit-") || !strings.HasSuffix(n, ".log") {
+			continue
+		}
+		if v, err := strconv.ParseUint(n[len("audit-"):len(n)-len(".log")], 10, 64); err == nil {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// openAudit opens (or creates) dir/audit.log with the default options.
+func openAudit(dir string) (*audit, error) { return openAuditWith(dir, AuditOptions{}) }
+
+// openAuditWith opens (or creates) dir/audit.log, dropping a torn last line,
+// and finds the last version in the trail (in the newest rotated file when
+// audit.log is empty).
+func openAuditWith(dir string, opts AuditOptions) (*audit, error) {
+	opts.defaults()
+	a := &audit{memCap: 200_000, opts: opts, dir: dir}
 	if dir == "" {
 		return a, nil
 	}
@@ -58,35 +143,213 @@ func openAudit(dir string) (*audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	// find the last complete line and its version
-	data, err := io.ReadAll(f)
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	st, err := f.Stat()
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	end := bytes.LastIndexByte(data, '\n') + 1
-	if end < len(data) { // a line cut short by a crash
-		if err := f.Truncate(int64(end)); err != nil {
-			f.Close()
+	end, line, err := lastLine(f, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	if end < st.Size() { // a line cut short by a crash
+		if err := f.Truncate(end); err != nil {
 			return nil, err
 		}
 	}
 	if end > 0 {
-		prev := bytes.LastIndexByte(data[:end-1], '\n') + 1
-		var e AuditEntry
-		if err := json.Unmarshal(data[prev:end-1], &e); err != nil {
-			f.Close()
-			return nil, &CorruptError{Path: path, Offset: int64(prev), Reason: "last audit entry does not decode: " + err.Error()}
+		e, err := decodeEntry(path, end-int64(len(line))-1, line)
+		if err != nil {
+			return nil, err
+		}
+		a.last = e.Version
+		// the first entry: what the file would be named, and its age
+		first, err := firstEntry(path)
+		if err != nil {
+			return nil, err
+		}
+		a.first, a.started, a.size = first.Version, first.Time, end
+		if a.started.IsZero() {
+			a.started = opts.now()
+		}
+	} else if rot, err := rotatedFiles(dir); err != nil {
+		return nil, err
+	} else if len(rot) > 0 {
+		p := filepath.Join(dir, rotatedName(rot[len(rot)-1]))
+		e, err := lastEntry(p)
+		if err != nil {
+			return nil, err
 		}
 		a.last = e.Version
 	}
-	if _, err := f.Seek(int64(end), io.SeekStart); err != nil {
-		f.Close()
+	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		return nil, err
 	}
 	a.f = f
 	a.w = bufio.NewWriterSize(f, 256<<10)
+	ok = true
+	a.retain()
 	return a, nil
+}
+
+// lastLine finds the end of f's last complete line (0 without one) and that
+// line, without its newline, reading only the tail of the file.
+func lastLine(f *os.File, size int64) (int64, []byte, error) {
+	for tail := min(size, 64<<10); ; tail = min(size, tail*4) {
+		b := make([]byte, tail)
+		if _, err := f.ReadAt(b, size-tail); err != nil && !errors.Is(err, io.EOF) {
+			return 0, nil, err
+		}
+		nl := bytes.LastIndexByte(b, '\n')
+		if nl < 0 && tail == size {
+			return 0, nil, nil
+		}
+		if nl >= 0 {
+			prev := bytes.LastIndexByte(b[:nl], '\n')
+			if prev >= 0 || tail == size {
+				return size - tail + int64(nl) + 1, b[prev+1 : nl], nil
+			}
+		}
+		if tail == size {
+			return 0, nil, nil
+		}
+	}
+}
+
+func decodeEntry(path string, off int64, line []byte) (*AuditEntry, error) {
+	var e AuditEntry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return nil, &CorruptError{Path: path, Offset: off, Reason: "audit entry does not decode: " + err.Error()}
+	}
+	return &e, nil
+}
+
+// lastEntry decodes the last complete entry of a rotated file.
+func lastEntry(path string) (*AuditEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	end, line, err := lastLine(f, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	if end == 0 {
+		return nil, &CorruptError{Path: path, Reason: "a rotated audit file without an entry"}
+	}
+	return decodeEntry(path, end-int64(len(line))-1, line)
+}
+
+// firstEntry decodes the first entry of an audit file.
+func firstEntry(path string) (*AuditEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, &CorruptError{Path: path, Reason: "no first audit entry"}
+	}
+	return decodeEntry(path, 0, sc.Bytes())
+}
+
+// rotate closes audit.log as audit-<first>.log and starts a new one. Called
+// with a.mu held. A failure leaves the trail going on in audit.log.
+func (a *audit) rotate() {
+	if err := a.rotateErr(); err != nil {
+		a.opts.Logger.Error("audit: cannot rotate audit.log; it goes on growing", "err", err)
+		return
+	}
+	a.retain()
+}
+
+func (a *audit) rotateErr() error {
+	if err := a.w.Flush(); err != nil {
+		return err
+	}
+	// fsynced before the rename: a rotated file is complete, and audit.log's
+	// last entry, read at the next start, is never older than a rotated one's
+	if err := a.f.Sync(); err != nil {
+		return err
+	}
+	a.pending = false
+	path := filepath.Join(a.dir, auditFile)
+	dst := filepath.Join(a.dir, rotatedName(a.first))
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s exists already", dst)
+	}
+	nf, err := os.OpenFile(path+".new", os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(path, dst); err != nil {
+		nf.Close()
+		os.Remove(path + ".new")
+		return err
+	}
+	// from here on the trail is rotated: audit.log is the new file. A crash
+	// before the second rename leaves no audit.log; the next start creates it
+	if err := os.Rename(path+".new", path); err != nil {
+		nf.Close()
+		os.Remove(path + ".new")
+		if nf, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644); err != nil {
+			return err // the trail cannot go on; a.f is still the rotated file
+		}
+	}
+	if err := syncDir(a.dir); err != nil {
+		a.opts.Logger.Error("audit: fsync of the directory after rotating", "err", err)
+	}
+	a.f.Close()
+	a.f = nf
+	a.w.Reset(nf)
+	a.size, a.first = 0, 0
+	return nil
+}
+
+// retain removes rotated files past retention, oldest first.
+func (a *audit) retain() {
+	if a.opts.Retain < 0 && a.opts.RetainFiles <= 0 {
+		return
+	}
+	rot, err := rotatedFiles(a.dir)
+	if err != nil {
+		a.opts.Logger.Error("audit: listing rotated files", "err", err)
+		return
+	}
+	removed := false
+	for i, first := range rot {
+		p := filepath.Join(a.dir, rotatedName(first))
+		tooMany := a.opts.RetainFiles > 0 && len(rot)-i > a.opts.RetainFiles
+		if !tooMany {
+			st, err := os.Stat(p)
+			if err != nil || a.opts.Retain < 0 || a.opts.now().Sub(st.ModTime()) < a.opts.Retain {
+				break // only a prefix goes: the trail left has no hole
+			}
+		}
+		if err := os.Remove(p); err != nil {
+			a.opts.Logger.Error("audit: removing a file past retention", "path", p, "err", err)
+			break
+		}
+		removed = true
+	}
+	if removed {
+		syncDir(a.dir)
+	}
 }
 
 // record adds the entries of applied changes made by who; changes already
@@ -113,7 +376,14 @@ func (a *audit) record(evs []engine.Event, who *Who) {
 		}
 		a.buf.Reset()
 		json.NewEncoder(&a.buf).Encode(&e)
+		if a.size > 0 && (a.size+int64(a.buf.Len()) > a.opts.MaxSize || a.opts.now().Sub(a.started) >= a.opts.MaxAge) {
+			a.rotate()
+		}
+		if a.size == 0 {
+			a.first, a.started = e.Version, a.opts.now()
+		}
 		a.w.Write(a.buf.Bytes())
+		a.size += int64(a.buf.Len())
 		a.pending = true
 	}
 }
@@ -129,7 +399,13 @@ func nonNil(s []string) []string {
 func (a *audit) sync() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.w == nil || !a.pending {
+	if a.w == nil {
+		return nil
+	}
+	if a.size > 0 && a.opts.now().Sub(a.started) >= a.opts.MaxAge {
+		a.rotate() // a quiet trail rotates by age too
+	}
+	if !a.pending {
 		return nil
 	}
 	if err := a.w.Flush(); err != nil {
@@ -191,30 +467,102 @@ func (s *Store) Audit(q AuditQuery) ([]AuditEntry, bool, error) {
 		}
 		return out, false, nil
 	}
+	// open every file the query needs while no rotation can move them (an
+	// open file reads whole even once renamed), and read each only as far as
+	// it went then: a flush while reading could show half a line
 	a.mu.Lock()
-	err := a.w.Flush()
+	fs, err := a.openForRead(q)
 	a.mu.Unlock()
-	if err != nil {
-		return nil, false, err
-	}
-	f, err := os.Open(a.f.Name())
-	if err != nil {
-		return nil, false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var e AuditEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, false, fmt.Errorf("audit: %v", err)
+	defer func() {
+		for _, f := range fs {
+			f.Close()
 		}
-		if q.match(&e) {
-			if len(out) == q.Limit {
-				return out, true, nil
+	}()
+	if err != nil {
+		return nil, false, err
+	}
+	for _, f := range fs {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var e AuditEntry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return nil, false, fmt.Errorf("audit: %s: %v", f.Name(), err)
 			}
-			out = append(out, e)
+			if q.match(&e) {
+				if len(out) == q.Limit {
+					return out, true, nil
+				}
+				out = append(out, e)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, false, fmt.Errorf("audit: %s: %w", f.Name(), err)
 		}
 	}
-	return out, false, sc.Err()
+	return out, false, nil
+}
+
+// auditReader reads an audit file up to the size it had when opened.
+type auditReader struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r auditReader) Name() string { return r.f.Name() }
+func (r auditReader) Close() error { return r.f.Close() }
+
+// openForRead flushes audit.log and opens, in order, the rotated files that
+// may hold entries q selects, and audit.log. Called with a.mu held.
+func (a *audit) openForRead(q AuditQuery) ([]auditReader, error) {
+	if err := a.w.Flush(); err != nil {
+		return nil, err
+	}
+	rot, err := rotatedFiles(a.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []auditReader
+	open := func(p string) (bool, error) {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil // removed by retention since the listing
+		}
+		if err != nil {
+			return false, err
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return false, err
+		}
+		out = append(out, auditReader{io.NewSectionReader(f, 0, st.Size()), f})
+		return true, nil
+	}
+	for i, first := range rot {
+		// the newest version it holds: just below the next file's first
+		newest := a.last
+		if i+1 < len(rot) {
+			newest = rot[i+1] - 1
+		} else if a.first != 0 {
+			newest = a.first - 1
+		}
+		if newest <= q.After {
+			continue
+		}
+		p := filepath.Join(a.dir, rotatedName(first))
+		if !q.Since.IsZero() {
+			// written last before Since: every entry in it is older
+			if st, err := os.Stat(p); err == nil && st.ModTime().Before(q.Since) {
+				continue
+			}
+		}
+		if _, err := open(p); err != nil {
+			return out, err
+		}
+	}
+	if _, err := open(filepath.Join(a.dir, auditFile)); err != nil {
+		return out, err
+	}
+	return out, nil
 }
