@@ -55,3 +55,91 @@ func (a *Answers) sinceOf(q Query) (*engine.AsOf, error) {
 	}
 	return &at, nil
 }
+
+// MaxSeriesPoints bounds the points of one series.
+const MaxSeriesPoints = 1000
+
+// parseStep reads a series step: a number and s, m, h or d, at least 1s.
+func parseStep(s string) (time.Duration, error) {
+	if s == "" {
+		return 24 * time.Hour, nil
+	}
+	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
+	n, err := strconv.ParseFloat(s[:len(s)-1], 64)
+	if unit == 0 || err != nil || n <= 0 || n*float64(unit) < float64(time.Second) || n*float64(unit) > float64(400*24*time.Hour) {
+		return 0, fault.New(fault.BadRequest, "step %q: want a number and s, m, h or d, at least 1s (e.g. 1d, 6h, 90s)", s)
+	}
+	return time.Duration(n * float64(unit)), nil
+}
+
+// History answers GET /api/v1/history?level=&id=&where=&from=&to=&step=:
+// the counts of a unit (or, without level and id, the city) as of each
+// instant from, from+step, … up to to.
+func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
+	start := time.Now()
+	level, id := q.Get("level"), q.Get("id")
+	if (level == "") != (id == "") {
+		return nil, fault.New(fault.BadRequest, "give level and id together (a unit), or neither (the city)")
+	}
+	step, err := parseStep(q.Get("step"))
+	if err != nil {
+		return nil, err
+	}
+	to := time.Now()
+	if s := q.Get("to"); s != "" {
+		if to, err = a.parseInstant("to", s); err != nil {
+			return nil, err
+		}
+	}
+	from := to.Add(-29 * step)
+	if s := q.Get("from"); s != "" {
+		if from, err = a.parseInstant("from", s); err != nil {
+			return nil, err
+		}
+	}
+	if from.After(to) {
+		return nil, fault.New(fault.BadRequest, "from is after to")
+	}
+	n := int(to.Sub(from)/step) + 1
+	if n > MaxSeriesPoints {
+		return nil, fault.New(fault.TooLarge, "%d points; at most %d: use a larger step or a shorter span", n, MaxSeriesPoints)
+	}
+	at := make([]time.Time, n)
+	for i := range at {
+		at[i] = from.Add(time.Duration(i) * step)
+	}
+	pts, names, err := a.eng.Series(engine.SeriesQuery{Level: level, ID: id, Where: q.Get("where"), At: at})
+	if err != nil {
+		return nil, err
+	}
+	pol := a.Policy(c)
+	sc := a.scratch()
+	w := &sc.w
+	w.raw(`{"level":`)
+	w.str(level)
+	w.raw(`,"id":`)
+	w.str(id)
+	w.raw(`,"step":`)
+	if s := q.Get("step"); s != "" {
+		w.str(s)
+	} else {
+		w.str("1d")
+	}
+	w.raw(`,"points":[`)
+	var newest engine.Version
+	for i := range pts {
+		p := &pts[i]
+		w.comma(i)
+		w.raw(`{"time":`)
+		w.str(p.Time.In(a.opts.TZ).Format(time.RFC3339Nano))
+		w.raw(`,"version":`)
+		w.uint(uint64(p.Version))
+		w.byte(',')
+		w.shown(pol, &p.Counts, names)
+		w.byte('}')
+		newest = max(newest, p.Version)
+	}
+	w.byte(']')
+	finish(w, newest, start)
+	return a.done(sc), nil
+}

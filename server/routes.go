@@ -91,6 +91,12 @@ func (s *Server) match(segs []string) (route, handler) {
 				return reply(ctx)(a.BuildingStates(ctx.PostBody(), c))
 			}
 		}
+	case "history":
+		if n == 1 {
+			return route{name: "history", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.History(query(ctx), c))
+			}
+		}
 	case "legend":
 		if n == 1 {
 			return route{name: "legend", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
