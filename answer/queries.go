@@ -643,10 +643,18 @@ func (a *Answers) Info(c *Caller, basemap string) ([]byte, error) {
 	})
 }
 
-// Health answers GET /healthz.
+// Health answers GET /healthz: "ok", or "degraded" with the reason when the
+// store refuses changes (a full disk, say).
 func (a *Answers) Health() []byte {
 	var w jsonw
-	w.raw(`{"status":"ok","dwellings":`)
+	w.raw(`{"status":`)
+	if reason := a.storeHealth(); reason != "" {
+		w.raw(`"degraded","reason":`)
+		w.str(reason)
+	} else {
+		w.raw(`"ok"`)
+	}
+	w.raw(`,"dwellings":`)
 	w.int(int64(a.eng.Len()))
 	w.raw(`,"version":`)
 	w.uint(uint64(a.eng.Version()))
@@ -670,4 +678,11 @@ func (a *Answers) asOfField(v *fastjson.Value) (engine.AsOf, error) {
 		return a.asOf("as_of", string(v.GetStringBytes()))
 	}
 	return engine.AsOf{}, fault.New(fault.BadRequest, "as_of must be a version (a number) or a time or date (a string)")
+}
+
+func (a *Answers) storeHealth() string {
+	if a.store == nil {
+		return ""
+	}
+	return a.store.Health()
 }

@@ -27,7 +27,9 @@ import (
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/scheme"
+	"github.com/roomstate/roomstate/wal"
 )
 
 // Options configure a Store. Zero values take the defaults.
@@ -59,8 +61,7 @@ type Store struct {
 	closed bool
 
 	// owned by the committer goroutine
-	seg        *os.File
-	segFirst   uint64
+	wal        *wal.Log  // nil without a data directory
 	lastTime   time.Time // of the newest change: times never go back
 	sinceSnap  int
 	lastSnap   time.Time
@@ -69,7 +70,9 @@ type Store struct {
 	snapErrMu  sync.Mutex
 	snapErr    error
 	hadState   bool
-	fatal      error
+	fatal      error                  // the log is broken: nothing more is accepted
+	degraded   atomic.Pointer[string] // why changes are refused now (nil: they are not)
+	snapDone   atomic.Uint64          // version of a snapshot written since the committer last looked
 	encodeBuf  []byte
 	statsGroup int
 }
@@ -143,14 +146,12 @@ func Open(opts Options) (*Store, error) {
 	s.audit = a
 	if opts.Dir != "" {
 		if err := s.recover(); err != nil {
+			if s.wal != nil {
+				s.wal.Close()
+			}
 			a.close()
 			return nil, err
 		}
-		seg, err := openSegment(opts.Dir, uint64(eng.Version())+1)
-		if err != nil {
-			return nil, err
-		}
-		s.seg, s.segFirst = seg, uint64(eng.Version())+1
 	}
 	s.feed.reset(eng.Version())
 	go s.run()
@@ -190,57 +191,66 @@ func (s *Store) recover() error {
 		s.hadState = true
 		s.log.Info("snapshot restored", "path", path, "version", v, "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
 	}
-	segs, err := listFiles(dir, "wal-", ".log")
+	l, err := wal.Open(dir, wal.Options{FirstSeq: uint64(s.eng.Version()) + 1, Logger: s.log, NoSync: s.opts.NoSync})
+	if err != nil {
+		var ce *wal.CorruptError
+		if errors.As(err, &ce) {
+			return &CorruptError{Path: ce.Path, Offset: ce.Offset, Reason: ce.Reason}
+		}
+		return err
+	}
+	s.wal = l
+	if l.First() > uint64(s.eng.Version())+1 {
+		return &CorruptError{Path: l.Segments()[0].Path, Reason: fmt.Sprintf("the log starts at version %d, the snapshot ends at %d: changes are missing", l.First(), s.eng.Version())}
+	}
+	replayed := 0
+	path := dir
+	err = l.Replay(func(wr wal.Record) error {
+		r, err := decodeRecord(wr.Data)
+		if err != nil {
+			return &CorruptError{Path: path, Reason: fmt.Sprintf("the record of sequence %d does not decode: %v", wr.Seq, err)}
+		}
+		if r.Scheme != nil { // schemes re-apply harmlessly if the snapshot has them
+			if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
+				return &CorruptError{Path: path, Reason: "scheme does not apply: " + err.Error()}
+			}
+			return nil
+		}
+		if r.Ops == nil {
+			return nil
+		}
+		cur := uint64(s.eng.Version())
+		if r.Version+uint64(len(r.Ops))-1 <= cur {
+			return nil // in the snapshot already
+		}
+		if r.Version != cur+1 {
+			return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d follows version %d", r.Version, cur)}
+		}
+		var t time.Time
+		if r.Who != nil {
+			t = r.Who.Time
+		}
+		p := s.w.Prepare([]engine.Request{{Ops: fromWire(r.Ops)}})
+		if p.Errs[0] != nil {
+			return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, p.Errs[0])}
+		}
+		evs := s.w.Commit(p, t)[0]
+		s.w.Maintain()
+		s.lastTime = t
+		s.feed.publish(evs)
+		s.audit.record(evs, r.Who) // the trail's unsynced tail, back
+		replayed += len(r.Ops)
+		s.hadState = true
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	replayed := 0
-	for i, first := range segs {
-		path := filepath.Join(dir, segmentName(first))
-		last := i == len(segs)-1
-		torn, err := readSegment(path, last, func(r *record) error {
-			if r.Ops == nil && r.Scheme == nil {
-				return nil
-			}
-			if r.Scheme != nil { // schemes re-apply harmlessly if the snapshot has them
-				if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
-					return &CorruptError{Path: path, Reason: "scheme does not apply: " + err.Error()}
-				}
-				return nil
-			}
-			cur := uint64(s.eng.Version())
-			if r.Version+uint64(len(r.Ops))-1 <= cur {
-				return nil // in the snapshot already
-			}
-			if r.Version != cur+1 {
-				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d follows version %d", r.Version, cur)}
-			}
-			var t time.Time
-			if r.Who != nil {
-				t = r.Who.Time
-			}
-			p := s.w.Prepare([]engine.Request{{Ops: fromWire(r.Ops)}})
-			if p.Errs[0] != nil {
-				return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, p.Errs[0])}
-			}
-			evs := s.w.Commit(p, t)[0]
-			s.w.Maintain()
-			s.lastTime = t
-			s.feed.publish(evs)
-			s.audit.record(evs, r.Who) // the trail's unsynced tail, back
-			replayed += len(r.Ops)
-			s.hadState = true
-			return nil
-		})
-		if err != nil {
+	// a snapshot newer than the log's end (a load, say): new records start
+	// after it
+	if next := uint64(s.eng.Version()) + 1; l.Next() < next {
+		if err := l.Rotate(next); err != nil {
 			return err
-		}
-		if torn >= 0 {
-			s.log.Warn("the log ends in a torn record (a write cut short by a crash); cutting it off",
-				"path", path, "offset", torn)
-			if err := truncate(path, torn); err != nil {
-				return err
-			}
 		}
 	}
 	if replayed > 0 {
@@ -324,6 +334,11 @@ func (s *Store) run() {
 		case <-tick.C:
 		}
 		s.w.Maintain()
+		if v := s.snapDone.Swap(0); v > 0 {
+			if err := s.wal.RemoveBefore(v + 1); err != nil {
+				s.log.Error("removing the log a snapshot made obsolete", "err", err)
+			}
+		}
 		s.maybeSnapshot(false)
 	}
 }
@@ -333,7 +348,7 @@ func (s *Store) run() {
 func (s *Store) commit(group []*request) {
 	if s.fatal != nil {
 		for _, r := range group {
-			r.done <- result{err: s.fatal}
+			r.done <- result{err: fault.Wrap(fault.Unavailable, s.fatal)}
 		}
 		return
 	}
@@ -374,10 +389,10 @@ func (s *Store) commitScheme(req *request) {
 		req.done <- result{err: err}
 		return
 	}
-	if s.seg != nil {
-		buf, err := encodeRecord(s.encodeBuf[:0], &record{Version: uint64(s.eng.Version()), Scheme: req.scheme})
+	if s.wal != nil {
+		data, err := encodeRecord(&record{Version: uint64(s.eng.Version()), Scheme: req.scheme})
 		if err == nil {
-			err = s.write(buf)
+			err = s.append([]wal.Record{{Seq: s.wal.Next(), Data: data}})
 		}
 		if err != nil {
 			req.done <- result{err: err}
@@ -456,22 +471,23 @@ func (s *Store) commitChanges(group []*request) {
 		return
 	}
 	t := s.now()
-	if s.seg != nil {
-		buf := s.encodeBuf[:0]
+	if s.wal != nil {
+		recs := make([]wal.Record, 0, len(accepted))
 		v := uint64(p.First)
 		var err error
 		for _, r := range accepted {
 			who := *r.who
 			who.Time = t
-			if buf, err = encodeRecord(buf, &record{Version: v, Ops: toWire(r.change.Ops), Who: &who}); err != nil {
+			var data []byte
+			if data, err = encodeRecord(&record{Version: v, Ops: toWire(r.change.Ops), Who: &who}); err != nil {
 				break
 			}
+			recs = append(recs, wal.Record{Seq: v, Count: uint32(len(r.change.Ops)), Data: data})
 			v += uint64(len(r.change.Ops))
 		}
 		if err == nil {
-			err = s.write(buf)
+			err = s.append(recs)
 		}
-		s.encodeBuf = buf[:0]
 		if err != nil {
 			for _, r := range accepted {
 				r.done <- result{err: err}
@@ -496,20 +512,45 @@ func (s *Store) commitChanges(group []*request) {
 	s.statsGroup = k
 }
 
-// write appends to the log and makes it durable; a failure is fatal for
-// the store: the log's state is unknown, so nothing more is accepted.
-func (s *Store) write(buf []byte) error {
-	if _, err := s.seg.Write(buf); err != nil {
-		s.fatal = fmt.Errorf("store: writing the log failed, no more changes are accepted: %w", err)
-		return s.fatal
-	}
-	if !s.opts.NoSync {
-		if err := s.seg.Sync(); err != nil {
-			s.fatal = fmt.Errorf("store: fsync of the log failed, no more changes are accepted: %w", err)
-			return s.fatal
+// append makes records durable in the log. A failed append was cut back
+// by the log: none of its records will ever apply, so its requests are told
+// so with fault.Unavailable (and a reason: a full disk, say), the store
+// reports itself degraded, and the next append tries again by itself. Only
+// a log that could not be cut back is fatal: nothing more is accepted.
+func (s *Store) append(recs []wal.Record) error {
+	err := s.wal.Append(recs)
+	if err == nil {
+		if s.degraded.Load() != nil {
+			s.degraded.Store(nil)
+			s.log.Info("the log takes writes again")
 		}
+		return nil
 	}
-	return nil
+	if errors.Is(err, wal.ErrBroken) {
+		s.fatal = fmt.Errorf("store: the log could not be cut back after a failed write; its state is unknown, so no more changes are accepted until a restart: %w", err)
+		s.log.Error("log broken", "err", err)
+		reason := s.fatal.Error()
+		s.degraded.Store(&reason)
+		return fault.Wrap(fault.Unavailable, s.fatal)
+	}
+	reason := "the change log cannot be written: " + err.Error()
+	if errors.Is(err, wal.ErrNoSpace) {
+		reason = "the disk of the data directory is full; changes are refused until space is freed (nothing of a refused change was kept)"
+	}
+	if s.degraded.Load() == nil {
+		s.log.Error("log write failed; refusing changes until it succeeds", "err", err)
+	}
+	s.degraded.Store(&reason)
+	return &fault.Error{Kind: fault.Unavailable, Msg: reason + "; nothing of this request was applied", RetryAfter: 5}
+}
+
+// Health reports whether the store takes changes: "" when it does, else
+// why not (a full disk, a broken log).
+func (s *Store) Health() string {
+	if r := s.degraded.Load(); r != nil {
+		return *r
+	}
+	return ""
 }
 
 // maybeSnapshot starts a snapshot when enough has changed (or when forced).
@@ -531,14 +572,9 @@ func (s *Store) maybeSnapshot(force bool) {
 	// a new segment starts where the snapshot ends
 	fz := s.eng.Freeze()
 	v := uint64(fz.Version())
-	if v+1 != s.segFirst {
-		seg, err := openSegment(s.opts.Dir, v+1)
-		if err != nil {
-			s.log.Error("snapshot: cannot start a new log segment", "err", err)
-			return
-		}
-		s.seg.Close()
-		s.seg, s.segFirst = seg, v+1
+	if err := s.wal.Rotate(v + 1); err != nil {
+		s.log.Error("snapshot: cannot start a new log segment", "err", err)
+		return
 	}
 	s.sinceSnap, s.lastSnap = 0, time.Now()
 	s.snapBusy.Store(true)
@@ -549,6 +585,9 @@ func (s *Store) maybeSnapshot(force bool) {
 		s.snapErrMu.Lock()
 		s.snapErr = err
 		s.snapErrMu.Unlock()
+		if err == nil {
+			s.snapDone.Store(v) // the committer removes the log it makes obsolete
+		}
 		if err != nil {
 			s.log.Error("snapshot failed", "err", err)
 		}
@@ -566,17 +605,12 @@ func (s *Store) writeSnapshot(fz *engine.Frozen) error {
 	}
 	v := snap.Version
 	s.log.Info("snapshot written", "path", path, "version", v, "dwellings", snap.N, "seconds", time.Since(start).Seconds())
-	// older snapshots and log segments wholly before it are obsolete
+	// older snapshots are obsolete (and the log before it: the committer
+	// removes that, since the log is its alone)
 	snaps, _ := listFiles(s.opts.Dir, "snapshot-", ".msgpack")
 	for _, old := range snaps {
 		if old < v {
 			os.Remove(filepath.Join(s.opts.Dir, snapshotName(old)))
-		}
-	}
-	segs, _ := listFiles(s.opts.Dir, "wal-", ".log")
-	for i, first := range segs {
-		if i+1 < len(segs) && segs[i+1] <= v+1 {
-			os.Remove(filepath.Join(s.opts.Dir, segmentName(first)))
 		}
 	}
 	return syncDir(s.opts.Dir)
@@ -616,9 +650,14 @@ func (s *Store) Close() error {
 	// a directory that never held anything stays without a snapshot: the
 	// next start must not take an empty city for saved state
 	if s.fatal == nil && err == nil && (s.hadState || s.eng.Version() > 0) {
-		err = s.writeSnapshot(s.eng.Freeze())
+		fz := s.eng.Freeze()
+		if err = s.wal.Rotate(uint64(fz.Version()) + 1); err == nil {
+			if err = s.writeSnapshot(fz); err == nil {
+				err = s.wal.RemoveBefore(uint64(fz.Version()) + 1)
+			}
+		}
 	}
-	if cerr := s.seg.Close(); err == nil {
+	if cerr := s.wal.Close(); err == nil {
 		err = cerr
 	}
 	if cerr := s.audit.close(); err == nil {
