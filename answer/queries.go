@@ -3,6 +3,7 @@ package answer
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
@@ -556,6 +557,20 @@ func writeDwelling(w *jsonw, d *engine.Dwelling) {
 	w.str(d.Room)
 	w.raw(`,"flags":`)
 	w.strs(d.Flags)
+	if len(d.Expires) > 0 {
+		w.raw(`,"expires":{`)
+		names := make([]string, 0, len(d.Expires))
+		for n := range d.Expires {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for i, n := range names {
+			w.comma(i)
+			w.key(n)
+			w.str(d.Expires[n].UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+		}
+		w.byte('}')
+	}
 	w.raw(`,"version":`)
 	w.uint(uint64(d.Version))
 	w.raw("}\n")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
@@ -100,12 +101,30 @@ func flagOp(o *fastjson.Object, pathID string) (engine.Op, error) {
 			op.Set, err = stringList(v, "set", "flag names")
 		case "clear":
 			op.Clear, err = stringList(v, "clear", "flag names")
+		case "until":
+			if v.Type() == fastjson.TypeNull {
+				return
+			}
+			b, e := v.StringBytes()
+			t, te := time.Parse(time.RFC3339Nano, string(b))
+			if e != nil || te != nil {
+				err = fmt.Errorf("until must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00")
+				return
+			}
+			if !t.After(time.Now()) {
+				err = fmt.Errorf("until %s is not in the future", b)
+				return
+			}
+			op.Until = t
 		default:
-			err = fmt.Errorf("unknown field %q (want id, set, clear)", k)
+			err = fmt.Errorf("unknown field %q (want id, set, clear, until)", k)
 		}
 	})
 	if err == nil && op.ID == "" {
 		err = fmt.Errorf("id is missing")
+	}
+	if err == nil && !op.Until.IsZero() && len(op.Set) == 0 {
+		err = fmt.Errorf("until applies to the flags set; set names none")
 	}
 	return op, err
 }

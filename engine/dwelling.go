@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/roomstate/roomstate/fault"
+import (
+	"time"
+
+	"github.com/roomstate/roomstate/fault"
+)
 
 // Dwelling is one dwelling's record as the API shows it.
 type Dwelling struct {
@@ -15,7 +19,9 @@ type Dwelling struct {
 	Floor     int16 // NoFloor when unknown
 	Room      string
 	Flags     []string
-	Version   Version
+	// Expires lists the flags that clear themselves, and when.
+	Expires map[string]time.Time
+	Version Version
 }
 
 // Dwelling returns the record of a dwelling, or a *NotFoundError.
@@ -28,6 +34,7 @@ func (e *Engine) Dwelling(id string) (*Dwelling, error) {
 		return nil, fault.New(fault.NotFound, "dwelling %q not found", id)
 	}
 	d := st.dwelling(p)
+	d.Expires = e.expiresOf(st, st.did[p])
 	d.Version = e.version
 	return d, nil
 }

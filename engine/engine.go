@@ -51,6 +51,7 @@ type Engine struct {
 	exprs   *exprCache   // parsed `where` strings, for st's flags
 	gens    uint64       // numbers states, boundary and scheme changes (st.gen)
 	hist    *history.Log // every change since the load, for the retention window
+	exp     expiries     // flags that clear themselves, by dwelling
 
 	pool sync.Pool // *scratch: per-query buffers
 }

@@ -59,14 +59,80 @@ func TestAsOfMatchesModel(t *testing.T) {
 	if e.Version() != engine.Version(b.Len()) {
 		t.Fatalf("loaded version %d", e.Version())
 	}
+	// the model's pending expiries: dwelling → flag → due
+	pending := map[string]map[string]time.Time{}
 	for i := 0; i < 900; i++ {
+		now = now.Add(time.Duration(1+rng.IntN(600)) * time.Second)
+		// what falls due clears itself first, as the store would do it
+		var due []engine.Op
+		for id, fl := range pending {
+			var names []string
+			for f, at := range fl {
+				if !at.After(now) {
+					names = append(names, f)
+				}
+			}
+			if len(names) > 0 {
+				slices.Sort(names)
+				due = append(due, engine.Op{Kind: engine.OpFlags, ID: id, Clear: names})
+			}
+		}
+		slices.SortFunc(due, func(a, b engine.Op) int { return cmpStr(a.ID, b.ID) })
+		got := e.DueExpiries(now)
+		slices.SortFunc(got, func(a, b engine.Op) int { return cmpStr(a.ID, b.ID) })
+		if len(got) != len(due) {
+			for _, d := range due {
+				dw, err := e.Dwelling(d.ID)
+				t.Logf("model due %+v; engine: %+v %v", d, dw, err)
+			}
+			t.Fatalf("change %d: %d dwellings due, want %d", i, len(got), len(due))
+		}
+		for k := range got {
+			if got[k].ID != due[k].ID || !slices.Equal(got[k].Clear, due[k].Clear) {
+				t.Fatalf("change %d: due %+v, want %+v", i, got[k], due[k])
+			}
+		}
+		if len(got) > 0 {
+			if _, err := e.Apply(engine.Request{Ops: got}, now); err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range got {
+				r := m.byID[op.ID]
+				r.flags &^= m.mask(op.Clear)
+				m.byID[op.ID] = r
+				for _, f := range op.Clear {
+					delete(pending[op.ID], f)
+				}
+			}
+		}
 		ops := m.randomOps(rng, ids, tc.pts, &next)
-		for _, op := range ops {
+		for j := range ops {
+			op := &ops[j]
 			if op.Kind == engine.OpPut && !slices.Contains(ids, op.ID) {
 				ids = append(ids, op.ID)
 			}
+			switch op.Kind {
+			case engine.OpFlags:
+				if rng.IntN(4) == 0 {
+					op.Until = now.Add(time.Duration(1+rng.IntN(3000)) * time.Second)
+				}
+				if pending[op.ID] == nil {
+					pending[op.ID] = map[string]time.Time{}
+				}
+				for _, f := range op.Set {
+					if op.Until.IsZero() {
+						delete(pending[op.ID], f)
+					} else {
+						pending[op.ID][f] = op.Until
+					}
+				}
+				for _, f := range op.Clear {
+					delete(pending[op.ID], f)
+				}
+			default:
+				delete(pending, op.ID)
+			}
 		}
-		now = now.Add(time.Duration(1+rng.IntN(600)) * time.Second)
 		if _, err := e.Apply(engine.Request{Ops: ops}, now); err != nil {
 			t.Fatal(err)
 		}
@@ -371,6 +437,16 @@ func TestAsOfMatchesModel(t *testing.T) {
 }
 
 func (m *model) namesOrNil(mask uint64) []string { return m.names(mask) }
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
 
 func roundDiv(a, b int64) int64 {
 	if a >= 0 {

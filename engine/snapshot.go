@@ -52,6 +52,8 @@ type Snapshot struct {
 	Boundaries []SnapshotBoundary
 	// History is the retained change log (nil: it starts at this snapshot).
 	History *history.State
+	// Expiries are the flags due to clear themselves.
+	Expiries []Expiry
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
@@ -99,6 +101,7 @@ func init() {
 type Frozen struct {
 	st      *state
 	hist    *history.State
+	exp     []Expiry
 	version Version
 	schemes map[string]scheme.Scheme
 	band    int32
@@ -112,7 +115,7 @@ func (fz *Frozen) Version() Version { return fz.version }
 func (e *Engine) Freeze() *Frozen {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
+	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), exp: e.exportExpiries(e.st), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
 	for n, s := range e.schemes {
 		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
 			fz.schemes[n] = s.Def
@@ -131,7 +134,7 @@ func (e *Engine) Export() *Snapshot { return e.Freeze().Snapshot() }
 func (fz *Frozen) Snapshot() *Snapshot {
 	st := fz.st
 	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
-		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist}
+		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist, Expiries: fz.exp}
 	live := make([]uint32, 0, st.nLive)
 	for p := uint32(0); p < uint32(st.n); p++ {
 		if st.isLive(p) {
@@ -400,6 +403,14 @@ func (w *Writer) Restore(s *Snapshot) error {
 			return bad("history", fmt.Errorf("it ends at version %d, the snapshot is of %d", hist.Newest(), s.Version))
 		}
 	}
+	var exp expiries
+	for _, x := range s.Expiries {
+		f, ok := st.flagIndex[x.Flag]
+		if !ok || int(x.DID) >= len(st.slotOf) || st.slotOf[x.DID] < 0 {
+			return bad("expiries", fmt.Errorf("an expiry of flag %q of dwelling %d that does not exist", x.Flag, x.DID))
+		}
+		exp.set(expKey{x.DID, f}, x.Ms)
+	}
 	w.waitCompaction()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -407,6 +418,7 @@ func (w *Writer) Restore(s *Snapshot) error {
 	w.install(st)
 	e.version = Version(s.Version)
 	e.hist = hist
+	e.exp = exp
 	w.checkInvariants()
 	return nil
 }

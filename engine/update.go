@@ -40,6 +40,8 @@ type Op struct {
 	Set   []string       // OpFlags: flags to set
 	Clear []string       // OpFlags: flags to clear
 	Put   *DwellingInput // OpPut: the new record
+	// Until, when set (OpFlags), is when the flags set clear themselves.
+	Until time.Time
 }
 
 // DwellingInput is a whole dwelling as PUT gives it.
@@ -243,6 +245,9 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 					return nil, opErr(i, fault.BadRequest, "flag %q is both set and cleared", n)
 				}
 			}
+			if !op.Until.IsZero() && len(op.Set) == 0 {
+				return nil, opErr(i, fault.BadRequest, "until applies to the flags a change sets; this one sets none")
+			}
 			d := find(i, op.ID)
 			if !d.exists {
 				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
@@ -362,6 +367,7 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 			ev := st.apply(&ops[j], p.slots[i][j], e.ranks)
 			ev.Version, ev.Time = e.version, t
 			w.logChange(st, &ev, ms, before)
+			w.expire(st, &ops[j], ev.did)
 			evs[i] = append(evs[i], ev)
 		}
 		if w.compacting != nil {

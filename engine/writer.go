@@ -71,7 +71,7 @@ func (w *Writer) Load(batches ...*Batch) error {
 		e.version += Version(b.n)
 	}
 	// the history starts again at the loaded state: its dwellings are not
-	// changes the log could undo
+	// changes the log could undo (expiries are kept: their dwellings are)
 	e.hist = history.New(uint64(e.version), w.opts.Clock().UnixMilli())
 	w.checkInvariants()
 	return nil

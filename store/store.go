@@ -43,6 +43,11 @@ type Options struct {
 	MaxGroup         int            // requests in one group commit (default 4096)
 	// NoSync skips fsync: for tests of what does not depend on it, never in production.
 	NoSync bool
+	// Clock tells the time of changes and of expiries (nil: time.Now).
+	Clock func() time.Time
+	// NoExpiry leaves flags due to expire alone (a replica that is not the
+	// leader: the leader's clearing reaches it through the stream).
+	NoExpiry bool
 }
 
 // Store owns an engine and serialises every change to it. See the package
@@ -130,6 +135,12 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxGroup <= 0 {
 		opts.MaxGroup = 4096
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Engine.Clock == nil {
+		opts.Engine.Clock = opts.Clock
+	}
 	w := engine.New(opts.Engine)
 	eng := w.Engine
 	s := &Store{w: w, eng: eng, opts: opts, log: opts.Logger, feed: newFeed(opts.Backlog),
@@ -154,8 +165,32 @@ func Open(opts Options) (*Store, error) {
 		}
 	}
 	s.feed.reset(eng.Version())
+	// flags due to clear themselves while the server was down clear now,
+	// before anyone is answered
+	s.expire(opts.Clock())
 	go s.run()
 	return s, nil
+}
+
+// system is who the server's own changes are by, in the audit trail.
+var system = Who{Name: "system", Role: "system"}
+
+// expire submits, from the committer, the changes that clear the flags due
+// at or before now: one request of the server's own.
+func (s *Store) expire(now time.Time) {
+	if s.opts.NoExpiry || s.fatal != nil {
+		return
+	}
+	ops := s.w.DueExpiries(now)
+	if len(ops) == 0 {
+		return
+	}
+	who := system
+	req := &request{change: &engine.Request{Ops: ops}, who: &who, done: make(chan result, 1)}
+	s.commit([]*request{req})
+	if r := <-req.done; r.err != nil {
+		s.log.Error("flags due to expire were not cleared; trying again", "err", r.err)
+	}
 }
 
 // HadState reports whether the data directory held state when opened.
@@ -308,7 +343,7 @@ func (s *Store) send(req *request) error {
 // run is the committer: it takes requests in groups.
 func (s *Store) run() {
 	defer close(s.done)
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond) // housekeeping, and expiries within a second of their time
 	defer tick.Stop()
 	group := make([]*request, 0, s.opts.MaxGroup)
 	for {
@@ -334,6 +369,7 @@ func (s *Store) run() {
 		case <-tick.C:
 		}
 		s.w.Maintain()
+		s.expire(s.opts.Clock())
 		if v := s.snapDone.Swap(0); v > 0 {
 			if err := s.wal.RemoveBefore(v + 1); err != nil {
 				s.log.Error("removing the log a snapshot made obsolete", "err", err)
@@ -445,7 +481,7 @@ func (s *Store) commitLoad(l *load) error {
 // now is the time of the next change: the clock, but never before the
 // newest change's.
 func (s *Store) now() time.Time {
-	t := time.Now()
+	t := s.opts.Clock()
 	if t.Before(s.lastTime) {
 		t = s.lastTime
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"time"
+
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
@@ -25,6 +27,7 @@ type wireOp struct {
 	Set   []string      `msgpack:"s,omitempty"`
 	Clear []string      `msgpack:"c,omitempty"`
 	Put   *wirePut      `msgpack:"p,omitempty"`
+	Until int64         `msgpack:"u,omitempty"` // Unix ms
 }
 
 // wirePut is an engine.DwellingInput in the log.
@@ -46,6 +49,9 @@ func toWire(ops []engine.Op) []wireOp {
 	out := make([]wireOp, len(ops))
 	for i, op := range ops {
 		out[i] = wireOp{Kind: op.Kind, ID: op.ID, Set: op.Set, Clear: op.Clear}
+		if !op.Until.IsZero() {
+			out[i].Until = op.Until.UnixMilli()
+		}
 		if p := op.Put; p != nil {
 			out[i].Put = &wirePut{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
@@ -58,6 +64,9 @@ func fromWire(ops []wireOp) []engine.Op {
 	out := make([]engine.Op, len(ops))
 	for i, op := range ops {
 		out[i] = engine.Op{Kind: op.Kind, ID: op.ID, Set: op.Set, Clear: op.Clear}
+		if op.Until != 0 {
+			out[i].Until = time.UnixMilli(op.Until)
+		}
 		if p := op.Put; p != nil {
 			out[i].Put = &engine.DwellingInput{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
@@ -151,6 +160,14 @@ type snapshotFile struct {
 	Schemes     map[string]wireScheme `msgpack:"schemes"`
 	Boundaries  []wireBoundary        `msgpack:"boundaries"`
 	History     *wireHistory          `msgpack:"history,omitempty"`
+	Expiries    []wireExpiry          `msgpack:"expiries,omitempty"`
+}
+
+// wireExpiry is a pending expiry in a snapshot.
+type wireExpiry struct {
+	DID  uint32 `msgpack:"d"`
+	Flag string `msgpack:"f"`
+	Ms   int64  `msgpack:"t"`
 }
 
 // wireHistory is the retained change log in a snapshot.
@@ -223,6 +240,9 @@ func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 		IDs: s.IDs, IDEnd: s.IDEnd, Lon: s.Lon, Lat: s.Lat, Area: s.Area, Bld: s.Bld, Unit: s.Unit, Room: s.Room,
 		Floor: s.Floor, DIDs: s.DIDs, NextDID: s.NextDID, FlagBitmaps: s.FlagBitmaps, Areas: s.Areas, Units: s.Units, UnitNames: s.UnitNames,
 		Buildings: s.Buildings, Strings: s.Strings, Schemes: map[string]wireScheme{}, History: historyToWire(s.History)}
+	for _, x := range s.Expiries {
+		f.Expiries = append(f.Expiries, wireExpiry(x))
+	}
 	for n, sc := range s.Schemes {
 		f.Schemes[n] = schemeToWire(sc)
 	}
@@ -237,6 +257,9 @@ func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
 		IDs: f.IDs, IDEnd: f.IDEnd, Lon: f.Lon, Lat: f.Lat, Area: f.Area, Bld: f.Bld, Unit: f.Unit, Room: f.Room,
 		Floor: f.Floor, DIDs: f.DIDs, NextDID: f.NextDID, FlagBitmaps: f.FlagBitmaps, Areas: f.Areas, Units: f.Units, UnitNames: f.UnitNames,
 		Buildings: f.Buildings, Strings: f.Strings, Schemes: map[string]scheme.Scheme{}, History: historyFromWire(f.History)}
+	for _, x := range f.Expiries {
+		s.Expiries = append(s.Expiries, engine.Expiry(x))
+	}
 	for n, sc := range f.Schemes {
 		s.Schemes[n] = schemeFromWire(sc)
 	}

@@ -36,7 +36,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(store.Options{Logger: log})
+	so, err := sf.storeOptions()
+	if err != nil {
+		return err
+	}
+	so.Logger = log
+	st, err := store.Open(so)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,9 @@ func TestFullDiskRefusesAndResumes(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode == 503 {
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			json.NewDecoder(resp.Body).Decode(&e)
 			if e.Error.Code != "unavailable" || !strings.Contains(e.Error.Message, "full") || resp.Header.Get("Retry-After") == "" {
 				t.Errorf("refused with %+v (Retry-After %q)", e, resp.Header.Get("Retry-After"))

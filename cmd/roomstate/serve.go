@@ -11,13 +11,16 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/connlimit"
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/web"
@@ -34,12 +37,16 @@ type serverFlags struct {
 	logLevel  string
 	logFormat string
 	conns     connFlags
+	history   string
+	tz        string
 }
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
+	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
+	fs.StringVar(&sf.tz, "tz", "Asia/Shanghai", "the time zone of dates in as_of, since and series (2026-11-26 is the end of that day there)")
 	fs.StringVar(&sf.assets, "assets", "", "`DIR` of MapLibre's dist files to serve instead of the copy built in (development,\ne.g. web/node_modules/maplibre-gl/dist after npm ci --prefix web)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
@@ -56,6 +63,43 @@ func (sf *serverFlags) check() error {
 		}
 	}
 	return nil
+}
+
+// storeOptions are the store options the flags set.
+func (sf *serverFlags) storeOptions() (store.Options, error) {
+	d, err := parseDays(sf.history)
+	if err != nil {
+		return store.Options{}, fmt.Errorf("--history %q: %v", sf.history, err)
+	}
+	return store.Options{Engine: engine.Options{History: d}}, nil
+}
+
+// location is the --tz time zone.
+func (sf *serverFlags) location() (*time.Location, error) {
+	l, err := time.LoadLocation(sf.tz)
+	if err != nil {
+		if sf.tz == "Asia/Shanghai" {
+			return answer.Shanghai(), nil // no zone database on this system
+		}
+		return nil, fmt.Errorf("--tz %q: %v", sf.tz, err)
+	}
+	return l, nil
+}
+
+// parseDays reads a duration that may also be in days: 400d, 36h, 90m.
+func parseDays(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("want a positive number of days, e.g. 400d")
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want a positive duration, e.g. 400d or 72h")
+	}
+	return d, nil
 }
 
 func (sf *serverFlags) logger(stderr io.Writer) (*slog.Logger, error) {
@@ -110,7 +154,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("serve: give at least one --load FILE, or a --data-dir that holds state")
 	}
 	start := time.Now()
-	st, err := store.Open(store.Options{Dir: *dataDir, Logger: log})
+	so, err := sf.storeOptions()
+	if err != nil {
+		return err
+	}
+	so.Dir, so.Logger = *dataDir, log
+	st, err := store.Open(so)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -183,7 +232,12 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 	}
 	ln := connlimit.New(tcp, connlimit.Options{PerAddr: sf.conns.maxConnsPerIP, Total: sf.conns.maxConns,
 		FirstByte: sf.conns.firstByte, Exempt: proxies, Logger: log})
+	tz, err := sf.location()
+	if err != nil {
+		return err
+	}
 	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access,
+		Answers:  answer.Options{TZ: tz},
 		MaxConns: sf.conns.maxConns, TrustedProxies: proxies, Registry: connMetrics(ln)})
 	if srv.AssetsDir != "" {
 		log.Info("MapLibre served from --assets instead of the copy built in", "dir", srv.AssetsDir)
