@@ -87,6 +87,9 @@ type Options struct {
 	// TZ is the server's time zone: a date in as_of is the end of that day
 	// there (default Asia/Shanghai).
 	TZ *time.Location
+	// PrivacyMinCell is the smallest grid cell, in metres, a viewer may ask
+	// for (default 250).
+	PrivacyMinCell float64
 }
 
 func (o *Options) defaults() {
@@ -108,6 +111,9 @@ func (o *Options) defaults() {
 	if o.TZ == nil {
 		o.TZ = Shanghai()
 	}
+	if o.PrivacyMinCell <= 0 {
+		o.PrivacyMinCell = 250
+	}
 }
 
 // Shanghai returns the time zone Asia/Shanghai (UTC+8 without daylight
@@ -128,7 +134,8 @@ type Answers struct {
 	opts  Options
 
 	parsers fastjson.ParserPool
-	bufs    sync.Pool // *scratch
+	bufs    sync.Pool   // *scratch
+	viewers viewerCache // viewers' protected hierarchies, lately computed
 }
 
 // scratch is one answer's reusable buffers, pooled.

@@ -112,7 +112,7 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
+	vw := &view{pol: a.Policy(c)}
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"level":`)
@@ -135,7 +135,8 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 		w.raw(`,"version":`)
 		w.uint(uint64(p.Version))
 		w.byte(',')
-		w.shown(pol, &p.Counts, names)
+		shown := vw.row(&p.Counts)
+		w.counts(&shown, names)
 		w.byte('}')
 		newest = max(newest, p.Version)
 	}

@@ -59,26 +59,24 @@ func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]
 }
 
 // EventJSON appends one change as the feed shows it to a caller under pol:
-// {"version", "time", "op", "id", "building", "feature_id", "set", "clear"};
-// viewers see which building changed, not which dwelling nor its flags.
+// {"version", "time", "op", "id", "building", "feature_id", "set", "clear"}.
+// A viewer sees that the map changed, and when: {"version", "time"}; which
+// building changed, and how, would be a count of one household.
 func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	w := jsonw{b: dst}
 	w.raw(`{"version":`)
 	w.uint(uint64(ev.Version))
 	w.raw(`,"time":`)
 	w.str(ev.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-	w.raw(`,"op":`)
-	w.str(ev.Op.String())
-	detail := pol.EventDetail()
-	if detail {
+	if pol.EventDetail() {
+		w.raw(`,"op":`)
+		w.str(ev.Op.String())
 		w.raw(`,"id":`)
 		w.str(ev.ID)
-	}
-	w.raw(`,"building":`)
-	w.str(ev.Building)
-	w.raw(`,"feature_id":`)
-	w.uint(engine.FeatureID(ev.Building))
-	if detail {
+		w.raw(`,"building":`)
+		w.str(ev.Building)
+		w.raw(`,"feature_id":`)
+		w.uint(engine.FeatureID(ev.Building))
 		w.raw(`,"set":`)
 		w.strs(nonNil(ev.Set))
 		w.raw(`,"clear":`)

@@ -6,11 +6,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/region"
 	"github.com/valyala/fastjson"
 )
@@ -206,4 +209,17 @@ func FuzzDecodeGeometry(f *testing.F) {
 			t.Fatalf("decoded differently")
 		}
 	})
+}
+
+// A viewer's change events say when the map changed, not where nor who.
+func TestViewerEvents(t *testing.T) {
+	ev := &engine.Event{Version: 7, Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Op: engine.OpFlags, ID: "PD-1",
+		Building: "B1", Set: []string{"isolated"}}
+	got := string(EventJSON(nil, ev, privacy.ForK(3)))
+	if got != `{"version":7,"time":"2026-11-27T08:00:00.000Z"}` {
+		t.Fatalf("viewer: %s", got)
+	}
+	if full := string(EventJSON(nil, ev, privacy.Policy{})); !strings.Contains(full, `"id":"PD-1"`) || !strings.Contains(full, `"building":"B1"`) {
+		t.Fatalf("analyst: %s", full)
+	}
 }

@@ -93,6 +93,9 @@ func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", k)
 		}
 	})
+	if ferr == nil && !a.Policy(c).Exact() {
+		ferr = fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
+	}
 	if ferr == nil && geom == nil {
 		ferr = fault.New(fault.BadGeometry, "geometry is missing")
 	}
@@ -203,11 +206,25 @@ func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
 		return nil, fault.New(fault.BadRequest, "give cell_m (metres) or level (district, street, community, grid, building)")
 	}
 	q.Deadline = start.Add(a.opts.QueryTimeout)
-	res, err := a.eng.Grid(&q)
+	vw, err := a.viewFor(c, q.Where, &q.AsOf, nil)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
+	var res *engine.GridResult
+	level := engine.LevelBuilding
+	if q.Level != "" {
+		if level, err = engine.ParseLevel(q.Level); err != nil {
+			return nil, fault.New(fault.BadRequest, "level: %v", err)
+		}
+	}
+	if vw.h != nil && q.CellM != 0 {
+		res, err = a.viewerCells(&q, vw)
+	} else {
+		res, err = a.eng.Grid(&q)
+	}
+	if err != nil {
+		return nil, err
+	}
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"cells":[`)
@@ -216,7 +233,7 @@ func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
 		w.comma(i)
 		w.raw(`{"id":`)
 		w.str(cell.ID)
-		if cell.Name != "" {
+		if cell.Name != "" && cell.Name != withheldCell {
 			w.raw(`,"name":`)
 			w.str(cell.Name)
 		}
@@ -226,12 +243,71 @@ func (a *Answers) Grid(body []byte, c *Caller) ([]byte, error) {
 			w.float(v)
 		}
 		w.raw(`],`)
-		w.shown(pol, &cell.Counts, res.FlagNames)
+		var shown privacy.Counts
+		switch {
+		case q.Level != "":
+			shown = vw.unit(level, cell.ID, &cell.Counts)
+		case vw.h != nil: // sums of shown counts already
+			shown = privacy.Policy{}.Counts(cell.Total, cell.Matched, cell.Flags)
+			if cell.Name == withheldCell {
+				w.suppressed = true
+			}
+		default:
+			shown = vw.pol.Counts(cell.Total, cell.Matched, cell.Flags)
+		}
+		w.counts(&shown, res.FlagNames)
 		w.byte('}')
 	}
 	w.byte(']')
 	finish(w, res.Version, start)
 	return a.done(sc), nil
+}
+
+// withheldCell marks (in Cell.Name, which square cells do not use) a
+// viewer's cell that leaves out a withheld building.
+const withheldCell = "\x00withheld"
+
+// viewerCells answers a viewer's square cells: the cells of at least the
+// smallest size allowed, each the sum of the counts its buildings show (a
+// building counts in the cell of the middle of its box), so that a cell
+// tells nothing its buildings do not.
+func (a *Answers) viewerCells(q *engine.GridQuery, vw *view) (*engine.GridResult, error) {
+	if q.CellM < a.opts.PrivacyMinCell {
+		return nil, fault.New(fault.Forbidden, "viewers see grid cells of at least %v m; cell_m %v is smaller", a.opts.PrivacyMinCell, q.CellM)
+	}
+	bq := *q
+	bq.CellM, bq.Level = 0, "building"
+	blds, err := a.eng.Grid(&bq)
+	if err != nil {
+		return nil, err
+	}
+	res := &engine.GridResult{FlagNames: blds.FlagNames, Version: blds.Version}
+	index := map[string]int{}
+	nf := len(blds.FlagNames)
+	for _, b := range blds.Cells {
+		id, box := engine.CellOf(q.CellM, (b.BBox[0]+b.BBox[2])/2, (b.BBox[1]+b.BBox[3])/2)
+		i, ok := index[id]
+		if !ok {
+			i = len(res.Cells)
+			index[id] = i
+			res.Cells = append(res.Cells, engine.Cell{ID: id, BBox: box, Counts: engine.Counts{Flags: make([]int64, nf)}})
+		}
+		cell := &res.Cells[i]
+		shown := vw.h.Building(b.ID)
+		add := func(v privacy.Value, dst *int64) {
+			*dst += v.N
+			if v.Withheld {
+				cell.Name = withheldCell
+			}
+		}
+		add(shown.Total, &cell.Total)
+		add(shown.Matched, &cell.Matched)
+		for f := range shown.Flags {
+			add(shown.Flags[f], &cell.Flags[f])
+		}
+	}
+	slices.SortFunc(res.Cells, func(x, y engine.Cell) int { return engine.CompareCellIDs(x.ID, y.ID) })
+	return res, nil
 }
 
 // unitsQuery reads the parameters of unit answers: where, as_of, since.
@@ -252,11 +328,14 @@ func (a *Answers) Units(level string, q Query, c *Caller) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	vw, err := a.viewFor(c, uq.Where, &uq.AsOf, uq.Since)
+	if err != nil {
+		return nil, err
+	}
 	res, err := a.eng.Units(uq)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"level":`)
@@ -264,21 +343,21 @@ func (a *Answers) Units(level string, q Query, c *Caller) ([]byte, error) {
 	w.raw(`,"units":[`)
 	for i := range res.Units {
 		w.comma(i)
-		writeUnit(w, pol, &res.Units[i], res.FlagNames)
+		writeUnit(w, vw, &res.Units[i], res.FlagNames)
 	}
 	w.byte(']')
 	finish(w, res.Version, start)
 	return a.done(sc), nil
 }
 
-func writeUnit(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []string) {
+func writeUnit(w *jsonw, vw *view, u *engine.UnitStat, names []string) {
 	w.byte('{')
-	writeUnitFields(w, pol, u, names)
+	writeUnitFields(w, vw, u, names)
 	w.byte('}')
 }
 
 // writeUnitFields writes a unit's level, id, name and counts, without braces.
-func writeUnitFields(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []string) {
+func writeUnitFields(w *jsonw, vw *view, u *engine.UnitStat, names []string) {
 	w.raw(`"level":`)
 	w.str(u.Level.String())
 	w.raw(`,"id":`)
@@ -286,10 +365,12 @@ func writeUnitFields(w *jsonw, pol privacy.Policy, u *engine.UnitStat, names []s
 	w.raw(`,"name":`)
 	w.str(u.Name)
 	w.byte(',')
-	w.shown(pol, &u.Counts, names)
+	c := vw.unit(u.Level, u.ID, &u.Counts)
+	w.counts(&c, names)
 	if u.Delta != nil {
 		w.raw(`,"delta":{`)
-		w.shown(pol, u.Delta, names)
+		d := vw.delta(u.Level, u.ID, u.Delta)
+		w.counts(&d, names)
 		w.byte('}')
 	}
 }
@@ -301,19 +382,22 @@ func (a *Answers) Unit(level, id string, q Query, c *Caller) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	vw, err := a.viewFor(c, uq.Where, &uq.AsOf, uq.Since)
+	if err != nil {
+		return nil, err
+	}
 	u, err := a.eng.Unit(uq)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
 	w.byte('{')
-	writeUnitFields(w, pol, &u.UnitStat, u.FlagNames)
+	writeUnitFields(w, vw, &u.UnitStat, u.FlagNames)
 	w.raw(`,"children":[`)
 	for i := range u.Children {
 		w.comma(i)
-		writeUnit(w, pol, &u.Children[i], u.FlagNames)
+		writeUnit(w, vw, &u.Children[i], u.FlagNames)
 	}
 	w.byte(']')
 	finish(w, u.Version, start)
@@ -450,11 +534,28 @@ func writeBuildingMap(w *jsonw, pol privacy.Policy, b *engine.BuildingMap, m *en
 		w.raw("]}")
 	}
 	w.raw(`],"legend":`)
-	writeLegend(w, pol, b.Legend)
+	writeLegend(w, legendCounts(pol, b.Legend), b.Legend)
+}
+
+// legendCounts shows a legend's counts: the states split the dwellings, so
+// for a viewer they are protected together (the sum of the others must not
+// give back a withheld one).
+func legendCounts(pol privacy.Policy, entries []engine.LegendEntry) []privacy.Value {
+	tb := &privacy.Table{Super: [][]int{nil}, Rows: []privacy.Row{{Parent: -1, Vals: []int64{0}}}}
+	for _, le := range entries {
+		tb.Rows = append(tb.Rows, privacy.Row{Parent: 0, Vals: []int64{int64(le.Count)}})
+		tb.Rows[0].Vals[0] += int64(le.Count)
+	}
+	m := pol.Protect(tb)
+	out := make([]privacy.Value, len(entries))
+	for i := range entries {
+		out[i] = m.Cell(tb, i+1, 0)
+	}
+	return out
 }
 
 // writeLegend writes a scheme's states with their counts as shown.
-func writeLegend(w *jsonw, pol privacy.Policy, entries []engine.LegendEntry) {
+func writeLegend(w *jsonw, counts []privacy.Value, entries []engine.LegendEntry) {
 	w.byte('[')
 	for i := range entries {
 		le := &entries[i]
@@ -470,7 +571,7 @@ func writeLegend(w *jsonw, pol privacy.Policy, entries []engine.LegendEntry) {
 		w.raw(`,"shape":`)
 		w.str(le.Shape)
 		w.raw(`,"count":`)
-		w.count(pol.Value(int64(le.Count)))
+		w.count(counts[i])
 		w.byte('}')
 	}
 	w.byte(']')
@@ -492,7 +593,7 @@ func (a *Answers) Legend(q Query, c *Caller) ([]byte, error) {
 	w.raw(`{"scheme":`)
 	w.str(schemeName(q))
 	w.raw(`,"legend":`)
-	writeLegend(w, a.Policy(c), entries)
+	writeLegend(w, legendCounts(a.Policy(c), entries), entries)
 	finish(w, v, start)
 	return a.done(sc), nil
 }
@@ -614,17 +715,22 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 	if scheme == "" {
 		scheme = "default"
 	}
+	at := engine.AsOf{}
+	vw, err := a.viewFor(c, where, &at, nil)
+	if err != nil {
+		return nil, err
+	}
 	bs, rules, names, v, err := a.eng.BuildingSummaries(ids, where, scheme)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"buildings":[`)
 	for i := range bs {
 		b := &bs[i]
-		r := rules[tiles.ShownState(pol, b)]
+		shown := vw.unit(engine.LevelBuilding, b.ID, &b.Counts)
+		r := rules[tiles.ShownState(vw.pol, b, &shown)]
 		w.comma(i)
 		w.raw(`{"id":`)
 		w.str(b.ID)
@@ -635,7 +741,7 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 		w.raw(`,"color":`)
 		w.str(r.Color)
 		w.byte(',')
-		w.shown(pol, &b.Counts, names)
+		w.counts(&shown, names)
 		w.byte('}')
 	}
 	w.byte(']')

@@ -28,7 +28,14 @@ func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (*tiles.Tile, error) 
 	if err != nil {
 		return nil, err
 	}
-	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: a.Policy(c), AsOf: at}
+	vw, err := a.viewFor(c, q.Get("where"), &at, nil)
+	if err != nil {
+		return nil, err
+	}
+	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: vw.pol, AsOf: at}
+	if vw.h != nil {
+		req.Published = vw.h
+	}
 	t, err := a.tiles.Get(req)
 	var bt *tiles.ErrBadTile
 	if errors.As(err, &bt) {

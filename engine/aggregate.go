@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -746,4 +747,33 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 		return 0
 	})
 	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
+}
+
+// CellOf returns the id and box of the square cell of size cellM metres
+// (as Grid makes them) that holds the point lon, lat (degrees).
+func CellOf(cellM, lon, lat float64) (string, [4]float64) {
+	g := &cellGrid{m: cellM, dlat: cellM / metresPerDegree}
+	r, c := unkey(g.key(ToE7(lon), ToE7(lat)))
+	dlon := g.dlon(r)
+	return strconv.FormatFloat(cellM, 'f', -1, 64) + "m:" + strconv.FormatInt(r, 10) + ":" + strconv.FormatInt(c, 10),
+		[4]float64{float64(c) * dlon, float64(r) * g.dlat, float64(c+1) * dlon, float64(r+1) * g.dlat}
+}
+
+// CompareCellIDs orders square cells' ids as Grid does: by row, then column.
+func CompareCellIDs(a, b string) int {
+	ra, ca := cellRowCol(a)
+	rb, cb := cellRowCol(b)
+	if ra != rb {
+		return cmp.Compare(ra, rb)
+	}
+	return cmp.Compare(ca, cb)
+}
+
+func cellRowCol(id string) (row, col int64) {
+	parts := strings.Split(id, ":")
+	if len(parts) == 3 {
+		row, _ = strconv.ParseInt(parts[1], 10, 64)
+		col, _ = strconv.ParseInt(parts[2], 10, 64)
+	}
+	return row, col
 }

@@ -32,6 +32,7 @@ type cacheKey struct {
 	where, scheme string
 	policy        privacy.Policy
 	asOf          engine.AsOf
+	published     Published // a viewer's hierarchy: one per version, so its tiles are its own
 }
 
 type cacheEntry struct {
@@ -54,7 +55,7 @@ func (c *Cache) Get(req *Request) (*Tile, error) {
 	if req.Scheme == "" {
 		req.Scheme = "default"
 	}
-	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf}
+	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf, req.Published}
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		t := el.Value.(*cacheEntry).tile

@@ -56,6 +56,10 @@ type Request struct {
 	// small ones: such a property is left out and the feature gets
 	// suppressed=true) and which states a building's colour may tell.
 	Policy privacy.Policy
+	// Published, when set (for viewers), gives the counts of buildings and
+	// units as the whole published hierarchy's protection shows them; low
+	// zoom cells then sum the buildings' shown counts only.
+	Published Published
 	// AsOf asks for the tile as it was at a past version.
 	AsOf engine.AsOf
 }
@@ -85,6 +89,12 @@ func (t *Tile) Gzipped() []byte {
 
 // Empty reports whether the tile has no feature.
 func (t *Tile) Empty() bool { return len(t.Raw) == 0 }
+
+// Published gives the counts of buildings and units a viewer may see.
+type Published interface {
+	Building(id string) privacy.Counts
+	Unit(level engine.Level, id string) privacy.Counts
+}
 
 // ErrBadTile is a tile address outside the pyramid.
 type ErrBadTile struct{ Reason string }
@@ -158,14 +168,14 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	var vt vectortile.Tile
 	var points *pointLayer
 	if req.Z >= BuildingZoom {
-		points = buildingsLayer(d, pts, req.Policy)
+		points = buildingsLayer(d, pts, req.Policy, req.Published)
 	} else {
-		points = cellsLayer(d, t, pts, req.Policy)
+		points = cellsLayer(d, t, pts, req.Policy, req.Published)
 	}
 	if len(points.layer.Features) > 0 {
 		vt.Layers = append(vt.Layers, &points.layer)
 	}
-	if l := r.boundariesLayer(d, t, req.Policy); len(l.Features) > 0 {
+	if l := r.boundariesLayer(d, t, req.Policy, req.Published); len(l.Features) > 0 {
 		bt, err := mvt.MarshalToVectorTile(mvt.Layers{l})
 		if err != nil {
 			return nil, fmt.Errorf("tiles: encoding %d/%d/%d: %w", req.Z, req.X, req.Y, err)
@@ -205,27 +215,38 @@ func inBuffer(x, y float64) bool {
 	return x >= -Buffer && x < Extent+Buffer && y >= -Buffer && y < Extent+Buffer
 }
 
-// addCounts puts total and matched into props (boundaries) as pol shows
-// them.
-func addCounts(props geojson.Properties, c *engine.Counts, pol privacy.Policy) {
+// addCounts puts total and matched into props (boundaries) as shown.
+func addCounts(props geojson.Properties, c *privacy.Counts) {
 	for _, kv := range []struct {
 		name string
-		v    int64
+		v    privacy.Value
 	}{{"total", c.Total}, {"matched", c.Matched}} {
-		if v := pol.Value(kv.v); v.Withheld {
+		if kv.v.Withheld {
 			props["suppressed"] = true
 		} else {
-			props[kv.name] = v.N
+			props[kv.name] = kv.v.N
 		}
 	}
 }
 
+// shownBuilding returns a building's counts as the tile may show them.
+func shownBuilding(b *engine.TileBuilding, pol privacy.Policy, pub Published) privacy.Counts {
+	if pub != nil {
+		return pub.Building(b.ID)
+	}
+	return pol.Counts(b.Total, b.Matched, b.Flags)
+}
+
 // ShownState is the state a building's colour may show under pol: the first
 // rule held by a number of its matched dwellings that pol shows, else the
-// default (len(b.Rules)).
-func ShownState(pol privacy.Policy, b *engine.TileBuilding) int {
+// default (len(b.Rules)); the default too when the building's counts are
+// withheld (shown, its colour would tell what they hide).
+func ShownState(pol privacy.Policy, b *engine.TileBuilding, shown *privacy.Counts) int {
 	if pol.Exact() {
 		return b.State
+	}
+	if shown != nil && (shown.Total.Withheld || shown.Matched.Withheld) {
+		return len(b.Rules)
 	}
 	for i, n := range b.Rules {
 		if n > 0 && pol.ShowsState(n) {
@@ -235,7 +256,7 @@ func ShownState(pol privacy.Policy, b *engine.TileBuilding) int {
 	return len(b.Rules)
 }
 
-func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy) *pointLayer {
+func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
 	l := newPointLayer("buildings", len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
@@ -243,23 +264,24 @@ func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy) *po
 		if !inBuffer(x, y) {
 			continue
 		}
-		rule := d.Rules[ShownState(pol, b)]
+		sc := shownBuilding(b, pol, pub)
+		rule := d.Rules[ShownState(pol, b, &sc)]
 		l.putString("id", b.ID)
 		l.putString("state", rule.State)
 		l.putString("color", rule.Color)
-		sc := pol.Counts(b.Total, b.Matched, b.Flags)
 		l.putCounts(&sc, d.FlagNames)
 		l.add(b.FID, int32(x), int32(y))
 	}
 	return l
 }
 
-func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy) *pointLayer {
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
 	type cell struct {
-		sx, sy float64 // sums of coordinates weighted by dwellings
-		n      int64
-		bld    int64
-		c      engine.Counts
+		sx, sy   float64 // sums of coordinates weighted by dwellings
+		n        int64
+		bld      int64
+		c        engine.Counts
+		withheld bool // a building's count left out (a viewer's: see below)
 	}
 	cells := map[[2]int64]*cell{}
 	var order [][2]int64
@@ -278,10 +300,27 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 		c.sy += y * w
 		c.n += int64(w)
 		c.bld++
-		c.c.Total += b.Total
-		c.c.Matched += b.Matched
-		for j, v := range b.Flags {
-			c.c.Flags[j] += v
+		if pub == nil {
+			c.c.Total += b.Total
+			c.c.Matched += b.Matched
+			for j, v := range b.Flags {
+				c.c.Flags[j] += v
+			}
+			continue
+		}
+		// a viewer's cell is the sum of the counts its buildings show:
+		// it tells nothing the buildings do not
+		sb := pub.Building(b.ID)
+		for _, pair := range []struct {
+			v   privacy.Value
+			dst *int64
+		}{{sb.Total, &c.c.Total}, {sb.Matched, &c.c.Matched}} {
+			*pair.dst += pair.v.N
+			c.withheld = c.withheld || pair.v.Withheld
+		}
+		for j, v := range sb.Flags {
+			c.c.Flags[j] += v.N
+			c.withheld = c.withheld || v.Withheld
 		}
 	}
 	// deterministic order: by cell row, then column
@@ -302,6 +341,12 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 		gx, gy := int64(t.X)*span+key[0], int64(t.Y)*span+key[1]
 		l.putInt("buildings", c.bld)
 		sc := pol.Counts(c.c.Total, c.c.Matched, c.c.Flags)
+		if pub != nil {
+			sc = privacy.Policy{}.Counts(c.c.Total, c.c.Matched, c.c.Flags)
+			if c.withheld {
+				l.putBool("suppressed", true)
+			}
+		}
 		l.putCounts(&sc, d.FlagNames)
 		l.add(uint64(gx)<<26|uint64(gy), int32(x), int32(y))
 	}
@@ -374,7 +419,7 @@ func worldPlanar(p orb.Point) (x, y float64) {
 	return x, y
 }
 
-func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol privacy.Policy) *mvt.Layer {
+func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol privacy.Policy, pub Published) *mvt.Layer {
 	l := &mvt.Layer{Name: "boundaries", Version: 2, Extent: Extent}
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
 	for i := range d.Boundaries {
@@ -410,7 +455,11 @@ func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol priva
 		if b.Name != "" {
 			f.Properties["name"] = b.Name
 		}
-		addCounts(f.Properties, &b.Counts, pol)
+		sc := pol.Counts(b.Total, b.Matched, b.Flags)
+		if pub != nil {
+			sc = pub.Unit(b.Level, b.ID)
+		}
+		addCounts(f.Properties, &sc)
 		l.Features = append(l.Features, f)
 	}
 	return l

@@ -39,12 +39,14 @@ type serverFlags struct {
 	conns     connFlags
 	history   string
 	tz        string
+	minCell   float64
 }
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
+	fs.Float64Var(&sf.minCell, "privacy-min-cell", 250, "viewers see grid cells of at least this many metres (and no free polygons)")
 	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
 	fs.StringVar(&sf.tz, "tz", "Asia/Shanghai", "the time zone of dates in as_of, since and series (2026-11-26 is the end of that day there)")
 	fs.StringVar(&sf.assets, "assets", "", "`DIR` of MapLibre's dist files to serve instead of the copy built in (development,\ne.g. web/node_modules/maplibre-gl/dist after npm ci --prefix web)")
@@ -237,7 +239,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		return err
 	}
 	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access,
-		Answers:  answer.Options{TZ: tz},
+		Answers:  answer.Options{TZ: tz, PrivacyMinCell: sf.minCell},
 		MaxConns: sf.conns.maxConns, TrustedProxies: proxies, Registry: connMetrics(ln)})
 	if srv.AssetsDir != "" {
 		log.Info("MapLibre served from --assets instead of the copy built in", "dir", srv.AssetsDir)

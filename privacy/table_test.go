@@ -1,0 +1,134 @@
+package privacy
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+)
+
+func seed(t *testing.T) uint64 {
+	if s := os.Getenv("SEED"); s != "" {
+		v, _ := strconv.ParseUint(s, 10, 64)
+		return v
+	}
+	v := rand.Uint64() % 1_000_000
+	t.Logf("SEED=%d (set SEED to replay)", v)
+	return v
+}
+
+// randomTable makes a three-level hierarchy (root, units, leaves) whose
+// rows are sums of their children, with columns total ⊇ matched ⊇ flag.
+func randomTable(rng *rand.Rand) *Table {
+	t := &Table{Super: [][]int{nil, {0}, {0, 1}}}
+	t.Rows = append(t.Rows, Row{Parent: -1, Vals: make([]int64, 3)})
+	units := 1 + rng.IntN(6)
+	for u := 0; u < units; u++ {
+		ui := int32(len(t.Rows))
+		t.Rows = append(t.Rows, Row{Parent: 0, Vals: make([]int64, 3)})
+		for l := 0; l < rng.IntN(6); l++ {
+			total := int64(rng.IntN(12))
+			if rng.IntN(3) == 0 {
+				total = int64(rng.IntN(200))
+			}
+			matched := total - int64(rng.IntN(int(min(total, 3))+1))
+			flag := matched - int64(rng.IntN(int(min(matched, 3))+1))
+			if rng.IntN(2) == 0 {
+				matched, flag = int64(rng.IntN(int(total)+1)), 0
+			}
+			leaf := Row{Parent: ui, Vals: []int64{total, matched, flag}, Hidden: rng.IntN(15) == 0}
+			t.Rows = append(t.Rows, leaf)
+			for c := range leaf.Vals {
+				t.Rows[ui].Vals[c] += leaf.Vals[c]
+				t.Rows[0].Vals[c] += leaf.Vals[c]
+			}
+		}
+	}
+	return t
+}
+
+// TestProtectHolds checks the rules on random tables: no shown count from 1
+// to k−1, no shown superset minus a shown subset from 1 to k−1, hidden
+// rows withheld whole, and for every row the withheld children neither
+// give back a single count nor a small sum.
+func TestProtectHolds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(seed(t), 3))
+	p := ForK(3)
+	for n := 0; n < 3000; n++ {
+		tb := randomTable(rng)
+		m := p.Protect(tb)
+		kids := map[int][]int{}
+		for i, r := range tb.Rows {
+			if r.Parent >= 0 {
+				kids[int(r.Parent)] = append(kids[int(r.Parent)], i)
+			}
+		}
+		for i, r := range tb.Rows {
+			for c, v := range r.Vals {
+				if m[i][c] {
+					continue
+				}
+				if r.Hidden {
+					t.Fatalf("table %d row %d: a hidden row shows column %d", n, i, c)
+				}
+				if v > 0 && v < 3 {
+					t.Fatalf("table %d row %d col %d: shows %d", n, i, c, v)
+				}
+				for _, s := range tb.Super[c] {
+					if d := r.Vals[s] - v; !m[i][s] && d > 0 && d < 3 {
+						t.Fatalf("table %d row %d: columns %d and %d are shown and differ by %d", n, i, s, c, d)
+					}
+				}
+			}
+			for c := range r.Vals {
+				var sum int64
+				withheld, shown := 0, 0
+				for _, j := range kids[i] {
+					v := tb.Rows[j].Vals[c]
+					if v == 0 {
+						continue
+					}
+					if m[j][c] {
+						sum += v
+						withheld++
+					} else {
+						shown++
+					}
+				}
+				if len(kids[i]) == 0 {
+					continue
+				}
+				if !m[i][c] && (withheld == 1 || withheld > 1 && sum < 3) {
+					t.Fatalf("table %d row %d col %d: shown, and its children withhold %d counts summing to %d", n, i, c, withheld, sum)
+				}
+				if m[i][c] && withheld == 0 && shown > 0 {
+					t.Fatalf("table %d row %d col %d: withheld, and its children show it", n, i, c)
+				}
+			}
+		}
+	}
+}
+
+// The attack of the hostile test: a building of 144 dwellings, 1 isolated.
+// where=!isolated matches 143: shown, it gives back the one (144 − 143).
+func TestComplementIsWithheld(t *testing.T) {
+	tb := &Table{Super: [][]int{nil, {0}}, Rows: []Row{{Parent: -1, Vals: []int64{144, 143}}}}
+	m := ForK(3).Protect(tb)
+	if m[0][0] || !m[0][1] {
+		t.Fatalf("mask %v: want the total shown and matched withheld", m)
+	}
+	if m := (Policy{}).Protect(tb); m[0][1] {
+		t.Fatal("an exact policy withheld a count")
+	}
+}
+
+// A parent minus its shown children: three grids of 40, 41 and 2; the 2 is
+// withheld, so one more grid must be.
+func TestParentMinusChildren(t *testing.T) {
+	tb := &Table{Super: [][]int{nil}, Rows: []Row{{Parent: -1, Vals: []int64{83}},
+		{Parent: 0, Vals: []int64{40}}, {Parent: 0, Vals: []int64{41}}, {Parent: 0, Vals: []int64{2}}}}
+	m := ForK(3).Protect(tb)
+	if !m[3][0] || !m[1][0] || m[2][0] || m[0][0] {
+		t.Fatalf("mask %v: want the 2 and the 40 withheld, the 41 and the total shown", m)
+	}
+}
