@@ -496,3 +496,62 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// TestPutCannotEscapeTheScope replays the escapes a hostile test found: an
+// editor of one grid PUTs a dwelling claiming its own grid into a building
+// of another grid (which would rewrite that building's grid), or moves one
+// of its dwellings into such a building. Both are refused, and the
+// building's hierarchy is unchanged; a PUT that repeats the building's
+// hierarchy inside the scope is accepted.
+func TestPutCannotEscapeTheScope(t *testing.T) {
+	s := startSecured(t)
+	out, _ := s.eng.Dwelling(s.outScope[0])
+	in, _ := s.eng.Dwelling(s.inScope[0])
+	before, _ := s.eng.BuildingRoomState(out.Building, "default", engine.AsOf{})
+	claim := func(id string) []byte {
+		return []byte(fmt.Sprintf(`{"lon":%v,"lat":%v,"grid":%q,"building":%q,"floor":99}`, out.Lon, out.Lat, s.grid, out.Building))
+	}
+	for _, c := range []struct{ name, id string }{{"a new dwelling", "ESCAPE-NEW"}, {"an in-scope dwelling moved", in.ID}} {
+		code, b := s.do(t, editorTok, "PUT", "/api/v1/dwellings/"+c.id, claim(c.id))
+		if code != 403 || !strings.Contains(string(b), out.Grid) {
+			t.Fatalf("%s into %s: %d %s", c.name, out.Building, code, b)
+		}
+	}
+	after, _ := s.eng.BuildingRoomState(out.Building, "default", engine.AsOf{})
+	if after.Buildings[0].Building != before.Buildings[0].Building || len(after.Buildings[0].Floors) != len(before.Buildings[0].Floors) {
+		t.Fatalf("the building changed: %+v", after.Buildings[0].Building)
+	}
+	// inside the scope, repeating the building's hierarchy: accepted
+	ok := fmt.Sprintf(`{"lon":%v,"lat":%v,"district":%q,"street":%q,"community":%q,"grid":%q,"building":%q,"floor":3,"room":"301"}`,
+		in.Lon, in.Lat, in.District, in.Street, in.Community, in.Grid, in.Building)
+	if code, b := s.do(t, editorTok, "PUT", "/api/v1/dwellings/IN-NEW", []byte(ok)); code != 201 {
+		t.Fatalf("a PUT inside the scope: %d %s", code, b)
+	}
+}
+
+// TestSchemeLimits: at most 256 schemes; a rule's texts are bounded; the
+// list of schemes stays small.
+func TestSchemeLimits(t *testing.T) {
+	s := startSecured(t)
+	sc := func(label string) []byte {
+		return []byte(`{"rules":[{"state":"x","when":"isolated","label":"` + label + `","color":"#abcdef","shape":"circle"}],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}}`)
+	}
+	if code, b := s.do(t, adminTok, "PUT", "/api/v1/schemes/long", sc(strings.Repeat("长", 200))); code != 400 {
+		t.Fatalf("a 600-byte label: %d %s", code, b)
+	}
+	for i := 1; i < 256; i++ { // the default is the first
+		if code, b := s.do(t, adminTok, "PUT", fmt.Sprintf("/api/v1/schemes/s%d", i), sc("x")); code != 200 {
+			t.Fatalf("scheme %d: %d %s", i, code, b)
+		}
+	}
+	code, b := s.do(t, adminTok, "PUT", "/api/v1/schemes/one-too-many", sc("x"))
+	if code != 413 || !strings.Contains(string(b), "256") {
+		t.Fatalf("the 257th scheme: %d %s", code, b)
+	}
+	if code, _ := s.do(t, adminTok, "PUT", "/api/v1/schemes/s7", sc("y")); code != 200 {
+		t.Fatal("replacing a scheme at the limit")
+	}
+	if _, all := s.do(t, viewerTok, "GET", "/api/v1/schemes", nil); len(all) > 256*(64*1024) {
+		t.Fatalf("the schemes' list is %d bytes", len(all))
+	}
+}
