@@ -1,8 +1,13 @@
 // The roomstate dashboard: the live room-state map of a city on MapLibre,
 // a legend with live counts per state, a summary by level with drill-down,
-// a flag-expression filter, and the room-state map of a clicked building.
-// Served by roomstate itself; MapLibre comes from web/node_modules (no CDN).
+// a flag-expression filter, and the room-state map of a clicked building;
+// a time control shows all of it as of a past day or time, with each unit's
+// change since the day before and a trend of the legend's counts.
+// Served by roomstate itself: MapLibre and uPlot are built into the binary
+// (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
+import { addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, timeOf, today } from './asof.js';
+import { Trend } from './trend.js';
 
 const I18N = {
   zh: {
@@ -16,6 +21,19 @@ const I18N = {
     totals: (t, m) => `共 ${fmt(t)} 户，符合条件 ${fmt(m)} 户`,
     flags: { isolated: '居家隔离', vaccinated: '已接种', rental: '出租', elderly_alone: '独居老人' },
     unknownFloor: '未知',
+    // time control, history
+    asOf: '时点', asOfGo: '查看', yesterday: '昨天', weekAgo: '一周前', historical: '历史',
+    backLive: '返回实时', histView: '历史视图', livePaused: '实时更新已暂停',
+    version: (v) => `版本 ${v}`,
+    endOfDay: (d) => `${d} 日终`,
+    pickDay: '请选择日期',
+    gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
+    goneUnknown: '所选时点早于服务器保留的历史',
+    delta: '较昨日', deltaOldest: '较最早',
+    deltaTitle: (day) => `与 ${day} 日终相比`,
+    deltaOldestTitle: (when, v) => `保留的历史始于 ${when}（版本 ${v}），与那时相比`,
+    trend: '趋势', trendDays: (n, unit) => `${unit} · 近 ${n} 天`,
+    trendSince: (when, unit) => `${unit} · 自 ${when} 起（保留的全部历史）`,
   },
   en: {
     title: 'Room-state map', filter: 'Filter', apply: 'Apply', clear: 'Clear', scheme: 'Scheme', live: 'Live',
@@ -28,6 +46,18 @@ const I18N = {
     totals: (t, m) => `${fmt(t)} dwellings, ${fmt(m)} matching`,
     flags: { isolated: 'home isolation', vaccinated: 'vaccinated', rental: 'rental', elderly_alone: 'elderly living alone' },
     unknownFloor: '?',
+    asOf: 'As of', asOfGo: 'View', yesterday: 'Yesterday', weekAgo: 'A week ago', historical: 'History',
+    backLive: 'Back to live', histView: 'Historical view', livePaused: 'live updates paused',
+    version: (v) => `version ${v}`,
+    endOfDay: (d) => `end of ${d}`,
+    pickDay: 'Pick a day',
+    gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
+    goneUnknown: 'That moment is before the history the server keeps',
+    delta: 'Change', deltaOldest: 'Change',
+    deltaTitle: (day) => `Since the end of ${day}`,
+    deltaOldestTitle: (when, v) => `Since ${when} (version ${v}), where the history kept starts`,
+    trend: 'Trend', trendDays: (n, unit) => `${unit} · last ${n} days`,
+    trendSince: (when, unit) => `${unit} · since ${when} (all history kept)`,
   },
 };
 
@@ -50,20 +80,52 @@ const state = {
   crumbs: [{ level: null, id: null }], // drill-down path; null: the whole city
   building: null,
   lastVersion: 0,
+  connected: false,
+  // the moment shown, or null for live: {param, date, time, ms} as the time
+  // control chose it (see asof.js) and version, the state the server
+  // resolved it to; every view asks for that version, so all show one state
+  asOf: null,
+  // what a 410 history_gone told of the retained history: {oldest, ms}
+  gone: null,
 };
 const t = (k) => I18N[state.lang][k] ?? I18N.zh[k] ?? k;
 const fmt = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-US'));
 const $ = (sel) => document.querySelector(sel);
 
+// api fetches JSON; a failure throws an Error with the status and the body
+// (err.body.error.code, …).
 async function api(path, opts = {}) {
   const r = await fetch(path, { ...opts, headers: { ...(opts.headers || {}), ...authHeaders() } });
   const body = r.status === 204 ? null : await r.json().catch(() => null);
   if (!r.ok) {
     const err = new Error((body && body.error && body.error.message) || r.statusText);
     err.status = r.status;
+    err.body = body;
     throw err;
   }
   return body;
+}
+
+// query builds a query string from the entries whose value is not empty.
+function query(entries) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(entries)) {
+    if (v !== undefined && v !== null && v !== '') q.set(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+// asOfParam is the as_of of every view: the pinned version, or none (live).
+const asOfParam = () => (state.asOf ? state.asOf.version : '');
+
+// latest returns a function that says whether the call that made it is still
+// the newest of fn's calls: an older answer arriving late must not overwrite
+// a newer one (switching between live and a past moment, say).
+function latest(fn) {
+  fn.seq = (fn.seq || 0) + 1;
+  const seq = fn.seq;
+  return () => fn.seq === seq;
 }
 
 function applyI18n() {
@@ -72,6 +134,7 @@ function applyI18n() {
   document.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $('#lang').textContent = state.lang === 'zh' ? 'EN' : '中文';
   document.title = `${t('title')} · roomstate`;
+  renderMode();
 }
 
 // shapes of the scheme, as small SVGs
@@ -94,12 +157,26 @@ const flagLabel = (f) => (I18N[state.lang].flags[f] || f);
 
 // --- the map ---------------------------------------------------------------
 
-function tileJSONURL() {
-  const q = new URLSearchParams();
-  if (state.where) q.set('where', state.where);
-  if (state.scheme !== 'default') q.set('scheme', state.scheme);
-  const s = q.toString();
-  return `${location.origin}/tiles.json${s ? `?${s}` : ''}`;
+// tileSource asks the server for the TileJSON of the current view and
+// returns the tiles' source. The TileJSON's tile URLs are given to MapLibre
+// directly (not the TileJSON's URL), so that a new view replaces them with
+// setTiles, and a refused view (a bad filter, a moment before the history
+// kept) fails here, before the map is touched.
+async function tileSource() {
+  const tj = await api(`/tiles.json${query({ where: state.where, scheme: state.scheme === 'default' ? '' : state.scheme, as_of: asOfParam() })}`);
+  return { type: 'vector', tiles: tj.tiles.map(pinTiles), minzoom: tj.minzoom, maxzoom: tj.maxzoom, bounds: tj.bounds };
+}
+
+// pinTiles makes a tile URL name the version shown as of a moment. The server
+// leaves as_of out when that version was the newest as it answered; the tiles
+// loaded later (panning, zooming) must still show that version, not the
+// changes made since.
+function pinTiles(url) {
+  if (!state.asOf) return url;
+  const i = url.indexOf('?'); // the path holds {z}/{x}/{y}: no URL parsing
+  const q = new URLSearchParams(i < 0 ? '' : url.slice(i + 1));
+  q.set('as_of', state.asOf.version);
+  return `${i < 0 ? url : url.slice(0, i)}?${q}`;
 }
 
 // cells: without a filter, sized and shaded by dwellings; with one, coloured
@@ -111,8 +188,8 @@ function cellColor() {
     0, '#3a4a5a', 0.005, '#fdae61', 0.05, '#f46d43', 0.2, '#d7191c'];
 }
 
-function buildStyle(info) {
-  const sources = { rs: { type: 'vector', url: tileJSONURL(), promoteId: undefined } };
+function buildStyle(info, source) {
+  const sources = { rs: source };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#0b1117' } }];
   if (info.basemap) {
     sources.basemap = { type: 'raster', tiles: [info.basemap], tileSize: 256 };
@@ -134,6 +211,7 @@ function buildStyle(info) {
     { id: 'buildings', type: 'circle', source: 'rs', 'source-layer': 'buildings', minzoom: 13,
       paint: {
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 13, 3, 16, 7, 19, 14],
+        // live changes recolour through feature-state, without new tiles
         'circle-color': ['coalesce', ['feature-state', 'color'], ['get', 'color']],
         'circle-stroke-color': ['case', ['boolean', ['feature-state', 'selected'], false], '#ffffff', '#0b1117'],
         'circle-stroke-width': ['case', ['boolean', ['feature-state', 'selected'], false], 2.5, 0.8],
@@ -145,11 +223,11 @@ function buildStyle(info) {
 let map;
 let selectedFID = null;
 
-function initMap(info) {
+function initMap(info, source) {
   const b = info.bounds;
   map = new maplibregl.Map({
     container: 'map',
-    style: buildStyle(info),
+    style: buildStyle(info, source),
     bounds: b && b[0] !== b[2] ? [[b[0], b[1]], [b[2], b[3]]] : undefined,
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
@@ -170,18 +248,39 @@ function initMap(info) {
   });
 }
 
-function reloadTiles() {
-  const src = map && map.getSource('rs');
-  if (src) src.setUrl(tileJSONURL());
-  if (map && map.getLayer('cells')) map.setPaintProperty('cells', 'circle-color', cellColor());
+// reloadTiles points the map at the tiles of the current view (filter,
+// scheme, moment). The colours live changes set through feature-state are
+// dropped: the new tiles carry the right ones, and a live colour must not
+// paint over a past state.
+async function reloadTiles() {
+  if (!map) return;
+  const current = latest(reloadTiles);
+  let source;
+  try {
+    source = await tileSource();
+  } catch (err) {
+    notice(err.message);
+    return;
+  }
+  if (!current()) return;
+  map.removeFeatureState({ source: 'rs', sourceLayer: 'buildings' });
+  if (selectedFID !== null) map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: selectedFID }, { selected: true });
+  map.getSource('rs').setTiles(source.tiles);
+  if (map.getLayer('cells')) map.setPaintProperty('cells', 'circle-color', cellColor());
 }
 
 // --- legend and totals -------------------------------------------------------
 
 async function loadLegend() {
-  const q = new URLSearchParams({ scheme: state.scheme });
-  if (state.where) q.set('where', state.where);
-  const r = await api(`/api/v1/legend?${q}`);
+  const current = latest(loadLegend);
+  const q = { scheme: state.scheme, as_of: asOfParam() };
+  // as of a moment the city's size is the sum of the unfiltered legend (its
+  // states take every dwelling once); live it is the info's
+  const [r, all] = await Promise.all([
+    api(`/api/v1/legend${query({ ...q, where: state.where })}`),
+    state.asOf && state.where ? api(`/api/v1/legend${query(q)}`) : null,
+  ]);
+  if (!current()) return r;
   state.legend = r.legend;
   const ul = $('#legend');
   ul.innerHTML = '';
@@ -195,7 +294,9 @@ async function loadLegend() {
     ul.appendChild(li);
     total += e.count || 0;
   }
-  $('#totals').textContent = t('totals')(state.info.dwellings, total) + (r.suppressed ? ` ${t('suppressed')}` : '');
+  const sum = (l) => (l.some((e) => e.count === null) ? null : l.reduce((n, e) => n + e.count, 0));
+  const dwellings = state.asOf ? sum((all || r).legend) : state.info.dwellings;
+  $('#totals').textContent = t('totals')(dwellings, total) + (r.suppressed ? ` ${t('suppressed')}` : '');
   return r;
 }
 
@@ -203,40 +304,111 @@ async function loadLegend() {
 
 const LEVELS = ['district', 'street', 'community', 'grid'];
 
-async function loadSummary() {
-  const here = state.crumbs[state.crumbs.length - 1];
-  const q = state.where ? `?where=${encodeURIComponent(state.where)}` : '';
-  let rows;
-  if (here.level === null) {
-    rows = (await api(`/api/v1/units/district${q}`)).units;
-  } else {
-    rows = (await api(`/api/v1/units/${here.level}/${encodeURIComponent(here.id)}${q}`)).children;
+// sinceDay is the day whose end the ▲/▼ compare with: the day before the
+// day shown (yesterday, live).
+const sinceDay = () => addDays(state.asOf ? state.asOf.date : today(), -1);
+
+// unitsWithDelta asks for path's units with their change since the end of
+// sinceDay(). When that is before the history the server keeps (a city
+// loaded today), the change is since the oldest state kept instead; base
+// says which: {day} or {gone}.
+async function unitsWithDelta(path) {
+  const q = { where: state.where, as_of: asOfParam() };
+  const day = sinceDay();
+  if (!(state.gone && state.gone.day === day)) {
+    try {
+      return { body: await api(`${path}${query({ ...q, since: day })}`), base: { day } };
+    } catch (err) {
+      const gone = historyGone(err);
+      if (!gone) throw err;
+      noteGone(gone, day);
+    }
   }
-  const nav = $('#crumbs');
-  nav.innerHTML = '';
-  state.crumbs.forEach((c, i) => {
-    const a = document.createElement('a');
-    a.textContent = c.level === null ? t('all') : c.name || c.id;
-    a.onclick = () => { state.crumbs = state.crumbs.slice(0, i + 1); loadSummary(); if (c.bbox) fit(c.bbox); };
-    nav.appendChild(a);
-  });
+  return { body: await api(`${path}${query({ ...q, since: state.gone.oldest })}`), base: { gone: state.gone } };
+}
+
+// noteGone keeps what a 410 history_gone told: the oldest version and time
+// kept, and (day) a day found to be before them. The date picker starts there.
+function noteGone(gone, day) {
+  state.gone = { ...gone, day: day || (state.gone && state.gone.day) };
+  if (gone.ms !== null) $('#asof-date').min = dayOf(gone.ms);
+}
+
+// whenText formats an instant (Unix ms) in the server's time zone, rounded
+// up to the second (the earliest second a user may ask for).
+const whenText = (ms) => `${dayOf(Math.ceil(ms / 1000) * 1000)} ${timeOf(Math.ceil(ms / 1000) * 1000)}`;
+
+async function loadSummary() {
+  const current = latest(loadSummary);
+  const here = state.crumbs[state.crumbs.length - 1];
+  const path = here.level === null ? '/api/v1/units/district' : `/api/v1/units/${here.level}/${encodeURIComponent(here.id)}`;
+  const { body, base } = await unitsWithDelta(path);
+  if (!current()) return;
+  const rows = here.level === null ? body.units : body.children;
+  renderCrumbs();
+  renderDeltaHeader(base);
   const tbody = $('#summary tbody');
   tbody.innerHTML = '';
   rows.sort((a, b) => (b.matched ?? 0) - (a.matched ?? 0) || (b.total ?? 0) - (a.total ?? 0));
   for (const u of rows) {
     const tr = document.createElement('tr');
-    tr.innerHTML = '<td></td><td></td><td></td>';
+    tr.dataset.id = u.id;
+    tr.innerHTML = '<td></td><td></td><td></td><td class="delta"></td>';
     tr.children[0].textContent = u.name || u.id;
     tr.children[1].textContent = fmt(u.total);
     tr.children[2].textContent = fmt(u.matched);
+    showDelta(tr.children[3], u.delta);
     tr.onclick = () => {
       if (u.level === 'building') { openBuilding(u.id); return; }
       state.crumbs.push({ level: u.level, id: u.id, name: u.name, bbox: u.bbox });
       if (u.bbox) fit(u.bbox);
       loadSummary();
+      refreshTrend();
     };
     tbody.appendChild(tr);
   }
+}
+
+function renderCrumbs() {
+  const nav = $('#crumbs');
+  nav.innerHTML = '';
+  state.crumbs.forEach((c, i) => {
+    const a = document.createElement('a');
+    a.textContent = c.level === null ? t('all') : c.name || c.id;
+    a.onclick = () => {
+      state.crumbs = state.crumbs.slice(0, i + 1);
+      loadSummary();
+      refreshTrend();
+      if (c.bbox) fit(c.bbox);
+    };
+    nav.appendChild(a);
+  });
+}
+
+// renderDeltaHeader names what the ▲/▼ column compares with.
+function renderDeltaHeader(base) {
+  const th = $('#delta-head');
+  if (base.gone) {
+    th.textContent = t('deltaOldest');
+    th.title = base.gone.ms === null ? '' : t('deltaOldestTitle')(whenText(base.gone.ms), base.gone.oldest);
+  } else {
+    th.textContent = t('delta');
+    th.title = t('deltaTitle')(base.day);
+  }
+}
+
+// showDelta writes a unit's change of matched dwellings as ▲ n or ▼ n, with
+// the changes of its total and flags on hover; nothing when there is none
+// or it is withheld (null, for viewers).
+function showDelta(td, d) {
+  const n = d ? d.matched : null;
+  if (n === null || n === undefined || n === 0) return;
+  td.textContent = `${n > 0 ? '▲' : '▼'} ${fmt(Math.abs(n))}`;
+  td.classList.add(n > 0 ? 'up' : 'down');
+  const signed = (v) => `${v > 0 ? '+' : ''}${fmt(v)}`;
+  const parts = [`${t('total')} ${signed(d.total)}`, `${t('matched')} ${signed(n)}`];
+  for (const [f, v] of Object.entries(d.flags || {})) if (v) parts.push(`${flagLabel(f)} ${signed(v)}`);
+  td.title = parts.join(' · ');
 }
 
 function fit(bbox) {
@@ -244,16 +416,93 @@ function fit(bbox) {
   map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 40, maxZoom: 17, duration: 800 });
 }
 
+// --- the trend of the legend's counts -------------------------------------------
+
+let trend;
+const schemes = new Map(); // name → the scheme's rules, as GET /api/v1/schemes/{name} gives them
+
+async function schemeRules(name) {
+  if (!schemes.has(name)) schemes.set(name, await api(`/api/v1/schemes/${encodeURIComponent(name)}`));
+  return schemes.get(name);
+}
+
+// stateWhere is the flag expression of the dwellings the legend counts in
+// state i of rules (the default state: i = rules.length): those matching the
+// filter and rule i and none before it, the first rule that holds giving a
+// dwelling its state.
+function stateWhere(rules, i) {
+  const parts = [];
+  if (state.where) parts.push(`(${state.where})`);
+  if (i < rules.length) parts.push(`(${rules[i].when})`);
+  for (const r of rules.slice(0, i)) parts.push(`!(${r.when})`);
+  return parts.join(' & ');
+}
+
+// trendSeries asks for one series per state of the scheme, over the last 30
+// days to the moment shown (now, live), a point a day. When that reaches
+// before the history kept, it asks for the history kept instead, in 30
+// points; span says which: {days} or {since}.
+async function trendSeries(unit, wheres) {
+  const where0 = { level: unit.level, id: unit.id };
+  const to = state.asOf ? state.asOf.param : '';
+  const ask = (span) => Promise.all(wheres.map((w) => api(`/api/v1/history${query({ ...where0, where: w, ...span })}`)));
+  if (!(state.gone && state.gone.ms !== null && (state.asOf ? state.asOf.ms : Date.now()) - 29 * 86_400_000 < state.gone.ms)) {
+    try {
+      return { answers: await ask({ to, step: '1d' }), span: { days: 30 } };
+    } catch (err) {
+      const gone = historyGone(err);
+      if (!gone || gone.ms === null) throw err;
+      noteGone(gone);
+    }
+  }
+  // 30 points at most, the last at the moment shown, none before the oldest
+  const toMs = state.asOf ? Math.min(state.asOf.ms, Date.now()) : Date.now();
+  const step = Math.max(1, Math.ceil((toMs - state.gone.ms) / 29 / 1000));
+  const from = toMs - Math.floor((toMs - state.gone.ms) / (step * 1000)) * step * 1000;
+  const span = { from: new Date(from).toISOString(), to: new Date(toMs).toISOString(), step: `${step}s` };
+  return { answers: await ask(span), span: { since: from } };
+}
+
+let lastTrend = null; // what loadTrend drew, to draw it again in another language
+
+// refreshTrend loads the trend again; a trend that fails to load leaves the
+// rest of the dashboard as it is.
+const refreshTrend = () => loadTrend().catch((err) => console.warn('trend:', err));
+
+async function loadTrend() {
+  const current = latest(loadTrend);
+  const here = state.crumbs[state.crumbs.length - 1];
+  const sch = await schemeRules(state.scheme);
+  const rules = [...sch.rules, sch.default];
+  const { answers, span } = await trendSeries(here, rules.map((_, i) => stateWhere(sch.rules, i)));
+  if (!current()) return;
+  if (answers[0].points.length) learnOffset(answers[0].points[0].time);
+  lastTrend = { here, rules, answers, span };
+  drawTrend();
+}
+
+function drawTrend() {
+  if (!lastTrend) return;
+  const { here, rules, answers, span } = lastTrend;
+  const times = answers[0].points.map((p) => Date.parse(p.time) / 1000);
+  const states = rules.map((r, i) => ({ label: label(r), color: r.color, values: answers[i].points.map((p) => p.matched) }));
+  trend.draw(times, states, state.lang);
+  const unit = here.level === null ? t('all') : here.name || here.id;
+  $('#trend-caption').textContent = span.days ? t('trendDays')(span.days, unit) : t('trendSince')(whenText(span.since), unit);
+}
+
 // --- the room-state map of a building ---------------------------------------------
 
 async function openBuilding(id, fid) {
+  const current = latest(openBuilding);
   let r;
   try {
-    r = await api(`/api/v1/buildings/${encodeURIComponent(id)}/roomstate?scheme=${encodeURIComponent(state.scheme)}`);
+    r = await api(`/api/v1/buildings/${encodeURIComponent(id)}/roomstate${query({ scheme: state.scheme, as_of: asOfParam() })}`);
   } catch (err) {
-    notice(err.status === 403 ? t('noRoomState') : err.message);
+    if (current()) notice(err.status === 403 ? t('noRoomState') : err.message);
     return;
   }
+  if (!current()) return; // a newer map asked for (another building, moment or scheme)
   const b = r.building;
   if (selectedFID !== null) map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: selectedFID }, { selected: false });
   selectedFID = fid ?? b.feature_id;
@@ -261,7 +510,7 @@ async function openBuilding(id, fid) {
   state.building = b.id;
   $('#building').hidden = false;
   $('#building-title').textContent = `${t('building')} ${b.id}`;
-  $('#building-meta').textContent = t('metaLine')(b);
+  $('#building-meta').textContent = t('metaLine')(b) + (state.asOf ? ` · ${t('historical')} ${momentText(state.asOf)} · ${t('version')(r.version)}` : '');
   const lg = $('#building-legend');
   lg.innerHTML = '';
   for (const e of r.legend) {
@@ -305,12 +554,106 @@ function closeBuilding() {
   selectedFID = null;
 }
 
-function notice(msg) {
+function notice(msg, ms = 5000) {
   const n = $('#notice');
   n.textContent = msg;
   n.hidden = false;
   clearTimeout(notice.timer);
-  notice.timer = setTimeout(() => { n.hidden = true; }, 5000);
+  notice.timer = setTimeout(() => { n.hidden = true; }, ms);
+}
+
+// --- the time control: live, or as of a day or a time ----------------------------
+
+// momentText says which moment is shown: "2026-11-26 日终" or a day and time.
+const momentText = (m) => (m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date));
+
+// resolveMoment asks which version moment m shows (a legend as of it) and
+// returns it, or null after explaining why not (a moment before the history
+// kept, say).
+async function resolveMoment(m) {
+  if (!m) {
+    notice(t('pickDay'));
+    return null;
+  }
+  try {
+    const r = await api(`/api/v1/legend${query({ scheme: state.scheme, where: state.where, as_of: m.param })}`);
+    return r.version;
+  } catch (err) {
+    const gone = historyGone(err);
+    if (!gone) {
+      notice(err.message);
+      return null;
+    }
+    noteGone(gone);
+    notice(gone.ms === null ? t('goneUnknown') : t('gone')(whenText(gone.ms), gone.oldest), 10000);
+    return null;
+  }
+}
+
+// showMoment moves every view to moment m, pinned to the version it
+// resolves to: tiles, legend, summary and room-state map show one state.
+// When m cannot be shown, the views stay as they are.
+async function showMoment(m) {
+  const version = await resolveMoment(m);
+  if (version === null) return;
+  state.asOf = { ...m, version };
+  setURLParam('as_of', m.param);
+  refreshViews();
+}
+
+function goLive() {
+  if (!state.asOf) return;
+  state.asOf = null;
+  setURLParam('as_of', '');
+  refreshViews();
+}
+
+// refreshViews shows every view at the current moment (after a change of
+// moment, filter or scheme).
+function refreshViews() {
+  renderMode();
+  reloadTiles();
+  loadLegend().catch((err) => notice(err.message));
+  loadSummary().catch((err) => notice(err.message));
+  refreshTrend();
+  if (state.building) openBuilding(state.building, selectedFID);
+}
+
+// renderMode shows whether the map is live or historical: the banner, the
+// status beside the clock, the frame around the map.
+function renderMode() {
+  const m = state.asOf;
+  $('#app').classList.toggle('historical', !!m);
+  $('#asof-banner').hidden = !m;
+  if (m) {
+    $('#asof-moment').textContent = momentText(m);
+    $('#asof-version').textContent = t('version')(m.version);
+    $('#asof-date').value = m.date;
+    $('#asof-time').value = m.time;
+  }
+  const live = $('#live');
+  live.textContent = m ? t('historical') : t('live');
+  live.className = `live ${m ? 'hist' : state.connected ? 'on' : 'off'}`;
+  live.title = m ? t('backLive') : '';
+}
+
+function setURLParam(name, value) {
+  const u = new URL(location.href);
+  if (value) u.searchParams.set(name, value); else u.searchParams.delete(name);
+  history.replaceState(null, '', u);
+}
+
+function initTimeControl() {
+  const date = $('#asof-date');
+  const time = $('#asof-time');
+  date.max = today();
+  date.onfocus = () => { date.max = today(); }; // the server's today, once its time zone is known
+  const pick = (d) => { date.value = d; time.value = ''; showMoment(moment(d, '')); };
+  $('#asof-go').onclick = () => showMoment(moment(date.value, time.value));
+  $('#asof-yesterday').onclick = () => pick(addDays(today(), -1));
+  $('#asof-week').onclick = () => pick(addDays(today(), -7));
+  $('#back-live').onclick = goLive;
+  $('#live').onclick = goLive;
 }
 
 // --- live changes ------------------------------------------------------------------
@@ -320,18 +663,21 @@ let flushTimer = null;
 let legendTimer = null;
 let summaryTimer = null;
 let lowZoomTimer = null;
+let trendTimer = null;
 
 async function flushChanges() {
   flushTimer = null;
   if (pending.size === 0) return;
   const ids = [...pending];
   pending.clear();
+  if (state.asOf) return; // a past moment shown: live colours wait for the way back
   try {
     const r = await api('/api/v1/buildings/states', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ ids, where: state.where, scheme: state.scheme }),
     });
+    if (state.asOf) return;
     for (const b of r.buildings) {
       map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: b.feature_id }, { color: b.color, state: b.state });
     }
@@ -343,43 +689,44 @@ async function flushChanges() {
 function onChange(ev) {
   const c = JSON.parse(ev.data);
   state.lastVersion = c.version;
+  // as of a past moment nothing moves; going back to live reloads it all
+  if (state.asOf) return;
   pending.add(c.building);
   if (!flushTimer) flushTimer = setTimeout(flushChanges, 120);
-  if (!legendTimer) legendTimer = setTimeout(() => { legendTimer = null; loadLegend(); }, 250);
-  if (!summaryTimer) summaryTimer = setTimeout(() => { summaryTimer = null; loadSummary(); }, 1500);
+  if (!legendTimer) legendTimer = setTimeout(() => { legendTimer = null; if (!state.asOf) loadLegend(); }, 250);
+  if (!summaryTimer) summaryTimer = setTimeout(() => { summaryTimer = null; if (!state.asOf) loadSummary(); }, 1500);
+  if (!trendTimer) trendTimer = setTimeout(() => { trendTimer = null; if (!state.asOf) refreshTrend(); }, 10000);
   if (state.building && c.building === state.building) openBuilding(state.building, selectedFID);
   // cells at low zoom aggregate many buildings: refresh those few tiles now and then
-  if (map.getZoom() < 13 && !lowZoomTimer) lowZoomTimer = setTimeout(() => { lowZoomTimer = null; reloadTiles(); }, 5000);
+  if (map.getZoom() < 13 && !lowZoomTimer) lowZoomTimer = setTimeout(() => { lowZoomTimer = null; if (!state.asOf) reloadTiles(); }, 5000);
 }
 
 function connectChanges() {
   const es = new EventSource(`/api/v1/changes${token ? `?access_token=${encodeURIComponent(token)}` : ''}`);
   es.addEventListener('change', onChange);
-  es.addEventListener('gone', () => { es.close(); reloadTiles(); loadLegend(); setTimeout(connectChanges, 500); });
-  es.onopen = () => { $('#live').className = 'live on'; };
-  es.onerror = () => { $('#live').className = 'live off'; };
+  es.addEventListener('gone', () => {
+    es.close();
+    if (!state.asOf) { reloadTiles(); loadLegend(); }
+    setTimeout(connectChanges, 500);
+  });
+  es.onopen = () => { state.connected = true; renderMode(); };
+  es.onerror = () => { state.connected = false; renderMode(); };
 }
 
 // --- start -------------------------------------------------------------------------
 
 async function applyFilter(where) {
-  const q = new URLSearchParams({ scheme: state.scheme });
-  if (where) q.set('where', where);
   try {
-    await api(`/api/v1/legend?${q}`); // checks the expression
+    // checks the expression
+    await api(`/api/v1/legend${query({ scheme: state.scheme, where, as_of: asOfParam() })}`);
   } catch (err) {
     $('#where-error').textContent = err.message;
     return;
   }
   $('#where-error').textContent = '';
   state.where = where;
-  const u = new URL(location.href);
-  if (where) u.searchParams.set('where', where); else u.searchParams.delete('where');
-  history.replaceState(null, '', u);
-  reloadTiles();
-  loadLegend();
-  loadSummary();
-  if (state.building) openBuilding(state.building, selectedFID);
+  setURLParam('where', where);
+  refreshViews();
 }
 
 async function main() {
@@ -397,7 +744,7 @@ async function main() {
     sel.appendChild(o);
   }
   sel.value = state.scheme;
-  sel.onchange = () => { state.scheme = sel.value; reloadTiles(); loadLegend(); if (state.building) openBuilding(state.building, selectedFID); };
+  sel.onchange = () => { state.scheme = sel.value; refreshViews(); };
   $('#where').value = state.where;
   $('#filter').onsubmit = (e) => { e.preventDefault(); applyFilter($('#where').value.trim()); };
   $('#clear-where').onclick = () => { $('#where').value = ''; applyFilter(''); };
@@ -407,11 +754,21 @@ async function main() {
     applyI18n();
     loadLegend();
     loadSummary();
+    drawTrend();
     if (state.building) openBuilding(state.building, selectedFID);
   };
   $('#building-close').onclick = closeBuilding;
-  initMap(state.info);
+  initTimeControl();
+  trend = new Trend($('#trend'), $('#trend-readout'));
+  window.__roomstateTrend = trend; // for the end-to-end test
+  // a moment in the address (?as_of=2026-11-26) is shown from the start
+  const start = momentOfParam(params.get('as_of'));
+  const version = start && (await resolveMoment(start));
+  if (version) state.asOf = { ...start, version };
+  renderMode();
+  initMap(state.info, await tileSource());
   await Promise.all([loadLegend(), loadSummary()]);
+  refreshTrend();
   connectChanges();
   document.body.dataset.ready = '1';
 }
