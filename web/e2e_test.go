@@ -185,7 +185,7 @@ func httpJSON(t *testing.T, method, u, body string, v any) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode/100 != 2 {
 		t.Fatalf("%s %s: %d %s", method, u, resp.StatusCode, b)
 	}
 	if v != nil {
@@ -267,14 +267,29 @@ func libraries() ([]string, error) {
 // building is what the browser test needs to know of one building, asked
 // of the server as any client would.
 type building struct {
-	id, dwelling string
-	lon, lat     float64
-	rooms        int
-	featureID    uint64
+	id                          string
+	dwelling, dwelling2         string // two of its dwellings
+	district, street, community string
+	lon, lat                    float64
+	rooms                       int
+	featureID                   uint64
 }
 
-// pickBuilding finds a building without an isolated dwelling.
-func pickBuilding(t *testing.T, u string) building {
+// roomState is the part of a building's room-state map the test reads.
+type roomState struct {
+	Building struct {
+		ID                          string
+		FeatureID                   uint64 `json:"feature_id"`
+		Lon, Lat                    float64
+		District, Street, Community string
+		Total                       int
+	}
+	Floors []struct{ Rooms []struct{ ID string } }
+}
+
+// buildings calls fn with the room-state map of each building having
+// matched dwellings of where and at least min dwellings, until fn returns true.
+func buildings(t *testing.T, u, where string, min int, fn func(m *roomState) bool) {
 	t.Helper()
 	var grid struct {
 		Cells []struct {
@@ -282,26 +297,76 @@ func pickBuilding(t *testing.T, u string) building {
 			Total, Matched int
 		}
 	}
-	httpJSON(t, "POST", u+"/api/v1/query/grid", `{"level": "building", "where": "isolated"}`, &grid)
+	httpJSON(t, "POST", u+"/api/v1/query/grid", fmt.Sprintf(`{"level": "building", "where": %q}`, where), &grid)
 	for _, c := range grid.Cells {
-		if c.Matched != 0 || c.Total < 2 {
+		if c.Matched != 0 || c.Total < min {
 			continue
 		}
-		var m struct {
-			Building struct {
-				ID        string
-				FeatureID uint64 `json:"feature_id"`
-				Lon, Lat  float64
-				Total     int
-			}
-			Floors []struct{ Rooms []struct{ ID string } }
-		}
+		var m roomState
 		httpJSON(t, "GET", u+"/api/v1/buildings/"+url.PathEscape(c.ID)+"/roomstate", "", &m)
-		return building{id: m.Building.ID, dwelling: m.Floors[0].Rooms[0].ID, lon: m.Building.Lon, lat: m.Building.Lat,
-			rooms: m.Building.Total, featureID: m.Building.FeatureID}
+		if fn(&m) {
+			return
+		}
 	}
-	t.Fatal("no building without an isolated dwelling")
-	return building{}
+	t.Fatalf("no building of at least %d dwellings, none of them %s, to suit the test", min, where)
+}
+
+// pickBuilding finds a building without an isolated dwelling.
+func pickBuilding(t *testing.T, u string) building {
+	t.Helper()
+	var b building
+	buildings(t, u, "isolated", 2, func(m *roomState) bool {
+		var ids []string
+		for _, f := range m.Floors {
+			for _, r := range f.Rooms {
+				ids = append(ids, r.ID)
+			}
+		}
+		mb := m.Building
+		b = building{id: mb.ID, dwelling: ids[0], dwelling2: ids[1], district: mb.District, street: mb.Street,
+			community: mb.Community, lon: mb.Lon, lat: mb.Lat, rooms: mb.Total, featureID: mb.FeatureID}
+		return true
+	})
+	return b
+}
+
+// dwellingOutside finds a dwelling of the street outside the community.
+func dwellingOutside(t *testing.T, u, street, community string) (id, itsCommunity string) {
+	t.Helper()
+	buildings(t, u, "false", 1, func(m *roomState) bool {
+		if m.Building.Street != street || m.Building.Community == community {
+			return false
+		}
+		id, itsCommunity = m.Floors[0].Rooms[0].ID, m.Building.Community
+		return true
+	})
+	return id, itsCommunity
+}
+
+// serverZone is the time zone the server writes times in (its --tz), as
+// the offset of a time its history answer carries; at is a time the history
+// holds.
+func serverZone(t *testing.T, u string, at time.Time) *time.Location {
+	t.Helper()
+	var h struct{ Points []struct{ Time string } }
+	ts := url.QueryEscape(at.Format(time.RFC3339))
+	httpJSON(t, "GET", u+"/api/v1/history?from="+ts+"&to="+ts, "", &h)
+	if len(h.Points) == 0 {
+		t.Fatal("the history has no point")
+	}
+	p, err := time.Parse(time.RFC3339, h.Points[0].Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Location()
+}
+
+// version is the server's version now.
+func version(t *testing.T, u string) uint64 {
+	t.Helper()
+	var h struct{ Version uint64 }
+	httpJSON(t, "GET", u+"/healthz", "", &h)
+	return h.Version
 }
 
 // stateColor is the colour the default scheme gives a state.
@@ -369,23 +434,19 @@ func (r *requestLog) check(t *testing.T) {
 	r.problems = r.problems[:0]
 }
 
-// TestDashboardEndToEnd builds roomstate, copies the binary alone into an
-// empty directory and starts it from there on a generated city, then drives
-// the dashboard in headless Chromium, which can resolve no host name (the
-// page reaches only the server's address): every file the page asks for
-// comes from the binary; the map renders building features, a click opens
-// the building's room-state map with the right number of rooms, and a PATCH
-// recolours the building and updates the legend within a second.
-func TestDashboardEndToEnd(t *testing.T) {
-	exe := chromium()
-	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
-	dir, bin := loneBinary(t)
-	base := serveLone(t, dir, bin, 20_000)
-	bu := pickBuilding(t, base)
-	red := stateColor(t, base, "isolated")
-	srvURL, _ := url.Parse(base)
-	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+// page drives the dashboard in one browser tab.
+type page struct {
+	t     *testing.T
+	ctx   context.Context
+	reqs  *requestLog
+	shots string // where screenshots go
+}
 
+// openBrowser starts a headless Chromium that can resolve no host name (the
+// page reaches only the server's address) and records what the page asks
+// for in reqs. It is stopped at the end of the test.
+func openBrowser(t *testing.T, exe string, reqs *requestLog) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -404,45 +465,123 @@ func TestDashboardEndToEnd(t *testing.T) {
 		chromedp.WindowSize(1600, 1000),
 	)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithListener(reqs.listen))
-	defer cancel()
+	t.Cleanup(cancel)
 	// the first run starts the browser, under the context without a timeout
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	ctx, cancel = context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 150*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
 
-	poll := func(what, js string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-			if err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				reqs.check(t)
-				t.Fatalf("%s: not within %v", what, within)
-			}
-			time.Sleep(50 * time.Millisecond)
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](p *page, js string) T {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		p.reqs.check(p.t)
+		p.t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// poll waits until the JavaScript expression js is true.
+func (p *page) poll(what, js string, within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if eval[bool](p, js) {
+			return
 		}
+		if time.Now().After(deadline) {
+			p.reqs.check(p.t)
+			p.t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`))); err != nil {
-		reqs.check(t)
-		t.Fatalf("dashboard did not start: %v", err)
+// do runs chromedp actions.
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.reqs.check(p.t)
+		p.t.Fatal(err)
 	}
-	// the whole city: cells and boundaries
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`__roomstateMap.setZoom(12); true`)); err != nil {
-		t.Fatal(err)
+}
+
+// click clicks the element sel names.
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// shot saves a screenshot of the page as name and returns its size. It is
+// of the viewport (the dashboard fills it): a "full" screenshot, beyond the
+// viewport, resizes the page for the capture, and a map resized that way
+// is captured half redrawn.
+func (p *page) shot(name string) int {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatal(err)
 	}
-	poll("overview rendered", `(() => { const m = __roomstateMap;
-		return m.loaded() && m.queryRenderedFeatures({layers: ['cells']}).length > 0; })()`, 30*time.Second)
+	f := filepath.Join(p.shots, name)
+	if err := os.WriteFile(f, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: %s (%d bytes)", f, len(png))
+	return len(png)
+}
+
+// js helpers the checks below share, defined in the page once.
+const pageHelpers = `
+window.__t = {
+  count: (state) => parseInt(document.querySelector('#legend li[data-state="' + state + '"] .count').textContent.replace(/[^0-9]/g, ''), 10),
+  row: (id) => [...document.querySelectorAll('#summary tbody tr')].find((r) => r.dataset.id === id),
+  delta: (id) => { const r = __t.row(id); return r ? r.querySelector('td.delta').textContent : null; },
+  // the building's feature as the map draws it: its tile's colour, and the
+  // colour live changes gave it (feature-state), if any
+  feature: (fid) => { const m = __roomstateMap;
+    const f = m.queryRenderedFeatures({layers: ['buildings']}).find((f) => f.id === fid);
+    return f ? {color: f.properties.color, live: (m.getFeatureState({source: 'rs', sourceLayer: 'buildings', id: fid}) || {}).color || null} : null; },
+  tiles: () => __roomstateMap.getSource('rs').tiles[0],
+  rooms: () => document.querySelectorAll('#floors .room').length,
+  isolatedRooms: () => document.querySelectorAll('#floors .room[data-state="isolated"]').length,
+  // the trend chart: uPlot's series and how much of its canvas is drawn
+  trend: () => { const u = __roomstateTrend.plot; if (!u) return null;
+    const c = u.ctx.canvas, d = u.ctx.getImageData(0, 0, c.width, c.height).data;
+    let drawn = 0; for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) drawn++;
+    return {series: u.series.length, points: u.data[0].length, drawn, last: u.data.slice(1).map((s) => s[s.length - 1])}; },
+};
+true`
+
+// TestDashboardEndToEnd builds roomstate, copies the binary alone into an
+// empty directory and starts it from there on a generated city, then drives
+// the dashboard in headless Chromium, which can resolve no host name (the
+// page reaches only the server's address): every file the page asks for
+// comes from the binary; the map renders building features, a click opens
+// the building's room-state map with the right number of rooms, and a PATCH
+// recolours the building and updates the legend within a second. The summary
+// shows each unit's change (▲/▼), the trend chart draws one line per state,
+// and the time control moves map, legend, summary and room-state map back to
+// a moment before the changes, with a banner, unmoved by live changes, until
+// "back to live"; a moment before the history kept is explained.
+func TestDashboardEndToEnd(t *testing.T) {
+	exe := chromium()
+	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
+	dir, bin := loneBinary(t)
+	base := serveLone(t, dir, bin, 20_000)
+	loaded := time.Now()
+	v0 := version(t, base)
+	bu := pickBuilding(t, base)
+	gone, goneCommunity := dwellingOutside(t, base, bu.street, bu.community)
+	red := stateColor(t, base, "isolated")
+	srvURL, _ := url.Parse(base)
+	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
 	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -450,87 +589,153 @@ func TestDashboardEndToEnd(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-		os.WriteFile(filepath.Join(shots, "dashboard-overview.png"), png, 0o644)
-	}
-	// the map (and its worker, which draws the features) came from the binary
+	p := &page{t: t, ctx: openBrowser(t, exe, reqs), reqs: reqs, shots: shots}
+
+	p.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
+	eval[bool](p, pageHelpers)
+	// the whole city: cells and boundaries
+	eval[bool](p, `__roomstateMap.setZoom(12); true`)
+	p.poll("overview rendered", `(() => { const m = __roomstateMap;
+		return m.loaded() && m.queryRenderedFeatures({layers: ['cells']}).length > 0; })()`, 30*time.Second)
+	p.shot("dashboard-overview.png")
+	// the map (and its worker, which draws the features) and the charts came from the binary
 	reqs.check(t)
 	reqs.mu.Lock()
-	for _, f := range []string{"/", "/static/app.js", "/assets/maplibre/maplibre-gl.mjs", "/assets/maplibre/maplibre-gl-worker.mjs", "/assets/maplibre/maplibre-gl.css"} {
+	for _, f := range []string{"/", "/static/app.js", "/static/asof.js", "/static/trend.js", "/assets/maplibre/maplibre-gl.mjs",
+		"/assets/maplibre/maplibre-gl-worker.mjs", "/assets/maplibre/maplibre-gl.css", "/assets/uplot/uPlot.esm.js", "/assets/uplot/uPlot.min.css"} {
 		if !slices.Contains(reqs.files, f) {
 			t.Errorf("the page did not load %s (it loaded %v)", f, reqs.files)
 		}
 	}
 	reqs.mu.Unlock()
 
-	// the map renders building features around the chosen building
-	jump := fmt.Sprintf(`__roomstateMap.jumpTo({center: [%v, %v], zoom: 18}); true`, bu.lon, bu.lat)
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](jump)); err != nil {
-		t.Fatal(err)
-	}
-	poll("building features rendered", `(() => { const m = __roomstateMap;
-		return m.loaded() && m.queryRenderedFeatures({layers: ['buildings']}).length > 0; })()`, 30*time.Second)
-	poll("legend shown", `document.querySelectorAll('#legend li').length >= 5`, 10*time.Second)
+	// the map renders building features around the chosen building, which
+	// is shown left of where its room-state map opens
+	jump := fmt.Sprintf(`__roomstateMap.jumpTo({center: [%v, %v], zoom: 18, padding: {right: 780}}); true`, bu.lon, bu.lat)
+	eval[bool](p, jump)
+	p.poll("building features rendered", fmt.Sprintf(`__roomstateMap.loaded() && __t.feature(%d) !== null`, bu.featureID), 30*time.Second)
+	p.poll("legend shown", `document.querySelectorAll('#legend li').length >= 5`, 10*time.Second)
+	states := eval[int](p, `document.querySelectorAll('#legend li').length`)
 
 	// click the building: its room-state map, room by room
-	pt, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ X, Y float64 }](fmt.Sprintf(`(() => {
+	pt := eval[struct{ X, Y float64 }](p, fmt.Sprintf(`(() => {
 		const p = __roomstateMap.project([%v, %v]);
 		const r = document.getElementById('map').getBoundingClientRect();
-		return {X: p.x + r.left, Y: p.y + r.top}; })()`, bu.lon, bu.lat)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(ctx, chromedp.MouseClickXY(pt.X, pt.Y)); err != nil {
-		t.Fatal(err)
-	}
-	poll("room-state map opened", fmt.Sprintf(`(() => { const b = document.getElementById('building');
+		return {X: p.x + r.left, Y: p.y + r.top}; })()`, bu.lon, bu.lat))
+	p.do(chromedp.MouseClickXY(pt.X, pt.Y))
+	p.poll("room-state map opened", fmt.Sprintf(`(() => { const b = document.getElementById('building');
 		return !b.hidden && document.getElementById('building-title').textContent.includes(%q); })()`, bu.id), 10*time.Second)
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#floors .room').length`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != bu.rooms {
+	if n := eval[int](p, `__t.rooms()`); n != bu.rooms {
 		t.Fatalf("room-state map shows %d rooms, building %s has %d", n, bu.id, bu.rooms)
 	}
 
+	// before: a moment after the load and before any change, in whole
+	// seconds (the time control's precision), some seconds after the load
+	// for the trend to show a few of them
+	time.Sleep(time.Until(loaded.Add(3 * time.Second)))
+	before := time.Now().Truncate(time.Second)
+	zone := serverZone(t, base, before)
+	time.Sleep(time.Until(before.Add(100 * time.Millisecond)))
+
 	// a change shows within a second: legend count and the building's colour
-	before, err := chromedp.Run(ctx, chromedp.Evaluate[int](`parseInt(document.querySelector('#legend li[data-state="isolated"] .count').textContent.replace(/[^0-9]/g, ''), 10)`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	isolated := eval[int](p, `__t.count('isolated')`)
 	httpJSON(t, "PATCH", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling), `{"set":["isolated"]}`, nil)
 	changed := time.Now()
-	poll("building recoloured", fmt.Sprintf(`(() => { const s = __roomstateMap.getFeatureState({source: 'rs', sourceLayer: 'buildings', id: %d});
+	p.poll("building recoloured", fmt.Sprintf(`(() => { const s = __roomstateMap.getFeatureState({source: 'rs', sourceLayer: 'buildings', id: %d});
 		return s && s.color === %q; })()`, bu.featureID, red), time.Second)
-	poll("legend count updated", fmt.Sprintf(`parseInt(document.querySelector('#legend li[data-state="isolated"] .count').textContent.replace(/[^0-9]/g, ''), 10) === %d`, before+1), time.Second)
+	p.poll("legend count updated", fmt.Sprintf(`__t.count('isolated') === %d`, isolated+1), time.Second)
 	t.Logf("change shown %v after the PATCH answered", time.Since(changed).Round(time.Millisecond))
-	poll("room-state map follows", `[...document.querySelectorAll('#floors .room')].some(r => r.dataset.state === 'isolated')`, 2*time.Second)
+	p.poll("room-state map follows", `__t.isolatedRooms() === 1`, 2*time.Second)
 
-	// a screenshot of what the wall screen shows
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
+	// more changes: a dwelling added to the building, one removed elsewhere
+	var rec map[string]any
+	httpJSON(t, "GET", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), "", &rec)
+	delete(rec, "version")
+	rec["id"], rec["room"] = "E2E-NEW-1", "E2E"
+	body, _ := json.Marshal(rec)
+	httpJSON(t, "PUT", base+"/api/v1/dwellings/E2E-NEW-1", string(body), nil)
+	httpJSON(t, "DELETE", base+"/api/v1/dwellings/"+url.PathEscape(gone), "", nil)
+	p.poll("room-state map shows the new dwelling", fmt.Sprintf(`__t.rooms() === %d`, bu.rooms+1), 2*time.Second)
+
+	// the summary shows each unit's change: down to the communities of the street
+	for _, id := range []string{bu.district, bu.street} {
+		p.poll("summary row "+id, fmt.Sprintf(`!!__t.row(%q)`, id), 5*time.Second)
+		eval[bool](p, fmt.Sprintf(`__t.row(%q).click(); true`, id))
 	}
-	shot := filepath.Join(shots, "dashboard-zh.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+	p.poll("▲ on the community that gained a dwelling", fmt.Sprintf(`__t.delta(%q) === '▲ 1'`, bu.community), 5*time.Second)
+	p.poll("▼ on the community that lost one", fmt.Sprintf(`__t.delta(%q) === '▼ 1'`, goneCommunity), 5*time.Second)
+
+	// the trend chart: one line per state of the legend, drawn
+	p.poll("trend chart drawn", fmt.Sprintf(`(() => { const c = __t.trend();
+		return c !== null && c.series === %d && c.points >= 2 && c.drawn > 2000; })()`, states+1), 10*time.Second)
+
+	// back at the building, the wall screen as it is now
+	eval[bool](p, jump)
+	p.poll("building features rendered", fmt.Sprintf(`__roomstateMap.loaded() && __t.feature(%d) !== null`, bu.featureID), 30*time.Second)
+	if n := p.shot("dashboard-zh.png"); n < 20_000 {
+		t.Fatalf("screenshot of %d bytes: the page looks empty", n)
 	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
-	if len(png) < 20_000 {
-		t.Fatalf("screenshot of %d bytes: the page looks empty", len(png))
+
+	// as of the moment before the changes: the map, legend, summary and
+	// room-state map as they were, and a banner that says so
+	at := before.In(zone)
+	asOf := func() {
+		t.Helper()
+		p.do(chromedp.SetValue(chromedp.CSS(`#asof-date`), at.Format("2006-01-02")),
+			chromedp.SetValue(chromedp.CSS(`#asof-time`), at.Format("15:04:05")))
+		p.click(`#asof-go`)
+		p.poll("banner shown", fmt.Sprintf(`!document.getElementById('asof-banner').hidden &&
+			document.getElementById('asof-version').textContent.includes('%d')`, v0), 5*time.Second)
+		p.poll("tiles as of the moment", fmt.Sprintf(`__t.tiles().includes('as_of=%d')`, v0), 2*time.Second)
+		p.poll("the building as it was", fmt.Sprintf(`__roomstateMap.loaded() && (() => { const f = __t.feature(%d);
+			return f !== null && f.color !== %q && f.live === null; })()`, bu.featureID, red), 10*time.Second)
+		p.poll("legend as it was", fmt.Sprintf(`__t.count('isolated') === %d`, isolated), 5*time.Second)
+		p.poll("room-state map as it was", fmt.Sprintf(`__t.rooms() === %d && __t.isolatedRooms() === 0 &&
+			document.getElementById('building-meta').textContent.includes('%d')`, bu.rooms, v0), 5*time.Second)
+		p.poll("summary as it was", fmt.Sprintf(`__t.delta(%q) === '' && __t.delta(%q) === ''`, bu.community, goneCommunity), 5*time.Second)
+		p.poll("trend to the moment", fmt.Sprintf(`(() => { const c = __t.trend(); return c !== null && c.last[0] === %d; })()`, isolated), 10*time.Second)
 	}
+	asOf()
+	p.shot("dashboard-asof-zh.png")
+
+	// live changes do not move a historical view
+	httpJSON(t, "PATCH", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), `{"set":["isolated"]}`, nil)
+	time.Sleep(1500 * time.Millisecond)
+	p.poll("still as it was", fmt.Sprintf(`__t.count('isolated') === %d && __t.isolatedRooms() === 0 && __t.feature(%d).live === null`,
+		isolated, bu.featureID), time.Second)
+
+	// back to live: everything as it is now, from new tiles
+	p.click(`#back-live`)
+	p.poll("banner gone", `document.getElementById('asof-banner').hidden && !__t.tiles().includes('as_of=')`, 2*time.Second)
+	p.poll("legend live", fmt.Sprintf(`__t.count('isolated') === %d`, isolated+2), 5*time.Second)
+	p.poll("the building as it is", fmt.Sprintf(`__roomstateMap.loaded() && (() => { const f = __t.feature(%d);
+		return f !== null && f.color === %q; })()`, bu.featureID, red), 10*time.Second)
+	p.poll("room-state map live", fmt.Sprintf(`__t.rooms() === %d && __t.isolatedRooms() === 2`, bu.rooms+1), 5*time.Second)
+	p.poll("▲/▼ live", fmt.Sprintf(`__t.delta(%q) === '▲ 1' && __t.delta(%q) === '▼ 1'`, bu.community, goneCommunity), 5*time.Second)
+
 	// English on a switch
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#lang`))); err != nil {
-		t.Fatal(err)
+	p.click(`#lang`)
+	p.poll("English labels", `document.querySelector('h1').textContent === 'Room-state map' && document.querySelector('#legend li[data-state="isolated"] .label').textContent === 'Home isolation'`, 2*time.Second)
+	p.shot("dashboard-en.png")
+	// as of the same moment again, now that the map has loaded tiles with
+	// the changes: the building's colour comes from tiles as of the moment
+	asOf()
+	p.poll("English banner", `document.querySelector('#asof-banner strong').textContent === 'Historical view'`, time.Second)
+	p.shot("dashboard-asof-en.png")
+	p.click(`#live`)
+	p.poll("live again", `document.getElementById('asof-banner').hidden`, 2*time.Second)
+
+	// a day before the history kept: explained, and the map stays live
+	p.click(`#asof-yesterday`)
+	p.poll("history gone explained", fmt.Sprintf(`(() => { const n = document.getElementById('notice');
+		return !n.hidden && n.textContent.includes('(version %d)'); })()`, v0), 5*time.Second)
+	if eval[bool](p, `!document.getElementById('asof-banner').hidden || __t.tiles().includes('as_of=')`) {
+		t.Error("a moment before the history kept left the live map")
 	}
-	poll("English labels", `document.querySelector('h1').textContent === 'Room-state map' && document.querySelector('#legend li[data-state="isolated"] .label').textContent === 'Home isolation'`, 2*time.Second)
-	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-		os.WriteFile(filepath.Join(shots, "dashboard-en.png"), png, 0o644)
-	}
+	p.shot("dashboard-gone-en.png")
+
 	// a bad filter is explained, not applied
-	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`))); err != nil {
-		t.Fatal(err)
-	}
-	poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
+	p.do(chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)))
+	p.poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
 	reqs.check(t)
 }
