@@ -695,7 +695,8 @@ function onChange(ev) {
   if (!flushTimer) flushTimer = setTimeout(flushChanges, 120);
   if (!legendTimer) legendTimer = setTimeout(() => { legendTimer = null; if (!state.asOf) loadLegend(); }, 250);
   if (!summaryTimer) summaryTimer = setTimeout(() => { summaryTimer = null; if (!state.asOf) loadSummary(); }, 1500);
-  if (!trendTimer) trendTimer = setTimeout(() => { trendTimer = null; if (!state.asOf) refreshTrend(); }, 10000);
+  // the trend is of days: once a minute is often enough, and spares the server
+  if (!trendTimer) trendTimer = setTimeout(() => { trendTimer = null; if (!state.asOf) refreshTrend(); }, 60_000);
   if (state.building && c.building === state.building) openBuilding(state.building, selectedFID);
   // cells at low zoom aggregate many buildings: refresh those few tiles now and then
   if (map.getZoom() < 13 && !lowZoomTimer) lowZoomTimer = setTimeout(() => { lowZoomTimer = null; if (!state.asOf) reloadTiles(); }, 5000);

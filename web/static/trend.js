@@ -6,6 +6,13 @@ import { serverOffsetMin } from './asof.js';
 
 const HEIGHT = 170;
 
+// TIME_INCRS are the steps between x ticks, in seconds: whole seconds at the
+// least (the labels show no fractions), whole days for long spans.
+const H = 3600;
+const D = 86400;
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, H, 2 * H, 3 * H, 6 * H, 12 * H,
+  D, 2 * D, 3 * D, 7 * D, 14 * D, 30 * D, 91 * D, 182 * D, 365 * D];
+
 // wallDate returns a Date whose local fields read the server's wall clock at
 // Unix seconds ts, so that uPlot puts its ticks on the server's days.
 function wallDate(ts) {
@@ -90,7 +97,7 @@ export class Trend {
         ...states.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: times.length < 40, size: 5, fill: s.color } })),
       ],
       axes: [
-        { ...axis, space: 60, values: (u, splits) => splits.map((ts) => tickLabel(ts, span, lang)) },
+        { ...axis, space: 60, incrs: TIME_INCRS, values: (u, splits) => splits.map((ts) => tickLabel(ts, span, lang)) },
         { ...axis, size: 44, splits: () => decades(top * 1.3), filter: (u, splits) => splits,
           values: (u, splits) => splits.map((v) => (v == null ? '' : compact(v, lang))) },
       ],
