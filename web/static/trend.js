@@ -86,8 +86,9 @@ export class Trend {
       height: HEIGHT,
       tzDate: wallDate,
       scales: {
-        // a single point (a history of a few seconds) in a minute either side
-        x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) },
+        // a single point (a history of a second) in a minute either side
+        // (uPlot would show the day after it)
+        x: { time: true, ...(times.length === 1 && { range: () => [times[0] - 60, times[0] + 60] }) },
         // counts run from a few isolated dwellings to thousands of residents:
         // an asinh scale shows both (linear near 0, logarithmic above)
         y: { distr: 4, asinh: 10, range: () => [0, top * 1.3] },
