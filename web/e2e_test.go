@@ -112,9 +112,10 @@ func runLone(t *testing.T, dir, bin string, args ...string) string {
 }
 
 // serveLone makes a small city beside the binary and serves it from the
-// binary's directory, which holds nothing else: no web/, no node_modules.
-// It returns the server's URL; the server is stopped at the end of the test.
-func serveLone(t *testing.T, dir, bin string, n int) string {
+// binary's directory, which holds nothing else: no web/, no node_modules;
+// serve gets args too. It returns the server's URL; the server is stopped at
+// the end of the test.
+func serveLone(t *testing.T, dir, bin string, n int, args ...string) string {
 	t.Helper()
 	runLone(t, dir, bin, "gen", "-n", fmt.Sprint(n), "-seed", "21", "-out", "city")
 	ents, _ := os.ReadDir(dir)
@@ -125,7 +126,7 @@ func serveLone(t *testing.T, dir, bin string, n int) string {
 	if !slices.Equal(names, []string{"city", "roomstate"}) {
 		t.Fatalf("the binary's directory holds %v, want only the binary and its city", names)
 	}
-	cmd := exec.Command(bin, "serve", "--load", "city/dwellings.csv", "--boundaries", "city/boundaries.geojson", "--addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--load", "city/dwellings.csv", "--boundaries", "city/boundaries.geojson", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir, cmd.Env = dir, loneEnv(dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -173,11 +174,20 @@ func serveLone(t *testing.T, dir, bin string, n int) string {
 	return ""
 }
 
-func httpJSON(t *testing.T, method, u, body string, v any) {
+// server is a roomstate server as the tests ask it, with a token (or none).
+type server struct{ url, token string }
+
+// json sends a request with a JSON body to the server's path and decodes
+// the answer into v (unless nil); any status but 2xx fails the test.
+func (s server) json(t *testing.T, method, path, body string, v any) {
 	t.Helper()
+	u := s.url + path
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -289,7 +299,7 @@ type roomState struct {
 
 // buildings calls fn with the room-state map of each building having
 // matched dwellings of where and at least min dwellings, until fn returns true.
-func buildings(t *testing.T, u, where string, min int, fn func(m *roomState) bool) {
+func buildings(t *testing.T, s server, where string, min int, fn func(m *roomState) bool) {
 	t.Helper()
 	var grid struct {
 		Cells []struct {
@@ -297,13 +307,13 @@ func buildings(t *testing.T, u, where string, min int, fn func(m *roomState) boo
 			Total, Matched int
 		}
 	}
-	httpJSON(t, "POST", u+"/api/v1/query/grid", fmt.Sprintf(`{"level": "building", "where": %q}`, where), &grid)
+	s.json(t, "POST", "/api/v1/query/grid", fmt.Sprintf(`{"level": "building", "where": %q}`, where), &grid)
 	for _, c := range grid.Cells {
 		if c.Matched != 0 || c.Total < min {
 			continue
 		}
 		var m roomState
-		httpJSON(t, "GET", u+"/api/v1/buildings/"+url.PathEscape(c.ID)+"/roomstate", "", &m)
+		s.json(t, "GET", "/api/v1/buildings/"+url.PathEscape(c.ID)+"/roomstate", "", &m)
 		if fn(&m) {
 			return
 		}
@@ -312,10 +322,10 @@ func buildings(t *testing.T, u, where string, min int, fn func(m *roomState) boo
 }
 
 // pickBuilding finds a building without an isolated dwelling.
-func pickBuilding(t *testing.T, u string) building {
+func pickBuilding(t *testing.T, s server) building {
 	t.Helper()
 	var b building
-	buildings(t, u, "isolated", 2, func(m *roomState) bool {
+	buildings(t, s, "isolated", 2, func(m *roomState) bool {
 		var ids []string
 		for _, f := range m.Floors {
 			for _, r := range f.Rooms {
@@ -331,9 +341,9 @@ func pickBuilding(t *testing.T, u string) building {
 }
 
 // dwellingOutside finds a dwelling of the street outside the community.
-func dwellingOutside(t *testing.T, u, street, community string) (id, itsCommunity string) {
+func dwellingOutside(t *testing.T, s server, street, community string) (id, itsCommunity string) {
 	t.Helper()
-	buildings(t, u, "false", 1, func(m *roomState) bool {
+	buildings(t, s, "false", 1, func(m *roomState) bool {
 		if m.Building.Street != street || m.Building.Community == community {
 			return false
 		}
@@ -346,11 +356,11 @@ func dwellingOutside(t *testing.T, u, street, community string) (id, itsCommunit
 // serverZone is the time zone the server writes times in (its --tz), as
 // the offset of a time its history answer carries; at is a time the history
 // holds.
-func serverZone(t *testing.T, u string, at time.Time) *time.Location {
+func serverZone(t *testing.T, s server, at time.Time) *time.Location {
 	t.Helper()
 	var h struct{ Points []struct{ Time string } }
 	ts := url.QueryEscape(at.Format(time.RFC3339))
-	httpJSON(t, "GET", u+"/api/v1/history?from="+ts+"&to="+ts, "", &h)
+	s.json(t, "GET", "/api/v1/history?from="+ts+"&to="+ts, "", &h)
 	if len(h.Points) == 0 {
 		t.Fatal("the history has no point")
 	}
@@ -362,20 +372,20 @@ func serverZone(t *testing.T, u string, at time.Time) *time.Location {
 }
 
 // version is the server's version now.
-func version(t *testing.T, u string) uint64 {
+func version(t *testing.T, s server) uint64 {
 	t.Helper()
 	var h struct{ Version uint64 }
-	httpJSON(t, "GET", u+"/healthz", "", &h)
+	s.json(t, "GET", "/healthz", "", &h)
 	return h.Version
 }
 
 // stateColor is the colour the default scheme gives a state.
-func stateColor(t *testing.T, u, state string) string {
+func stateColor(t *testing.T, s server, state string) string {
 	t.Helper()
 	var l struct {
 		Legend []struct{ State, Color string }
 	}
-	httpJSON(t, "GET", u+"/api/v1/legend", "", &l)
+	s.json(t, "GET", "/api/v1/legend", "", &l)
 	for _, s := range l.Legend {
 		if s.State == state {
 			return s.Color
@@ -576,10 +586,11 @@ func TestDashboardEndToEnd(t *testing.T) {
 	dir, bin := loneBinary(t)
 	base := serveLone(t, dir, bin, 20_000)
 	loaded := time.Now()
-	v0 := version(t, base)
-	bu := pickBuilding(t, base)
-	gone, goneCommunity := dwellingOutside(t, base, bu.street, bu.community)
-	red := stateColor(t, base, "isolated")
+	srv := server{url: base}
+	v0 := version(t, srv)
+	bu := pickBuilding(t, srv)
+	gone, goneCommunity := dwellingOutside(t, srv, bu.street, bu.community)
+	red := stateColor(t, srv, "isolated")
 	srvURL, _ := url.Parse(base)
 	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
 	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
@@ -634,12 +645,12 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// for the trend to show a few of them
 	time.Sleep(time.Until(loaded.Add(3 * time.Second)))
 	before := time.Now().Truncate(time.Second)
-	zone := serverZone(t, base, before)
+	zone := serverZone(t, srv, before)
 	time.Sleep(time.Until(before.Add(100 * time.Millisecond)))
 
 	// a change shows within a second: legend count and the building's colour
 	isolated := eval[int](p, `__t.count('isolated')`)
-	httpJSON(t, "PATCH", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling), `{"set":["isolated"]}`, nil)
+	srv.json(t, "PATCH", "/api/v1/dwellings/"+url.PathEscape(bu.dwelling), `{"set":["isolated"]}`, nil)
 	changed := time.Now()
 	p.poll("building recoloured", fmt.Sprintf(`(() => { const s = __roomstateMap.getFeatureState({source: 'rs', sourceLayer: 'buildings', id: %d});
 		return s && s.color === %q; })()`, bu.featureID, red), time.Second)
@@ -649,12 +660,12 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	// more changes: a dwelling added to the building, one removed elsewhere
 	var rec map[string]any
-	httpJSON(t, "GET", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), "", &rec)
+	srv.json(t, "GET", "/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), "", &rec)
 	delete(rec, "version")
 	rec["id"], rec["room"] = "E2E-NEW-1", "E2E"
 	body, _ := json.Marshal(rec)
-	httpJSON(t, "PUT", base+"/api/v1/dwellings/E2E-NEW-1", string(body), nil)
-	httpJSON(t, "DELETE", base+"/api/v1/dwellings/"+url.PathEscape(gone), "", nil)
+	srv.json(t, "PUT", "/api/v1/dwellings/E2E-NEW-1", string(body), nil)
+	srv.json(t, "DELETE", "/api/v1/dwellings/"+url.PathEscape(gone), "", nil)
 	p.poll("room-state map shows the new dwelling", fmt.Sprintf(`__t.rooms() === %d`, bu.rooms+1), 2*time.Second)
 
 	// the summary shows each unit's change: down to the communities of the street
@@ -699,7 +710,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	p.shot("dashboard-asof-zh.png")
 
 	// live changes do not move a historical view
-	httpJSON(t, "PATCH", base+"/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), `{"set":["isolated"]}`, nil)
+	srv.json(t, "PATCH", "/api/v1/dwellings/"+url.PathEscape(bu.dwelling2), `{"set":["isolated"]}`, nil)
 	time.Sleep(1500 * time.Millisecond)
 	p.poll("still as it was", fmt.Sprintf(`__t.count('isolated') === %d && __t.isolatedRooms() === 0 && __t.feature(%d).live === null`,
 		isolated, bu.featureID), time.Second)
@@ -737,5 +748,70 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// a bad filter is explained, not applied
 	p.do(chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)))
 	p.poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
+	reqs.check(t)
+}
+
+// TestDashboardViewer drives the dashboard as a viewer (tokens, a privacy k
+// of 10): counts withheld from viewers (null) show as nothing, not as
+// "null" or ▲/▼ of nothing, in the summary, its change since yesterday and
+// the trend; the time control works as for anyone.
+func TestDashboardViewer(t *testing.T) {
+	exe := chromium()
+	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
+	dir, bin := loneBinary(t)
+	const viewer, admin = "viewer-token-0123456789", "admin-token-0123456789"
+	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(tokens, []byte(`[{"name": "wall", "token": "`+viewer+`", "role": "viewer"},
+		{"name": "ops", "token": "`+admin+`", "role": "admin"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := serveLone(t, dir, bin, 5_000, "--tokens", tokens, "--privacy-k", "10")
+	loaded := time.Now()
+	adm := server{url: base, token: admin}
+	v0 := version(t, adm)
+	bu := pickBuilding(t, adm)
+	srvURL, _ := url.Parse(base)
+	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	p := &page{t: t, ctx: openBrowser(t, exe, reqs), reqs: reqs, shots: shots}
+
+	// one isolated dwelling more, a second or more after the load: a change
+	// of 1, which a viewer may not see
+	time.Sleep(time.Until(loaded.Add(1100 * time.Millisecond)))
+	before := time.Now().Truncate(time.Second)
+	zone := serverZone(t, adm, before)
+	time.Sleep(time.Until(before.Add(100 * time.Millisecond)))
+	adm.json(t, "PATCH", "/api/v1/dwellings/"+url.PathEscape(bu.dwelling), `{"set":["isolated"]}`, nil)
+
+	p.do(chromedp.Navigate(base+"/?token="+viewer+"&where=isolated"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
+	eval[bool](p, pageHelpers)
+	for _, id := range []string{bu.district, bu.street} {
+		p.poll("summary row "+id, fmt.Sprintf(`!!__t.row(%q)`, id), 5*time.Second)
+		eval[bool](p, fmt.Sprintf(`__t.row(%q).click(); true`, id))
+	}
+	p.poll("communities shown", fmt.Sprintf(`!!__t.row(%q)`, bu.community), 5*time.Second)
+	// withheld: nothing; shown: a count
+	clean := `(() => { const side = document.getElementById('side').textContent;
+		const deltas = [...document.querySelectorAll('#summary td.delta')].map((td) => td.textContent);
+		return !/null|NaN|undefined/.test(side) && deltas.every((d) => d === '' || /^[▲▼] [0-9,]+$/.test(d)); })()`
+	p.poll("no null shown", clean, 2*time.Second)
+	if d := eval[string](p, fmt.Sprintf(`__t.delta(%q)`, bu.community)); d != "" {
+		t.Errorf("a viewer sees the change of one isolated dwelling as %q", d)
+	}
+	p.poll("trend chart drawn", `(() => { const c = __t.trend(); return c !== null && c.series === 6 && c.drawn > 500; })()`, 10*time.Second)
+
+	// as of the moment before the change
+	at := before.In(zone)
+	p.do(chromedp.SetValue(chromedp.CSS(`#asof-date`), at.Format("2006-01-02")),
+		chromedp.SetValue(chromedp.CSS(`#asof-time`), at.Format("15:04:05")))
+	p.click(`#asof-go`)
+	p.poll("banner shown", fmt.Sprintf(`!document.getElementById('asof-banner').hidden &&
+		document.getElementById('asof-version').textContent.includes('%d')`, v0), 5*time.Second)
+	p.poll("tiles as of the moment", fmt.Sprintf(`__t.tiles().includes('as_of=%d')`, v0), 2*time.Second)
+	p.poll("no null shown as of the moment", clean, 5*time.Second)
+	p.shot("dashboard-viewer-asof-zh.png")
 	reqs.check(t)
 }
