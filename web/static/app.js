@@ -456,7 +456,8 @@ async function trendSeries(unit, wheres) {
     }
   }
   // 30 points at most, the last at the moment shown, none before the oldest
-  const toMs = state.asOf ? Math.min(state.asOf.ms, Date.now()) : Date.now();
+  // (not before the oldest either: this browser's clock may be behind the server's)
+  const toMs = Math.max(state.gone.ms, state.asOf ? Math.min(state.asOf.ms, Date.now()) : Date.now());
   const step = Math.max(1, Math.ceil((toMs - state.gone.ms) / 29 / 1000));
   const from = toMs - Math.floor((toMs - state.gone.ms) / (step * 1000)) * step * 1000;
   const span = { from: new Date(from).toISOString(), to: new Date(toMs).toISOString(), step: `${step}s` };
