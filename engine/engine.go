@@ -284,7 +284,7 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	e.pool.Put(sc)
 	if isPast {
 		box := q.Region.BBox()
-		e.correctPolygon(st, q, level, x, e.pastIn(st, v, &box), res)
+		e.correctPolygon(st, q, level, x, e.pastIn(st, v, &box, q.Region.Locate), res)
 	}
 	return nil
 }

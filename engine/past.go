@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -151,11 +152,16 @@ type delta struct {
 }
 
 // past is what a question as of version v needs: the dwellings changed
-// since, with their two states.
+// since, with their two states, in order of dwelling number.
 type past struct {
 	v      Version
 	deltas []delta
-	byDID  map[uint32]int // index into deltas
+}
+
+// changed reports whether dwelling did changed since pa.v.
+func (pa *past) changed(did uint32) bool {
+	_, ok := slices.BinarySearchFunc(pa.deltas, did, func(d delta, did uint32) int { return cmp.Compare(d.did, did) })
+	return ok
 }
 
 // resolve checks at against the retained history. It returns nil for now.
@@ -172,27 +178,38 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 }
 
 // pastIn collects the dwellings changed after v that may lie in box (all
-// when box is nil). Caller holds the read lock.
-func (e *Engine) pastIn(st *state, v Version, box *[4]int32) *past {
-	first := map[uint32]uint64{}
-	visit := func(ver uint64) {
-		d := e.hist.At(ver).DID
-		if f, ok := first[d]; !ok || ver < f {
-			first[d] = ver
-		}
+// when box is nil) and, when inside is given, at a position it accepts:
+// a dwelling's place now and its place at v are both positions its changes
+// after v are indexed at, so a dwelling none of whose positions is inside
+// counts neither now nor then. Caller holds the read lock.
+func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, lat int32) bool) *past {
+	type change struct {
+		did uint32
+		ver uint64
 	}
+	var cs []change
 	if box != nil {
-		e.hist.Search(*box, uint64(v), visit)
+		e.hist.Search(*box, uint64(v), func(ver uint64, lon, lat int32) {
+			if inside == nil || inside(lon, lat) {
+				cs = append(cs, change{e.hist.At(ver).DID, ver})
+			}
+		})
 	} else {
-		e.hist.Scan(uint64(v), visit)
+		e.hist.Scan(uint64(v), func(ver uint64) { cs = append(cs, change{e.hist.At(ver).DID, ver}) })
 	}
-	pa := &past{v: v, byDID: make(map[uint32]int, len(first))}
-	for d, ver := range first {
-		pa.deltas = append(pa.deltas, delta{did: d, now: st.nowState(d), then: e.stateBefore(st, ver)})
-	}
-	slices.SortFunc(pa.deltas, func(a, b delta) int { return int(a.did) - int(b.did) })
-	for i := range pa.deltas {
-		pa.byDID[pa.deltas[i].did] = i
+	// each dwelling once, with its first change after v
+	slices.SortFunc(cs, func(a, b change) int {
+		if a.did != b.did {
+			return cmp.Compare(a.did, b.did)
+		}
+		return cmp.Compare(a.ver, b.ver)
+	})
+	pa := &past{v: v}
+	for i, c := range cs {
+		if i > 0 && cs[i-1].did == c.did {
+			continue
+		}
+		pa.deltas = append(pa.deltas, delta{did: c.did, now: st.nowState(c.did), then: e.stateBefore(st, c.ver)})
 	}
 	return pa
 }
@@ -276,7 +293,7 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 		}
 	}
 	add := func(d *dstate, sign int64) {
-		if !d.exists || !q.Region.Contains(d.lon, d.lat) {
+		if !d.exists || !q.Region.Locate(d.lon, d.lat) {
 			return
 		}
 		contribution(acc, d, x, sign)
@@ -353,7 +370,7 @@ func (a *aggregator) addPast(pa *past, x *expr.Expr, key func(d *dstate) (uint64
 func (st *state) pastDwellings(bi uint32, pa *past, keep func(d *dstate) bool) []dstate {
 	var out []dstate
 	for _, p := range st.blds[bi].slots {
-		if _, changed := pa.byDID[st.did[p]]; changed {
+		if pa.changed(st.did[p]) {
 			continue
 		}
 		d := st.stateOf(p)
@@ -499,7 +516,6 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		acc[0], acc[1] = c.Total, c.Matched
 		copy(acc[2:], c.Flags)
 	}
-	walked := map[uint32]dstate{}
 	k := 0
 	emit := func(v Version) {
 		for ; k < len(order) && points[order[k]].Version >= v; k++ {
@@ -507,7 +523,34 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 			p.Counts = Counts{Total: acc[0], Matched: acc[1], Flags: slices.Clone(acc[2:])}
 		}
 	}
-	for v := e.version; k < len(order) && v > Version(e.hist.Oldest()); v-- {
+	// the changes to undo, newest first: all for the city, those of the
+	// unit's areas for a unit
+	if len(order) == 0 {
+		return points, st.flagNames, nil
+	}
+	oldest := points[order[len(order)-1]].Version
+	var vs []uint64
+	if !city {
+		var areas []uint32
+		for a := range st.areas {
+			if st.areas[a][level] == u {
+				areas = append(areas, uint32(a))
+			}
+		}
+		vs = e.hist.InAreas(areas, uint64(oldest))
+	}
+	walked := make(map[uint32]dstate, min(len(vs)/2, 1<<16))
+	for i := 0; k < len(order); i++ {
+		v := e.version - Version(i)
+		if !city {
+			if i == len(vs) {
+				break
+			}
+			v = Version(vs[i])
+		}
+		if v <= oldest {
+			break
+		}
 		emit(v)
 		if k == len(order) {
 			break

@@ -407,8 +407,9 @@ func TestAsOfMatchesModel(t *testing.T) {
 	for _, pm := range saved {
 		instants = append(instants, pm.at)
 	}
-	street := tc.recs[0].units[1]
-	for _, q := range []engine.SeriesQuery{{At: instants}, {Level: "street", ID: street, At: instants, Where: "isolated | !rental"}} {
+	street, grid := tc.recs[0].units[1], tc.recs[len(tc.recs)/2].units[3]
+	for _, q := range []engine.SeriesQuery{{At: instants}, {Level: "street", ID: street, At: instants, Where: "isolated | !rental"},
+		{Level: "grid", ID: grid, At: instants}} {
 		pts, _, err := e.Series(q)
 		if err != nil {
 			t.Fatal(err)
@@ -421,7 +422,7 @@ func TestAsOfMatchesModel(t *testing.T) {
 		for i, pm := range saved {
 			w := &counts{}
 			for _, r := range pm.recs {
-				if q.Level == "" || r.units[1] == street {
+				if q.Level == "" || q.Level == "street" && r.units[1] == street || q.Level == "grid" && r.units[3] == grid {
 					w.add(r, p, nf)
 				}
 			}

@@ -192,7 +192,7 @@ func (st *state) sweep(rg *region.Region, sc *scratch, s *sink, deadline time.Ti
 	}
 	// the delta: few points, tested one by one
 	for p := uint32(st.nMain); p < uint32(st.n); p++ {
-		if st.isLive(p) && rg.Contains(st.lon[p], st.lat[p]) {
+		if st.isLive(p) && rg.Locate(st.lon[p], st.lat[p]) {
 			s.point(p)
 		}
 	}

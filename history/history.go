@@ -99,6 +99,10 @@ type Log struct {
 
 	// places: per dwelling, the versions of its puts and deletes, ascending
 	places map[uint32][]uint64
+	// byArea: per area, the global indexes of the changes of dwellings in it
+	// (before or after the change), ascending
+	byArea map[uint32][]uint32
+	nArea  int // postings in byArea
 }
 
 // runSize is the number of points collected before they are sorted into a
@@ -113,7 +117,7 @@ const bandShift = 16
 // New starts a log whose state before its first change is version v at
 // time ms (a load).
 func New(v uint64, ms int64) *Log {
-	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}}
+	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}, byArea: map[uint32][]uint32{}}
 }
 
 // Oldest is the oldest version whose state the log can give back: the
@@ -154,6 +158,12 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 		l.places[e.DID] = append(l.places[e.DID], e.Ver)
 	}
 	g := uint32(e.Ver - l.first)
+	if e.Kind != Other {
+		l.post(e.Area, g)
+		if e.Before != nil && e.Before.Exists && e.Before.Area != e.Area {
+			l.post(e.Before.Area, g)
+		}
+	}
 	l.c.ms = append(l.c.ms, e.Ms)
 	l.c.did = append(l.c.did, e.DID)
 	l.c.area = append(l.c.area, e.Area)
@@ -166,6 +176,30 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 	if len(l.open) >= runSize {
 		l.seal()
 	}
+}
+
+// post lists change g under area a.
+func (l *Log) post(a, g uint32) {
+	l.byArea[a] = append(l.byArea[a], g)
+	l.nArea++
+}
+
+// InAreas returns the versions after after of the changes of dwellings
+// that were in one of areas before or after the change, newest first.
+func (l *Log) InAreas(areas []uint32, after uint64) []uint64 {
+	from := max(l.base, l.global(max(after, l.Oldest())+1))
+	var out []uint64
+	for _, a := range areas {
+		gs := l.byArea[a]
+		i, _ := slices.BinarySearch(gs, from)
+		for _, g := range gs[i:] {
+			out = append(out, l.first+uint64(g))
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	slices.Reverse(out)
+	return out
 }
 
 // AppendHigh records the flags ≥ 64 a dwelling had before the newest
@@ -228,6 +262,15 @@ func (l *Log) At(v uint64) Entry {
 	return e
 }
 
+// AreaOf returns the area and kind of the change of version v without
+// assembling its entry (a walk over many changes that wants few of them
+// reads this first); for puts and deletes the area before is in the entry's
+// Before.
+func (l *Log) AreaOf(v uint64) (uint32, Kind) {
+	i := l.local(l.global(v))
+	return l.c.area[i], l.c.kind[i]
+}
+
 // High returns the flags ≥ 64 the dwelling had before the change of
 // version v (a flags change), nil when none.
 func (l *Log) High(v uint64) []uint16 {
@@ -263,8 +306,8 @@ func (l *Log) VersionAt(ms int64) (v uint64, ok bool) {
 
 // Search calls fn with the version of every retained change after version
 // after that is indexed inside the box (west, south, east, north; edges
-// included), each once per position it is indexed at.
-func (l *Log) Search(box [4]int32, after uint64, fn func(v uint64)) {
+// included), each once per position it is indexed at, with that position.
+func (l *Log) Search(box [4]int32, after uint64, fn func(v uint64, lon, lat int32)) {
 	if after >= l.Newest() {
 		return
 	}
@@ -275,7 +318,7 @@ func (l *Log) Search(box [4]int32, after uint64, fn func(v uint64)) {
 	from = max(from, l.base)
 	take := func(p *point) {
 		if p.idx >= from && p.lon >= box[0] && p.lon <= box[2] && p.lat >= box[1] && p.lat <= box[3] {
-			fn(l.first + uint64(p.idx))
+			fn(l.first+uint64(p.idx), p.lon, p.lat)
 		}
 	}
 	for i := range l.open {
@@ -343,12 +386,21 @@ func (l *Log) Trim(ms int64) {
 			l.places[d] = slices.Clone(vs[i:])
 		}
 	}
+	for a, gs := range l.byArea {
+		i, _ := slices.BinarySearch(gs, l.base)
+		l.nArea -= i
+		if i == len(gs) {
+			delete(l.byArea, a)
+		} else if i > 0 {
+			l.byArea[a] = slices.Clone(gs[i:])
+		}
+	}
 }
 
 // Bytes is about how much memory the log holds.
 func (l *Log) Bytes() int64 {
 	n := int64(cap(l.c.ms))*8 + int64(cap(l.c.did))*4 + int64(cap(l.c.area))*4 + int64(cap(l.c.low))*8 +
-		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48
+		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4
 	for _, r := range l.runs {
 		n += int64(cap(r.pts)) * 12
 	}

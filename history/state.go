@@ -83,7 +83,8 @@ func Import(s *State) (*Log, error) {
 	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 {
 		return nil, bad("bounds out of range")
 	}
-	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{},
+		byArea: map[uint32][]uint32{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
 	c.aux, c.kind = make([]int32, n), make([]Kind, n)
@@ -106,8 +107,17 @@ func Import(s *State) (*Log, error) {
 		case k == Flags && c.aux[i] <= -2 && -2-int(c.aux[i]) >= len(l.highs):
 			return nil, bad("change %d refers outside the high flags", i)
 		}
+		g := l.base + uint32(i)
 		if k := c.kind[i]; k == Put || k == Delete {
-			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(l.base)+uint64(i))
+			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
+		}
+		if k := c.kind[i]; k != Other {
+			l.post(c.area[i], g)
+			if k != Flags {
+				if r := &l.recs[c.aux[i]]; r.Exists && r.Area != c.area[i] {
+					l.post(r.Area, g)
+				}
+			}
 		}
 	}
 	np := len(s.PtIdx) / 4

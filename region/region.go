@@ -39,6 +39,7 @@ type Edge struct {
 type Region struct {
 	edges []Edge
 	bbox  [4]int32 // min lon, min lat, max lon, max lat
+	loc   locator  // bands for Locate, built on first use
 }
 
 // Bound returns the region's bounding box in degrees.

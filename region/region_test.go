@@ -36,6 +36,15 @@ func FuzzNewRegion(f *testing.F) {
 			}
 			return
 		}
-		rg.Contains(0, 0)
+		for _, p := range [][2]int32{{0, 0}, {1, 1}, {-100000, 50000}, {100000, -50000}} {
+			if rg.Contains(p[0], p[1]) != rg.Locate(p[0], p[1]) {
+				t.Fatalf("point %v: Locate differs from Contains", p)
+			}
+		}
+		for _, e := range rg.Edges() {
+			if !rg.Locate(e.X1, e.Y1) {
+				t.Fatalf("vertex %d,%d not located", e.X1, e.Y1)
+			}
+		}
 	})
 }
