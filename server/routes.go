@@ -72,12 +72,14 @@ func (s *Server) match(segs []string) (route, handler) {
 	case "query":
 		if n == 2 && p[1] == "polygon" {
 			return route{name: "query_polygon", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
-				return reply(ctx)(a.Polygon(ctx.PostBody(), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Polygon(ctx.PostBody(), c) },
+					func() (*answer.File, error) { return a.PolygonFile(ctx.PostBody(), query(ctx), c) })
 			}
 		}
 		if n == 2 && p[1] == "grid" {
 			return route{name: "query_grid", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
-				return reply(ctx)(a.Grid(ctx.PostBody(), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Grid(ctx.PostBody(), c) },
+					func() (*answer.File, error) { return a.GridFile(ctx.PostBody(), query(ctx), c) })
 			}
 		}
 	case "buildings":
@@ -119,11 +121,13 @@ func (s *Server) match(segs []string) (route, handler) {
 		switch n {
 		case 2:
 			return route{name: "units", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
-				return reply(ctx)(a.Units(segs[3], query(ctx), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Units(segs[3], query(ctx), c) },
+					func() (*answer.File, error) { return a.UnitsFile(segs[3], query(ctx), c) })
 			}
 		case 3:
 			return route{name: "unit", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
-				return reply(ctx)(a.Unit(segs[3], segs[4], query(ctx), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Unit(segs[3], segs[4], query(ctx), c) },
+					func() (*answer.File, error) { return a.UnitFile(segs[3], segs[4], query(ctx), c) })
 			}
 		case 4:
 			if p[3] == "roomstate" {
