@@ -88,6 +88,11 @@ func (s *Server) match(segs []string) (route, handler) {
 				return reply(ctx)(a.BuildingRoomState(segs[3], query(ctx), c))
 			}
 		}
+		if n == 3 && p[2] == "roomstate.svg" {
+			return route{name: "building_roomstate_svg", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return sendSVG(ctx)(a.BuildingRoomStateSVG(segs[3], query(ctx), c))
+			}
+		}
 		if n == 2 && p[1] == "states" {
 			return route{name: "building_states", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
 				return reply(ctx)(a.BuildingStates(ctx.PostBody(), c))
@@ -133,6 +138,11 @@ func (s *Server) match(segs []string) (route, handler) {
 			if p[3] == "roomstate" {
 				return route{name: "unit_roomstate", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
 					return reply(ctx)(a.UnitRoomState(segs[3], segs[4], query(ctx), c))
+				}
+			}
+			if p[3] == "roomstate.svg" {
+				return route{name: "unit_roomstate_svg", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+					return sendSVG(ctx)(a.UnitRoomStateSVG(segs[3], segs[4], query(ctx), c))
 				}
 			}
 		}
