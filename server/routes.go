@@ -10,6 +10,7 @@ import (
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/openapi"
 	"github.com/valyala/fasthttp"
 )
 
@@ -173,6 +174,13 @@ func (s *Server) match(segs []string) (route, handler) {
 	case "changes":
 		if n == 1 {
 			return route{name: "changes", methods: "GET"}, s.changes
+		}
+	case "openapi.json":
+		if n == 1 {
+			return route{name: "openapi", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+				send(ctx, openapi.Document())
+				return nil
+			}
 		}
 	}
 	return route{name: "unknown"}, nil
