@@ -70,6 +70,13 @@ func (s *Server) match(segs []string) (route, handler) {
 	p := segs[2:]
 	n = len(p)
 	switch p[0] {
+	case "openapi.json":
+		if n == 1 {
+			return route{name: "openapi", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+				send(ctx, openapi.Document())
+				return nil
+			}
+		}
 	case "query":
 		if n == 2 && p[1] == "polygon" {
 			return route{name: "query_polygon", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
@@ -174,13 +181,6 @@ func (s *Server) match(segs []string) (route, handler) {
 	case "changes":
 		if n == 1 {
 			return route{name: "changes", methods: "GET"}, s.changes
-		}
-	case "openapi.json":
-		if n == 1 {
-			return route{name: "openapi", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
-				send(ctx, openapi.Document())
-				return nil
-			}
 		}
 	}
 	return route{name: "unknown"}, nil
