@@ -307,8 +307,16 @@ type fileName struct {
 	zh, en string
 }
 
+// MaxFileRows bounds the rows of an exported file's table: a file of the
+// largest answers (half a million grid cells) would take the server
+// hundreds of MiB to write and no spreadsheet would open it gladly.
+const MaxFileRows = 200_000
+
 // export writes t in format f, named for the caller's language.
 func export(t *table.Table, f Format, l lang, name fileName) (*File, error) {
+	if len(t.Sheets) > 0 && len(t.Sheets[0].Rows) > MaxFileRows {
+		return nil, fault.New(fault.TooLarge, "%d rows; a file holds at most %d: narrow the area, use larger cells or a higher level", len(t.Sheets[0].Rows), MaxFileRows)
+	}
 	out := &File{}
 	ext := ".csv"
 	switch f {
