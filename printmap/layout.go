@@ -35,7 +35,8 @@ type block struct {
 	b       *Building
 	w, h    float64
 	floorW  float64 // the floor labels' column
-	cellW   float64
+	cellW   float64 // a room's width
+	content float64 // the width of a room's shape and number, centred in it
 	units   []unitCol
 	unitIdx map[string]int
 	heads   bool // whether the units' names are shown
@@ -70,24 +71,43 @@ func layoutBlock(b *Building, w *words) block {
 		}
 		longestFloor = max(longestFloor, textWidth(floorLabel(fl, w), floorFS))
 	}
-	bl.cellW = max(minCellW, 0.8+2*markR+1.2+longest+1.2)
+	bl.content = 0.8 + 2*markR + 1.2 + longest + 1.2
 	bl.floorW = max(9, longestFloor+2.5)
-	x := 0.0
-	for i, u := range order {
-		if i > 0 {
-			x += unitGap
-		}
+	for _, u := range order {
 		bl.unitIdx[u] = len(bl.units)
-		bl.units = append(bl.units, unitCol{name: u, x: x, width: widths[u]})
-		x += float64(widths[u]) * bl.cellW
+		bl.units = append(bl.units, unitCol{name: u, width: widths[u]})
 	}
+	bl.setCellW(max(minCellW, bl.content))
 	bl.heads = len(order) > 1 || len(order) == 1 && order[0] != ""
-	bl.w = max(bl.floorW+x, textWidth(b.ID, idFS)+2+textWidth(b.Detail, detailFS))
 	bl.h = blockHead + float64(len(b.Floors))*cellH
 	if bl.heads {
 		bl.h += unitHead
 	}
 	return bl
+}
+
+// setCellW sets the rooms' width, and with it the units' places and the
+// block's width.
+func (bl *block) setCellW(w float64) {
+	bl.cellW = w
+	x := 0.0
+	for i := range bl.units {
+		if i > 0 {
+			x += unitGap
+		}
+		bl.units[i].x = x
+		x += float64(bl.units[i].width) * w
+	}
+	bl.w = max(bl.floorW+x, textWidth(bl.b.ID, idFS)+2+textWidth(bl.b.Detail, detailFS))
+}
+
+// rooms is the number of room columns of a block.
+func (bl *block) rooms() int {
+	n := 0
+	for _, u := range bl.units {
+		n += u.width
+	}
+	return n
 }
 
 // top is where a block's floors start.
@@ -135,6 +155,12 @@ func place(blocks []block, firstTop, contTop, bottom float64) ([]placement, int)
 	if len(blocks) == 1 {
 		bl := &blocks[0]
 		s := min(maxScale, availW/bl.w, (bottom-firstTop)/bl.h)
+		// a tall, narrow building: wider rooms (at most 2.5 times) fill
+		// more of the page's width at the same scale
+		if n := bl.rooms(); n > 0 && bl.w*s < 0.75*availW {
+			room := (0.75*availW/s - (bl.w - float64(n)*bl.cellW)) / float64(n)
+			bl.setCellW(min(max(room, bl.cellW), 2.5*bl.cellW))
+		}
 		out[0] = placement{x: margin + (availW-bl.w*s)/2, y: firstTop, scale: s}
 		return out, 1
 	}

@@ -291,8 +291,9 @@ func (s *Sheet) block(w *svgw, wd *words, bl *block, p placement) {
 			w.s(`</title><rect class="cell" y="`, num(cellGap/2), `" width="`, num(cw), `" height="`, num(ch), `" rx="0.6"`)
 			w.attr("fill", r.Color)
 			w.s("/>")
-			shape(w, r.Shape, r.Color, 0.8+markR, cellH/2, markR)
-			w.text("rn", 0.8+2*markR+1.2, cellH/2+0.8, "", r.Room)
+			pad := max(0, (bl.cellW-bl.content)/2) // content centred in a room wider than it
+			shape(w, r.Shape, r.Color, pad+0.8+markR, cellH/2, markR)
+			w.text("rn", pad+0.8+2*markR+1.2, cellH/2+0.8, "", r.Room)
 			w.s("</g>")
 		}
 		w.s("</g>\n")
