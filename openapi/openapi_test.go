@@ -293,7 +293,8 @@ func calls(f *fixture) [][2]any {
 		{"info", []call{get(viewerTok, "/api/v1/info", 200), get("", "/api/v1/info", 401)}},
 		{"queryPolygon", []call{
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"isolated | rental","group_by":"grid","ids":true,"limit":5}`, 200),
-			post(viewerTok, "/api/v1/query/polygon", `{"geometry":{"type":"Feature","properties":{},"geometry":`+square+`},"where":"elderly_alone"}`, 200),
+			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Feature","properties":{},"geometry":`+square+`},"where":"elderly_alone"}`, 200),
+			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`}`, 403), // free polygons are not for viewers
 			post(analystTok, "/api/v1/query/polygon?format=csv", `{"geometry":`+square+`,"group_by":"building"}`, 200),
 			post(analystTok, "/api/v1/query/polygon?format=xlsx&lang=en", `{"geometry":`+square+`,"group_by":"community","as_of":"`+strconv.FormatUint(v0, 10)+`"}`, 200),
 			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"ids":true}`, 403),
@@ -305,7 +306,8 @@ func calls(f *fixture) [][2]any {
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"where":"isolated"}`, 200),
 			post(analystTok, "/api/v1/query/grid?format=csv", `{"level":"community"}`, 200),
 			post(analystTok, "/api/v1/query/grid?format=xlsx", `{"bbox":[121,31,122,32],"cell_m":1000,"as_of":`+strconv.FormatUint(v0, 10)+`}`, 200),
-			{token: viewerTok, method: "POST", path: "/api/v1/query/grid", ctype: "application/json", body: `{"cell_m":1}`, status: 400, invalid: true},
+			{token: analystTok, method: "POST", path: "/api/v1/query/grid", ctype: "application/json", body: `{"cell_m":1}`, status: 400, invalid: true},
+			post(viewerTok, "/api/v1/query/grid", `{"cell_m":100}`, 403), // cells below --privacy-min-cell
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"as_of":1}`, 410),
 		}},
 		{"listUnits", []call{
@@ -359,9 +361,12 @@ func calls(f *fixture) [][2]any {
 		{"getDwelling", []call{get(analystTok, "/api/v1/dwellings/"+dw, 200), get(analystTok, "/api/v1/dwellings/nope", 404), get(viewerTok, "/api/v1/dwellings/"+dw, 403)}},
 		{"patchDwelling", []call{
 			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["isolated"],"clear":["vaccinated"]}`, status: 200},
+			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", status: 200,
+				body: `{"set":["rental"],"until":"` + time.Now().Add(48*time.Hour).Format(time.RFC3339) + `"}`},
 			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["bogus"]}`, status: 400},
 			{token: analystTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["rental"]}`, status: 403},
 		}},
+		{"getDwelling", []call{get(analystTok, "/api/v1/dwellings/"+dw, 200)}}, // now with expires
 		{"putDwelling", []call{
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 201,
 				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"district":"浦东新区","building":"B-NEW","unit":"1","floor":3,"room":"301","flags":["rental"]}`, f.lon, f.lat)},

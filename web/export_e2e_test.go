@@ -122,6 +122,7 @@ func TestDashboardDownloadsAndPrints(t *testing.T) {
 	poll("grid print button", `!document.querySelector('#print-unit').hidden`)
 	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
 	if shots != "" {
+		chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#export-csv').scrollIntoView({block: 'center'}); true`))
 		if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
 			os.WriteFile(filepath.Join(shots, "dashboard-export-buttons.png"), png, 0o644)
 		}
@@ -163,5 +164,10 @@ func TestDashboardDownloadsAndPrints(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("building panel", `!document.querySelector('#building').hidden && document.querySelectorAll('#floors .room').length > 0`)
+	if shots != "" {
+		if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
+			os.WriteFile(filepath.Join(shots, "dashboard-building-panel.png"), png, 0o644)
+		}
+	}
 	openedSheet(`#print-building`, "dashboard-print-building.png")
 }

@@ -1,4 +1,4 @@
-// Downloads and prints for the dashboard: CSV and XLSX buttons under the
+// Downloads and prints for the dashboard: CSV and XLSX buttons above the
 // summary table (the units it shows, as the server exports them, with the
 // filter and the moment shown) and print buttons that open the printable
 // room-state map (SVG, A3 pages) of the building in the panel, or of the
@@ -137,7 +137,7 @@ function install() {
         const here = crumbs[crumbs.length - 1];
         if (here && here.level) openSheet(`/api/v1/units/${here.level}/${encodeURIComponent(here.id)}/roomstate.svg`);
       }));
-    table.after(bar);
+    table.before(bar); // above a long table, where it is seen
   }
   const close = document.querySelector('#building-close');
   if (close && !document.getElementById('print-building')) {
