@@ -10,6 +10,7 @@ import (
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/openapi"
 	"github.com/valyala/fasthttp"
 )
 
@@ -69,21 +70,35 @@ func (s *Server) match(segs []string) (route, handler) {
 	p := segs[2:]
 	n = len(p)
 	switch p[0] {
+	case "openapi.json":
+		if n == 1 {
+			return route{name: "openapi", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+				send(ctx, openapi.Document())
+				return nil
+			}
+		}
 	case "query":
 		if n == 2 && p[1] == "polygon" {
 			return route{name: "query_polygon", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
-				return reply(ctx)(a.Polygon(ctx.PostBody(), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Polygon(ctx.PostBody(), c) },
+					func() (*answer.File, error) { return a.PolygonFile(ctx.PostBody(), query(ctx), c) })
 			}
 		}
 		if n == 2 && p[1] == "grid" {
 			return route{name: "query_grid", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
-				return reply(ctx)(a.Grid(ctx.PostBody(), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Grid(ctx.PostBody(), c) },
+					func() (*answer.File, error) { return a.GridFile(ctx.PostBody(), query(ctx), c) })
 			}
 		}
 	case "buildings":
 		if n == 3 && p[2] == "roomstate" {
 			return route{name: "building_roomstate", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
 				return reply(ctx)(a.BuildingRoomState(segs[3], query(ctx), c))
+			}
+		}
+		if n == 3 && p[2] == "roomstate.svg" {
+			return route{name: "building_roomstate_svg", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return sendSVG(ctx)(a.BuildingRoomStateSVG(segs[3], query(ctx), c))
 			}
 		}
 		if n == 2 && p[1] == "states" {
@@ -119,16 +134,23 @@ func (s *Server) match(segs []string) (route, handler) {
 		switch n {
 		case 2:
 			return route{name: "units", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
-				return reply(ctx)(a.Units(segs[3], query(ctx), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Units(segs[3], query(ctx), c) },
+					func() (*answer.File, error) { return a.UnitsFile(segs[3], query(ctx), c) })
 			}
 		case 3:
 			return route{name: "unit", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
-				return reply(ctx)(a.Unit(segs[3], segs[4], query(ctx), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Unit(segs[3], segs[4], query(ctx), c) },
+					func() (*answer.File, error) { return a.UnitFile(segs[3], segs[4], query(ctx), c) })
 			}
 		case 4:
 			if p[3] == "roomstate" {
 				return route{name: "unit_roomstate", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
 					return reply(ctx)(a.UnitRoomState(segs[3], segs[4], query(ctx), c))
+				}
+			}
+			if p[3] == "roomstate.svg" {
+				return route{name: "unit_roomstate_svg", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+					return sendSVG(ctx)(a.UnitRoomStateSVG(segs[3], segs[4], query(ctx), c))
 				}
 			}
 		}

@@ -386,7 +386,7 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
 	if allowed != "*" {
 		h.Add("Vary", "Origin")
 	}
-	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding")
+	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding, Content-Disposition") // Content-Disposition: an export's file name
 	if string(ctx.Method()) == "OPTIONS" && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0 {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")

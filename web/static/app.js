@@ -235,6 +235,7 @@ function initMap(info, source) {
     transformRequest: (url) => (token && url.startsWith(location.origin) ? { url, headers: authHeaders() } : { url }),
   });
   window.__roomstateMap = map; // for the end-to-end test and for debugging
+  window.__roomstateState = state; // read by export.js (downloads and prints)
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
   map.on('mouseenter', 'buildings', () => { map.getCanvas().style.cursor = 'pointer'; });

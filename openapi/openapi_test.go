@@ -1,0 +1,552 @@
+// The OpenAPI document is held to the server three ways:
+//
+//  1. It validates as OpenAPI 3.1 (kin-openapi, its examples included).
+//  2. Every route of the router is documented: the test reads every
+//     route{name: …, methods: …} of package server's source and wants, for
+//     each name and method, an operation whose "x-route" is that name; and
+//     every documented operation names a route that exists.
+//  3. Real requests to a real server (a generated city, tokens of every
+//     role) for every operation: each request is valid for the document, each
+//     answer (errors included) matches it, additionalProperties: false
+//     catches a field the document does not list, and /metrics shows that
+//     each request reached the route its operation names.
+//
+// To document a new endpoint (responsibility, campaigns, replica health
+// fields…):
+//
+//   - add its path and operation to openapi.json, with "x-route" the name of
+//     its route{} in server/routes.go, its parameters (reuse
+//     #/components/parameters), body, 200 answer (a schema in
+//     #/components/schemas, closed with "additionalProperties": false; counts
+//     as #/components/schemas/Count, counts per flag as FlagCounts) and
+//     errors (#/components/responses);
+//   - add requests for its operationId to calls() below: at least one that
+//     succeeds, and the errors worth checking;
+//   - a new field of an existing answer (e.g. "role" and "lag" in Health)
+//     goes into that answer's schema.
+//
+// Then go test ./openapi.
+package openapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/openapi"
+	"github.com/roomstate/roomstate/server"
+	"github.com/roomstate/roomstate/store"
+)
+
+func load(t *testing.T) *openapi3.T {
+	t.Helper()
+	l := openapi3.NewLoader()
+	doc, err := l.LoadFromData(openapi.Document())
+	if err != nil {
+		t.Fatalf("openapi.json does not load: %v", err)
+	}
+	return doc
+}
+
+// TestDocumentValidates: openapi.json is a valid OpenAPI 3.1 document,
+// examples included.
+func TestDocumentValidates(t *testing.T) {
+	doc := load(t)
+	if doc.OpenAPI != "3.1.0" || !doc.IsOpenAPI31OrLater() {
+		t.Fatalf("openapi %q, want 3.1.0", doc.OpenAPI)
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+		t.Fatalf("openapi.json is not valid: %v", err)
+	}
+	// every operation has an id, a summary in both languages, errors
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.OperationID == "" || !strings.Contains(op.Summary, " · ") || op.Responses.Value("default") == nil && !isOpen(op) {
+				t.Errorf("%s %s: want an operationId, a summary in English · 中文, and a default (error) answer", method, path)
+			}
+		}
+	}
+}
+
+func isOpen(op *openapi3.Operation) bool { return op.Security != nil && len(*op.Security) == 0 }
+
+// routerRoutes reads every route{name, methods} literal of package
+// server's source: the routes the router can give a request.
+func routerRoutes(t *testing.T) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob("../server/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			cl, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if id, ok := cl.Type.(*ast.Ident); !ok || id.Name != "route" {
+				return true
+			}
+			var name, methods string
+			for _, e := range cl.Elts {
+				kv, ok := e.(*ast.KeyValueExpr)
+				if !ok {
+					continue
+				}
+				k, _ := kv.Key.(*ast.Ident)
+				lit, ok := kv.Value.(*ast.BasicLit)
+				if k == nil || !ok || lit.Kind != token.STRING {
+					continue
+				}
+				v, _ := strconv.Unquote(lit.Value)
+				switch k.Name {
+				case "name":
+					name = v
+				case "methods":
+					methods = v
+				}
+			}
+			if name != "" && methods != "" { // route{name: "unknown"} routes nothing
+				out[name] = append(out[name], strings.Split(methods, ", ")...)
+			}
+			return true
+		})
+	}
+	if len(out) < 20 {
+		t.Fatalf("found only %d routes in ../server: does the router still declare route{name, methods}?", len(out))
+	}
+	return out
+}
+
+// operations maps "METHOD route" to the documented operation, and
+// operationId to its method and path.
+type docOp struct {
+	method, path, route string
+	op                  *openapi3.Operation
+}
+
+func operations(t *testing.T, doc *openapi3.T) map[string]docOp {
+	t.Helper()
+	out := map[string]docOp{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			r, _ := op.Extensions["x-route"].(string)
+			if r == "" {
+				t.Errorf("%s %s has no x-route", method, path)
+			}
+			out[op.OperationID] = docOp{method: method, path: path, route: r, op: op}
+		}
+	}
+	return out
+}
+
+// TestEveryRouteIsDocumented: each route of the router, with each of its
+// methods, has an operation, and each operation names a route and method
+// the router has.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	doc := load(t)
+	routes := routerRoutes(t)
+	documented := map[string]bool{}
+	for id, o := range operations(t, doc) {
+		documented[o.method+" "+o.route] = true
+		if !slices.Contains(routes[o.route], o.method) {
+			t.Errorf("operation %s (%s %s) names route %q with %s, which the router does not have (it has %v)", id, o.method, o.path, o.route, o.method, routes[o.route])
+		}
+	}
+	for name, methods := range routes {
+		for _, m := range methods {
+			if !documented[m+" "+name] {
+				t.Errorf("route %q (%s) is not documented: add an operation with \"x-route\": %q to openapi/openapi.json", name, m, name)
+			}
+		}
+	}
+}
+
+const (
+	viewerTok  = "viewer-token-0123456789"
+	analystTok = "analyst-token-0123456789"
+	editorTok  = "editor-token-0123456789"
+	adminTok   = "admin-token-0123456789"
+)
+
+// fixture is a real server over a generated city.
+type fixture struct {
+	url       string
+	eng       *engine.Engine
+	grid      string // the editor's grid
+	community string
+	building  string // a building of that grid
+	dwelling  string // a dwelling of that building
+	lon, lat  float64
+	loaded    engine.Version
+}
+
+func startServer(t *testing.T) *fixture {
+	t.Helper()
+	c := city.New(city.Config{N: 8_000, Seed: 3})
+	b, err := c.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{eng: st.Engine(), loaded: st.Engine().Version()}
+	c.Dwellings(func(r *engine.Record) error {
+		if f.dwelling == "" {
+			f.dwelling, f.building, f.grid, f.community, f.lon, f.lat = r.ID, r.Building, r.Grid, r.Community, r.Lon, r.Lat
+		}
+		return nil
+	})
+	ts, err := server.ParseTokens([]byte(fmt.Sprintf(`[
+		{"name": "wall screen", "token": %q, "role": "viewer"},
+		{"name": "analyst", "token": %q, "role": "analyst"},
+		{"name": "grid worker", "token": %q, "role": "editor", "scope": {"grid": [%q]}},
+		{"name": "admin", "token": %q, "role": "admin"}]`, viewerTok, analystTok, editorTok, f.grid, adminTok)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(st, server.Options{Access: server.NewAccess(ts, 3)})
+	hs := srv.HTTPServer()
+	go hs.Serve(ln)
+	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
+	f.url = "http://" + ln.Addr().String()
+	return f
+}
+
+// call is one request of the conformance test and the status it must get.
+type call struct {
+	token   string
+	method  string
+	path    string // with its query
+	ctype   string // of the body
+	body    string
+	status  int
+	invalid bool // the request breaks the document on purpose: check only the answer
+}
+
+func get(tok, path string, status int) call {
+	return call{token: tok, method: "GET", path: path, status: status}
+}
+func post(tok, path, body string, status int) call {
+	return call{token: tok, method: "POST", path: path, ctype: "application/json", body: body, status: status}
+}
+
+// calls lists, by operationId, the requests that exercise it, in order
+// (writes change what later calls see).
+func calls(f *fixture) [][2]any {
+	esc := url.PathEscape
+	d := 0.004
+	square := fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%v,%v],[%v,%v],[%v,%v],[%v,%v],[%v,%v]]]}`,
+		f.lon-d, f.lat-d, f.lon+d, f.lat-d, f.lon+d, f.lat+d, f.lon-d, f.lat+d, f.lon-d, f.lat-d)
+	z := 15
+	n := math.Exp2(float64(z))
+	tx := int((f.lon + 180) / 360 * n)
+	ty := int((1 - math.Log(math.Tan(f.lat*math.Pi/180)+1/math.Cos(f.lat*math.Pi/180))/math.Pi) / 2 * n)
+	bu, gr, cm, dw := esc(f.building), esc(f.grid), esc(f.community), esc(f.dwelling)
+	v0 := uint64(f.loaded)
+	// series from after the load (the retained history starts there)
+	start := time.Now().Add(time.Second).Truncate(time.Second)
+	from, to := url.QueryEscape(start.Format(time.RFC3339)), url.QueryEscape(start.Add(2*time.Hour).Format(time.RFC3339))
+	return [][2]any{
+		{"openapi", []call{get("", "/api/v1/openapi.json", 200)}},
+		{"healthz", []call{get("", "/healthz", 200)}},
+		{"info", []call{get(viewerTok, "/api/v1/info", 200), get("", "/api/v1/info", 401)}},
+		{"queryPolygon", []call{
+			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"isolated | rental","group_by":"grid","ids":true,"limit":5}`, 200),
+			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Feature","properties":{},"geometry":`+square+`},"where":"elderly_alone"}`, 200),
+			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`}`, 403), // free polygons are not for viewers
+			post(analystTok, "/api/v1/query/polygon?format=csv", `{"geometry":`+square+`,"group_by":"building"}`, 200),
+			post(analystTok, "/api/v1/query/polygon?format=xlsx&lang=en", `{"geometry":`+square+`,"group_by":"community","as_of":"`+strconv.FormatUint(v0, 10)+`"}`, 200),
+			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"ids":true}`, 403),
+			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}`, 400),
+			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"bogus"}`, 400),
+			{token: analystTok, method: "POST", path: "/api/v1/query/polygon", ctype: "application/json", body: `{"gruop_by":"grid"}`, status: 400, invalid: true},
+		}},
+		{"queryGrid", []call{
+			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"where":"isolated"}`, 200),
+			post(analystTok, "/api/v1/query/grid?format=csv", `{"level":"community"}`, 200),
+			post(analystTok, "/api/v1/query/grid?format=xlsx", `{"bbox":[121,31,122,32],"cell_m":1000,"as_of":`+strconv.FormatUint(v0, 10)+`}`, 200),
+			{token: analystTok, method: "POST", path: "/api/v1/query/grid", ctype: "application/json", body: `{"cell_m":1}`, status: 400, invalid: true},
+			post(viewerTok, "/api/v1/query/grid", `{"cell_m":100}`, 403), // cells below --privacy-min-cell
+			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"as_of":1}`, 410),
+		}},
+		{"listUnits", []call{
+			get(viewerTok, "/api/v1/units/grid?where=isolated", 200),
+			get(analystTok, "/api/v1/units/community", 200),
+			get(analystTok, "/api/v1/units/building?where=elderly_alone", 200),
+			get(analystTok, "/api/v1/units/street?format=csv", 200),
+			get(viewerTok, "/api/v1/units/grid?format=xlsx&lang=en&where=isolated", 200),
+			{token: analystTok, method: "GET", path: "/api/v1/units/grid?format=pdf", status: 400, invalid: true},
+			get(analystTok, "/api/v1/units/grid?as_of=1", 410),
+			get(analystTok, "/api/v1/units/grid?where=bogus", 400),
+			{token: analystTok, method: "GET", path: "/api/v1/units/planet", status: 400, invalid: true},
+			get("", "/api/v1/units/grid", 401),
+		}},
+		{"getUnit", []call{
+			get(viewerTok, "/api/v1/units/community/"+cm+"?where=isolated", 200),
+			get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=en", 200),
+			get(analystTok, "/api/v1/units/grid/"+gr+"?format=xlsx", 200),
+			get(analystTok, "/api/v1/units/grid/nope", 404),
+		}},
+		{"buildingRoomState", []call{
+			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate?scheme=default", 200),
+			get(viewerTok, "/api/v1/buildings/"+bu+"/roomstate", 403),
+			get(analystTok, "/api/v1/buildings/nope/roomstate", 404),
+			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate?as_of=yesterday", 400),
+		}},
+		{"buildingRoomStateSVG", []call{
+			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 200),
+			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg?lang=en&as_of="+strconv.FormatUint(v0, 10), 200),
+			get(analystTok, "/api/v1/buildings/nope/roomstate.svg", 404),
+			get(viewerTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 403),
+		}},
+		{"unitRoomState", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate", 200), get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate?scheme=nope", 404)}},
+		{"unitRoomStateSVG", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg", 200), get(analystTok, "/api/v1/units/community/nope/roomstate.svg", 404)}},
+		{"buildingStates", []call{post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`","nope"],"where":"isolated"}`, 200)}},
+		{"legend", []call{get(viewerTok, "/api/v1/legend?where=isolated", 200), get(viewerTok, "/api/v1/legend?where=bogus", 400)}},
+		{"history", []call{
+			get(viewerTok, "/api/v1/history?level=grid&id="+gr+"&step=1h&from="+from+"&to="+to, 200),
+			get(viewerTok, "/api/v1/history?where=isolated&step=30m&from="+from+"&to="+to, 200),
+			get(viewerTok, "/api/v1/history?step=1s&from=2000-01-01", 413),
+			{token: viewerTok, method: "GET", path: "/api/v1/history?step=0s", status: 400, invalid: true},
+		}},
+		{"listSchemes", []call{get(viewerTok, "/api/v1/schemes", 200)}},
+		{"getScheme", []call{get(viewerTok, "/api/v1/schemes/default", 200), get(viewerTok, "/api/v1/schemes/nope", 404)}},
+		{"putScheme", []call{
+			{token: adminTok, method: "PUT", path: "/api/v1/schemes/print", ctype: "application/json", status: 200,
+				body: `{"rules":[{"state":"iso","when":"isolated & !vaccinated","label":"隔离未接种","label_en":"isolated, not vaccinated","color":"#f00","shape":"star"}],"default":{"state":"other","label":"其他","color":"#ccc","shape":"cross"}}`},
+			{token: analystTok, method: "PUT", path: "/api/v1/schemes/print", ctype: "application/json", body: `{"rules":[],"default":{"state":"x","label":"x","color":"#ccc","shape":"circle"}}`, status: 403},
+			{token: adminTok, method: "PUT", path: "/api/v1/schemes/print", ctype: "application/json", body: `{"rules":[],"default":{"state":"x","label":"x","color":"red","shape":"circle"}}`, status: 400, invalid: true},
+		}},
+		{"getDwelling", []call{get(analystTok, "/api/v1/dwellings/"+dw, 200), get(analystTok, "/api/v1/dwellings/nope", 404), get(viewerTok, "/api/v1/dwellings/"+dw, 403)}},
+		{"patchDwelling", []call{
+			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["isolated"],"clear":["vaccinated"]}`, status: 200},
+			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", status: 200,
+				body: `{"set":["rental"],"until":"` + time.Now().Add(48*time.Hour).Format(time.RFC3339) + `"}`},
+			{token: editorTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["bogus"]}`, status: 400},
+			{token: analystTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["rental"]}`, status: 403},
+		}},
+		{"getDwelling", []call{get(analystTok, "/api/v1/dwellings/"+dw, 200)}}, // now with expires
+		{"putDwelling", []call{
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 201,
+				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"district":"浦东新区","building":"B-NEW","unit":"1","floor":3,"room":"301","flags":["rental"]}`, f.lon, f.lat)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 200,
+				body: fmt.Sprintf(`{"id":"NEW-1","lon":%v,"lat":%v,"building":"B-NEW","floor":null,"flags":[]}`, f.lon, f.lat)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-2", ctype: "application/json", body: `{"lon":121}`, status: 400, invalid: true},
+		}},
+		{"deleteDwelling", []call{{token: adminTok, method: "DELETE", path: "/api/v1/dwellings/NEW-1", status: 200}, {token: adminTok, method: "DELETE", path: "/api/v1/dwellings/NEW-1", status: 404}}},
+		{"postUpdates", []call{
+			{token: adminTok, method: "POST", path: "/api/v1/updates", ctype: "application/x-ndjson", body: `{"id":"` + f.dwelling + `","set":["elderly_alone"]}` + "\n" + `{"id":"` + f.dwelling + `","clear":["elderly_alone"]}` + "\n", status: 200},
+			{token: adminTok, method: "POST", path: "/api/v1/updates", ctype: "application/x-ndjson", body: `{"id":"` + f.dwelling + `","set":["isolated"]}` + "\n" + `{"id":"nope","set":["isolated"]}` + "\n", status: 400},
+		}},
+		{"changes", []call{get(analystTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/api/v1/changes?since=1", 410)}},
+		{"audit", []call{get(adminTok, "/api/v1/audit?limit=2", 200), get(analystTok, "/api/v1/audit", 403), {token: adminTok, method: "GET", path: "/api/v1/audit?limit=0", status: 400, invalid: true}}},
+		{"tile", []call{
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?where=isolated", z, tx, ty), 200),
+			get(viewerTok, "/tiles/3/0/0.mvt", 204),
+			get(viewerTok, "/tiles/22/0/99999999.mvt", 400),
+			get("", fmt.Sprintf("/tiles/%d/%d/%d.mvt?access_token=%s", z, tx, ty, viewerTok), 200),
+		}},
+		{"tilejson", []call{get(viewerTok, "/tiles.json?where=isolated&as_of="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/tiles.json?scheme=nope", 404)}},
+		{"metrics", []call{get(adminTok, "/metrics", 200)}},
+		{"dashboard", []call{get("", "/", 200)}},
+		{"static", []call{get("", "/static/app.js", 200), get("", "/static/nope.js", 404)}},
+		{"assets", []call{get("", "/assets/maplibre/maplibre-gl.css", 200)}},
+	}
+}
+
+func init() {
+	for _, ct := range []string{"application/x-ndjson", "text/event-stream"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+	}
+}
+
+// TestRealAnswersMatchTheDocument sends every operation's requests to a
+// real server and validates each request and answer against the document.
+func TestRealAnswersMatchTheDocument(t *testing.T) {
+	f := startServer(t)
+	// the document as the server serves it
+	code, served, _ := send(t, f, call{method: "GET", path: "/api/v1/openapi.json"}, nil)
+	if code != 200 || !bytes.Equal(served, openapi.Document()) {
+		t.Fatalf("GET /api/v1/openapi.json: %d, %d bytes", code, len(served))
+	}
+	doc := load(t)
+	doc.Servers = openapi3.Servers{{URL: f.url}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := operations(t, doc)
+	sent := map[string]int{"openapi": 1} // requests per route, for /metrics
+	exercised := map[string]bool{}
+	ctx := context.Background()
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true,
+		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+			r := in.RequestValidationInput.Request
+			if r.Header.Get("Authorization") == "" && r.URL.Query().Get("access_token") == "" {
+				return fmt.Errorf("no token")
+			}
+			return nil
+		}}
+	for _, entry := range calls(f) {
+		id, cs := entry[0].(string), entry[1].([]call)
+		o, ok := ops[id]
+		if !ok {
+			t.Errorf("calls() names operation %q, which the document lacks", id)
+			continue
+		}
+		for _, c := range cs {
+			name := fmt.Sprintf("%s: %s %s", id, c.method, c.path)
+			req, _ := http.NewRequest(c.method, f.url+c.path, strings.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Errorf("%s: the document has no operation for it: %v", name, err)
+				continue
+			}
+			if route.Operation.OperationID != id {
+				t.Errorf("%s: the document routes it to %s", name, route.Operation.OperationID)
+			}
+			rin := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
+			if !c.invalid && c.token != "" {
+				req.Body = io.NopCloser(strings.NewReader(c.body))
+				if err := openapi3filter.ValidateRequest(ctx, rin); err != nil {
+					t.Errorf("%s: the request does not match the document: %v", name, err)
+				}
+			}
+			var data [][]byte
+			code, body, hdr := send(t, f, c, &data)
+			sent[o.route]++
+			if code != c.status {
+				t.Errorf("%s: %d %.300s, want %d", name, code, body, c.status)
+				continue
+			}
+			if code < 400 {
+				exercised[id] = true
+				// a success must be documented as such, not only as default
+				if route.Operation.Responses.Status(code) == nil {
+					t.Errorf("%s: status %d is not documented", name, code)
+				}
+			}
+			rv := &openapi3filter.ResponseValidationInput{RequestValidationInput: rin, Status: code, Header: hdr,
+				Body: io.NopCloser(bytes.NewReader(body)), Options: opts}
+			if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
+				t.Errorf("%s: the answer does not match the document: %v\n%.600s", name, err, body)
+			}
+			for _, ev := range data { // the change stream's events
+				var v any
+				json.Unmarshal(ev, &v)
+				if err := doc.Components.Schemas["ChangeEvent"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+					t.Errorf("%s: an event does not match ChangeEvent: %v\n%s", name, err, ev)
+				}
+			}
+			if id == "changes" && code == 200 && len(data) == 0 {
+				t.Errorf("%s: no event", name)
+			}
+		}
+	}
+	for id := range ops {
+		if !exercised[id] {
+			t.Errorf("operation %s is documented but no request of calls() succeeds on it: add one", id)
+		}
+	}
+	// each request reached the route its operation names
+	_, metrics, _ := send(t, f, call{token: adminTok, method: "GET", path: "/metrics"}, nil)
+	sent["metrics"]++
+	got := map[string]int{}
+	re := regexp.MustCompile(`(?m)^roomstate_http_requests_total\{code="\d+",route="([^"]+)"\} (\d+)$`)
+	for _, m := range re.FindAllSubmatch(metrics, -1) {
+		n, _ := strconv.Atoi(string(m[2]))
+		got[string(m[1])] += n
+	}
+	sent["metrics"]-- // the scrape counts itself only once it is answered
+	for r, n := range sent {
+		if got[r] != n {
+			t.Errorf("route %q answered %d requests, the document's paths for it were sent %d", r, got[r], n)
+		}
+	}
+}
+
+// send makes a request. For a change stream it reads until the first
+// event (or 5 s), collects its data lines in events, and stops.
+func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, c.method, f.url+c.path, strings.NewReader(c.body))
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.path, err)
+	}
+	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var buf bytes.Buffer
+		sc := bufio.NewScanner(resp.Body)
+		deadline := time.AfterFunc(5*time.Second, cancel)
+		defer deadline.Stop()
+		for sc.Scan() {
+			buf.WriteString(sc.Text() + "\n")
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok && events != nil {
+				*events = append(*events, []byte(d))
+				break
+			}
+		}
+		return resp.StatusCode, buf.Bytes(), resp.Header
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.path, err)
+	}
+	return resp.StatusCode, b, resp.Header
+}
