@@ -385,6 +385,7 @@ func (r *Replica) Start(st *store.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	r.pollLast(ctx)
+	r.readLease(ctx)
 	r.wg.Add(3)
 	go func() { defer r.wg.Done(); r.follow(ctx) }()
 	go func() { defer r.wg.Done(); r.lease(ctx) }()
@@ -684,10 +685,31 @@ func (r *Replica) Writer() (string, error) {
 	if r.leading.Load() && time.Now().UnixNano() < r.leaseUntil.Load() {
 		return "", nil
 	}
-	if h := r.leader.Load(); h != nil && h.Node != r.opts.Node {
+	h := r.leader.Load()
+	if h == nil && r.stop != nil {
+		// not known yet (or taken since the last look): look now
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		r.readLease(ctx)
+		cancel()
+		h = r.leader.Load()
+	}
+	if h != nil && h.Node != r.opts.Node {
 		return h.URL, nil
 	}
 	return "", errors.New("no node holds the lease yet (one is being chosen)")
+}
+
+// readLease reads who holds the lease.
+func (r *Replica) readLease(ctx context.Context) {
+	e, err := r.kv.Get(ctx, leaseKey)
+	switch {
+	case err == nil:
+		if h := decodeHolder(e.Value()); h.Node != r.opts.Node {
+			r.leader.Store(h)
+		}
+	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+		r.leader.Store(nil)
+	}
 }
 
 // Keep implements store.Journal: the snapshot goes into the object store;
