@@ -112,9 +112,10 @@ type Replica struct {
 	lastVersion atomic.Uint64
 	down        atomic.Int64 // Unix ns since the connection is lost (0: connected)
 
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	stop    context.CancelFunc
+	started atomic.Bool // Start has run: st is set, the lease is watched
+	wg      sync.WaitGroup
+	closed  atomic.Bool
 }
 
 // leaseHolder is the lease's value: who holds it and where it takes writes.
@@ -386,6 +387,7 @@ func (r *Replica) Start(st *store.Store) {
 	r.stop = cancel
 	r.pollLast(ctx)
 	r.readLease(ctx)
+	r.started.Store(true)
 	r.wg.Add(3)
 	go func() { defer r.wg.Done(); r.follow(ctx) }()
 	go func() { defer r.wg.Done(); r.lease(ctx) }()
@@ -686,7 +688,7 @@ func (r *Replica) Writer() (string, error) {
 		return "", nil
 	}
 	h := r.leader.Load()
-	if h == nil && r.stop != nil {
+	if h == nil && r.started.Load() {
 		// not known yet (or taken since the last look): look now
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		r.readLease(ctx)
@@ -752,7 +754,7 @@ func (r *Replica) Replication() store.Replication {
 	if r.leading.Load() {
 		rep.Role = "leader"
 	}
-	if r.st != nil {
+	if r.started.Load() {
 		if last, v := r.lastVersion.Load(), uint64(r.st.Engine().Version()); last > v {
 			rep.Lag = last - v
 		}

@@ -110,6 +110,11 @@ func (s *Store) Deliver(ctx context.Context, seq uint64, data []byte) error {
 	}
 }
 
+// Conflicts counts the appends this store found the journal had moved on
+// from (another writer appended first), each followed by catching up and
+// checking again.
+func (s *Store) Conflicts() uint64 { return s.conflicts.Load() }
+
 // Applied returns the number of the journal's last entry applied here (0
 // without a journal, or before the first).
 func (s *Store) Applied() uint64 { return s.applied.Load() }
@@ -427,7 +432,8 @@ func (s *Store) commitChangesJournal(group []*request) {
 			after, stored = seq, pt.last+1
 		}
 		var behind *BehindError
-		if stored == 0 && errors.As(err, &behind) && attempt < 3 && time.Now().Before(deadline) {
+		if stored == 0 && errors.As(err, &behind) && time.Now().Before(deadline) {
+			s.conflicts.Add(1)
 			// another writer got in first: apply what it wrote, check again
 			s.log.Debug("journal moved on; catching up before appending again", "last", behind.Last)
 			if !s.catchUp(max(behind.Last, s.applied.Load()+1), deadline) && s.fatal != nil {
@@ -514,7 +520,8 @@ func (s *Store) commitSchemeJournal(req *request) {
 		seq, err := j.Append(ctx, s.applied.Load(), data, uint64(s.eng.Version()))
 		cancel()
 		var behind *BehindError
-		if errors.As(err, &behind) && attempt < 3 && time.Now().Before(deadline) {
+		if errors.As(err, &behind) && time.Now().Before(deadline) {
+			s.conflicts.Add(1)
 			s.catchUp(max(behind.Last, s.applied.Load()+1), deadline)
 			continue
 		}

@@ -87,8 +87,9 @@ type Store struct {
 	statsGroup int
 
 	// with a journal
-	entries chan entry    // entries to apply, in the journal's order
-	applied atomic.Uint64 // the journal's last entry applied (written by the committer)
+	entries   chan entry    // entries to apply, in the journal's order
+	applied   atomic.Uint64 // the journal's last entry applied (written by the committer)
+	conflicts atomic.Uint64 // appends refused because the journal had moved on
 }
 
 // Who says who made a change, for the audit trail.
