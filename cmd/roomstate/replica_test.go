@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -377,6 +378,11 @@ func TestReplicasKillAndConverge(t *testing.T) {
 	}
 	if !strings.Contains(want[0], fmt.Sprintf(`"version":%d`, v)) {
 		t.Fatalf("answers are not at the converged version %d: %.200s", v, want[0])
+	}
+	// --load on a node whose stream is not empty is refused
+	err = run(context.Background(), []string{"serve", "--nats", nats.url, "--load", csv, "--addr", "127.0.0.1:0", "--log-level", "error"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "holds changes already") {
+		t.Fatalf("--load on a stream that is not empty: %v", err)
 	}
 	for _, p := range c.nodes {
 		p.stop(t)
