@@ -84,6 +84,13 @@ func (o *Options) defaults() {
 // applied: a node's lag is the newest entry's version minus its own.
 const versionHeader = "Roomstate-Version"
 
+// Snapshots are put in chunks of objChunk bytes (within any server's
+// max_payload, 1 MiB by default), at most objMaxPending of them in flight.
+const (
+	objChunk      = 512 << 10
+	objMaxPending = 128
+)
+
 // leaseKey is the lease's key in the bucket.
 const leaseKey = "writer"
 
@@ -94,6 +101,7 @@ type Replica struct {
 	log     *slog.Logger
 	nc      *nats.Conn
 	js      jetstream.JetStream
+	jsObj   jetstream.JetStream // for the object store: bounded publishes in flight
 	stream  jetstream.Stream
 	kv      jetstream.KeyValue
 	obj     jetstream.ObjectStore
@@ -171,6 +179,13 @@ func Dial(ctx context.Context, opts Options) (*Replica, error) {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
 	r.js = js
+	// snapshots go up in chunks published asynchronously: at most 64 MiB in
+	// flight, below what a stream queues (128 MiB) before it answers "too
+	// many requests"
+	if r.jsObj, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(objMaxPending)); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("replica: %w", err)
+	}
 	if err := r.ensure(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -251,12 +266,12 @@ func (r *Replica) ensure(ctx context.Context) error {
 	}
 	objName := name + "_snapshots"
 	return r.retry(ctx, "open the object store "+objName, func(ctx context.Context) error {
-		o, err := r.js.ObjectStore(ctx, objName)
+		o, err := r.jsObj.ObjectStore(ctx, objName)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			o, err = r.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: objName, Storage: jetstream.FileStorage,
+			o, err = r.jsObj.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: objName, Storage: jetstream.FileStorage,
 				Replicas: r.opts.Replicas, Description: "roomstate: snapshots nodes start from, each with the stream sequence it includes"})
 			if errors.Is(err, jetstream.ErrBucketExists) {
-				o, err = r.js.ObjectStore(ctx, objName)
+				o, err = r.jsObj.ObjectStore(ctx, objName)
 			}
 		}
 		if err == nil {
@@ -687,15 +702,10 @@ func (r *Replica) Writer() (string, error) {
 	if r.leading.Load() && time.Now().UnixNano() < r.leaseUntil.Load() {
 		return "", nil
 	}
-	h := r.leader.Load()
-	if h == nil && r.started.Load() {
-		// not known yet (or taken since the last look): look now
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		r.readLease(ctx)
-		cancel()
-		h = r.leader.Load()
-	}
-	if h != nil && h.Node != r.opts.Node {
+	// the holder as last read (Start reads it before the node serves; the
+	// lease goroutine every TTL/8): never a network call here, since the
+	// store's committer asks too
+	if h := r.leader.Load(); h != nil && h.Node != r.opts.Node {
 		return h.URL, nil
 	}
 	return "", errors.New("no node holds the lease yet (one is being chosen)")
@@ -720,7 +730,8 @@ func (r *Replica) readLease(ctx context.Context) {
 func (r *Replica) Keep(ctx context.Context, seq, version uint64, snapshot []byte) error {
 	name := snapshotName(seq)
 	_, err := r.obj.Put(ctx, jetstream.ObjectMeta{Name: name, Metadata: map[string]string{
-		"seq": strconv.FormatUint(seq, 10), "version": strconv.FormatUint(version, 10), "node": r.opts.Node}},
+		"seq": strconv.FormatUint(seq, 10), "version": strconv.FormatUint(version, 10), "node": r.opts.Node},
+		Opts: &jetstream.ObjectMetaOptions{ChunkSize: objChunk}},
 		bytes.NewReader(snapshot))
 	if err != nil {
 		return fmt.Errorf("replica: putting %s into %s_snapshots: %w", name, r.opts.Stream, err)

@@ -337,7 +337,7 @@ func (s *Store) catchUp(last uint64, deadline time.Time) bool {
 func (s *Store) commitChangesJournal(group []*request) {
 	j := s.opts.Journal
 	deadline := time.Now().Add(journalTimeout)
-	for attempt := 0; ; attempt++ {
+	for {
 		if len(group) == 0 {
 			return
 		}
@@ -372,7 +372,6 @@ func (s *Store) commitChangesJournal(group []*request) {
 		}
 		if tooLarge >= 0 {
 			group = append(group[:tooLarge:tooLarge], group[tooLarge+1:]...)
-			attempt--
 			continue
 		}
 		// entries of whole requests, each within the journal's limit
@@ -502,7 +501,7 @@ func (s *Store) finish(group []*request, p *engine.Prepared, t time.Time) {
 func (s *Store) commitSchemeJournal(req *request) {
 	j := s.opts.Journal
 	deadline := time.Now().Add(journalTimeout)
-	for attempt := 0; ; attempt++ {
+	for {
 		if err := s.w.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
 			req.done <- result{err: err}
 			return
