@@ -84,11 +84,17 @@ func (o *Options) defaults() {
 // applied: a node's lag is the newest entry's version minus its own.
 const versionHeader = "Roomstate-Version"
 
-// Snapshots are put in chunks of objChunk bytes (within any server's
-// max_payload, 1 MiB by default), at most objMaxPending of them in flight.
+// A snapshot is kept as parts of at most partSize bytes, each an object
+// "snapshot-<seq>/<part>" put in chunks of objChunk bytes (within any
+// server's max_payload, 1 MiB by default), then the object
+// "snapshot-<seq>" that names how many parts there are: a part is put
+// whole before the next, so that no more than a part waits in the stream's
+// ingest queue (128 MiB by default; a 10 M-dwelling snapshot in one object
+// was refused as "too many requests"), and a snapshot without its last
+// object is not one.
 const (
-	objChunk      = 512 << 10
-	objMaxPending = 128
+	objChunk = 512 << 10
+	partSize = 32 << 20
 )
 
 // leaseKey is the lease's key in the bucket.
@@ -101,7 +107,6 @@ type Replica struct {
 	log     *slog.Logger
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	jsObj   jetstream.JetStream // for the object store: bounded publishes in flight
 	stream  jetstream.Stream
 	kv      jetstream.KeyValue
 	obj     jetstream.ObjectStore
@@ -179,13 +184,7 @@ func Dial(ctx context.Context, opts Options) (*Replica, error) {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
 	r.js = js
-	// snapshots go up in chunks published asynchronously: at most 64 MiB in
-	// flight, below what a stream queues (128 MiB) before it answers "too
-	// many requests"
-	if r.jsObj, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(objMaxPending)); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("replica: %w", err)
-	}
+
 	if err := r.ensure(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -266,12 +265,12 @@ func (r *Replica) ensure(ctx context.Context) error {
 	}
 	objName := name + "_snapshots"
 	return r.retry(ctx, "open the object store "+objName, func(ctx context.Context) error {
-		o, err := r.jsObj.ObjectStore(ctx, objName)
+		o, err := r.js.ObjectStore(ctx, objName)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			o, err = r.jsObj.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: objName, Storage: jetstream.FileStorage,
+			o, err = r.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: objName, Storage: jetstream.FileStorage,
 				Replicas: r.opts.Replicas, Description: "roomstate: snapshots nodes start from, each with the stream sequence it includes"})
 			if errors.Is(err, jetstream.ErrBucketExists) {
-				o, err = r.jsObj.ObjectStore(ctx, objName)
+				o, err = r.js.ObjectStore(ctx, objName)
 			}
 		}
 		if err == nil {
@@ -332,9 +331,11 @@ func (r *Replica) Join(ctx context.Context, st *store.Store) error {
 		if err == nil && name != "" && seq+1 >= first && seq > st.Applied() {
 			start := time.Now()
 			var data []byte
-			if err := r.retry(ctx, "fetch the snapshot "+name, func(ctx context.Context) error {
+			if err := r.retry(ctx, "fetch the snapshot "+name, func(context.Context) error {
+				gctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+				defer cancel()
 				var err error
-				data, err = r.obj.GetBytes(ctx, name)
+				data, err = r.getSnapshot(gctx, seq)
 				return err
 			}); err != nil {
 				return err
@@ -362,6 +363,52 @@ func (r *Replica) Join(ctx context.Context, st *store.Store) error {
 // snapshotName names the snapshot that includes the entries up to seq.
 func snapshotName(seq uint64) string { return fmt.Sprintf("snapshot-%020d", seq) }
 
+// partName names part i of a snapshot.
+func partName(seq uint64, i int) string { return fmt.Sprintf("%s/%05d", snapshotName(seq), i) }
+
+// getSnapshot fetches a kept snapshot's bytes, its parts put together.
+func (r *Replica) getSnapshot(ctx context.Context, seq uint64) ([]byte, error) {
+	info, err := r.obj.GetInfo(ctx, snapshotName(seq))
+	if err != nil {
+		return nil, err
+	}
+	parts, err := strconv.Atoi(info.Metadata["parts"])
+	if err != nil {
+		return nil, fmt.Errorf("%s: no parts in its metadata", snapshotName(seq))
+	}
+	size, _ := strconv.Atoi(info.Metadata["bytes"])
+	out := make([]byte, 0, size)
+	for i := 0; i < parts; i++ {
+		b, err := r.obj.GetBytes(ctx, partName(seq, i))
+		if err != nil {
+			return nil, fmt.Errorf("part %d of %s: %w", i, snapshotName(seq), err)
+		}
+		out = append(out, b...)
+	}
+	if len(out) != size {
+		return nil, fmt.Errorf("%s: %d bytes, its metadata says %d", snapshotName(seq), len(out), size)
+	}
+	return out, nil
+}
+
+// deleteSnapshot removes a kept snapshot: the object that names it first,
+// then its parts.
+func (r *Replica) deleteSnapshot(ctx context.Context, seq uint64) {
+	info, err := r.obj.GetInfo(ctx, snapshotName(seq))
+	if err != nil {
+		r.log.Warn("removing an old snapshot", "name", snapshotName(seq), "err", err)
+		return
+	}
+	if err := r.obj.Delete(ctx, snapshotName(seq)); err != nil {
+		r.log.Warn("removing an old snapshot", "name", snapshotName(seq), "err", err)
+		return
+	}
+	parts, _ := strconv.Atoi(info.Metadata["parts"])
+	for i := 0; i < parts; i++ {
+		r.obj.Delete(ctx, partName(seq, i))
+	}
+}
+
 // snapshots lists the kept snapshots' entry numbers, ascending.
 func (r *Replica) snapshots(ctx context.Context) ([]uint64, error) {
 	infos, err := r.obj.List(ctx)
@@ -373,7 +420,7 @@ func (r *Replica) snapshots(ctx context.Context) ([]uint64, error) {
 	}
 	var seqs []uint64
 	for _, in := range infos {
-		if s, ok := strings.CutPrefix(in.Name, "snapshot-"); ok {
+		if s, ok := strings.CutPrefix(in.Name, "snapshot-"); ok && !strings.Contains(s, "/") {
 			if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 				seqs = append(seqs, n)
 			}
@@ -729,10 +776,18 @@ func (r *Replica) readLease(ctx context.Context) {
 // entries before the oldest kept.
 func (r *Replica) Keep(ctx context.Context, seq, version uint64, snapshot []byte) error {
 	name := snapshotName(seq)
+	parts := 0
+	for off := 0; off < len(snapshot) || parts == 0; off += partSize {
+		part := snapshot[off:min(off+partSize, len(snapshot))]
+		if _, err := r.obj.Put(ctx, jetstream.ObjectMeta{Name: partName(seq, parts), Opts: &jetstream.ObjectMetaOptions{ChunkSize: objChunk}},
+			bytes.NewReader(part)); err != nil {
+			return fmt.Errorf("replica: putting part %d of %s into %s_snapshots: %w", parts, name, r.opts.Stream, err)
+		}
+		parts++
+	}
 	_, err := r.obj.Put(ctx, jetstream.ObjectMeta{Name: name, Metadata: map[string]string{
-		"seq": strconv.FormatUint(seq, 10), "version": strconv.FormatUint(version, 10), "node": r.opts.Node},
-		Opts: &jetstream.ObjectMetaOptions{ChunkSize: objChunk}},
-		bytes.NewReader(snapshot))
+		"seq": strconv.FormatUint(seq, 10), "version": strconv.FormatUint(version, 10), "node": r.opts.Node,
+		"parts": strconv.Itoa(parts), "bytes": strconv.Itoa(len(snapshot))}}, bytes.NewReader(nil))
 	if err != nil {
 		return fmt.Errorf("replica: putting %s into %s_snapshots: %w", name, r.opts.Stream, err)
 	}
@@ -746,9 +801,7 @@ func (r *Replica) Keep(ctx context.Context, seq, version uint64, snapshot []byte
 	old := seqs[:len(seqs)-r.opts.KeepSnapshots]
 	oldest := seqs[len(seqs)-r.opts.KeepSnapshots]
 	for _, s := range old {
-		if err := r.obj.Delete(ctx, snapshotName(s)); err != nil {
-			r.log.Warn("removing an old snapshot", "name", snapshotName(s), "err", err)
-		}
+		r.deleteSnapshot(ctx, s)
 	}
 	// entries before the oldest kept snapshot are in every snapshot kept
 	if err := r.stream.Purge(ctx, jetstream.WithPurgeSequence(oldest)); err != nil {
