@@ -10,6 +10,7 @@ import (
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/region"
+	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/tiles"
 	"github.com/valyala/fastjson"
 )
@@ -765,16 +766,30 @@ func (a *Answers) Info(c *Caller, basemap string) ([]byte, error) {
 }
 
 // Health answers GET /healthz: "ok", or "degraded" with the reason when the
-// store refuses changes (a full disk, say).
+// store refuses changes (a full disk, say), or "stale" with the reason when
+// a replica cannot reach its stream (it answers with what it has); with
+// "role" (leader, follower, or single without replicas) and "lag" (changes
+// stored in the stream and not yet applied here).
 func (a *Answers) Health() []byte {
 	var w jsonw
 	w.raw(`{"status":`)
+	rep := store.Replication{Role: "single"}
+	if a.store != nil {
+		rep = a.store.Replication()
+	}
 	if reason := a.storeHealth(); reason != "" {
 		w.raw(`"degraded","reason":`)
 		w.str(reason)
+	} else if rep.Stale != "" {
+		w.raw(`"stale","reason":`)
+		w.str(rep.Stale)
 	} else {
 		w.raw(`"ok"`)
 	}
+	w.raw(`,"role":`)
+	w.str(rep.Role)
+	w.raw(`,"lag":`)
+	w.uint(rep.Lag)
 	w.raw(`,"dwellings":`)
 	w.int(int64(a.eng.Len()))
 	w.raw(`,"version":`)

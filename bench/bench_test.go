@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -133,4 +134,62 @@ func BenchmarkUpdates(b *testing.B) {
 // BenchmarkTiles: uncached tile rendering.
 func BenchmarkTiles(b *testing.B) {
 	benchWorkloads(b, fixture(b).TileWorkloads())
+}
+
+// BenchmarkReplicas: the update workloads through a JetStream stream (one
+// NATS server, then a cluster of three on loopback with the stream kept
+// three times), with a follower applying them: durable NDJSON batches and
+// single PATCHes to the leader over HTTP, the follower's lag meanwhile
+// (how long it takes to reach each version the leader had), and a new
+// node catching up from the seed snapshot and every change since.
+// ROOMSTATE_BENCH_NATS=1 or 3 runs one of the two.
+func BenchmarkReplicas(b *testing.B) {
+	f := fixture(b)
+	sizes := []int{1, 3}
+	if s := os.Getenv("ROOMSTATE_BENCH_NATS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		sizes = []int{n}
+	}
+	for _, nodes := range sizes {
+		b.Run(fmt.Sprintf("nats%d", nodes), func(b *testing.B) {
+			r, err := f.StartReplicas(nodes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			b.Run("durable-batch-http", func(b *testing.B) {
+				s := r.SampleLag()
+				res, perSec, err := r.Leader.BatchThroughput(4, 1000, 3*time.Second)
+				time.Sleep(time.Second) // the follower finishes
+				lags := s.Stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(perSec, "updates/s")
+				b.ReportMetric(res.P50us, "p50-µs/batch")
+				b.ReportMetric(res.P99us, "p99-µs/batch")
+				b.ReportMetric(float64(Percentile(lags, 50).Microseconds())/1000, "lag-p50-ms")
+				b.ReportMetric(float64(Percentile(lags, 99).Microseconds())/1000, "lag-p99-ms")
+			})
+			b.Run("durable-patch-http", func(b *testing.B) {
+				res, err := r.Leader.PatchLatency(2 * time.Second)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(res.P50us, "p50-µs")
+				b.ReportMetric(res.P99us, "p99-µs")
+			})
+			b.Run("catch-up", func(b *testing.B) {
+				changes := r.LeaderSt.Engine().Version()
+				restore, done, err := r.CatchUp()
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("a new node: snapshot of %d dwellings restored in %v, %d versions in all, caught up in %v",
+					f.Eng.Len(), restore.Round(time.Millisecond), changes, done.Round(time.Millisecond))
+				b.ReportMetric(restore.Seconds(), "restore-s")
+				b.ReportMetric(done.Seconds(), "caught-up-s")
+			})
+		})
+	}
 }

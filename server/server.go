@@ -9,6 +9,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/roomstate/roomstate/answer"
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/store"
 	"github.com/valyala/fasthttp"
@@ -88,6 +90,7 @@ func (o *Options) defaults() {
 // Server answers the HTTP API for the engine a store owns.
 type Server struct {
 	ans  *answer.Answers
+	st   *store.Store
 	opts Options
 	log  *slog.Logger
 	stop chan struct{} // closed by Close: ends change streams
@@ -108,7 +111,7 @@ type Server struct {
 func New(st *store.Store, opts Options) *Server {
 	opts.defaults()
 	eng := st.Engine()
-	s := &Server{ans: answer.New(eng, st, opts.Answers), opts: opts, log: opts.Logger, reg: opts.Registry,
+	s := &Server{ans: answer.New(eng, st, opts.Answers), st: st, opts: opts, log: opts.Logger, reg: opts.Registry,
 		stop: make(chan struct{}), access: opts.Access}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
@@ -130,7 +133,11 @@ func New(st *store.Store, opts Options) *Server {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_cache_hits_total", Help: "Tiles served from the cache."},
 			func() float64 { return float64(tc.Hits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_tile_renders_total", Help: "Tiles rendered (cache misses)."},
-			func() float64 { return float64(tc.Misses.Load()) }))
+			func() float64 { return float64(tc.Misses.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_replica_lag",
+			Help: "Changes stored in the replicas' stream and not yet applied by this node (0 without --nats)."},
+			func() float64 { return float64(st.Replication().Lag) }),
+		roleCollector{st})
 	s.assets, s.AssetsDir = findAssets(opts.AssetsDir)
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return s
@@ -215,8 +222,15 @@ var statusOf = map[error]int{
 
 // writeError writes an error answer: {"error": {"code", "message", "line"?,
 // "oldest"?}} with the status of its kind. An error of no kind is a bug:
-// 500 internal.
+// 500 internal. A change sent to a replica that does not take changes is
+// redirected (307) to the one that does, same path and query.
 func writeError(ctx *fasthttp.RequestCtx, err error) {
+	var redirect *store.RedirectError
+	if errors.As(err, &redirect) {
+		ctx.Response.Header.Set("Location", redirect.URL+string(ctx.RequestURI()))
+		writeErrorBody(ctx, fasthttp.StatusTemporaryRedirect, "redirect", redirect.Error()+": send it there (same method, path and body)", 0, 0)
+		return
+	}
 	status, code, msg := fasthttp.StatusInternalServerError, "internal", "internal error: "+err.Error()
 	if k := fault.KindOf(err); k != nil {
 		status, code, msg = statusOf[k], k.Error(), err.Error()
@@ -318,6 +332,12 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
+	if !r.open {
+		if err := s.minVersion(ctx); err != nil {
+			writeError(ctx, err)
+			return
+		}
+	}
 	if err := h(ctx, segs, c); err != nil {
 		writeError(ctx, err)
 	}
@@ -395,4 +415,51 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	return false
+}
+
+// maxVersionWait is how long a request with min_version waits for this
+// node to reach it.
+const maxVersionWait = time.Second
+
+// minVersion waits, for a request with ?min_version=V (or the header
+// X-Min-Version), until this node has applied version V: at most a
+// second, then fault.Lagging. A replica that answers has every change a
+// client was told of by V.
+func (s *Server) minVersion(ctx *fasthttp.RequestCtx) error {
+	arg := ctx.QueryArgs().Peek("min_version")
+	if len(arg) == 0 {
+		arg = ctx.Request.Header.Peek("X-Min-Version")
+	}
+	if len(arg) == 0 {
+		return nil
+	}
+	v, err := strconv.ParseUint(string(arg), 10, 64)
+	if err != nil {
+		return fault.New(fault.BadRequest, "min_version must be a version number, e.g. min_version=1882")
+	}
+	wctx, cancel := context.WithTimeout(context.Background(), maxVersionWait)
+	defer cancel()
+	if s.st.WaitVersion(wctx, engine.Version(v)) {
+		return nil
+	}
+	rep := s.st.Replication()
+	return &fault.Error{Kind: fault.Lagging, RetryAfter: 1, Msg: fmt.Sprintf(
+		"this node is at version %d and did not reach %d within %v (%d changes behind its stream); "+
+			"ask again, or ask another node", s.st.Engine().Version(), v, maxVersionWait, rep.Lag)}
+}
+
+// roleCollector exports roomstate_replica_role{role="…"} 1 for this node's
+// role now: leader, follower, or single without --nats.
+type roleCollector struct{ st *store.Store }
+
+var roleDesc = prometheus.NewDesc("roomstate_replica_role",
+	"This node's role among replicas: leader (takes changes), follower, or single (no --nats); the value is 1.",
+	[]string{"role"}, nil)
+
+// Describe implements prometheus.Collector.
+func (c roleCollector) Describe(ch chan<- *prometheus.Desc) { ch <- roleDesc }
+
+// Collect implements prometheus.Collector.
+func (c roleCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(roleDesc, prometheus.GaugeValue, 1, c.st.Replication().Role)
 }

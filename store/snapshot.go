@@ -25,18 +25,41 @@ var snapMagic = []byte("RSSNAP01")
 
 const snapHeader = 8 + 8 + 4
 
-// writeSnapshot stores s as dir/snapshot-<version>.msgpack, atomically.
-func writeSnapshot(dir string, snap *engine.Snapshot) (string, error) {
+// encodeSnapshot returns the bytes of a snapshot file holding snap, which
+// includes the journal's entries up to seq (0 without a journal).
+func encodeSnapshot(snap *engine.Snapshot, seq uint64) ([]byte, error) {
 	s := snapshotToFile(snap)
+	s.Seq = seq
 	// encode into a buffer sized up front: grown by doubling, a 10 M-dwelling
 	// snapshot spent two thirds of its time clearing and copying buffers
 	var buf bytes.Buffer
-	buf.Grow(approxSize(s))
+	buf.Grow(snapHeader + approxSize(s))
+	buf.Write(make([]byte, snapHeader))
 	if err := msgpack.NewEncoder(&buf).Encode(s); err != nil {
-		return "", fmt.Errorf("encoding snapshot: %w", err)
+		return nil, fmt.Errorf("encoding snapshot: %w", err)
 	}
-	body := buf.Bytes()
-	final := filepath.Join(dir, snapshotName(s.Version))
+	b := buf.Bytes()
+	body := b[snapHeader:]
+	copy(b[:8], snapMagic)
+	binary.LittleEndian.PutUint64(b[8:16], uint64(len(body)))
+	binary.LittleEndian.PutUint32(b[16:20], crc32.Checksum(body, castagnoli))
+	return b, nil
+}
+
+// writeSnapshot stores snap as dir/snapshot-<version>.msgpack, atomically.
+func writeSnapshot(dir string, snap *engine.Snapshot, seq uint64) (string, error) {
+	b, err := encodeSnapshot(snap, seq)
+	if err != nil {
+		return "", err
+	}
+	return writeSnapshotFile(dir, snap.Version, b)
+}
+
+// writeSnapshotFile stores the bytes of a snapshot file of version v as
+// dir/snapshot-<v>.msgpack: a temporary file, fsynced, renamed into place,
+// and the directory fsynced.
+func writeSnapshotFile(dir string, v uint64, b []byte) (string, error) {
+	final := filepath.Join(dir, snapshotName(v))
 	tmp := final + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -49,15 +72,8 @@ func writeSnapshot(dir string, snap *engine.Snapshot) (string, error) {
 			os.Remove(tmp)
 		}
 	}()
-	var h [snapHeader]byte
-	copy(h[:8], snapMagic)
-	binary.LittleEndian.PutUint64(h[8:16], uint64(len(body)))
-	binary.LittleEndian.PutUint32(h[16:20], crc32.Checksum(body, castagnoli))
 	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := w.Write(h[:]); err != nil {
-		return "", err
-	}
-	if _, err := w.Write(body); err != nil {
+	if _, err := w.Write(b); err != nil {
 		return "", err
 	}
 	if err := w.Flush(); err != nil {
@@ -104,27 +120,34 @@ func approxSize(s *snapshotFile) int {
 	return n + 1<<16
 }
 
-// readSnapshot reads and checks a snapshot file.
-func readSnapshot(path string) (*engine.Snapshot, error) {
+// readSnapshot reads and checks a snapshot file; seq is the journal's
+// entries it includes (0 without a journal).
+func readSnapshot(path string) (snap *engine.Snapshot, seq uint64, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	corrupt := func(why string) error { return &CorruptError{Path: path, Reason: why} }
+	return decodeSnapshot(path, data)
+}
+
+// decodeSnapshot checks and decodes the bytes of a snapshot file; name
+// says where they come from, for errors.
+func decodeSnapshot(name string, data []byte) (*engine.Snapshot, uint64, error) {
+	corrupt := func(why string) error { return &CorruptError{Path: name, Reason: why} }
 	if len(data) < snapHeader || !bytes.Equal(data[:8], snapMagic) {
-		return nil, corrupt("not a roomstate snapshot (bad header)")
+		return nil, 0, corrupt("not a roomstate snapshot (bad header)")
 	}
 	size := binary.LittleEndian.Uint64(data[8:16])
 	if size != uint64(len(data)-snapHeader) {
-		return nil, corrupt(fmt.Sprintf("the header says %d bytes of body, the file has %d", size, len(data)-snapHeader))
+		return nil, 0, corrupt(fmt.Sprintf("the header says %d bytes of body, the file has %d", size, len(data)-snapHeader))
 	}
 	body := data[snapHeader:]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[16:20]) {
-		return nil, corrupt("checksum mismatch")
+		return nil, 0, corrupt("checksum mismatch")
 	}
 	var s snapshotFile
 	if err := msgpack.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil && err != io.EOF {
-		return nil, corrupt("does not decode: " + err.Error())
+		return nil, 0, corrupt("does not decode: " + err.Error())
 	}
-	return snapshotFromFile(&s), nil
+	return snapshotFromFile(&s), s.Seq, nil
 }

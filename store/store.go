@@ -17,6 +17,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,10 @@ type Options struct {
 	// NoExpiry leaves flags due to expire alone (a replica that is not the
 	// leader: the leader's clearing reaches it through the stream).
 	NoExpiry bool
+	// Journal, when set, is where changes are made durable and in what
+	// order every replica applies them (journal.go); the data directory
+	// then keeps snapshots and the audit trail, and no log of its own.
+	Journal Journal
 }
 
 // Store owns an engine and serialises every change to it. See the package
@@ -80,6 +85,11 @@ type Store struct {
 	snapDone   atomic.Uint64          // version of a snapshot written since the committer last looked
 	encodeBuf  []byte
 	statsGroup int
+
+	// with a journal
+	entries   chan entry    // entries to apply, in the journal's order
+	applied   atomic.Uint64 // the journal's last entry applied (written by the committer)
+	conflicts atomic.Uint64 // appends refused because the journal had moved on
 }
 
 // Who says who made a change, for the audit trail.
@@ -98,6 +108,7 @@ type request struct {
 	scheme   *schemePut
 	load     *load
 	snapshot bool
+	seed     string // with a journal: seed it, as this node
 	done     chan result
 }
 
@@ -107,6 +118,7 @@ type load struct {
 	batches []*engine.Batch
 	bounds  []engine.Boundary
 	restore *engine.Snapshot
+	seq     uint64 // the journal's entries the restored snapshot includes
 }
 
 type result struct {
@@ -145,6 +157,9 @@ func Open(opts Options) (*Store, error) {
 	eng := w.Engine
 	s := &Store{w: w, eng: eng, opts: opts, log: opts.Logger, feed: newFeed(opts.Backlog),
 		reqs: make(chan *request, opts.MaxGroup), done: make(chan struct{}), lastSnap: time.Now()}
+	if opts.Journal != nil {
+		s.entries = make(chan entry, 256)
+	}
 	if opts.Dir != "" {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 			return nil, err
@@ -178,7 +193,7 @@ var system = Who{Name: "system", Role: "system"}
 // expire submits, from the committer, the changes that clear the flags due
 // at or before now: one request of the server's own.
 func (s *Store) expire(now time.Time) {
-	if s.opts.NoExpiry || s.fatal != nil {
+	if s.opts.NoExpiry || s.fatal != nil || !s.leading() {
 		return
 	}
 	ops := s.w.DueExpiries(now)
@@ -213,7 +228,7 @@ func (s *Store) recover() error {
 		v := snaps[len(snaps)-1]
 		path := filepath.Join(dir, snapshotName(v))
 		start := time.Now()
-		snap, err := readSnapshot(path)
+		snap, seq, err := readSnapshot(path)
 		if err != nil {
 			return err
 		}
@@ -224,7 +239,12 @@ func (s *Store) recover() error {
 			return &CorruptError{Path: path, Reason: err.Error()}
 		}
 		s.hadState = true
+		s.applied.Store(seq)
 		s.log.Info("snapshot restored", "path", path, "version", v, "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
+	}
+	if s.opts.Journal != nil {
+		// the journal is the log: what came after the snapshot comes from it
+		return nil
 	}
 	l, err := wal.Open(dir, wal.Options{FirstSeq: uint64(s.eng.Version()) + 1, Logger: s.log, NoSync: s.opts.NoSync})
 	if err != nil {
@@ -331,6 +351,11 @@ func (s *Store) Load(batches []*engine.Batch, bounds []engine.Boundary) error {
 }
 
 func (s *Store) send(req *request) error {
+	if req.load == nil && !req.snapshot && req.seed == "" {
+		if err := s.route(); err != nil {
+			return err
+		}
+	}
 	s.closeM.Lock()
 	defer s.closeM.Unlock()
 	if s.closed {
@@ -366,11 +391,23 @@ func (s *Store) run() {
 				}
 			}
 			s.commit(group)
+		case e := <-s.entries: // nil without a journal: never ready
+			s.applyEntry(e)
+			// apply what else has arrived before housekeeping
+			for n := 0; n < 64; n++ {
+				select {
+				case e := <-s.entries:
+					s.applyEntry(e)
+					continue
+				default:
+				}
+				break
+			}
 		case <-tick.C:
 		}
 		s.w.Maintain()
 		s.expire(s.opts.Clock())
-		if v := s.snapDone.Swap(0); v > 0 {
+		if v := s.snapDone.Swap(0); v > 0 && s.wal != nil {
 			if err := s.wal.RemoveBefore(v + 1); err != nil {
 				s.log.Error("removing the log a snapshot made obsolete", "err", err)
 			}
@@ -400,6 +437,11 @@ func (s *Store) commit(group []*request) {
 			group = group[1:]
 			continue
 		}
+		if group[0].seed != "" {
+			group[0].done <- result{err: s.commitSeed(group[0].seed)}
+			group = group[1:]
+			continue
+		}
 		if group[0].snapshot {
 			s.snapWG.Wait()
 			s.maybeSnapshot(true)
@@ -420,6 +462,10 @@ func (s *Store) commit(group []*request) {
 }
 
 func (s *Store) commitScheme(req *request) {
+	if s.opts.Journal != nil {
+		s.commitSchemeJournal(req)
+		return
+	}
 	// check first, so the log holds only schemes that apply
 	if err := s.w.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
 		req.done <- result{err: err}
@@ -467,6 +513,18 @@ func (s *Store) commitLoad(l *load) error {
 		}
 	}
 	s.feed.restart(s.eng.Version())
+	if s.opts.Journal != nil {
+		// a load seeds the journal next (Seed), which keeps its snapshot; a
+		// restored snapshot came from the journal's and is kept here too,
+		// in the background, so that a restart does not fetch it again
+		s.applied.Store(l.seq)
+		s.sinceSnap = 0
+		if l.restore != nil && s.opts.Dir != "" {
+			s.snapWG.Wait()
+			s.maybeSnapshot(true)
+		}
+		return nil
+	}
 	if s.opts.Dir == "" {
 		return nil
 	}
@@ -490,6 +548,10 @@ func (s *Store) now() time.Time {
 }
 
 func (s *Store) commitChanges(group []*request) {
+	if s.opts.Journal != nil {
+		s.commitChangesJournal(group)
+		return
+	}
 	reqs := make([]engine.Request, len(group))
 	for i, r := range group {
 		reqs[i] = *r.change
@@ -592,7 +654,10 @@ func (s *Store) Health() string {
 // maybeSnapshot starts a snapshot when enough has changed (or when forced).
 // Called by the committer between groups.
 func (s *Store) maybeSnapshot(force bool) {
-	if s.opts.Dir == "" || s.snapBusy.Load() {
+	// with a journal the node that takes changes keeps snapshots in it, so
+	// that the journal can be trimmed and new nodes start from them
+	keep := s.opts.Journal != nil && s.fatal == nil && s.leading()
+	if (s.opts.Dir == "" && !keep) || s.snapBusy.Load() {
 		return
 	}
 	due := s.sinceSnap >= s.opts.SnapshotEvery || (s.sinceSnap > 0 && time.Since(s.lastSnap) >= s.opts.SnapshotInterval)
@@ -608,16 +673,19 @@ func (s *Store) maybeSnapshot(force bool) {
 	// a new segment starts where the snapshot ends
 	fz := s.eng.Freeze()
 	v := uint64(fz.Version())
-	if err := s.wal.Rotate(v + 1); err != nil {
-		s.log.Error("snapshot: cannot start a new log segment", "err", err)
-		return
+	seq := s.applied.Load()
+	if s.wal != nil {
+		if err := s.wal.Rotate(v + 1); err != nil {
+			s.log.Error("snapshot: cannot start a new log segment", "err", err)
+			return
+		}
 	}
 	s.sinceSnap, s.lastSnap = 0, time.Now()
 	s.snapBusy.Store(true)
 	s.snapWG.Add(1)
 	go func() {
 		defer s.snapWG.Done()
-		err := s.writeSnapshot(fz)
+		err := s.writeSnapshot(fz, seq, keep)
 		s.snapErrMu.Lock()
 		s.snapErr = err
 		s.snapErrMu.Unlock()
@@ -631,11 +699,30 @@ func (s *Store) maybeSnapshot(force bool) {
 	}()
 }
 
-// writeSnapshot writes a frozen state and removes what it makes obsolete.
-func (s *Store) writeSnapshot(fz *engine.Frozen) error {
+// writeSnapshot writes a frozen state (which includes the journal's entries
+// up to seq), removes what it makes obsolete and, when keep, hands it to
+// the journal.
+func (s *Store) writeSnapshot(fz *engine.Frozen, seq uint64, keep bool) error {
 	start := time.Now()
 	snap := fz.Snapshot()
-	path, err := writeSnapshot(s.opts.Dir, snap)
+	b, err := encodeSnapshot(snap, seq)
+	if err != nil {
+		return err
+	}
+	if keep {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := s.opts.Journal.Keep(ctx, seq, snap.Version, b)
+		cancel()
+		if err != nil {
+			s.log.Error("snapshot not kept in the journal", "err", err)
+		} else {
+			s.log.Info("snapshot kept in the journal", "entry", seq, "version", snap.Version, "bytes", len(b), "seconds", time.Since(start).Seconds())
+		}
+		if s.opts.Dir == "" {
+			return err
+		}
+	}
+	path, err := writeSnapshotFile(s.opts.Dir, snap.Version, b)
 	if err != nil {
 		return err
 	}
@@ -654,7 +741,7 @@ func (s *Store) writeSnapshot(fz *engine.Frozen) error {
 
 // Snapshot writes a snapshot now and waits for it.
 func (s *Store) Snapshot() error {
-	if s.opts.Dir == "" {
+	if s.opts.Dir == "" && s.opts.Journal == nil {
 		return nil
 	}
 	req := &request{snapshot: true, done: make(chan result, 1)}
@@ -687,14 +774,20 @@ func (s *Store) Close() error {
 	// next start must not take an empty city for saved state
 	if s.fatal == nil && err == nil && (s.hadState || s.eng.Version() > 0) {
 		fz := s.eng.Freeze()
-		if err = s.wal.Rotate(uint64(fz.Version()) + 1); err == nil {
-			if err = s.writeSnapshot(fz); err == nil {
+		if s.wal == nil {
+			if s.applied.Load() > 0 { // a replica that never followed its journal keeps nothing
+				err = s.writeSnapshot(fz, s.applied.Load(), false)
+			}
+		} else if err = s.wal.Rotate(uint64(fz.Version()) + 1); err == nil {
+			if err = s.writeSnapshot(fz, 0, false); err == nil {
 				err = s.wal.RemoveBefore(uint64(fz.Version()) + 1)
 			}
 		}
 	}
-	if cerr := s.wal.Close(); err == nil {
-		err = cerr
+	if s.wal != nil {
+		if cerr := s.wal.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if cerr := s.audit.close(); err == nil {
 		err = cerr

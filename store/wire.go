@@ -18,6 +18,15 @@ type record struct {
 	Ops     []wireOp   `msgpack:"ops,omitempty"`
 	Scheme  *schemePut `msgpack:"scheme,omitempty"`
 	Who     *Who       `msgpack:"who,omitempty"`
+	Seed    *seedMark  `msgpack:"seed,omitempty"`
+}
+
+// seedMark is the first entry of a journal: the node that loaded the state
+// the journal starts from, and that state's version. It changes nothing;
+// every replica starts from a snapshot that includes it.
+type seedMark struct {
+	Node    string `msgpack:"node"`
+	Version uint64 `msgpack:"version"`
 }
 
 // wireOp is an engine.Op in the log.
@@ -137,6 +146,7 @@ func (p *schemePut) UnmarshalMsgpack(b []byte) error {
 type snapshotFile struct {
 	Format      int                   `msgpack:"format"`
 	Version     uint64                `msgpack:"version"`
+	Seq         uint64                `msgpack:"seq,omitempty"` // entries of the journal it includes (replicas)
 	N           int                   `msgpack:"n"`
 	BandHeight  int32                 `msgpack:"band_height"`
 	Flags       []string              `msgpack:"flags"`

@@ -52,5 +52,5 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	eng := st.Engine()
 	log.Info("demo city ready", "dwellings", eng.Len(), "buildings", c.Buildings(), "seconds", time.Since(start).Seconds())
 	fmt.Fprintf(stdout, "demo city: %d dwellings in %d buildings\n", eng.Len(), c.Buildings())
-	return serveStore(ctx, st, &sf, log, stdout)
+	return serveStore(ctx, st, &sf, log, stdout, nil, nil)
 }

@@ -50,6 +50,7 @@ type client struct {
 	next     int // number of the next request
 	acked    int // last acknowledged request, -1 none
 	inFlight int // request sent without an answer yet, -1 none
+	lastBody string
 }
 
 func (c *client) send(url string, hc *http.Client) error {
@@ -73,8 +74,9 @@ func (c *client) send(url string, hc *http.Client) error {
 	if err != nil {
 		return err // the server died: the request stays in flight
 	}
-	io.Copy(io.Discard, resp.Body)
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
+	c.lastBody = string(b)
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}

@@ -29,6 +29,10 @@ Usage:
                   [--trusted-proxy IP|CIDR] [--max-line-bytes 1MiB] [--max-field-bytes 64KiB]
         load dwellings and serve the HTTP API, vector tiles and dashboard; with --data-dir
         every change is logged and fsynced before it is acknowledged, and survives restarts
+        with --nats nats://HOST:4222, a replica: changes go through a JetStream stream that every
+        node applies in order; writes may go to any node (it redirects to the one that takes them)
+  roomstate nats  --addr 127.0.0.1:4222 --data-dir DIR [--cluster HOST:PORT --routes URL,URL]
+        run a NATS server with JetStream for serve --nats (one machine, a test, or a cluster node)
   roomstate gen   -n 1000000 -seed 1 -out DIR
         write a synthetic city: DIR/dwellings.csv and DIR/boundaries.geojson
   roomstate query --load dwellings.csv --polygons areas.geojson [--where EXPR] [--group-by LEVEL]
@@ -78,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runVersion(ctx, rest, stdout, stderr)
 	case "wal":
 		return runWAL(ctx, rest, stdout, stderr)
+	case "nats":
+		return runNATS(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

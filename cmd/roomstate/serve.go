@@ -21,6 +21,7 @@ import (
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/replica"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/web"
@@ -132,7 +133,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
 	addLoadFlags(fs, &lf)
-	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more")
+	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more.\nWith --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
+	var rf replicaFlags
+	addReplicaFlags(fs, &rf)
 	addServerFlags(fs, &sf)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -150,6 +153,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := sf.check(); err != nil {
 		return err
+	}
+	if rf.url != "" {
+		return serveReplica(ctx, &rf, &sf, loads, bounds, lopts, *dataDir, log, stdout, stderr)
 	}
 	if len(loads) == 0 && *dataDir == "" {
 		fs.Usage()
@@ -182,14 +188,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
 	}
-	return serveStore(ctx, st, &sf, log, stdout)
+	return serveStore(ctx, st, &sf, log, stdout, nil, nil)
 }
 
-// serveStore listens and serves until ctx is done, then shuts down
-// cleanly: change streams end, requests in flight finish, and the store
-// writes its final snapshot.
-func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog.Logger, stdout io.Writer) (err error) {
+// serveStore listens (on tcp when given, else on --addr) and serves until
+// ctx is done, then shuts down cleanly: change streams end, requests in
+// flight finish, a replica steps down, and the store writes its final
+// snapshot.
+func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog.Logger, stdout io.Writer, tcp net.Listener, rep *replica.Replica) (err error) {
 	defer func() {
+		if tcp != nil {
+			tcp.Close() // closed already when served; not when refused before
+		}
+		if rep != nil {
+			rep.Close()
+		}
 		if cerr := st.Close(); err == nil {
 			err = cerr
 		}
@@ -228,9 +241,10 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
 	sf.conns.fitOpenFiles(log)
-	tcp, err := net.Listen("tcp", sf.addr)
-	if err != nil {
-		return err
+	if tcp == nil {
+		if tcp, err = net.Listen("tcp", sf.addr); err != nil {
+			return err
+		}
 	}
 	ln := connlimit.New(tcp, connlimit.Options{PerAddr: sf.conns.maxConnsPerIP, Total: sf.conns.maxConns,
 		FirstByte: sf.conns.firstByte, Exempt: proxies, Logger: log})
