@@ -32,10 +32,16 @@ func (a *Answers) asOf(name, s string) (engine.AsOf, error) {
 }
 
 // parseInstant reads an RFC 3339 time, or a date as the end of that day in
-// the server's time zone.
+// the server's time zone. A time whose offset's "+" arrived as a space (a
+// query string written by hand, not escaped) is read as meant.
 func (a *Answers) parseInstant(name, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
+	}
+	if i := strings.LastIndexByte(s, ' '); i > 0 && strings.Contains(s[:i], "T") {
+		if t, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {
+			return t, nil
+		}
 	}
 	if d, err := time.ParseInLocation("2006-01-02", s, a.opts.TZ); err == nil {
 		return d.AddDate(0, 0, 1).Add(-time.Millisecond), nil

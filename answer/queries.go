@@ -753,6 +753,7 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 // Info answers GET /api/v1/info: what a dashboard needs to start.
 func (a *Answers) Info(c *Caller, basemap string) ([]byte, error) {
 	b := a.eng.Bounds()
+	oldest, oldestTime, changes, _ := a.eng.History()
 	return marshal(map[string]any{
 		"flags":     a.eng.Flags(),
 		"schemes":   a.eng.Schemes(),
@@ -762,6 +763,12 @@ func (a *Answers) Info(c *Caller, basemap string) ([]byte, error) {
 		"basemap":   basemap,
 		"role":      c.Role.String(),
 		"levels":    []string{engine.LevelDistrict.String(), engine.LevelStreet.String(), engine.LevelCommunity.String(), engine.LevelGrid.String()},
+		"tz":        a.opts.TZ.String(),
+		"history": map[string]any{
+			"oldest":      oldest,
+			"oldest_time": oldestTime.In(a.opts.TZ).Format(time.RFC3339Nano),
+			"changes":     changes,
+		},
 	})
 }
 

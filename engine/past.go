@@ -164,6 +164,12 @@ func (pa *past) changed(did uint32) bool {
 	return ok
 }
 
+// historyGone is the error for a question before the retained history:
+// msg, with the oldest version kept and its time.
+func (e *Engine) historyGone(msg string) error {
+	return &fault.Error{Kind: fault.HistoryGone, Msg: msg, Oldest: e.hist.Oldest(), OldestTime: time.UnixMilli(e.hist.OldestMs())}
+}
+
 // resolve checks at against the retained history. It returns nil for now.
 // Caller holds the read lock.
 func (e *Engine) resolve(at AsOf) (Version, bool, error) {
@@ -171,8 +177,7 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 		return e.version, false, nil
 	}
 	if at.Version < Version(e.hist.Oldest()) {
-		return 0, false, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
-			Msg: "version " + itoa(uint64(at.Version)) + " is older than the retained history; the oldest state kept is version " + itoa(e.hist.Oldest())}
+		return 0, false, e.historyGone("version " + itoa(uint64(at.Version)) + " is older than the retained history; the oldest state kept is version " + itoa(e.hist.Oldest()))
 	}
 	return at.Version, true, nil
 }
@@ -237,9 +242,8 @@ func (e *Engine) VersionAt(t time.Time) (Version, error) {
 	defer e.mu.RUnlock()
 	v, ok := e.hist.VersionAt(t.UnixMilli())
 	if !ok {
-		return 0, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
-			Msg: "the time " + t.UTC().Format(time.RFC3339) + " is before the retained history, which starts at " +
-				time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + " (version " + itoa(e.hist.Oldest()) + ")"}
+		return 0, e.historyGone("the time " + t.UTC().Format(time.RFC3339) + " is before the retained history, which starts at " +
+			time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + " (version " + itoa(e.hist.Oldest()) + ")")
 	}
 	return Version(v), nil
 }
@@ -494,9 +498,8 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 	for i, t := range q.At {
 		v, ok := e.hist.VersionAt(t.UnixMilli())
 		if !ok {
-			return nil, nil, &fault.Error{Kind: fault.HistoryGone, Oldest: e.hist.Oldest(),
-				Msg: "the series starts at " + t.UTC().Format(time.RFC3339) + ", before the retained history (which starts at " +
-					time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + ")"}
+			return nil, nil, e.historyGone("the series starts at " + t.UTC().Format(time.RFC3339) + ", before the retained history (which starts at " +
+				time.UnixMilli(e.hist.OldestMs()).UTC().Format(time.RFC3339Nano) + ")")
 		}
 		points[i] = SeriesPoint{Time: t, Version: min(Version(v), e.version)}
 		order[i] = i

@@ -11,6 +11,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The kinds of failure. Their text is the code the API reports.
@@ -36,13 +37,15 @@ var (
 
 // Error is a failure of one kind with its own message. Line, when not zero,
 // is the line of a batch or file the failure is about; Oldest, when not zero,
-// the oldest version still available (Gone, HistoryGone); RetryAfter, in
-// seconds, when trying again later may work (Unavailable).
+// the oldest version still available (Gone, HistoryGone), and OldestTime
+// the time of that state (HistoryGone); RetryAfter, in seconds, when trying
+// again later may work (Unavailable).
 type Error struct {
 	Kind       error
 	Msg        string
 	Line       int
 	Oldest     uint64
+	OldestTime time.Time
 	RetryAfter int
 }
 
@@ -90,9 +93,15 @@ func KindOf(err error) error {
 
 // Info returns the details an *Error carries (zero when err holds none).
 func Info(err error) (line int, oldest uint64, retryAfter int) {
+	d := Details(err)
+	return d.Line, d.Oldest, d.RetryAfter
+}
+
+// Details returns the *Error err holds, or a zero one.
+func Details(err error) Error {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Line, e.Oldest, e.RetryAfter
+		return *e
 	}
-	return 0, 0, 0
+	return Error{}
 }

@@ -186,7 +186,7 @@ func (s *Server) readError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &ne) && ne.Timeout():
 		status, code, msg = fasthttp.StatusRequestTimeout, "timeout", "the request was not sent in time"
 	}
-	writeErrorBody(ctx, status, code, msg, 0, 0)
+	writeErrorBody(ctx, status, code, msg, fault.Error{})
 }
 
 // Close ends the change streams (call before shutting the HTTP server down).
@@ -228,25 +228,27 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	var redirect *store.RedirectError
 	if errors.As(err, &redirect) {
 		ctx.Response.Header.Set("Location", redirect.URL+string(ctx.RequestURI()))
-		writeErrorBody(ctx, fasthttp.StatusTemporaryRedirect, "redirect", redirect.Error()+": send it there (same method, path and body)", 0, 0)
+		writeErrorBody(ctx, fasthttp.StatusTemporaryRedirect, "redirect", redirect.Error()+": send it there (same method, path and body)", fault.Error{})
 		return
 	}
 	status, code, msg := fasthttp.StatusInternalServerError, "internal", "internal error: "+err.Error()
 	if k := fault.KindOf(err); k != nil {
 		status, code, msg = statusOf[k], k.Error(), err.Error()
 	}
-	line, oldest, retry := fault.Info(err)
-	if code == fault.NotFound.Error() && line > 0 {
+	d := fault.Details(err)
+	if code == fault.NotFound.Error() && d.Line > 0 {
 		status = fasthttp.StatusBadRequest // a line of a batch names an unknown dwelling: the batch is bad
 	}
-	if retry > 0 {
-		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
+	if d.RetryAfter > 0 {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(d.RetryAfter))
 	}
-	writeErrorBody(ctx, status, code, msg, line, oldest)
+	writeErrorBody(ctx, status, code, msg, d)
 }
 
-// writeErrorBody writes an error answer with the given status and members.
-func writeErrorBody(ctx *fasthttp.RequestCtx, status int, code, msg string, line int, oldest uint64) {
+// writeErrorBody writes an error answer with the given status and members,
+// and the details d carries: line, oldest and oldest_time when set.
+func writeErrorBody(ctx *fasthttp.RequestCtx, status int, code, msg string, d fault.Error) {
+	line, oldest := d.Line, d.Oldest
 	var w []byte
 	w = append(w, `{"error":{"code":`...)
 	w = strconv.AppendQuote(w, code)
@@ -260,6 +262,11 @@ func writeErrorBody(ctx *fasthttp.RequestCtx, status int, code, msg string, line
 	if oldest > 0 {
 		w = append(w, `,"oldest":`...)
 		w = strconv.AppendUint(w, oldest, 10)
+	}
+	if !d.OldestTime.IsZero() {
+		w = append(w, `,"oldest_time":"`...)
+		w = d.OldestTime.UTC().AppendFormat(w, "2006-01-02T15:04:05.000Z07:00")
+		w = append(w, '"')
 	}
 	w = append(w, "}}\n"...)
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
@@ -324,7 +331,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 	if !methodAllowed(r.methods, m) {
 		ctx.Response.Header.Set("Allow", r.methods)
 		writeErrorBody(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("%s is not allowed here; use %s", ctx.Method(), r.methods), 0, 0)
+			fmt.Sprintf("%s is not allowed here; use %s", ctx.Method(), r.methods), fault.Error{})
 		return
 	}
 	c, err := s.authenticate(ctx, r)
