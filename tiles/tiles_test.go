@@ -2,7 +2,10 @@ package tiles
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"math/rand/v2"
 	"math"
 	"os"
 	"path/filepath"
@@ -365,4 +368,119 @@ func TestCacheRerendersOnlyTouchedTiles(t *testing.T) {
 		t.Fatal("a far tile was re-rendered")
 	}
 	_ = far
+}
+
+// TestTilesAsOf: tiles rendered as of a past version decode to the same
+// features as the tiles rendered at that version, after flags set and
+// cleared, dwellings moved to other buildings and deleted; and differ from
+// the tiles of now (the changes show).
+func TestTilesAsOf(t *testing.T) {
+	c := city.New(city.Config{N: 8_000, Seed: 31})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	e.AddBoundaries(c.Boundaries())
+	r := NewRenderer(e.Engine)
+	type key struct {
+		z    maptile.Zoom
+		x, y uint32
+	}
+	var keys []key
+	for _, z := range []maptile.Zoom{10, 12, 14} {
+		tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tl := range tiles {
+			keys = append(keys, key{tl.Z, tl.X, tl.Y})
+		}
+	}
+	// every feature of every tile, as text: layer, point, properties
+	features := func(at engine.AsOf, where string) map[key][]string {
+		out := map[key][]string{}
+		for _, k := range keys {
+			tile, err := r.Render(&Request{Z: uint32(k.z), X: k.x, Y: k.y, Where: where, AsOf: at})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, l := range decode(t, tile) {
+				for _, f := range l.Features {
+					js, _ := json.Marshal(f.Properties)
+					out[k] = append(out[k], fmt.Sprintf("%s %v %s", name, f.Geometry, js))
+				}
+			}
+			slices.Sort(out[k])
+		}
+		return out
+	}
+	wheres := []string{"", "isolated & !rental"}
+	type past struct {
+		v     engine.Version
+		tiles []map[key][]string
+	}
+	var saved []past
+	save := func() {
+		p := past{v: e.Version()}
+		for _, w := range wheres {
+			p.tiles = append(p.tiles, features(engine.AsOf{}, w))
+		}
+		saved = append(saved, p)
+	}
+	save()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ids []string
+	c.Dwellings(func(r *engine.Record) error { ids = append(ids, r.ID); return nil })
+	at := time.Now()
+	for round := range 3 {
+		var ops []engine.Op
+		for range 300 {
+			id := ids[rng.IntN(len(ids))]
+			d, err := e.Dwelling(id)
+			if err != nil {
+				continue // deleted
+			}
+			switch k := rng.IntN(20); {
+			case k == 0:
+				ops = append(ops, engine.Op{Kind: engine.OpDelete, ID: id})
+			case k <= 2:
+				o, err := e.Dwelling(ids[rng.IntN(len(ids))])
+				if err != nil {
+					continue
+				}
+				ops = append(ops, engine.Op{Kind: engine.OpPut, ID: id, Put: &engine.DwellingInput{Lon: o.Lon, Lat: o.Lat,
+					District: o.District, Street: o.Street, Community: o.Community, Grid: o.Grid, Building: o.Building,
+					Unit: d.Unit, Floor: d.Floor, Room: d.Room, Flags: d.Flags}})
+			default:
+				f := []string{"isolated", "rental", "elderly_alone"}[rng.IntN(3)]
+				if rng.IntN(2) == 0 {
+					ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{f}})
+				} else {
+					ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Clear: []string{f}})
+				}
+			}
+			if _, err := e.Apply(engine.Request{Ops: ops}, at); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			ops = ops[:0]
+			at = at.Add(time.Second)
+		}
+		save()
+	}
+	for i, p := range saved[:len(saved)-1] {
+		for j, w := range wheres {
+			got := features(engine.At(p.v), w)
+			differs := false
+			for _, k := range keys {
+				if !slices.Equal(got[k], p.tiles[j][k]) {
+					t.Fatalf("version %d where %q: tile %v as of it:\n%v\nat the time:\n%v", p.v, w, k, got[k], p.tiles[j][k])
+				}
+				differs = differs || !slices.Equal(got[k], saved[len(saved)-1].tiles[j][k])
+			}
+			if !differs {
+				t.Fatalf("state %d where %q: no tile differs from now's; the changes did not show", i, w)
+			}
+		}
+	}
 }
