@@ -27,7 +27,7 @@ Usage:
                   [--privacy-k 3] [--cors-origin ORIGIN] [--assets DIR] [--basemap URL] [--log-level info]
         load dwellings and serve the HTTP API, vector tiles and dashboard; with --data-dir
         every change is logged and fsynced before it is acknowledged, and survives restarts
-  roomstate gen   -n 1000000 -seed 1 -out DIR
+  roomstate gen   -n 1000000 -seed 1 [-kind realistic|disc] [-extent W,S,E,N] -out DIR
         write a synthetic city: DIR/dwellings.csv and DIR/boundaries.geojson
   roomstate query --load dwellings.csv --polygons areas.geojson [--where EXPR] [--group-by LEVEL]
                   [--ids] [--limit N] [--crs wgs84|gcj02]
