@@ -32,8 +32,11 @@ Usage:
   roomstate query --load dwellings.csv --polygons areas.geojson [--where EXPR] [--group-by LEVEL]
                   [--ids] [--limit N] [--crs wgs84|gcj02]
         print one JSON line of statistics per polygon feature, as the HTTP API answers
-  roomstate bench [-n 1000000] [-seed 1] [-json FILE] [-duration 1s] [-guard]
+  roomstate bench [-n 1000000] [-seed 1] [-city disc|realistic] [-json FILE] [-duration 1s] [-guard]
         measure every workload of the reference benchmark; -guard is the CI latency guard
+  roomstate compare [-n 1000000] [-city realistic|disc] [-extent W,S,E,N] [-polygons FILE] [-json FILE]
+        roomstate against PostgreSQL + PostGIS on the same city and polygons: checks every
+        count is equal and prints p50/p99 of both (needs postgresql-15-postgis-3)
 
 Run "roomstate COMMAND -h" for a command's flags. Flag expressions (--where) combine
 flag names with & | ! and parentheses (or and, or, not): "isolated & !vaccinated".
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runQuery(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "compare":
+		return runCompare(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
