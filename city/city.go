@@ -111,7 +111,12 @@ type City struct {
 	units     [4][]unit  // per level
 	blockUnit [4][]int32 // per level, per block (cell): unit index, -1 outside the city
 	buildings []bld
+	compounds []compound // realistic layout only, in the order made
 }
+
+// compound is a residential compound of the realistic layout: its dwellings
+// and buildings.
+type compound struct{ dwellings, buildings int }
 
 // Kind is the city's layout.
 func (c *City) Kind() Kind { return c.cfg.Kind }

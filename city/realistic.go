@@ -42,7 +42,7 @@ const (
 	realFill         = 0.42   // land cells over lattice cells (outline, water and parks)
 	realEmptyWeight  = 2      // growth weight of a land cell besides its dwellings
 	realCompact      = 3      // frontier cells a growing unit chooses among
-	realTries        = 4      // growths of districts and streets, the most balanced kept
+	realTries        = 4      // growths of streets (twice as many of districts), the most balanced kept
 	realJitter       = 0.2    // corner displacement, in cells, per axis
 	realWiggle       = 0.4    // how far into its neighbours' triangles an edge may wiggle
 	realBuildingArea = 0.5    // buildings stand within this share of their cell around its centre
@@ -68,15 +68,16 @@ var buildingTypes = [...]buildingType{
 }
 
 // compoundTypeOdds: chances of walk-up, mid-rise and high-rise by compound
-// size (small compounds are mostly old walk-ups, large ones high-rise).
+// size. Most compounds are walk-ups (in Shanghai's, the median building
+// holds about 22 households); large ones are more often high-rise.
 func compoundTypeOdds(households int) [3]float64 {
 	switch {
 	case households < 500:
-		return [3]float64{0.6, 0.3, 0.1}
+		return [3]float64{0.85, 0.1, 0.05}
 	case households < 2000:
-		return [3]float64{0.4, 0.35, 0.25}
+		return [3]float64{0.7, 0.2, 0.1}
 	}
-	return [3]float64{0.15, 0.35, 0.5}
+	return [3]float64{0.5, 0.3, 0.2}
 }
 
 // levelCounts is the number of units per level for n dwellings
@@ -166,7 +167,8 @@ func newRealistic(cfg Config) *City {
 		for pi, p := range parents {
 			parts := g.grow(rng, p.blocks, quota[pi])
 			// districts and streets: the most balanced of a few tries
-			for try := 1; l < 2 && try < realTries; try++ {
+			tries := map[int]int{0: 2 * realTries, 1: realTries}[l]
+			for try := 1; try < tries; try++ {
 				if alt := g.grow(rng, p.blocks, quota[pi]); imbalance(alt, L.weight) < imbalance(parts, L.weight) {
 					parts = alt
 				}
@@ -465,7 +467,9 @@ func (L *realLayout) compounds() {
 		for _, b := range foot {
 			used[b] = true
 		}
-		for got := 0; got < hh; {
+		first := len(c.buildings)
+		got := 0
+		for got < hh {
 			floors := bt.floorLo + rng.IntN(bt.floorHi-bt.floorLo+1)
 			per := bt.perLo + rng.IntN(bt.perHi-bt.perLo+1)
 			if got > 0 && got+floors*per/2 > hh {
@@ -482,6 +486,7 @@ func (L *realLayout) compounds() {
 			got += floors * per
 			dwellings += floors * per
 		}
+		c.compounds = append(c.compounds, compound{dwellings: got, buildings: len(c.buildings) - first})
 	}
 }
 

@@ -288,3 +288,25 @@ func BenchmarkRealisticNew(b *testing.B) {
 		_ = c.Boundaries()
 	}
 }
+
+// TestRealisticCompounds: compounds are heavy-tailed in dwellings and in
+// buildings, as real ones are (a few dozen to over ten thousand households).
+func TestRealisticCompounds(t *testing.T) {
+	c := New(Config{N: 1_000_000, Seed: testSeed(t, 1), Kind: Realistic})
+	var hh, bl []int
+	for _, k := range c.compounds {
+		hh = append(hh, k.dwellings)
+		bl = append(bl, k.buildings)
+	}
+	slices.Sort(hh)
+	slices.Sort(bl)
+	q := func(v []int, p float64) int { return v[min(len(v)-1, int(p*float64(len(v))))] }
+	t.Logf("%d compounds; dwellings p10 %d p50 %d p90 %d p99 %d max %d; buildings p10 %d p50 %d p90 %d p99 %d max %d", len(hh),
+		q(hh, .1), q(hh, .5), q(hh, .9), q(hh, .99), hh[len(hh)-1], q(bl, .1), q(bl, .5), q(bl, .9), q(bl, .99), bl[len(bl)-1])
+	if m := q(hh, .5); m < 500 || m > 1500 || q(hh, .99) < 4*m || hh[len(hh)-1] < 8*m || hh[0] > 100 {
+		t.Errorf("compound sizes not heavy-tailed around a thousand households")
+	}
+	if m := q(bl, .5); m < 10 || m > 80 || bl[len(bl)-1] < 8*m {
+		t.Errorf("buildings per compound not heavy-tailed")
+	}
+}
