@@ -261,6 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	logf("polygon queries: %d polygons × %d wheres × %d runs on each system…", len(queries), len(cfg.Wheres), cfg.Reps)
 	nChecked := 0
 	for wi, where := range cfg.Wheres {
+		whereStart := time.Now()
 		stmt := countSQL(sqlWheres[wi], flags)
 		// warm up, untimed: roomstate builds its rank index of a new where
 		// on first use, pgx prepares the statement
@@ -323,6 +324,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				t.pg = append(t.pg, pgD...)
 			}
 		}
+		logf("  where %q: %d polygons in %.0f s", where, len(queries), time.Since(whereStart).Seconds())
 	}
 	rep.Figures["polygon_queries_checked"] = float64(nChecked)
 	for _, name := range order {

@@ -21,13 +21,16 @@ import (
 //
 // On the realistic city, eight of its own community and street boundaries
 // (real-shaped, spread over their vertex counts) are guarded the same way
-// (bench.GuardRatio); thresholds and measurements in BENCHMARKS.md.
+// (bench.GuardRatio). At 1 M on 2 cores they were 665–1,224× and
+// 4,167–8,805× (four runs, BENCHMARKS.md): the thresholds leave 3.3–3.5×
+// for noise, and the same 10× regression gives 62–77× and 442–550×, below
+// them.
 const (
 	guardCommunity     = 400
 	guardStreet        = 750
 	guardDistrict      = 1600
-	guardRealCommunity = 100
-	guardRealStreet    = 650
+	guardRealCommunity = 200
+	guardRealStreet    = 1200
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
