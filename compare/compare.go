@@ -180,6 +180,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := &Report{Machine: cpuModel(), Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Settings: serverSettings,
 		City: cfg.City.String(), Seed: cfg.Seed, Wheres: cfg.Wheres, Figures: map[string]float64{}, Started: time.Now()}
+	rep.Figures["loadavg_1m_start"] = loadAvg()
+	defer func() { rep.Figures["loadavg_1m_end"] = loadAvg() }()
 
 	// the city, its query polygons and the oracle, in this process
 	logf("generating a %s city of %d dwellings and its query polygons…", cfg.City, cfg.N)
@@ -537,6 +539,20 @@ func writeFile(path string, fn func(io.Writer) error) error {
 	return f.Close()
 }
 
+// loadAvg is the machine's load average over the last minute (how busy a
+// shared machine was while measuring), or -1.
+func loadAvg() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var v float64
+	if _, err := fmt.Sscan(string(data), &v); err != nil {
+		return -1
+	}
+	return v
+}
+
 func cpuModel() string {
 	data, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -555,7 +571,8 @@ func cpuModel() string {
 // WriteTable prints the report as a table.
 func (rep *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "roomstate vs PostGIS: %s city (seed %d) of %d dwellings, %d buildings\n", rep.City, rep.Seed, rep.Dwellings, rep.Buildings)
-	fmt.Fprintf(w, "machine: %s, %d cores, %s; %s; PostGIS %s\n", rep.Machine, rep.Cores, rep.GoVersion, firstWords(rep.Postgres, 2), rep.PostGIS)
+	fmt.Fprintf(w, "machine: %s, %d cores, %s; %s; PostGIS %s; load average %.1f at the start, %.1f at the end\n", rep.Machine, rep.Cores,
+		rep.GoVersion, firstWords(rep.Postgres, 2), rep.PostGIS, rep.Figures["loadavg_1m_start"], rep.Figures["loadavg_1m_end"])
 	fmt.Fprintf(w, "load: roomstate serve %.1f s to listening; PostGIS COPY %.1f s + GiST %.1f s + VACUUM ANALYZE %.1f s\n",
 		rep.Figures["roomstate_load_s"], rep.Figures["postgis_load_copy_s"], rep.Figures["postgis_load_index_s"], rep.Figures["postgis_load_vacuum_analyze_s"])
 	fmt.Fprintf(w, "wheres: %q; counts: %s\n", rep.Wheres, rep.Checked)
