@@ -329,8 +329,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("  where %q: %d polygons in %.0f s", where, len(queries), time.Since(whereStart).Seconds())
 	}
 	rep.Figures["polygon_queries_checked"] = float64(nChecked)
+	// classes in order of appearance, each followed by its vertex classes in order
 	for _, name := range order {
+		if strings.Count(name, "/") > 1 {
+			continue
+		}
 		rep.Rows = append(rep.Rows, work1[name].row(name))
+		for _, vc := range bench.VertexClasses {
+			if t, ok := work1[name+"/"+vc]; ok {
+				rep.Rows = append(rep.Rows, t.row(name+"/"+vc))
+			}
+		}
 	}
 
 	// tiles: the densest z14 tile and the z10 tile with most of the city
