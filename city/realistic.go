@@ -101,8 +101,7 @@ func levelCounts(n int) [4]int {
 type realLayout struct {
 	c      *City
 	rng    *rand.Rand
-	land   []bool    // per cell
-	water  []bool    // per cell: river, creek or lake
+	land   []bool    // per cell: false for water, parks and outside the city
 	weight []float64 // per cell: growth weight
 	cells  []int32   // land cells, in index order
 }
@@ -130,7 +129,7 @@ func newRealistic(cfg Config) *City {
 		c.lat0 = roundE7(cfg.Center[1] - float64(side)/2*c.blockLat)
 	}
 	n := c.cols * c.rows
-	L := &realLayout{c: c, rng: rng, land: make([]bool, n), water: make([]bool, n), weight: make([]float64, n)}
+	L := &realLayout{c: c, rng: rng, land: make([]bool, n), weight: make([]float64, n)}
 	L.outline()
 	L.rivers()
 	L.lakes()
@@ -266,12 +265,7 @@ func (L *realLayout) meander(x, y, dir, length, swing float64) [][2]float64 {
 func (L *realLayout) rivers() {
 	c, rng := L.c, L.rng
 	side := math.Sqrt(float64(c.cols * c.rows))
-	wet := func(i int) {
-		if L.land[i] {
-			L.land[i] = false
-			L.water[i] = true
-		}
-	}
+	wet := func(i int) { L.land[i] = false }
 	// the main river: through the middle third, across the whole lattice
 	dir := math.Pi * rng.Float64()
 	cx := float64(c.cols) * (0.4 + 0.2*rng.Float64())
@@ -305,9 +299,8 @@ func (L *realLayout) lakes() {
 				i := r*c.cols + q
 				d := math.Hypot(float64(q)+0.5-x, float64(r)+0.5-y)
 				wob := rad * (1 + 0.15*math.Sin(5*math.Atan2(float64(r)+0.5-y, float64(q)+0.5-x)))
-				if d < wob && L.land[i] && (rad < 5 || d >= island) {
+				if d < wob && (rad < 5 || d >= island) {
 					L.land[i] = false
-					L.water[i] = true
 				}
 			}
 		}
@@ -344,8 +337,8 @@ func (L *realLayout) parks() {
 	}
 }
 
-// dropSpecks turns land components of fewer than n cells (specks of the
-// ragged shore, slivers between creeks) into water.
+// dropSpecks takes land components of fewer than n cells (specks of the
+// ragged shore, slivers between creeks) out of the city.
 func (L *realLayout) dropSpecks(n int) {
 	c := L.c
 	seen := make([]bool, len(L.land))
@@ -368,7 +361,6 @@ func (L *realLayout) dropSpecks(n int) {
 		if len(comp) < n {
 			for _, b := range comp {
 				L.land[b] = false
-				L.water[b] = true
 			}
 		}
 	}
