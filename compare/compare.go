@@ -248,14 +248,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	var bad []string
-	work1 := map[string]*timings{}
+	byWorkload := map[string]*timings{}
 	var order []string
 	timing := func(name string) *timings {
-		if t, ok := work1[name]; ok {
+		if t, ok := byWorkload[name]; ok {
 			return t
 		}
 		t := &timings{}
-		work1[name] = t
+		byWorkload[name] = t
 		order = append(order, name)
 		return t
 	}
@@ -334,9 +334,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if strings.Count(name, "/") > 1 {
 			continue
 		}
-		rep.Rows = append(rep.Rows, work1[name].row(name))
+		rep.Rows = append(rep.Rows, byWorkload[name].row(name))
 		for _, vc := range bench.VertexClasses {
-			if t, ok := work1[name+"/"+vc]; ok {
+			if t, ok := byWorkload[name+"/"+vc]; ok {
 				rep.Rows = append(rep.Rows, t.row(name+"/"+vc))
 			}
 		}
