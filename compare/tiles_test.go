@@ -109,3 +109,19 @@ func TestCheckTile(t *testing.T) {
 		t.Logf("z%d %d/%d: %d compared; with one count off: %v", z, tile.X, tile.Y, n, err)
 	}
 }
+
+func TestDiffCounts(t *testing.T) {
+	flags := []string{"isolated", "vaccinated"}
+	e := &engine.PolygonResult{Counts: engine.Counts{Total: 10, Matched: 4, Flags: []int64{1, 3}}, FlagNames: flags}
+	rs := answer{Total: 10, Matched: 4, Flags: map[string]int64{"isolated": 1, "vaccinated": 3}}
+	if d := diffCounts(rs, []int64{10, 4, 1, 3}, e, flags); d != "" {
+		t.Fatalf("equal counts differ: %s", d)
+	}
+	d := diffCounts(rs, []int64{10, 4, 2, 3}, e, flags)
+	if !strings.Contains(d, "isolated roomstate 1, PostGIS 2, engine 1") || strings.Contains(d, "total") {
+		t.Fatalf("difference described as %q", d)
+	}
+	if err := mismatch([]string{"b", "a"}); err == nil || !strings.Contains(err.Error(), "2 differences, the first 2: a; b") {
+		t.Fatalf("mismatch: %v", err)
+	}
+}
