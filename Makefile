@@ -3,7 +3,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test lint unit race fuzz build guard bench web-vendor
+.PHONY: demo test lint unit race fuzz build guard bench web-vendor compare
 
 # Start the demo: a synthetic city of about 1 M dwellings, served with the dashboard.
 demo:
@@ -35,6 +35,15 @@ N ?= 1000000
 DURATION ?= 2s
 bench: build
 	bin/roomstate bench -n $(N) -duration $(DURATION) -json bench-$(N).json
+
+# roomstate against PostgreSQL + PostGIS on the same city, polygons and tiles,
+# counts checked equal (BENCHMARKS.md); not part of make test. Installs
+# Debian's postgresql-15-postgis-3 when missing (needs root). CITY=disc for the
+# disc city; EXTRA=FILE adds query polygons from a GeoJSON file.
+CITY ?= realistic
+compare: build
+	@dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || { apt-get update && apt-get install -y postgresql-15-postgis-3; }
+	bin/roomstate compare -n $(N) -city $(CITY) $(if $(EXTRA),-polygons $(EXTRA)) -json compare-$(CITY)-$(N).json
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

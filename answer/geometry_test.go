@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
@@ -119,7 +120,7 @@ func refPoly(p [][][]float64) (orb.Polygon, bool) {
 		}
 		var ring orb.Ring
 		for _, pos := range r {
-			if len(pos) < 2 || len(pos) > 3 || engine.ValidLonLat(pos[0], pos[1]) != nil {
+			if len(pos) < 2 || len(pos) > 3 || coord.ValidLonLat(pos[0], pos[1]) != nil {
 				return nil, false
 			}
 			ring = append(ring, orb.Point{pos[0], pos[1]})

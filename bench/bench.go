@@ -1,8 +1,12 @@
 // Package bench is the benchmark harness of PERFORMANCE.md as a library: a
-// Fixture generates (or loads) the reference city and its query polygons,
-// Workloads name the operations measured, and Run measures one with p50, p99
-// and throughput. It has no globals; `go test -bench` and `roomstate bench`
-// both drive it.
+// Fixture generates (or loads) a reference city (disc or realistic, package
+// city) and its query polygons, Workloads name the operations measured, and
+// Run measures one with p50, p99 and throughput. On the realistic city the
+// city's own street and community boundaries are query polygons too
+// (real-shaped: ragged, hundreds to thousands of vertices), measured by
+// vertex-count class. It has no globals; `go test -bench`, `roomstate bench`
+// and `roomstate compare` drive it. It knows the engine, tiles, server and
+// store as a client does; it must not reach into their internals.
 package bench
 
 import (
@@ -21,9 +25,14 @@ import (
 
 // Config describes a benchmark run.
 type Config struct {
-	N        int    // dwellings of the generated city
-	Seed     uint64 // of the city and the query polygons
-	Polygons int    // query polygons per size class (default 40)
+	N        int       // dwellings of the generated city
+	Seed     uint64    // of the city and the query polygons
+	City     city.Kind // layout of the city (zero: disc)
+	Extent   orb.Bound // a realistic city fills this box when not zero (city.Config.Extent)
+	Polygons int       // random query polygons per size class (default 40)
+	// RealCommunities is how many of a realistic city's community
+	// boundaries are query polygons (default 200; all its streets are)
+	RealCommunities int
 	// BandHeight of the engine's row bands (0: the engine's default)
 	BandHeight int32
 }
@@ -39,14 +48,52 @@ type Query struct {
 
 // Fixture is a loaded city with its query polygons.
 type Fixture struct {
-	Cfg       Config
-	City      *city.City
-	W         *engine.Writer     // the city's engine, changed in process by the update workloads
-	Eng       *engine.Engine     // its read-only view
-	Polygons  map[string][]Query // by size class: community, street, district
-	Buildings []string           // building ids, in a random order
-	Load      time.Duration      // generating and loading the city
+	Cfg  Config
+	City *city.City
+	W    *engine.Writer // the city's engine, changed in process by the update workloads
+	Eng  *engine.Engine // its read-only view
+	// Polygons by class: community, street, district (random, by size);
+	// on a realistic city also real-community and real-street (its own
+	// boundaries), each sorted by vertices
+	Polygons  map[string][]Query
+	Buildings []string      // building ids, in a random order
+	Load      time.Duration // generating and loading the city
 }
+
+// Classes of query polygons, in report order.
+const (
+	ClassCommunity     = "community"
+	ClassStreet        = "street"
+	ClassDistrict      = "district"
+	ClassRealCommunity = "real-community"
+	ClassRealStreet    = "real-street"
+)
+
+// Classes lists the polygon classes in report order.
+var Classes = []string{ClassCommunity, ClassStreet, ClassDistrict, ClassRealCommunity, ClassRealStreet}
+
+// RealClasses are the classes of real-shaped polygons.
+var RealClasses = []string{ClassRealCommunity, ClassRealStreet}
+
+// VertexClass names the vertex-count class of a polygon: 3-31, 32-127,
+// 128-511, 512-2047 or 2048+ (vertices of all rings, closing positions not
+// counted).
+func VertexClass(v int) string {
+	switch {
+	case v < 32:
+		return "v3-31"
+	case v < 128:
+		return "v32-127"
+	case v < 512:
+		return "v128-511"
+	case v < 2048:
+		return "v512-2047"
+	}
+	return "v2048+"
+}
+
+// VertexClasses lists the vertex classes in order.
+var VertexClasses = []string{"v3-31", "v32-127", "v128-511", "v512-2047", "v2048+"}
 
 // Size classes of query polygons, by the number of dwellings inside
 // (PERFORMANCE.md): community 1–5 k, street 30–80 k, district a quarter of
@@ -76,8 +123,11 @@ func NewFixture(cfg Config) (*Fixture, error) {
 	if cfg.Polygons <= 0 {
 		cfg.Polygons = 40
 	}
+	if cfg.RealCommunities <= 0 {
+		cfg.RealCommunities = 200
+	}
 	start := time.Now()
-	c := city.New(city.Config{N: cfg.N, Seed: cfg.Seed})
+	c := city.New(city.Config{N: cfg.N, Seed: cfg.Seed, Kind: cfg.City, Extent: cfg.Extent})
 	b, err := c.Batch()
 	if err != nil {
 		return nil, err
@@ -86,7 +136,8 @@ func NewFixture(cfg Config) (*Fixture, error) {
 	if err := e.Load(b); err != nil {
 		return nil, err
 	}
-	if err := e.AddBoundaries(c.Boundaries()); err != nil {
+	bounds := c.Boundaries()
+	if err := e.AddBoundaries(bounds); err != nil {
 		return nil, err
 	}
 	f := &Fixture{Cfg: cfg, City: c, W: e, Eng: e.Engine, Polygons: map[string][]Query{}, Load: time.Since(start)}
@@ -111,8 +162,77 @@ func NewFixture(cfg Config) (*Fixture, error) {
 			return nil, fmt.Errorf("bench: no %s-sized polygon found in a city of %d", sc.Name, cfg.N)
 		}
 	}
+	if cfg.City == city.Realistic {
+		if err := f.addRealPolygons(rng, bounds); err != nil {
+			return nil, err
+		}
+	}
 	runtime.GC()
 	return f, nil
+}
+
+// addRealPolygons makes the city's own boundaries query polygons: every
+// street and a sample of the communities.
+func (f *Fixture) addRealPolygons(rng *rand.Rand, bounds []engine.Boundary) error {
+	var comms []engine.Boundary
+	for _, b := range bounds {
+		switch b.Level {
+		case engine.LevelStreet:
+			q, err := f.queryOf(b.Geometry)
+			if err != nil {
+				return fmt.Errorf("bench: street %s: %w", b.ID, err)
+			}
+			f.Polygons[ClassRealStreet] = append(f.Polygons[ClassRealStreet], q)
+		case engine.LevelCommunity:
+			comms = append(comms, b)
+		}
+	}
+	rng.Shuffle(len(comms), func(i, j int) { comms[i], comms[j] = comms[j], comms[i] })
+	for _, b := range comms[:min(len(comms), f.Cfg.RealCommunities)] {
+		q, err := f.queryOf(b.Geometry)
+		if err != nil {
+			return fmt.Errorf("bench: community %s: %w", b.ID, err)
+		}
+		f.Polygons[ClassRealCommunity] = append(f.Polygons[ClassRealCommunity], q)
+	}
+	for _, class := range RealClasses {
+		// by vertices, ties in the order made: the guard takes polygons of all sizes from it
+		slices.SortStableFunc(f.Polygons[class], func(a, b Query) int { return a.Vertices - b.Vertices })
+	}
+	return nil
+}
+
+// queryOf prepares a query polygon and counts the dwellings inside.
+func (f *Fixture) queryOf(mp orb.MultiPolygon) (Query, error) {
+	rg, err := region.New(mp)
+	if err != nil {
+		return Query{}, err
+	}
+	var res engine.PolygonResult
+	if err := f.Eng.PolygonStats(&engine.PolygonQuery{Region: rg}, &res); err != nil {
+		return Query{}, err
+	}
+	q := Query{Geometry: mp, Region: rg, Inside: res.Total}
+	for _, p := range mp {
+		q.Holes += len(p) - 1
+		for _, r := range p {
+			q.Vertices += len(r) - 1
+		}
+	}
+	return q, nil
+}
+
+// Spread returns k polygons of qs (sorted by vertices) spread evenly over
+// it, so they span its vertex counts.
+func Spread(qs []Query, k int) []Query {
+	if len(qs) <= k {
+		return qs
+	}
+	out := make([]Query, k)
+	for i := range out {
+		out[i] = qs[i*(len(qs)-1)/max(1, k-1)]
+	}
+	return out
 }
 
 // makeQuery grows an irregular star polygon around c until it holds lo–hi
@@ -270,6 +390,7 @@ func (f *Fixture) EngineWorkloads() []Workload {
 			}})
 		}
 	}
+	ws = append(ws, f.RealWorkloads()...)
 	ws = append(ws, f.BruteWorkloads()...)
 	ws = append(ws,
 		Workload{Name: "grid/500m", Target: 20 * time.Millisecond, Op: func(int) error {
@@ -296,12 +417,53 @@ func (f *Fixture) EngineWorkloads() []Workload {
 	return ws
 }
 
+// RealWorkloads are polygon statistics over the real-shaped polygons of a
+// realistic city (none on the disc): per class over all its polygons
+// ("polygon/real-street"), per class and vertex class
+// ("polygon/real-street/v512-2047"), and per class with a where.
+func (f *Fixture) RealWorkloads() []Workload {
+	var ws []Workload
+	for _, class := range RealClasses {
+		byV := map[string][]Query{}
+		for _, q := range f.Polygons[class] {
+			byV[VertexClass(q.Vertices)] = append(byV[VertexClass(q.Vertices)], q)
+		}
+		if all := f.Polygons[class]; len(all) > 0 {
+			var res engine.PolygonResult
+			ws = append(ws, Workload{Name: "polygon/" + class, Op: func(i int) error {
+				return f.Eng.PolygonStats(&engine.PolygonQuery{Region: all[i%len(all)].Region}, &res)
+			}})
+		}
+		for _, vc := range VertexClasses {
+			qs := byV[vc]
+			if len(qs) == 0 {
+				continue
+			}
+			var res engine.PolygonResult
+			ws = append(ws, Workload{Name: "polygon/" + class + "/" + vc, Op: func(i int) error {
+				return f.Eng.PolygonStats(&engine.PolygonQuery{Region: qs[i%len(qs)].Region}, &res)
+			}})
+		}
+		if qs := f.Polygons[class]; len(qs) > 0 {
+			var res engine.PolygonResult
+			ws = append(ws, Workload{Name: "polygon/" + class + "/where", Op: func(i int) error {
+				return f.Eng.PolygonStats(&engine.PolygonQuery{Region: qs[i%len(qs)].Region, Where: Expressions[1]}, &res)
+			}})
+		}
+	}
+	return ws
+}
+
 // BruteWorkloads are the polygon workloads answered by testing every
-// dwelling (after a bounding-box check): the baseline the CI guard compares with.
+// dwelling (after a bounding-box check): the baseline the CI guard compares
+// with, for every class the fixture has.
 func (f *Fixture) BruteWorkloads() []Workload {
 	var ws []Workload
-	for _, class := range []string{"community", "street", "district"} {
+	for _, class := range Classes {
 		qs := f.Polygons[class]
+		if len(qs) == 0 {
+			continue
+		}
 		ws = append(ws, Workload{Name: "brute/" + class, Op: func(i int) error {
 			_, err := f.Eng.BruteStats(qs[i%len(qs)].Region, "")
 			return err

@@ -7,31 +7,48 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/roomstate/roomstate/city"
 )
 
-// The fixture of `go test -bench`: ROOMSTATE_BENCH_N dwellings (default 1 M).
+// The fixtures of `go test -bench`: ROOMSTATE_BENCH_N dwellings (default
+// 1 M), the disc city and the realistic one.
 var (
-	fixOnce sync.Once
-	fix     *Fixture
-	fixErr  error
+	fixOnce, realOnce sync.Once
+	fix, realFix      *Fixture
+	fixErr, realErr   error
 )
+
+func benchConfig() Config {
+	n := 1_000_000
+	if s := os.Getenv("ROOMSTATE_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	var band int
+	if s := os.Getenv("ROOMSTATE_BENCH_BAND"); s != "" {
+		band, _ = strconv.Atoi(s)
+	}
+	return Config{N: n, Seed: 1, BandHeight: int32(band)}
+}
 
 func fixture(b *testing.B) *Fixture {
-	fixOnce.Do(func() {
-		n := 1_000_000
-		if s := os.Getenv("ROOMSTATE_BENCH_N"); s != "" {
-			n, _ = strconv.Atoi(s)
-		}
-		var band int
-		if s := os.Getenv("ROOMSTATE_BENCH_BAND"); s != "" {
-			band, _ = strconv.Atoi(s)
-		}
-		fix, fixErr = NewFixture(Config{N: n, Seed: 1, BandHeight: int32(band)})
-	})
+	fixOnce.Do(func() { fix, fixErr = NewFixture(benchConfig()) })
 	if fixErr != nil {
 		b.Fatal(fixErr)
 	}
 	return fix
+}
+
+func realFixture(b *testing.B) *Fixture {
+	realOnce.Do(func() {
+		cfg := benchConfig()
+		cfg.City = city.Realistic
+		realFix, realErr = NewFixture(cfg)
+	})
+	if realErr != nil {
+		b.Fatal(realErr)
+	}
+	return realFix
 }
 
 // benchWorkloads runs each workload as a sub-benchmark, reporting p50 and p99.
@@ -61,6 +78,70 @@ func BenchmarkEngine(b *testing.B) {
 	f := fixture(b)
 	b.Logf("city: %d dwellings, %d buildings; polygons: %d per class", f.Eng.Len(), f.City.Buildings(), len(f.Polygons["community"]))
 	benchWorkloads(b, f.EngineWorkloads())
+}
+
+// BenchmarkRealistic: the same workloads on the realistic city, with its
+// own street and community boundaries as query polygons by vertex class
+// (polygon/real-street/v512-2047 …) and their brute-force baseline.
+func BenchmarkRealistic(b *testing.B) {
+	f := realFixture(b)
+	b.Logf("realistic city: %d dwellings, %d buildings; %d real streets, %d real communities", f.Eng.Len(), f.City.Buildings(),
+		len(f.Polygons[ClassRealStreet]), len(f.Polygons[ClassRealCommunity]))
+	benchWorkloads(b, f.EngineWorkloads())
+}
+
+// TestRealisticFixture: the realistic city's own boundaries are query
+// polygons, counted as brute force counts them, in vertex classes, and
+// Spread picks across their sizes.
+func TestRealisticFixture(t *testing.T) {
+	f, err := NewFixture(Config{N: 150_000, Seed: 3, City: city.Realistic, Polygons: 2, RealCommunities: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streets, comms := f.Polygons[ClassRealStreet], f.Polygons[ClassRealCommunity]
+	if len(streets) != 5 || len(comms) != 30 {
+		t.Fatalf("%d real streets, %d real communities; want 5 and 30", len(streets), len(comms))
+	}
+	classes := map[string]int{}
+	for _, class := range RealClasses {
+		for _, q := range f.Polygons[class] {
+			c, err := f.Eng.BruteStats(q.Region, "")
+			if err != nil || c.Total != q.Inside {
+				t.Fatalf("%s of %d vertices: engine %d, brute force %d (%v)", class, q.Vertices, q.Inside, c.Total, err)
+			}
+			classes[class+"/"+VertexClass(q.Vertices)]++
+		}
+		qs := f.Polygons[class]
+		sp := Spread(qs, 4)
+		if len(sp) != 4 || sp[0].Vertices != qs[0].Vertices || sp[3].Vertices != qs[len(qs)-1].Vertices {
+			t.Fatalf("Spread of %s does not span it", class)
+		}
+	}
+	t.Logf("vertex classes: %v", classes)
+	names := map[string]bool{}
+	for _, w := range f.RealWorkloads() {
+		names[w.Name] = true
+		if err := w.Op(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !names["polygon/real-street"] || !names["polygon/real-community/where"] || len(names) < 5 {
+		t.Fatalf("real workloads: %v", names)
+	}
+	for _, w := range f.BruteWorkloads() {
+		names[w.Name] = true
+	}
+	if !names["brute/real-street"] {
+		t.Fatalf("no brute-force baseline for real streets: %v", names)
+	}
+}
+
+func TestVertexClass(t *testing.T) {
+	for v, want := range map[int]string{4: "v3-31", 31: "v3-31", 32: "v32-127", 511: "v128-511", 512: "v512-2047", 5000: "v2048+"} {
+		if got := VertexClass(v); got != want {
+			t.Errorf("VertexClass(%d) = %s, want %s", v, got, want)
+		}
+	}
 }
 
 func TestFixturePolygonsInRange(t *testing.T) {

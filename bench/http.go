@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/maptile"
 	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/engine"
@@ -70,10 +71,20 @@ func (h *HTTPServer) Close() {
 func (f *Fixture) PolygonBodies(class, where string) [][]byte {
 	var out [][]byte
 	for _, q := range f.Polygons[class] {
-		b, _ := json.Marshal(map[string]any{"geometry": map[string]any{"type": "Polygon", "coordinates": q.Geometry[0]}, "where": where})
-		out = append(out, b)
+		out = append(out, PolygonBody(q.Geometry, where))
 	}
 	return out
+}
+
+// PolygonBody is the JSON body of POST /api/v1/query/polygon for mp: a
+// Polygon when it has one part, else a MultiPolygon.
+func PolygonBody(mp orb.MultiPolygon, where string) []byte {
+	geom := map[string]any{"type": "MultiPolygon", "coordinates": mp}
+	if len(mp) == 1 {
+		geom = map[string]any{"type": "Polygon", "coordinates": mp[0]}
+	}
+	b, _ := json.Marshal(map[string]any{"geometry": geom, "where": where})
+	return b
 }
 
 // HTTPPolygonWorkloads send polygon queries over HTTP, one at a time: the
@@ -81,8 +92,11 @@ func (f *Fixture) PolygonBodies(class, where string) [][]byte {
 func (h *HTTPServer) HTTPPolygonWorkloads(f *Fixture) []Workload {
 	hc := &fasthttp.HostClient{Addr: h.Addr, MaxConns: 1}
 	var ws []Workload
-	for _, class := range []string{"community", "street", "district"} {
+	for _, class := range Classes {
 		bodies := f.PolygonBodies(class, "")
+		if len(bodies) == 0 {
+			continue
+		}
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		ws = append(ws, Workload{Name: "http/polygon/" + class, Op: func(i int) error {
 			req.Reset()

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ type RunOptions struct {
 // Report is the outcome of a run.
 type Report struct {
 	Machine   string             `json:"machine"`
+	City      string             `json:"city"` // disc or realistic
 	GoVersion string             `json:"go_version"`
 	Cores     int                `json:"cores"`
 	Dwellings int                `json:"dwellings"`
@@ -80,7 +82,7 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 			fmt.Fprintf(opts.Log, format+"\n", args...)
 		}
 	}
-	rep := &Report{Machine: cpuModel(), GoVersion: runtime.Version(), Cores: runtime.NumCPU(), Dwellings: f.Eng.Len(),
+	rep := &Report{Machine: cpuModel(), City: f.City.Kind().String(), GoVersion: runtime.Version(), Cores: runtime.NumCPU(), Dwellings: f.Eng.Len(),
 		Buildings: f.City.Buildings(), Figures: map[string]float64{}, Polygons: map[string]string{}, Started: time.Now()}
 	for class, qs := range f.Polygons {
 		lo, hi, vlo, vhi, holes := qs[0].Inside, qs[0].Inside, qs[0].Vertices, qs[0].Vertices, 0
@@ -115,8 +117,10 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	if err := run(f.BruteWorkloads(), opts.PerWorkload, 3); err != nil {
 		return nil, err
 	}
-	for _, c := range []string{"community", "street", "district"} {
-		rep.Figures["ratio_brute_over_engine/"+c] = rep.Ratio(c)
+	for _, c := range Classes {
+		if len(f.Polygons[c]) > 0 {
+			rep.Figures["ratio_brute_over_engine/"+c] = rep.Ratio(c)
+		}
 	}
 	if opts.GuardOnly {
 		rep.Took = time.Since(rep.Started).Seconds()
@@ -133,9 +137,12 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 		h.Close()
 		return nil, err
 	}
-	for _, c := range []string{"community", "street", "district"} {
-		e, _ := rep.result("polygon/" + c)
-		w, _ := rep.result("http/polygon/" + c)
+	for _, c := range Classes {
+		e, ok1 := rep.result("polygon/" + c)
+		w, ok2 := rep.result("http/polygon/" + c)
+		if !ok1 || !ok2 {
+			continue
+		}
 		rep.Figures["http_over_engine_p50_us/"+c] = w.P50us - e.P50us
 		rep.Figures["http_target_p50_us/"+c] = 3*e.P50us + 50
 	}
@@ -197,10 +204,10 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 
 // WriteTable prints the report as a table.
 func (rep *Report) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "roomstate benchmark: %d dwellings, %d buildings; %s, %d cores, %s\n", rep.Dwellings, rep.Buildings, rep.Machine, rep.Cores, rep.GoVersion)
-	for _, c := range []string{"community", "street", "district"} {
+	fmt.Fprintf(w, "roomstate benchmark: %s city of %d dwellings, %d buildings; %s, %d cores, %s\n", rep.City, rep.Dwellings, rep.Buildings, rep.Machine, rep.Cores, rep.GoVersion)
+	for _, c := range Classes {
 		if p, ok := rep.Polygons[c]; ok {
-			fmt.Fprintf(w, "  %-9s %s\n", c, p)
+			fmt.Fprintf(w, "  %-14s %s\n", c, p)
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -223,12 +230,26 @@ func (rep *Report) WriteTable(w io.Writer) {
 	}
 }
 
-// GuardRatios measures, for each size class, the first k polygons by the
-// engine (median of 21 runs each) and by brute force (median of 3), and
+// GuardRatios measures, for each random size class, the first k polygons by
+// the engine (median of 21 runs each) and by brute force (median of 3), and
 // returns the brute-force total over the engine total: both on the same
 // polygons, in the same run, so the ratio is steady where absolute times
 // are not.
 func (f *Fixture) GuardRatios(k int) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, class := range []string{ClassCommunity, ClassStreet, ClassDistrict} {
+		r, err := f.GuardRatio(f.Polygons[class][:min(k, len(f.Polygons[class]))])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", class, err)
+		}
+		out[class] = r
+	}
+	return out, nil
+}
+
+// GuardRatio is the brute-force time over the engine time on qs: for each
+// polygon the median of 21 engine runs and of 3 brute-force runs, summed.
+func (f *Fixture) GuardRatio(qs []Query) (float64, error) {
 	median := func(n int, op func() error) (time.Duration, error) {
 		ds := make([]time.Duration, 0, n)
 		for i := 0; i < n; i++ {
@@ -241,25 +262,23 @@ func (f *Fixture) GuardRatios(k int) (map[string]float64, error) {
 		slices.Sort(ds)
 		return ds[n/2], nil
 	}
-	out := map[string]float64{}
-	for _, class := range []string{"community", "street", "district"} {
-		qs := f.Polygons[class]
-		var eng, brute time.Duration
-		for i := 0; i < min(k, len(qs)); i++ {
-			rg := qs[i].Region
-			var res engine.PolygonResult
-			e, err := median(21, func() error { return f.Eng.PolygonStats(&engine.PolygonQuery{Region: rg}, &res) })
-			if err != nil {
-				return nil, err
-			}
-			b, err := median(3, func() error { _, err := f.Eng.BruteStats(rg, ""); return err })
-			if err != nil {
-				return nil, err
-			}
-			eng += e
-			brute += b
+	var eng, brute time.Duration
+	for _, q := range qs {
+		rg := q.Region
+		var res engine.PolygonResult
+		e, err := median(21, func() error { return f.Eng.PolygonStats(&engine.PolygonQuery{Region: rg}, &res) })
+		if err != nil {
+			return 0, err
 		}
-		out[class] = float64(brute) / float64(eng)
+		b, err := median(3, func() error { _, err := f.Eng.BruteStats(rg, ""); return err })
+		if err != nil {
+			return 0, err
+		}
+		eng += e
+		brute += b
 	}
-	return out, nil
+	if eng == 0 {
+		return 0, errors.New("bench: no polygon to guard")
+	}
+	return float64(brute) / float64(eng), nil
 }

@@ -1,15 +1,29 @@
-// Package city generates the reference synthetic city of PERFORMANCE.md:
-// clustered buildings of 6–33 floors with 2–8 dwellings a floor, flags at
-// real-world rates, and a hierarchy of about 4 districts, 36 streets, 1,000
-// communities and 1,300 grids per million dwellings, with boundary polygons
-// that really contain their dwellings. Output is deterministic from the seed.
+// Package city generates the reference synthetic cities of PERFORMANCE.md:
+// buildings of 6–33 floors with 2–8 dwellings a floor, flags at real-world
+// rates, and a hierarchy of about 4 districts, 36 streets, 1,000 communities
+// and 1,300 grids per million dwellings, with boundary polygons that tile the
+// city and really contain their dwellings. Output is deterministic from the
+// seed. It owns the layouts and their CSV and GeoJSON writers; it knows the
+// engine's record and boundary types and its region check (tests), nothing of
+// loading, serving or benchmarking.
 //
-// The city is laid out on a lattice of square blocks inside a disc. Districts,
-// then streets, communities and grids are grown inside their parents by
-// multi-source breadth-first search over the blocks, so every unit is a
-// connected union of blocks and its boundary is the outline of those blocks
-// (concave, sometimes with holes). Buildings stand strictly inside blocks, so
-// no dwelling lies on a boundary.
+// Two layouts (Kind):
+//
+// Disc, the original and the zero value: a lattice of square blocks of about
+// 400 m inside a disc, buildings scattered over the blocks around a few
+// centres. Districts, then streets, communities and grids are grown inside
+// their parents by multi-source breadth-first search over the blocks, so every
+// unit is a connected union of blocks and its boundary is the outline of those
+// blocks (axis-aligned, concave, sometimes with holes).
+//
+// Realistic (realistic.go): an irregular outline cut by rivers, lakes and
+// parks left empty; residential compounds of heavy-tailed sizes; units grown
+// the same way over small cells, and boundaries as ragged as real ones:
+// streets of hundreds to thousands of vertices, concave, some multipart and
+// some with holes, communities of tens.
+//
+// In both, buildings stand strictly inside their cell, away from anything a
+// boundary can draw, so no dwelling lies on a boundary.
 package city
 
 import (
@@ -18,15 +32,51 @@ import (
 	"math/rand/v2"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 )
+
+// Kind is a city layout.
+type Kind uint8
+
+// The layouts.
+const (
+	Disc      Kind = iota // square blocks in a disc (the zero value)
+	Realistic             // ragged units, rivers and parks, heavy-tailed compounds
+)
+
+// String returns "disc" or "realistic".
+func (k Kind) String() string {
+	switch k {
+	case Disc:
+		return "disc"
+	case Realistic:
+		return "realistic"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind parses "disc" or "realistic".
+func ParseKind(s string) (Kind, error) {
+	switch s {
+	case "disc":
+		return Disc, nil
+	case "realistic":
+		return Realistic, nil
+	}
+	return 0, fmt.Errorf("city: unknown kind %q (want realistic or disc)", s)
+}
 
 // Config describes a city to generate.
 type Config struct {
 	N    int    // dwellings (approximately: whole buildings are generated)
 	Seed uint64 // same seed, same city
+	Kind Kind   // layout; the zero value is Disc
 	// Center of the city; zero means Shanghai (121.47, 31.23).
 	Center orb.Point
+	// Extent, when not zero, is the box (degrees) a realistic city fills,
+	// whatever its size, instead of 60 m cells around Center. Disc ignores it.
+	Extent orb.Bound
 }
 
 // Flag rates of the reference workload.
@@ -60,9 +110,17 @@ type City struct {
 	cols      int
 	rows      int
 	units     [4][]unit  // per level
-	blockUnit [4][]int32 // per level, per block: unit index, -1 outside the city
+	blockUnit [4][]int32 // per level, per block (cell): unit index, -1 outside the city
 	buildings []bld
+	compounds []compound // realistic layout only, in the order made
 }
+
+// compound is a residential compound of the realistic layout: its dwellings
+// and buildings.
+type compound struct{ dwellings, buildings int }
+
+// Kind is the city's layout.
+func (c *City) Kind() Kind { return c.cfg.Kind }
 
 type unit struct {
 	id     string
@@ -85,7 +143,7 @@ type bld struct {
 // × 2–8 a floor).
 const AvgPerBuilding = 19.5 * 5
 
-// New lays out a city.
+// New lays out a city of cfg.Kind.
 func New(cfg Config) *City {
 	if cfg.N < 1 {
 		cfg.N = 1
@@ -93,19 +151,12 @@ func New(cfg Config) *City {
 	if cfg.Center == (orb.Point{}) {
 		cfg.Center = orb.Point{121.47, 31.23}
 	}
+	if cfg.Kind == Realistic {
+		return newRealistic(cfg)
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x70a57a7e))
 	c := &City{cfg: cfg}
-	per := float64(cfg.N) / 1e6
-	counts := [4]int{
-		max(1, int(math.Round(4*per))),
-		max(1, int(math.Round(36*per))),
-		max(1, int(math.Round(1000*per))),
-		max(1, int(math.Round(1300*per))),
-	}
-	// make each level at least as fine as its parent
-	for l := 1; l < 4; l++ {
-		counts[l] = max(counts[l], counts[l-1])
-	}
+	counts := levelCounts(cfg.N)
 	nBlocks := counts[3] * 4
 	radius := math.Sqrt(float64(nBlocks) / math.Pi)
 	side := int(math.Ceil(2*radius)) + 2
@@ -406,8 +457,8 @@ func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 		// strictly inside the block, away from its edges
 		fx := 0.1 + 0.8*rng.Float64()
 		fy := 0.1 + 0.8*rng.Float64()
-		lon := engine.ToE7(c.lon0 + (float64(q)+fx)*c.blockLon)
-		lat := engine.ToE7(c.lat0 + (float64(r)+fy)*c.blockLat)
+		lon := coord.ToE7(c.lon0 + (float64(q)+fx)*c.blockLon)
+		lat := coord.ToE7(c.lat0 + (float64(r)+fy)*c.blockLat)
 		iso := 0.005
 		if rng.Float64() < 0.1 {
 			iso = 0.155
@@ -442,7 +493,7 @@ func (c *City) Dwellings(fn func(r *engine.Record) error) error {
 		r.Community = c.units[2][c.blockUnit[2][blk]].id
 		r.Grid = c.units[3][c.blockUnit[3][blk]].id
 		r.Building = b.id
-		r.Lon, r.Lat = engine.FromE7(b.lon), engine.FromE7(b.lat)
+		r.Lon, r.Lat = coord.FromE7(b.lon), coord.FromE7(b.lat)
 		for f := b.floors; f >= 1; f-- {
 			for k := 0; k < b.perFl; k++ {
 				n++
@@ -476,12 +527,19 @@ func (c *City) Batch() (*engine.Batch, error) {
 	return b, err
 }
 
-// Boundaries returns the outline of every unit of every level.
+// Boundaries returns the outline of every unit of every level, districts
+// first.
 func (c *City) Boundaries() []engine.Boundary {
 	var out []engine.Boundary
 	for l := 0; l < 4; l++ {
-		for _, u := range c.units[l] {
-			out = append(out, engine.Boundary{Level: engine.Level(l), ID: u.id, Name: u.name, Geometry: c.outline(u.blocks)})
+		for ui, u := range c.units[l] {
+			var g orb.MultiPolygon
+			if c.cfg.Kind == Realistic {
+				g = c.raggedOutline(l, int32(ui))
+			} else {
+				g = c.outline(u.blocks)
+			}
+			out = append(out, engine.Boundary{Level: engine.Level(l), ID: u.id, Name: u.name, Geometry: g})
 		}
 	}
 	return out

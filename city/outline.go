@@ -23,11 +23,58 @@ func (c *City) outline(blocks []int32) orb.MultiPolygon {
 		}
 		return in[r*int32(c.cols)+q]
 	}
+	var rings [][]vertex
+	for _, ring := range traceRings(blocks, int32(c.cols), has) {
+		rings = append(rings, simplifyRing(ring))
+	}
+	// outers (counter-clockwise) and holes (clockwise)
+	var polys orb.MultiPolygon
+	var holes []orb.Ring
+	for _, vr := range rings {
+		ring := make(orb.Ring, len(vr))
+		for i, v := range vr {
+			ring[i] = orb.Point{roundE7(c.lon0 + float64(v.q)*c.blockLon), roundE7(c.lat0 + float64(v.r)*c.blockLat)}
+		}
+		if ring.Orientation() == orb.CCW {
+			polys = append(polys, orb.Polygon{ring})
+		} else {
+			holes = append(holes, ring)
+		}
+	}
+	for _, h := range holes {
+		// a point just inside the hole: off the middle of its first edge, to the right
+		a, b := h[0], h[1]
+		mid := orb.Point{(a[0] + b[0]) / 2, (a[1] + b[1]) / 2}
+		dx, dy := b[0]-a[0], b[1]-a[1]
+		probe := orb.Point{mid[0] + dy*0.01, mid[1] - dx*0.01}
+		best := -1
+		for i, p := range polys {
+			if planar.RingContains(p[0], probe) {
+				if best < 0 || planar.Area(p[0]) < planar.Area(polys[best][0]) {
+					best = i
+				}
+			}
+		}
+		if best >= 0 {
+			polys[best] = append(polys[best], h)
+		}
+	}
+	return polys
+}
+
+// traceRings returns the boundary of a union of lattice cells (cell b is
+// column b%cols, row b/cols; has says whether a cell is in the union) as
+// closed rings of lattice corners, first vertex repeated last: the cells on
+// the left of every edge, so outer rings run counter-clockwise and holes
+// clockwise. Where two cells of the union touch only at a corner, the rings
+// turn left there, so no ring visits a vertex twice: rings touch at that
+// point without crossing. Every corner is kept, collinear or not.
+func traceRings(blocks []int32, cols int32, has func(q, r int32) bool) [][]vertex {
 	// directed boundary edges with the blocks on their left
 	next := map[vertex][]vertex{}
 	add := func(a, b vertex) { next[a] = append(next[a], b) }
 	for _, b := range blocks {
-		q, r := b%int32(c.cols), b/int32(c.cols)
+		q, r := b%cols, b/cols
 		if !has(q, r-1) {
 			add(vertex{q, r}, vertex{q + 1, r})
 		}
@@ -79,41 +126,9 @@ func (c *City) outline(blocks []int32) orb.MultiPolygon {
 				break
 			}
 		}
-		rings = append(rings, simplifyRing(ring))
+		rings = append(rings, ring)
 	}
-	// outers (counter-clockwise) and holes (clockwise)
-	var polys orb.MultiPolygon
-	var holes []orb.Ring
-	for _, vr := range rings {
-		ring := make(orb.Ring, len(vr))
-		for i, v := range vr {
-			ring[i] = orb.Point{roundE7(c.lon0 + float64(v.q)*c.blockLon), roundE7(c.lat0 + float64(v.r)*c.blockLat)}
-		}
-		if ring.Orientation() == orb.CCW {
-			polys = append(polys, orb.Polygon{ring})
-		} else {
-			holes = append(holes, ring)
-		}
-	}
-	for _, h := range holes {
-		// a point just inside the hole: off the middle of its first edge, to the right
-		a, b := h[0], h[1]
-		mid := orb.Point{(a[0] + b[0]) / 2, (a[1] + b[1]) / 2}
-		dx, dy := b[0]-a[0], b[1]-a[1]
-		probe := orb.Point{mid[0] + dy*0.01, mid[1] - dx*0.01}
-		best := -1
-		for i, p := range polys {
-			if planar.RingContains(p[0], probe) {
-				if best < 0 || planar.Area(p[0]) < planar.Area(polys[best][0]) {
-					best = i
-				}
-			}
-		}
-		if best >= 0 {
-			polys[best] = append(polys[best], h)
-		}
-	}
-	return polys
+	return rings
 }
 
 // simplifyRing drops vertices where the ring goes straight on.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/paulmach/orb/geojson"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 )
 
@@ -27,9 +28,9 @@ func (c *City) WriteCSV(w io.Writer) error {
 		buf = buf[:0]
 		buf = append(buf, r.ID...)
 		buf = append(buf, ',')
-		buf = engine.AppendE7(buf, engine.ToE7(r.Lon))
+		buf = coord.AppendE7(buf, coord.ToE7(r.Lon))
 		buf = append(buf, ',')
-		buf = engine.AppendE7(buf, engine.ToE7(r.Lat))
+		buf = coord.AppendE7(buf, coord.ToE7(r.Lat))
 		for _, s := range []string{r.District, r.Street, r.Community, r.Grid, r.Building, r.Unit} {
 			buf = append(buf, ',')
 			buf = appendCSVField(buf, s)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/expr"
 	"github.com/roomstate/roomstate/fault"
 )
@@ -234,7 +235,7 @@ func toE7Box(b *[4]float64) (*[4]int32, error) {
 	if b[0] > b[2] || b[1] > b[3] {
 		return nil, fault.New(fault.BadRequest, "bbox must be [west, south, east, north] with west <= east and south <= north")
 	}
-	return &[4]int32{ToE7(b[0]), ToE7(b[1]), ToE7(b[2]), ToE7(b[3])}, nil
+	return &[4]int32{coord.ToE7(b[0]), coord.ToE7(b[1]), coord.ToE7(b[2]), coord.ToE7(b[3])}, nil
 }
 
 // cellGrid is the square-cell layout of one cell size: rows of dlat degrees
@@ -249,7 +250,7 @@ type cellGrid struct {
 	lastDlon float64
 }
 
-func (g *cellGrid) row(lat int32) int64 { return int64(math.Floor(FromE7(lat) / g.dlat)) }
+func (g *cellGrid) row(lat int32) int64 { return int64(math.Floor(coord.FromE7(lat) / g.dlat)) }
 
 func (g *cellGrid) dlon(row int64) float64 {
 	if row == g.lastRow && g.lastDlon != 0 {
@@ -269,7 +270,7 @@ func (g *cellGrid) width(row int64) float64 {
 }
 
 func (g *cellGrid) col(row int64, lon int32) int64 {
-	return int64(math.Floor(FromE7(lon) / g.dlon(row)))
+	return int64(math.Floor(coord.FromE7(lon) / g.dlon(row)))
 }
 
 func (g *cellGrid) key(lon, lat int32) uint64 {
@@ -490,7 +491,7 @@ func (a *aggregator) levelCells(level Level) []Cell {
 			continue // emptied as of the past
 		}
 		bb := a.acc.bbox[i]
-		c.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
+		c.BBox = [4]float64{coord.FromE7(bb[0]), coord.FromE7(bb[1]), coord.FromE7(bb[2]), coord.FromE7(bb[3])}
 		if level < LevelBuilding {
 			c.Name = st.levels[level].names[k]
 			if bd := st.boundaryOf(level, uint32(k)); bd != nil {
@@ -668,7 +669,7 @@ func (a *aggregator) unitStat(level Level, k uint64, c Counts) UnitStat {
 	}
 	if i := a.acc.find(k); i >= 0 && a.acc.bbox[i][0] <= a.acc.bbox[i][2] {
 		bb := a.acc.bbox[i]
-		u.BBox = [4]float64{FromE7(bb[0]), FromE7(bb[1]), FromE7(bb[2]), FromE7(bb[3])}
+		u.BBox = [4]float64{coord.FromE7(bb[0]), coord.FromE7(bb[1]), coord.FromE7(bb[2]), coord.FromE7(bb[3])}
 	}
 	return u
 }
@@ -753,7 +754,7 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 // (as Grid makes them) that holds the point lon, lat (degrees).
 func CellOf(cellM, lon, lat float64) (string, [4]float64) {
 	g := &cellGrid{m: cellM, dlat: cellM / metresPerDegree}
-	r, c := unkey(g.key(ToE7(lon), ToE7(lat)))
+	r, c := unkey(g.key(coord.ToE7(lon), coord.ToE7(lat)))
 	dlon := g.dlon(r)
 	return strconv.FormatFloat(cellM, 'f', -1, 64) + "m:" + strconv.FormatInt(r, 10) + ":" + strconv.FormatInt(c, 10),
 		[4]float64{float64(c) * dlon, float64(r) * g.dlat, float64(c+1) * dlon, float64(r+1) * g.dlat}

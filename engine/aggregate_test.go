@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 )
@@ -46,9 +47,9 @@ func sameCounts(got engine.Counts, want counts) bool {
 // centre)) degrees from the prime meridian.
 func oracleCell(cellM float64, x, y int32) string {
 	dlat := cellM / 111320
-	row := math.Floor(engine.FromE7(y) / dlat)
+	row := math.Floor(coord.FromE7(y) / dlat)
 	dlon := cellM / (111320 * math.Cos((row+0.5)*dlat*math.Pi/180))
-	col := math.Floor(engine.FromE7(x) / dlon)
+	col := math.Floor(coord.FromE7(x) / dlon)
 	return fmt.Sprintf("%vm:%d:%d", cellM, int64(row), int64(col))
 }
 

@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+
+	"github.com/roomstate/roomstate/coord"
 )
 
 // Problem is one reason a load was rejected, located in its source.
@@ -195,7 +197,7 @@ func (b *Batch) Add(r *Record) error {
 	if r.ID == "" {
 		return fmt.Errorf("id is empty")
 	}
-	if err := ValidLonLat(r.Lon, r.Lat); err != nil {
+	if err := coord.ValidLonLat(r.Lon, r.Lat); err != nil {
 		return err
 	}
 	i := uint32(b.n)
@@ -203,7 +205,7 @@ func (b *Batch) Add(r *Record) error {
 	b.idBuf = append(b.idBuf, r.ID...)
 	b.idEnd = append(b.idEnd, uint32(len(b.idBuf)))
 	b.hashes = append(b.hashes, maphash.String(b.seed, r.ID))
-	lon, lat := ToE7(r.Lon), ToE7(r.Lat)
+	lon, lat := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
 	b.lon = append(b.lon, lon)
 	b.lat = append(b.lat, lat)
 	b.line = append(b.line, int32(r.Line))
@@ -266,8 +268,8 @@ func (b *Batch) Finish() error {
 func pointBuildingID(lon, lat int32) string {
 	buf := make([]byte, 0, 32)
 	buf = append(buf, '@')
-	buf = AppendE7(buf, lon)
+	buf = coord.AppendE7(buf, lon)
 	buf = append(buf, ',')
-	buf = AppendE7(buf, lat)
+	buf = coord.AppendE7(buf, lat)
 	return string(buf)
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/fault"
 )
 
@@ -42,7 +43,7 @@ func (e *Engine) Dwelling(id string) (*Dwelling, error) {
 func (st *state) dwelling(p uint32) *Dwelling {
 	at := st.areas[st.area[p]]
 	d := &Dwelling{
-		ID: st.idOf(p), Lon: FromE7(st.lon[p]), Lat: FromE7(st.lat[p]),
+		ID: st.idOf(p), Lon: coord.FromE7(st.lon[p]), Lat: coord.FromE7(st.lat[p]),
 		District: st.levels[LevelDistrict].ids[at[LevelDistrict]], Street: st.levels[LevelStreet].ids[at[LevelStreet]],
 		Community: st.levels[LevelCommunity].ids[at[LevelCommunity]], Grid: st.levels[LevelGrid].ids[at[LevelGrid]],
 		Building: st.blds[st.bld[p]].id, Unit: st.strs.strs[st.unit[p]], Floor: st.floor[p], Room: st.strs.strs[st.room[p]],

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/region"
 )
@@ -30,7 +31,7 @@ func messyCity(t *testing.T, seed uint64, n int) *testCity {
 		if rng.IntN(4) == 0 { // off the shared points
 			p = [2]int32{p[0] + int32(rng.IntN(2000)-1000), p[1] + int32(rng.IntN(2000)-1000)}
 		}
-		r.Lon, r.Lat = engine.FromE7(p[0]), engine.FromE7(p[1])
+		r.Lon, r.Lat = coord.FromE7(p[0]), coord.FromE7(p[1])
 		if rng.IntN(10) > 0 {
 			r.District = fmt.Sprintf("D%d", rng.IntN(2))
 			r.Street = fmt.Sprintf("S%d", rng.IntN(4))

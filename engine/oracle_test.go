@@ -13,6 +13,7 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/region"
@@ -75,7 +76,7 @@ func loadCity(t testing.TB, n int, seed uint64, band int32) *testCity {
 	}
 	tc := &testCity{city: c, eng: e}
 	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := engine.ToE7(r.Lon), engine.ToE7(r.Lat)
+		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
 		tc.pts = append(tc.pts, [2]int32{x, y})
 		var fl uint64
 		if len(r.Flags) > 0 {
@@ -91,7 +92,7 @@ func loadCity(t testing.TB, n int, seed uint64, band int32) *testCity {
 
 // polygon generators ------------------------------------------------------
 
-func deg(v int32) float64 { return engine.FromE7(v) }
+func deg(v int32) float64 { return coord.FromE7(v) }
 
 // star returns a closed counter-clockwise star-shaped ring around c: concave
 // as soon as the radii vary.
@@ -238,8 +239,8 @@ func oracleInside(mp orb.MultiPolygon, x, y int32) bool {
 		odd := false
 		for _, ring := range poly {
 			for i := 0; i+1 < len(ring); i++ {
-				ax, ay := int64(engine.ToE7(ring[i][0])), int64(engine.ToE7(ring[i][1]))
-				bx, by := int64(engine.ToE7(ring[i+1][0])), int64(engine.ToE7(ring[i+1][1]))
+				ax, ay := int64(coord.ToE7(ring[i][0])), int64(coord.ToE7(ring[i][1]))
+				bx, by := int64(coord.ToE7(ring[i+1][0])), int64(coord.ToE7(ring[i+1][1]))
 				cross := (bx-ax)*(py-ay) - (by-ay)*(px-ax)
 				if cross == 0 && min(ax, bx) <= px && px <= max(ax, bx) && min(ay, by) <= py && py <= max(ay, by) {
 					return true // on the boundary
@@ -264,8 +265,8 @@ func (tc *testCity) oracleCounts(mp orb.MultiPolygon, p pred, nflags int) (engin
 	c := engine.Counts{Flags: make([]int64, nflags)}
 	matched := map[string]bool{}
 	b := mp.Bound()
-	minX, minY := engine.ToE7(b.Min[0]), engine.ToE7(b.Min[1])
-	maxX, maxY := engine.ToE7(b.Max[0]), engine.ToE7(b.Max[1])
+	minX, minY := coord.ToE7(b.Min[0]), coord.ToE7(b.Min[1])
+	maxX, maxY := coord.ToE7(b.Max[0]), coord.ToE7(b.Max[1])
 	for _, r := range tc.recs {
 		if r.x < minX || r.x > maxX || r.y < minY || r.y > maxY || !oracleInside(mp, r.x, r.y) {
 			continue

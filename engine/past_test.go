@@ -11,6 +11,7 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/scheme"
@@ -46,7 +47,7 @@ func TestAsOfMatchesModel(t *testing.T) {
 	}
 	tc := &testCity{city: c, eng: e}
 	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := engine.ToE7(r.Lon), engine.ToE7(r.Lat)
+		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
 		tc.pts = append(tc.pts, [2]int32{x, y})
 		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
 )
@@ -290,7 +291,7 @@ func (w *Writer) Restore(s *Snapshot) error {
 		if int(area[i]) >= len(areas) || int(bld[i]) >= len(s.Buildings) || int(unit[i]) >= len(s.Strings) || int(room[i]) >= len(s.Strings) {
 			return bad("dwellings", fmt.Errorf("dwelling %d refers outside a table", i))
 		}
-		if ValidLonLat(FromE7(lon[i]), FromE7(lat[i])) != nil {
+		if coord.ValidLonLat(coord.FromE7(lon[i]), coord.FromE7(lat[i])) != nil {
 			return bad("dwellings", fmt.Errorf("dwelling %d has a bad position", i))
 		}
 	}

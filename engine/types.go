@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/expr"
 )
 
@@ -50,18 +49,6 @@ func ParseLevel(s string) (Level, error) {
 
 // NoFloor is the floor of a dwelling whose floor is not known.
 const NoFloor = math.MinInt16
-
-// ToE7 converts degrees to fixed point (see coord).
-func ToE7(deg float64) int32 { return coord.ToE7(deg) }
-
-// FromE7 converts fixed point to degrees (see coord).
-func FromE7(v int32) float64 { return coord.FromE7(v) }
-
-// AppendE7 appends a fixed-point coordinate as a shortest decimal (see coord).
-func AppendE7(dst []byte, v int32) []byte { return coord.AppendE7(dst, v) }
-
-// ValidLonLat reports whether lon/lat are finite degrees in range (see coord).
-func ValidLonLat(lon, lat float64) error { return coord.ValidLonLat(lon, lat) }
 
 // Counts are the figures every aggregate carries: how many dwellings, how many
 // of them match the `where` expression, and for each flag how many of the

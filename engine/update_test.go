@@ -14,6 +14,7 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/region"
 )
@@ -124,7 +125,7 @@ func TestUpdatesMatchOracle(t *testing.T) {
 	}
 	tc := &testCity{city: c, eng: e}
 	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := engine.ToE7(r.Lon), engine.ToE7(r.Lat)
+		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
 		tc.pts = append(tc.pts, [2]int32{x, y})
 		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
 		return nil
@@ -176,7 +177,7 @@ func TestUpdatesMatchOracle(t *testing.T) {
 		if !slices.Equal(d.Flags, m.names(r.flags)) && !(len(d.Flags) == 0 && r.flags == 0) {
 			t.Fatalf("%s: flags %v, want %v", r.id, d.Flags, m.names(r.flags))
 		}
-		if engine.ToE7(d.Lon) != r.x || d.Grid != r.units[3] || d.Building != r.units[4] {
+		if coord.ToE7(d.Lon) != r.x || d.Grid != r.units[3] || d.Building != r.units[4] {
 			t.Fatalf("%s: %+v, want %+v", r.id, d, r)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 )
 
@@ -399,7 +400,7 @@ func ReadBoundaries(name string, data []byte, crs CRS) ([]engine.Boundary, error
 					if conv != nil {
 						r[vi][0], r[vi][1] = conv(r[vi][0], r[vi][1])
 					}
-					if err := engine.ValidLonLat(r[vi][0], r[vi][1]); err != nil {
+					if err := coord.ValidLonLat(r[vi][0], r[vi][1]); err != nil {
 						at("geometry", "polygon %d ring %d position %d: %v", pi, ri, vi, err)
 						return true
 					}

@@ -31,6 +31,7 @@ import (
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/maptile"
 	"github.com/paulmach/orb/simplify"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/privacy"
 )
@@ -150,7 +151,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	bound := t.Bound(margin * 1.01)
 	q := &engine.TileQuery{
-		BBox:   [4]int32{engine.ToE7(bound.Min[0]) - 1, engine.ToE7(bound.Min[1]) - 1, engine.ToE7(bound.Max[0]) + 1, engine.ToE7(bound.Max[1]) + 1},
+		BBox:   [4]int32{coord.ToE7(bound.Min[0]) - 1, coord.ToE7(bound.Min[1]) - 1, coord.ToE7(bound.Max[0]) + 1, coord.ToE7(bound.Max[1]) + 1},
 		Where:  req.Where,
 		Scheme: req.Scheme,
 		AsOf:   req.AsOf,
@@ -203,7 +204,7 @@ func projectBuildings(d *engine.TileData, t maptile.Tile) []orb.Point {
 	mp := make(orb.MultiPoint, len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
-		mp[i] = orb.Point{engine.FromE7(b.Lon), engine.FromE7(b.Lat)}
+		mp[i] = orb.Point{coord.FromE7(b.Lon), coord.FromE7(b.Lat)}
 	}
 	// one feature: orb projects every point of it in one call
 	l := &mvt.Layer{Extent: Extent, Features: []*geojson.Feature{{Geometry: mp}}}

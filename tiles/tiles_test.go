@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +20,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 	"github.com/paulmach/orb/maptile/tilecover"
 	"github.com/roomstate/roomstate/city"
+	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/privacy"
 )
@@ -176,8 +177,8 @@ func TestBuildingFeatures(t *testing.T) {
 			}
 			bi := m.Buildings[0].Building
 			p := f.Geometry.(orb.Point)
-			if math.Abs(p[0]-engine.FromE7(bi.Lon)) > unit || math.Abs(p[1]-engine.FromE7(bi.Lat)) > unit {
-				t.Fatalf("building %s drawn at %v, is at %v,%v", id, p, engine.FromE7(bi.Lon), engine.FromE7(bi.Lat))
+			if math.Abs(p[0]-coord.FromE7(bi.Lon)) > unit || math.Abs(p[1]-coord.FromE7(bi.Lat)) > unit {
+				t.Fatalf("building %s drawn at %v, is at %v,%v", id, p, coord.FromE7(bi.Lon), coord.FromE7(bi.Lat))
 			}
 			if got, _ := f.ID.(float64); uint64(got) != bi.FeatureID && f.ID != bi.FeatureID {
 				t.Fatalf("building %s: feature id %v, want %d", id, f.ID, bi.FeatureID)

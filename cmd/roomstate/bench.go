@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roomstate/roomstate/bench"
+	"github.com/roomstate/roomstate/city"
 )
 
 // Guard thresholds: brute-force time over engine time on the same eight
@@ -17,67 +18,70 @@ import (
 // 1,350–1,850×, street 2,900–3,600×, district 6,300–6,900× (BENCHMARKS.md):
 // the thresholds leave 3.4–4× for noise, and a 10× regression of the engine
 // takes every ratio below its threshold (measured: 156×, 339×, 730×).
+//
+// On the realistic city, eight of its own community and street boundaries
+// (real-shaped, spread over their vertex counts) are guarded the same way
+// (bench.GuardRatio). At 1 M on 2 cores they were 665–1,224× and
+// 4,167–8,805× (four runs, BENCHMARKS.md): the thresholds leave 3.3–3.5×
+// for noise, and the same 10× regression gives 62–77× and 442–550×, below
+// them.
 const (
-	guardCommunity = 400
-	guardStreet    = 750
-	guardDistrict  = 1600
+	guardCommunity     = 400
+	guardStreet        = 750
+	guardDistrict      = 1600
+	guardRealCommunity = 200
+	guardRealStreet    = 1200
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench [-n N] [-json FILE] [-guard]",
-		"Generate the reference city, load it and measure every workload of PERFORMANCE.md: polygon\n"+
+	fs := newFlagSet("bench [-n N] [-city disc|realistic] [-json FILE] [-guard]",
+		"Generate a reference city, load it and measure every workload of PERFORMANCE.md: polygon\n"+
 			"statistics per size class with and without where, the same by brute force, grid aggregation,\n"+
 			"room-state maps, tiles (uncached, and cached over HTTP), polygon queries over HTTP, updates in\n"+
 			"process and durable over HTTP, load and reopen time, memory per dwelling. Prints a table\n"+
 			"(p50, p99, throughput) and writes JSON.\n\n"+
-			"-guard measures only the polygon workloads and their brute-force baseline and fails when the\n"+
-			"engine's lead (brute-force p50 over engine p50, both measured now) falls below the thresholds:\n"+
-			"absolute times drift between machines, ratios measured in one run do not.",
-		"  roomstate bench -n 1000000 -json bench-1m.json\n  roomstate bench -n 10000000 -duration 2s -json bench-10m.json\n  roomstate bench -n 1000000 -guard", stderr)
+			"-city realistic measures the realistic city of `roomstate gen` instead of the disc: besides the\n"+
+			"random polygons of each size class, its own street boundaries and 200 of its community boundaries\n"+
+			"are query polygons (real-shaped: ragged, concave, multipart, with holes), reported per vertex-count\n"+
+			"class (polygon/real-street/v512-2047 …) and against brute force.\n\n"+
+			"-guard measures only polygon workloads and their brute-force baseline, on both cities, and fails\n"+
+			"when the engine's lead (brute-force time over engine time on the same polygons, both measured\n"+
+			"now) falls below the thresholds: random polygons of three sizes on the disc city, and the\n"+
+			"realistic city's own community and street boundaries. Absolute times drift between machines,\n"+
+			"ratios measured in one run do not.",
+		"  roomstate bench -n 1000000 -json bench-1m.json\n  roomstate bench -n 1000000 -city realistic -json bench-real-1m.json\n"+
+			"  roomstate bench -n 10000000 -duration 2s -json bench-10m.json\n  roomstate bench -n 1000000 -guard", stderr)
 	n := fs.Int("n", 1_000_000, "dwellings of the generated city")
 	seed := fs.Uint64("seed", 1, "random seed of the city and the query polygons")
+	cityName := fs.String("city", "disc", "city to measure: disc or realistic (-guard checks both)")
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	dur := fs.Duration("duration", time.Second, "how long to measure each workload")
 	guard := fs.Bool("guard", false, "CI guard: check the engine's lead over brute force")
-	minC := fs.Float64("min-community", guardCommunity, "guard: least brute/engine ratio for community polygons")
-	minS := fs.Float64("min-street", guardStreet, "guard: least ratio for street polygons")
-	minD := fs.Float64("min-district", guardDistrict, "guard: least ratio for district polygons")
+	minC := fs.Float64("min-community", guardCommunity, "guard: least brute/engine ratio for community polygons (disc city)")
+	minS := fs.Float64("min-street", guardStreet, "guard: least ratio for street polygons (disc city)")
+	minD := fs.Float64("min-district", guardDistrict, "guard: least ratio for district polygons (disc city)")
+	minRC := fs.Float64("min-real-community", guardRealCommunity, "guard: least ratio for the realistic city's community boundaries")
+	minRS := fs.Float64("min-real-street", guardRealStreet, "guard: least ratio for the realistic city's street boundaries")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	start := time.Now()
-	fmt.Fprintf(stderr, "generating and loading a city of %d dwellings…\n", *n)
-	polygons := 0
-	if *guard {
-		polygons = 8
+	kind, err := city.ParseKind(*cityName)
+	if err != nil {
+		return fmt.Errorf("bench: -city: %w", err)
 	}
-	f, err := bench.NewFixture(bench.Config{N: *n, Seed: *seed, Polygons: polygons})
+	if *guard {
+		return runGuard(ctx, *n, *seed, []guardCheck{
+			{city.Disc, bench.ClassCommunity, *minC}, {city.Disc, bench.ClassStreet, *minS}, {city.Disc, bench.ClassDistrict, *minD},
+			{city.Realistic, bench.ClassRealCommunity, *minRC}, {city.Realistic, bench.ClassRealStreet, *minRS},
+		}, stdout, stderr)
+	}
+	start := time.Now()
+	fmt.Fprintf(stderr, "generating and loading a %s city of %d dwellings…\n", kind, *n)
+	f, err := bench.NewFixture(bench.Config{N: *n, Seed: *seed, City: kind})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "ready in %.1f s: %d dwellings, %d buildings\n", time.Since(start).Seconds(), f.Eng.Len(), f.City.Buildings())
-	if *guard {
-		ratios, err := f.GuardRatios(8)
-		if err != nil {
-			return err
-		}
-		failed := false
-		for _, c := range []struct {
-			class string
-			min   float64
-		}{{"community", *minC}, {"street", *minS}, {"district", *minD}} {
-			r := ratios[c.class]
-			status := "ok"
-			if r < c.min {
-				status, failed = "FAIL", true
-			}
-			fmt.Fprintf(stdout, "guard %-9s brute/engine = %7.1f× (at least %.0f×) %s\n", c.class, r, c.min, status)
-		}
-		if failed {
-			return fmt.Errorf("bench guard: the engine lost its lead over brute force")
-		}
-		return nil
-	}
 	rep, err := f.RunAll(bench.RunOptions{PerWorkload: *dur, Log: stderr})
 	if err != nil {
 		return err
@@ -90,4 +94,61 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return ctx.Err()
+}
+
+// guardCheck is one ratio the guard checks: a polygon class of a city and
+// the least brute-force/engine ratio it accepts.
+type guardCheck struct {
+	city  city.Kind
+	class string
+	min   float64
+}
+
+// guardPolygons is how many polygons of a class the guard measures.
+const guardPolygons = 8
+
+// runGuard measures every check's ratio, one city at a time, and fails when
+// any falls below its minimum.
+func runGuard(ctx context.Context, n int, seed uint64, checks []guardCheck, stdout, stderr io.Writer) error {
+	failed := false
+	for _, kind := range []city.Kind{city.Disc, city.Realistic} {
+		start := time.Now()
+		fmt.Fprintf(stderr, "generating and loading a %s city of %d dwellings…\n", kind, n)
+		cfg := bench.Config{N: n, Seed: seed, City: kind, Polygons: guardPolygons}
+		if kind == city.Realistic {
+			cfg.Polygons = 1 // its own boundaries are guarded, not random polygons
+		}
+		f, err := bench.NewFixture(cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "ready in %.1f s: %d dwellings, %d buildings\n", time.Since(start).Seconds(), f.Eng.Len(), f.City.Buildings())
+		for _, c := range checks {
+			if c.city != kind {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			qs := f.Polygons[c.class]
+			if kind == city.Realistic {
+				qs = bench.Spread(qs, guardPolygons)
+			} else {
+				qs = qs[:min(guardPolygons, len(qs))]
+			}
+			r, err := f.GuardRatio(qs)
+			if err != nil {
+				return fmt.Errorf("bench guard: %s %s: %w", kind, c.class, err)
+			}
+			status := "ok"
+			if r < c.min {
+				status, failed = "FAIL", true
+			}
+			fmt.Fprintf(stdout, "guard %-9s %-14s brute/engine = %7.1f× (at least %.0f×) %s\n", kind, c.class, r, c.min, status)
+		}
+	}
+	if failed {
+		return fmt.Errorf("bench guard: the engine lost its lead over brute force")
+	}
+	return nil
 }

@@ -33,15 +33,18 @@ Usage:
         node applies in order; writes may go to any node (it redirects to the one that takes them)
   roomstate nats  --addr 127.0.0.1:4222 --data-dir DIR [--cluster HOST:PORT --routes URL,URL]
         run a NATS server with JetStream for serve --nats (one machine, a test, or a cluster node)
-  roomstate gen   -n 1000000 -seed 1 -out DIR
+  roomstate gen   -n 1000000 -seed 1 [-kind realistic|disc] [-extent W,S,E,N] -out DIR
         write a synthetic city: DIR/dwellings.csv and DIR/boundaries.geojson
   roomstate query --load dwellings.csv --polygons areas.geojson [--where EXPR] [--group-by LEVEL]
                   [--ids] [--limit N] [--crs wgs84|gcj02]
         print one JSON line of statistics per polygon feature, as the HTTP API answers
-  roomstate bench [-n 1000000] [-seed 1] [-json FILE] [-duration 1s] [-guard]
+  roomstate bench [-n 1000000] [-seed 1] [-city disc|realistic] [-json FILE] [-duration 1s] [-guard]
         measure every workload of the reference benchmark; -guard is the CI latency guard
   roomstate version
         print the version, the commit it was built from and the dashboard libraries built in
+  roomstate compare [-n 1000000] [-city realistic|disc] [-extent W,S,E,N] [-polygons FILE] [-json FILE]
+        roomstate against PostgreSQL + PostGIS on the same city and polygons: checks every
+        count is equal and prints p50/p99 of both (needs postgresql-15-postgis-3)
 
 Run "roomstate COMMAND -h" for a command's flags. Flag expressions (--where) combine
 flag names with & | ! and parentheses (or and, or, not): "isolated & !vaccinated".
@@ -84,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWAL(ctx, rest, stdout, stderr)
 	case "nats":
 		return runNATS(ctx, rest, stdout, stderr)
+	case "compare":
+		return runCompare(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

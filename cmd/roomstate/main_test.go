@@ -240,4 +240,57 @@ func TestBenchCommand(t *testing.T) {
 		!strings.Contains(guard.String(), "FAIL") {
 		t.Fatalf("an impossible guard passed: %v %s", err, guard.String())
 	}
+	// the guard checks the realistic city's own boundaries too
+	guard.Reset()
+	if err := run(context.Background(), []string{"bench", "-n", "60000", "-guard", "-min-real-street", "1e9"}, &guard, io.Discard); err == nil ||
+		!strings.Contains(guard.String(), "real-street") || !strings.Contains(guard.String(), "FAIL") {
+		t.Fatalf("an impossible realistic guard passed: %v %s", err, guard.String())
+	}
+	// the realistic city, measured by vertex class
+	table.Reset()
+	if err := run(context.Background(), []string{"bench", "-n", "60000", "-city", "realistic", "-duration", "10ms", "-json", out}, &table, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(out)
+	for _, want := range []string{`"city": "realistic"`, `"polygon/real-street"`, `"polygon/real-community/v3-31"`, `"brute/real-street"`, `"ratio_brute_over_engine/real-street"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("realistic report lacks %s", want)
+		}
+	}
+	if err := run(context.Background(), []string{"bench", "-city", "square"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "unknown kind") {
+		t.Fatalf("bench -city square: %v", err)
+	}
+}
+
+func TestGenKinds(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := run(context.Background(), []string{"gen", "-n", "20000", "-kind", "disc", "-out", dir}, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), "disc city") {
+		t.Fatalf("gen -kind disc: %v %s", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"gen", "-n", "20000", "-extent", "120.85,30.69,121.98,31.87", "-out", dir}, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), "realistic city") {
+		t.Fatalf("gen -extent: %v %s", err, out.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gen", "-kind", "square", "-out", dir}, "unknown kind"},
+		{[]string{"gen", "-kind", "disc", "-extent", "1,2,3,4", "-out", dir}, "needs -kind realistic"},
+		{[]string{"gen", "-extent", "1,2,3", "-out", dir}, "want 4 comma-separated numbers"},
+		{[]string{"gen", "-extent", "3,2,1,4", "-out", dir}, "west < east"},
+		{[]string{"gen", "-center", "200,1", "-out", dir}, "out of range"},
+	} {
+		if err := run(context.Background(), c.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want %q", c.args, err, c.want)
+		}
+	}
+	var help strings.Builder
+	run(context.Background(), []string{"compare", "-h"}, io.Discard, &help)
+	if !strings.Contains(help.String(), "ST_Covers") || !strings.Contains(help.String(), "Example:") {
+		t.Fatalf("compare -h does not teach: %s", help.String())
+	}
 }
