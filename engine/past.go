@@ -127,8 +127,8 @@ func (w *Writer) logChange(st *state, ev *Event, ms int64, before dstate) {
 }
 
 // stateBefore returns the state of the dwelling changed by version v just
-// before that change.
-func (e *Engine) stateBefore(st *state, v uint64) dstate {
+// before that change; now is its state now. Caller holds the read lock.
+func (e *Engine) stateBefore(v uint64, now *dstate) dstate {
 	h := e.hist
 	en := h.At(v)
 	if en.Before != nil {
@@ -136,7 +136,7 @@ func (e *Engine) stateBefore(st *state, v uint64) dstate {
 	}
 	// a flag change: the place is the one the dwelling had then, which is
 	// the one before its next put or delete, or its place now
-	d := st.nowState(en.DID)
+	d := *now
 	if s, ok := h.NextPlaceChange(en.DID, v); ok {
 		d = fromRecord(h.At(s).Before)
 	}
@@ -196,11 +196,11 @@ func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, la
 	if box != nil {
 		e.hist.Search(*box, uint64(v), func(ver uint64, lon, lat int32) {
 			if inside == nil || inside(lon, lat) {
-				cs = append(cs, change{e.hist.At(ver).DID, ver})
+				cs = append(cs, change{e.hist.DID(ver), ver})
 			}
 		})
 	} else {
-		e.hist.Scan(uint64(v), func(ver uint64) { cs = append(cs, change{e.hist.At(ver).DID, ver}) })
+		e.hist.Scan(uint64(v), func(ver uint64) { cs = append(cs, change{e.hist.DID(ver), ver}) })
 	}
 	// each dwelling once, with its first change after v
 	slices.SortFunc(cs, func(a, b change) int {
@@ -214,7 +214,8 @@ func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, la
 		if i > 0 && cs[i-1].did == c.did {
 			continue
 		}
-		pa.deltas = append(pa.deltas, delta{did: c.did, now: st.nowState(c.did), then: e.stateBefore(st, c.ver)})
+		now := st.nowState(c.did)
+		pa.deltas = append(pa.deltas, delta{did: c.did, now: now, then: e.stateBefore(c.ver, &now)})
 	}
 	return pa
 }
@@ -296,8 +297,17 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 			groups[g.ID] = a
 		}
 	}
+	// most changes leave a dwelling where it was: its place is tested once
+	var lastLon, lastLat int32
+	lastIn, tested := false, false
 	add := func(d *dstate, sign int64) {
-		if !d.exists || !q.Region.Locate(d.lon, d.lat) {
+		if !d.exists {
+			return
+		}
+		if !tested || d.lon != lastLon || d.lat != lastLat {
+			lastLon, lastLat, lastIn, tested = d.lon, d.lat, q.Region.Locate(d.lon, d.lat), true
+		}
+		if !lastIn {
 			return
 		}
 		contribution(acc, d, x, sign)

@@ -110,6 +110,11 @@ type Log struct {
 // O(log n) runs.
 const runSize = 1024
 
+// maxRun bounds a merged run, so that runs stay ordered in time in pieces:
+// a search for the changes since yesterday skips the runs of last month
+// whole, and a trim frees runs as they fall out of the window.
+var maxRun = 1 << 16 // a variable for the tests
+
 // bandShift sets the latitude band of the spatial order: 2^16 × 1e-7
 // degree, about 730 m.
 const bandShift = 16
@@ -234,7 +239,8 @@ func (l *Log) seal() {
 	}
 	l.open = l.open[:0]
 	l.runs = append(l.runs, r)
-	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts); n = len(l.runs) {
+	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts) &&
+		len(l.runs[n-2].pts)+len(l.runs[n-1].pts) <= maxRun; n = len(l.runs) {
 		a, b := l.runs[n-2], l.runs[n-1]
 		m := run{lo: min(a.lo, b.lo), hi: max(a.hi, b.hi), pts: make([]point, 0, len(a.pts)+len(b.pts))}
 		i, j := 0, 0
@@ -261,6 +267,9 @@ func (l *Log) At(v uint64) Entry {
 	}
 	return e
 }
+
+// DID returns the dwelling changed by version v.
+func (l *Log) DID(v uint64) uint32 { return l.c.did[l.local(l.global(v))] }
 
 // AreaOf returns the area and kind of the change of version v without
 // assembling its entry (a walk over many changes that wants few of them

@@ -11,6 +11,8 @@ import (
 // postings), before and after a trim, and the per-area postings hold
 // exactly the changes of dwellings in the area before or after the change.
 func TestImportRebuildsIndexes(t *testing.T) {
+	defer func(m int) { maxRun = m }(maxRun)
+	maxRun = 3000 // runs capped well within the test's changes
 	rng := rand.New(rand.NewPCG(3, 4))
 	l := New(10, 1000)
 	type place struct {
@@ -22,7 +24,12 @@ func TestImportRebuildsIndexes(t *testing.T) {
 	for i := range dw {
 		dw[i] = place{uint32(rng.IntN(6)), rng.Int32N(1 << 20), rng.Int32N(1 << 20), true}
 	}
-	for n := 0; n < 5000; n++ {
+	type at struct {
+		v   uint64
+		pos [2]int32
+	}
+	var indexed []at // every position a change was indexed at
+	for n := 0; n < 20000; n++ {
 		d := uint32(rng.IntN(len(dw)))
 		p := &dw[d]
 		e := Entry{Ver: l.Newest() + 1, Ms: 1000 + int64(n), DID: d, Area: p.area}
@@ -47,6 +54,9 @@ func TestImportRebuildsIndexes(t *testing.T) {
 			e.Kind = Flags
 		}
 		l.Append(e, pos...)
+		for _, q := range pos {
+			indexed = append(indexed, at{e.Ver, q})
+		}
 	}
 	check := func(what string, a, b *Log) {
 		t.Helper()
@@ -77,6 +87,16 @@ func TestImportRebuildsIndexes(t *testing.T) {
 			if !slices.Equal(sa, sb) {
 				t.Fatalf("%s: search after %d: %d, want %d", what, after, len(sb), len(sa))
 			}
+			var oracle []uint64
+			for _, x := range indexed {
+				if x.v > max(after, a.Oldest()) && x.pos[0] >= box[0] && x.pos[0] <= box[2] && x.pos[1] >= box[1] && x.pos[1] <= box[3] {
+					oracle = append(oracle, x.v)
+				}
+			}
+			slices.Sort(oracle)
+			if !slices.Equal(sa, oracle) {
+				t.Fatalf("%s: search after %d: %d changes, want %d", what, after, len(sa), len(oracle))
+			}
 		}
 		for d := range uint32(len(dw)) {
 			va, oka := a.NextPlaceChange(d, a.Oldest())
@@ -91,8 +111,11 @@ func TestImportRebuildsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("imported", l, im)
-	l.Trim(1000 + 2500)
-	im.Trim(1000 + 2500)
+	if len(l.runs) < 4 {
+		t.Fatalf("%d runs: the cap is not exercised", len(l.runs))
+	}
+	l.Trim(1000 + 12500)
+	im.Trim(1000 + 12500)
 	check("both trimmed", l, im)
 	im2, err := Import(l.Export())
 	if err != nil {
