@@ -244,20 +244,23 @@ func toE7Box(b *[4]float64) (*[4]int32, error) {
 // cell's id never changes.
 type cellGrid struct {
 	m, dlat float64
-	// the last row asked for and its column width: buildings come roughly
-	// row by row, so the cosine is rarely computed
-	lastRow  int64
-	lastDlon float64
+	// column widths of rows lately asked for, by row mod len: a cosine is
+	// computed about once per row of the answer, in whatever order
+	// buildings come
+	rows [64]struct {
+		row  int64
+		dlon float64 // 0: empty
+	}
 }
 
 func (g *cellGrid) row(lat int32) int64 { return int64(math.Floor(coord.FromE7(lat) / g.dlat)) }
 
 func (g *cellGrid) dlon(row int64) float64 {
-	if row == g.lastRow && g.lastDlon != 0 {
-		return g.lastDlon
+	e := &g.rows[uint64(row)%uint64(len(g.rows))]
+	if e.row != row || e.dlon == 0 {
+		e.row, e.dlon = row, g.width(row)
 	}
-	g.lastRow, g.lastDlon = row, g.width(row)
-	return g.lastDlon
+	return e.dlon
 }
 
 func (g *cellGrid) width(row int64) float64 {
