@@ -347,23 +347,22 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	if len(a.acc.keys) > MaxCells {
 		return nil, fault.New(fault.TooLarge, "%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)
 	}
-	order := make([]int, 0, len(a.acc.keys))
-	for i := range a.acc.keys {
+	// cells by row, then column: keys with their signs flipped sort so
+	type ordered struct {
+		k uint64
+		i int
+	}
+	order := make([]ordered, 0, len(a.acc.keys))
+	for i, k := range a.acc.keys {
 		if a.acc.acc[i*(2+st.nFlags())] != 0 {
-			order = append(order, i)
+			order = append(order, ordered{k ^ (1<<63 | 1<<31), i})
 		}
 	}
-	slices.SortFunc(order, func(i, j int) int {
-		ri, ci := unkey(a.acc.keys[i])
-		rj, cj := unkey(a.acc.keys[j])
-		if ri != rj {
-			return int(ri - rj)
-		}
-		return int(ci - cj)
-	})
+	slices.SortFunc(order, func(x, y ordered) int { return cmp.Compare(x.k, y.k) })
 	prefix := strconv.FormatFloat(q.CellM, 'f', -1, 64) + "m:"
 	res.Cells = make([]Cell, 0, len(order))
-	for _, i := range order {
+	for _, o := range order {
+		i := o.i
 		r, c := unkey(a.acc.keys[i])
 		dlon := g.dlon(r)
 		res.Cells = append(res.Cells, Cell{

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/roomstate/roomstate/city"
@@ -95,12 +96,23 @@ func TestGridMatchesOracle(t *testing.T) {
 			t.Fatalf("cell_m %v where %q: %d cells, want %d", cellM, where, len(res.Cells), len(want))
 		}
 		var sum int64
-		for _, c := range res.Cells {
+		var prev [2]int64
+		for i, c := range res.Cells {
 			w, ok := want[c.ID]
 			if !ok || !sameCounts(c.Counts, *w) {
 				t.Fatalf("cell %s: got %+v, want %+v", c.ID, c.Counts, w)
 			}
 			sum += c.Total
+			// in order of row (south to north), then column (west to east)
+			var rc [2]int64
+			var m float64
+			if _, err := fmt.Sscanf(strings.ReplaceAll(c.ID, ":", " "), "%gm %d %d", &m, &rc[0], &rc[1]); err != nil {
+				t.Fatalf("cell id %q: %v", c.ID, err)
+			}
+			if i > 0 && (rc[0] < prev[0] || rc[0] == prev[0] && rc[1] <= prev[1]) {
+				t.Fatalf("cell %s after row %d column %d: not in order", c.ID, prev[0], prev[1])
+			}
+			prev = rc
 		}
 		if sum != total.total {
 			t.Fatalf("cells add up to %d, want %d", sum, total.total)
