@@ -176,7 +176,11 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 func (e *Engine) pastIn(st *state, v Version, box *[4]int32) *past {
 	first := map[uint32]uint64{}
 	visit := func(ver uint64) {
-		d := e.hist.At(ver).DID
+		en := e.hist.At(ver)
+		if en.Kind == history.Other {
+			return // no dwelling changed
+		}
+		d := en.DID
 		if f, ok := first[d]; !ok || ver < f {
 			first[d] = ver
 		}
