@@ -7,10 +7,10 @@ package engine
 type prepCtx struct {
 	e *Engine // assignments and campaigns before the group (nil: none)
 
-	ov    map[string]pending        // dwellings as the accepted requests leave them
-	asg   map[asgKey]*Assignment    // assignments they set (nil: removed)
-	camps map[string]*campPending   // campaigns they start, change or end
-	local map[string]pending        // the same for the request being checked
+	ov    map[string]pending      // dwellings as the accepted requests leave them
+	asg   map[asgKey]*Assignment  // assignments they set (nil: removed)
+	camps map[string]*campPending // campaigns they start, change or end
+	local map[string]pending      // the same for the request being checked
 	// assignments and campaigns of the request being checked
 	localAsg   map[asgKey]*Assignment
 	localCamps map[string]*campPending
