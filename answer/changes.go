@@ -61,6 +61,8 @@ func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]
 // EventJSON appends one change as the feed shows it to a caller under pol:
 // {"version", "time", "op", "id", "building", "feature_id", "set", "clear"};
 // viewers see which building changed, not which dwelling nor its flags.
+// Changes of no dwelling (op assign, visit, campaign, campaign_end) carry
+// what writeChangeInfo writes instead of "set" and "clear".
 func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	w := jsonw{b: dst}
 	w.raw(`{"version":`)
@@ -78,7 +80,9 @@ func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	w.str(ev.Building)
 	w.raw(`,"feature_id":`)
 	w.uint(engine.FeatureID(ev.Building))
-	if detail {
+	if in := ev.Info; in != nil {
+		writeChangeInfo(&w, ev, pol)
+	} else if detail {
 		w.raw(`,"set":`)
 		w.strs(nonNil(ev.Set))
 		w.raw(`,"clear":`)
@@ -86,6 +90,45 @@ func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	}
 	w.byte('}')
 	return w.b
+}
+
+// writeChangeInfo writes what a change of no dwelling did: for "assign"
+// the unit ("level", "unit") and who answers for it now ("person", "team":
+// "" when nobody); for "visit" who recorded it ("by") and, beyond
+// viewers, its "note"; for "campaign" and "campaign_end" the campaign
+// ("campaign", "label", "tasks"). Its "id" is the unit's, building's or
+// campaign's, for every caller: none of them is a household.
+func writeChangeInfo(w *jsonw, ev *engine.Event, pol privacy.Policy) {
+	in := ev.Info
+	if !pol.EventDetail() {
+		w.raw(`,"id":`)
+		w.str(ev.ID)
+	}
+	switch ev.Op {
+	case engine.OpAssign:
+		w.raw(`,"level":`)
+		w.str(in.Level.String())
+		w.raw(`,"unit":`)
+		w.str(ev.ID)
+		w.raw(`,"person":`)
+		w.str(in.Person)
+		w.raw(`,"team":`)
+		w.str(in.Team)
+	case engine.OpVisit:
+		w.raw(`,"by":`)
+		w.str(in.By)
+		if pol.EventDetail() {
+			w.raw(`,"note":`)
+			w.str(in.Note)
+		}
+	case engine.OpCampaign, engine.OpEndCampaign:
+		w.raw(`,"campaign":`)
+		w.str(ev.ID)
+		w.raw(`,"label":`)
+		w.str(in.Label)
+		w.raw(`,"tasks":`)
+		w.count(pol.Value(int64(in.Tasks)))
+	}
 }
 
 func nonNil(s []string) []string {
