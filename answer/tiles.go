@@ -111,7 +111,7 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 	bfields := map[string]string{"id": "String: building id", "state": "String: state under the scheme (view=responsibility: assigned or unassigned; campaign=NAME: remaining, done or none)",
 		"color": "String: the state's colour", "assigned": "Number: 1 when someone answers for the building, else 0",
 		"last_visit": "Number: the last visit, Unix seconds (absent: never visited)",
-		"person": "String: who answers for the building (view=responsibility)", "team": "String: their team (view=responsibility)"}
+		"person":     "String: who answers for the building (view=responsibility)", "team": "String: their team (view=responsibility)"}
 	cfields := map[string]string{"buildings": "Number: buildings in the cell"}
 	for k, v := range flags {
 		bfields[k], cfields[k] = v, v

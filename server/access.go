@@ -36,7 +36,9 @@ type Scope struct {
 	Person    []string `json:"person,omitempty"`
 }
 
-func (sc *Scope) empty() bool { return len(sc.Grid)+len(sc.Community)+len(sc.Building)+len(sc.Person) == 0 }
+func (sc *Scope) empty() bool {
+	return len(sc.Grid)+len(sc.Community)+len(sc.Building)+len(sc.Person) == 0
+}
 
 // check refuses empty names in a scope.
 func (sc *Scope) check() error {
