@@ -96,7 +96,9 @@ func TestResponsibilityAndCampaignsSurviveKill(t *testing.T) {
 	os.WriteFile(asgFile, []byte(fmt.Sprintf("level,id,person,team\ngrid,%s,张三,一组\ngrid,%s,李四,二组\n", grids[0], grids[1])), 0o644)
 	p := startProc(t, "serve", "--data-dir", data, "--addr", "127.0.0.1:0", "--log-level", "warn",
 		"--load", filepath.Join(dir, "dwellings.csv"), "--assignments", asgFile)
-	var as struct{ Assignments []struct{ Level, ID, Person, Team string } }
+	var as struct {
+		Assignments []struct{ Level, ID, Person, Team string }
+	}
 	getJSON(t, p.url+"/api/v1/assignments", &as)
 	if len(as.Assignments) != 2 || as.Assignments[0].Person == as.Assignments[1].Person || !strings.Contains("张三李四", as.Assignments[0].Person) ||
 		!strings.Contains("张三李四", as.Assignments[1].Person) {
