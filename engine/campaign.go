@@ -76,6 +76,7 @@ type campaign struct {
 	n      int
 	tuple  []uint32                 // by rank: the campaign-local area tuple its dwelling was in at the start
 	units  [numAreaLevels][]string  // campaign-local units, by level: their ids
+	order  [numAreaLevels][]uint32  // campaign-local units but "", by level, in order of their ids
 	tuples [][numAreaLevels]uint32  // campaign-local area tuples: their units
 	done   []uint64                 // by rank: the task is done
 	gone   []uint64                 // by rank: the task's dwelling is deleted
@@ -263,9 +264,25 @@ func (w *Writer) startCampaign(st *state, name string, in *CampaignInput, ms int
 		r, _ := c.rank(st.did[p])
 		c.tuple[r] = uint32(local[a] - 1)
 	}
+	c.sortUnits()
 	c.derive(st)
 	c.done0 = c.doneN
 	return c
+}
+
+// sortUnits orders each level's campaign-local units by id, leaving out
+// the empty id (tasks without a unit at that level).
+func (c *campaign) sortUnits() {
+	for l := range c.units {
+		c.order[l] = c.order[l][:0]
+		for u, id := range c.units[l] {
+			if id != "" {
+				c.order[l] = append(c.order[l], uint32(u))
+			}
+		}
+		ids := c.units[l]
+		slices.SortFunc(c.order[l], func(a, b uint32) int { return strings.Compare(ids[a], ids[b]) })
+	}
 }
 
 // index makes the rank directory of the task set.
@@ -495,10 +512,9 @@ func (e *Engine) report(st *state, c *campaign, now time.Time, tz *time.Location
 		}
 	}
 	ut := &st.levels[level]
-	for u, id := range c.units[level] {
-		if id == "" {
-			continue
-		}
+	rep.Units = make([]CampaignUnit, 0, len(c.order[level]))
+	for _, u := range c.order[level] {
+		id := c.units[level][u]
 		cu := CampaignUnit{Level: level, ID: id}
 		if k, ok := ut.index[id]; ok {
 			cu.Name = ut.names[k]
@@ -508,7 +524,6 @@ func (e *Engine) report(st *state, c *campaign, now time.Time, tz *time.Location
 		cu.Rise = rise[u]
 		rep.Units = append(rep.Units, cu)
 	}
-	slices.SortFunc(rep.Units, func(a, b CampaignUnit) int { return strings.Compare(a.ID, b.ID) })
 	return rep
 }
 
@@ -655,6 +670,7 @@ func importCampaign(st *state, r *CampaignRecord) (*campaign, error) {
 	for l := range c.units {
 		c.units[l] = r.Units[l]
 	}
+	c.sortUnits()
 	for _, t := range c.tuples {
 		for l, u := range t {
 			if int(u) >= len(c.units[l]) {
@@ -712,6 +728,7 @@ func (e *Engine) CampaignMemory() int64 {
 	n := int64(cap(e.camps.mask)) * 4
 	for _, c := range e.camps.byName {
 		n += int64(cap(c.bits))*8 + int64(cap(c.prefix))*4 + int64(cap(c.tuple))*4 + int64(cap(c.done)+cap(c.gone))*8 +
+			int64(cap(c.order[0])+cap(c.order[1])+cap(c.order[2])+cap(c.order[3]))*4 +
 			int64(cap(c.tuples))*16 + int64(cap(c.logMs))*8 + int64(cap(c.logRef)+cap(c.cum))*4
 		for l := range c.lv {
 			n += int64(cap(c.lv[l].total)+cap(c.lv[l].done)+cap(c.lv[l].removed)) * 4
