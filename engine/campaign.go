@@ -121,6 +121,9 @@ func (st *state) checkCampaign(i int, op *Op, pc *prepCtx) error {
 		return opErr(i, fault.BadRequest, "%v", err)
 	}
 	cur := pc.campaign(op.ID)
+	if pc.localCamps == nil {
+		pc.localCamps = map[string]*campPending{}
+	}
 	if op.Kind == OpEndCampaign {
 		if cur == nil {
 			return opErr(i, fault.NotFound, "campaign %q not found", op.ID)

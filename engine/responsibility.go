@@ -228,6 +228,9 @@ func (st *state) checkAssign(i int, op *Op, pc *prepCtx) error {
 		return opErr(i, fault.BadRequest, "%s %q: %v", in.Level, op.ID, err)
 	}
 	k := asgKey{in.Level, op.ID}
+	if pc.localAsg == nil {
+		pc.localAsg = map[asgKey]*Assignment{}
+	}
 	if in.Person == "" {
 		pc.localAsg[k] = nil
 	} else {

@@ -213,8 +213,7 @@ func (w *Writer) Prepare(reqs []Request) *Prepared {
 func (st *state) checkOps(r *Request, pc *prepCtx) ([]int32, error) {
 	mark := len(pc.moves)
 	pc.local = map[string]pending{}
-	pc.localAsg = map[asgKey]*Assignment{}
-	pc.localCamps = map[string]*campPending{}
+	pc.localAsg, pc.localCamps = nil, nil // made by the first assignment or campaign
 	slots, err := st.checkRequest(r, pc)
 	if err != nil {
 		pc.rollback(st, mark)
