@@ -97,6 +97,7 @@ func BenchmarkUpdates(b *testing.B) {
 		}
 		b.ReportMetric(perSec, "updates/s")
 		b.ReportMetric(r.P50us, "p50-µs/batch")
+		b.ReportMetric(r.CPUus, "cpu-µs/batch")
 	})
 	d, err := f.StartDurable()
 	if err != nil {
