@@ -15,8 +15,10 @@ import (
 // it (nil and "" when not shown).
 type shownProgress struct {
 	total, done, remaining, removed privacy.Value
-	rate                            *float64
-	eta                             string
+	rate                            float64
+	hasRate                         bool
+	eta                             time.Time // a day in the server's zone
+	hasETA                          bool
 }
 
 // showProgress shows p under pol. Besides each count the policy withholds,
@@ -25,8 +27,8 @@ type shownProgress struct {
 // the date are withheld with the rise they come from, or with remaining.
 func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now time.Time, tz *time.Location) shownProgress {
 	s := shownProgress{total: pol.Value(p.Total), done: pol.Value(p.Done), remaining: pol.Value(p.Remaining), removed: pol.Value(p.Removed)}
-	parts := []*privacy.Value{&s.done, &s.remaining, &s.removed}
-	raw := []int64{p.Done, p.Remaining, p.Removed}
+	parts := [3]*privacy.Value{&s.done, &s.remaining, &s.removed}
+	raw := [3]int64{p.Done, p.Remaining, p.Removed}
 	withheld := 0
 	for _, v := range parts {
 		if v.Withheld {
@@ -54,12 +56,11 @@ func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now 
 	if pol.Value(rise).Withheld {
 		return s
 	}
-	r := float64(p.Rise) / float64(days)
-	s.rate = &r
+	s.rate, s.hasRate = float64(p.Rise)/float64(days), true
 	if p.Remaining > 0 && p.Rise > 0 && !s.remaining.Withheld {
-		d := float64(p.Remaining) / r
+		d := float64(p.Remaining) / s.rate
 		if d < 100_000 {
-			s.eta = now.Add(time.Duration(d * float64(24*time.Hour))).In(tz).Format("2006-01-02")
+			s.eta, s.hasETA = now.Add(time.Duration(d*float64(24*time.Hour))).In(tz), true
 		}
 	}
 	return s
@@ -77,14 +78,16 @@ func writeProgress(w *jsonw, s *shownProgress) {
 	w.raw(`,"removed":`)
 	w.count(s.removed)
 	w.raw(`,"rate_7d":`)
-	if s.rate != nil {
-		w.float(*s.rate)
+	if s.hasRate {
+		w.float(s.rate)
 	} else {
 		w.raw("null")
 	}
 	w.raw(`,"eta":`)
-	if s.eta != "" {
-		w.str(s.eta)
+	if s.hasETA {
+		w.byte('"')
+		w.b = s.eta.AppendFormat(w.b, "2006-01-02")
+		w.byte('"')
 	} else {
 		w.raw("null")
 	}

@@ -464,9 +464,13 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 	}
 	_, bv := e.ranks.buildings(st, x)
 	cutoff := e.opts.Clock().Add(-q.Stale).UnixMilli()
-	n := len(st.levels[level].ids)
-	rows := make([]CoverageUnit, n)
-	present := make([]bool, n)
+	// per unit: its buildings, assigned, stale, and whether it has a dwelling
+	type tally struct {
+		buildings, assigned, stale int32
+		present                    bool
+		matched                    int64
+	}
+	rows := make([]tally, len(st.levels[level].ids))
 	for bi := range st.blds {
 		b := &st.blds[bi]
 		if len(b.slots) == 0 {
@@ -474,38 +478,35 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 		}
 		if b.mixed {
 			for _, p := range b.slots {
-				present[st.areas[st.area[p]][level]] = true
+				rows[st.areas[st.area[p]][level]].present = true
 			}
 		} else {
-			present[st.areas[b.area][level]] = true
+			rows[st.areas[b.area][level]].present = true
 		}
 		u := b.home[level]
 		if u == 0 {
 			continue
 		}
 		r := &rows[u]
-		r.Buildings++
+		r.buildings++
 		if e.responsibleOf(st, uint32(bi)) == nil {
-			r.Unassigned++
-			r.MatchedUnassigned += bv.of(uint32(bi))[1]
+			r.matched += bv.of(uint32(bi))[1]
 			continue
 		}
-		r.Assigned++
+		r.assigned++
 		if q.Stale > 0 {
 			if v := e.lastVisit(uint32(bi)); v == nil || v.ms < cutoff {
-				r.Stale++
+				r.stale++
 			}
 		}
 	}
 	res := &CoverageResult{Level: level, Version: e.version}
 	ut := &st.levels[level]
 	for _, u := range ut.sorted() {
-		if u == 0 || !present[u] {
-			continue
+		if r := &rows[u]; u != 0 && r.present {
+			res.Units = append(res.Units, CoverageUnit{Level: level, ID: ut.ids[u], Name: ut.names[u], Buildings: int64(r.buildings),
+				Assigned: int64(r.assigned), Unassigned: int64(r.buildings - r.assigned), MatchedUnassigned: r.matched, Stale: int64(r.stale)})
 		}
-		r := rows[u]
-		r.Level, r.ID, r.Name = level, ut.ids[u], ut.names[u]
-		res.Units = append(res.Units, r)
 	}
 	return res, nil
 }
