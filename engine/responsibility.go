@@ -500,7 +500,13 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 			}
 		}
 	}
-	res := &CoverageResult{Level: level, Version: e.version}
+	n := 0
+	for i := range rows {
+		if rows[i].present && i != 0 {
+			n++
+		}
+	}
+	res := &CoverageResult{Level: level, Version: e.version, Units: make([]CoverageUnit, 0, n)}
 	ut := &st.levels[level]
 	for _, u := range ut.sorted() {
 		if r := &rows[u]; u != 0 && r.present {
