@@ -160,6 +160,7 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
+	w.grow(len(r.Units)*192 + len(r.Days)*48 + 1024)
 	w.byte('{')
 	a.writeCampaignHead(w, pol, r)
 	w.raw(`,"days":[`)

@@ -16,6 +16,14 @@ import (
 // timeMs is how answers write an instant: RFC 3339 with milliseconds.
 const timeMs = "2006-01-02T15:04:05.000Z07:00"
 
+// grow makes room for n more bytes at once: a large answer would
+// otherwise grow its buffer by doubling, copying it each time.
+func (w *jsonw) grow(n int) {
+	if cap(w.b)-len(w.b) < n {
+		w.b = append(make([]byte, 0, len(w.b)+n), w.b...)
+	}
+}
+
 // writeResponsible writes who answers for a building: {"person", "team",
 // "phone", "level", "id"}, or null.
 func writeResponsible(w *jsonw, a *engine.Assignment) {
@@ -276,6 +284,7 @@ func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
+	w.grow(len(res.Units) * 192)
 	w.raw(`{"level":`)
 	w.str(res.Level.String())
 	w.raw(`,"units":[`)
