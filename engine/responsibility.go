@@ -471,17 +471,22 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 		matched                    int64
 	}
 	rows := make([]tally, len(st.levels[level].ids))
+	// a unit has a dwelling when an area tuple holding it does: those of
+	// unmixed buildings are summed per tuple, mixed buildings are few
+	for a, at := range st.areas {
+		if bv.areaOf(uint32(a))[0] > 0 {
+			rows[at[level]].present = true
+		}
+	}
+	for bi := range st.mixed {
+		for _, p := range st.blds[bi].slots {
+			rows[st.areas[st.area[p]][level]].present = true
+		}
+	}
 	for bi := range st.blds {
 		b := &st.blds[bi]
 		if len(b.slots) == 0 {
 			continue
-		}
-		if b.mixed {
-			for _, p := range b.slots {
-				rows[st.areas[st.area[p]][level]].present = true
-			}
-		} else {
-			rows[st.areas[b.area][level]].present = true
 		}
 		u := b.home[level]
 		if u == 0 {
