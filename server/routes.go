@@ -194,7 +194,8 @@ func (s *Server) match(segs []string) (route, handler) {
 	case "responsibility":
 		if n == 1 {
 			return route{name: "responsibility", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
-				return reply(ctx)(a.Responsibility(query(ctx), c))
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Responsibility(query(ctx), c) },
+					func() (*answer.File, error) { return a.ResponsibilityFile(query(ctx), c) })
 			}
 		}
 	case "persons":
@@ -253,7 +254,8 @@ func (s *Server) campaign(ctx *fasthttp.RequestCtx, segs []string, c *answer.Cal
 	case "DELETE":
 		return reply(ctx)(s.ans.DeleteCampaign(name, c))
 	}
-	return reply(ctx)(s.ans.Campaign(name, query(ctx), c))
+	return answerOrFile(ctx, func() ([]byte, error) { return s.ans.Campaign(name, query(ctx), c) },
+		func() (*answer.File, error) { return s.ans.CampaignFile(name, query(ctx), c) })
 }
 
 // tile answers GET /tiles/{z}/{x}/{y}.mvt: gzipped when the client takes
