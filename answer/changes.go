@@ -63,8 +63,9 @@ func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]
 // A viewer sees that the map changed, and when: {"version", "time"}; which
 // building changed, and how, would be a count of one household. Changes of
 // no dwelling (op assign, visit, campaign, campaign_end) are no household's:
-// every caller sees them, with what writeChangeInfo writes instead of "set"
-// and "clear".
+// every caller sees them, with what writeChangeInfo writes, and "set" and
+// "clear" empty (no flag changed), so that every event a caller other than
+// a viewer gets has the members the contract lists.
 func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	w := jsonw{b: dst}
 	w.raw(`{"version":`)
@@ -82,6 +83,7 @@ func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 		w.uint(engine.FeatureID(ev.Building))
 		if ev.Info != nil {
 			writeChangeInfo(&w, ev, pol)
+			w.raw(`,"set":[],"clear":[]`)
 		} else {
 			w.raw(`,"set":`)
 			w.strs(nonNil(ev.Set))
@@ -96,6 +98,7 @@ func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 		w.raw(`,"feature_id":`)
 		w.uint(engine.FeatureID(ev.Building))
 		writeChangeInfo(&w, ev, pol)
+		w.raw(`,"set":[],"clear":[]`)
 	}
 	w.byte('}')
 	return w.b
