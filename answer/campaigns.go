@@ -24,7 +24,9 @@ type shownProgress struct {
 // showProgress shows p under pol. Besides each count the policy withholds,
 // one more of done, remaining and removed is withheld when only one of them
 // is (total = done + remaining + removed would give it back); the rate and
-// the date are withheld with the rise they come from, or with remaining.
+// the date are withheld with the rise they come from, with done (the rise
+// is done now minus done at the window's start, which a viewer may know: 0
+// at the start, or a day's end), or (the date) with remaining.
 func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now time.Time, tz *time.Location) shownProgress {
 	s := shownProgress{total: pol.Value(p.Total), done: pol.Value(p.Done), remaining: pol.Value(p.Remaining), removed: pol.Value(p.Removed)}
 	parts := [3]*privacy.Value{&s.done, &s.remaining, &s.removed}
@@ -49,11 +51,7 @@ func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now 
 			s.total = privacy.Value{Withheld: true}
 		}
 	}
-	rise := p.Rise
-	if rise < 0 {
-		rise = -rise
-	}
-	if pol.Value(rise).Withheld {
+	if s.done.Withheld || pol.Value(abs(p.Rise)).Withheld {
 		return s
 	}
 	s.rate, s.hasRate = float64(p.Rise)/float64(days), true
@@ -94,8 +92,8 @@ func writeProgress(w *jsonw, s *shownProgress) {
 }
 
 // writeCampaignHead writes a campaign's definition and figures (no
-// braces).
-func (a *Answers) writeCampaignHead(w *jsonw, pol privacy.Policy, r *engine.CampaignReport) {
+// braces), and returns the figures as shown.
+func (a *Answers) writeCampaignHead(w *jsonw, pol privacy.Policy, r *engine.CampaignReport) shownProgress {
 	w.raw(`"name":`)
 	w.str(r.Name)
 	w.raw(`,"label":`)
@@ -115,6 +113,7 @@ func (a *Answers) writeCampaignHead(w *jsonw, pol privacy.Policy, r *engine.Camp
 	w.byte(',')
 	s := showProgress(pol, &r.CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
 	writeProgress(w, &s)
+	return s
 }
 
 // Campaigns answers GET /api/v1/campaigns: {"campaigns": [{"name", "label",
@@ -162,12 +161,17 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 	w := &sc.w
 	w.grow(len(r.Units)*192 + len(r.Days)*48 + 1024)
 	w.byte('{')
-	a.writeCampaignHead(w, pol, r)
+	head := a.writeCampaignHead(w, pol, r)
 	w.raw(`,"days":[`)
 	for i := range r.Days {
 		d := &r.Days[i]
 		today := pol.Value(abs(d.DoneToday))
 		done := pol.Value(d.Done)
+		if i == len(r.Days)-1 && head.done.Withheld {
+			// today's done is the campaign's done now, withheld above (with
+			// today's rise, which yesterday's done would turn into it)
+			today = privacy.Value{Withheld: true}
+		}
 		if today.Withheld {
 			done = privacy.Value{Withheld: true}
 		}
