@@ -263,6 +263,12 @@ func parseSpan(name, s string) (time.Duration, error) {
 // person and how many not, the dwellings matching where in the unassigned
 // ones, and (with stale) the assigned ones not visited within it (null
 // without).
+//
+// A viewer's matched_unassigned is the sum of its unassigned buildings'
+// counts as the protected hierarchy shows them (null when one of them is
+// withheld): which buildings are unassigned is public (tiles carry
+// assigned), so a sum of exact counts would give back a withheld
+// building's count by subtracting the others'.
 func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 	start := time.Now()
 	level := q.Get("level")
@@ -277,11 +283,18 @@ func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 		}
 		cq.Stale = d
 	}
+	pol := a.Policy(c)
+	cq.ListUnassigned = !pol.Exact()
 	res, err := a.eng.Coverage(cq)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
+	var vw *view
+	if !pol.Exact() {
+		if vw, err = a.viewFor(c, cq.Where, &engine.AsOf{}, nil); err != nil {
+			return nil, err
+		}
+	}
 	sc := a.scratch()
 	w := &sc.w
 	w.grow(len(res.Units) * 192)
@@ -304,7 +317,11 @@ func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 		w.raw(`,"unassigned":`)
 		w.count(pol.Value(u.Unassigned))
 		w.raw(`,"matched_unassigned":`)
-		w.count(pol.Value(u.MatchedUnassigned))
+		if vw == nil {
+			w.count(pol.Value(u.MatchedUnassigned))
+		} else {
+			w.count(vw.sumMatched(u.UnassignedIDs))
+		}
 		w.raw(`,"stale":`)
 		if cq.Stale > 0 {
 			w.count(pol.Value(u.Stale))

@@ -2,6 +2,7 @@ package answer
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +102,96 @@ func TestAnswersAreJSON(t *testing.T) {
 		t.Fatalf("a viewer's visit event: %s", line)
 	}
 	must(a.DeleteCampaign("vax", admin))
+}
+
+// TestViewersCoverageGivesNothingBack: a viewer's matched_unassigned is
+// the sum of the unassigned buildings' counts the viewer is shown, null
+// when one is withheld. Here a grid's buildings hold 4, 6 and 1 isolated
+// households; B1 (4) is assigned, so an exact sum over B2 and B3 (7) less
+// B2's shown 6 would give back B3's withheld 1.
+func TestViewersCoverageGivesNothingBack(t *testing.T) {
+	st, err := store.Open(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := engine.NewBatch("t", []string{"isolated", "vaccinated"})
+	n := 0
+	for _, bld := range []struct {
+		id            string
+		all, isolated int
+	}{{"B1", 10, 4}, {"B2", 10, 6}, {"B3", 10, 1}, {"B4", 10, 0}} {
+		for i := range bld.all {
+			r := engine.Record{ID: fmt.Sprint("d", n), Lon: 121.5, Lat: 31.2, Building: bld.id, Grid: "G", Community: "C", Street: "S", District: "D"}
+			if i < bld.isolated {
+				r.SetFlag(0)
+			}
+			if err := b.Add(&r); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if err := st.Load([]*engine.Batch{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := New(st.Engine(), st, Options{})
+	if _, err := a.PutAssignments([]byte(`[{"level":"building","id":"B1","person":"张三"}]`), &Caller{Name: "ops", Role: Admin}); err != nil {
+		t.Fatal(err)
+	}
+	type cov struct {
+		Units []struct {
+			ID                string
+			MatchedUnassigned *int64 `json:"matched_unassigned"`
+		}
+	}
+	type unit struct {
+		Children []struct {
+			ID      string
+			Matched *int64
+		}
+	}
+	for _, role := range []Role{Analyst, Viewer} {
+		c := &Caller{Name: "x", Role: role}
+		var cv cov
+		var un unit
+		out, err := a.Responsibility(Values{"level": "grid", "where": "isolated"}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(out, &cv)
+		uo, err := a.Unit("grid", "G", Values{"where": "isolated"}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(uo, &un)
+		got := cv.Units[0].MatchedUnassigned
+		if role == Analyst {
+			if got == nil || *got != 7 {
+				t.Fatalf("analyst: %s", out)
+			}
+			continue
+		}
+		// the sum of what the viewer is shown of B2, B3 and B4, or null
+		var want *int64
+		sum := int64(0)
+		for i, ch := range un.Children {
+			if ch.ID == "B1" {
+				continue
+			}
+			if ch.Matched == nil {
+				break
+			}
+			sum += *ch.Matched
+			if i == len(un.Children)-1 {
+				want = &sum
+			}
+		}
+		if (got == nil) != (want == nil) || got != nil && *got != *want {
+			t.Fatalf("viewer: matched_unassigned %v, the shown buildings' sum %v:\n%s\n%s", got, want, out, uo)
+		}
+		if got != nil {
+			t.Fatalf("viewer: B3's 1 is withheld, so must the sum be: %s\n%s", out, uo)
+		}
+	}
 }

@@ -417,11 +417,14 @@ func (e *Engine) Unoccupied(as []Assignment) []Assignment {
 // CoverageQuery asks how well the buildings of each unit of a level are
 // covered: Level (district, street, community or grid), Where (the
 // dwellings counted in unassigned buildings), Stale (count assigned
-// buildings not visited within it; 0 for none).
+// buildings not visited within it; 0 for none), ListUnassigned (name each
+// unit's unassigned buildings, so that their counts can be shown one by one
+// through a privacy policy).
 type CoverageQuery struct {
-	Level string
-	Where string
-	Stale time.Duration
+	Level          string
+	Where          string
+	Stale          time.Duration
+	ListUnassigned bool
 }
 
 // CoverageUnit is one unit's coverage: of its buildings (those whose own
@@ -436,6 +439,9 @@ type CoverageUnit struct {
 	Unassigned        int64
 	MatchedUnassigned int64
 	Stale             int64
+	// UnassignedIDs, with ListUnassigned: the ids of its unassigned
+	// buildings, sorted
+	UnassignedIDs []string
 }
 
 // CoverageResult answers a CoverageQuery: one unit per id in the dwellings'
@@ -469,6 +475,7 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 		buildings, assigned, stale int32
 		present                    bool
 		matched                    int64
+		unassigned                 []string // with q.ListUnassigned
 	}
 	rows := make([]tally, len(st.levels[level].ids))
 	// a unit has a dwelling when an area tuple holding it does: those of
@@ -496,6 +503,9 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 		r.buildings++
 		if e.responsibleOf(st, uint32(bi)) == nil {
 			r.matched += bv.of(uint32(bi))[1]
+			if q.ListUnassigned {
+				r.unassigned = append(r.unassigned, b.id)
+			}
 			continue
 		}
 		r.assigned++
@@ -515,8 +525,10 @@ func (e *Engine) Coverage(q CoverageQuery) (*CoverageResult, error) {
 	ut := &st.levels[level]
 	for _, u := range ut.sorted() {
 		if r := &rows[u]; u != 0 && r.present {
+			slices.Sort(r.unassigned)
 			res.Units = append(res.Units, CoverageUnit{Level: level, ID: ut.ids[u], Name: ut.names[u], Buildings: int64(r.buildings),
-				Assigned: int64(r.assigned), Unassigned: int64(r.buildings - r.assigned), MatchedUnassigned: r.matched, Stale: int64(r.stale)})
+				Assigned: int64(r.assigned), Unassigned: int64(r.buildings - r.assigned), MatchedUnassigned: r.matched, Stale: int64(r.stale),
+				UnassignedIDs: r.unassigned})
 		}
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -278,7 +279,7 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 	stale := 6 * time.Hour
 	for l := 0; l < 4; l++ {
 		level := engine.Level(l)
-		res, err := w.Coverage(engine.CoverageQuery{Level: level.String(), Where: "isolated", Stale: stale})
+		res, err := w.Coverage(engine.CoverageQuery{Level: level.String(), Where: "isolated", Stale: stale, ListUnassigned: l%2 == 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,6 +298,9 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 			row.Buildings++
 			if _, ok := m.responsible(b, ds); !ok {
 				row.Unassigned++
+				if l%2 == 0 {
+					row.UnassignedIDs = append(row.UnassignedIDs, b)
+				}
 				for _, d := range ds {
 					if d.isolated {
 						row.MatchedUnassigned++
@@ -315,7 +319,20 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 		for i := range res.Units {
 			g := res.Units[i]
 			g.Name = ""
-			if wu := want[g.ID]; wu == nil || g != *wu {
+			wu := want[g.ID]
+			if wu != nil {
+				slices.Sort(wu.UnassignedIDs)
+				if !slices.Equal(g.UnassignedIDs, wu.UnassignedIDs) {
+					t.Fatalf("step %d: %s %s: unassigned buildings %q, model %q", step, level, g.ID, g.UnassignedIDs, wu.UnassignedIDs)
+				}
+			}
+			g.UnassignedIDs = nil
+			if wu != nil {
+				c := *wu
+				c.UnassignedIDs = nil
+				wu = &c
+			}
+			if wu == nil || !reflect.DeepEqual(g, *wu) {
 				t.Fatalf("step %d: %s %s: coverage %+v, model %+v", step, level, g.ID, g, wu)
 			}
 		}
