@@ -61,7 +61,11 @@ func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]
 // EventJSON appends one change as the feed shows it to a caller under pol:
 // {"version", "time", "op", "id", "building", "feature_id", "set", "clear"}.
 // A viewer sees that the map changed, and when: {"version", "time"}; which
-// building changed, and how, would be a count of one household.
+// building changed, and how, would be a count of one household. Changes of
+// no dwelling (op assign, visit, campaign, campaign_end) are no household's:
+// every caller sees them, with what writeChangeInfo writes, and "set" and
+// "clear" empty (no flag changed), so that every event a caller other than
+// a viewer gets has the members the contract lists.
 func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 	w := jsonw{b: dst}
 	w.raw(`{"version":`)
@@ -77,13 +81,66 @@ func EventJSON(dst []byte, ev *engine.Event, pol privacy.Policy) []byte {
 		w.str(ev.Building)
 		w.raw(`,"feature_id":`)
 		w.uint(engine.FeatureID(ev.Building))
-		w.raw(`,"set":`)
-		w.strs(nonNil(ev.Set))
-		w.raw(`,"clear":`)
-		w.strs(nonNil(ev.Clear))
+		if ev.Info != nil {
+			writeChangeInfo(&w, ev, pol)
+			w.raw(`,"set":[],"clear":[]`)
+		} else {
+			w.raw(`,"set":`)
+			w.strs(nonNil(ev.Set))
+			w.raw(`,"clear":`)
+			w.strs(nonNil(ev.Clear))
+		}
+	} else if ev.Info != nil {
+		w.raw(`,"op":`)
+		w.str(ev.Op.String())
+		w.raw(`,"building":`)
+		w.str(ev.Building)
+		w.raw(`,"feature_id":`)
+		w.uint(engine.FeatureID(ev.Building))
+		writeChangeInfo(&w, ev, pol)
+		w.raw(`,"set":[],"clear":[]`)
 	}
 	w.byte('}')
 	return w.b
+}
+
+// writeChangeInfo writes what a change of no dwelling did: for "assign"
+// the unit ("level", "unit") and who answers for it now ("person", "team":
+// "" when nobody); for "visit" who recorded it ("by") and, beyond
+// viewers, its "note"; for "campaign" and "campaign_end" the campaign
+// ("campaign", "label", "tasks"). Its "id" is the unit's, building's or
+// campaign's, for every caller: none of them is a household.
+func writeChangeInfo(w *jsonw, ev *engine.Event, pol privacy.Policy) {
+	in := ev.Info
+	if !pol.EventDetail() {
+		w.raw(`,"id":`)
+		w.str(ev.ID)
+	}
+	switch ev.Op {
+	case engine.OpAssign:
+		w.raw(`,"level":`)
+		w.str(in.Level.String())
+		w.raw(`,"unit":`)
+		w.str(ev.ID)
+		w.raw(`,"person":`)
+		w.str(in.Person)
+		w.raw(`,"team":`)
+		w.str(in.Team)
+	case engine.OpVisit:
+		w.raw(`,"by":`)
+		w.str(in.By)
+		if pol.EventDetail() {
+			w.raw(`,"note":`)
+			w.str(in.Note)
+		}
+	case engine.OpCampaign, engine.OpEndCampaign:
+		w.raw(`,"campaign":`)
+		w.str(ev.ID)
+		w.raw(`,"label":`)
+		w.str(in.Label)
+		w.raw(`,"tasks":`)
+		w.count(pol.Value(int64(in.Tasks)))
+	}
 }
 
 func nonNil(s []string) []string {

@@ -12,7 +12,8 @@ import (
 )
 
 // Exports: the answers with a row per unit or cell (units, a unit's
-// children, polygon groups, grid cells) as CSV or XLSX files.
+// children, polygon groups, grid cells, coverage of responsibility, a
+// campaign's units) as CSV or XLSX files.
 //
 // A file is made from the JSON answer itself: the answer is computed as for
 // JSON, through the caller's privacy policy, and its rows are read back into
@@ -107,6 +108,7 @@ type column struct {
 	key    string // the row's member; "flags" (and "delta") expand to several columns
 	zh, en string // headers
 	count  bool   // a count (a number, or null when withheld)
+	number bool   // a decimal number (a rate; null: an empty cell)
 	// text, when set, gives a text cell instead of the member (names looked
 	// up for rows that carry none)
 	text func(row *fastjson.Value) string
@@ -233,6 +235,8 @@ func (x *exporter) sheet(name string, rows []*fastjson.Value, cols []column) tab
 			add(x.header(c), table.Text, func(r *fastjson.Value) table.Cell { return table.TextCell(c.text(r)) })
 		case c.count:
 			add(x.header(c), table.Count, func(r *fastjson.Value) table.Cell { return countCell(r.Get(c.key)) })
+		case c.number:
+			add(x.header(c), table.Number, func(r *fastjson.Value) table.Cell { return numberCell(r.Get(c.key)) })
 		default:
 			add(x.header(c), table.Text, func(r *fastjson.Value) table.Cell { return table.TextCell(textOf(r.Get(c.key))) })
 		}
@@ -544,4 +548,132 @@ func (a *Answers) GridFile(body []byte, q Query, c *Caller) (*File, error) {
 	}
 	t := &table.Table{Sheets: []table.Sheet{x.sheet(sheet, rows, unitColumns(nil))}}
 	return export(t, f, l, name)
+}
+
+// numberCell reads a decimal number (a rate) as the JSON shows it: a
+// number, or null (or nothing) for an empty cell.
+func numberCell(v *fastjson.Value) table.Cell {
+	if v == nil || v.Type() != fastjson.TypeNumber {
+		return table.Cell{}
+	}
+	return table.NumberCell(v.GetFloat64())
+}
+
+// fileSafe makes free text (a campaign's label) fit a file name: no path
+// separators, no characters Windows refuses, no control characters.
+func fileSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return -1
+		case strings.ContainsRune(`/\:*?"<>|`, r):
+			return '_'
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// ResponsibilityFile answers GET /api/v1/responsibility?format=csv|xlsx:
+// the JSON answer's units, one row each: id, name, buildings, assigned,
+// unassigned, matched_unassigned and, when ?stale= is given, stale.
+func (a *Answers) ResponsibilityFile(q Query, c *Caller) (*File, error) {
+	f, l, err := exportQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	body, err := a.Responsibility(q, c)
+	if err != nil {
+		return nil, err
+	}
+	pa, err := a.readAnswer(body)
+	if err != nil {
+		return nil, err
+	}
+	defer a.parsers.Put(pa.p)
+	lv, _ := engine.ParseLevel(textOf(pa.root.Get("level"))) // Responsibility checked it
+	cols := []column{
+		{key: "id", zh: "编号", en: "id"},
+		{key: "name", zh: "名称", en: "name"},
+		{key: "buildings", zh: "楼栋数", en: "buildings", count: true},
+		{key: "assigned", zh: "已包干", en: "assigned", count: true},
+		{key: "unassigned", zh: "未包干", en: "unassigned", count: true},
+		{key: "matched_unassigned", zh: "未包干楼栋内符合条件户数", en: "matched_unassigned", count: true},
+	}
+	if q.Get("stale") != "" { // without it the JSON's stale is null: not asked
+		cols = append(cols, column{key: "stale", zh: "超期未走访", en: "stale", count: true})
+	}
+	x := &exporter{lang: l}
+	t := &table.Table{Sheets: []table.Sheet{x.sheet(levelName(lv, l, true), pa.root.GetArray("units"), cols)}}
+	v := versionSuffix(pa.version)
+	return export(t, f, l, fileName{
+		zh: "包干覆盖_按" + levelName(lv, zh, false) + "_" + v,
+		en: "responsibility-by-" + lv.String() + "-" + v,
+	})
+}
+
+// progressColumns are the columns of a campaign's figures, after those
+// naming the row.
+var progressColumns = []column{
+	{key: "total", zh: "任务总量", en: "total", count: true},
+	{key: "done", zh: "已完成", en: "done", count: true},
+	{key: "remaining", zh: "剩余任务量", en: "remaining", count: true},
+	{key: "removed", zh: "已移除", en: "removed", count: true},
+	{key: "rate_7d", zh: "日均", en: "rate_7d", number: true},
+	{key: "eta", zh: "预计完成", en: "eta"},
+}
+
+// CampaignFile answers GET /api/v1/campaigns/{name}?level=…&format=csv|xlsx:
+// the JSON answer's units in its order, one row each (id, name, total,
+// done, remaining, removed, rate_7d, eta); a workbook adds a sheet of the
+// campaign's own figures (the city's totals, with its definition) and one
+// of its days.
+func (a *Answers) CampaignFile(name string, q Query, c *Caller) (*File, error) {
+	f, l, err := exportQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	body, err := a.Campaign(name, q, c)
+	if err != nil {
+		return nil, err
+	}
+	pa, err := a.readAnswer(body)
+	if err != nil {
+		return nil, err
+	}
+	defer a.parsers.Put(pa.p)
+	lv, _ := engine.ParseLevel(textOf(pa.root.Get("level"))) // Campaign checked it
+	x := &exporter{lang: l}
+	units := append([]column{{key: "id", zh: "编号", en: "id"}, {key: "name", zh: "名称", en: "name"}}, progressColumns...)
+	head := append([]column{
+		{key: "name", zh: "任务", en: "name"},
+		{key: "label", zh: "任务名称", en: "label"},
+		{key: "target", zh: "任务对象", en: "target"},
+		{key: "goal", zh: "完成条件", en: "goal"},
+		{key: "created", zh: "开始时间", en: "created"},
+		{key: "deadline", zh: "截止日期", en: "deadline"},
+	}, progressColumns...)
+	days := []column{
+		{key: "date", zh: "日期", en: "date"},
+		{key: "done", zh: "累计完成", en: "done", count: true},
+		{key: "done_today", zh: "当日完成", en: "done_today", count: true},
+	}
+	bySheet, totalSheet, daysSheet := "按"+levelName(lv, zh, false), "全市合计", "每日进度"
+	if l == en {
+		bySheet, totalSheet, daysSheet = "by "+lv.String(), "city total", "days"
+	}
+	t := &table.Table{Sheets: []table.Sheet{
+		x.sheet(bySheet, pa.root.GetArray("units"), units),
+		x.sheet(totalSheet, []*fastjson.Value{pa.root}, head),
+		x.sheet(daysSheet, pa.root.GetArray("days"), days),
+	}}
+	label := fileSafe(textOf(pa.root.Get("label")))
+	if label == "" {
+		label = name
+	}
+	v := versionSuffix(pa.version)
+	return export(t, f, l, fileName{
+		zh: "专项任务_" + label + "_按" + levelName(lv, zh, false) + "_" + v,
+		en: "campaign-" + name + "-by-" + lv.String() + "-" + v,
+	})
 }

@@ -495,6 +495,20 @@ func writeBuildingMap(w *jsonw, pol privacy.Policy, b *engine.BuildingMap, m *en
 	w.str(bi.Grid)
 	w.raw(`,"total":`)
 	w.count(pol.Value(int64(bi.Total)))
+	w.raw(`,"responsible":`)
+	writeResponsible(w, bi.Responsible)
+	w.raw(`,"last_visit":`)
+	if v := bi.LastVisit; v != nil {
+		w.raw(`{"time":`)
+		w.str(v.Time.UTC().Format(timeMs))
+		w.raw(`,"by":`)
+		w.str(v.By)
+		w.raw(`,"note":`)
+		w.str(v.Note)
+		w.byte('}')
+	} else {
+		w.raw("null")
+	}
 	w.raw(`},"floors":[`)
 	for i := range b.Floors {
 		fl := &b.Floors[i]
@@ -689,7 +703,7 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 	}
 	defer a.parsers.Put(p)
 	var ids []string
-	var where string
+	var where, view, campaign string
 	scheme := "default"
 	var ferr error
 	obj.Visit(func(k []byte, v *fastjson.Value) {
@@ -703,8 +717,14 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 			where, ferr = fieldString(v, "where")
 		case "scheme":
 			scheme, ferr = fieldString(v, "scheme")
+		case "view":
+			if view, ferr = fieldString(v, "view"); ferr == nil {
+				view, ferr = viewOf(Values{"view": view})
+			}
+		case "campaign":
+			campaign, ferr = fieldString(v, "campaign")
 		default:
-			ferr = fault.New(fault.BadRequest, "unknown field %q (want ids, where, scheme)", k)
+			ferr = fault.New(fault.BadRequest, "unknown field %q (want ids, where, scheme, view, campaign)", k)
 		}
 	})
 	if ferr != nil {
@@ -721,28 +741,48 @@ func (a *Answers) BuildingStates(body []byte, c *Caller) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs, rules, names, v, err := a.eng.BuildingSummaries(ids, where, scheme)
+	bs, rules, names, v, err := a.eng.BuildingSummaries(ids, where, scheme, campaign)
 	if err != nil {
 		return nil, err
 	}
+	look := &tiles.Request{Policy: vw.pol, View: view, Campaign: campaign}
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"buildings":[`)
 	for i := range bs {
 		b := &bs[i]
-		shown := vw.unit(engine.LevelBuilding, b.ID, &b.Counts)
-		r := rules[tiles.ShownState(vw.pol, b, &shown)]
+		counts := vw.unit(engine.LevelBuilding, b.ID, &b.Counts)
+		state, color, shown := tiles.BuildingLook(look, rules, b, &counts)
 		w.comma(i)
 		w.raw(`{"id":`)
 		w.str(b.ID)
 		w.raw(`,"feature_id":`)
 		w.uint(b.FID)
 		w.raw(`,"state":`)
-		w.str(r.State)
+		w.str(state)
 		w.raw(`,"color":`)
-		w.str(r.Color)
+		w.str(color)
+		if !shown {
+			w.suppressed = true
+		}
+		w.raw(`,"assigned":`)
+		if b.Responsible != nil {
+			w.raw(`1`)
+		} else {
+			w.raw(`0`)
+		}
+		if b.Responsible != nil && view == tiles.ViewResponsibility {
+			w.raw(`,"person":`)
+			w.str(b.Responsible.Person)
+			w.raw(`,"team":`)
+			w.str(b.Responsible.Team)
+		}
+		if b.LastVisit > 0 {
+			w.raw(`,"last_visit":`)
+			w.int(b.LastVisit / 1000)
+		}
 		w.byte(',')
-		w.counts(&shown, names)
+		w.counts(&counts, names)
 		w.byte('}')
 	}
 	w.byte(']')

@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/tiles"
 )
@@ -32,7 +34,12 @@ func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (*tiles.Tile, error) 
 	if err != nil {
 		return nil, err
 	}
-	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: vw.pol, AsOf: at}
+	view, err := viewOf(q)
+	if err != nil {
+		return nil, err
+	}
+	req := &tiles.Request{Z: zxy[0], X: zxy[1], Y: zxy[2], Where: q.Get("where"), Scheme: schemeName(q), Policy: vw.pol, AsOf: at,
+		View: view, Campaign: q.Get("campaign")}
 	if vw.h != nil {
 		req.Published = vw.h
 	}
@@ -42,6 +49,17 @@ func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (*tiles.Tile, error) 
 		return nil, fault.New(fault.BadTile, "%v", err)
 	}
 	return t, err
+}
+
+// viewOf reads the view parameter of tiles: "" (the scheme's colours) or
+// "responsibility".
+func viewOf(q Query) (string, error) {
+	switch v := q.Get("view"); v {
+	case "", tiles.ViewResponsibility:
+		return v, nil
+	default:
+		return "", fault.New(fault.BadRequest, "view %q: want responsibility, or none for the scheme's colours", v)
+	}
 }
 
 // TileJSON answers GET /tiles.json: TileJSON 3.0.0 for MapLibre, with tile
@@ -60,6 +78,19 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 			return nil, fault.New(fault.NotFound, "scheme %q not found", sc)
 		}
 		v.Set("scheme", sc)
+	}
+	view, err := viewOf(q)
+	if err != nil {
+		return nil, err
+	}
+	if view != "" {
+		v.Set("view", view)
+	}
+	if name := q.Get("campaign"); name != "" {
+		if _, err := a.eng.Campaign(name, engine.LevelDistrict, time.UTC); err != nil {
+			return nil, err
+		}
+		v.Set("campaign", name)
 	}
 	// a past state is named by its version in the tile URLs: its tiles
 	// never change, and a date names the same tiles all day
@@ -84,7 +115,10 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 	for _, f := range a.eng.Flags() {
 		flags[f] = "Number: matched dwellings with " + f
 	}
-	bfields := map[string]string{"id": "String: building id", "state": "String: state under the scheme", "color": "String: the state's colour"}
+	bfields := map[string]string{"id": "String: building id", "state": "String: state under the scheme (view=responsibility: assigned or unassigned; campaign=NAME: remaining, done or none)",
+		"color": "String: the state's colour", "assigned": "Number: 1 when someone answers for the building, else 0",
+		"last_visit": "Number: the last visit, Unix seconds (absent: never visited)",
+		"person":     "String: who answers for the building (view=responsibility)", "team": "String: their team (view=responsibility)"}
 	cfields := map[string]string{"buildings": "Number: buildings in the cell"}
 	for k, v := range flags {
 		bfields[k], cfields[k] = v, v

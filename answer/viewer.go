@@ -237,6 +237,21 @@ func (v *view) unit(l engine.Level, id string, c *engine.Counts) privacy.Counts 
 	return v.h.Unit(l, id)
 }
 
+// sumMatched is the sum of the buildings' matched counts as the view shows
+// them, withheld when one of them is: a sum of shown counts tells nothing
+// they do not.
+func (v *view) sumMatched(buildings []string) privacy.Value {
+	var sum privacy.Value
+	for _, id := range buildings {
+		m := v.h.Building(id).Matched
+		if m.Withheld {
+			return privacy.Value{Withheld: true}
+		}
+		sum.N += m.N
+	}
+	return sum
+}
+
 // delta shows a unit's delta: for a viewer, only where both ends are shown
 // and the difference is not from 1 to k−1 either way.
 func (v *view) delta(l engine.Level, id string, d *engine.Counts) privacy.Counts {

@@ -326,6 +326,7 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	TargetUS  float64 `json:"target_us,omitempty"`
 	Note      string  `json:"note,omitempty"`
+	CPUus     float64 `json:"cpu_us,omitempty"` // CPU time of the process per operation, when measured
 }
 
 // Run measures w for about d (and at least minOps operations).

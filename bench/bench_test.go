@@ -179,6 +179,7 @@ func BenchmarkUpdates(b *testing.B) {
 		}
 		b.ReportMetric(perSec, "updates/s")
 		b.ReportMetric(r.P50us, "p50-µs/batch")
+		b.ReportMetric(r.CPUus, "cpu-µs/batch")
 	})
 	d, err := f.StartDurable()
 	if err != nil {
@@ -273,4 +274,38 @@ func BenchmarkReplicas(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkCampaigns: with responsibility assigned and the ten campaigns of
+// CampaignDefs running (1–20 % of the city each) and progress made, the
+// answers of a campaign by street and by grid and of coverage by grid, the
+// memory the campaigns hold, and in-process flag updates with them
+// running. It changes the fixture, so it runs only when
+// ROOMSTATE_BENCH_CAMPAIGNS is set, and best alone:
+//
+//	ROOMSTATE_BENCH_CAMPAIGNS=1 ROOMSTATE_BENCH_N=10000000 go test -run '^$' -bench Campaigns ./bench
+func BenchmarkCampaigns(b *testing.B) {
+	if os.Getenv("ROOMSTATE_BENCH_CAMPAIGNS") == "" {
+		b.Skip("set ROOMSTATE_BENCH_CAMPAIGNS=1 (it changes the fixture)")
+	}
+	f := fixture(b)
+	s, err := f.SetUpCampaigns(500_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("city: %d dwellings; %d campaigns started in %v, tasks %v; %d changes since", f.Eng.Len(), len(s.Names), s.Took, s.Tasks, s.Changes)
+	b.Logf("campaigns hold %.1f MB (the engine's count), heap grew %.1f MB: %.1f MB a campaign", float64(s.Bytes)/1e6,
+		float64(s.HeapBytes)/1e6, float64(s.Bytes)/1e6/float64(len(s.Names)))
+	b.Run("memory", func(b *testing.B) {
+		b.ReportMetric(float64(s.Bytes)/float64(len(s.Names)), "bytes/campaign")
+		b.ReportMetric(float64(s.HeapBytes)/float64(len(s.Names)), "heap-bytes/campaign")
+	})
+	benchWorkloads(b, f.CampaignWorkloads(s.Names))
+	b.Run("updates-with-campaigns", func(b *testing.B) {
+		_, perSec, err := f.InProcessUpdates(1000, time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(perSec, "updates/s")
+	})
 }

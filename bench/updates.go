@@ -53,6 +53,7 @@ func (f *Fixture) InProcessUpdates(batch int, d time.Duration) (Result, float64,
 	for i := range reqs {
 		reqs[i] = []engine.Request{{Ops: randomFlagOps(rng, ids, batch)}}
 	}
+	cpu0 := cpuTime()
 	r, err := Run(Workload{Name: fmt.Sprintf("update/in-process/batch%d", batch), Op: func(i int) error {
 		// as the store's committer drives the writer: check, apply, housekeeping
 		p := f.W.Prepare(reqs[i%len(reqs)])
@@ -63,6 +64,9 @@ func (f *Fixture) InProcessUpdates(batch int, d time.Duration) (Result, float64,
 		f.W.Maintain()
 		return nil
 	}}, d, 10)
+	if r.Ops > 0 {
+		r.CPUus = float64((cpuTime() - cpu0).Microseconds()) / float64(r.Ops)
+	}
 	return r, r.OpsPerSec * float64(batch), err
 }
 

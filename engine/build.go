@@ -434,6 +434,7 @@ func (st *state) refreshBuilding(bi uint32) {
 		b.bbox = [4]int32{}
 		b.lon, b.lat = 0, 0
 		b.mixed = false
+		b.home = areaTuple{}
 		delete(st.mixed, bi)
 		return
 	}
@@ -452,14 +453,38 @@ func (st *state) refreshBuilding(bi uint32) {
 	}
 	if b.mixed {
 		st.mixed[bi] = struct{}{}
+		b.home = st.majority(b.slots)
 	} else {
 		delete(st.mixed, bi)
+		b.home = st.areas[b.area]
 	}
 	k := int64(len(b.slots))
 	b.lon, b.lat = int32(roundDiv(sx, k)), int32(roundDiv(sy, k))
 	b.bbox = bb
 	st.btree.Insert(bboxMin(bb), bboxMax(bb), bi)
 	b.inTree = true
+}
+
+// majority returns, per level, the unit most of the slots are in, among
+// those that have one at that level; ties go to the smaller id.
+func (st *state) majority(slots []uint32) areaTuple {
+	var home areaTuple
+	for l := range home {
+		count := map[uint32]int{}
+		for _, p := range slots {
+			if u := st.areas[st.area[p]][l]; u != 0 {
+				count[u]++
+			}
+		}
+		best, bestN := uint32(0), 0
+		for u, n := range count {
+			if n > bestN || n == bestN && st.levels[l].ids[u] < st.levels[l].ids[best] {
+				best, bestN = u, n
+			}
+		}
+		home[l] = best
+	}
+	return home
 }
 
 func bboxMin(b [4]int32) [2]int32 { return [2]int32{b[0], b[1]} }

@@ -52,6 +52,8 @@ type Engine struct {
 	gens    uint64       // numbers states, boundary and scheme changes (st.gen)
 	hist    *history.Log // every change since the load, for the retention window
 	exp     expiries     // flags that clear themselves, by dwelling
+	resp    resp         // assignments and visits (responsibility.go)
+	camps   campaigns    // running campaigns (campaign.go)
 
 	pool sync.Pool // *scratch: per-query buffers
 }
@@ -111,7 +113,8 @@ func New(opts Options) *Writer {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	e := &Engine{opts: opts, schemes: map[string]*scheme.Compiled{}, hist: history.New(0, opts.Clock().UnixMilli())}
+	e := &Engine{opts: opts, schemes: map[string]*scheme.Compiled{}, hist: history.New(0, opts.Clock().UnixMilli()),
+		resp: newResp(), camps: newCampaigns()}
 	e.pool.New = func() any { return new(scratch) }
 	w := &Writer{Engine: e}
 	w.install(newState())
@@ -143,6 +146,7 @@ func (w *Writer) install(st *state) {
 		e.schemes["default"] = def
 	}
 	st.resortUnits()
+	w.deriveResp()
 }
 
 // Flags returns the names of the known flags, in FlagID order.

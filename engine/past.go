@@ -200,7 +200,11 @@ func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, la
 			}
 		})
 	} else {
-		e.hist.Scan(uint64(v), func(ver uint64) { cs = append(cs, change{e.hist.DID(ver), ver}) })
+		e.hist.Scan(uint64(v), func(ver uint64) {
+			if _, kind := e.hist.AreaOf(ver); kind != history.Other { // Other: no dwelling changed
+				cs = append(cs, change{e.hist.DID(ver), ver})
+			}
+		})
 	}
 	// each dwelling once, with its first change after v
 	slices.SortFunc(cs, func(a, b change) int {

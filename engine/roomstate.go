@@ -61,6 +61,11 @@ type BuildingInfo struct {
 	Community string
 	Grid      string
 	Total     int
+	// Responsible is who answers for the building (nil: nobody), and
+	// LastVisit its last recorded visit (nil: none): both as they are now,
+	// also in a map as of a past state.
+	Responsible *Assignment
+	LastVisit   *Visit
 }
 
 // Room is one dwelling in a room-state map.
@@ -120,6 +125,7 @@ func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMa
 		// the changed ones that were here then, wherever they are now
 		if m, ok := st.pastBuildingMap(bi, sc, e.pastIn(st, v, nil, nil), nil); ok {
 			out.Buildings = []BuildingMap{m}
+			e.annotate(st, &out.Buildings[0].Building)
 			return out, nil
 		}
 		ok = false
@@ -128,6 +134,7 @@ func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMa
 		return nil, fault.New(fault.NotFound, "building %q not found", id)
 	}
 	out.Buildings = []BuildingMap{st.buildingMap(bi, sc, nil)}
+	e.annotate(st, &out.Buildings[0].Building)
 	return out, nil
 }
 
@@ -162,6 +169,9 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 			}
 		}
 		sortMaps(out.Buildings)
+		for i := range out.Buildings {
+			e.annotate(st, &out.Buildings[i].Building)
+		}
 		return out, nil
 	}
 	for bi := range st.blds {
@@ -181,6 +191,9 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 		}
 	}
 	sortMaps(out.Buildings)
+	for i := range out.Buildings {
+		e.annotate(st, &out.Buildings[i].Building)
+	}
 	return out, nil
 }
 
@@ -199,7 +212,7 @@ func sortMaps(ms []BuildingMap) {
 
 func (st *state) buildingInfo(bi uint32) BuildingInfo {
 	b := &st.blds[bi]
-	at := st.areas[b.area]
+	at := b.home // a building's own units: most of its dwellings are in them
 	return BuildingInfo{ID: b.id, FeatureID: b.fid, Lon: b.lon, Lat: b.lat,
 		District: st.levels[LevelDistrict].ids[at[LevelDistrict]], Street: st.levels[LevelStreet].ids[at[LevelStreet]],
 		Community: st.levels[LevelCommunity].ids[at[LevelCommunity]], Grid: st.levels[LevelGrid].ids[at[LevelGrid]],

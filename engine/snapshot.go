@@ -55,6 +55,11 @@ type Snapshot struct {
 	History *history.State
 	// Expiries are the flags due to clear themselves.
 	Expiries []Expiry
+	// Assignments, Visits (each building's last) and Campaigns: see
+	// responsibility.go and campaign.go.
+	Assignments []AssignmentRecord
+	Visits      []VisitRecord
+	Campaigns   []CampaignRecord
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
@@ -103,6 +108,9 @@ type Frozen struct {
 	st      *state
 	hist    *history.State
 	exp     []Expiry
+	asg     []AssignmentRecord
+	visits  []VisitRecord
+	camps   []frozenCampaign
 	version Version
 	schemes map[string]scheme.Scheme
 	band    int32
@@ -116,7 +124,9 @@ func (fz *Frozen) Version() Version { return fz.version }
 func (e *Engine) Freeze() *Frozen {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), exp: e.exportExpiries(e.st), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h}
+	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), exp: e.exportExpiries(e.st), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h,
+		camps: e.freezeCampaigns()}
+	fz.asg, fz.visits = e.exportResp()
 	for n, s := range e.schemes {
 		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
 			fz.schemes[n] = s.Def
@@ -135,7 +145,11 @@ func (e *Engine) Export() *Snapshot { return e.Freeze().Snapshot() }
 func (fz *Frozen) Snapshot() *Snapshot {
 	st := fz.st
 	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
-		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist, Expiries: fz.exp}
+		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist, Expiries: fz.exp,
+		Assignments: fz.asg, Visits: fz.visits}
+	for i := range fz.camps {
+		s.Campaigns = append(s.Campaigns, fz.camps[i].record())
+	}
 	live := make([]uint32, 0, st.nLive)
 	for p := uint32(0); p < uint32(st.n); p++ {
 		if st.isLive(p) {
@@ -412,10 +426,19 @@ func (w *Writer) Restore(s *Snapshot) error {
 		}
 		exp.set(expKey{x.DID, f}, x.Ms)
 	}
+	rp, err := importResp(s.Assignments, s.Visits)
+	if err != nil {
+		return bad("assignments", err)
+	}
+	camps, err := importCampaigns(st, s.Campaigns)
+	if err != nil {
+		return bad("campaigns", err)
+	}
 	w.waitCompaction()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.schemes = compiled
+	e.resp, e.camps = rp, camps
 	w.install(st)
 	e.version = Version(s.Version)
 	e.hist = hist

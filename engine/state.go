@@ -17,6 +17,10 @@ type building struct {
 	bbox  [4]int32 // min lon, min lat, max lon, max lat of its dwellings
 	area  uint32   // the area tuple of its dwellings, when not mixed
 	mixed bool     // its dwellings belong to more than one area tuple
+	// home: per level, the unit most of its dwellings are in (ties: the
+	// smaller id; 0 when none of them has one): the building's own grid,
+	// community, street and district, which responsibility resolves through
+	home areaTuple
 	// inTree: filed in the R-tree under bbox
 	inTree bool
 	// slots of its live dwellings in room-state order: floor descending, unit, room

@@ -8,6 +8,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/expr"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -20,6 +21,9 @@ type TileQuery struct {
 	Levels []Level
 	// AsOf asks for the tile as it was.
 	AsOf AsOf
+	// Campaign, when set, names a running campaign whose tasks each
+	// building counts (Tasks, Remaining); not with AsOf.
+	Campaign string
 }
 
 // TileBuilding is one building as a tile shows it.
@@ -30,6 +34,13 @@ type TileBuilding struct {
 	Counts           // total, matched, per flag (matched ∧ flag)
 	State    int     // the first rule any matched dwelling satisfies; len(rules) when none does
 	Rules    []int64 // per rule: the matched dwellings that satisfy it
+	// Responsible is who answers for the building now (nil: nobody);
+	// LastVisit when it was last visited (Unix ms, 0: never).
+	Responsible *Assignment
+	LastVisit   int64
+	// Tasks are the campaign's tasks whose dwellings are in the building
+	// now, Remaining those of them not done (with TileQuery.Campaign).
+	Tasks, Remaining int64
 }
 
 // TileBoundary is one area outline with its live counts.
@@ -84,8 +95,25 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	if err != nil {
 		return nil, err
 	}
+	var camp *campaign
+	if q.Campaign != "" {
+		if isPast {
+			return nil, fault.New(fault.BadRequest, "a campaign's progress is shown as it is now, not with as_of")
+		}
+		if camp, err = e.campaignNamed(q.Campaign); err != nil {
+			return nil, err
+		}
+	}
 	if isPast {
-		return e.pastTileData(st, q, x, sc, summarise, v)
+		d, err := e.pastTileData(st, q, x, sc, summarise, v)
+		if err == nil {
+			for i := range d.Buildings {
+				if bi, ok := st.bldIdx[d.Buildings[i].ID]; ok {
+					e.annotateTile(st, &d.Buildings[i], bi, nil)
+				}
+			}
+		}
+		return d, err
 	}
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
 	d.Rules = sc.All()
@@ -105,6 +133,7 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	flags := make([]int64, len(d.Deps.blds)*len(st.flagNames))
 	for i, bi := range d.Deps.blds {
 		d.Buildings[i] = summarise(bi, flags[i*len(st.flagNames):(i+1)*len(st.flagNames):(i+1)*len(st.flagNames)])
+		e.annotateTile(st, &d.Buildings[i], bi, camp)
 	}
 	if len(q.Levels) > 0 {
 		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
@@ -143,6 +172,18 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	return d, nil
 }
 
+// annotateTile adds to a tile's building who answers for it, its last
+// visit and (c not nil) the campaign's tasks in it. Caller holds the lock.
+func (e *Engine) annotateTile(st *state, tb *TileBuilding, bi uint32, c *campaign) {
+	tb.Responsible = e.responsibleOf(st, bi)
+	if v := e.lastVisit(bi); v != nil {
+		tb.LastVisit = v.ms
+	}
+	if c != nil {
+		tb.Tasks, tb.Remaining = e.tasksIn(st, c, bi)
+	}
+}
+
 // summariser returns a function that gives a building's counts under x and
 // its state under sc: the first rule that any matched dwelling satisfies.
 // The per-flag counts are copied into flags (one per flag). Caller holds the
@@ -178,9 +219,10 @@ func (e *Engine) summariser(st *state, x *expr.Expr, sc *scheme.Compiled) (func(
 }
 
 // BuildingSummaries gives, for each known building id, its counts under
-// where and its state under the scheme, as tiles show them; unknown ids are
-// left out.
-func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]TileBuilding, []scheme.Rule, []string, Version, error) {
+// where and its state under the scheme, who answers for it, its last visit
+// and (campaignName not "") the campaign's tasks in it, as tiles show
+// them; unknown ids are left out.
+func (e *Engine) BuildingSummaries(ids []string, where, schemeName, campaignName string) ([]TileBuilding, []scheme.Rule, []string, Version, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
@@ -196,10 +238,18 @@ func (e *Engine) BuildingSummaries(ids []string, where, schemeName string) ([]Ti
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
+	var camp *campaign
+	if campaignName != "" {
+		if camp, err = e.campaignNamed(campaignName); err != nil {
+			return nil, nil, nil, 0, err
+		}
+	}
 	var out []TileBuilding
 	for _, id := range ids {
 		if bi, ok := st.bldIdx[id]; ok && len(st.blds[bi].slots) > 0 {
-			out = append(out, summarise(bi, make([]int64, len(st.flagNames))))
+			tb := summarise(bi, make([]int64, len(st.flagNames)))
+			e.annotateTile(st, &tb, bi, camp)
+			out = append(out, tb)
 		}
 	}
 	return out, sc.All(), st.flagNames, e.version, nil

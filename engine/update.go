@@ -9,6 +9,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/history"
 )
 
 // OpKind is the kind of a change to a dwelling.
@@ -16,9 +17,13 @@ type OpKind uint8
 
 // The kinds of change.
 const (
-	OpFlags  OpKind = iota + 1 // set and clear flags
-	OpPut                      // add or replace a whole dwelling
-	OpDelete                   // remove a dwelling
+	OpFlags       OpKind = iota + 1 // set and clear flags
+	OpPut                           // add or replace a whole dwelling
+	OpDelete                        // remove a dwelling
+	OpAssign                        // set or remove who answers for a unit (ID: the unit's id)
+	OpVisit                         // record a visit of a building (ID: the building's id)
+	OpCampaign                      // start a campaign, or change its label and deadline (ID: its name)
+	OpEndCampaign                   // end a campaign (ID: its name)
 )
 
 func (k OpKind) String() string {
@@ -29,9 +34,21 @@ func (k OpKind) String() string {
 		return "put"
 	case OpDelete:
 		return "delete"
+	case OpAssign:
+		return "assign"
+	case OpVisit:
+		return "visit"
+	case OpCampaign:
+		return "campaign"
+	case OpEndCampaign:
+		return "campaign_end"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
+
+// OfDwelling reports whether the kind changes a dwelling (flags, put,
+// delete); the others change responsibility, visits or campaigns.
+func (k OpKind) OfDwelling() bool { return k >= OpFlags && k <= OpDelete }
 
 // Op is one change to one dwelling.
 type Op struct {
@@ -42,6 +59,11 @@ type Op struct {
 	Put   *DwellingInput // OpPut: the new record
 	// Until, when set (OpFlags), is when the flags set clear themselves.
 	Until time.Time
+	// Assign is what an OpAssign sets; Visit what an OpVisit records;
+	// Campaign what an OpCampaign starts or changes.
+	Assign   *AssignInput
+	Visit    *VisitInput
+	Campaign *CampaignInput
 }
 
 // DwellingInput is a whole dwelling as PUT gives it.
@@ -61,15 +83,16 @@ type DwellingInput struct {
 
 // Scope limits where a request may change dwellings (an editor's): a
 // dwelling is in scope when its building, its grid or its community is
-// listed. A nil *Scope is no limit.
+// listed, or when one of the persons listed answers for its building at
+// the moment of the change (see Assignment); a building (a visit) when it
+// is listed, its own grid or community is, or one of the persons answers
+// for it. A nil *Scope is no limit. A request with a scope may hold only
+// changes of dwellings and visits.
 type Scope struct {
 	Grid      []string
 	Community []string
 	Building  []string
-}
-
-func (sc *Scope) holds(grid, community, building string) bool {
-	return slices.Contains(sc.Grid, grid) || slices.Contains(sc.Community, community) || slices.Contains(sc.Building, building)
+	Person    []string
 }
 
 // Request is one request of changes, applied whole or not at all. Scope,
@@ -90,7 +113,9 @@ type Event struct {
 	Set      []string // flags now set by the change
 	Clear    []string // flags now cleared by the change
 	Flags    []string // the dwelling's flags after the change (none after a delete)
-	Created  bool     // a put that added a new dwelling (not a replacement)
+	Created  bool     // a put that added a new dwelling (not a replacement), or a campaign started
+	// Info describes a change that is not to a dwelling (nil for those that are).
+	Info *ChangeInfo
 
 	changed bool   // the change altered the dwelling (a flag set again does not)
 	did     uint32 // the dwelling's number
@@ -140,8 +165,8 @@ func ValidID(id string) error {
 // pending is what the requests checked so far in a group make of one
 // dwelling: whether it exists after them, and where.
 type pending struct {
-	exists                    bool
-	grid, community, building string
+	exists                            bool
+	street, grid, community, building string
 }
 
 // Prepared is a group of requests checked against the state they will
@@ -175,20 +200,41 @@ func (w *Writer) Prepare(reqs []Request) *Prepared {
 	st := w.Engine.st
 	p := &Prepared{gen: st.gen, reqs: reqs, Errs: make([]error, len(reqs)), slots: make([][]int32, len(reqs)),
 		First: w.Engine.version + 1}
-	ov := map[string]pending{}
+	pc := newPrepCtx(w.Engine)
 	for i := range reqs {
-		p.slots[i], p.Errs[i] = st.checkOps(&reqs[i], ov)
+		p.slots[i], p.Errs[i] = st.checkOps(&reqs[i], pc)
 	}
 	return p
 }
 
-// checkOps validates one request against st and the effects ov of the
-// requests before it; on success ov takes its effects. The slots are those
-// of flag changes whose dwelling checking found (-1 otherwise).
-func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
+// checkOps validates one request against st and the effects pc holds of
+// the requests before it; on success pc takes its effects. The slots are
+// those of flag changes whose dwelling checking found (-1 otherwise).
+func (st *state) checkOps(r *Request, pc *prepCtx) ([]int32, error) {
+	mark := len(pc.moves)
+	pc.local = map[string]pending{}
+	pc.localAsg, pc.localCamps = nil, nil // made by the first assignment or campaign
+	slots, err := st.checkRequest(r, pc)
+	if err != nil {
+		pc.rollback(st, mark)
+		return nil, err
+	}
+	for id, v := range pc.local {
+		pc.ov[id] = v
+	}
+	for k, v := range pc.localAsg {
+		pc.asg[k] = v
+	}
+	for k, v := range pc.localCamps {
+		pc.camps[k] = v
+	}
+	return slots, nil
+}
+
+func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 	ops := r.Ops
 	slots := make([]int32, len(ops))
-	local := map[string]pending{}
+	local := pc.local
 	structural := slices.ContainsFunc(ops, func(op Op) bool { return op.Kind != OpFlags })
 	// find returns what is known of a dwelling before op i
 	find := func(i int, id string) pending {
@@ -196,7 +242,7 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 		if v, ok := local[id]; ok {
 			return v
 		}
-		if v, ok := ov[id]; ok {
+		if v, ok := pc.ov[id]; ok {
 			return v
 		}
 		p, ok := st.lookup(id)
@@ -206,9 +252,7 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 		if !structural {
 			slots[i] = int32(p)
 		}
-		at := st.areas[st.area[p]]
-		return pending{exists: true, grid: st.levels[LevelGrid].ids[at[LevelGrid]],
-			community: st.levels[LevelCommunity].ids[at[LevelCommunity]], building: st.blds[st.bld[p]].id}
+		return st.pendingOf(p)
 	}
 	flagErr := func(i int, names []string, what string) error {
 		for _, n := range names {
@@ -221,13 +265,23 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 	outside := func(i int, id, what string) error {
 		return opErr(i, fault.Forbidden, "dwelling %q %s is outside the scope of this token; nothing was applied", id, what)
 	}
+	// holds reports whether the scope covers a dwelling as d describes it
+	holds := func(d pending) bool {
+		sc := r.Scope
+		if slices.Contains(sc.Grid, d.grid) || slices.Contains(sc.Community, d.community) || slices.Contains(sc.Building, d.building) {
+			return true
+		}
+		return len(sc.Person) > 0 && pc.answeredBy(st, sc.Person, d.building)
+	}
 	if len(ops) == 0 {
 		return nil, opErr(0, fault.BadRequest, "no changes in the request")
 	}
 	for i := range ops {
 		op := &ops[i]
-		if err := ValidID(op.ID); err != nil {
-			return nil, opErr(i, fault.BadRequest, "%v", err)
+		if op.Kind.OfDwelling() {
+			if err := ValidID(op.ID); err != nil {
+				return nil, opErr(i, fault.BadRequest, "%v", err)
+			}
 		}
 		switch op.Kind {
 		case OpFlags:
@@ -252,7 +306,7 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 			if !d.exists {
 				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
 			}
-			if r.Scope != nil && !r.Scope.holds(d.grid, d.community, d.building) {
+			if r.Scope != nil && !holds(d) {
 				return nil, outside(i, op.ID, "")
 			}
 		case OpPut:
@@ -275,37 +329,64 @@ func (st *state) checkOps(r *Request, ov map[string]pending) ([]int32, error) {
 			if bkey == "" {
 				bkey = pointBuildingID(coord.ToE7(in.Lon), coord.ToE7(in.Lat))
 			}
+			before := find(i, op.ID)
 			if r.Scope != nil {
-				if d := find(i, op.ID); d.exists && !r.Scope.holds(d.grid, d.community, d.building) {
+				if before.exists && !holds(before) {
 					return nil, outside(i, op.ID, "")
 				}
 				if err := st.checkClaim(i, in, bkey); err != nil {
 					return nil, err
 				}
-				if !r.Scope.holds(in.Grid, in.Community, bkey) {
-					return nil, outside(i, op.ID, "as sent")
-				}
 			}
+			after := pending{exists: true, street: in.Street, grid: in.Grid, community: in.Community, building: bkey}
 			slots[i] = -1
-			local[op.ID] = pending{exists: true, grid: in.Grid, community: in.Community, building: bkey}
+			local[op.ID] = after
+			pc.moves = append(pc.moves, move{from: before, to: after})
+			if r.Scope != nil && !holds(after) {
+				return nil, outside(i, op.ID, "as sent")
+			}
 		case OpDelete:
 			d := find(i, op.ID)
 			if !d.exists {
 				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
 			}
-			if r.Scope != nil && !r.Scope.holds(d.grid, d.community, d.building) {
+			if r.Scope != nil && !holds(d) {
 				return nil, outside(i, op.ID, "")
 			}
 			slots[i] = -1
 			local[op.ID] = pending{}
+			pc.moves = append(pc.moves, move{from: d})
+		case OpVisit:
+			slots[i] = -1
+			if err := st.checkVisit(i, op, r.Scope, pc); err != nil {
+				return nil, err
+			}
+		case OpAssign, OpCampaign, OpEndCampaign:
+			slots[i] = -1
+			if r.Scope != nil {
+				return nil, opErr(i, fault.Forbidden, "a token with a scope may change dwellings and record visits, not %s; nothing was applied", op.Kind)
+			}
+			var err error
+			if op.Kind == OpAssign {
+				err = st.checkAssign(i, op, pc)
+			} else {
+				err = st.checkCampaign(i, op, pc)
+			}
+			if err != nil {
+				return nil, err
+			}
 		default:
 			return nil, opErr(i, fault.BadRequest, "unknown kind of change")
 		}
 	}
-	for id, v := range local {
-		ov[id] = v
-	}
 	return slots, nil
+}
+
+// pendingOf describes the live dwelling in slot p.
+func (st *state) pendingOf(p uint32) pending {
+	at := st.areas[st.area[p]]
+	return pending{exists: true, street: st.levels[LevelStreet].ids[at[LevelStreet]], grid: st.levels[LevelGrid].ids[at[LevelGrid]],
+		community: st.levels[LevelCommunity].ids[at[LevelCommunity]], building: st.blds[st.bld[p]].id}
 }
 
 // checkClaim refuses a scoped put into an existing building whose
@@ -363,21 +444,49 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 		for j := range ops {
 			e.version++
 			st.cur = e.version
-			before := st.stateBeforeOp(&ops[j], p.slots[i][j])
-			ev := st.apply(&ops[j], p.slots[i][j], e.ranks)
+			op := &ops[j]
+			if !op.Kind.OfDwelling() {
+				ev := w.applyOther(st, op, ms)
+				ev.Version, ev.Time = e.version, t
+				w.hist.Append(history.Entry{Ver: uint64(e.version), Ms: ms, Kind: history.Other})
+				evs[i] = append(evs[i], ev)
+				continue
+			}
+			before := st.stateBeforeOp(op, p.slots[i][j])
+			ev := st.apply(op, p.slots[i][j], e.ranks)
 			ev.Version, ev.Time = e.version, t
 			w.logChange(st, &ev, ms, before)
-			w.expire(st, &ops[j], ev.did)
+			w.expire(st, op, ev.did)
+			if w.camps.mask != nil && (ev.changed || op.Kind != OpFlags) {
+				w.touchTasks(st, ev.did, ms)
+			}
 			evs[i] = append(evs[i], ev)
-		}
-		if w.compacting != nil {
-			w.compacting.journal = append(w.compacting.journal, ops...)
+			if w.compacting != nil {
+				w.compacting.journal = append(w.compacting.journal, *op)
+			}
 		}
 	}
 	st.resortUnits()
+	w.syncResp()
 	w.trimHistory(ms)
 	w.checkInvariants(evs...)
 	return evs
+}
+
+// applyOther applies a change that is not to a dwelling, at ms.
+func (w *Writer) applyOther(st *state, op *Op, ms int64) Event {
+	w.syncResp() // puts earlier in the group may have added buildings and units
+	switch op.Kind {
+	case OpAssign:
+		return w.applyAssign(st, op)
+	case OpVisit:
+		return w.applyVisit(st, op, ms)
+	case OpCampaign:
+		return w.applyCampaign(st, op, ms)
+	case OpEndCampaign:
+		return w.endCampaign(op)
+	}
+	panic(fmt.Sprintf("engine: commit of an unchecked change of kind %s", op.Kind))
 }
 
 // Apply validates and applies one request at time t (the writer's way for

@@ -105,6 +105,7 @@ func (w *Writer) AddBoundaries(bs []Boundary) error {
 		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry)
 	}
 	e.st.resortUnits()
+	w.syncResp()
 	w.bumpGen() // cached tiles may show these
 	return nil
 }
@@ -208,7 +209,7 @@ func (w *Writer) finishCompaction(r built) {
 	rc.begin()
 	st.cur = e.version
 	for i := range c.journal {
-		if _, err := st.checkOps(&Request{Ops: c.journal[i : i+1]}, map[string]pending{}); err != nil {
+		if _, err := st.checkOps(&Request{Ops: c.journal[i : i+1]}, newPrepCtx(nil)); err != nil {
 			panic(fmt.Sprintf("engine: compaction: replay failed: %v", err))
 		}
 		st.apply(&c.journal[i], -1, rc)

@@ -11,8 +11,7 @@
 //     catches a field the document does not list, and /metrics shows that
 //     each request reached the route its operation names.
 //
-// To document a new endpoint (responsibility, campaigns, replica health
-// fields…):
+// To document a new endpoint (or a new field of an answer):
 //
 //   - add its path and operation to openapi.json, with "x-route" the name of
 //     its route{} in server/routes.go, its parameters (reuse
@@ -21,7 +20,12 @@
 //     as #/components/schemas/Count, counts per flag as FlagCounts) and
 //     errors (#/components/responses);
 //   - add requests for its operationId to calls() below: at least one that
-//     succeeds, and the errors worth checking;
+//     succeeds, and the errors worth checking (invalid() marks a request
+//     that breaks the document on purpose; suppressed() a viewer's answer
+//     that must withhold a count, so that its nulls are checked too);
+//   - a change of a new kind: make one in calls() before the "changes" and
+//     "audit" requests, and name its op in their withOps(): each event and
+//     entry is validated against ChangeEvent and AuditEntry;
 //   - a new field of an existing answer (e.g. "role" and "lag" in Health)
 //     goes into that answer's schema.
 //
@@ -197,6 +201,7 @@ const (
 	viewerTok  = "viewer-token-0123456789"
 	analystTok = "analyst-token-0123456789"
 	editorTok  = "editor-token-0123456789"
+	personTok  = "person-token-0123456789" // an editor whose scope is a person: 张三
 	adminTok   = "admin-token-0123456789"
 )
 
@@ -209,7 +214,12 @@ type fixture struct {
 	building  string // a building of that grid
 	dwelling  string // a dwelling of that building
 	lon, lat  float64
-	loaded    engine.Version
+	// a dwelling, its building and grid elsewhere
+	otherDwelling, otherBuilding, otherGrid string
+	loaded                                  engine.Version
+	// progress is an NDJSON batch vaccinating some of the elderly living
+	// alone; removed another of them, deleted once the campaign runs
+	progress, removed string
 }
 
 func startServer(t *testing.T) *fixture {
@@ -227,17 +237,38 @@ func startServer(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{eng: st.Engine(), loaded: st.Engine().Version()}
+	var ids []string
 	c.Dwellings(func(r *engine.Record) error {
 		if f.dwelling == "" {
 			f.dwelling, f.building, f.grid, f.community, f.lon, f.lat = r.ID, r.Building, r.Grid, r.Community, r.Lon, r.Lat
 		}
+		if f.otherDwelling == "" && r.Grid != f.grid && r.Grid != "" {
+			f.otherDwelling, f.otherBuilding, f.otherGrid = r.ID, r.Building, r.Grid
+		}
+		ids = append(ids, r.ID)
 		return nil
 	})
+	var tasks []string
+	for _, id := range ids {
+		d, _ := f.eng.Dwelling(id)
+		if id != f.dwelling && id != f.otherDwelling && slices.Contains(d.Flags, "elderly_alone") && !slices.Contains(d.Flags, "vaccinated") {
+			tasks = append(tasks, id)
+		}
+	}
+	if len(tasks) < 30 {
+		t.Fatalf("only %d elderly living alone not vaccinated: too few for a campaign", len(tasks))
+	}
+	var nd strings.Builder
+	for _, id := range tasks[:len(tasks)/2] {
+		fmt.Fprintf(&nd, `{"id":%q,"set":["vaccinated"]}`+"\n", id)
+	}
+	f.progress, f.removed = nd.String(), tasks[len(tasks)-1]
 	ts, err := server.ParseTokens([]byte(fmt.Sprintf(`[
 		{"name": "wall screen", "token": %q, "role": "viewer"},
 		{"name": "analyst", "token": %q, "role": "analyst"},
 		{"name": "grid worker", "token": %q, "role": "editor", "scope": {"grid": [%q]}},
-		{"name": "admin", "token": %q, "role": "admin"}]`, viewerTok, analystTok, editorTok, f.grid, adminTok)))
+		{"name": "张三的终端", "token": %q, "role": "editor", "scope": {"person": ["张三"]}},
+		{"name": "admin", "token": %q, "role": "admin"}]`, viewerTok, analystTok, editorTok, f.grid, personTok, adminTok)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +293,11 @@ type call struct {
 	body    string
 	status  int
 	invalid bool // the request breaks the document on purpose: check only the answer
+	// suppressed: the answer must withhold a count ("suppressed": true)
+	suppressed bool
+	// ops: the change stream's events, or the audit's entries, must hold
+	// changes of each of these ops
+	ops []string
 }
 
 func get(tok, path string, status int) call {
@@ -270,6 +306,21 @@ func get(tok, path string, status int) call {
 func post(tok, path, body string, status int) call {
 	return call{token: tok, method: "POST", path: path, ctype: "application/json", body: body, status: status}
 }
+func put(tok, path, body string, status int) call {
+	return call{token: tok, method: "PUT", path: path, ctype: "application/json", body: body, status: status}
+}
+func del(tok, path string, status int) call {
+	return call{token: tok, method: "DELETE", path: path, status: status}
+}
+
+// invalid marks a request that breaks the document on purpose.
+func invalid(c call) call { c.invalid = true; return c }
+
+// suppressed marks an answer that must withhold a count from a viewer.
+func suppressed(c call) call { c.suppressed = true; return c }
+
+// withOps wants changes of these ops in a change stream or an audit page.
+func withOps(c call, ops ...string) call { c.ops = ops; return c }
 
 // calls lists, by operationId, the requests that exercise it, in order
 // (writes change what later calls see).
@@ -379,8 +430,116 @@ func calls(f *fixture) [][2]any {
 			{token: adminTok, method: "POST", path: "/api/v1/updates", ctype: "application/x-ndjson", body: `{"id":"` + f.dwelling + `","set":["elderly_alone"]}` + "\n" + `{"id":"` + f.dwelling + `","clear":["elderly_alone"]}` + "\n", status: 200},
 			{token: adminTok, method: "POST", path: "/api/v1/updates", ctype: "application/x-ndjson", body: `{"id":"` + f.dwelling + `","set":["isolated"]}` + "\n" + `{"id":"nope","set":["isolated"]}` + "\n", status: 400},
 		}},
-		{"changes", []call{get(analystTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/api/v1/changes?since=1", 410)}},
-		{"audit", []call{get(adminTok, "/api/v1/audit?limit=2", 200), get(analystTok, "/api/v1/audit", 403), {token: adminTok, method: "GET", path: "/api/v1/audit?limit=0", status: 400, invalid: true}}},
+		// responsibility (楼组包干): 张三 answers for the first building, 李四
+		// for another grid; a street with no dwelling is unoccupied
+		{"listAssignments", []call{get(analystTok, "/api/v1/assignments", 200)}},
+		{"putAssignments", []call{
+			put(adminTok, "/api/v1/assignments", fmt.Sprintf(`[{"level":"building","id":%q,"person":"张三","team":"一组","phone":"13800000000"},`+
+				`{"level":"grid","id":%q,"person":"李四","team":null},{"level":"street","id":"无此街道","person":"王五"}]`, f.building, f.otherGrid), 200),
+			put(personTok, "/api/v1/assignments", `[{"level":"grid","id":"G1","person":"张三"}]`, 403),
+			put(adminTok, "/api/v1/assignments", `[{"level":"grid","id":"G1","person":"x"},{"level":"grid","id":"G1","person":"y"}]`, 400),
+			put(adminTok, "/api/v1/assignments", `[{"level":"street","id":"无此街道","person":null}]`, 200),
+			invalid(put(adminTok, "/api/v1/assignments", `[{"level":"district","id":"D1","person":"x"}]`, 400)),
+			invalid(put(adminTok, "/api/v1/assignments", `[]`, 400)),
+			put("", "/api/v1/assignments", `[{"level":"grid","id":"G1","person":"x"}]`, 401),
+		}},
+		{"listAssignments", []call{
+			get(analystTok, "/api/v1/assignments?level=building", 200),
+			get(analystTok, "/api/v1/assignments?person="+url.QueryEscape("张三"), 200),
+			get(viewerTok, "/api/v1/assignments", 403),
+			invalid(get(analystTok, "/api/v1/assignments?level=planet", 400)),
+		}},
+		{"getPerson", []call{
+			get(analystTok, "/api/v1/persons/"+esc("张三")+"?where=isolated", 200),
+			get(adminTok, "/api/v1/persons/"+esc("李四"), 200),
+			get(viewerTok, "/api/v1/persons/"+esc("张三"), 403),
+			get(analystTok, "/api/v1/persons/nobody", 404),
+			get(analystTok, "/api/v1/persons/"+esc("张三")+"?where=bogus", 400),
+		}},
+		{"postVisit", []call{
+			post(personTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q,"note":"扫楼，一切正常"}`, f.building), 200),
+			post(editorTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q}`, f.building), 200),
+			post(adminTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q,"note":null}`, f.otherBuilding), 200),
+			post(personTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q}`, f.otherBuilding), 403), // not 张三's
+			post(analystTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q}`, f.building), 403),
+			post(adminTok, "/api/v1/visits", `{"building":"no-such-building"}`, 404),
+			invalid(post(adminTok, "/api/v1/visits", fmt.Sprintf(`{"building":%q,"floor":3}`, f.building), 400)),
+		}},
+		{"patchDwelling", []call{ // a person's scope: the buildings 张三 answers for now
+			{token: personTok, method: "PATCH", path: "/api/v1/dwellings/" + dw, ctype: "application/json", body: `{"set":["vaccinated"]}`, status: 200},
+			{token: personTok, method: "PATCH", path: "/api/v1/dwellings/" + esc(f.otherDwelling), ctype: "application/json", body: `{"set":["vaccinated"]}`, status: 403},
+		}},
+		{"buildingRoomState", []call{get(analystTok, "/api/v1/buildings/"+bu+"/roomstate", 200)}}, // responsible, last_visit
+		{"responsibility", []call{
+			suppressed(get(viewerTok, "/api/v1/responsibility?level=grid&where=isolated&stale=7d", 200)),
+			get(analystTok, "/api/v1/responsibility", 200),
+			get(analystTok, "/api/v1/responsibility?level=community&where=elderly_alone", 200),
+			get(analystTok, "/api/v1/responsibility?level=street&format=csv&stale=12h", 200),
+			get(viewerTok, "/api/v1/responsibility?format=xlsx&lang=en&stale=1d", 200),
+			get(analystTok, "/api/v1/responsibility?stale=0d", 400),
+			get(analystTok, "/api/v1/responsibility?where=bogus", 400),
+			invalid(get(analystTok, "/api/v1/responsibility?level=building", 400)),
+			invalid(get(analystTok, "/api/v1/responsibility?format=pdf", 400)),
+			get("", "/api/v1/responsibility", 401),
+		}},
+		// campaigns (挂图作战)
+		{"listCampaigns", []call{get(viewerTok, "/api/v1/campaigns", 200)}},
+		{"putCampaign", []call{
+			put(adminTok, "/api/v1/campaigns/vax", `{"label":"独居老人疫苗接种","target":"elderly_alone & !vaccinated","goal":"vaccinated","deadline":"2026-12-31"}`, 201),
+			put(adminTok, "/api/v1/campaigns/vax", `{"label":"独居老人疫苗接种（加快）","target":"elderly_alone&!vaccinated","goal":"vaccinated","deadline":null}`, 200),
+			put(adminTok, "/api/v1/campaigns/vax", `{"target":"isolated","goal":"vaccinated"}`, 409), // its task set is fixed
+			put(personTok, "/api/v1/campaigns/vax", `{"target":"elderly_alone & !vaccinated","goal":"vaccinated"}`, 403),
+			put(adminTok, "/api/v1/campaigns/bad", `{"target":"bogus","goal":"vaccinated"}`, 400),
+			put(adminTok, "/api/v1/campaigns/check", `{"label":"Daily check","target":"isolated","goal":"!isolated"}`, 201),
+			invalid(put(adminTok, "/api/v1/campaigns/vax", `{"goal":"vaccinated"}`, 400)),
+			invalid(put(adminTok, "/api/v1/campaigns/"+esc("bad name!"), `{"target":"isolated","goal":"vaccinated"}`, 400)),
+		}},
+		{"postUpdates", []call{ // progress: some tasks done, one removed
+			{token: adminTok, method: "POST", path: "/api/v1/updates", ctype: "application/x-ndjson", body: f.progress, status: 200},
+		}},
+		{"deleteDwelling", []call{del(adminTok, "/api/v1/dwellings/"+esc(f.removed), 200)}},
+		{"listCampaigns", []call{get(analystTok, "/api/v1/campaigns", 200), get("", "/api/v1/campaigns", 401)}},
+		{"getCampaign", []call{
+			get(analystTok, "/api/v1/campaigns/vax", 200),
+			suppressed(get(viewerTok, "/api/v1/campaigns/vax?level=grid", 200)),
+			get(analystTok, "/api/v1/campaigns/vax?level=community&format=csv", 200),
+			get(viewerTok, "/api/v1/campaigns/vax?level=grid&format=xlsx&lang=en", 200),
+			get(analystTok, "/api/v1/campaigns/nope", 404),
+			get(analystTok, "/api/v1/campaigns/vax?format=csv&lang=fr", 400),
+			invalid(get(analystTok, "/api/v1/campaigns/vax?level=building", 400)),
+		}},
+		{"buildingStates", []call{
+			post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`","`+f.otherBuilding+`"],"view":"responsibility"}`, 200),
+			post(analystTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`"],"campaign":"vax","where":"elderly_alone"}`, 200),
+			post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`"],"campaign":"nope"}`, 404),
+			invalid(post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`"],"view":"heat"}`, 400)),
+		}},
+		{"tile", []call{
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?view=responsibility", z, tx, ty), 200),
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?campaign=vax&view=responsibility", z, tx, ty), 200),
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?campaign=nope", z, tx, ty), 404),
+			invalid(get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?view=heat", z, tx, ty), 400)),
+		}},
+		{"tilejson", []call{
+			get(viewerTok, "/tiles.json?view=responsibility&campaign=vax", 200),
+			get(viewerTok, "/tiles.json?campaign=nope", 404),
+		}},
+		{"deleteCampaign", []call{
+			del(personTok, "/api/v1/campaigns/check", 403),
+			del(adminTok, "/api/v1/campaigns/check", 200),
+			del(adminTok, "/api/v1/campaigns/check", 404),
+		}},
+		{"changes", []call{
+			withOps(get(analystTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), "flags", "put", "delete", "assign", "visit", "campaign", "campaign_end"),
+			withOps(get(viewerTok, "/api/v1/changes?since="+strconv.FormatUint(v0, 10), 200), "assign", "visit", "campaign", "campaign_end"),
+			get(viewerTok, "/api/v1/changes?since=1", 410),
+		}},
+		{"audit", []call{
+			get(adminTok, "/api/v1/audit?limit=2", 200),
+			withOps(get(adminTok, "/api/v1/audit?limit=1000", 200), "flags", "put", "delete", "assign", "visit", "campaign", "campaign_end"),
+			get(analystTok, "/api/v1/audit", 403),
+			{token: adminTok, method: "GET", path: "/api/v1/audit?limit=0", status: 400, invalid: true},
+		}},
 		{"tile", []call{
 			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?where=isolated", z, tx, ty), 200),
 			get(viewerTok, "/tiles/3/0/0.mvt", 204),
@@ -478,15 +637,34 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 			if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
 				t.Errorf("%s: the answer does not match the document: %v\n%.600s", name, err, body)
 			}
+			ops := map[string]bool{}
 			for _, ev := range data { // the change stream's events
 				var v any
 				json.Unmarshal(ev, &v)
 				if err := doc.Components.Schemas["ChangeEvent"].Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
 					t.Errorf("%s: an event does not match ChangeEvent: %v\n%s", name, err, ev)
 				}
+				if op, ok := v.(map[string]any)["op"].(string); ok {
+					ops[op] = true
+				}
 			}
 			if id == "changes" && code == 200 && len(data) == 0 {
 				t.Errorf("%s: no event", name)
+			}
+			if id == "audit" && code == 200 {
+				var page struct{ Entries []struct{ Op string } }
+				json.Unmarshal(body, &page)
+				for _, e := range page.Entries {
+					ops[e.Op] = true
+				}
+			}
+			for _, op := range c.ops {
+				if !ops[op] {
+					t.Errorf("%s: no change of op %q among %v", name, op, ops)
+				}
+			}
+			if c.suppressed && !bytes.Contains(body, []byte(`"suppressed":true`)) {
+				t.Errorf("%s: the viewer's answer withholds nothing, so its suppressed counts (null) are not checked against the document\n%.600s", name, body)
 			}
 		}
 	}
@@ -512,10 +690,12 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 	}
 }
 
-// send makes a request. For a change stream it reads until the first
-// event (or 5 s), collects its data lines in events, and stops.
+// send makes a request. For a change stream it reads until the event of
+// the version the server had when the request was sent (or 5 s), collects
+// the events' data lines in events, and stops.
 func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http.Header) {
 	t.Helper()
+	newest := uint64(f.eng.Version())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, c.method, f.url+c.path, strings.NewReader(c.body))
@@ -539,7 +719,11 @@ func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http
 			buf.WriteString(sc.Text() + "\n")
 			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok && events != nil {
 				*events = append(*events, []byte(d))
-				break
+				var ev struct{ Version uint64 }
+				json.Unmarshal([]byte(d), &ev)
+				if ev.Version >= newest {
+					break
+				}
 			}
 		}
 		return resp.StatusCode, buf.Bytes(), resp.Header

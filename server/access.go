@@ -26,14 +26,34 @@ const (
 )
 
 // Scope limits where an editor may change dwellings: a dwelling is in scope
-// when its grid, community or building is listed.
+// when its grid, community or building is listed, or when a person listed
+// answers for its building at the moment of the change (楼组包干: the
+// right moves with a reassignment at once).
 type Scope struct {
 	Grid      []string `json:"grid,omitempty"`
 	Community []string `json:"community,omitempty"`
 	Building  []string `json:"building,omitempty"`
+	Person    []string `json:"person,omitempty"`
 }
 
-func (sc *Scope) empty() bool { return len(sc.Grid)+len(sc.Community)+len(sc.Building) == 0 }
+func (sc *Scope) empty() bool {
+	return len(sc.Grid)+len(sc.Community)+len(sc.Building)+len(sc.Person) == 0
+}
+
+// check refuses empty names in a scope.
+func (sc *Scope) check() error {
+	for _, list := range []struct {
+		what  string
+		names []string
+	}{{"grid", sc.Grid}, {"community", sc.Community}, {"building", sc.Building}, {"person", sc.Person}} {
+		for _, n := range list.names {
+			if strings.TrimSpace(n) == "" {
+				return fmt.Errorf("scope.%s holds an empty name", list.what)
+			}
+		}
+	}
+	return nil
+}
 
 // Token is one entry of the tokens file.
 type Token struct {
@@ -91,7 +111,10 @@ func ParseTokens(data []byte) ([]Token, error) {
 			return nil, fmt.Errorf("%s: role %q: want viewer, analyst, editor or admin", where, t.Role)
 		}
 		if t.Role == RoleEditor && t.Scope.empty() {
-			return nil, fmt.Errorf("%s: an editor needs a scope, e.g. {\"grid\": [\"G0131\"]}", where)
+			return nil, fmt.Errorf("%s: an editor needs a scope, e.g. {\"grid\": [\"G0131\"]} or {\"person\": [\"张三\"]}", where)
+		}
+		if err := t.Scope.check(); err != nil {
+			return nil, fmt.Errorf("%s: %v", where, err)
 		}
 		names[t.Name], secrets[t.Token] = true, true
 	}
@@ -116,7 +139,7 @@ func (a *Access) Set(ts []Token) {
 		role, _ := answer.ParseRole(t.Role)
 		e := accessEntry{hash: sha256.Sum256([]byte(t.Token)), c: answer.Caller{Name: t.Name, Role: role}}
 		if role == answer.Editor {
-			e.c.Scope = &engine.Scope{Grid: t.Scope.Grid, Community: t.Scope.Community, Building: t.Scope.Building}
+			e.c.Scope = &engine.Scope{Grid: t.Scope.Grid, Community: t.Scope.Community, Building: t.Scope.Building, Person: t.Scope.Person}
 		}
 		es = append(es, e)
 	}

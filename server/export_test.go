@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/table"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -351,5 +353,296 @@ func TestExportErrors(t *testing.T) {
 	}
 	if code, _ := s.do(t, "", "GET", "/api/v1/units/grid?format=csv", nil); code != 401 {
 		t.Errorf("no token: %d, want 401", code)
+	}
+}
+
+// colKind is what a column of an exported table holds, for reading the
+// JSON answer as the file should show it.
+type colKind uint8
+
+const (
+	textCol   colKind = iota // a string (null: "")
+	countCol                 // an integer count (null: "", withheld)
+	numberCol                // a decimal number (null: "")
+)
+
+// jsonCol is one column of a file: the member of each row and its kind.
+type jsonCol struct {
+	key  string
+	kind colKind
+}
+
+// jsonTable reads rows (a JSON list of objects) as a file must hold them,
+// cell by cell: a count as its integer, a number in its shortest form (in
+// a workbook rounded to 15 significant digits: inXLSX), a null as "". It
+// returns the number of counts withheld (null) as well.
+func jsonTable(t *testing.T, rows []map[string]any, cols []jsonCol, inXLSX bool) (out [][]string, withheld int) {
+	t.Helper()
+	for _, r := range rows {
+		var line []string
+		for _, c := range cols {
+			v, ok := r[c.key]
+			if !ok {
+				t.Fatalf("row %v has no %q", r, c.key)
+			}
+			switch {
+			case v == nil:
+				if c.kind == countCol {
+					withheld++
+				}
+				line = append(line, "")
+			case c.kind == textCol:
+				line = append(line, v.(string))
+			case c.kind == countCol:
+				line = append(line, strconv.FormatInt(int64(v.(float64)), 10))
+			default:
+				x := v.(float64)
+				if inXLSX {
+					x = table.ExcelNumber(x)
+				}
+				line = append(line, strconv.FormatFloat(x, 'f', -1, 64))
+			}
+		}
+		out = append(out, line)
+	}
+	return out, withheld
+}
+
+// fileSheets reads a downloaded file back: a CSV's one table, or every
+// sheet of a workbook (raw values: numbers as stored), each row as long
+// as its header.
+func fileSheets(t *testing.T, format string, b []byte) [][][]string {
+	t.Helper()
+	if format == "csv" {
+		if !bytes.HasPrefix(b, []byte("\ufeff")) {
+			t.Fatal("csv without a byte-order mark")
+		}
+		recs, err := csv.NewReader(bytes.NewReader(b[3:])).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [][][]string{recs}
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][][]string
+	for _, sh := range f.GetSheetList() {
+		rows, err := f.GetRows(sh, excelize.Options{RawCellValue: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range rows {
+			for len(rows[i]) < len(rows[0]) {
+				rows[i] = append(rows[i], "")
+			}
+		}
+		if p, err := f.GetPanes(sh); err != nil || !p.Freeze || p.YSplit != 1 {
+			t.Errorf("sheet %s: header row not frozen: %+v %v", sh, p, err)
+		}
+		out = append(out, rows)
+	}
+	return out
+}
+
+// fileCase is an export of responsibility or campaigns and how to read its
+// JSON: the sheets a workbook holds, in order (a CSV holds the first).
+type fileCase struct {
+	name   string
+	path   string
+	sheets []fileSheet
+}
+
+// fileSheet is one sheet: the JSON member listing its rows ("" the answer
+// itself, as one row), its columns and their headers.
+type fileSheet struct {
+	member     string
+	cols       []jsonCol
+	zh, en     []string
+	namePrefix string // the Chinese file name starts so
+}
+
+// TestResponsibilityAndCampaignExports: coverage per unit and a campaign's
+// units (with, in a workbook, the campaign's totals and its days) export
+// as CSV and XLSX holding exactly the JSON's numbers, for an analyst and
+// for a viewer (counts withheld: empty cells), under Chinese or English
+// headers, as attachments with a Chinese filename*.
+func TestResponsibilityAndCampaignExports(t *testing.T) {
+	s := startSecured(t)
+	// assignments: the editor's grid to one person, a few buildings of other
+	// grids to another (small counts a viewer may not see), a visit
+	buildings := map[string]bool{}
+	var own []string
+	for _, id := range s.outScope {
+		d, _ := s.eng.Dwelling(id)
+		if !buildings[d.Building] && len(own) < 4 {
+			buildings[d.Building] = true
+			own = append(own, d.Building)
+		}
+	}
+	asg := fmt.Sprintf(`[{"level":"grid","id":%q,"person":"张三","team":"一组"}`, s.grid)
+	for _, b := range own {
+		asg += fmt.Sprintf(`,{"level":"building","id":%q,"person":"李四"}`, b)
+	}
+	asg += "]"
+	if code, b := s.do(t, adminTok, "PUT", "/api/v1/assignments", []byte(asg)); code != 200 {
+		t.Fatalf("assignments: %d %s", code, b)
+	}
+	if code, b := s.do(t, adminTok, "POST", "/api/v1/visits", []byte(fmt.Sprintf(`{"building":%q,"note":"扫楼"}`, own[0]))); code != 200 {
+		t.Fatalf("visit: %d %s", code, b)
+	}
+	// a campaign with some progress and a removed task
+	if code, b := s.do(t, adminTok, "PUT", "/api/v1/campaigns/vax", []byte(`{"label":"独居老人疫苗接种","target":"elderly_alone & !vaccinated","goal":"vaccinated","deadline":"2026-12-31"}`)); code != 201 {
+		t.Fatalf("campaign: %d %s", code, b)
+	}
+	var tasks []string
+	for _, id := range append(slices.Clone(s.inScope), s.outScope...) {
+		if d, _ := s.eng.Dwelling(id); slices.Contains(d.Flags, "elderly_alone") && !slices.Contains(d.Flags, "vaccinated") {
+			tasks = append(tasks, id)
+		}
+	}
+	for _, id := range tasks[:len(tasks)/4] {
+		if code, b := s.do(t, adminTok, "PATCH", "/api/v1/dwellings/"+url.PathEscape(id), []byte(`{"set":["vaccinated"]}`)); code != 200 {
+			t.Fatalf("patch: %d %s", code, b)
+		}
+	}
+	if code, b := s.do(t, adminTok, "DELETE", "/api/v1/dwellings/"+url.PathEscape(tasks[len(tasks)-1]), nil); code != 200 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+
+	coverage := fileSheet{member: "units",
+		cols: []jsonCol{{"id", textCol}, {"name", textCol}, {"buildings", countCol}, {"assigned", countCol}, {"unassigned", countCol}, {"matched_unassigned", countCol}, {"stale", countCol}},
+		zh:   []string{"编号", "名称", "楼栋数", "已包干", "未包干", "未包干楼栋内符合条件户数", "超期未走访"},
+		en:   []string{"id", "name", "buildings", "assigned", "unassigned", "matched_unassigned", "stale"}, namePrefix: "包干覆盖_按"}
+	noStale := coverage
+	noStale.cols, noStale.zh, noStale.en = coverage.cols[:6], coverage.zh[:6], coverage.en[:6]
+	progress := []jsonCol{{"total", countCol}, {"done", countCol}, {"remaining", countCol}, {"removed", countCol}, {"rate_7d", numberCol}, {"eta", textCol}}
+	progressZH := []string{"任务总量", "已完成", "剩余任务量", "已移除", "日均", "预计完成"}
+	progressEN := []string{"total", "done", "remaining", "removed", "rate_7d", "eta"}
+	campaign := []fileSheet{
+		{member: "units", cols: append([]jsonCol{{"id", textCol}, {"name", textCol}}, progress...),
+			zh: append([]string{"编号", "名称"}, progressZH...), en: append([]string{"id", "name"}, progressEN...), namePrefix: "专项任务_独居老人疫苗接种_按"},
+		{member: "", cols: append([]jsonCol{{"name", textCol}, {"label", textCol}, {"target", textCol}, {"goal", textCol}, {"created", textCol}, {"deadline", textCol}}, progress...),
+			zh: append([]string{"任务", "任务名称", "任务对象", "完成条件", "开始时间", "截止日期"}, progressZH...),
+			en: append([]string{"name", "label", "target", "goal", "created", "deadline"}, progressEN...)},
+		{member: "days", cols: []jsonCol{{"date", textCol}, {"done", countCol}, {"done_today", countCol}},
+			zh: []string{"日期", "累计完成", "当日完成"}, en: []string{"date", "done", "done_today"}},
+	}
+	cases := []fileCase{
+		{"coverage by grid", "/api/v1/responsibility?level=grid&where=elderly_alone&stale=7d", []fileSheet{coverage}},
+		{"coverage by community", "/api/v1/responsibility?level=community&where=isolated", []fileSheet{noStale}},
+		{"campaign by community", "/api/v1/campaigns/vax?level=community", campaign},
+		{"campaign by grid", "/api/v1/campaigns/vax?level=grid", campaign},
+	}
+	withheldSeen := 0
+	for _, tc := range cases {
+		for _, who := range []struct{ name, tok string }{{"analyst", analystTok}, {"viewer", viewerTok}} {
+			t.Run(tc.name+"/"+who.name, func(t *testing.T) {
+				code, jb, _ := s.doFile(t, who.tok, "GET", tc.path, "")
+				if code != 200 {
+					t.Fatalf("JSON: %d %s", code, jb)
+				}
+				var ans map[string]any
+				if err := json.Unmarshal(jb, &ans); err != nil {
+					t.Fatal(err)
+				}
+				rowsOf := func(sh fileSheet) []map[string]any {
+					if sh.member == "" {
+						return []map[string]any{ans}
+					}
+					var out []map[string]any
+					for _, r := range ans[sh.member].([]any) {
+						out = append(out, r.(map[string]any))
+					}
+					return out
+				}
+				first, withheld := jsonTable(t, rowsOf(tc.sheets[0]), tc.sheets[0].cols, false)
+				if len(first) < 2 {
+					t.Fatalf("too few rows to compare: %s", jb)
+				}
+				if who.name == "analyst" && withheld > 0 {
+					t.Fatalf("an analyst's answer withholds %d counts", withheld)
+				}
+				if who.name == "viewer" {
+					withheldSeen += withheld
+				}
+				for _, format := range []string{"csv", "xlsx"} {
+					for _, lang := range []string{"", "en"} {
+						code, b, h := s.doFile(t, who.tok, "GET", with(tc.path, "format", format, "lang", lang), "")
+						if code != 200 {
+							t.Fatalf("%s %s: %d %s", format, lang, code, b)
+						}
+						wantType := map[string]string{"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}[format]
+						if ct := h.Get("Content-Type"); ct != wantType {
+							t.Errorf("%s Content-Type %q", format, ct)
+						}
+						cd := h.Get("Content-Disposition")
+						checkDisposition(t, cd, "."+format, lang)
+						star, _ := url.PathUnescape(cd[strings.Index(cd, "filename*=UTF-8''")+17:])
+						if lang == "" && !strings.HasPrefix(star, tc.sheets[0].namePrefix) {
+							t.Errorf("file name %q, want it to start with %q", star, tc.sheets[0].namePrefix)
+						}
+						got := fileSheets(t, format, b)
+						want := tc.sheets
+						if format == "csv" {
+							want = want[:1]
+						}
+						if len(got) != len(want) {
+							t.Fatalf("%s: %d sheets, want %d", format, len(got), len(want))
+						}
+						for i, sh := range want {
+							rows, _ := jsonTable(t, rowsOf(sh), sh.cols, format == "xlsx")
+							header := sh.zh
+							if lang == "en" {
+								header = sh.en
+							}
+							compareTable(t, fmt.Sprintf("%s %s sheet %d", format, lang, i+1), got[i], header, rows)
+						}
+					}
+				}
+			})
+		}
+	}
+	if withheldSeen == 0 {
+		t.Error("no viewer's answer withheld a count: the test checks nothing of suppression")
+	}
+}
+
+// TestResponsibilityAndCampaignExportErrors: a bad format or language, a
+// bad parameter, an unknown campaign and a missing token are the JSON
+// request's errors.
+func TestResponsibilityAndCampaignExportErrors(t *testing.T) {
+	s := startSecured(t)
+	if code, b := s.do(t, adminTok, "PUT", "/api/v1/campaigns/vax", []byte(`{"target":"elderly_alone","goal":"vaccinated"}`)); code != 201 {
+		t.Fatalf("campaign: %d %s", code, b)
+	}
+	for _, tc := range []struct {
+		tok, path string
+		status    int
+		code      string
+		want      string
+	}{
+		{analystTok, "/api/v1/responsibility?format=pdf", 400, "bad_request", "json, csv or xlsx"},
+		{analystTok, "/api/v1/responsibility?format=csv&lang=fr", 400, "bad_request", "zh"},
+		{analystTok, "/api/v1/responsibility?format=xlsx&stale=soon", 400, "bad_request", "stale"},
+		{analystTok, "/api/v1/responsibility?format=csv&where=bogus", 400, "bad_expression", ""},
+		{analystTok, "/api/v1/responsibility?format=csv&level=planet", 400, "bad_request", ""},
+		{analystTok, "/api/v1/campaigns/vax?format=ods", 400, "bad_request", "json, csv or xlsx"},
+		{viewerTok, "/api/v1/campaigns/vax?format=xlsx&lang=de", 400, "bad_request", "zh"},
+		{analystTok, "/api/v1/campaigns/vax?format=csv&level=building", 400, "bad_request", "level"},
+		{viewerTok, "/api/v1/campaigns/nope?format=csv", 404, "not_found", ""},
+		{"", "/api/v1/campaigns/vax?format=csv", 401, "unauthorized", ""},
+		{"", "/api/v1/responsibility?format=xlsx", 401, "unauthorized", ""},
+	} {
+		code, b := s.do(t, tc.tok, "GET", tc.path, nil)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal(b, &e)
+		if code != tc.status || e.Error.Code != tc.code || !strings.Contains(e.Error.Message, tc.want) {
+			t.Errorf("GET %s: %d %s, want %d %s naming %q", tc.path, code, b, tc.status, tc.code, tc.want)
+		}
 	}
 }

@@ -182,6 +182,43 @@ func (s *Server) match(segs []string) (route, handler) {
 		if n == 1 {
 			return route{name: "changes", methods: "GET"}, s.changes
 		}
+	case "assignments":
+		if n == 1 {
+			return route{name: "assignments", methods: "GET, PUT"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				if string(ctx.Method()) == "PUT" {
+					return reply(ctx)(a.PutAssignments(ctx.PostBody(), c))
+				}
+				return reply(ctx)(a.Assignments(query(ctx), c))
+			}
+		}
+	case "responsibility":
+		if n == 1 {
+			return route{name: "responsibility", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return answerOrFile(ctx, func() ([]byte, error) { return a.Responsibility(query(ctx), c) },
+					func() (*answer.File, error) { return a.ResponsibilityFile(query(ctx), c) })
+			}
+		}
+	case "persons":
+		if n == 2 {
+			return route{name: "person", methods: "GET"}, func(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+				return reply(ctx)(a.Person(segs[3], query(ctx), c))
+			}
+		}
+	case "visits":
+		if n == 1 {
+			return route{name: "visits", methods: "POST"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Visit(ctx.PostBody(), c))
+			}
+		}
+	case "campaigns":
+		if n == 1 {
+			return route{name: "campaigns", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, c *answer.Caller) error {
+				return reply(ctx)(a.Campaigns(c))
+			}
+		}
+		if n == 2 {
+			return route{name: "campaign", methods: "GET, PUT, DELETE"}, s.campaign
+		}
 	}
 	return route{name: "unknown"}, nil
 }
@@ -202,6 +239,23 @@ func (s *Server) dwelling(ctx *fasthttp.RequestCtx, segs []string, c *answer.Cal
 		return reply(ctx)(s.ans.Delete(id, c))
 	}
 	return reply(ctx)(s.ans.Dwelling(id, c))
+}
+
+// campaign dispatches /api/v1/campaigns/{name} by method.
+func (s *Server) campaign(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
+	name := segs[3]
+	switch string(ctx.Method()) {
+	case "PUT":
+		body, created, err := s.ans.PutCampaign(name, ctx.PostBody(), c)
+		if err == nil && created {
+			ctx.SetStatusCode(fasthttp.StatusCreated)
+		}
+		return reply(ctx)(body, err)
+	case "DELETE":
+		return reply(ctx)(s.ans.DeleteCampaign(name, c))
+	}
+	return answerOrFile(ctx, func() ([]byte, error) { return s.ans.Campaign(name, query(ctx), c) },
+		func() (*answer.File, error) { return s.ans.CampaignFile(name, query(ctx), c) })
 }
 
 // tile answers GET /tiles/{z}/{x}/{y}.mvt: gzipped when the client takes

@@ -33,6 +33,15 @@ type AuditEntry struct {
 	Grid     string    `json:"grid,omitempty"`
 	Set      []string  `json:"set"`
 	Clear    []string  `json:"clear"`
+	// changes of no dwelling (op assign, visit, campaign, campaign_end):
+	// ID is the unit's, the building's or the campaign's
+	Level  string `json:"level,omitempty"`  // assign: the unit's level
+	Person string `json:"person,omitempty"` // assign: who answers for it now ("" removed)
+	Team   string `json:"team,omitempty"`
+	Phone  string `json:"phone,omitempty"`
+	Note   string `json:"note,omitempty"`  // visit
+	Label  string `json:"label,omitempty"` // campaign
+	Tasks  int    `json:"tasks,omitempty"` // campaign: its task set's size
 }
 
 // AuditOptions configure the files of the audit trail. Zero values take
@@ -363,6 +372,12 @@ func (a *audit) record(evs []engine.Event, who *Who) {
 		}
 		e := AuditEntry{Version: uint64(ev.Version), Op: ev.Op.String(), ID: ev.ID, Building: ev.Building, Grid: ev.Grid,
 			Set: nonNil(ev.Set), Clear: nonNil(ev.Clear)}
+		if in := ev.Info; in != nil {
+			if ev.Op == engine.OpAssign {
+				e.Level = in.Level.String()
+			}
+			e.Person, e.Team, e.Phone, e.Note, e.Label, e.Tasks = in.Person, in.Team, in.Phone, in.Note, in.Label, in.Tasks
+		}
 		if who != nil {
 			e.Time, e.Name, e.Role, e.Remote = who.Time, who.Name, who.Role, who.Remote
 		}

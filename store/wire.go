@@ -37,6 +37,33 @@ type wireOp struct {
 	Clear []string      `msgpack:"c,omitempty"`
 	Put   *wirePut      `msgpack:"p,omitempty"`
 	Until int64         `msgpack:"u,omitempty"` // Unix ms
+	// changes of no dwelling: ID is the unit's, the building's or the
+	// campaign's
+	Assign   *wireAssign   `msgpack:"a,omitempty"`
+	Visit    *wireVisit    `msgpack:"vi,omitempty"`
+	Campaign *wireCampaign `msgpack:"ca,omitempty"`
+}
+
+// wireAssign is an engine.AssignInput in the log.
+type wireAssign struct {
+	Level  engine.Level `msgpack:"l"`
+	Person string       `msgpack:"p,omitempty"`
+	Team   string       `msgpack:"t,omitempty"`
+	Phone  string       `msgpack:"ph,omitempty"`
+}
+
+// wireVisit is an engine.VisitInput in the log.
+type wireVisit struct {
+	By   string `msgpack:"b,omitempty"`
+	Note string `msgpack:"n,omitempty"`
+}
+
+// wireCampaign is an engine.CampaignInput in the log.
+type wireCampaign struct {
+	Label    string `msgpack:"l,omitempty"`
+	Target   string `msgpack:"t"`
+	Goal     string `msgpack:"g"`
+	Deadline string `msgpack:"d,omitempty"`
 }
 
 // wirePut is an engine.DwellingInput in the log.
@@ -61,6 +88,15 @@ func toWire(ops []engine.Op) []wireOp {
 		if !op.Until.IsZero() {
 			out[i].Until = op.Until.UnixMilli()
 		}
+		if a := op.Assign; a != nil {
+			out[i].Assign = &wireAssign{Level: a.Level, Person: a.Person, Team: a.Team, Phone: a.Phone}
+		}
+		if v := op.Visit; v != nil {
+			out[i].Visit = &wireVisit{By: v.By, Note: v.Note}
+		}
+		if c := op.Campaign; c != nil {
+			out[i].Campaign = &wireCampaign{Label: c.Label, Target: c.Target, Goal: c.Goal, Deadline: c.Deadline}
+		}
 		if p := op.Put; p != nil {
 			out[i].Put = &wirePut{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
@@ -75,6 +111,15 @@ func fromWire(ops []wireOp) []engine.Op {
 		out[i] = engine.Op{Kind: op.Kind, ID: op.ID, Set: op.Set, Clear: op.Clear}
 		if op.Until != 0 {
 			out[i].Until = time.UnixMilli(op.Until)
+		}
+		if a := op.Assign; a != nil {
+			out[i].Assign = &engine.AssignInput{Level: a.Level, Person: a.Person, Team: a.Team, Phone: a.Phone}
+		}
+		if v := op.Visit; v != nil {
+			out[i].Visit = &engine.VisitInput{By: v.By, Note: v.Note}
+		}
+		if c := op.Campaign; c != nil {
+			out[i].Campaign = &engine.CampaignInput{Label: c.Label, Target: c.Target, Goal: c.Goal, Deadline: c.Deadline}
 		}
 		if p := op.Put; p != nil {
 			out[i].Put = &engine.DwellingInput{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
@@ -171,6 +216,44 @@ type snapshotFile struct {
 	Boundaries  []wireBoundary        `msgpack:"boundaries"`
 	History     *wireHistory          `msgpack:"history,omitempty"`
 	Expiries    []wireExpiry          `msgpack:"expiries,omitempty"`
+	Assignments []wireAssignment      `msgpack:"assignments,omitempty"`
+	Visits      []wireLastVisit       `msgpack:"visits,omitempty"`
+	Campaigns   []wireCampaignState   `msgpack:"campaigns,omitempty"`
+}
+
+// wireAssignment is an assignment in a snapshot.
+type wireAssignment struct {
+	Level  uint8  `msgpack:"l"`
+	ID     string `msgpack:"i"`
+	Person string `msgpack:"p"`
+	Team   string `msgpack:"t,omitempty"`
+	Phone  string `msgpack:"ph,omitempty"`
+}
+
+// wireLastVisit is a building's last visit in a snapshot.
+type wireLastVisit struct {
+	Building string `msgpack:"b"`
+	Ms       int64  `msgpack:"t"`
+	By       string `msgpack:"by,omitempty"`
+	Note     string `msgpack:"n,omitempty"`
+}
+
+// wireCampaignState is a running campaign in a snapshot (engine.CampaignRecord).
+type wireCampaignState struct {
+	Name      string      `msgpack:"name"`
+	Label     string      `msgpack:"label,omitempty"`
+	Target    string      `msgpack:"target"`
+	Goal      string      `msgpack:"goal"`
+	Deadline  string      `msgpack:"deadline,omitempty"`
+	Created   int64       `msgpack:"created"`
+	Version   uint64      `msgpack:"version"`
+	Tasks     []byte      `msgpack:"tasks"`
+	Units     [4][]string `msgpack:"units"`
+	Tuples    []byte      `msgpack:"tuples"`
+	TaskTuple []byte      `msgpack:"task_tuple"`
+	Done0     int64       `msgpack:"done0"`
+	LogMs     []byte      `msgpack:"log_ms"`
+	LogRef    []byte      `msgpack:"log_ref"`
 }
 
 // wireExpiry is a pending expiry in a snapshot.
@@ -253,6 +336,15 @@ func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 	for _, x := range s.Expiries {
 		f.Expiries = append(f.Expiries, wireExpiry(x))
 	}
+	for _, a := range s.Assignments {
+		f.Assignments = append(f.Assignments, wireAssignment(a))
+	}
+	for _, v := range s.Visits {
+		f.Visits = append(f.Visits, wireLastVisit(v))
+	}
+	for _, c := range s.Campaigns {
+		f.Campaigns = append(f.Campaigns, wireCampaignState(c))
+	}
 	for n, sc := range s.Schemes {
 		f.Schemes[n] = schemeToWire(sc)
 	}
@@ -269,6 +361,15 @@ func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
 		Buildings: f.Buildings, Strings: f.Strings, Schemes: map[string]scheme.Scheme{}, History: historyFromWire(f.History)}
 	for _, x := range f.Expiries {
 		s.Expiries = append(s.Expiries, engine.Expiry(x))
+	}
+	for _, a := range f.Assignments {
+		s.Assignments = append(s.Assignments, engine.AssignmentRecord(a))
+	}
+	for _, v := range f.Visits {
+		s.Visits = append(s.Visits, engine.VisitRecord(v))
+	}
+	for _, c := range f.Campaigns {
+		s.Campaigns = append(s.Campaigns, engine.CampaignRecord(c))
 	}
 	for n, sc := range f.Schemes {
 		s.Schemes[n] = schemeFromWire(sc)

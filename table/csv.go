@@ -12,7 +12,7 @@ const bom = "\ufeff"
 
 // CSV returns the first sheet as CSV: RFC 4180 (fields quoted where they
 // need it, CRLF line ends), UTF-8 with a byte-order mark, the header row
-// first. A withheld count is an empty field.
+// first. A withheld count, or a missing number, is an empty field.
 func (t *Table) CSV() []byte {
 	var buf bytes.Buffer
 	buf.WriteString(bom)
@@ -36,6 +36,10 @@ func (t *Table) CSV() []byte {
 			switch {
 			case c.Kind == Text:
 				rec[i] = row[i].Text
+			case c.Kind == Number:
+				if row[i].HasNumber {
+					rec[i] = formatNumber(row[i].Number)
+				}
 			case !row[i].Count.Withheld:
 				rec[i] = strconv.FormatInt(row[i].Count.N, 10)
 			}

@@ -1,12 +1,13 @@
 // Package table lays an answer out as a spreadsheet and writes it in its two
 // file forms: CSV (RFC 4180, UTF-8 with a byte-order mark, so that Excel on
 // a Chinese desktop reads it right) and XLSX (a workbook of one worksheet per
-// sheet, the header row bold and frozen, counts as number cells, columns as
-// wide as their text). A count the caller may not see (privacy.Value with
+// sheet, the header row bold and frozen, counts and rates as number cells,
+// columns as wide as their text). A count the caller may not see (privacy.Value with
 // Withheld) is written as an empty cell in both forms, never as a number.
 //
 // A table is what an answer builds when asked for a file: a few columns of
-// text (id, name) and of counts, and one row per unit or cell. Writing it
+// text (id, name) and of counts (and a rate or two), and one row per unit
+// or cell. Writing it
 // needs nothing else, so a new answer exports by building a Table.
 //
 // It knows nothing of HTTP, of the engine, or of which answer a table comes
@@ -14,6 +15,7 @@
 package table
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -25,8 +27,9 @@ type Kind uint8
 
 // The kinds of column.
 const (
-	Text  Kind = iota // strings: ids, names
-	Count             // counts as shown by a privacy policy: numbers, or empty when withheld
+	Text   Kind = iota // strings: ids, names, dates
+	Count              // counts as shown by a privacy policy: numbers, or empty when withheld
+	Number             // decimal numbers (a daily rate): numbers, or empty when there is none
 )
 
 // Column is one column of a sheet.
@@ -35,10 +38,14 @@ type Column struct {
 	Kind   Kind
 }
 
-// Cell is one cell: Text in a Text column, Count in a Count column.
+// Cell is one cell: Text in a Text column, Count in a Count column,
+// Number (when HasNumber) in a Number column. The zero Cell is an empty
+// text, a count of 0, or an empty number.
 type Cell struct {
-	Text  string
-	Count privacy.Value
+	Text      string
+	Count     privacy.Value
+	Number    float64
+	HasNumber bool // false: the Number column's cell is empty (withheld, or not defined)
 }
 
 // TextCell returns a cell of text.
@@ -46,6 +53,13 @@ func TextCell(s string) Cell { return Cell{Text: s} }
 
 // CountCell returns a cell of a count as shown.
 func CountCell(v privacy.Value) Cell { return Cell{Count: v} }
+
+// NumberCell returns a cell of a decimal number; Cell{} is an empty one.
+func NumberCell(x float64) Cell { return Cell{Number: x, HasNumber: true} }
+
+// formatNumber writes a decimal number as the JSON answers do: the
+// shortest form that reads back as the same float64.
+func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // Sheet is a header and rows: one worksheet of a workbook.
 type Sheet struct {

@@ -108,3 +108,56 @@ func TestSheetName(t *testing.T) {
 		}
 	}
 }
+
+// TestNumbers: a Number column holds decimal numbers as the JSON writes
+// them (the shortest form that reads back the same) in CSV, as number cells
+// rounded to a spreadsheet's 15 significant digits in a workbook, and an
+// empty cell for a missing one.
+func TestNumbers(t *testing.T) {
+	tb := &table.Table{Sheets: []table.Sheet{{Name: "rates",
+		Columns: []table.Column{{Header: "编号"}, {Header: "日均", Kind: table.Number}, {Header: "预计完成"}},
+		Rows: [][]table.Cell{
+			{table.TextCell("S1"), table.NumberCell(1.0 / 7), table.TextCell("2026-12-31")},
+			{table.TextCell("S2"), {}, table.TextCell("")},
+			{table.TextCell("S3"), table.NumberCell(-2.5), table.TextCell("")},
+			{table.TextCell("S4"), table.NumberCell(0), table.TextCell("")},
+		}}}}
+	recs, err := csv.NewReader(bytes.NewReader(tb.CSV()[3:])).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"日均", "0.14285714285714285", "", "-2.5", "0"}
+	for i, w := range want {
+		if recs[i][1] != w {
+			t.Errorf("csv row %d: %q, want %q", i, recs[i][1], w)
+		}
+	}
+	b, err := tb.XLSX()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows("rates", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[1] = "0.142857142857143" // rounded, not cut to …142
+	for i, w := range want {
+		got := ""
+		if len(rows[i]) > 1 {
+			got = rows[i][1]
+		}
+		if got != w {
+			t.Errorf("xlsx row %d: %q, want %q", i, got, w)
+		}
+	}
+	for _, cell := range []string{"B2", "B4", "B5"} {
+		if ct, _ := f.GetCellType("rates", cell); ct != excelize.CellTypeNumber && ct != excelize.CellTypeUnset {
+			t.Errorf("%s: cell type %v, want a number", cell, ct)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -15,9 +16,11 @@ const (
 )
 
 // XLSX returns the table as a workbook: one worksheet per sheet (the
-// first active), its header row bold and frozen, counts as number cells (a
-// withheld count an empty cell), text as text (never read as a formula or
-// a number), each column as wide as its widest text.
+// first active), its header row bold and frozen, counts and decimal numbers
+// (to 15 significant digits, see ExcelNumber) as number cells (a withheld
+// count, a missing number: an empty cell), text
+// as text (never read as a formula or a number), each column as wide as its
+// widest text.
 func (t *Table) XLSX() ([]byte, error) {
 	f := excelize.NewFile()
 	defer f.Close()
@@ -54,6 +57,17 @@ func (t *Table) XLSX() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// ExcelNumber returns x as a workbook holds it: rounded to 15 significant
+// digits, the precision of a spreadsheet's numbers. (excelize would cut the
+// digits beyond the fifteenth; rounding first keeps the nearest value.)
+func ExcelNumber(x float64) float64 {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 15, 64), 64)
+	if err != nil {
+		return x
+	}
+	return r
+}
+
 // uniqueName returns name, or name with a number, not yet in used
 // (worksheet names are compared without regard to case).
 func uniqueName(name string, used map[string]bool) string {
@@ -85,9 +99,14 @@ func writeSheet(f *excelize.File, name string, sh *Sheet, headerStyle int) error
 				continue
 			}
 			n := 0
-			if c.Kind == Text {
+			switch {
+			case c.Kind == Text:
 				n = displayWidth(row[i].Text)
-			} else if !row[i].Count.Withheld {
+			case c.Kind == Number:
+				if row[i].HasNumber {
+					n = len(formatNumber(row[i].Number))
+				}
+			case !row[i].Count.Withheld:
 				n = len(fmt.Sprint(row[i].Count.N))
 			}
 			w = max(w, n+2)
@@ -116,6 +135,10 @@ func writeSheet(f *excelize.File, name string, sh *Sheet, headerStyle int) error
 			switch {
 			case c.Kind == Text:
 				vals[i] = row[i].Text // a string cell: never a formula
+			case c.Kind == Number:
+				if row[i].HasNumber {
+					vals[i] = ExcelNumber(row[i].Number)
+				}
 			case !row[i].Count.Withheld:
 				vals[i] = row[i].Count.N
 			}

@@ -9,7 +9,8 @@ import (
 	"github.com/roomstate/roomstate/privacy"
 )
 
-// Cache keeps rendered tiles by (z, x, y, where, scheme, policy). A cached tile is
+// Cache keeps rendered tiles by (z, x, y, where, scheme, policy, as_of,
+// view, campaign). A cached tile is
 // served while the engine says nothing it shows has changed; otherwise it is
 // rendered again, so a change re-renders only the tiles it touches. The
 // least recently used tiles go when the cache holds more than its bytes.
@@ -33,6 +34,8 @@ type cacheKey struct {
 	policy        privacy.Policy
 	asOf          engine.AsOf
 	published     Published // a viewer's hierarchy: one per version, so its tiles are its own
+	view          string
+	campaign      string
 }
 
 type cacheEntry struct {
@@ -55,7 +58,7 @@ func (c *Cache) Get(req *Request) (*Tile, error) {
 	if req.Scheme == "" {
 		req.Scheme = "default"
 	}
-	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf, req.Published}
+	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf, req.Published, req.View, req.Campaign}
 	c.mu.Lock()
 	if el, ok := c.entries[key]; ok {
 		t := el.Value.(*cacheEntry).tile

@@ -119,7 +119,10 @@ func (l *pointLayer) add(id uint64, x, y int32) {
 
 // putCounts adds total, matched and per-flag counts as shown: a withheld
 // count is left out, and the feature gets suppressed=true.
-func (l *pointLayer) putCounts(c *privacy.Counts, names []string) {
+func (l *pointLayer) putCounts(c *privacy.Counts, names []string) { l.putCountsOr(c, names, false) }
+
+// putCountsOr is putCounts with suppressed=true also when more is withheld.
+func (l *pointLayer) putCountsOr(c *privacy.Counts, names []string, more bool) {
 	put := func(name string, v privacy.Value) {
 		if !v.Withheld {
 			l.putInt(name, v.N)
@@ -130,7 +133,7 @@ func (l *pointLayer) putCounts(c *privacy.Counts, names []string) {
 	for i, v := range c.Flags {
 		put(names[i], v)
 	}
-	if c.Withheld() {
+	if more || c.Withheld() {
 		l.putBool("suppressed", true)
 	}
 }

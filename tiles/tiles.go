@@ -34,6 +34,7 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/privacy"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // Layout of a tile.
@@ -63,6 +64,54 @@ type Request struct {
 	Published Published
 	// AsOf asks for the tile as it was at a past version.
 	AsOf engine.AsOf
+	// View "responsibility" colours buildings by who answers for them
+	// (ViewResponsibility); "" by the scheme.
+	View string
+	// Campaign, when set, colours buildings by that campaign's progress:
+	// state remaining, done or none (not with AsOf).
+	Campaign string
+}
+
+// The views a tile may be drawn in besides the scheme's.
+const ViewResponsibility = "responsibility"
+
+// Palette colours buildings by person in the responsibility view: Paul
+// Tol's muted scheme, told apart with every common colour-vision
+// deficiency. A person's colour is PersonColor.
+var Palette = [...]string{"#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499"}
+
+// The colours of the states the responsibility and campaign views give.
+const (
+	ColorUnassigned = "#dddddd" // a building nobody answers for (Tol's "bad data" grey)
+	ColorRemaining  = "#ee7733" // a task still to do (Tol's vibrant orange)
+	ColorDone       = "#0077bb" // every task present done (vibrant blue)
+	ColorNone       = "#bbbbbb" // no task present (vibrant grey)
+)
+
+// PersonColor returns a person's colour in the responsibility view: FNV-1a
+// of the name into Palette, the same on every server and in every tile.
+func PersonColor(person string) string {
+	h := fnv.New32a()
+	h.Write([]byte(person))
+	return Palette[h.Sum32()%uint32(len(Palette))]
+}
+
+// CampaignState is the state a building shows in a campaign's view:
+// "remaining" when any task dwelling in it is not done, else "done" when it
+// holds one, else "none"; with its colour. A policy that withholds a count
+// from 1 to k−1 shows "none" (and ok false) for a building with that many
+// tasks: its colour would tell that so few households are in the task set.
+func CampaignState(pol privacy.Policy, tasks, remaining int64) (state, color string, ok bool) {
+	if pol.Value(tasks).Withheld {
+		return "none", ColorNone, false
+	}
+	switch {
+	case remaining > 0:
+		return "remaining", ColorRemaining, true
+	case tasks > 0:
+		return "done", ColorDone, true
+	}
+	return "none", ColorNone, true
 }
 
 // Tile is a rendered tile.
@@ -151,10 +200,11 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	bound := t.Bound(margin * 1.01)
 	q := &engine.TileQuery{
-		BBox:   [4]int32{coord.ToE7(bound.Min[0]) - 1, coord.ToE7(bound.Min[1]) - 1, coord.ToE7(bound.Max[0]) + 1, coord.ToE7(bound.Max[1]) + 1},
-		Where:  req.Where,
-		Scheme: req.Scheme,
-		AsOf:   req.AsOf,
+		BBox:     [4]int32{coord.ToE7(bound.Min[0]) - 1, coord.ToE7(bound.Min[1]) - 1, coord.ToE7(bound.Max[0]) + 1, coord.ToE7(bound.Max[1]) + 1},
+		Where:    req.Where,
+		Scheme:   req.Scheme,
+		AsOf:     req.AsOf,
+		Campaign: req.Campaign,
 	}
 	for l, mz := range levelMinZoom {
 		if maptile.Zoom(req.Z) >= mz {
@@ -169,7 +219,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	var vt vectortile.Tile
 	var points *pointLayer
 	if req.Z >= BuildingZoom {
-		points = buildingsLayer(d, pts, req.Policy, req.Published)
+		points = buildingsLayer(d, pts, req)
 	} else {
 		points = cellsLayer(d, t, pts, req.Policy, req.Published)
 	}
@@ -257,7 +307,7 @@ func ShownState(pol privacy.Policy, b *engine.TileBuilding, shown *privacy.Count
 	return len(b.Rules)
 }
 
-func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
+func buildingsLayer(d *engine.TileData, pts []orb.Point, req *Request) *pointLayer {
 	l := newPointLayer("buildings", len(d.Buildings))
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
@@ -265,15 +315,48 @@ func buildingsLayer(d *engine.TileData, pts []orb.Point, pol privacy.Policy, pub
 		if !inBuffer(x, y) {
 			continue
 		}
-		sc := shownBuilding(b, pol, pub)
-		rule := d.Rules[ShownState(pol, b, &sc)]
+		sc := shownBuilding(b, req.Policy, req.Published)
 		l.putString("id", b.ID)
-		l.putString("state", rule.State)
-		l.putString("color", rule.Color)
-		l.putCounts(&sc, d.FlagNames)
+		state, color, shown := BuildingLook(req, d.Rules, b, &sc)
+		l.putString("state", state)
+		l.putString("color", color)
+		if a := b.Responsible; a != nil {
+			l.putInt("assigned", 1)
+			if req.View == ViewResponsibility {
+				l.putString("person", a.Person)
+				if a.Team != "" {
+					l.putString("team", a.Team)
+				}
+			}
+		} else {
+			l.putInt("assigned", 0)
+		}
+		if b.LastVisit > 0 {
+			l.putInt("last_visit", b.LastVisit/1000)
+		}
+		l.putCountsOr(&sc, d.FlagNames, !shown)
 		l.add(b.FID, int32(x), int32(y))
 	}
 	return l
+}
+
+// BuildingLook is the state and colour a building shows in req's view:
+// the scheme's state as req.Policy lets its colour tell, given the counts it
+// shows (ShownState); in the responsibility view "assigned" in its
+// person's colour or "unassigned"; in a campaign's view its progress
+// (CampaignState). shown is false when the policy kept a state back.
+func BuildingLook(req *Request, rules []scheme.Rule, b *engine.TileBuilding, counts *privacy.Counts) (state, color string, shown bool) {
+	switch {
+	case req.Campaign != "":
+		return CampaignState(req.Policy, b.Tasks, b.Remaining)
+	case req.View == ViewResponsibility:
+		if b.Responsible == nil {
+			return "unassigned", ColorUnassigned, true
+		}
+		return "assigned", PersonColor(b.Responsible.Person), true
+	}
+	rule := rules[ShownState(req.Policy, b, counts)]
+	return rule.State, rule.Color, true
 }
 
 func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {

@@ -282,6 +282,10 @@ func TestDeterministicAndGolden(t *testing.T) {
 	states := map[string]string{}
 	for _, f := range bl.Features {
 		states[f.Properties["id"].(string)] = f.Properties["state"].(string)
+		// nobody answers for them, nobody visited them
+		if num(f, "assigned") != 0 || f.Properties["last_visit"] != nil {
+			t.Fatalf("building %v: assigned and last_visit %v", f.Properties["id"], f.Properties)
+		}
 	}
 	if states["A"] != "isolated" || states["B"] != "rental" || states["C"] != "normal" {
 		t.Fatalf("states %v", states)

@@ -21,6 +21,7 @@ import (
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/replica"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
@@ -132,6 +133,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var lf loadFlags
 	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
+	assignments := fs.String("assignments", "", "who answers for each building, grid, community or street (楼组包干): a CSV with columns\n"+
+		"level,id,person and optionally team,phone; applied through the store at start (all or nothing), each row\n"+
+		"replacing its unit's assignment (an empty person removes it). Needed only on a data directory's first start")
 	addLoadFlags(fs, &lf)
 	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more.\nWith --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
 	var rf replicaFlags
@@ -154,12 +158,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := sf.check(); err != nil {
 		return err
 	}
+	if rf.url != "" && *assignments != "" {
+		return errors.New("serve: --assignments with --nats: replicas share one log, so send the file's rows once with PUT /api/v1/assignments (any node redirects it to the one that takes changes)")
+	}
 	if rf.url != "" {
 		return serveReplica(ctx, &rf, &sf, loads, bounds, lopts, *dataDir, log, stdout, stderr)
 	}
 	if len(loads) == 0 && *dataDir == "" {
 		fs.Usage()
 		return errors.New("serve: give at least one --load FILE, or a --data-dir that holds state")
+	}
+	// a bad assignments file stops the start before anything is loaded
+	var rows []loader.AssignmentRow
+	if *assignments != "" {
+		if rows, err = loader.ReadAssignmentsFile(*assignments); err != nil {
+			return fmt.Errorf("--assignments: %w", err)
+		}
 	}
 	start := time.Now()
 	so, err := sf.storeOptions()
@@ -188,7 +202,41 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
 	}
+	if *assignments != "" {
+		if err := applyAssignments(st, *assignments, rows, log); err != nil {
+			st.Close()
+			return err
+		}
+	}
 	return serveStore(ctx, st, &sf, log, stdout, nil, nil)
+}
+
+// applyAssignments applies the rows of an assignments file that change
+// anything through the store, as the system, before the server answers:
+// all or nothing.
+func applyAssignments(st *store.Store, path string, rows []loader.AssignmentRow, log *slog.Logger) error {
+	ops := make([]engine.Op, len(rows))
+	set := make([]engine.Assignment, 0, len(rows))
+	for i, r := range rows {
+		ops[i] = answer.AssignOp(r.Level, r.ID, r.Person, r.Team, r.Phone)
+		if r.Person != "" {
+			set = append(set, engine.Assignment{Level: r.Level, ID: r.ID})
+		}
+	}
+	changed, v, err := answer.ApplyAssignments(st, ops)
+	if err != nil {
+		var oe *engine.OpError
+		if errors.As(err, &oe) && oe.Index < len(rows) {
+			return fmt.Errorf("--assignments: %s:%d: %v; nothing was applied", path, rows[oe.Index].Line, oe.Err)
+		}
+		return fmt.Errorf("--assignments: %w", err)
+	}
+	log.Info("assignments applied", "file", path, "rows", len(rows), "changed", changed, "version", v)
+	if idle := st.Engine().Unoccupied(set); len(idle) > 0 {
+		log.Warn("assignments of units that hold no dwelling (they take effect when one arrives; a misspelt id?)",
+			"count", len(idle), "first", idle[0].Level.String()+" "+idle[0].ID)
+	}
+	return nil
 }
 
 // serveStore listens (on tcp when given, else on --addr) and serves until
