@@ -31,6 +31,11 @@ type Table struct {
 	// Super lists, per column, the columns that are its supersets in the
 	// same row (for the complementary rule).
 	Super [][]int
+	// Parts lists, per column, the columns of the same row it is the sum
+	// of (nil for most): a campaign's tasks are those done, remaining and
+	// removed. The secondary rule holds between a column and its parts as
+	// between a row and its children.
+	Parts [][]int
 	Rows  []Row
 }
 
@@ -73,21 +78,26 @@ func (p Policy) Protect(t *Table) Mask {
 			kids[r.Parent] = append(kids[r.Parent], int32(i))
 		}
 	}
-	// secondary, to a fixed point: a row's fix may break its parent's
+	// secondary, to a fixed point: a row's fix may break its parent's, a
+	// column's its sum's
+	var parts []cell
 	for changed := true; changed; {
 		changed = false
 		for i := range t.Rows {
-			if len(kids[i]) == 0 {
-				continue
-			}
 			for c := range t.Rows[i].Vals {
-				for !p.holds(t, m, kids[i], i, c) {
-					if j := smallestShown(t, m, kids[i], c); j >= 0 {
-						m[j][c] = true
-					} else {
-						m[i][c] = true
+				if len(kids[i]) > 0 {
+					parts = parts[:0]
+					for _, j := range kids[i] {
+						parts = append(parts, cell{int(j), c})
 					}
-					changed = true
+					changed = p.secure(t, m, cell{i, c}, parts) || changed
+				}
+				if c < len(t.Parts) && len(t.Parts[c]) > 0 {
+					parts = parts[:0]
+					for _, pc := range t.Parts[c] {
+						parts = append(parts, cell{i, pc})
+					}
+					changed = p.secure(t, m, cell{i, c}, parts) || changed
 				}
 			}
 		}
@@ -95,43 +105,59 @@ func (p Policy) Protect(t *Table) Mask {
 	return m
 }
 
-// holds reports whether row i's children keep what they withhold in column
-// c: see the rules above.
-func (p Policy) holds(t *Table, m Mask, kids []int32, i, c int) bool {
-	var sum int64
+// cell is a table cell: row and column.
+type cell struct{ row, col int }
+
+// secure withholds cells until the sum cell and its parts hold (see
+// holds): the smallest shown non-zero part, or when there is none the sum
+// itself. It reports whether it withheld anything.
+func (p Policy) secure(t *Table, m Mask, sum cell, parts []cell) bool {
+	changed := false
+	for !p.holds(t, m, sum, parts) {
+		best := -1
+		for k, x := range parts {
+			v := t.Rows[x.row].Vals[x.col]
+			if v == 0 || m[x.row][x.col] {
+				continue
+			}
+			if best < 0 || v < t.Rows[parts[best].row].Vals[parts[best].col] {
+				best = k
+			}
+		}
+		if best >= 0 {
+			m[parts[best].row][parts[best].col] = true
+		} else {
+			m[sum.row][sum.col] = true
+		}
+		changed = true
+	}
+	return changed
+}
+
+// holds reports whether the parts of a sum cell (a row's children in one
+// column, or a column's parts in one row) keep what they withhold: with
+// the sum shown, the withheld parts must be none, or at least two summing
+// to k or more; with the sum withheld, not every non-zero part may be
+// shown (their sum would give it back).
+func (p Policy) holds(t *Table, m Mask, sum cell, parts []cell) bool {
+	var total int64
 	withheld, shown := 0, 0
-	for _, j := range kids {
-		v := t.Rows[j].Vals[c]
+	for _, x := range parts {
+		v := t.Rows[x.row].Vals[x.col]
 		if v == 0 {
 			continue
 		}
-		if m[j][c] {
-			sum += v
+		if m[x.row][x.col] {
+			total += v
 			withheld++
 		} else {
 			shown++
 		}
 	}
-	if m[i][c] {
+	if m[sum.row][sum.col] {
 		return withheld > 0 || shown == 0
 	}
-	return withheld == 0 || withheld >= 2 && sum >= p.k
-}
-
-// smallestShown returns the shown child with the smallest non-zero count in
-// column c, -1 when none.
-func smallestShown(t *Table, m Mask, kids []int32, c int) int32 {
-	best := int32(-1)
-	for _, j := range kids {
-		v := t.Rows[j].Vals[c]
-		if v == 0 || m[j][c] {
-			continue
-		}
-		if best < 0 || v < t.Rows[best].Vals[c] {
-			best = j
-		}
-	}
-	return best
+	return withheld == 0 || withheld >= 2 && total >= p.k
 }
 
 // Cell shows one cell of a protected table.

@@ -132,3 +132,105 @@ func TestParentMinusChildren(t *testing.T) {
 		t.Fatalf("mask %v: want the 2 and the 40 withheld, the 41 and the total shown", m)
 	}
 }
+
+// campaignTable makes a hierarchy like randomTable's whose columns are a
+// campaign's: tasks = done + remaining + removed.
+func campaignTable(rng *rand.Rand) *Table {
+	t := &Table{Super: [][]int{nil, {0}, {0}, {0}}, Parts: [][]int{{1, 2, 3}}}
+	t.Rows = append(t.Rows, Row{Parent: -1, Vals: make([]int64, 4)})
+	units := 1 + rng.IntN(6)
+	for u := 0; u < units; u++ {
+		ui := int32(len(t.Rows))
+		t.Rows = append(t.Rows, Row{Parent: 0, Vals: make([]int64, 4)})
+		for l := 0; l < rng.IntN(6); l++ {
+			v := []int64{0, int64(rng.IntN(8)), int64(rng.IntN(8)), int64(rng.IntN(3))}
+			if rng.IntN(3) == 0 {
+				v[1] = int64(rng.IntN(100))
+			}
+			v[0] = v[1] + v[2] + v[3]
+			t.Rows = append(t.Rows, Row{Parent: ui, Vals: v})
+			for c := range v {
+				t.Rows[ui].Vals[c] += v[c]
+				t.Rows[0].Vals[c] += v[c]
+			}
+		}
+	}
+	return t
+}
+
+// recovered runs the attack of someone who knows the table's sums: every
+// relation (a row is its children's sum in each column, a column its
+// parts' sum in each row) with one unknown term gives it back, and what
+// comes back is known for the next relation, to a fixed point. It returns
+// a withheld cell from 1 to k−1 so recovered, if any.
+func recovered(tb *Table, m Mask, k int64) (row, col int, ok bool) {
+	known := make([][]bool, len(m))
+	for i := range m {
+		known[i] = make([]bool, len(m[i]))
+		for c := range m[i] {
+			known[i][c] = !m[i][c]
+		}
+	}
+	var rels [][]cell // sum first, then its parts
+	kids := map[int][]int{}
+	for i, r := range tb.Rows {
+		if r.Parent >= 0 {
+			kids[int(r.Parent)] = append(kids[int(r.Parent)], i)
+		}
+	}
+	for i, r := range tb.Rows {
+		for c := range r.Vals {
+			if ks := kids[i]; len(ks) > 0 {
+				rel := []cell{{i, c}}
+				for _, j := range ks {
+					rel = append(rel, cell{j, c})
+				}
+				rels = append(rels, rel)
+			}
+			if c < len(tb.Parts) && len(tb.Parts[c]) > 0 {
+				rel := []cell{{i, c}}
+				for _, pc := range tb.Parts[c] {
+					rel = append(rel, cell{i, pc})
+				}
+				rels = append(rels, rel)
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, rel := range rels {
+			unknown := -1
+			n := 0
+			for x, cl := range rel {
+				if !known[cl.row][cl.col] {
+					unknown, n = x, n+1
+				}
+			}
+			if n == 1 {
+				cl := rel[unknown]
+				known[cl.row][cl.col], changed = true, true
+				if v := tb.Rows[cl.row].Vals[cl.col]; v > 0 && v < k {
+					return cl.row, cl.col, true
+				}
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// TestNothingSmallComesBack: on random tables of both kinds, the attack by
+// sums gives back no withheld count from 1 to k−1.
+func TestNothingSmallComesBack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(seed(t), 5))
+	p := ForK(3)
+	for n := 0; n < 5000; n++ {
+		tb := randomTable(rng)
+		if n%2 == 1 {
+			tb = campaignTable(rng)
+		}
+		m := p.Protect(tb)
+		if r, c, ok := recovered(tb, m, 3); ok {
+			t.Fatalf("table %d (%v): row %d col %d = %d is withheld and comes back from sums; mask %v", n, tb.Rows, r, c, tb.Rows[r].Vals[c], m)
+		}
+	}
+}
