@@ -2,6 +2,8 @@ package answer
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
@@ -21,37 +23,14 @@ type shownProgress struct {
 	hasETA                          bool
 }
 
-// showProgress shows p under pol. Besides each count the policy withholds,
-// one more of done, remaining and removed is withheld when only one of them
-// is (total = done + remaining + removed would give it back); the rate and
-// the date are withheld with the rise they come from, with done (the rise
-// is done now minus done at the window's start, which a viewer may know: 0
-// at the start, or a day's end), or (the date) with remaining.
-func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now time.Time, tz *time.Location) shownProgress {
-	s := shownProgress{total: pol.Value(p.Total), done: pol.Value(p.Done), remaining: pol.Value(p.Remaining), removed: pol.Value(p.Removed)}
-	parts := [3]*privacy.Value{&s.done, &s.remaining, &s.removed}
-	raw := [3]int64{p.Done, p.Remaining, p.Removed}
-	withheld := 0
-	for _, v := range parts {
-		if v.Withheld {
-			withheld++
-		}
-	}
-	if withheld == 1 && !s.total.Withheld {
-		// withhold the smallest other part that is not 0
-		best := -1
-		for i, v := range parts {
-			if !v.Withheld && raw[i] > 0 && (best < 0 || raw[i] < raw[best]) {
-				best = i
-			}
-		}
-		if best >= 0 {
-			*parts[best] = privacy.Value{Withheld: true}
-		} else {
-			s.total = privacy.Value{Withheld: true}
-		}
-	}
-	if s.done.Withheld || pol.Value(abs(p.Rise)).Withheld {
+// showProgress shows p with the counts as given (each withheld or not):
+// the rate and the date are withheld with the rise they come from, with
+// done (the rise is done now minus done at the window's start, which a
+// viewer may know: 0 at the start, or a day's end), or (the date) with
+// remaining.
+func showProgress(total, done, remaining, removed, rise privacy.Value, p *engine.CampaignProgress, days int, now time.Time, tz *time.Location) shownProgress {
+	s := shownProgress{total: total, done: done, remaining: remaining, removed: removed}
+	if rise.Withheld || done.Withheld {
 		return s
 	}
 	s.rate, s.hasRate = float64(p.Rise)/float64(days), true
@@ -62,6 +41,89 @@ func showProgress(pol privacy.Policy, p *engine.CampaignProgress, days int, now 
 		}
 	}
 	return s
+}
+
+// exactProgress shows p whole (analysts and above).
+func exactProgress(p *engine.CampaignProgress, days int, now time.Time, tz *time.Location) shownProgress {
+	v := func(n int64) privacy.Value { return privacy.Value{N: n} }
+	return showProgress(v(p.Total), v(p.Done), v(p.Remaining), v(p.Removed), v(p.Rise), p, days, now, tz)
+}
+
+// campaignView is a campaign's whole tree of units protected for a viewer
+// as one table (city → district → street → community → grid), so that
+// answers at every level withhold consistently and none, nor any sum or
+// difference of them, gives back a withheld count. Columns: tasks, done,
+// remaining, removed (tasks their sum) and the rise of done over the rate's
+// window.
+type campaignView struct {
+	tree *engine.CampaignTree
+	tb   *privacy.Table
+	m    privacy.Mask
+	rows [4][]int // by level, campaign-local unit → row
+}
+
+// protectCampaign builds and protects a campaign's tree under pol.
+func protectCampaign(pol privacy.Policy, tree *engine.CampaignTree) *campaignView {
+	cv := &campaignView{tree: tree, tb: &privacy.Table{Super: [][]int{nil, {0}, {0}, {0}, nil}, Parts: [][]int{{1, 2, 3}}}}
+	vals := func(p *engine.CampaignProgress) []int64 {
+		return []int64{p.Total, p.Done, p.Remaining, p.Removed, p.Rise}
+	}
+	cv.tb.Rows = append(cv.tb.Rows, privacy.Row{Parent: -1, Vals: vals(&tree.Report.CampaignProgress)})
+	for l := range cv.rows {
+		cv.rows[l] = make([]int, len(tree.Units[l]))
+		for u := range cv.rows[l] {
+			cv.rows[l][u] = -1
+		}
+	}
+	// units under the parents the tuples give them; one under two parents
+	// is no tree's: hidden. One with no id (tasks with no unit at its level)
+	// is not published: hidden when it has siblings, whose parent minus
+	// them it is; as an only child it is its parent again, and hides
+	// nothing.
+	noID := map[int]bool{}
+	for _, tp := range tree.Tuples {
+		parent := 0
+		for l := range tp {
+			u := tp[l]
+			row := cv.rows[l][u]
+			if row < 0 {
+				row = len(cv.tb.Rows)
+				cv.rows[l][u] = row
+				cu := &tree.Units[l][u]
+				cv.tb.Rows = append(cv.tb.Rows, privacy.Row{Parent: int32(parent), Vals: vals(&cu.CampaignProgress)})
+				noID[row] = cu.ID == ""
+			} else if int(cv.tb.Rows[row].Parent) != parent {
+				cv.tb.Rows[row].Hidden = true
+			}
+			parent = row
+		}
+	}
+	kids := make([]int, len(cv.tb.Rows))
+	for _, r := range cv.tb.Rows[1:] {
+		kids[r.Parent]++
+	}
+	for row := range noID {
+		if noID[row] && kids[cv.tb.Rows[row].Parent] > 1 {
+			cv.tb.Rows[row].Hidden = true
+		}
+	}
+	cv.m = pol.Protect(cv.tb)
+	// a fall of done is as telling as a rise: a rise from −1 to −(k−1) too
+	for i, r := range cv.tb.Rows {
+		if x := -r.Vals[4]; x > 0 && pol.Value(x).Withheld {
+			cv.m[i][4] = true
+		}
+	}
+	return cv
+}
+
+// progress shows one row (0: the city; else see rows).
+func (cv *campaignView) progress(row int, p *engine.CampaignProgress, r *engine.CampaignReport, tz *time.Location) shownProgress {
+	if row < 0 { // no task of the campaign in it
+		return exactProgress(p, r.WindowDays, r.Now, tz)
+	}
+	c := func(col int) privacy.Value { return cv.m.Cell(cv.tb, row, col) }
+	return showProgress(c(0), c(1), c(2), c(3), c(4), p, r.WindowDays, r.Now, tz)
 }
 
 // writeProgress writes "total", "done", "remaining", "removed", "rate_7d"
@@ -91,9 +153,9 @@ func writeProgress(w *jsonw, s *shownProgress) {
 	}
 }
 
-// writeCampaignHead writes a campaign's definition and figures (no
-// braces), and returns the figures as shown.
-func (a *Answers) writeCampaignHead(w *jsonw, pol privacy.Policy, r *engine.CampaignReport) shownProgress {
+// writeCampaignHead writes a campaign's definition and its figures as s
+// shows them (no braces).
+func (a *Answers) writeCampaignHead(w *jsonw, r *engine.CampaignReport, s *shownProgress) {
 	w.raw(`"name":`)
 	w.str(r.Name)
 	w.raw(`,"label":`)
@@ -111,9 +173,7 @@ func (a *Answers) writeCampaignHead(w *jsonw, pol privacy.Policy, r *engine.Camp
 		w.raw("null")
 	}
 	w.byte(',')
-	s := showProgress(pol, &r.CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
-	writeProgress(w, &s)
-	return s
+	writeProgress(w, s)
 }
 
 // Campaigns answers GET /api/v1/campaigns: {"campaigns": [{"name", "label",
@@ -127,9 +187,20 @@ func (a *Answers) Campaigns(c *Caller) ([]byte, error) {
 	w := &sc.w
 	w.raw(`{"campaigns":[`)
 	for i := range rs {
+		r := &rs[i]
+		s := exactProgress(&r.CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
+		if !pol.Exact() {
+			// the city's figures as the campaign's protected tree shows them
+			tree, err := a.eng.CampaignTree(r.Name, a.opts.TZ)
+			if err != nil {
+				continue // ended meanwhile
+			}
+			s = protectCampaign(pol, tree).progress(0, &tree.Report.CampaignProgress, tree.Report, a.opts.TZ)
+			r = tree.Report
+		}
 		w.comma(i)
 		w.byte('{')
-		a.writeCampaignHead(w, pol, &rs[i])
+		a.writeCampaignHead(w, r, &s)
 		w.byte('}')
 	}
 	w.byte(']')
@@ -152,16 +223,41 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 		}
 		level = l
 	}
+	pol := a.Policy(c)
 	r, err := a.eng.Campaign(name, level, a.opts.TZ)
 	if err != nil {
 		return nil, err
 	}
-	pol := a.Policy(c)
+	head := exactProgress(&r.CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
+	unit := func(i int) shownProgress {
+		return exactProgress(&r.Units[i].CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
+	}
+	if !pol.Exact() {
+		// a viewer's: every level from one protected tree of one moment
+		tree, err := a.eng.CampaignTree(name, a.opts.TZ)
+		if err != nil {
+			return nil, err
+		}
+		cv := protectCampaign(pol, tree)
+		r = tree.Report
+		r.Level = level
+		r.Units = r.Units[:0]
+		var rows []int
+		for u, cu := range tree.Units[level] {
+			if cu.ID != "" {
+				r.Units = append(r.Units, cu)
+				rows = append(rows, cv.rows[level][u])
+			}
+		}
+		sortUnits(r.Units, rows)
+		head = cv.progress(0, &r.CampaignProgress, r, a.opts.TZ)
+		unit = func(i int) shownProgress { return cv.progress(rows[i], &r.Units[i].CampaignProgress, r, a.opts.TZ) }
+	}
 	sc := a.scratch()
 	w := &sc.w
 	w.grow(len(r.Units)*192 + len(r.Days)*48 + 1024)
 	w.byte('{')
-	head := a.writeCampaignHead(w, pol, r)
+	a.writeCampaignHead(w, r, &head)
 	w.raw(`,"days":[`)
 	for i := range r.Days {
 		d := &r.Days[i]
@@ -201,13 +297,27 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 		w.raw(`,"name":`)
 		w.str(u.Name)
 		w.byte(',')
-		s := showProgress(pol, &u.CampaignProgress, r.WindowDays, r.Now, a.opts.TZ)
+		s := unit(i)
 		writeProgress(w, &s)
 		w.byte('}')
 	}
 	w.byte(']')
 	finish(w, r.Version, start)
 	return a.done(sc), nil
+}
+
+// sortUnits sorts units by id, rows alongside, as the engine's report
+// lists them.
+func sortUnits(units []engine.CampaignUnit, rows []int) {
+	idx := make([]int, len(units))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(units[a].ID, units[b].ID) })
+	us, rs := slices.Clone(units), slices.Clone(rows)
+	for i, j := range idx {
+		units[i], rows[i] = us[j], rs[j]
+	}
 }
 
 // PutCampaign answers PUT /api/v1/campaigns/{name} (admins) {"label",

@@ -503,6 +503,17 @@ func (e *Engine) report(st *state, c *campaign, now time.Time, tz *time.Location
 	if level >= LevelBuilding {
 		return rep
 	}
+	units := c.unitsOf(st, level, from)
+	rep.Units = make([]CampaignUnit, 0, len(c.order[level]))
+	for _, u := range c.order[level] {
+		rep.Units = append(rep.Units, units[u])
+	}
+	return rep
+}
+
+// unitsOf returns the progress of c's units of level, by campaign-local
+// number, with their rise since from. Caller holds the read lock.
+func (c *campaign) unitsOf(st *state, level Level, from int64) []CampaignUnit {
 	lv := &c.lv[level]
 	rise := make([]int64, len(c.units[level]))
 	for i := sort.Search(len(c.logMs), func(i int) bool { return c.logMs[i] > from }); i < len(c.logMs); i++ {
@@ -515,9 +526,8 @@ func (e *Engine) report(st *state, c *campaign, now time.Time, tz *time.Location
 		}
 	}
 	ut := &st.levels[level]
-	rep.Units = make([]CampaignUnit, 0, len(c.order[level]))
-	for _, u := range c.order[level] {
-		id := c.units[level][u]
+	out := make([]CampaignUnit, len(c.units[level]))
+	for u, id := range c.units[level] {
 		cu := CampaignUnit{Level: level, ID: id}
 		if k, ok := ut.index[id]; ok {
 			cu.Name = ut.names[k]
@@ -525,9 +535,39 @@ func (e *Engine) report(st *state, c *campaign, now time.Time, tz *time.Location
 		cu.Total, cu.Done, cu.Removed = int64(lv.total[u]), int64(lv.done[u]), int64(lv.removed[u])
 		cu.Remaining = cu.Total - cu.Done - cu.Removed
 		cu.Rise = rise[u]
-		rep.Units = append(rep.Units, cu)
+		out[u] = cu
 	}
-	return rep
+	return out
+}
+
+// CampaignTree is a campaign's progress in every unit of every level at
+// one moment, with how units nest: the city's report (with its days), the
+// units of each level by campaign-local number (a unit with id "" holds
+// the tasks with no unit at that level), and the area tuples the tasks
+// were in at the start, as unit numbers per level. Disclosure control
+// protects it whole, so that every level's answer withholds consistently.
+type CampaignTree struct {
+	Report *CampaignReport
+	Units  [4][]CampaignUnit
+	Tuples [][4]uint32
+}
+
+// CampaignTree reports one campaign now in every unit of every level, its
+// days in zone tz.
+func (e *Engine) CampaignTree(name string, tz *time.Location) (*CampaignTree, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	c := e.camps.byName[name]
+	if c == nil {
+		return nil, fault.New(fault.NotFound, "campaign %q not found", name)
+	}
+	rep := e.report(e.st, c, e.opts.Clock(), tz, true, LevelBuilding)
+	from, _ := c.window(rep.Now.UnixMilli())
+	t := &CampaignTree{Report: rep, Tuples: slices.Clone(c.tuples)}
+	for l := range t.Units {
+		t.Units[l] = c.unitsOf(e.st, Level(l), from)
+	}
+	return t, nil
 }
 
 // Campaigns reports every running campaign now, by name, without days or

@@ -368,6 +368,29 @@ func checkCampaigns(t *testing.T, w *engine.Writer, m *cmodel, now time.Time, tz
 					t.Fatalf("step %d: %s, %s %s: %+v, model %+v", step, name, engine.Level(l), ru.ID, ru.CampaignProgress, *wu)
 				}
 			}
+			// the whole tree: the same units, those with no unit at the
+			// level in a unit "", every level adding up to the city, and
+			// every tuple naming a unit of each level
+			tree, err := w.CampaignTree(name, tz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum engine.CampaignProgress
+			for _, tu := range tree.Units[l] {
+				if wu := units[tu.ID]; tu.ID != "" && (wu == nil || tu.CampaignProgress != *wu) {
+					t.Fatalf("step %d: %s tree, %s %s: %+v, model %v", step, name, engine.Level(l), tu.ID, tu.CampaignProgress, wu)
+				}
+				sum.Total, sum.Done, sum.Remaining, sum.Removed, sum.Rise = sum.Total+tu.Total, sum.Done+tu.Done,
+					sum.Remaining+tu.Remaining, sum.Removed+tu.Removed, sum.Rise+tu.Rise
+			}
+			if sum != want || tree.Report.CampaignProgress != want {
+				t.Fatalf("step %d: %s tree by %s adds up to %+v (report %+v), model %+v", step, name, engine.Level(l), sum, tree.Report.CampaignProgress, want)
+			}
+			for _, tp := range tree.Tuples {
+				if int(tp[l]) >= len(tree.Units[l]) {
+					t.Fatalf("step %d: %s: tuple %v names no unit of %s", step, name, tp, engine.Level(l))
+				}
+			}
 			if l != 1 {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/city"
@@ -370,5 +371,140 @@ func TestCampaignsOverHTTP(t *testing.T) {
 	}
 	if code, _ := s.do(t, viewerTok, "GET", "/api/v1/campaigns/vax", nil); code != 404 {
 		t.Fatalf("an ended campaign: %d", code)
+	}
+}
+
+// TestCampaignDifferencing: a viewer who asks a campaign by every level and
+// knows how units nest (which grids make a community, and so on) and that
+// tasks = done + remaining + removed, and adds and subtracts what the
+// answers show, propagating what comes back, recovers no count from 1 to
+// k−1 of any unit at any level.
+func TestCampaignDifferencing(t *testing.T) {
+	s, ps := startPersons(t)
+	def := `{"label":"隔离户随访","target":"isolated","goal":"vaccinated"}`
+	if code, body := s.do(t, adminTok, "PUT", "/api/v1/campaigns/visit", []byte(def)); code != 201 {
+		t.Fatalf("starting a campaign: %d %s", code, body)
+	}
+	var tasks []string
+	for _, p := range ps {
+		if d, _ := s.eng.Dwelling(p.id); slices.Contains(d.Flags, "isolated") && !slices.Contains(d.Flags, "vaccinated") {
+			tasks = append(tasks, p.id)
+		}
+	}
+	for i, id := range tasks {
+		switch {
+		case i%3 == 0:
+			if code, body := s.do(t, adminTok, "PATCH", "/api/v1/dwellings/"+id, patchBody("vaccinated")); code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+		case i%17 == 1:
+			if code, body := s.do(t, adminTok, "DELETE", "/api/v1/dwellings/"+id, nil); code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+		}
+	}
+	// what the viewer is shown: (level, id, column) → count
+	type key struct {
+		level, id string
+		col       int
+	}
+	known := map[key]int64{}
+	levels := []string{"district", "street", "community", "grid"}
+	withheld := 0
+	for _, lv := range levels {
+		code, body := s.do(t, viewerTok, "GET", "/api/v1/campaigns/visit?level="+lv, nil)
+		if code != 200 {
+			t.Fatalf("viewer by %s: %d %s", lv, code, body)
+		}
+		var rep struct {
+			Total, Done, Remaining, Removed *int64
+			Units                           []struct {
+				ID                              string
+				Total, Done, Remaining, Removed *int64
+			}
+		}
+		json.Unmarshal(body, &rep)
+		put := func(level, id string, vs ...*int64) {
+			for c, v := range vs {
+				if v != nil {
+					known[key{level, id, c}] = *v
+				} else {
+					withheld++
+				}
+			}
+		}
+		put("city", "", rep.Total, rep.Done, rep.Remaining, rep.Removed)
+		for _, u := range rep.Units {
+			put(lv, u.ID, u.Total, u.Done, u.Remaining, u.Removed)
+		}
+	}
+	if withheld == 0 {
+		t.Fatal("the viewer is shown every count: the test proves nothing")
+	}
+	// the truth, and how units nest
+	tree, err := s.eng.CampaignTree("visit", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := map[key]int64{}
+	set := func(level, id string, p *engine.CampaignProgress) {
+		for c, v := range []int64{p.Total, p.Done, p.Remaining, p.Removed} {
+			exact[key{level, id, c}] = v
+		}
+	}
+	set("city", "", &tree.Report.CampaignProgress)
+	children := map[[2]string]map[[2]string]bool{}
+	for _, tp := range tree.Tuples {
+		parent := [2]string{"city", ""}
+		for l, u := range tp {
+			cu := &tree.Units[l][u]
+			me := [2]string{levels[l], cu.ID}
+			set(me[0], me[1], &cu.CampaignProgress)
+			if children[parent] == nil {
+				children[parent] = map[[2]string]bool{}
+			}
+			children[parent][me] = true
+			parent = me
+		}
+	}
+	for k, v := range known {
+		if exact[k] != v {
+			t.Fatalf("%v: shown %d, is %d", k, v, exact[k])
+		}
+	}
+	// the relations: a row is its children's sum, tasks the sum of the parts
+	var rels [][]key
+	for parent, kids := range children {
+		for c := 0; c < 4; c++ {
+			rel := []key{{parent[0], parent[1], c}}
+			for kid := range kids {
+				rel = append(rel, key{kid[0], kid[1], c})
+			}
+			rels = append(rels, rel)
+		}
+	}
+	for k := range exact {
+		if k.col == 0 {
+			rels = append(rels, []key{k, {k.level, k.id, 1}, {k.level, k.id, 2}, {k.level, k.id, 3}})
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, rel := range rels {
+			var unknown []key
+			for _, k := range rel {
+				if _, ok := known[k]; !ok {
+					unknown = append(unknown, k)
+				}
+			}
+			if len(unknown) != 1 {
+				continue
+			}
+			k := unknown[0]
+			known[k], changed = exact[k], true
+			if v := exact[k]; v > 0 && v < 3 {
+				t.Fatalf("%s %q column %d = %d is withheld and comes back from sums of what the viewer is shown", k.level, k.id, k.col, v)
+			}
+		}
 	}
 }
