@@ -206,7 +206,6 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 	return a.done(sc), nil
 }
 
-
 // PutCampaign answers PUT /api/v1/campaigns/{name} (admins) {"label",
 // "target", "goal", "deadline"}: it starts the campaign, its task set the
 // dwellings for which target holds now; for a running one with the same
