@@ -2,12 +2,18 @@
 // a legend with live counts per state, a summary by level with drill-down,
 // a flag-expression filter, and the room-state map of a clicked building;
 // a time control shows all of it as of a past day or time, with each unit's
-// change since the day before and a trend of the legend's counts.
+// change since the day before and a trend of the legend's counts. Two more
+// views colour the map otherwise: by who answers for each building, with
+// coverage per unit and each person's workload (responsibility.js), and by
+// a campaign's progress, with its units ranked and a burn-down chart
+// (campaign.js).
 // Served by roomstate itself: MapLibre and uPlot are built into the binary
 // (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
 import { addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, timeOf, today } from './asof.js';
 import { Trend } from './trend.js';
+import { CampaignPanel } from './campaign.js';
+import { ResponsibilityPanel } from './responsibility.js';
 
 const I18N = {
   zh: {
@@ -34,6 +40,39 @@ const I18N = {
     deltaOldestTitle: (when, v) => `保留的历史始于 ${when}（版本 ${v}），与那时相比`,
     trend: '趋势', trendDays: (n, unit) => `${unit} · 近 ${n} 天`,
     trendSince: (when, unit) => `${unit} · 自 ${when} 起（保留的全部历史）`,
+    // views: the room-state map, responsibility (楼组包干), campaigns (挂图作战)
+    viewScheme: '房态', viewResp: '包干', viewCampaign: '挂图作战',
+    // the building's responsible person
+    responsible: '包干责任人', nobody: '无人包干', lastVisit: '最近走访', neverVisited: '从未走访',
+    viaUnit: (level, id) => (level === 'building' ? '本楼栋指派' : `经${I18N.zh[level] || level} ${id} 包干`),
+    visitBy: (when, by) => `${when}（${by}）`,
+    // responsibility
+    persons: '责任人', unassigned: '未指派', coverage: '包干覆盖', buildings: '楼栋', assigned: '已包干',
+    unassignedCol: '未包干', muCol: '未包干户', muColWhere: '未包干·符合', staleCol: '超期未访',
+    muTitle: '未包干楼栋中的户数', muTitleWhere: (w) => `未包干楼栋中符合 ${w} 的户数`,
+    stalePeriod: '走访期限', staleOff: '不统计', staleDays: (n) => `${n} 天`,
+    personsInView: (p, b) => `视野内 ${b} 栋楼，${p} 位责任人`,
+    personsZoom: '放大地图可见各楼栋的责任人',
+    personsCity: (n) => `全市 ${n} 位责任人（按包干层级）`,
+    personsMore: (n) => `另有 ${n} 位`,
+    personBuildings: (n) => `${n} 栋`,
+    personOnlyAnalyst: '责任人的工作量仅分析员及以上角色可查看',
+    via: '来源', workloadBuildings: '楼栋', workloadDwellings: '户数', workloadMatched: '符合',
+    coverageNow: '包干与走访为当前数据',
+    // campaigns
+    campaign: '专项任务', noCampaigns: '暂无进行中的专项任务',
+    cTotal: '任务总量', cDone: '已完成', cRemaining: '剩余任务量', cRate: '日均', cEta: '预计完成',
+    cTotalShort: '总量', cRemainingShort: '剩余',
+    cDef: (c) => `对象 ${c.target} · 完成 ${c.goal}`,
+    cDates: (start, deadline) => `${start} 开始${deadline ? ` · ${deadline} 截止` : ''}`,
+    cRemoved: (n) => `已移除 ${n}`,
+    cFinished: '已完成',
+    cRank: (level) => `${I18N.zh[level] || level}排名（按剩余任务量）`,
+    stRemaining: '有剩余任务', stDone: '任务已完成', stNone: '无任务',
+    campaignHist: '历史视图：地图按图例着色，任务进度为当前数据',
+    burndown: '燃尽图', bdRemaining: '剩余任务量', bdIdeal: '按期完成', bdForecast: '按日均预计',
+    bdRemainingNote: '过去各日的剩余 = 总量 − 当日已完成 − 目前已移除',
+    bdWithheld: '数字小于公开阈值，已隐藏',
   },
   en: {
     title: 'Room-state map', filter: 'Filter', apply: 'Apply', clear: 'Clear', scheme: 'Scheme', live: 'Live',
@@ -58,10 +97,40 @@ const I18N = {
     deltaOldestTitle: (when, v) => `Since ${when} (version ${v}), where the history kept starts`,
     trend: 'Trend', trendDays: (n, unit) => `${unit} · last ${n} days`,
     trendSince: (when, unit) => `${unit} · since ${when} (all history kept)`,
+    viewScheme: 'Room state', viewResp: 'Responsibility', viewCampaign: 'Campaigns',
+    responsible: 'Responsible', nobody: 'Nobody answers for it', lastVisit: 'Last visit', neverVisited: 'never visited',
+    viaUnit: (level, id) => (level === 'building' ? 'assigned to this building' : `via ${(I18N.en[level] || level).toLowerCase()} ${id}`),
+    visitBy: (when, by) => `${when} (${by})`,
+    persons: 'Responsible persons', unassigned: 'Unassigned', coverage: 'Coverage', buildings: 'Buildings', assigned: 'Assigned',
+    unassignedCol: 'Unassigned', muCol: 'Dwellings unassigned', muColWhere: 'Matched unassigned', staleCol: 'Not visited',
+    muTitle: 'Dwellings in unassigned buildings', muTitleWhere: (w) => `Dwellings matching ${w} in unassigned buildings`,
+    stalePeriod: 'Visited within', staleOff: 'not counted', staleDays: (n) => `${n} day${n === 1 ? '' : 's'}`,
+    personsInView: (p, b) => `${b} buildings in view, ${p} persons`,
+    personsZoom: 'Zoom in to see who answers for each building',
+    personsCity: (n) => `${n} persons in the city (by level of assignment)`,
+    personsMore: (n) => `${n} more`,
+    personBuildings: (n) => `${n} bldg`,
+    personOnlyAnalyst: 'A person\'s workload is shown to analysts and above',
+    via: 'Via', workloadBuildings: 'Buildings', workloadDwellings: 'Dwellings', workloadMatched: 'Matched',
+    coverageNow: 'Assignments and visits as they are now',
+    campaign: 'Campaign', noCampaigns: 'No campaign is running',
+    cTotal: 'Tasks', cDone: 'Done', cRemaining: 'Remaining', cRate: 'Daily rate', cEta: 'ETA',
+    cTotalShort: 'Tasks', cRemainingShort: 'Remaining',
+    cDef: (c) => `tasks ${c.target} · done when ${c.goal}`,
+    cDates: (start, deadline) => `started ${start}${deadline ? ` · deadline ${deadline}` : ''}`,
+    cRemoved: (n) => `${n} removed`,
+    cFinished: 'done',
+    cRank: (level) => `${{ district: 'Districts', street: 'Streets', community: 'Communities', grid: 'Grids' }[level] || level} by remaining tasks`,
+    stRemaining: 'tasks remaining', stDone: 'all tasks done', stNone: 'no task',
+    campaignHist: 'Historical view: the map shows the scheme; progress is as it is now',
+    burndown: 'Burn-down', bdRemaining: 'Remaining', bdIdeal: 'On schedule', bdForecast: 'At the daily rate',
+    bdRemainingNote: 'a past day\'s remaining = tasks − done that day − removed by now',
+    bdWithheld: 'Counts below the disclosure threshold are not shown',
   },
 };
 
 const params = new URLSearchParams(location.search);
+const VIEWS = ['scheme', 'responsibility', 'campaign'];
 // an access token, given once as ?token=…, is kept for the session and
 // taken out of the address bar
 const token = params.get('token') || sessionStorage.getItem('roomstate.token') || '';
@@ -87,6 +156,11 @@ const state = {
   asOf: null,
   // what a 410 history_gone told of the retained history: {oldest, ms}
   gone: null,
+  // what the map shows: the scheme's colours, who answers for each
+  // building, or a campaign's progress (campaign: its name)
+  view: VIEWS.includes(params.get('view')) ? params.get('view') : 'scheme',
+  campaign: params.get('campaign') || '',
+  person: null, // the person whose buildings are marked (responsibility view)
 };
 const t = (k) => I18N[state.lang][k] ?? I18N.zh[k] ?? k;
 const fmt = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en-US'));
@@ -163,8 +237,18 @@ const flagLabel = (f) => (I18N[state.lang].flags[f] || f);
 // setTiles, and a refused view (a bad filter, a moment before the history
 // kept) fails here, before the map is touched.
 async function tileSource() {
-  const tj = await api(`/tiles.json${query({ where: state.where, scheme: state.scheme === 'default' ? '' : state.scheme, as_of: asOfParam() })}`);
+  const tj = await api(`/tiles.json${query({ where: state.where, scheme: state.scheme === 'default' ? '' : state.scheme, as_of: asOfParam(), ...viewParams() })}`);
   return { type: 'vector', tiles: tj.tiles.map(pinTiles), minzoom: tj.minzoom, maxzoom: tj.maxzoom, bounds: tj.bounds };
+}
+
+// viewParams are the view and campaign parameters of tiles and of the
+// buildings' states: a campaign's colours are of now only, so as of a past
+// moment its map shows the scheme's.
+function viewParams() {
+  return {
+    view: state.view === 'responsibility' ? 'responsibility' : '',
+    campaign: state.view === 'campaign' && !state.asOf ? state.campaign : '',
+  };
 }
 
 // pinTiles makes a tile URL name the version shown as of a moment. The server
@@ -200,6 +284,12 @@ function buildStyle(info, source) {
     { id: 'boundaries-fill', type: 'fill', source: 'rs', 'source-layer': 'boundaries',
       filter: ['==', ['get', 'level'], 'district'],
       paint: { 'fill-color': '#1b2a38', 'fill-opacity': 0.35 } },
+    // the units of the responsibility or campaign panel, shaded by how much
+    // is left to do in each (setUnitFill)
+    { id: 'units-fill', type: 'fill', source: 'rs', 'source-layer': 'boundaries',
+      layout: { visibility: 'none' }, filter: ['==', ['get', 'level'], ''],
+      // strong at the city's zoom, faint under the buildings
+      paint: { 'fill-color': 'rgba(0,0,0,0)', 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 11, 1, 13, 0.5, 15, 0.25] } },
     { id: 'boundaries-line', type: 'line', source: 'rs', 'source-layer': 'boundaries',
       paint: { 'line-color': ['match', ['get', 'level'], 'district', '#6e8aa6', 'street', '#4c6378', '#33465a'], 'line-width': levelWidth } },
     { id: 'cells', type: 'circle', source: 'rs', 'source-layer': 'cells', maxzoom: 13,
@@ -213,15 +303,79 @@ function buildStyle(info, source) {
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 13, 3, 16, 7, 19, 14],
         // live changes recolour through feature-state, without new tiles
         'circle-color': ['coalesce', ['feature-state', 'color'], ['get', 'color']],
-        'circle-stroke-color': ['case', ['boolean', ['feature-state', 'selected'], false], '#ffffff', '#0b1117'],
-        'circle-stroke-width': ['case', ['boolean', ['feature-state', 'selected'], false], 2.5, 0.8],
+        ...buildingStroke(),
       } },
   );
   return { version: 8, sources, layers };
 }
 
+// buildingStroke is the buildings' outline and opacity: white for the
+// building whose room-state map is open. In the responsibility view a red
+// ring marks the buildings nobody answers for, a light one the others (the
+// palette's darker colours on the dark map), and when a person is chosen
+// the buildings of others fade.
+function buildingStroke() {
+  const selected = ['boolean', ['feature-state', 'selected'], false];
+  const cases = [[selected, '#ffffff', 2.5]];
+  let other = ['#0b1117', 0.8];
+  let opacity = 1;
+  if (state.view === 'responsibility') {
+    const look = (k) => ['coalesce', ['feature-state', k], ['get', k], ''];
+    cases.push([['==', look('state'), 'unassigned'], '#ff5a4f', 2]);
+    other = ['rgba(230,237,243,0.75)', 1];
+    if (state.person !== null) {
+      const theirs = ['==', look('person'), state.person];
+      cases.unshift([theirs, '#ffffff', 2.5]);
+      opacity = ['case', theirs, 1, selected, 1, 0.25];
+    }
+  }
+  return {
+    'circle-stroke-color': ['case', ...cases.flatMap(([when, color]) => [when, color]), other[0]],
+    'circle-stroke-width': ['case', ...cases.flatMap(([when, , w]) => [when, w]), other[1]],
+    'circle-opacity': opacity,
+    'circle-stroke-opacity': opacity,
+  };
+}
+
+function restyleBuildings() {
+  if (!map || !map.getLayer('buildings')) return;
+  for (const [k, v] of Object.entries(buildingStroke())) map.setPaintProperty('buildings', k, v);
+}
+
+// setUnitFill shades the units of level on the map, each id in the colour
+// colors maps it to (others clear); no level hides the shading.
+function setUnitFill(level, colors) {
+  if (!map || !map.getLayer('units-fill')) return;
+  if (!level || !colors || colors.size === 0) {
+    map.setLayoutProperty('units-fill', 'visibility', 'none');
+    return;
+  }
+  const match = ['match', ['get', 'id']];
+  for (const [id, c] of colors) match.push(id, c);
+  match.push('rgba(0,0,0,0)');
+  map.setFilter('units-fill', ['==', ['get', 'level'], level]);
+  map.setPaintProperty('units-fill', 'fill-color', match);
+  map.setLayoutProperty('units-fill', 'visibility', 'visible');
+}
+
+// fitUnit moves the map to a unit's boundary, as far as the tiles loaded
+// hold it (units' answers carry no box).
+function fitUnit(level, id) {
+  if (!map) return;
+  const fs = map.querySourceFeatures('rs', { sourceLayer: 'boundaries', filter: ['all', ['==', ['get', 'level'], level], ['==', ['get', 'id'], id]] });
+  let b = null;
+  const add = (c) => {
+    if (typeof c[0] === 'number') {
+      b = b ? [Math.min(b[0], c[0]), Math.min(b[1], c[1]), Math.max(b[2], c[0]), Math.max(b[3], c[1])] : [c[0], c[1], c[0], c[1]];
+    } else c.forEach(add);
+  };
+  for (const f of fs) add(f.geometry.coordinates);
+  if (b) map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 40, maxZoom: 16, duration: 800 });
+}
+
 let map;
 let selectedFID = null;
+const tileRequests = []; // the URLs of the last tiles the map asked for
 
 function initMap(info, source) {
   const b = info.bounds;
@@ -232,17 +386,30 @@ function initMap(info, source) {
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
     maxZoom: 20,
-    transformRequest: (url) => (token && url.startsWith(location.origin) ? { url, headers: authHeaders() } : { url }),
+    transformRequest: (url, kind) => {
+      if (kind === 'Tile') {
+        tileRequests.push(url);
+        if (tileRequests.length > 500) tileRequests.splice(0, 250);
+      }
+      return token && url.startsWith(location.origin) ? { url, headers: authHeaders() } : { url };
+    },
   });
   window.__roomstateMap = map; // for the end-to-end test and for debugging
+  window.__roomstateTileRequests = tileRequests; // the last tiles asked for, likewise
   window.__roomstateState = state; // read by export.js (downloads and prints)
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
   map.on('mouseenter', 'buildings', () => { map.getCanvas().style.cursor = 'pointer'; });
   map.on('mouseleave', 'buildings', () => { map.getCanvas().style.cursor = ''; });
   map.on('click', 'buildings', (e) => {
-    const f = e.features && e.features[0];
-    if (f) openBuilding(f.properties.id, f.id);
+    // of buildings whose circles overlap, the one whose centre is nearest
+    let best = null;
+    let bestD = Infinity;
+    for (const f of e.features || []) {
+      const d = map.project(f.geometry.coordinates).dist(e.point);
+      if (d < bestD) [best, bestD] = [f, d];
+    }
+    if (best) openBuilding(best.properties.id, best.id);
   });
   map.on('click', 'cells', (e) => {
     map.easeTo({ center: e.lngLat, zoom: Math.min(map.getZoom() + 2, 14) });
@@ -253,6 +420,8 @@ function initMap(info, source) {
 // scheme, moment). The colours live changes set through feature-state are
 // dropped: the new tiles carry the right ones, and a live colour must not
 // paint over a past state.
+let tilesGen = 0; // counts the tile sources: live colours asked for under one are dropped under the next
+
 async function reloadTiles() {
   if (!map) return;
   const current = latest(reloadTiles);
@@ -264,6 +433,7 @@ async function reloadTiles() {
     return;
   }
   if (!current()) return;
+  tilesGen++;
   map.removeFeatureState({ source: 'rs', sourceLayer: 'buildings' });
   if (selectedFID !== null) map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: selectedFID }, { selected: true });
   map.getSource('rs').setTiles(source.tiles);
@@ -495,7 +665,9 @@ function drawTrend() {
 
 // --- the room-state map of a building ---------------------------------------------
 
-async function openBuilding(id, fid) {
+// openBuilding opens the room-state map of building id (its feature fid,
+// when known); fly moves the map to it.
+async function openBuilding(id, fid, fly = false) {
   const current = latest(openBuilding);
   let r;
   try {
@@ -513,6 +685,8 @@ async function openBuilding(id, fid) {
   $('#building').hidden = false;
   $('#building-title').textContent = `${t('building')} ${b.id}`;
   $('#building-meta').textContent = t('metaLine')(b) + (state.asOf ? ` · ${t('historical')} ${momentText(state.asOf)} · ${t('version')(r.version)}` : '');
+  showResponsible(b);
+  if (fly) map.easeTo({ center: [b.lon, b.lat], zoom: Math.max(map.getZoom(), 16), duration: 800 });
   const lg = $('#building-legend');
   lg.innerHTML = '';
   for (const e of r.legend) {
@@ -547,6 +721,56 @@ async function openBuilding(id, fid) {
     }
     floors.appendChild(row);
   }
+}
+
+// showResponsible names who answers for building b (the person, their team
+// and phone, the assignment it comes through) and its last visit. The name
+// opens the person's workload.
+function showResponsible(b) {
+  const p = $('#building-resp');
+  p.innerHTML = '';
+  const part = (cls, text) => {
+    const s = document.createElement('span');
+    s.className = cls;
+    s.textContent = text;
+    p.appendChild(s);
+    return s;
+  };
+  part('k', t('responsible'));
+  const a = b.responsible;
+  if (a) {
+    const name = document.createElement('button');
+    name.type = 'button';
+    name.className = 'person-link';
+    name.dataset.person = a.person;
+    name.innerHTML = `<i class="swatch" style="background:${personColor(a.person)}"></i><span></span>`;
+    name.querySelector('span').textContent = a.person;
+    name.onclick = () => { setView('responsibility'); responsibility.showPerson(a.person); };
+    p.appendChild(name);
+    if (a.team) part('team', a.team);
+    if (a.phone) part('phone', a.phone);
+    part('via', t('viaUnit')(a.level, a.id)).dataset.level = a.level;
+  } else {
+    part('none', t('nobody'));
+  }
+  part('k', t('lastVisit'));
+  const v = b.last_visit;
+  if (v) {
+    const ms = Date.parse(v.time);
+    const when = `${dayOf(ms)} ${timeOf(ms).slice(0, 5)}`;
+    part('visit', v.by ? t('visitBy')(when, v.by) : when).title = v.note || '';
+  } else {
+    part('visit none', t('neverVisited'));
+  }
+}
+
+// PALETTE and personColor are the server's colours of persons (Paul Tol's
+// muted scheme, FNV-1a of the name's UTF-8), for what tiles do not colour.
+const PALETTE = ['#332288', '#88ccee', '#44aa99', '#117733', '#999933', '#ddcc77', '#cc6677', '#882255', '#aa4499'];
+function personColor(name) {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(name)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return PALETTE[h % PALETTE.length];
 }
 
 function closeBuilding() {
@@ -619,6 +843,8 @@ function refreshViews() {
   loadSummary().catch((err) => notice(err.message));
   refreshTrend();
   if (state.building) openBuilding(state.building, selectedFID);
+  campaigns.refresh();
+  responsibility.refresh();
 }
 
 // renderMode shows whether the map is live or historical: the banner, the
@@ -658,6 +884,52 @@ function initTimeControl() {
   $('#live').onclick = goLive;
 }
 
+// --- views: the room-state map, responsibility, campaigns ---------------------------
+
+let campaigns; // the campaign panel (campaign.js)
+let responsibility; // the responsibility panel (responsibility.js)
+
+// setView shows the map and the side panel of view v: the scheme's colours
+// (scheme), who answers for each building (responsibility) or a campaign's
+// progress (campaign).
+function setView(v) {
+  if (!VIEWS.includes(v)) v = 'scheme';
+  if (v === state.view) return;
+  state.view = v;
+  if (v !== 'responsibility') state.person = null;
+  setURLParam('view', v === 'scheme' ? '' : v);
+  renderView();
+  restyleBuildings();
+  setUnitFill(null);
+  responsibility.active(v === 'responsibility');
+  // the campaign panel loads the tiles once it knows the campaign shown
+  campaigns.active(v === 'campaign');
+  if (v !== 'campaign') reloadTiles();
+}
+
+function renderView() {
+  $('#app').dataset.view = state.view;
+  document.querySelectorAll('#views button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.view === state.view)));
+  document.querySelectorAll('#side .pane').forEach((p) => { p.hidden = p.dataset.pane !== state.view; });
+}
+
+// unitChildren returns the units one level below (level, id), by id.
+async function unitChildren(level, id) {
+  const u = await api(`/api/v1/units/${level}/${encodeURIComponent(id)}`);
+  return new Map(u.children.map((c) => [c.id, c]));
+}
+
+// the dashboard as the panels of views see it
+const dash = {
+  state, t, fmt, api, query, latest, notice, $,
+  map: () => map,
+  reloadTiles, setUnitFill, fitUnit, openBuilding, restyleBuildings, setURLParam, personColor, unitChildren,
+  role: () => (state.info ? state.info.role : ''),
+  setView: (v) => setView(v),
+  dayText: (ms) => `${dayOf(ms)} ${timeOf(ms).slice(0, 5)}`,
+  learnOffset,
+};
+
 // --- live changes ------------------------------------------------------------------
 
 const pending = new Set();
@@ -673,28 +945,49 @@ async function flushChanges() {
   const ids = [...pending];
   pending.clear();
   if (state.asOf) return; // a past moment shown: live colours wait for the way back
+  const gen = tilesGen;
   try {
     const r = await api('/api/v1/buildings/states', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ ids, where: state.where, scheme: state.scheme }),
+      body: JSON.stringify({ ids, where: state.where, scheme: state.scheme, ...viewParams() }),
     });
-    if (state.asOf) return;
+    if (state.asOf || gen !== tilesGen) return; // another view (or moment) since
     for (const b of r.buildings) {
-      map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: b.feature_id }, { color: b.color, state: b.state });
+      map.setFeatureState({ source: 'rs', sourceLayer: 'buildings', id: b.feature_id }, { color: b.color, state: b.state, person: b.person || '', team: b.team || '' });
     }
+    if (state.view === 'responsibility') responsibility.updatePersons();
   } catch (err) {
     console.warn('live update:', err);
   }
 }
 
+let viewTilesTimer = null;
+
+// reloadTilesSoon loads the tiles again within ms, once for many changes.
+function reloadTilesSoon(ms) {
+  if (!viewTilesTimer) viewTilesTimer = setTimeout(() => { viewTilesTimer = null; if (!state.asOf) reloadTiles(); }, ms);
+}
+
 function onChange(ev) {
   const c = JSON.parse(ev.data);
   state.lastVersion = c.version;
+  // the campaigns and the coverage are of now, whatever the moment shown
+  campaigns.onChange(c);
+  responsibility.onChange(c);
+  if (state.building && c.op === 'assign' && c.level !== 'building') openBuilding(state.building, selectedFID);
   // as of a past moment nothing moves; going back to live reloads it all
   if (state.asOf) return;
-  pending.add(c.building);
-  if (!flushTimer) flushTimer = setTimeout(flushChanges, 120);
+  if (c.building) {
+    pending.add(c.building);
+    if (!flushTimer) flushTimer = setTimeout(flushChanges, 120);
+  } else if (c.op === 'assign') {
+    // a grid's, community's or street's person: any building's colour
+    if (state.view === 'responsibility') reloadTilesSoon(500);
+  } else if (!c.op) {
+    // a viewer is not told which building changed: the tiles say
+    reloadTilesSoon(5000);
+  }
   if (!legendTimer) legendTimer = setTimeout(() => { legendTimer = null; if (!state.asOf) loadLegend(); }, 250);
   if (!summaryTimer) summaryTimer = setTimeout(() => { summaryTimer = null; if (!state.asOf) loadSummary(); }, 1500);
   // the trend is of days: once a minute is often enough, and spares the server
@@ -733,6 +1026,9 @@ async function applyFilter(where) {
 }
 
 async function main() {
+  campaigns = new CampaignPanel(dash);
+  responsibility = new ResponsibilityPanel(dash);
+  renderView();
   applyI18n();
   try {
     state.info = await api('/api/v1/info');
@@ -758,8 +1054,11 @@ async function main() {
     loadLegend();
     loadSummary();
     drawTrend();
+    campaigns.render();
+    responsibility.render();
     if (state.building) openBuilding(state.building, selectedFID);
   };
+  document.querySelectorAll('#views button').forEach((b) => { b.onclick = () => setView(b.dataset.view); });
   $('#building-close').onclick = closeBuilding;
   initTimeControl();
   trend = new Trend($('#trend'), $('#trend-readout'));
@@ -769,9 +1068,17 @@ async function main() {
   const version = start && (await resolveMoment(start));
   if (version) state.asOf = { ...start, version };
   renderMode();
+  // a campaign named in the address that no longer runs is not asked for
+  if (state.view === 'campaign') await campaigns.loadList().catch((err) => notice(err.message));
   initMap(state.info, await tileSource());
   await Promise.all([loadLegend(), loadSummary()]);
   refreshTrend();
+  if (state.view !== 'scheme') {
+    await new Promise((resolve) => { if (map.loaded()) resolve(); else map.once('load', resolve); });
+    restyleBuildings();
+    responsibility.active(state.view === 'responsibility');
+    campaigns.active(state.view === 'campaign', false);
+  }
   connectChanges();
   document.body.dataset.ready = '1';
 }
