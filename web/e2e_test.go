@@ -748,6 +748,10 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// a bad filter is explained, not applied
 	p.do(chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)))
 	p.poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
+
+	// an address with as_of a version (not a day or a time) starts live
+	p.do(chromedp.Navigate(fmt.Sprintf("%s/?as_of=%d", base, v0)), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
+	p.poll("as_of a version starts live", `document.getElementById('asof-banner').hidden && document.getElementById('notice').hidden`, 5*time.Second)
 	reqs.check(t)
 }
 

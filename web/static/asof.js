@@ -64,9 +64,12 @@ export function moment(date, time) {
 
 // momentOfParam reads back an as_of a moment was given as (the address keeps
 // it): a date, or an RFC 3339 time, whose day and time are the server's.
+// Anything else (a version number, which Date.parse would take for a year)
+// is no moment: the dashboard starts live.
 export function momentOfParam(param) {
   if (!param) return null;
   if (/^\d{4}-\d\d-\d\d$/.test(param)) return moment(param, '');
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(param)) return null;
   const ms = Date.parse(param);
   if (Number.isNaN(ms)) return null;
   learnOffset(param);
