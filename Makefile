@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadGeoJSON$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzCSVLimits$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzLineIndex$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzReadAssignments$$' -fuzztime $(FUZZTIME) ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpr$$' -fuzztime $(FUZZTIME) ./expr
 	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./region
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./answer

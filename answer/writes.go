@@ -62,13 +62,13 @@ func stringList(v *fastjson.Value, name, what string) ([]string, error) {
 	}
 	arr, err := v.Array()
 	if err != nil {
-		return nil, fmt.Errorf("%s must be an array of %s", name, what)
+		return nil, fault.New(fault.BadRequest, "%s must be an array of %s", name, what)
 	}
 	out := make([]string, 0, len(arr))
 	for _, x := range arr {
 		b, err := x.StringBytes()
 		if err != nil {
-			return nil, fmt.Errorf("%s must be an array of %s", name, what)
+			return nil, fault.New(fault.BadRequest, "%s must be an array of %s", name, what)
 		}
 		out = append(out, string(b))
 	}

@@ -60,3 +60,42 @@ func TestReadAssignmentsErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReadAssignments: any bytes give rows or a LoadError naming the file
+// with a line and a column, never a panic nor both; rows are well formed
+// (a known level, an id, no unit twice, team and phone only with a person).
+func FuzzReadAssignments(f *testing.F) {
+	f.Add([]byte("level,id,person,team,phone\ngrid,G1,张三,一组,1\nbuilding,B1,,,\n"))
+	f.Add([]byte("\ufeffPerson,level,id\r\n\"王五, 副组长\",street,S1\r\n"))
+	f.Add([]byte("level,id,person\ngrid,G\"1,x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := ReadAssignments("a.csv", strings.NewReader(string(data)))
+		if err != nil {
+			var le *engine.LoadError
+			if rows != nil {
+				t.Fatalf("rows and an error: %v", err)
+			}
+			if errors.As(err, &le) && !strings.Contains(err.Error(), "a.csv:") {
+				t.Fatalf("error without its place: %v", err)
+			}
+			return
+		}
+		seen := map[[2]string]bool{}
+		for _, r := range rows {
+			if r.Level > engine.LevelGrid && r.Level != engine.LevelBuilding || r.Level == engine.LevelDistrict {
+				t.Fatalf("row %+v: level", r)
+			}
+			if r.ID == "" || r.Line < 2 {
+				t.Fatalf("row %+v: id or line", r)
+			}
+			k := [2]string{r.Level.String(), r.ID}
+			if seen[k] {
+				t.Fatalf("row %+v: twice", r)
+			}
+			seen[k] = true
+			if r.Person == "" && (r.Team != "" || r.Phone != "") {
+				t.Fatalf("row %+v: team or phone without a person", r)
+			}
+		}
+	})
+}

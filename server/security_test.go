@@ -478,7 +478,14 @@ func FuzzHandler(f *testing.F) {
 		{"GET", "/tiles/14/13720/6694.mvt?where=isolated", ``},
 		{"GET", "/api/v1/units/grid/G00001?where=rental", ``},
 		{"PUT", "/api/v1/schemes/s", `{"rules":[],"default":{"state":"n","label":"n","color":"#000","shape":"circle"}}`},
-		{"POST", "/api/v1/buildings/states", `{"ids":["B000001"]}`},
+		{"POST", "/api/v1/buildings/states", `{"ids":["B000001"],"view":"responsibility","campaign":"c"}`},
+		{"PUT", "/api/v1/assignments", `[{"level":"grid","id":"G00001","person":"张三","team":"一组","phone":"1"}]`},
+		{"POST", "/api/v1/visits", `{"building":"B000001","note":"门锁坏"}`},
+		{"PUT", "/api/v1/campaigns/c", `{"label":"疫苗","target":"elderly_alone & !vaccinated","goal":"vaccinated","deadline":"2026-12-31"}`},
+		{"GET", "/api/v1/campaigns/c?level=grid&format=xlsx", ``},
+		{"GET", "/api/v1/responsibility?level=grid&stale=7d&where=isolated", ``},
+		{"GET", "/api/v1/history?level=street&id=S1&from=2026-11-01&step=1d", ``},
+		{"GET", "/api/v1/units/street?as_of=2026-11-26&since=1", ``},
 	} {
 		f.Add(seed.m, seed.p, []byte(seed.b))
 	}
