@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/roomstate/roomstate/expr"
@@ -182,44 +183,49 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 	return at.Version, true, nil
 }
 
+// changeBufs are pastIn's scratch lists, reused.
+var changeBufs = sync.Pool{New: func() any { return new([]uint64) }}
+
 // pastIn collects the dwellings changed after v that may lie in box (all
 // when box is nil) and, when inside is given, at a position it accepts:
 // a dwelling's place now and its place at v are both positions its changes
 // after v are indexed at, so a dwelling none of whose positions is inside
 // counts neither now nor then. Caller holds the read lock.
 func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, lat int32) bool) *past {
-	type change struct {
-		did uint32
-		ver uint64
-	}
-	var cs []change
+	// each change as did<<32 | (version − v): one sort puts a dwelling's
+	// changes together, its first after v first (fewer than 2³² changes
+	// are retained)
+	buf := changeBufs.Get().(*[]uint64)
+	cs := (*buf)[:0]
+	defer func() { *buf = cs[:0]; changeBufs.Put(buf) }()
 	if box != nil {
 		e.hist.Search(*box, uint64(v), func(ver uint64, lon, lat int32) {
 			if inside == nil || inside(lon, lat) {
-				cs = append(cs, change{e.hist.DID(ver), ver})
+				cs = append(cs, uint64(e.hist.DID(ver))<<32|(ver-uint64(v)))
 			}
 		})
 	} else {
 		e.hist.Scan(uint64(v), func(ver uint64) {
 			if _, kind := e.hist.AreaOf(ver); kind != history.Other { // Other: no dwelling changed
-				cs = append(cs, change{e.hist.DID(ver), ver})
+				cs = append(cs, uint64(e.hist.DID(ver))<<32|(ver-uint64(v)))
 			}
 		})
 	}
-	// each dwelling once, with its first change after v
-	slices.SortFunc(cs, func(a, b change) int {
-		if a.did != b.did {
-			return cmp.Compare(a.did, b.did)
+	slices.Sort(cs)
+	n := 0
+	for i := range cs {
+		if i == 0 || cs[i-1]>>32 != cs[i]>>32 {
+			n++
 		}
-		return cmp.Compare(a.ver, b.ver)
-	})
-	pa := &past{v: v}
+	}
+	pa := &past{v: v, deltas: make([]delta, 0, n)}
 	for i, c := range cs {
-		if i > 0 && cs[i-1].did == c.did {
+		if i > 0 && cs[i-1]>>32 == c>>32 {
 			continue
 		}
-		now := st.nowState(c.did)
-		pa.deltas = append(pa.deltas, delta{did: c.did, now: now, then: e.stateBefore(c.ver, &now)})
+		did := uint32(c >> 32)
+		now := st.nowState(did)
+		pa.deltas = append(pa.deltas, delta{did: did, now: now, then: e.stateBefore(uint64(v)+c&0xffffffff, &now)})
 	}
 	return pa
 }

@@ -97,12 +97,37 @@ type Log struct {
 	open []point // points of entries not yet in a run, in version order
 	runs []run   // sorted runs, oldest first, sizes decreasing
 
-	// places: per dwelling, the versions of its puts and deletes, ascending
+	// places: per dwelling, the versions of its puts and deletes, ascending;
+	// moved: the dwellings places holds, as bits (most dwellings never
+	// move, and a bit is cheaper to read than a map)
 	places map[uint32][]uint64
+	moved  didSet
 	// byArea: per area, the global indexes of the changes of dwellings in it
 	// (before or after the change), ascending
 	byArea map[uint32][]uint32
 	nArea  int // postings in byArea
+}
+
+// didSet is a set of dwelling numbers, a bit each.
+type didSet []uint64
+
+func (s *didSet) add(d uint32) {
+	w := int(d / 64)
+	if w >= len(*s) {
+		*s = append(*s, make([]uint64, w+1-len(*s))...)
+	}
+	(*s)[w] |= 1 << (d % 64)
+}
+
+func (s didSet) del(d uint32) {
+	if w := int(d / 64); w < len(s) {
+		s[w] &^= 1 << (d % 64)
+	}
+}
+
+func (s didSet) has(d uint32) bool {
+	w := int(d / 64)
+	return w < len(s) && s[w]&(1<<(d%64)) != 0
 }
 
 // runSize is the number of points collected before they are sorted into a
@@ -161,6 +186,7 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 		}
 		l.recs = append(l.recs, r)
 		l.places[e.DID] = append(l.places[e.DID], e.Ver)
+		l.moved.add(e.DID)
 	}
 	g := uint32(e.Ver - l.first)
 	if e.Kind != Other {
@@ -292,6 +318,9 @@ func (l *Log) High(v uint64) []uint16 {
 // NextPlaceChange returns the version of dwelling did's first put or delete
 // after version v, if one is retained.
 func (l *Log) NextPlaceChange(did uint32, v uint64) (uint64, bool) {
+	if !l.moved.has(did) {
+		return 0, false
+	}
 	vs := l.places[did]
 	i := sort.Search(len(vs), func(i int) bool { return vs[i] > v })
 	if i == len(vs) {
@@ -391,6 +420,7 @@ func (l *Log) Trim(ms int64) {
 		i := sort.Search(len(vs), func(i int) bool { return vs[i] > oldest })
 		if i == len(vs) {
 			delete(l.places, d)
+			l.moved.del(d)
 		} else if i > 0 {
 			l.places[d] = slices.Clone(vs[i:])
 		}
@@ -409,7 +439,8 @@ func (l *Log) Trim(ms int64) {
 // Bytes is about how much memory the log holds.
 func (l *Log) Bytes() int64 {
 	n := int64(cap(l.c.ms))*8 + int64(cap(l.c.did))*4 + int64(cap(l.c.area))*4 + int64(cap(l.c.low))*8 +
-		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4
+		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 +
+		int64(cap(l.moved))*8
 	for _, r := range l.runs {
 		n += int64(cap(r.pts)) * 12
 	}

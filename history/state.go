@@ -110,6 +110,7 @@ func Import(s *State) (*Log, error) {
 		g := l.base + uint32(i)
 		if k := c.kind[i]; k == Put || k == Delete {
 			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
+			l.moved.add(c.did[i])
 		}
 		if k := c.kind[i]; k != Other {
 			l.post(c.area[i], g)
