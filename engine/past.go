@@ -562,7 +562,10 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		}
 		vs = e.hist.InAreas(areas, uint64(oldest))
 	}
-	walked := make(map[uint32]dstate, min(len(vs)/2, 1<<16))
+	// each dwelling walked past: its state before the oldest change undone
+	// so far, in states (the map holds small values: it is read per change)
+	walked := make(map[uint32]int32, min(len(vs)/2, 1<<16))
+	var states []dstate
 	for i := 0; k < len(order); i++ {
 		v := e.version - Version(i)
 		if !city {
@@ -585,8 +588,11 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		if !in(en.Area) && !(en.Before != nil && en.Before.Exists && in(en.Before.Area)) {
 			continue
 		}
-		after, ok := walked[en.DID]
-		if !ok {
+		var after dstate
+		w, ok := walked[en.DID]
+		if ok {
+			after = states[w]
+		} else {
 			after = st.nowState(en.DID)
 		}
 		var before dstate
@@ -602,7 +608,12 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		if before.exists && in(before.area) {
 			contribution(acc, &before, x, 1)
 		}
-		walked[en.DID] = before
+		if ok {
+			states[w] = before
+		} else {
+			walked[en.DID] = int32(len(states))
+			states = append(states, before)
+		}
 	}
 	emit(0)
 	return points, st.flagNames, nil
