@@ -57,14 +57,14 @@ race:
 	$(GO) test -count=1 -race -short ./engine/... ./server/... ./store/... ./loader/... ./answer/... ./tiles/... ./connlimit/... ./wal/... ./history/... ./replica/...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzCSVReader$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzReadCSV$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzReadGeoJSON$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzCSVLimits$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzLineIndex$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzReadAssignments$$' -fuzztime $(FUZZTIME) ./loader
-	$(GO) test -run '^$$' -fuzz '^FuzzParseExpr$$' -fuzztime $(FUZZTIME) ./expr
-	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./region
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./answer
-	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./server
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenDamaged$$' -fuzztime $(FUZZTIME) ./wal
+	GO=$(GO) .ci/fuzz ./loader FuzzCSVReader $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./loader FuzzReadCSV $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./loader FuzzReadGeoJSON $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./loader FuzzCSVLimits $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./loader FuzzLineIndex $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./loader FuzzReadAssignments $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./expr FuzzParseExpr $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./region FuzzNewRegion $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./answer FuzzDecodeGeometry $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./server FuzzHandler $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./wal FuzzOpenDamaged $(FUZZTIME)
