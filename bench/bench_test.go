@@ -274,3 +274,12 @@ func BenchmarkReplicas(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServer: the polygon answer from request body to answer bytes
+// (server time without HTTP) and region.New alone, on the realistic city's
+// random and real-shaped polygons, the latter per vertex class.
+func BenchmarkServer(b *testing.B) {
+	f := realFixture(b)
+	benchWorkloads(b, f.ServerWorkloads())
+	benchWorkloads(b, f.PrepareWorkloads())
+}

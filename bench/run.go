@@ -126,6 +126,9 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 		rep.Took = time.Since(rep.Started).Seconds()
 		return rep, nil
 	}
+	if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
+		return nil, err
+	}
 	if err := run(f.TileWorkloads(), opts.PerWorkload, 20); err != nil {
 		return nil, err
 	}
