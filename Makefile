@@ -65,5 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseExpr$$' -fuzztime $(FUZZTIME) ./expr
 	$(GO) test -run '^$$' -fuzz '^FuzzNewRegion$$' -fuzztime $(FUZZTIME) ./region
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeGeometry$$' -fuzztime $(FUZZTIME) ./answer
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONNumber$$' -fuzztime $(FUZZTIME) ./answer
+	$(GO) test -run '^$$' -fuzz '^FuzzPolygonBody$$' -fuzztime $(FUZZTIME) ./answer
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./server
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenDamaged$$' -fuzztime $(FUZZTIME) ./wal

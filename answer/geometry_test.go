@@ -16,7 +16,6 @@ import (
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/region"
-	"github.com/valyala/fastjson"
 )
 
 func testSeed(t testing.TB) uint64 {
@@ -33,17 +32,20 @@ func testSeed(t testing.TB) uint64 {
 // decodeGeometryForTest decodes the "geometry" member of a request body as
 // the polygon answer does.
 func decodeGeometryForTest(body []byte) (orb.MultiPolygon, error) {
-	var p fastjson.Parser
-	v, err := p.ParseBytes(body)
-	if err != nil {
+	a := &Answers{opts: Options{}}
+	a.opts.defaults()
+	sc := new(scratch)
+	var q engine.PolygonQuery
+	geom, err := a.readPolygonBody(body, true, sc, &q)
+	switch {
+	case err != nil:
 		return nil, err
+	case !geom:
+		return nil, errors.New("no geometry")
+	case sc.geom.err != nil:
+		return nil, sc.geom.err
 	}
-	var d geometryDecoder
-	d.reset(MaxVertices)
-	if err := d.decode(v.Get("geometry"), "geometry"); err != nil {
-		return nil, err
-	}
-	return d.mp, nil
+	return sc.geom.mp, nil
 }
 
 // refDecode is the reference: encoding/json into a struct, then the same

@@ -61,59 +61,12 @@ func fieldInt(v *fastjson.Value, name string, lo, hi int) (int, error) {
 // Polygon answers POST /api/v1/query/polygon.
 func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 	start := time.Now()
-	p, obj, err := a.parseBody(body)
-	if err != nil {
-		return nil, err
-	}
-	defer a.parsers.Put(p)
 	sc := a.scratch()
 	q := engine.PolygonQuery{}
-	var geom *fastjson.Value
-	var ferr error
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		if ferr != nil {
-			return
-		}
-		switch string(k) {
-		case "geometry":
-			geom = v
-		case "where":
-			q.Where, ferr = fieldString(v, "where")
-		case "group_by":
-			q.GroupBy, ferr = fieldString(v, "group_by")
-		case "ids":
-			if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
-				ferr = fault.New(fault.BadRequest, "ids must be true or false")
-			}
-			q.IDs = v.Type() == fastjson.TypeTrue
-		case "limit":
-			q.Limit, ferr = fieldInt(v, "limit", 0, a.opts.MaxIDs)
-		case "as_of":
-			q.AsOf, ferr = a.asOfField(v)
-		default:
-			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", k)
-		}
-	})
-	if ferr == nil && !a.Policy(c).Exact() {
-		ferr = fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
-	}
-	if ferr == nil && geom == nil {
-		ferr = fault.New(fault.BadGeometry, "geometry is missing")
-	}
-	if ferr == nil && q.IDs {
-		ferr = c.need(Analyst)
-	}
-	if ferr == nil {
-		sc.geom.reset(a.opts.MaxVertices)
-		ferr = sc.geom.decode(geom, "geometry")
-	}
-	var rg *region.Region
-	if ferr == nil {
-		rg, ferr = region.New(sc.geom.mp)
-	}
-	if ferr != nil {
+	rg, err := a.readPolygon(body, c, sc, &q)
+	if err != nil {
 		a.done(sc)
-		return nil, ferr
+		return nil, err
 	}
 	q.Region = rg
 	q.Deadline = start.Add(a.opts.QueryTimeout)
@@ -126,6 +79,131 @@ func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 	writePolygonAnswer(w, a.Policy(c), &sc.res, &q)
 	finish(w, sc.res.Version, start)
 	return a.done(sc), nil
+}
+
+// readPolygon reads a polygon query's body into q and prepares its region.
+// Errors come in this order: not JSON; a bad member (the first); a viewer;
+// no geometry; ids without the role; a bad geometry.
+func (a *Answers) readPolygon(body []byte, c *Caller, sc *scratch, q *engine.PolygonQuery) (*region.Region, error) {
+	exact := a.Policy(c).Exact()
+	geom, err := a.readPolygonBody(body, exact, sc, q)
+	switch {
+	case err != nil:
+		return nil, err
+	case !exact:
+		return nil, fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
+	case !geom:
+		return nil, fault.New(fault.BadGeometry, "geometry is missing")
+	}
+	if q.IDs {
+		if err := c.need(Analyst); err != nil {
+			return nil, err
+		}
+	}
+	if sc.geom.err != nil {
+		return nil, sc.geom.err
+	}
+	return region.New(sc.geom.mp)
+}
+
+// readPolygonBody reads a polygon query's body into q in one pass (jscan):
+// the geometry's coordinates straight into float64 (into sc.geom, when
+// decode), the other members (small) through fastjson. It reports whether
+// the body has a geometry, and the first error that is not one of the
+// geometry: not JSON, or a bad member.
+func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engine.PolygonQuery) (bool, error) {
+	if len(body) == 0 {
+		return false, fault.New(fault.BadJSON, "the request has no body; send a JSON object")
+	}
+	s := jscan{b: body}
+	s.ws()
+	if s.peek() != '{' {
+		s.skip(0)
+		if s.ok() {
+			s.ws()
+			if s.i == len(s.b) {
+				var p fastjson.Parser
+				v, _ := p.ParseBytes(body)
+				return false, fault.New(fault.BadJSON, "body must be a JSON object, not %s", v.Type())
+			}
+			s.fail("unexpected data after the value")
+		}
+		return false, s.err
+	}
+	s.i++
+	p := a.parsers.Get()
+	defer a.parsers.Put(p)
+	var ferr error
+	geom := false
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for s.ok() {
+			s.ws()
+			k, esc := s.str()
+			if !s.eat(':', "expected ':'") {
+				break
+			}
+			s.ws()
+			if keyIs(k, esc, "geometry") {
+				geom = true
+				if decode && ferr == nil {
+					sc.geom.reset(a.opts.MaxVertices)
+					sc.geom.decode(&s, "geometry", 1)
+				} else {
+					s.skip(1)
+				}
+			} else {
+				from := s.i
+				s.skip(1)
+				if s.ok() && ferr == nil {
+					v, err := p.ParseBytes(body[from:s.i])
+					if err != nil { // the scanner and fastjson disagree: a bug, but say so
+						ferr = fault.New(fault.BadJSON, "body is not valid JSON: %v", err)
+					} else {
+						ferr = a.polygonField(stringValue(k, esc), v, q)
+					}
+				}
+			}
+			if !s.ok() || !s.more('}') {
+				break
+			}
+		}
+	}
+	if s.ok() {
+		s.ws()
+		if s.i != len(s.b) {
+			s.fail("unexpected data after the object")
+		}
+	}
+	if !s.ok() {
+		return false, s.err
+	}
+	return geom, ferr
+}
+
+// polygonField reads one member of a polygon query besides its geometry.
+func (a *Answers) polygonField(name string, v *fastjson.Value, q *engine.PolygonQuery) error {
+	var err error
+	switch name {
+	case "where":
+		q.Where, err = fieldString(v, "where")
+	case "group_by":
+		q.GroupBy, err = fieldString(v, "group_by")
+	case "ids":
+		if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
+			err = fault.New(fault.BadRequest, "ids must be true or false")
+		}
+		q.IDs = v.Type() == fastjson.TypeTrue
+	case "limit":
+		q.Limit, err = fieldInt(v, "limit", 0, a.opts.MaxIDs)
+	case "as_of":
+		q.AsOf, err = a.asOfField(v)
+	default:
+		err = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", name)
+	}
+	return err
 }
 
 // writePolygonAnswer writes the members of a polygon answer (no braces, no
