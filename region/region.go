@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"unsafe"
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/coord"
@@ -56,6 +57,16 @@ func (rg *Region) NumEdges() int { return len(rg.edges) }
 // Edges returns the region's edges, ring after ring; callers must not
 // modify them.
 func (rg *Region) Edges() []Edge { return rg.edges }
+
+// Bytes is about the memory the region holds: its edges and, once built,
+// the bands of Locate.
+func (rg *Region) Bytes() int {
+	n := int(unsafe.Sizeof(*rg)) + int(unsafe.Sizeof(Edge{}))*cap(rg.edges)
+	if bs := rg.loc.built(); bs != nil {
+		n += int(unsafe.Sizeof(*bs)) + 4*cap(bs.off) + int(unsafe.Sizeof(Edge{}))*cap(bs.edges)
+	}
+	return n
+}
 
 // BBox returns the region's box in fixed point: west, south, east, north.
 func (rg *Region) BBox() [4]int32 { return rg.bbox }
