@@ -62,17 +62,19 @@ func fieldInt(v *fastjson.Value, name string, lo, hi int) (int, error) {
 func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 	start := time.Now()
 	sc := a.scratch()
-	q := engine.PolygonQuery{}
-	rg, err := a.readPolygon(body, c, sc, &q)
+	var q engine.PolygonQuery
+	keep, err := a.readPolygon(body, c, sc, &q)
 	if err != nil {
 		a.done(sc)
 		return nil, err
 	}
-	q.Region = rg
 	q.Deadline = start.Add(a.opts.QueryTimeout)
 	if err := a.eng.PolygonStats(&q, &sc.res); err != nil {
 		a.done(sc)
 		return nil, err
+	}
+	if keep {
+		a.regions.Add(sc.geomText, sc.geom.mp, q.Area)
 	}
 	w := &sc.w
 	w.byte('{')
@@ -81,29 +83,102 @@ func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 	return a.done(sc), nil
 }
 
-// readPolygon reads a polygon query's body into q and prepares its region.
-// Errors come in this order: not JSON; a bad member (the first); a viewer;
-// no geometry; ids without the role; a bad geometry.
-func (a *Answers) readPolygon(body []byte, c *Caller, sc *scratch, q *engine.PolygonQuery) (*region.Region, error) {
+// readPolygon reads a polygon query's body into q and finds its area: the
+// unit's (kept by the engine), or the geometry's from the region cache, or
+// a new one (keep: to be added to the cache once answered). Errors come in
+// this order: not JSON; a bad member (the first); both a geometry and a
+// unit; a viewer; neither; a unit's level, then the unit; ids without the
+// role; a bad geometry.
+func (a *Answers) readPolygon(body []byte, c *Caller, sc *scratch, q *engine.PolygonQuery) (keep bool, err error) {
 	exact := a.Policy(c).Exact()
+	sc.area, sc.geomText, sc.unit = nil, nil, unitRef{}
 	geom, err := a.readPolygonBody(body, exact, sc, q)
 	switch {
 	case err != nil:
-		return nil, err
+		return false, err
+	case geom && sc.unit.set:
+		return false, fault.New(fault.BadRequest, "give geometry or unit, not both")
+	case !exact && sc.unit.set:
+		return false, fault.New(fault.Forbidden, "viewers may not ask for a unit's polygon: its count by position differs from the unit's published count where dwellings sit on a boundary or are filed under another unit, and the difference could be a household; ask for GET /api/v1/units/%s/{id}", sc.unit.level)
 	case !exact:
-		return nil, fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
-	case !geom:
-		return nil, fault.New(fault.BadGeometry, "geometry is missing")
+		return false, fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
+	case !geom && !sc.unit.set:
+		return false, fault.New(fault.BadGeometry, "geometry is missing (or give a unit: {\"level\": \"street\", \"id\": \"…\"})")
+	}
+	if sc.unit.set {
+		level, err := engine.ParseLevel(sc.unit.level)
+		if err == nil && level == engine.LevelBuilding {
+			err = fault.New(fault.BadRequest, "buildings have no boundary")
+		}
+		if err != nil {
+			return false, fault.New(fault.BadRequest, "unit.level: %v (want district, street, community or grid)", err)
+		}
+		if q.Area, err = a.eng.UnitArea(level, sc.unit.id); err != nil {
+			return false, err
+		}
 	}
 	if q.IDs {
 		if err := c.need(Analyst); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
-	if sc.geom.err != nil {
-		return nil, sc.geom.err
+	switch {
+	case sc.unit.set:
+	case sc.area != nil: // found by its text
+		q.Area = sc.area
+	case sc.geom.err != nil:
+		return false, sc.geom.err
+	default:
+		if q.Area = a.regions.FindGeometry(sc.geom.mp, sc.geomText); q.Area != nil {
+			break
+		}
+		rg, err := region.New(sc.geom.mp)
+		if err != nil {
+			return false, err
+		}
+		q.Area, keep = engine.NewArea(rg), a.regions != nil
 	}
-	return region.New(sc.geom.mp)
+	return keep, nil
+}
+
+// unitRef is the unit member of a polygon query.
+type unitRef struct {
+	set       bool
+	level, id string
+}
+
+// readUnit reads {"level": …, "id": …}.
+func readUnit(v *fastjson.Value) (unitRef, error) {
+	bad := fault.New(fault.BadRequest, `unit must be {"level": "district", "street", "community" or "grid", "id": "…"}`)
+	o, err := v.Object()
+	if err != nil {
+		return unitRef{}, bad
+	}
+	u := unitRef{set: true}
+	var ferr error
+	seen := 0
+	o.Visit(func(k []byte, x *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		b, err := x.StringBytes()
+		switch {
+		case err != nil:
+			ferr = bad
+		case string(k) == "level":
+			u.level = string(b)
+			seen |= 1
+		case string(k) == "id":
+			u.id = string(b)
+			seen |= 2
+		default:
+			ferr = fault.New(fault.BadRequest, "unit: unknown field %q (want level, id)", k)
+		}
+	})
+	if ferr == nil && seen != 3 {
+		ferr = bad
+	}
+	return u, ferr
 }
 
 // readPolygonBody reads a polygon query's body into q in one pass (jscan):
@@ -148,11 +223,17 @@ func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engi
 			s.ws()
 			if keyIs(k, esc, "geometry") {
 				geom = true
-				if decode && ferr == nil {
+				sc.area, sc.geomText = nil, nil
+				if !decode || ferr != nil {
+					s.skip(1)
+				} else if area, n := a.regions.FindText(body[s.i:]); area != nil {
+					sc.area = area // the same text was one whole value when kept
+					s.i += n
+				} else {
+					from := s.i
 					sc.geom.reset(a.opts.MaxVertices)
 					sc.geom.decode(&s, "geometry", 1)
-				} else {
-					s.skip(1)
+					sc.geomText = body[from:s.i]
 				}
 			} else {
 				from := s.i
@@ -162,7 +243,7 @@ func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engi
 					if err != nil { // the scanner and fastjson disagree: a bug, but say so
 						ferr = fault.New(fault.BadJSON, "body is not valid JSON: %v", err)
 					} else {
-						ferr = a.polygonField(stringValue(k, esc), v, q)
+						ferr = a.polygonField(stringValue(k, esc), v, sc, q)
 					}
 				}
 			}
@@ -184,7 +265,7 @@ func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engi
 }
 
 // polygonField reads one member of a polygon query besides its geometry.
-func (a *Answers) polygonField(name string, v *fastjson.Value, q *engine.PolygonQuery) error {
+func (a *Answers) polygonField(name string, v *fastjson.Value, sc *scratch, q *engine.PolygonQuery) error {
 	var err error
 	switch name {
 	case "where":
@@ -200,8 +281,10 @@ func (a *Answers) polygonField(name string, v *fastjson.Value, q *engine.Polygon
 		q.Limit, err = fieldInt(v, "limit", 0, a.opts.MaxIDs)
 	case "as_of":
 		q.AsOf, err = a.asOfField(v)
+	case "unit":
+		sc.unit, err = readUnit(v)
 	default:
-		err = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", name)
+		err = fault.New(fault.BadRequest, "unknown field %q (want geometry or unit, where, group_by, ids, limit, as_of)", name)
 	}
 	return err
 }
