@@ -19,6 +19,7 @@ import (
 type RunOptions struct {
 	PerWorkload time.Duration // about this long each (default 1 s)
 	GuardOnly   bool          // only what the CI guard needs: polygons and brute force
+	PolygonOnly bool          // only polygon queries: in the engine and as the server answers them (server time)
 	Log         io.Writer     // progress, one line per workload (nil: none)
 }
 
@@ -112,6 +113,13 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	}
 	if err := run(queries, opts.PerWorkload, 20); err != nil {
 		return nil, err
+	}
+	if opts.PolygonOnly {
+		if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
+			return nil, err
+		}
+		rep.Took = time.Since(rep.Started).Seconds()
+		return rep, nil
 	}
 	// brute force takes up to a second an operation at 10 M: a few suffice
 	if err := run(f.BruteWorkloads(), opts.PerWorkload, 3); err != nil {
@@ -208,7 +216,7 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 // WriteTable prints the report as a table.
 func (rep *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "roomstate benchmark: %s city of %d dwellings, %d buildings; %s, %d cores, %s\n", rep.City, rep.Dwellings, rep.Buildings, rep.Machine, rep.Cores, rep.GoVersion)
-	for _, c := range Classes {
+	for _, c := range append(Classes, ClassExtra) {
 		if p, ok := rep.Polygons[c]; ok {
 			fmt.Fprintf(w, "  %-14s %s\n", c, p)
 		}

@@ -5,9 +5,6 @@ import (
 	"github.com/roomstate/roomstate/coord"
 )
 
-// CheckSimple exposes checkSimple to the external tests' benchmarks.
-var CheckSimple = checkSimple
-
 // SimpleByBrute reports whether every polygon of mp is simple by testing
 // every pair of its edges (checkSimpleBrute), for rings New accepts in every
 // other way.

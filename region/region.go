@@ -98,6 +98,7 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 		}
 		first := len(rg.edges)
 		ringLens = ringLens[:0]
+		ps := emptyStats
 		for ri, ring := range poly {
 			if len(ring) < 4 {
 				return nil, geomErr("%s has %d positions; a ring needs at least 4 (closed)", ringName(len(mp), pi, ri), len(ring))
@@ -114,6 +115,7 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 				x, y := coord.ToE7(p[0]), coord.ToE7(p[1])
 				if vi > 0 && (x != px || y != py) { // repeated positions are dropped
 					rg.edges = append(rg.edges, Edge{px, py, x, y})
+					ps.add(&rg.edges[len(rg.edges)-1])
 					rg.bbox[0] = min(rg.bbox[0], x)
 					rg.bbox[1] = min(rg.bbox[1], y)
 					rg.bbox[2] = max(rg.bbox[2], x)
@@ -127,7 +129,7 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 			ringLens = append(ringLens, len(rg.edges)-start)
 		}
 		// crossings first (edges as given, so messages name them as sent)
-		if err := checkSimple(rg.edges[first:], ringLens, pi, len(mp)); err != nil {
+		if err := checkSimple(rg.edges[first:], ringLens, &ps, pi, len(mp)); err != nil {
 			return nil, err
 		}
 		// then orientation: outer rings counter-clockwise, holes clockwise

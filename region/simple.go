@@ -2,6 +2,7 @@ package region
 
 import (
 	"cmp"
+	"math"
 	"math/bits"
 	"slices"
 	"sync"
@@ -50,11 +51,30 @@ type simpleScratch struct {
 
 var simplePool = sync.Pool{New: func() any { return new(simpleScratch) }}
 
+// polyStats are what the simplicity check needs of a polygon's edges
+// besides the edges: their box and the sums of their extents, gathered
+// while the edges are made.
+type polyStats struct {
+	x0, y0, x1, y1 int32
+	sdx, sdy       int64 // sums of |dx| and |dy| over the edges
+}
+
+// add takes an edge into the stats.
+func (ps *polyStats) add(e *Edge) {
+	ps.x0, ps.x1 = min(ps.x0, e.X1, e.X2), max(ps.x1, e.X1, e.X2)
+	ps.y0, ps.y1 = min(ps.y0, e.Y1, e.Y2), max(ps.y1, e.Y1, e.Y2)
+	ps.sdx += max(int64(e.X2)-int64(e.X1), int64(e.X1)-int64(e.X2))
+	ps.sdy += max(int64(e.Y2)-int64(e.Y1), int64(e.Y1)-int64(e.Y2))
+}
+
+// emptyStats is the start of polyStats.add.
+var emptyStats = polyStats{x0: math.MaxInt32, y0: math.MaxInt32, x1: math.MinInt32, y1: math.MinInt32}
+
 // checkSimple rejects a polygon whose rings cross themselves or each other.
 // Within a ring, neighbouring edges may only share their common vertex; rings
 // of one polygon may touch at a point but not cross or overlap. ringLens gives
-// the number of edges of each ring, in order.
-func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
+// the number of edges of each ring, in order; ps the edges' stats.
+func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) error {
 	n := len(edges)
 	if n == 0 {
 		return nil
@@ -67,33 +87,10 @@ func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
 		sc.start = append(sc.start, int32(at))
 		at += k
 	}
-	// neighbours, along each ring
-	at = 0
-	for _, k := range ringLens {
-		for j := range k {
-			a, b := at+j, at+j+1
-			if j == k-1 {
-				b = at
-			}
-			if foldsBack(&edges[a], &edges[b]) {
-				return sc.crossing(edges, int32(a), int32(b), pi, npolys)
-			}
-		}
-		at += k
-	}
-	// the grid
-	x0, y0, x1, y1 := edges[0].X1, edges[0].Y1, edges[0].X1, edges[0].Y1
-	var sdx, sdy int64
-	for i := range edges {
-		e := &edges[i]
-		x0, x1 = min(x0, e.X1, e.X2), max(x1, e.X1, e.X2)
-		y0, y1 = min(y0, e.Y1, e.Y2), max(y1, e.Y1, e.Y2)
-		sdx += max(int64(e.X2)-int64(e.X1), int64(e.X1)-int64(e.X2))
-		sdy += max(int64(e.Y2)-int64(e.Y1), int64(e.Y1)-int64(e.Y2))
-	}
-	w, h := int64(x1)-int64(x0), int64(y1)-int64(y0)
+	x0, y0 := int64(ps.x0), int64(ps.y0)
+	w, h := int64(ps.x1)-x0, int64(ps.y1)-y0
 	// cells about as wide and high as a mean edge, at most a few an edge
-	sx, sy := log2Above(sdx/int64(n)), log2Above(sdy/int64(n))
+	sx, sy := log2Above(ps.sdx/int64(n)), log2Above(ps.sdy/int64(n))
 	for (w>>sx+1)*(h>>sy+1) > maxCellEntries*int64(n)+64 {
 		if w>>sx >= h>>sy {
 			sx++
@@ -101,15 +98,38 @@ func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
 			sy++
 		}
 	}
+	// count the edges of each cell; coarser cells when long edges would be
+	// filed in too many
 	limit := int64(maxCellEntries*n + 1024)
-	var total int64
+	var nx, nc int64
+	var count []int32
 	for {
-		total = 0
+		nx = w>>sx + 1
+		nc = nx * (h>>sy + 1)
+		if int64(cap(sc.count)) < nc+1 {
+			sc.count = make([]int32, nc+1)
+		}
+		count = sc.count[:nc+1]
+		clear(count)
+		total := int64(0)
 		for i := range edges {
 			e := &edges[i]
-			cx := (int64(max(e.X1, e.X2))-int64(x0))>>sx - (int64(min(e.X1, e.X2))-int64(x0))>>sx + 1
-			cy := (int64(max(e.Y1, e.Y2))-int64(y0))>>sy - (int64(min(e.Y1, e.Y2))-int64(y0))>>sy + 1
-			total += cx * cy
+			cx0, cx1 := (int64(min(e.X1, e.X2))-x0)>>sx, (int64(max(e.X1, e.X2))-x0)>>sx
+			cy0, cy1 := (int64(min(e.Y1, e.Y2))-y0)>>sy, (int64(max(e.Y1, e.Y2))-y0)>>sy
+			if cx0 == cx1 && cy0 == cy1 { // the usual short edge
+				count[cy0*nx+cx0+1]++
+				total++
+				continue
+			}
+			total += (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
+			if total > limit {
+				break
+			}
+			for cy := cy0; cy <= cy1; cy++ {
+				for cx := cx0; cx <= cx1; cx++ {
+					count[cy*nx+cx+1]++
+				}
+			}
 		}
 		if total <= limit || w>>sx == 0 && h>>sy == 0 {
 			break
@@ -120,38 +140,30 @@ func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
 			sy++
 		}
 	}
-	nx, ny := w>>sx+1, h>>sy+1
-	nc := int(nx * ny)
-	if cap(sc.count) < nc+1 {
-		sc.count = make([]int32, nc+1)
-	}
-	count := sc.count[:nc+1]
-	clear(count)
-	if cap(sc.spans) < int(total) {
-		sc.spans = make([]span, total)
-	}
-	spans := sc.spans[:total]
-	for i := range edges {
-		e := &edges[i]
-		cx0, cx1 := (int64(min(e.X1, e.X2))-int64(x0))>>sx, (int64(max(e.X1, e.X2))-int64(x0))>>sx
-		cy0, cy1 := (int64(min(e.Y1, e.Y2))-int64(y0))>>sy, (int64(max(e.Y1, e.Y2))-int64(y0))>>sy
-		for cy := cy0; cy <= cy1; cy++ {
-			for cx := cx0; cx <= cx1; cx++ {
-				count[cy*nx+cx+1]++
-			}
-		}
-	}
-	for c := 1; c <= nc; c++ {
+	for c := int64(1); c <= nc; c++ {
 		count[c] += count[c-1]
 	}
+	if cap(sc.spans) < int(count[nc]) {
+		sc.spans = make([]span, count[nc])
+	}
+	spans := sc.spans[:count[nc]]
+	// file the edges, ring by ring, testing each against the next one
+	// (neighbours share a vertex and meet further only when one folds back
+	// over the other)
 	at = 0
 	for _, k := range ringLens {
 		for j := range k {
-			i := at + j
+			i, next := at+j, at+j+1
+			if j == k-1 {
+				next = at
+			}
 			e := &edges[i]
-			s := span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(at + (j+1)%k)}
-			cx0, cx1 := (int64(s.xmin)-int64(x0))>>sx, (int64(s.xmax)-int64(x0))>>sx
-			cy0, cy1 := (int64(s.ylo)-int64(y0))>>sy, (int64(s.yhi)-int64(y0))>>sy
+			if foldsBack(e, &edges[next]) {
+				return sc.crossing(edges, int32(i), int32(next), pi, npolys)
+			}
+			s := span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next)}
+			cx0, cx1 := (int64(s.xmin)-x0)>>sx, (int64(s.xmax)-x0)>>sx
+			cy0, cy1 := (int64(s.ylo)-y0)>>sy, (int64(s.yhi)-y0)>>sy
 			for cy := cy0; cy <= cy1; cy++ {
 				for cx := cx0; cx <= cx1; cx++ {
 					c := &count[cy*nx+cx]
@@ -162,43 +174,43 @@ func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
 		}
 		at += k
 	}
-	// count[c] is now the end of cell c
+	// count[c] is now the end of cell c: test the pairs of each cell
 	budget := simpleBudget
 	from := 0
-	for cy := int64(0); cy < ny; cy++ {
-		for cx := int64(0); cx < nx; cx++ {
-			to := int(count[cy*nx+cx])
-			cs := spans[from:to]
+	for c := int64(0); c < nc; c++ {
+		to := int(count[c])
+		if to-from < 2 {
 			from = to
-			if len(cs) < 2 {
-				continue
-			}
-			sorted := len(cs) > smallCell
-			if sorted {
-				slices.SortFunc(cs, func(a, b span) int { return cmp.Compare(a.xmin, b.xmin) })
-			}
-			for a := range cs {
-				sa := &cs[a]
-				for k := a + 1; k < len(cs); k++ {
-					sb := &cs[k]
-					if sb.xmin > sa.xmax {
-						if sorted {
-							break
-						}
-						continue
+			continue
+		}
+		cs := spans[from:to]
+		from = to
+		cx, cy := c%nx, c/nx
+		sorted := len(cs) > smallCell
+		if sorted {
+			slices.SortFunc(cs, func(a, b span) int { return cmp.Compare(a.xmin, b.xmin) })
+		}
+		for a := range cs {
+			sa := &cs[a]
+			for k := a + 1; k < len(cs); k++ {
+				sb := &cs[k]
+				if sb.xmin > sa.xmax {
+					if sorted {
+						break
 					}
-					if sa.xmin > sb.xmax || sa.ylo > sb.yhi || sb.ylo > sa.yhi || sa.next == sb.i || sb.next == sa.i {
-						continue // apart, or neighbours (tested above)
-					}
-					if (int64(max(sa.xmin, sb.xmin))-int64(x0))>>sx != cx || (int64(max(sa.ylo, sb.ylo))-int64(y0))>>sy != cy {
-						continue // met in an earlier cell
-					}
-					if budget--; budget < 0 {
-						return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), n)
-					}
-					if segmentsIntersect(&edges[sa.i], &edges[sb.i], false, sc.ringOf(sa.i) != sc.ringOf(sb.i)) {
-						return sc.crossing(edges, sa.i, sb.i, pi, npolys)
-					}
+					continue
+				}
+				if sa.xmin > sb.xmax || sa.ylo > sb.yhi || sb.ylo > sa.yhi || sa.next == sb.i || sb.next == sa.i {
+					continue // apart, or neighbours (tested above)
+				}
+				if (int64(max(sa.xmin, sb.xmin))-x0)>>sx != cx || (int64(max(sa.ylo, sb.ylo))-y0)>>sy != cy {
+					continue // met in an earlier cell
+				}
+				if budget--; budget < 0 {
+					return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), n)
+				}
+				if segmentsIntersect(&edges[sa.i], &edges[sb.i], false, sc.ringOf(sa.i) != sc.ringOf(sb.i)) {
+					return sc.crossing(edges, sa.i, sb.i, pi, npolys)
 				}
 			}
 		}

@@ -34,6 +34,11 @@ const PrefixLen = 64
 // maxTexts bounds the texts kept for one geometry.
 const maxTexts = 4
 
+// maxPerPrefix bounds the entries whose texts share a key (their first
+// PrefixLen bytes), so that a look-up compares at most this many texts
+// (variants of one polygon, edited one vertex at a time, do).
+const maxPerPrefix = 4
+
 // Cache is a bounded cache of areas. Its methods are safe for concurrent
 // use; a nil *Cache keeps nothing.
 type Cache struct {
@@ -195,11 +200,23 @@ func (c *Cache) addText(e *entry, text []byte) {
 		e.texts = e.texts[1:]
 	}
 	t := bytes.Clone(text)
-	e.texts = append(e.texts, t)
 	k := maphash.Bytes(c.seed, t[:PrefixLen])
 	if !slices.Contains(c.byText[k], e) {
+		if len(c.byText[k]) >= maxPerPrefix { // the oldest gives way: found by geometry still
+			old := c.byText[k][0]
+			c.byText[k] = c.byText[k][1:]
+			old.texts = slices.DeleteFunc(old.texts, func(u []byte) bool {
+				if bytes.Equal(u[:PrefixLen], t[:PrefixLen]) {
+					c.bytes -= int64(len(u))
+					old.size -= int64(len(u))
+					return true
+				}
+				return false
+			})
+		}
 		c.byText[k] = append(c.byText[k], e)
 	}
+	e.texts = append(e.texts, t)
 	c.bytes += int64(len(t))
 	e.size += int64(len(t))
 	c.evict()

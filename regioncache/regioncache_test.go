@@ -90,20 +90,37 @@ func TestFindByTextAndGeometry(t *testing.T) {
 }
 
 // TestSharedPrefix: texts alike in their first PrefixLen bytes are told
-// apart by their whole text.
+// apart by their whole text; the newest maxPerPrefix of them are found by
+// text, the others (and all) by geometry.
 func TestSharedPrefix(t *testing.T) {
 	c := New(1 << 20)
 	var texts [][]byte
+	var geoms []orb.MultiPolygon
 	var areas []*engine.Area
 	for i := range 20 {
 		mp, text, a := square(t, 121, 31+float64(i)*0.01, 0.005, true)
 		c.Add(text, mp, a)
-		texts, areas = append(texts, text), append(areas, a)
+		texts, geoms, areas = append(texts, text), append(geoms, mp), append(areas, a)
 	}
 	for i, text := range texts {
-		if got, n := c.FindText(append(append([]byte{}, text...), '}')); got != areas[i] || n != len(text) {
+		got, n := c.FindText(append(append([]byte{}, text...), '}'))
+		switch {
+		case i >= len(texts)-maxPerPrefix && (got != areas[i] || n != len(text)):
 			t.Fatalf("text %d: found %p, want %p", i, got, areas[i])
+		case i < len(texts)-maxPerPrefix && got != nil:
+			t.Fatalf("text %d: found among more than %d of one prefix", i, maxPerPrefix)
 		}
+		if c.FindGeometry(geoms[i], nil) != areas[i] {
+			t.Fatalf("geometry %d not found", i)
+		}
+	}
+	st := c.Stats()
+	want := int64(0)
+	for e := c.head.next; e != &c.head; e = e.next {
+		want += e.measure()
+	}
+	if st.Bytes != want {
+		t.Fatalf("bytes %d, the entries measure %d", st.Bytes, want)
 	}
 }
 
