@@ -107,7 +107,8 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	}
 	var queries []Workload
 	for _, w := range f.EngineWorkloads() {
-		if !strings.HasPrefix(w.Name, "brute/") && (!opts.GuardOnly || strings.HasPrefix(w.Name, "polygon/") && !strings.Contains(w.Name, "where")) {
+		poly := strings.HasPrefix(w.Name, "polygon/")
+		if !strings.HasPrefix(w.Name, "brute/") && (!opts.GuardOnly || poly && !strings.Contains(w.Name, "where")) && (!opts.PolygonOnly || poly) {
 			queries = append(queries, w)
 		}
 	}
