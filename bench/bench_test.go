@@ -283,3 +283,24 @@ func BenchmarkServer(b *testing.B) {
 	benchWorkloads(b, f.ServerWorkloads())
 	benchWorkloads(b, f.PrepareWorkloads())
 }
+
+// TestTileSizes: every zoom has tiles, one at z0, more at z12, the largest
+// gzipped no larger than raw but for gzip's own few bytes.
+func TestTileSizes(t *testing.T) {
+	f, err := NewFixture(Config{N: 50_000, Seed: 4, City: city.Realistic, Polygons: 1, RealCommunities: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, err := f.TileSizes(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 13 || sizes[0].Tiles != 1 || sizes[12].Tiles < 2 {
+		t.Fatalf("sizes %+v", sizes)
+	}
+	for _, s := range sizes {
+		if s.MaxGzipped == 0 || s.MaxGzipped > s.MaxRaw+64 {
+			t.Fatalf("z%d: %+v", s.Z, s)
+		}
+	}
+}

@@ -115,10 +115,17 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	if err := run(queries, opts.PerWorkload, 20); err != nil {
 		return nil, err
 	}
+	if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
+		return nil, err
+	}
+	if ub, err := f.UnitAreaBytes(); err != nil {
+		return nil, err
+	} else {
+		rep.Figures["unit_areas_mib"] = float64(ub) / (1 << 20)
+		rep.Figures["unit_areas_bytes_per_dwelling"] = float64(ub) / float64(f.Eng.Len())
+		logf("%-36s %10.1f MiB (%.1f bytes a dwelling), every unit's boundary prepared and asked once", "memory/unit-areas", float64(ub)/(1<<20), float64(ub)/float64(f.Eng.Len()))
+	}
 	if opts.PolygonOnly {
-		if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
-			return nil, err
-		}
 		rep.Took = time.Since(rep.Started).Seconds()
 		return rep, nil
 	}
@@ -135,11 +142,18 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 		rep.Took = time.Since(rep.Started).Seconds()
 		return rep, nil
 	}
-	if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
-		return nil, err
-	}
 	if err := run(f.TileWorkloads(), opts.PerWorkload, 20); err != nil {
 		return nil, err
+	}
+	sizes, err := f.TileSizes(14)
+	if err != nil {
+		return nil, err
+	}
+	for _, ts := range sizes {
+		rep.Figures[fmt.Sprintf("tile_max_gzipped_kib/z%02d", ts.Z)] = float64(ts.MaxGzipped) / 1024
+		rep.Figures[fmt.Sprintf("tile_max_raw_kib/z%02d", ts.Z)] = float64(ts.MaxRaw) / 1024
+		logf("%-36s %10.1f KiB gzipped (%.1f KiB raw), the largest of %d tiles: %d/%d/%d", fmt.Sprintf("tile/size/z%d", ts.Z),
+			float64(ts.MaxGzipped)/1024, float64(ts.MaxRaw)/1024, ts.Tiles, ts.Largest.Z, ts.Largest.X, ts.Largest.Y)
 	}
 	h, err := f.StartHTTP()
 	if err != nil {

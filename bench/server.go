@@ -10,6 +10,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 	"github.com/roomstate/roomstate/answer"
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/region"
 )
 
@@ -221,4 +222,23 @@ func (f *Fixture) AddPolygons(ps []NamedPolygon) (rejected []string, err error) 
 	}
 	slices.SortStableFunc(f.Polygons[ClassExtra], func(a, b Query) int { return a.Vertices - b.Vertices })
 	return rejected, nil
+}
+
+// UnitAreaBytes prepares the area of every boundary of the city, asks each
+// once (so it keeps its cover), and returns what they hold together: the
+// memory the engine keeps for units' polygons once every unit was asked.
+func (f *Fixture) UnitAreaBytes() (int64, error) {
+	var n int64
+	var res engine.PolygonResult
+	for _, b := range f.City.Boundaries() {
+		a, err := f.Eng.UnitArea(b.Level, b.ID)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w", b.Level, b.ID, err)
+		}
+		if err := f.Eng.PolygonStats(&engine.PolygonQuery{Area: a}, &res); err != nil {
+			return 0, err
+		}
+		n += int64(a.Bytes())
+	}
+	return n, nil
 }
