@@ -66,5 +66,7 @@ fuzz:
 	GO=$(GO) .ci/fuzz ./expr FuzzParseExpr $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./region FuzzNewRegion $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./answer FuzzDecodeGeometry $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./answer FuzzJSONNumber $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./answer FuzzPolygonBody $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./server FuzzHandler $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./wal FuzzOpenDamaged $(FUZZTIME)

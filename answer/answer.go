@@ -19,6 +19,7 @@ import (
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
+	"github.com/roomstate/roomstate/regioncache"
 	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/tiles"
 	"github.com/valyala/fastjson"
@@ -84,6 +85,9 @@ type Options struct {
 	QueryTimeout  time.Duration // time budget of one query (default 10 s)
 	PrivacyK      int           // viewers see no count from 1 to k−1 (default 3)
 	TileCacheMB   int           // tile cache size in MiB (default 256)
+	// RegionCacheMB bounds the prepared regions kept for polygons sent
+	// again, in MiB (default DefaultRegionCacheMB; negative: none).
+	RegionCacheMB int
 	// TZ is the server's time zone: a date in as_of is the end of that day
 	// there (default Asia/Shanghai).
 	TZ *time.Location
@@ -114,7 +118,15 @@ func (o *Options) defaults() {
 	if o.PrivacyMinCell <= 0 {
 		o.PrivacyMinCell = 250
 	}
+	if o.RegionCacheMB == 0 {
+		o.RegionCacheMB = DefaultRegionCacheMB
+	}
 }
+
+// DefaultRegionCacheMB is the default bound of the region cache: some
+// hundreds of street polygons of 2,000 vertices, or tens of thousands of
+// community polygons, with what the engine found inside them.
+const DefaultRegionCacheMB = 64
 
 // Shanghai returns the time zone Asia/Shanghai (UTC+8 without daylight
 // saving, also where the system has no zone database).
@@ -134,15 +146,19 @@ type Answers struct {
 	opts  Options
 
 	parsers fastjson.ParserPool
-	bufs    sync.Pool   // *scratch
-	viewers viewerCache // viewers' protected hierarchies, lately computed
+	bufs    sync.Pool          // *scratch
+	viewers viewerCache        // viewers' protected hierarchies, lately computed
+	regions *regioncache.Cache // polygons' prepared areas, by content; nil: none
 }
 
 // scratch is one answer's reusable buffers, pooled.
 type scratch struct {
-	w    jsonw
-	geom geometryDecoder
-	res  engine.PolygonResult
+	w        jsonw
+	geom     geometryDecoder
+	geomText []byte       // the geometry's JSON text in the body being answered
+	area     *engine.Area // the geometry's area, when the cache knew its text
+	unit     unitRef      // the polygon query's unit
+	res      engine.PolygonResult
 }
 
 // New returns the answers of eng, writing through st (nil: no writes).
@@ -150,12 +166,17 @@ func New(eng *engine.Engine, st *store.Store, opts Options) *Answers {
 	opts.defaults()
 	a := &Answers{eng: eng, store: st, opts: opts}
 	a.tiles = tiles.NewCache(eng, int64(opts.TileCacheMB)<<20)
+	a.regions = regioncache.New(int64(opts.RegionCacheMB) << 20)
 	a.bufs.New = func() any { return new(scratch) }
 	return a
 }
 
 // Engine returns the engine the answers read.
 func (a *Answers) Engine() *engine.Engine { return a.eng }
+
+// RegionCache returns the cache of polygons' prepared areas (nil when
+// disabled).
+func (a *Answers) RegionCache() *regioncache.Cache { return a.regions }
 
 // Tiles returns the tile cache.
 func (a *Answers) Tiles() *tiles.Cache { return a.tiles }

@@ -3,6 +3,7 @@ package answer
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -16,7 +17,6 @@ import (
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/region"
-	"github.com/valyala/fastjson"
 )
 
 func testSeed(t testing.TB) uint64 {
@@ -33,17 +33,20 @@ func testSeed(t testing.TB) uint64 {
 // decodeGeometryForTest decodes the "geometry" member of a request body as
 // the polygon answer does.
 func decodeGeometryForTest(body []byte) (orb.MultiPolygon, error) {
-	var p fastjson.Parser
-	v, err := p.ParseBytes(body)
-	if err != nil {
+	a := &Answers{opts: Options{}}
+	a.opts.defaults()
+	sc := new(scratch)
+	var q engine.PolygonQuery
+	geom, err := a.readPolygonBody(body, true, sc, &q)
+	switch {
+	case err != nil:
 		return nil, err
+	case !geom:
+		return nil, errors.New("no geometry")
+	case sc.geom.err != nil:
+		return nil, sc.geom.err
 	}
-	var d geometryDecoder
-	d.reset(MaxVertices)
-	if err := d.decode(v.Get("geometry"), "geometry"); err != nil {
-		return nil, err
-	}
-	return d.mp, nil
+	return sc.geom.mp, nil
 }
 
 // refDecode is the reference: encoding/json into a struct, then the same
@@ -134,11 +137,21 @@ func refPoly(p [][][]float64) (orb.Polygon, bool) {
 }
 
 func randomBody(rng *rand.Rand) []byte {
+	// coordinates as clients write them: full precision, or rounded to 7,
+	// 6 or 0 decimals (the decoder's eight-digit path), either hemisphere
+	digits := []float64{0, 1e7, 1e6, 1}[rng.IntN(4)]
+	sx, sy := float64(1-2*rng.IntN(2)), float64(1-2*rng.IntN(2))
+	num := func(v float64) float64 {
+		if digits == 0 {
+			return v
+		}
+		return math.Round(v*digits) / digits
+	}
 	ring := func() [][]float64 {
 		n := 3 + rng.IntN(30)
 		var r [][]float64
 		for i := 0; i < n; i++ {
-			r = append(r, []float64{121 + rng.Float64(), 31 + rng.Float64()})
+			r = append(r, []float64{sx * num(121+rng.Float64()), sy * num(31+rng.Float64())})
 		}
 		return append(r, r[0])
 	}

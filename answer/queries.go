@@ -61,71 +61,232 @@ func fieldInt(v *fastjson.Value, name string, lo, hi int) (int, error) {
 // Polygon answers POST /api/v1/query/polygon.
 func (a *Answers) Polygon(body []byte, c *Caller) ([]byte, error) {
 	start := time.Now()
-	p, obj, err := a.parseBody(body)
+	sc := a.scratch()
+	var q engine.PolygonQuery
+	keep, err := a.readPolygon(body, c, sc, &q)
 	if err != nil {
+		a.done(sc)
 		return nil, err
 	}
-	defer a.parsers.Put(p)
-	sc := a.scratch()
-	q := engine.PolygonQuery{}
-	var geom *fastjson.Value
-	var ferr error
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		if ferr != nil {
-			return
-		}
-		switch string(k) {
-		case "geometry":
-			geom = v
-		case "where":
-			q.Where, ferr = fieldString(v, "where")
-		case "group_by":
-			q.GroupBy, ferr = fieldString(v, "group_by")
-		case "ids":
-			if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
-				ferr = fault.New(fault.BadRequest, "ids must be true or false")
-			}
-			q.IDs = v.Type() == fastjson.TypeTrue
-		case "limit":
-			q.Limit, ferr = fieldInt(v, "limit", 0, a.opts.MaxIDs)
-		case "as_of":
-			q.AsOf, ferr = a.asOfField(v)
-		default:
-			ferr = fault.New(fault.BadRequest, "unknown field %q (want geometry, where, group_by, ids, limit, as_of)", k)
-		}
-	})
-	if ferr == nil && !a.Policy(c).Exact() {
-		ferr = fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
-	}
-	if ferr == nil && geom == nil {
-		ferr = fault.New(fault.BadGeometry, "geometry is missing")
-	}
-	if ferr == nil && q.IDs {
-		ferr = c.need(Analyst)
-	}
-	if ferr == nil {
-		sc.geom.reset(a.opts.MaxVertices)
-		ferr = sc.geom.decode(geom, "geometry")
-	}
-	var rg *region.Region
-	if ferr == nil {
-		rg, ferr = region.New(sc.geom.mp)
-	}
-	if ferr != nil {
-		a.done(sc)
-		return nil, ferr
-	}
-	q.Region = rg
 	q.Deadline = start.Add(a.opts.QueryTimeout)
 	if err := a.eng.PolygonStats(&q, &sc.res); err != nil {
 		a.done(sc)
 		return nil, err
+	}
+	if keep {
+		a.regions.Add(sc.geomText, sc.geom.mp, q.Area)
 	}
 	w := &sc.w
 	w.byte('{')
 	writePolygonAnswer(w, a.Policy(c), &sc.res, &q)
 	finish(w, sc.res.Version, start)
 	return a.done(sc), nil
+}
+
+// readPolygon reads a polygon query's body into q and finds its area: the
+// unit's (kept by the engine), or the geometry's from the region cache, or
+// a new one (keep: to be added to the cache once answered). Errors come in
+// this order: not JSON; a bad member (the first); both a geometry and a
+// unit; a viewer; neither; a unit's level, then the unit; ids without the
+// role; a bad geometry.
+func (a *Answers) readPolygon(body []byte, c *Caller, sc *scratch, q *engine.PolygonQuery) (keep bool, err error) {
+	exact := a.Policy(c).Exact()
+	sc.area, sc.geomText, sc.unit = nil, nil, unitRef{}
+	geom, err := a.readPolygonBody(body, exact, sc, q)
+	switch {
+	case err != nil:
+		return false, err
+	case geom && sc.unit.set:
+		return false, fault.New(fault.BadRequest, "give geometry or unit, not both")
+	case !exact && sc.unit.set:
+		return false, fault.New(fault.Forbidden, "viewers may not ask for a unit's polygon: its count by position differs from the unit's published count where dwellings sit on a boundary or are filed under another unit, and the difference could be a household; ask for GET /api/v1/units/%s/{id}", sc.unit.level)
+	case !exact:
+		return false, fault.New(fault.Forbidden, "viewers see published geographies only (units, buildings, grid cells of at least %v m, tiles): overlapping free polygons difference into single households; ask an analyst", a.opts.PrivacyMinCell)
+	case !geom && !sc.unit.set:
+		return false, fault.New(fault.BadGeometry, "geometry is missing (or give a unit: {\"level\": \"street\", \"id\": \"…\"})")
+	}
+	if sc.unit.set {
+		level, err := engine.ParseLevel(sc.unit.level)
+		if err == nil && level == engine.LevelBuilding {
+			err = fault.New(fault.BadRequest, "buildings have no boundary")
+		}
+		if err != nil {
+			return false, fault.New(fault.BadRequest, "unit.level: %v (want district, street, community or grid)", err)
+		}
+		if q.Area, err = a.eng.UnitArea(level, sc.unit.id); err != nil {
+			return false, err
+		}
+	}
+	if q.IDs {
+		if err := c.need(Analyst); err != nil {
+			return false, err
+		}
+	}
+	switch {
+	case sc.unit.set:
+	case sc.area != nil: // found by its text
+		q.Area = sc.area
+	case sc.geom.err != nil:
+		return false, sc.geom.err
+	default:
+		if q.Area = a.regions.FindGeometry(sc.geom.mp, sc.geomText); q.Area != nil {
+			break
+		}
+		rg, err := region.New(sc.geom.mp)
+		if err != nil {
+			return false, err
+		}
+		q.Area, keep = engine.NewArea(rg), a.regions != nil
+	}
+	return keep, nil
+}
+
+// unitRef is the unit member of a polygon query.
+type unitRef struct {
+	set       bool
+	level, id string
+}
+
+// readUnit reads {"level": …, "id": …}.
+func readUnit(v *fastjson.Value) (unitRef, error) {
+	bad := fault.New(fault.BadRequest, `unit must be {"level": "district", "street", "community" or "grid", "id": "…"}`)
+	o, err := v.Object()
+	if err != nil {
+		return unitRef{}, bad
+	}
+	u := unitRef{set: true}
+	var ferr error
+	seen := 0
+	o.Visit(func(k []byte, x *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		b, err := x.StringBytes()
+		switch {
+		case err != nil:
+			ferr = bad
+		case string(k) == "level":
+			u.level = string(b)
+			seen |= 1
+		case string(k) == "id":
+			u.id = string(b)
+			seen |= 2
+		default:
+			ferr = fault.New(fault.BadRequest, "unit: unknown field %q (want level, id)", k)
+		}
+	})
+	if ferr == nil && seen != 3 {
+		ferr = bad
+	}
+	return u, ferr
+}
+
+// readPolygonBody reads a polygon query's body into q in one pass (jscan):
+// the geometry's coordinates straight into float64 (into sc.geom, when
+// decode), the other members (small) through fastjson. It reports whether
+// the body has a geometry, and the first error that is not one of the
+// geometry: not JSON, or a bad member.
+func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engine.PolygonQuery) (bool, error) {
+	if len(body) == 0 {
+		return false, fault.New(fault.BadJSON, "the request has no body; send a JSON object")
+	}
+	s := jscan{b: body}
+	s.ws()
+	if s.peek() != '{' {
+		s.skip(0)
+		if s.ok() {
+			s.ws()
+			if s.i == len(s.b) {
+				var p fastjson.Parser
+				v, _ := p.ParseBytes(body)
+				return false, fault.New(fault.BadJSON, "body must be a JSON object, not %s", v.Type())
+			}
+			s.fail("unexpected data after the value")
+		}
+		return false, s.err
+	}
+	s.i++
+	p := a.parsers.Get()
+	defer a.parsers.Put(p)
+	var ferr error
+	geom := false
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for s.ok() {
+			s.ws()
+			k, esc := s.str()
+			if !s.eat(':', "expected ':'") {
+				break
+			}
+			s.ws()
+			if keyIs(k, esc, "geometry") {
+				geom = true
+				sc.area, sc.geomText = nil, nil
+				if !decode || ferr != nil {
+					s.skip(1)
+				} else if area, n := a.regions.FindText(body[s.i:]); area != nil {
+					sc.area = area // the same text was one whole value when kept
+					s.i += n
+				} else {
+					from := s.i
+					sc.geom.reset(a.opts.MaxVertices)
+					sc.geom.decode(&s, "geometry", 1)
+					sc.geomText = body[from:s.i]
+				}
+			} else {
+				from := s.i
+				s.skip(1)
+				if s.ok() && ferr == nil {
+					v, err := p.ParseBytes(body[from:s.i])
+					if err != nil { // the scanner and fastjson disagree: a bug, but say so
+						ferr = fault.New(fault.BadJSON, "body is not valid JSON: %v", err)
+					} else {
+						ferr = a.polygonField(stringValue(k, esc), v, sc, q)
+					}
+				}
+			}
+			if !s.ok() || !s.more('}') {
+				break
+			}
+		}
+	}
+	if s.ok() {
+		s.ws()
+		if s.i != len(s.b) {
+			s.fail("unexpected data after the object")
+		}
+	}
+	if !s.ok() {
+		return false, s.err
+	}
+	return geom, ferr
+}
+
+// polygonField reads one member of a polygon query besides its geometry.
+func (a *Answers) polygonField(name string, v *fastjson.Value, sc *scratch, q *engine.PolygonQuery) error {
+	var err error
+	switch name {
+	case "where":
+		q.Where, err = fieldString(v, "where")
+	case "group_by":
+		q.GroupBy, err = fieldString(v, "group_by")
+	case "ids":
+		if v.Type() != fastjson.TypeTrue && v.Type() != fastjson.TypeFalse {
+			err = fault.New(fault.BadRequest, "ids must be true or false")
+		}
+		q.IDs = v.Type() == fastjson.TypeTrue
+	case "limit":
+		q.Limit, err = fieldInt(v, "limit", 0, a.opts.MaxIDs)
+	case "as_of":
+		q.AsOf, err = a.asOfField(v)
+	case "unit":
+		sc.unit, err = readUnit(v)
+	default:
+		err = fault.New(fault.BadRequest, "unknown field %q (want geometry or unit, where, group_by, ids, limit, as_of)", name)
+	}
+	return err
 }
 
 // writePolygonAnswer writes the members of a polygon answer (no braces, no

@@ -59,11 +59,11 @@ func benchWorkloads(b *testing.B, ws []Workload) {
 			durs := make([]time.Duration, 0, b.N)
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				t := time.Now()
-				if err := w.Op(i); err != nil {
+				t, err := w.Do(i)
+				if err != nil {
 					b.Fatal(err)
 				}
-				durs = append(durs, time.Since(t))
+				durs = append(durs, t)
 			}
 			r := Summarise(w.Name, durs, time.Since(start), w.Target)
 			b.ReportMetric(r.P50us, "p50-µs")
@@ -121,7 +121,7 @@ func TestRealisticFixture(t *testing.T) {
 	names := map[string]bool{}
 	for _, w := range f.RealWorkloads() {
 		names[w.Name] = true
-		if err := w.Op(0); err != nil {
+		if _, err := w.Do(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -308,4 +308,34 @@ func BenchmarkCampaigns(b *testing.B) {
 		}
 		b.ReportMetric(perSec, "updates/s")
 	})
+}
+
+// BenchmarkServer: the polygon answer from request body to answer bytes
+// (server time without HTTP) and region.New alone, on the realistic city's
+// random and real-shaped polygons, the latter per vertex class.
+func BenchmarkServer(b *testing.B) {
+	f := realFixture(b)
+	benchWorkloads(b, f.ServerWorkloads())
+	benchWorkloads(b, f.PrepareWorkloads())
+}
+
+// TestTileSizes: every zoom has tiles, one at z0, more at z12, the largest
+// gzipped no larger than raw but for gzip's own few bytes.
+func TestTileSizes(t *testing.T) {
+	f, err := NewFixture(Config{N: 50_000, Seed: 4, City: city.Realistic, Polygons: 1, RealCommunities: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, err := f.TileSizes(12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 13 || sizes[0].Tiles != 1 || sizes[12].Tiles < 2 {
+		t.Fatalf("sizes %+v", sizes)
+	}
+	for _, s := range sizes {
+		if s.MaxGzipped == 0 || s.MaxGzipped > s.MaxRaw+64 {
+			t.Fatalf("z%d: %+v", s.Z, s)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 type RunOptions struct {
 	PerWorkload time.Duration // about this long each (default 1 s)
 	GuardOnly   bool          // only what the CI guard needs: polygons and brute force
+	PolygonOnly bool          // only polygon queries: in the engine and as the server answers them (server time)
 	Log         io.Writer     // progress, one line per workload (nil: none)
 }
 
@@ -106,12 +107,27 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	}
 	var queries []Workload
 	for _, w := range f.EngineWorkloads() {
-		if !strings.HasPrefix(w.Name, "brute/") && (!opts.GuardOnly || strings.HasPrefix(w.Name, "polygon/") && !strings.Contains(w.Name, "where")) {
+		poly := strings.HasPrefix(w.Name, "polygon/")
+		if !strings.HasPrefix(w.Name, "brute/") && (!opts.GuardOnly || poly && !strings.Contains(w.Name, "where")) && (!opts.PolygonOnly || poly) {
 			queries = append(queries, w)
 		}
 	}
 	if err := run(queries, opts.PerWorkload, 20); err != nil {
 		return nil, err
+	}
+	if err := run(f.ServerWorkloads(), opts.PerWorkload, 20); err != nil {
+		return nil, err
+	}
+	if ub, err := f.UnitAreaBytes(); err != nil {
+		return nil, err
+	} else {
+		rep.Figures["unit_areas_mib"] = float64(ub) / (1 << 20)
+		rep.Figures["unit_areas_bytes_per_dwelling"] = float64(ub) / float64(f.Eng.Len())
+		logf("%-36s %10.1f MiB (%.1f bytes a dwelling), every unit's boundary prepared and asked once", "memory/unit-areas", float64(ub)/(1<<20), float64(ub)/float64(f.Eng.Len()))
+	}
+	if opts.PolygonOnly {
+		rep.Took = time.Since(rep.Started).Seconds()
+		return rep, nil
 	}
 	// brute force takes up to a second an operation at 10 M: a few suffice
 	if err := run(f.BruteWorkloads(), opts.PerWorkload, 3); err != nil {
@@ -128,6 +144,16 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 	}
 	if err := run(f.TileWorkloads(), opts.PerWorkload, 20); err != nil {
 		return nil, err
+	}
+	sizes, err := f.TileSizes(14)
+	if err != nil {
+		return nil, err
+	}
+	for _, ts := range sizes {
+		rep.Figures[fmt.Sprintf("tile_max_gzipped_kib/z%02d", ts.Z)] = float64(ts.MaxGzipped) / 1024
+		rep.Figures[fmt.Sprintf("tile_max_raw_kib/z%02d", ts.Z)] = float64(ts.MaxRaw) / 1024
+		logf("%-36s %10.1f KiB gzipped (%.1f KiB raw), the largest of %d tiles: %d/%d/%d", fmt.Sprintf("tile/size/z%d", ts.Z),
+			float64(ts.MaxGzipped)/1024, float64(ts.MaxRaw)/1024, ts.Tiles, ts.Largest.Z, ts.Largest.X, ts.Largest.Y)
 	}
 	h, err := f.StartHTTP()
 	if err != nil {
@@ -205,7 +231,7 @@ func (f *Fixture) RunAll(opts RunOptions) (*Report, error) {
 // WriteTable prints the report as a table.
 func (rep *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "roomstate benchmark: %s city of %d dwellings, %d buildings; %s, %d cores, %s\n", rep.City, rep.Dwellings, rep.Buildings, rep.Machine, rep.Cores, rep.GoVersion)
-	for _, c := range Classes {
+	for _, c := range append(Classes, ClassExtra) {
 		if p, ok := rep.Polygons[c]; ok {
 			fmt.Fprintf(w, "  %-14s %s\n", c, p)
 		}

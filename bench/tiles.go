@@ -54,3 +54,53 @@ func (f *Fixture) TileWorkloads() []Workload {
 	}
 	return ws
 }
+
+// TileSize is the largest tile of one zoom over the whole city.
+type TileSize struct {
+	Z          maptile.Zoom
+	Tiles      int // tiles with a feature
+	MaxRaw     int // bytes of the largest MVT
+	MaxGzipped int // bytes of the largest gzipped MVT
+	Largest    maptile.Tile
+}
+
+// TileSizes renders every tile of zooms 0 to maxZ that meets the city's
+// box (without a where, as the dashboard first shows them) and returns,
+// per zoom, the largest raw and gzipped sizes.
+func (f *Fixture) TileSizes(maxZ maptile.Zoom) ([]TileSize, error) {
+	r := tiles.NewRenderer(f.Eng)
+	var bb orb.Bound
+	first := true
+	f.City.Dwellings(func(rec *engine.Record) error {
+		p := orb.Point{rec.Lon, rec.Lat}
+		if first {
+			bb, first = orb.Bound{Min: p, Max: p}, false
+		}
+		bb = bb.Extend(p)
+		return nil
+	})
+	var out []TileSize
+	for z := maptile.Zoom(0); z <= maxZ; z++ {
+		lo, hi := maptile.At(orb.Point{bb.Min[0], bb.Max[1]}, z), maptile.At(orb.Point{bb.Max[0], bb.Min[1]}, z)
+		ts := TileSize{Z: z}
+		for x := lo.X; x <= hi.X; x++ {
+			for y := lo.Y; y <= hi.Y; y++ {
+				t, err := r.Render(&tiles.Request{Z: uint32(z), X: x, Y: y})
+				if err != nil {
+					return nil, err
+				}
+				if len(t.Raw) == 0 {
+					continue
+				}
+				ts.Tiles++
+				gz := len(t.Gzipped())
+				ts.MaxRaw = max(ts.MaxRaw, len(t.Raw))
+				if gz > ts.MaxGzipped {
+					ts.MaxGzipped, ts.Largest = gz, maptile.New(x, y, z)
+				}
+			}
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}

@@ -467,25 +467,12 @@ func collectQueries(fix *bench.Fixture, extra string) ([]query, int, error) {
 	}
 	rejected := 0
 	if extra != "" {
-		data, err := os.ReadFile(extra)
+		ps, err := bench.ReadPolygons(extra)
 		if err != nil {
 			return nil, 0, fmt.Errorf("compare: -polygons: %w", err)
 		}
-		fc, err := geojson.UnmarshalFeatureCollection(data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("compare: %s: %w", extra, err)
-		}
-		for i, f := range fc.Features {
-			var mp orb.MultiPolygon
-			switch g := f.Geometry.(type) {
-			case orb.Polygon:
-				mp = orb.MultiPolygon{g}
-			case orb.MultiPolygon:
-				mp = g
-			default:
-				return nil, 0, fmt.Errorf("compare: %s: feature %d is a %s, want a Polygon or MultiPolygon", extra, i, f.Geometry.GeoJSONType())
-			}
-			rg, err := region.New(mp)
+		for _, p := range ps {
+			rg, err := region.New(p.Geometry)
 			if err != nil {
 				rejected++
 				continue
@@ -494,16 +481,9 @@ func collectQueries(fix *bench.Fixture, extra string) ([]query, int, error) {
 			if err := fix.Eng.PolygonStats(&engine.PolygonQuery{Region: rg}, &res); err != nil {
 				return nil, 0, err
 			}
-			name := fmt.Sprint(i)
-			for _, k := range []string{"name_en", "name", "id"} {
-				if s, ok := f.Properties[k].(string); ok && s != "" {
-					name = s
-					break
-				}
-			}
-			q := query{class: "extra", name: name, geom: mp, region: rg, inside: res.Total}
-			for _, p := range mp {
-				for _, r := range p {
+			q := query{class: "extra", name: p.Name, geom: p.Geometry, region: rg, inside: res.Total}
+			for _, pl := range p.Geometry {
+				for _, r := range pl {
 					q.vertices += len(r) - 1
 				}
 			}

@@ -237,7 +237,7 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 // addBoundariesOf adds (or replaces with) every boundary of from.
 func (st *state) addBoundariesOf(from *state) {
 	for _, bd := range from.bounds {
-		st.addBoundary(bd.level, from.levels[bd.level].ids[bd.unit], from.levels[bd.level].names[bd.unit], bd.geom)
+		st.addBoundary(bd.level, from.levels[bd.level].ids[bd.unit], from.levels[bd.level].names[bd.unit], bd.geom, bd.area)
 	}
 }
 

@@ -30,6 +30,13 @@
 // Coordinates are fixed point (1e-7 degree), so the tests are exact and a
 // dwelling on the boundary counts as inside.
 //
+// Consecutive edges that meet inside a band are clipped as one chain, so a
+// ragged boundary of thousands of short edges makes a few items a band, not
+// one an edge. An Area (a region asked about repeatedly: a unit's boundary,
+// a cached polygon) keeps the slot ranges its first query found inside it
+// over the current index; later queries count those ranges and test the
+// delta, until a compaction replaces the index.
+//
 // # Concurrency
 //
 // An Engine is the read-only view: safe for concurrent use, it has no method

@@ -186,7 +186,11 @@ func (e *Engine) ParseWhere(src string) (*expr.Expr, error) {
 
 // PolygonQuery asks for the statistics of a region.
 type PolygonQuery struct {
-	Region  *region.Region
+	Region *region.Region
+	// Area, when set, is the region (Region is then nil, or Area's) with
+	// what earlier queries of it learnt (see Area): the answer is the same,
+	// faster from the second query on.
+	Area    *Area
 	Where   string // flag expression; "" for none
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
@@ -220,6 +224,14 @@ type PolygonResult struct {
 // PolygonStats answers q into res, reusing res's slices. It allocates nothing
 // when res has room and q neither groups nor lists ids.
 func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
+	if q.Area != nil {
+		if q.Region != nil && q.Region != q.Area.rg {
+			return fault.New(fault.BadRequest, "a polygon query has a region and an area of another region")
+		}
+		qa := *q
+		qa.Region = q.Area.rg
+		q = &qa
+	}
 	if q.Region == nil {
 		return fault.New(fault.BadGeometry, "no region: make one with region.New")
 	}
@@ -259,7 +271,7 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 			s.limit = DefaultIDLimit
 		}
 	}
-	if err := st.sweep(q.Region, sc, s, q.Deadline); err != nil {
+	if err := st.sweepArea(q, sc, s); err != nil {
 		s.release()
 		e.pool.Put(sc)
 		return err
@@ -291,6 +303,26 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 		e.correctPolygon(st, q, level, x, e.pastIn(st, v, &box, q.Region.Locate), res)
 	}
 	return nil
+}
+
+// sweepArea sweeps q's region into s: through its area's cover of the
+// index when it has one, else by clipping its edges, recording the cover
+// for the next query when q has an area.
+func (st *state) sweepArea(q *PolygonQuery, sc *scratch, s *sink) error {
+	if q.Area == nil {
+		return st.sweep(q.Region, sc, s, q.Deadline)
+	}
+	if cv := q.Area.coverFor(st); cv != nil {
+		return st.replay(q.Region, cv, s, q.Deadline)
+	}
+	rec := &record{}
+	s.rec = rec
+	err := st.sweep(q.Region, sc, s, q.Deadline)
+	s.rec = nil
+	if err == nil {
+		q.Area.cover.Store(&cover{ix: st.index, nMain: st.nMain, ranges: slices.Clip(rec.ranges)})
+	}
+	return err
 }
 
 // BruteStats answers the same question as PolygonStats by testing every
@@ -334,14 +366,20 @@ type Boundary struct {
 	Geometry orb.MultiPolygon
 }
 
-func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon) {
+// addBoundary files (or replaces) the boundary of unit id of level l; ua
+// is its prepared area when it comes from another state with the same
+// geometry, nil for a new one.
+func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon, ua *unitArea) {
+	if ua == nil {
+		ua = new(unitArea)
+	}
 	u := st.levels[l].intern(id)
 	if name != "" {
 		st.levels[l].names[u] = name
 	}
 	if b := st.boundaryOf(l, u); b != nil {
 		st.boundTree.Delete(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
-		b.geom, b.bound = g, g.Bound()
+		b.geom, b.bound, b.area = g, g.Bound(), ua
 		st.boundTree.Insert(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
 		return
 	}
@@ -349,7 +387,7 @@ func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon) {
 		st.boundAt[l] = append(st.boundAt[l], 0)
 	}
 	st.boundAt[l][u] = int32(len(st.bounds) + 1)
-	st.bounds = append(st.bounds, boundary{level: l, unit: u, geom: g, bound: g.Bound()})
+	st.bounds = append(st.bounds, boundary{level: l, unit: u, geom: g, bound: g.Bound(), area: ua})
 	b := g.Bound()
 	st.boundTree.Insert(b.Min, b.Max, len(st.bounds)-1)
 }

@@ -55,14 +55,21 @@ var (
 	cityOnce sync.Map // key → *testCity
 )
 
-// loadCity generates and loads a city once per (n, seed, band) in the test binary.
+// loadCity generates and loads a disc city once per (n, seed, band) in the test binary.
 func loadCity(t testing.TB, n int, seed uint64, band int32) *testCity {
 	t.Helper()
-	key := fmt.Sprint(n, seed, band)
+	return loadCityKind(t, n, seed, band, city.Disc)
+}
+
+// loadCityKind generates and loads a city of a kind once per (n, seed,
+// band, kind) in the test binary.
+func loadCityKind(t testing.TB, n int, seed uint64, band int32, kind city.Kind) *testCity {
+	t.Helper()
+	key := fmt.Sprint(n, seed, band, kind)
 	if v, ok := cityOnce.Load(key); ok {
 		return v.(*testCity)
 	}
-	c := city.New(city.Config{N: n, Seed: seed})
+	c := city.New(city.Config{N: n, Seed: seed, Kind: kind})
 	b, err := c.Batch()
 	if err != nil {
 		t.Fatal(err)
@@ -166,15 +173,80 @@ func (tc *testCity) randomGeometry(rng *rand.Rand, kind int) orb.MultiPolygon {
 		side := float64(rng.IntN(2)*2-1) * size
 		c := orb.Point{round7(cx - float64(dy)/1e7*side/0.01), round7(cy + float64(dx)/1e7*side/0.01)}
 		return orb.MultiPolygon{{{a, b, c, a}}}
-	case 6: // a generated unit boundary: rectilinear, concave, maybe with holes
+	case 6: // a generated unit boundary: rectilinear (disc) or ragged (realistic), concave, maybe with holes
 		bs := tc.city.Boundaries()
 		return bs[rng.IntN(len(bs))].Geometry
-	default: // a big polygon: most of the city
+	case 7: // a big polygon: most of the city
 		return orb.MultiPolygon{{star(rng, cx, cy, 0.05, 0.3, 8+rng.IntN(30))}}
+	case 8: // a unit boundary with vertices moved exactly onto dwellings near them
+		return tc.snapped(rng, false)
+	default: // a unit boundary with edges through dwellings near it, at their midpoints
+		return tc.snapped(rng, true)
 	}
 }
 
-const numKinds = 8
+const numKinds = 10
+
+// snapped takes a unit boundary (a street or a community, the raggedest on
+// the realistic city) and moves vertices onto dwellings near them: each
+// vertex itself, or (through) the vertex replaced by an edge whose
+// midpoint is the dwelling, so that the boundary passes exactly through it.
+// The result may cross itself; the caller skips what region.New refuses.
+func (tc *testCity) snapped(rng *rand.Rand, through bool) orb.MultiPolygon {
+	var bs []engine.Boundary
+	for _, b := range tc.city.Boundaries() {
+		if b.Level == engine.LevelStreet || b.Level == engine.LevelCommunity {
+			bs = append(bs, b)
+		}
+	}
+	src := bs[rng.IntN(len(bs))].Geometry
+	var mp orb.MultiPolygon
+	for _, poly := range src {
+		var np orb.Polygon
+		for _, ring := range poly {
+			pts := make([][2]int32, len(ring)-1)
+			for i := range pts {
+				pts[i] = [2]int32{coord.ToE7(ring[i][0]), coord.ToE7(ring[i][1])}
+			}
+			// some vertices, each with the dwelling nearest to it
+			moved := map[int][2]int32{}
+			for k := 0; k < min(12, len(pts)/3); k++ {
+				i := rng.IntN(len(pts))
+				p := pts[i]
+				best, bd := [2]int32{}, int64(math.MaxInt64)
+				for _, d := range tc.pts {
+					dx, dy := int64(p[0]-d[0]), int64(p[1]-d[1])
+					if dd := dx*dx + dy*dy; dd < bd {
+						best, bd = d, dd
+					}
+				}
+				if bd < 20_000*20_000 {
+					moved[i] = best
+				}
+			}
+			var out orb.Ring
+			for i, p := range pts {
+				d, ok := moved[i]
+				switch {
+				case !ok:
+					out = append(out, orb.Point{deg(p[0]), deg(p[1])})
+				case !through:
+					out = append(out, orb.Point{deg(d[0]), deg(d[1])})
+				default: // an edge from d-v to d+v along the ring's direction there
+					prev, next := pts[(i+len(pts)-1)%len(pts)], pts[(i+1)%len(pts)]
+					vx, vy := (next[0]-prev[0])/64, (next[1]-prev[1])/64
+					if vx == 0 && vy == 0 {
+						vx = 1
+					}
+					out = append(out, orb.Point{deg(d[0] - vx), deg(d[1] - vy)}, orb.Point{deg(d[0] + vx), deg(d[1] + vy)})
+				}
+			}
+			np = append(np, append(out, out[0]))
+		}
+		mp = append(mp, np)
+	}
+	return mp
+}
 
 func absI(v int32) int32 {
 	if v < 0 {
@@ -260,6 +332,34 @@ func oracleInside(mp orb.MultiPolygon, x, y int32) bool {
 	return false
 }
 
+// onBoundary counts the generated dwellings exactly on mp's boundary.
+func (tc *testCity) onBoundary(mp orb.MultiPolygon) int {
+	n := 0
+	b := mp.Bound()
+	minX, minY := coord.ToE7(b.Min[0]), coord.ToE7(b.Min[1])
+	maxX, maxY := coord.ToE7(b.Max[0]), coord.ToE7(b.Max[1])
+	for _, r := range tc.recs {
+		if r.x < minX || r.x > maxX || r.y < minY || r.y > maxY {
+			continue
+		}
+		px, py := int64(r.x), int64(r.y)
+	rings:
+		for _, poly := range mp {
+			for _, ring := range poly {
+				for i := 0; i+1 < len(ring); i++ {
+					ax, ay := int64(coord.ToE7(ring[i][0])), int64(coord.ToE7(ring[i][1]))
+					bx, by := int64(coord.ToE7(ring[i+1][0])), int64(coord.ToE7(ring[i+1][1]))
+					if (bx-ax)*(py-ay) == (by-ay)*(px-ax) && min(ax, bx) <= px && px <= max(ax, bx) && min(ay, by) <= py && py <= max(ay, by) {
+						n++
+						break rings
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
 // oracleCounts counts the generated dwellings inside mp for which p holds.
 func (tc *testCity) oracleCounts(mp orb.MultiPolygon, p pred, nflags int) (engine.Counts, map[string]bool) {
 	c := engine.Counts{Flags: make([]int64, nflags)}
@@ -295,10 +395,15 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 	if testing.Short() {
 		n = 20_000
 	}
-	// two band heights: the default, and a tiny one that puts many edges in
-	// many bands
-	for _, band := range []int32{0, 200} {
-		tc := loadCity(t, n, seed, band)
+	// the disc city with two band heights, the default and a tiny one that
+	// puts many edges in many bands; the realistic city, whose own
+	// boundaries are ragged (kinds 6, 8 and 9)
+	for _, cfg := range []struct {
+		band int32
+		kind city.Kind
+	}{{0, city.Disc}, {200, city.Disc}, {0, city.Realistic}} {
+		band := cfg.band
+		tc := loadCityKind(t, n, seed, band, cfg.kind)
 		flags := tc.eng.Flags()
 		if !slices.Equal(flags, city.FlagNames()) {
 			t.Fatalf("flags %v, want %v", flags, city.FlagNames())
@@ -311,6 +416,7 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 			preds = append(preds, p)
 		}
 		polys, nonEmpty := 0, 0
+		onEdge := map[int]int{} // kind → polygons with dwellings exactly on their boundary
 		for i := 0; i < 240; i++ {
 			kind := i % numKinds
 			mp := tc.randomGeometry(rng, kind)
@@ -332,11 +438,22 @@ func TestPolygonStatsMatchBruteForce(t *testing.T) {
 			if want.Total > 0 {
 				nonEmpty++
 			}
-			checkRegion(t, tc.eng.Engine, rg, where, want, matched, fmt.Sprintf("band %d polygon %d kind %d where %q", band, i, kind, where))
+			if kind >= 8 && tc.onBoundary(mp) > 0 {
+				onEdge[kind]++
+			}
+			checkRegion(t, tc.eng.Engine, rg, where, want, matched, fmt.Sprintf("%s city band %d polygon %d kind %d where %q", cfg.kind, band, i, kind, where))
 		}
-		if polys < 200 || nonEmpty < 150 {
-			t.Fatalf("only %d valid polygons of 240, %d with dwellings inside", polys, nonEmpty)
+		if polys < 190 || nonEmpty < 150 {
+			t.Fatalf("%s city: only %d valid polygons of 240, %d with dwellings inside", cfg.kind, polys, nonEmpty)
 		}
+		least := 3
+		if testing.Short() {
+			least = 1
+		}
+		if onEdge[8] < least || onEdge[9] < least {
+			t.Fatalf("%s city: polygons with dwellings on their boundary: %d with vertices on them, %d with edges through them; want %d each", cfg.kind, onEdge[8], onEdge[9], least)
+		}
+		t.Logf("%s city band %d: %d polygons, %d with dwellings inside; with dwellings on the boundary: %d (vertices), %d (edges)", cfg.kind, band, polys, nonEmpty, onEdge[8], onEdge[9])
 	}
 }
 
@@ -363,10 +480,28 @@ func checkRegion(t *testing.T, e *engine.Engine, rg *region.Region, where string
 	if where == "" && got.Total != got.Matched {
 		t.Fatalf("%s: without where, matched %d != total %d", what, got.Matched, got.Total)
 	}
+	// the same through an area: the first query sweeps and keeps its cover,
+	// the second counts the cover; both as the region alone
+	area := engine.NewArea(rg)
+	for pass := range 2 {
+		var ga engine.PolygonResult
+		if err := e.PolygonStats(&engine.PolygonQuery{Area: area, Where: where}, &ga); err != nil {
+			t.Fatalf("%s: area: %v", what, err)
+		}
+		if !sameResult(&ga, &got) {
+			t.Fatalf("%s: area, pass %d: %+v, the region alone %+v", what, pass, ga.Counts, got.Counts)
+		}
+	}
 	for _, level := range []string{"district", "street", "community", "grid", "building"} {
-		var g engine.PolygonResult
+		var g, ga engine.PolygonResult
 		if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where, GroupBy: level}, &g); err != nil {
 			t.Fatal(err)
+		}
+		if err := e.PolygonStats(&engine.PolygonQuery{Area: area, Where: where, GroupBy: level}, &ga); err != nil {
+			t.Fatal(err)
+		}
+		if !sameResult(&ga, &g) {
+			t.Fatalf("%s: groups by %s through the area differ from the region's", what, level)
 		}
 		sum := engine.Counts{Flags: make([]int64, len(g.Flags))}
 		for _, gr := range g.Groups {
@@ -391,6 +526,13 @@ func checkRegion(t *testing.T, e *engine.Engine, rg *region.Region, where string
 	if wantN := min(limit, int(want.Matched)); len(ids.IDs) != wantN {
 		t.Fatalf("%s: %d ids, want %d", what, len(ids.IDs), wantN)
 	}
+	var ida engine.PolygonResult
+	if err := e.PolygonStats(&engine.PolygonQuery{Area: area, Where: where, IDs: true, Limit: limit}, &ida); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ida.IDs, ids.IDs) {
+		t.Fatalf("%s: ids through the area differ from the region's", what)
+	}
 	seen := map[string]bool{}
 	for _, id := range ids.IDs {
 		if seen[id] {
@@ -401,6 +543,22 @@ func checkRegion(t *testing.T, e *engine.Engine, rg *region.Region, where string
 			t.Fatalf("%s: listed id %s is not a matched dwelling inside", what, id)
 		}
 	}
+}
+
+// sameResult reports whether two answers are equal: counts, groups (in
+// order) and ids.
+func sameResult(a, b *engine.PolygonResult) bool {
+	if a.Total != b.Total || a.Matched != b.Matched || !slices.Equal(a.Flags, b.Flags) || !slices.Equal(a.IDs, b.IDs) ||
+		len(a.Groups) != len(b.Groups) || a.Version != b.Version {
+		return false
+	}
+	for i := range a.Groups {
+		x, y := &a.Groups[i], &b.Groups[i]
+		if x.Level != y.Level || x.ID != y.ID || x.Total != y.Total || x.Matched != y.Matched || !slices.Equal(x.Flags, y.Flags) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestBoundaryPointsCountInside(t *testing.T) {

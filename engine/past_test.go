@@ -149,6 +149,7 @@ func TestAsOfMatchesModel(t *testing.T) {
 	}
 	flags := e.Flags()
 	nf := len(flags)
+	areas := makeAreas(t, rng, tc)
 	for si, pm := range saved {
 		past := &testCity{city: c, eng: e, pts: tc.pts}
 		for _, r := range pm.recs {
@@ -161,6 +162,7 @@ func TestAsOfMatchesModel(t *testing.T) {
 			t.Fatalf("saved %d: the version at %v is %d (%v), want %d", si, pm.at, v, err, pm.v)
 		}
 		what := fmt.Sprintf("as of %d (saved %d)", pm.v, si)
+		checkAreas(t, rng, past, flags, areas, at, what)
 		where, p := randomExpr(rng, flags, 2)
 		if si%3 == 0 {
 			where, p = "", func(uint64) bool { return true }

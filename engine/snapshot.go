@@ -396,7 +396,7 @@ func (w *Writer) Restore(s *Snapshot) error {
 			}
 			mp = append(mp, poly)
 		}
-		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], mp)
+		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], mp, nil)
 	}
 	if len(s.Schemes) > scheme.MaxSchemes {
 		return bad("schemes", fmt.Errorf("%d schemes; the limit is %d", len(s.Schemes), scheme.MaxSchemes))

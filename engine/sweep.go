@@ -10,15 +10,19 @@ import (
 	"github.com/roomstate/roomstate/region"
 )
 
-// bandItem is one polygon edge clipped to one row band: its conservative
-// x-extent there and its contribution to the winding number of what lies east
-// of it on the band's mid-line.
+// bandItem is a chain of consecutive polygon edges clipped to one row
+// band: edges e0..e1 of the region, each joined to the next at a vertex
+// inside the band, with their conservative x-extent there and their
+// contribution to the winding number of what lies east of them on the
+// band's mid-line. Joined edges' extents touch, so the band's sweep would
+// merge them into one strip anyway: a ragged boundary of many short edges
+// makes a few items a band, not one an edge.
 type bandItem struct {
 	band    int32
 	xmin    int32
 	xmax    int32
 	contrib int32
-	edge    int32
+	e0, e1  int32
 }
 
 // sink receives the slots a sweep finds inside a region and counts them:
@@ -43,11 +47,14 @@ type sink struct {
 	wantIDs bool
 	limit   int
 	ids     []uint32
+
+	rec *record // when set, every range is recorded too (an area's cover)
 }
 
 // scratch holds a query's reusable buffers; pooled by the engine.
 type scratch struct {
-	items  []bandItem
+	chains []bandItem // in edge order
+	items  []bandItem // by band, then west end
 	counts []int32
 	sink   sink
 }
@@ -62,6 +69,7 @@ func (s *sink) reset(st *state, rk *rankView) {
 	clear(s.acc)
 	s.pendBlk, s.pendMask = -1, 0
 	s.grouping, s.wantIDs = false, false
+	s.rec = nil
 	s.ids = s.ids[:0]
 	s.gList = s.gList[:0]
 	s.gAcc = s.gAcc[:0]
@@ -105,6 +113,9 @@ func (s *sink) flush() {
 func (s *sink) rng(a, b uint32) {
 	if a >= b {
 		return
+	}
+	if s.rec != nil {
+		s.rec.add(a, b)
 	}
 	if s.grouping {
 		s.groupRange(a, b)
@@ -190,18 +201,24 @@ func (st *state) sweep(rg *region.Region, sc *scratch, s *sink, deadline time.Ti
 			i = j
 		}
 	}
-	// the delta: few points, tested one by one
+	st.sweepDelta(rg, s)
+	return nil
+}
+
+// sweepDelta hands s the live dwellings of the delta inside rg: few, tested
+// one by one.
+func (st *state) sweepDelta(rg *region.Region, s *sink) {
 	for p := uint32(st.nMain); p < uint32(st.n); p++ {
 		if st.isLive(p) && rg.Locate(st.lon[p], st.lat[p]) {
 			s.point(p)
 		}
 	}
-	return nil
 }
 
-// bandItems clips every edge of rg to the non-empty bands it crosses and
-// returns the items sorted by band, then west end: a counting sort by band
-// (an edge's bands are consecutive), then a small sort within each band.
+// bandItems clips every edge of rg to the non-empty bands it crosses,
+// joins consecutive edges that meet inside a band into one item, and returns
+// the items sorted by band, then west end: a counting sort by band, then a
+// small sort within each band.
 func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 	ix := st.index
 	h := int64(ix.h)
@@ -216,32 +233,16 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 		sc.counts = make([]int32, nbands+1)
 	}
 	counts := sc.counts[:nbands+1]
-	edges := rg.Edges()
 	clear(counts)
-	// pass 1: items per band
-	total := 0
-	for ei := range edges {
-		e := &edges[ei]
-		b0 := max(ix.bandOf(int64(min(e.Y1, e.Y2))), bmin)
-		b1 := min(ix.bandOf(int64(max(e.Y1, e.Y2))), bmax)
-		for b := b0; b <= b1; b++ {
-			if ix.start[b] != ix.start[b+1] {
-				counts[b-bmin+1]++
-				total++
-			}
-		}
-	}
-	for i := 1; i <= nbands; i++ {
-		counts[i] += counts[i-1]
-	}
-	if cap(sc.items) < total {
-		sc.items = make([]bandItem, total, total+total/4)
-	}
-	items := sc.items[:total]
-	// pass 2: the items, each into its band's stretch
+	edges := rg.Edges()
+	chains := sc.chains[:0]
+	open := -1 // the chain the previous edge left open in the band of its end, -1 for none
 	for ei := range edges {
 		e := &edges[ei]
 		x1, y1, x2, y2 := int64(e.X1), int64(e.Y1), int64(e.X2), int64(e.Y2)
+		if open >= 0 && (x1 != int64(edges[ei-1].X2) || y1 != int64(edges[ei-1].Y2)) {
+			open = -1 // a new ring
+		}
 		ylo, yhi := min(y1, y2), max(y1, y2)
 		b0 := max(ix.bandOf(ylo), bmin)
 		b1 := min(ix.bandOf(yhi), bmax)
@@ -254,6 +255,8 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 		if y1 != y2 {
 			slope = float64(x2-x1) / float64(y2-y1)
 		}
+		startBand, endBand := ix.bandOf(y1), ix.bandOf(y2)
+		next := -1
 		for b := b0; b <= b1; b++ {
 			if ix.start[b] == ix.start[b+1] {
 				continue
@@ -273,10 +276,38 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 			if 2*ylo < mid2 && mid2 < 2*yhi {
 				c = contribDown
 			}
-			k := &counts[b-bmin]
-			items[*k] = bandItem{band: int32(b), xmin: int32(xmin), xmax: int32(xmax), contrib: c, edge: int32(ei)}
-			*k++
+			k := -1
+			if b == startBand && open >= 0 && int64(chains[open].band) == b {
+				k = open // joined to the previous edge at its start vertex
+				it := &chains[k]
+				it.xmin = min(it.xmin, int32(xmin))
+				it.xmax = max(it.xmax, int32(xmax))
+				it.contrib += c
+				it.e1 = int32(ei)
+			} else {
+				k = len(chains)
+				chains = append(chains, bandItem{band: int32(b), xmin: int32(xmin), xmax: int32(xmax), contrib: c, e0: int32(ei), e1: int32(ei)})
+				counts[b-bmin+1]++
+			}
+			if b == endBand {
+				next = k
+			}
 		}
+		open = next
+	}
+	sc.chains = chains
+	for i := 1; i <= nbands; i++ {
+		counts[i] += counts[i-1]
+	}
+	total := len(chains)
+	if cap(sc.items) < total {
+		sc.items = make([]bandItem, total, total+total/4)
+	}
+	items := sc.items[:total]
+	for i := range chains {
+		k := &counts[int64(chains[i].band)-bmin]
+		items[*k] = chains[i]
+		*k++
 	}
 	// each band's items by west end; counts[i] is now the end of band i
 	s := 0
@@ -358,11 +389,13 @@ func (st *state) testStrip(rg *region.Region, items []bandItem, w int32, p0, p1 
 func stripContains(rg *region.Region, items []bandItem, w int32, px, py int64) bool {
 	edges := rg.Edges()
 	for i := range items {
-		e := &edges[items[i].edge]
-		if region.OnSegment(e, px, py) {
-			return true
+		for k := items[i].e0; k <= items[i].e1; k++ {
+			e := &edges[k]
+			if region.OnSegment(e, px, py) {
+				return true
+			}
+			w += int32(region.WindingStep(e, px, py))
 		}
-		w += int32(region.WindingStep(e, px, py))
 	}
 	return w > 0
 }

@@ -139,6 +139,11 @@ func TestUpdatesMatchOracle(t *testing.T) {
 	next := 0
 	v := e.Version()
 	changes := 0
+	// areas kept across the changes: their covers are made by the first
+	// query and must answer as the region alone, and as the model, after
+	// flag changes, inserts, moves and deletes (the delta) and compactions
+	// (a new index)
+	areas := makeAreas(t, rng, tc)
 	for round := 0; round < 12; round++ {
 		for i := 0; i < 150; i++ {
 			ops := m.randomOps(rng, ids, tc.pts, &next)
@@ -164,6 +169,7 @@ func TestUpdatesMatchOracle(t *testing.T) {
 		}
 		tc.recs = m.recs()
 		checkAgainstModel(t, rng, tc, m, fmt.Sprintf("round %d", round))
+		checkAreas(t, rng, tc, m.flags, areas, engine.AsOf{}, fmt.Sprintf("round %d", round))
 	}
 	if e.Version() != v || e.Len() != len(m.byID) {
 		t.Fatalf("version %d, want %d; %d dwellings, want %d", e.Version(), v, e.Len(), len(m.byID))
@@ -179,6 +185,63 @@ func TestUpdatesMatchOracle(t *testing.T) {
 		}
 		if coord.ToE7(d.Lon) != r.x || d.Grid != r.units[3] || d.Building != r.units[4] {
 			t.Fatalf("%s: %+v, want %+v", r.id, d, r)
+		}
+	}
+}
+
+// testArea is an area kept across changes, with its geometry for the oracle.
+type testArea struct {
+	mp   orb.MultiPolygon
+	area *engine.Area
+}
+
+// makeAreas makes areas of a few stars and unit boundaries of tc's city.
+func makeAreas(t *testing.T, rng *rand.Rand, tc *testCity) []testArea {
+	t.Helper()
+	var out []testArea
+	bs := tc.city.Boundaries()
+	for len(out) < 6 {
+		var mp orb.MultiPolygon
+		if len(out) < 4 {
+			cpt := tc.pts[rng.IntN(len(tc.pts))]
+			mp = orb.MultiPolygon{{star(rng, deg(cpt[0]), deg(cpt[1]), 0.003, 0.03, 6+rng.IntN(20))}}
+		} else {
+			mp = bs[rng.IntN(len(bs))].Geometry
+		}
+		if rg, err := region.New(mp); err == nil {
+			out = append(out, testArea{mp, engine.NewArea(rg)})
+		}
+	}
+	return out
+}
+
+// checkAreas asks every area (twice: a cover made or reused, then reused)
+// with a random where, grouped by grid, as of at, and compares the answer
+// with the region's alone and with the oracle's count of tc.recs (the
+// dwellings as of at).
+func checkAreas(t *testing.T, rng *rand.Rand, tc *testCity, flags []string, areas []testArea, at engine.AsOf, what string) {
+	t.Helper()
+	for i, ta := range areas {
+		where, p := randomExpr(rng, flags, 2)
+		if i == 0 {
+			where, p = "", func(uint64) bool { return true }
+		}
+		var plain engine.PolygonResult
+		if err := tc.eng.PolygonStats(&engine.PolygonQuery{Region: ta.area.Region(), Where: where, GroupBy: "grid", AsOf: at}, &plain); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := tc.oracleCounts(ta.mp, p, len(flags))
+		if plain.Total != want.Total || plain.Matched != want.Matched || !slices.Equal(plain.Flags, want.Flags) {
+			t.Fatalf("%s: area %d where %q: the region alone %+v, oracle %+v", what, i, where, plain.Counts, want)
+		}
+		for pass := range 2 {
+			var got engine.PolygonResult
+			if err := tc.eng.PolygonStats(&engine.PolygonQuery{Area: ta.area, Where: where, GroupBy: "grid", AsOf: at}, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !sameResult(&got, &plain) {
+				t.Fatalf("%s: area %d where %q pass %d: %+v, the region alone %+v", what, i, where, pass, got.Counts, plain.Counts)
+			}
 		}
 	}
 }

@@ -102,7 +102,7 @@ func (w *Writer) AddBoundaries(bs []Boundary) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, b := range bs {
-		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry)
+		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry, nil)
 	}
 	e.st.resortUnits()
 	w.syncResp()

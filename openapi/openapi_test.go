@@ -346,6 +346,12 @@ func calls(f *fixture) [][2]any {
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"isolated | rental","group_by":"grid","ids":true,"limit":5}`, 200),
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Feature","properties":{},"geometry":`+square+`},"where":"elderly_alone"}`, 200),
 			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`}`, 403), // free polygons are not for viewers
+			post(analystTok, "/api/v1/query/polygon", `{"unit":{"level":"community","id":"`+f.community+`"},"where":"isolated","group_by":"grid"}`, 200),
+			post(analystTok, "/api/v1/query/polygon", `{"unit":{"level":"community","id":"`+f.community+`"},"where":"isolated","group_by":"grid"}`, 200), // kept
+			post(analystTok, "/api/v1/query/polygon", `{"unit":{"level":"community","id":"no such community"}}`, 404),
+			post(viewerTok, "/api/v1/query/polygon", `{"unit":{"level":"community","id":"`+f.community+`"}}`, 403), // nor units' polygons
+			{token: analystTok, method: "POST", path: "/api/v1/query/polygon", ctype: "application/json", body: `{"unit":{"level":"community","id":"` + f.community + `"},"geometry":` + square + `}`, status: 400, invalid: true},
+			{token: analystTok, method: "POST", path: "/api/v1/query/polygon", ctype: "application/json", body: `{"unit":{"level":"town","id":"x"}}`, status: 400, invalid: true},
 			post(analystTok, "/api/v1/query/polygon?format=csv", `{"geometry":`+square+`,"group_by":"building"}`, 200),
 			post(analystTok, "/api/v1/query/polygon?format=xlsx&lang=en", `{"geometry":`+square+`,"group_by":"community","as_of":"`+strconv.FormatUint(v0, 10)+`"}`, 200),
 			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"ids":true}`, 403),

@@ -1,6 +1,9 @@
 package region
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // bands is a point locator over a region's edges: its box cut into
 // horizontal bands, each listing the edges whose y-extent meets it. A point
@@ -24,6 +27,15 @@ const smallRegion = 16
 type locator struct {
 	once sync.Once
 	b    *bands
+	done atomic.Bool // b is set
+}
+
+// built returns the bands when they are built, nil before.
+func (l *locator) built() *bands {
+	if l.done.Load() {
+		return l.b
+	}
+	return nil
 }
 
 // band returns the band of latitude y.
@@ -90,7 +102,7 @@ func (rg *Region) Locate(lon, lat int32) bool {
 	if len(rg.edges) <= smallRegion {
 		return rg.Contains(lon, lat)
 	}
-	rg.loc.once.Do(func() { rg.loc.b = buildBands(rg.edges, rg.bbox) })
+	rg.loc.once.Do(func() { rg.loc.b = buildBands(rg.edges, rg.bbox); rg.loc.done.Store(true) })
 	bs := rg.loc.b
 	b := bs.band(int64(lat))
 	px, py := int64(lon), int64(lat)

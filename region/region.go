@@ -8,11 +8,12 @@
 package region
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"math/big"
+	"math/bits"
 	"slices"
-	"sort"
+	"unsafe"
 
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/coord"
@@ -57,6 +58,16 @@ func (rg *Region) NumEdges() int { return len(rg.edges) }
 // modify them.
 func (rg *Region) Edges() []Edge { return rg.edges }
 
+// Bytes is about the memory the region holds: its edges and, once built,
+// the bands of Locate.
+func (rg *Region) Bytes() int {
+	n := int(unsafe.Sizeof(*rg)) + int(unsafe.Sizeof(Edge{}))*cap(rg.edges)
+	if bs := rg.loc.built(); bs != nil {
+		n += int(unsafe.Sizeof(*bs)) + 4*cap(bs.off) + int(unsafe.Sizeof(Edge{}))*cap(bs.edges)
+	}
+	return n
+}
+
 // BBox returns the region's box in fixed point: west, south, east, north.
 func (rg *Region) BBox() [4]int32 { return rg.bbox }
 
@@ -80,48 +91,45 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 		return nil, geomErr("geometry has no polygon")
 	}
 	rg.edges = make([]Edge, 0, nv)
-	var pts []pt
-	var ringLens []int
+	ringLens := make([]int, 0, 8)
 	for pi, poly := range mp {
 		if len(poly) == 0 {
 			return nil, geomErr("polygon %d has no rings", pi)
 		}
 		first := len(rg.edges)
 		ringLens = ringLens[:0]
+		ps := emptyStats
 		for ri, ring := range poly {
-			where := ringName(len(mp), pi, ri)
 			if len(ring) < 4 {
-				return nil, geomErr("%s has %d positions; a ring needs at least 4 (closed)", where, len(ring))
+				return nil, geomErr("%s has %d positions; a ring needs at least 4 (closed)", ringName(len(mp), pi, ri), len(ring))
 			}
 			if ring[0] != ring[len(ring)-1] {
-				return nil, geomErr("%s is not closed: its first position %v differs from its last %v", where, ring[0], ring[len(ring)-1])
+				return nil, geomErr("%s is not closed: its first position %v differs from its last %v", ringName(len(mp), pi, ri), ring[0], ring[len(ring)-1])
 			}
-			pts = pts[:0]
+			start := len(rg.edges)
+			var px, py int32
 			for vi, p := range ring {
-				if err := coord.ValidLonLat(p[0], p[1]); err != nil {
-					return nil, geomErr("%s position %d: %v", where, vi, err)
+				if !(p[0] >= -180 && p[0] <= 180 && p[1] >= -90 && p[1] <= 90) { // NaN fails too
+					return nil, geomErr("%s position %d: %v", ringName(len(mp), pi, ri), vi, coord.ValidLonLat(p[0], p[1]))
 				}
-				q := pt{coord.ToE7(p[0]), coord.ToE7(p[1])}
-				if len(pts) > 0 && pts[len(pts)-1] == q {
-					continue // repeated position
+				x, y := coord.ToE7(p[0]), coord.ToE7(p[1])
+				if vi > 0 && (x != px || y != py) { // repeated positions are dropped
+					rg.edges = append(rg.edges, Edge{px, py, x, y})
+					ps.add(&rg.edges[len(rg.edges)-1])
+					rg.bbox[0] = min(rg.bbox[0], x)
+					rg.bbox[1] = min(rg.bbox[1], y)
+					rg.bbox[2] = max(rg.bbox[2], x)
+					rg.bbox[3] = max(rg.bbox[3], y)
 				}
-				pts = append(pts, q)
+				px, py = x, y
 			}
-			if len(pts) < 4 {
-				return nil, geomErr("%s has fewer than 3 distinct positions", where)
+			if len(rg.edges)-start < 3 {
+				return nil, geomErr("%s has fewer than 3 distinct positions", ringName(len(mp), pi, ri))
 			}
-			for i := 0; i+1 < len(pts); i++ {
-				a, b := pts[i], pts[i+1]
-				rg.edges = append(rg.edges, Edge{a.x, a.y, b.x, b.y})
-				rg.bbox[0] = min(rg.bbox[0], a.x)
-				rg.bbox[1] = min(rg.bbox[1], a.y)
-				rg.bbox[2] = max(rg.bbox[2], a.x)
-				rg.bbox[3] = max(rg.bbox[3], a.y)
-			}
-			ringLens = append(ringLens, len(pts)-1)
+			ringLens = append(ringLens, len(rg.edges)-start)
 		}
 		// crossings first (edges as given, so messages name them as sent)
-		if err := checkSimple(rg.edges[first:], ringLens, pi, len(mp)); err != nil {
+		if err := checkSimple(rg.edges[first:], ringLens, &ps, pi, len(mp)); err != nil {
 			return nil, err
 		}
 		// then orientation: outer rings counter-clockwise, holes clockwise
@@ -144,8 +152,6 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 	}
 	return rg, nil
 }
-
-type pt struct{ x, y int32 }
 
 func ringName(npolys, pi, ri int) string {
 	var s string
@@ -172,13 +178,19 @@ func signedArea2Edges(ring []Edge) float64 {
 }
 
 // orient returns the sign of the cross product (b-a) × (p-a): > 0 when p is
-// left of the directed line a→b, < 0 right, 0 on it. Exact.
+// left of the directed line a→b, < 0 right, 0 on it. Exact. The arguments
+// are int32 values (fixed-point coordinates), so no difference overflows.
+//
+// For coordinates in range (longitudes within ±1.8e9, latitudes within
+// ±9e8) the differences of x are below 2^32 and those of y below 2^31 in
+// magnitude, so both products dx·dy are below 2^63 and compare in int64;
+// other int32 values are compared as 128-bit products.
 func orient(ax, ay, bx, by, px, py int64) int {
 	dx1, dy1 := bx-ax, by-ay
 	dx2, dy2 := px-ax, py-ay
-	const lim = 1 << 31
-	if dx1 < lim && dx1 > -lim && dy1 < lim && dy1 > -lim &&
-		dx2 < lim && dx2 > -lim && dy2 < lim && dy2 > -lim {
+	const xlim, ylim = 1 << 32, 1 << 31
+	if dx1 < xlim && dx1 > -xlim && dx2 < xlim && dx2 > -xlim &&
+		dy1 < ylim && dy1 > -ylim && dy2 < ylim && dy2 > -ylim {
 		l, r := dx1*dy2, dy1*dx2
 		switch {
 		case l > r:
@@ -188,9 +200,36 @@ func orient(ax, ay, bx, by, px, py int64) int {
 		}
 		return 0
 	}
-	l := new(big.Int).Mul(big.NewInt(dx1), big.NewInt(dy2))
-	r := new(big.Int).Mul(big.NewInt(dy1), big.NewInt(dx2))
-	return l.Cmp(r)
+	lh, ll := mul128(dx1, dy2)
+	rh, rl := mul128(dy1, dx2)
+	switch {
+	case lh != rh:
+		return cmp.Compare(lh, rh)
+	case ll != rl:
+		return cmp.Compare(ll, rl)
+	}
+	return 0
+}
+
+// mul128 returns a·b as a 128-bit two's complement number: high and low
+// words.
+func mul128(a, b int64) (int64, uint64) {
+	ua, ub := uint64(a), uint64(b)
+	if a < 0 {
+		ua = -ua
+	}
+	if b < 0 {
+		ub = -ub
+	}
+	hi, lo := bits.Mul64(ua, ub)
+	if (a < 0) != (b < 0) {
+		lo = ^lo + 1
+		hi = ^hi
+		if lo == 0 {
+			hi++
+		}
+	}
+	return int64(hi), lo
 }
 
 // OnSegment reports whether p lies on the closed segment e.
@@ -237,71 +276,6 @@ func (rg *Region) Contains(lon, lat int32) bool {
 		w += WindingStep(e, px, py)
 	}
 	return w > 0
-}
-
-// simpleBudget bounds the pair tests of checkSimple, so that a hostile
-// geometry (thousands of long parallel edges) cannot stall a request.
-const simpleBudget = 20_000_000
-
-// checkSimple rejects a polygon whose rings cross themselves or each other.
-// Within a ring, neighbouring edges may only share their common vertex; rings
-// of one polygon may touch at a point but not cross or overlap. ringLens gives
-// the number of edges of each ring, in order. Sweep: edges sorted by west end;
-// each is tested against the later edges whose x-extent overlaps it.
-func checkSimple(edges []Edge, ringLens []int, pi, npolys int) error {
-	type ref struct {
-		minx, maxx int32
-		i          int32
-	}
-	refs := make([]ref, len(edges))
-	ringOf := make([]int32, len(edges))
-	posOf := make([]int32, len(edges))
-	k := 0
-	for ri, n := range ringLens {
-		for j := 0; j < n; j++ {
-			ringOf[k], posOf[k] = int32(ri), int32(j)
-			k++
-		}
-	}
-	for i, e := range edges {
-		refs[i] = ref{min(e.X1, e.X2), max(e.X1, e.X2), int32(i)}
-	}
-	sort.Slice(refs, func(a, b int) bool { return refs[a].minx < refs[b].minx })
-	budget := simpleBudget
-	for a := 0; a < len(refs); a++ {
-		ea := &edges[refs[a].i]
-		aylo, ayhi := min(ea.Y1, ea.Y2), max(ea.Y1, ea.Y2)
-		for b := a + 1; b < len(refs) && refs[b].minx <= refs[a].maxx; b++ {
-			if budget--; budget < 0 {
-				return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), len(edges))
-			}
-			i, j := refs[a].i, refs[b].i
-			eb := &edges[j]
-			if aylo > max(eb.Y1, eb.Y2) || min(eb.Y1, eb.Y2) > ayhi {
-				continue
-			}
-			sameRing := ringOf[i] == ringOf[j]
-			adjacent := false
-			if sameRing {
-				n := int32(ringLens[ringOf[i]])
-				d := posOf[i] - posOf[j]
-				adjacent = d == 1 || d == -1 || d == n-1 || d == 1-n
-			}
-			if segmentsIntersect(ea, eb, adjacent, !sameRing) {
-				lo, hi := i, j
-				if lo > hi {
-					lo, hi = hi, lo
-				}
-				what := "crosses itself"
-				if !sameRing {
-					what = "has rings that cross"
-				}
-				return geomErr("%s %s: edge %d (%s) meets edge %d (%s)", polyName(npolys, pi), what,
-					posOf[lo], describeEdge(&edges[lo], ringOf[lo]), posOf[hi], describeEdge(&edges[hi], ringOf[hi]))
-			}
-		}
-	}
-	return nil
 }
 
 func polyName(npolys, pi int) string {

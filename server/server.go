@@ -125,7 +125,23 @@ func New(st *store.Store, opts Options) *Server {
 		Buckets: []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25, 0.5, 1, 2.5},
 	}, []string{"route"})
 	tc := s.ans.Tiles()
+	rc := s.ans.RegionCache()
 	s.reg.MustRegister(s.requests, s.latency,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_region_cache_hits_total",
+			Help: regionHitsHelp, ConstLabels: prometheus.Labels{"by": "text"}},
+			func() float64 { return float64(rc.Stats().TextHits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_region_cache_hits_total",
+			Help: regionHitsHelp, ConstLabels: prometheus.Labels{"by": "geometry"}},
+			func() float64 { return float64(rc.Stats().GeometryHits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "roomstate_region_cache_misses_total",
+			Help: "Polygons whose region was prepared (validated, converted) because the region cache did not hold it."},
+			func() float64 { return float64(rc.Stats().Misses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_region_cache_bytes", Help: "Memory held by the region cache (about)."},
+			func() float64 { return float64(rc.Stats().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_region_cache_max_bytes", Help: "The region cache's bound (--region-cache-mb)."},
+			func() float64 { return float64(rc.Stats().MaxBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_region_cache_entries", Help: "Polygons held by the region cache."},
+			func() float64 { return float64(rc.Stats().Entries) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_dwellings", Help: "Dwellings in the engine."},
 			func() float64 { return float64(eng.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "roomstate_version", Help: "Current change version."},
@@ -142,6 +158,9 @@ func New(st *store.Store, opts Options) *Server {
 	s.metrics = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	return s
 }
+
+// regionHitsHelp explains roomstate_region_cache_hits_total.
+const regionHitsHelp = "Polygons whose prepared region came from the region cache: by=text, the same JSON text as before (not decoded again); by=geometry, the same geometry written otherwise."
 
 // DefaultMaxHeaderBytes is the default of Options.MaxHeaderBytes: a
 // 4,096-byte where percent-encoded throughout (12 KiB) and 4 KiB more.

@@ -154,6 +154,66 @@ func TestPolygonOverHTTPMatchesEngine(t *testing.T) {
 	}
 }
 
+// TestPolygonUnitAndCacheOverHTTP: a unit's polygon answers as its boundary
+// sent as a geometry; a geometry sent again is found in the region cache,
+// by its text and (written otherwise) by its geometry, and /metrics counts
+// it.
+func TestPolygonUnitAndCacheOverHTTP(t *testing.T) {
+	f := start(t)
+	metric := func(name string) float64 {
+		_, out, _ := do(t, "GET", f.url+"/metrics", "")
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, name+" ") {
+				v, _ := strconv.ParseFloat(strings.TrimPrefix(line, name+" "), 64)
+				return v
+			}
+		}
+		t.Fatalf("no %s in /metrics", name)
+		return 0
+	}
+	before := metric(`roomstate_region_cache_hits_total{by="text"}`)
+	beforeGeom := metric(`roomstate_region_cache_hits_total{by="geometry"}`)
+	var b engine.Boundary
+	for _, x := range f.city.Boundaries() {
+		if x.Level == engine.LevelCommunity {
+			b = x
+		}
+	}
+	g, _ := json.Marshal(map[string]any{"type": "MultiPolygon", "coordinates": b.Geometry})
+	strip := func(out []byte) string {
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		delete(m, "took_us")
+		s, _ := json.Marshal(m)
+		return string(s)
+	}
+	var answers []string
+	for _, body := range []string{
+		fmt.Sprintf(`{"geometry":%s,"where":"isolated","group_by":"grid"}`, g),
+		fmt.Sprintf(`{"geometry":%s,"where":"isolated","group_by":"grid"}`, g),
+		fmt.Sprintf(`{"where":"isolated", "geometry": {"type":"Feature","geometry":%s}, "group_by":"grid"}`, g),
+		fmt.Sprintf(`{"unit":{"level":"community","id":%q},"where":"isolated","group_by":"grid"}`, b.ID),
+	} {
+		code, out, _ := do(t, "POST", f.url+"/api/v1/query/polygon", body)
+		if code != 200 {
+			t.Fatalf("%d %s", code, out)
+		}
+		answers = append(answers, strip(out))
+	}
+	for i := range answers {
+		if answers[i] != answers[0] {
+			t.Fatalf("answer %d differs:\n%s\n%s", i, answers[i], answers[0])
+		}
+	}
+	if metric(`roomstate_region_cache_hits_total{by="text"}`) < before+1 || metric(`roomstate_region_cache_hits_total{by="geometry"}`) < beforeGeom+1 ||
+		metric("roomstate_region_cache_misses_total") < 1 || metric("roomstate_region_cache_bytes") <= 0 || metric("roomstate_region_cache_entries") < 1 ||
+		metric("roomstate_region_cache_max_bytes") != 64<<20 {
+		t.Fatal("the region cache's metrics did not count")
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	f := start(t)
 	var anyBuilding, anyDwelling, anyGrid string

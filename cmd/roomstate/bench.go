@@ -34,7 +34,7 @@ const (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench [-n N] [-city disc|realistic] [-json FILE] [-guard]",
+	fs := newFlagSet("bench [-n N] [-city disc|realistic] [-extent W,S,E,N] [-polygons FILE] [-polygon-only] [-json FILE] [-guard]",
 		"Generate a reference city, load it and measure every workload of PERFORMANCE.md: polygon\n"+
 			"statistics per size class with and without where, the same by brute force, grid aggregation,\n"+
 			"room-state maps, tiles (uncached, and cached over HTTP), polygon queries over HTTP, updates in\n"+
@@ -57,6 +57,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	dur := fs.Duration("duration", time.Second, "how long to measure each workload")
 	guard := fs.Bool("guard", false, "CI guard: check the engine's lead over brute force")
+	extent := fs.String("extent", "", "`W,S,E,N`: a realistic city fills this box (degrees), e.g. to lay real polygons over it")
+	extra := fs.String("polygons", "", "GeoJSON `FILE` of more query polygons (class extra), measured by vertex class")
+	polyOnly := fs.Bool("polygon-only", false, "measure only polygon queries: the engine's, and the server's time for a polygon sent\nthe first time, sent again, and (real-shaped) asked as a unit")
 	minC := fs.Float64("min-community", guardCommunity, "guard: least brute/engine ratio for community polygons (disc city)")
 	minS := fs.Float64("min-street", guardStreet, "guard: least ratio for street polygons (disc city)")
 	minD := fs.Float64("min-district", guardDistrict, "guard: least ratio for district polygons (disc city)")
@@ -65,10 +68,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	kind, err := city.ParseKind(*cityName)
+	cc, err := cityConfig(*n, *seed, *cityName, "", *extent)
 	if err != nil {
-		return fmt.Errorf("bench: -city: %w", err)
+		return fmt.Errorf("bench: %w", err)
 	}
+	kind := cc.Kind
 	if *guard {
 		return runGuard(ctx, *n, *seed, []guardCheck{
 			{city.Disc, bench.ClassCommunity, *minC}, {city.Disc, bench.ClassStreet, *minS}, {city.Disc, bench.ClassDistrict, *minD},
@@ -77,12 +81,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	start := time.Now()
 	fmt.Fprintf(stderr, "generating and loading a %s city of %d dwellings…\n", kind, *n)
-	f, err := bench.NewFixture(bench.Config{N: *n, Seed: *seed, City: kind})
+	f, err := bench.NewFixture(bench.Config{N: *n, Seed: *seed, City: kind, Extent: cc.Extent})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "ready in %.1f s: %d dwellings, %d buildings\n", time.Since(start).Seconds(), f.Eng.Len(), f.City.Buildings())
-	rep, err := f.RunAll(bench.RunOptions{PerWorkload: *dur, Log: stderr})
+	if *extra != "" {
+		ps, err := bench.ReadPolygons(*extra)
+		if err != nil {
+			return fmt.Errorf("bench: -polygons: %w", err)
+		}
+		rejected, err := f.AddPolygons(ps)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%d polygons of %s, %d left out as invalid (crossing rings): %v\n", len(ps), *extra, len(rejected), rejected)
+	}
+	rep, err := f.RunAll(bench.RunOptions{PerWorkload: *dur, Log: stderr, PolygonOnly: *polyOnly})
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type serverFlags struct {
 	history   string
 	tz        string
 	minCell   float64
+	regionMB  int
 }
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
@@ -50,6 +51,7 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
 	fs.Float64Var(&sf.minCell, "privacy-min-cell", 250, "viewers see grid cells of at least this many metres (and no free polygons)")
 	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
+	fs.IntVar(&sf.regionMB, "region-cache-mb", answer.DefaultRegionCacheMB, "keep the prepared regions of polygons sent again, up to this many MiB (0: none): the same polygon\nagain is neither decoded (same bytes), validated nor swept again")
 	fs.StringVar(&sf.tz, "tz", "Asia/Shanghai", "the time zone of dates in as_of, since and series (2026-11-26 is the end of that day there)")
 	fs.StringVar(&sf.assets, "assets", "", "`DIR` of MapLibre's dist files to serve instead of the copy built in (development,\ne.g. web/node_modules/maplibre-gl/dist after npm ci --prefix web)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
@@ -61,12 +63,24 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 
 // check refuses flag values that cannot work, before anything is loaded.
 func (sf *serverFlags) check() error {
+	if sf.regionMB < 0 {
+		return fmt.Errorf("--region-cache-mb %d: want 0 (none) or more", sf.regionMB)
+	}
 	if sf.assets != "" {
 		if _, err := web.MapLibreDir(sf.assets); err != nil {
 			return fmt.Errorf("--assets: %w", err)
 		}
 	}
 	return nil
+}
+
+// regionCacheMB is answer.Options.RegionCacheMB for --region-cache-mb
+// (whose 0 means none).
+func (sf *serverFlags) regionCacheMB() int {
+	if sf.regionMB == 0 {
+		return -1
+	}
+	return sf.regionMB
 }
 
 // storeOptions are the store options the flags set.
@@ -301,7 +315,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		return err
 	}
 	srv := server.New(st, server.Options{Logger: log, CORSOrigins: sf.cors, AssetsDir: sf.assets, Basemap: sf.basemap, Access: access,
-		Answers:  answer.Options{TZ: tz, PrivacyMinCell: sf.minCell},
+		Answers:  answer.Options{TZ: tz, PrivacyMinCell: sf.minCell, RegionCacheMB: sf.regionCacheMB()},
 		MaxConns: sf.conns.maxConns, TrustedProxies: proxies, Registry: connMetrics(ln)})
 	if srv.AssetsDir != "" {
 		log.Info("MapLibre served from --assets instead of the copy built in", "dir", srv.AssetsDir)

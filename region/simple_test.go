@@ -1,0 +1,176 @@
+package region
+
+import (
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+// checkSimpleBrute is the oracle of checkSimple: every pair of edges of
+// the polygon tested, by the same rules.
+func checkSimpleBrute(edges []Edge, ringLens []int) bool {
+	ring := make([]int, 0, len(edges))
+	pos := make([]int, 0, len(edges))
+	for ri, n := range ringLens {
+		for j := range n {
+			ring = append(ring, ri)
+			pos = append(pos, j)
+		}
+	}
+	for i := range edges {
+		for j := i + 1; j < len(edges); j++ {
+			same := ring[i] == ring[j]
+			adjacent := false
+			if same {
+				n := ringLens[ring[i]]
+				d := pos[i] - pos[j]
+				adjacent = d == 1 || d == -1 || d == n-1 || d == 1-n
+			}
+			if segmentsIntersect(&edges[i], &edges[j], adjacent, !same) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ringEdges turns closed rings of points into edges, ring after ring.
+func ringEdges(rings [][][2]int32) ([]Edge, []int) {
+	var edges []Edge
+	var lens []int
+	for _, r := range rings {
+		for i := 0; i+1 < len(r); i++ {
+			edges = append(edges, Edge{r[i][0], r[i][1], r[i+1][0], r[i+1][1]})
+		}
+		lens = append(lens, len(r)-1)
+	}
+	return edges, lens
+}
+
+// randomRings makes a polygon likely to be at the edge of validity: random
+// walks on a coarse grid (collinear overlaps, spikes, vertices on edges,
+// rings touching), jittered stars, long thin slivers, huge coordinates.
+func randomRings(rng *rand.Rand) [][][2]int32 {
+	kind := rng.IntN(5)
+	grid := int32(1 + rng.IntN(4))
+	var off [2]int32
+	if rng.IntN(4) == 0 { // far from the origin, up to the extremes of the range
+		off = [2]int32{int32(rng.IntN(3_600_000_000) - 1_800_000_000), int32(rng.IntN(1_800_000_000) - 900_000_000)}
+	}
+	pt := func(x, y int32) [2]int32 { return [2]int32{off[0] + x, off[1] + y} }
+	var rings [][][2]int32
+	nr := 1 + rng.IntN(3)
+	for r := 0; r < nr; r++ {
+		n := 3 + rng.IntN(12)
+		var ring [][2]int32
+		switch kind {
+		case 0, 1: // a walk on a small grid
+			for range n {
+				ring = append(ring, pt(grid*int32(rng.IntN(6)), grid*int32(rng.IntN(6))))
+			}
+		case 2: // a star around a centre, some radii zero-ish
+			for i := range n {
+				a := float64(i) / float64(n) * 6.283
+				rad := float64(1 + rng.IntN(20))
+				ring = append(ring, pt(int32(rad*math.Cos(a)), int32(rad*math.Sin(a))))
+			}
+		case 3: // a ragged strip: many short edges forth, then back
+			for i := range n {
+				ring = append(ring, pt(int32(i)*grid, int32(rng.IntN(3))))
+			}
+			for i := n - 1; i >= 0; i-- {
+				ring = append(ring, pt(int32(i)*grid, int32(3+rng.IntN(3))-int32(rng.IntN(2))*3))
+			}
+		case 4: // a big square with small rings inside, touching or not
+			if r == 0 {
+				ring = [][2]int32{pt(0, 0), pt(20, 0), pt(20, 20), pt(0, 20)}
+			} else {
+				x, y := int32(rng.IntN(20)), int32(rng.IntN(20))
+				ring = [][2]int32{pt(x, y), pt(x+int32(1+rng.IntN(5)), y), pt(x, y+int32(1+rng.IntN(5)))}
+			}
+		}
+		// drop repeated positions, as New does, and close
+		var clean [][2]int32
+		for _, p := range ring {
+			if len(clean) == 0 || clean[len(clean)-1] != p {
+				clean = append(clean, p)
+			}
+		}
+		for len(clean) > 1 && clean[len(clean)-1] == clean[0] {
+			clean = clean[:len(clean)-1]
+		}
+		if len(clean) < 3 {
+			continue
+		}
+		rings = append(rings, append(clean, clean[0]))
+	}
+	return rings
+}
+
+// TestCheckSimpleIsBrute: the band sweep accepts exactly the polygons that
+// testing every pair of edges accepts, on polygons made to be at the edge
+// of validity.
+func TestCheckSimpleIsBrute(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	valid, invalid := 0, 0
+	for round := range 200_000 {
+		rings := randomRings(rng)
+		if len(rings) == 0 {
+			continue
+		}
+		edges, lens := ringEdges(rings)
+		want := checkSimpleBrute(edges, lens)
+		ps := emptyStats
+		for i := range edges {
+			ps.add(&edges[i])
+		}
+		err := checkSimple(edges, lens, &ps, 0, 1)
+		if (err == nil) != want {
+			t.Fatalf("round %d: rings %v: checkSimple says %v, every pair says simple=%v", round, rings, err, want)
+		}
+		if want {
+			valid++
+		} else {
+			invalid++
+		}
+	}
+	t.Logf("%d simple polygons, %d not", valid, invalid)
+	if valid < 1000 || invalid < 1000 {
+		t.Fatalf("too few of one kind: %d simple, %d not", valid, invalid)
+	}
+}
+
+// TestOrientExact: orient against big.Int products, on coordinates in range
+// (the int64 path) and on any int32 values (the 128-bit path).
+func TestOrientExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ref := func(ax, ay, bx, by, px, py int64) int {
+		l := new(big.Int).Mul(big.NewInt(bx-ax), big.NewInt(py-ay))
+		r := new(big.Int).Mul(big.NewInt(by-ay), big.NewInt(px-ax))
+		return l.Cmp(r)
+	}
+	extremes := []int64{math.MinInt32, math.MinInt32 + 1, -1_800_000_000, -900_000_000, -1, 0, 1, 900_000_000, 1_800_000_000, math.MaxInt32 - 1, math.MaxInt32}
+	val := func() int64 {
+		switch rng.IntN(3) {
+		case 0:
+			return extremes[rng.IntN(len(extremes))]
+		case 1:
+			return int64(rng.Int32()) - int64(rng.Int32())/2
+		}
+		return int64(rng.IntN(7) - 3)
+	}
+	for range 1_000_000 {
+		ax, ay, bx, by, px, py := val(), val(), val(), val(), val(), val()
+		if rng.IntN(4) == 0 { // collinear: p on the line through a and b, scaled
+			k := int64(rng.IntN(3) - 1)
+			px, py = ax+k*(bx-ax), ay+k*(by-ay)
+			if px < math.MinInt32 || px > math.MaxInt32 || py < math.MinInt32 || py > math.MaxInt32 {
+				continue
+			}
+		}
+		if got, want := orient(ax, ay, bx, by, px, py), ref(ax, ay, bx, by, px, py); got != want {
+			t.Fatalf("orient(%d,%d, %d,%d, %d,%d) = %d, want %d", ax, ay, bx, by, px, py, got, want)
+		}
+	}
+}
