@@ -441,6 +441,7 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 			continue
 		}
 		ops := p.reqs[i].Ops
+		evs[i] = make([]Event, 0, len(ops))
 		for j := range ops {
 			e.version++
 			st.cur = e.version
@@ -556,6 +557,14 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 // stateBeforeOp returns the state of the dwelling op is about, before it
 // (exists false when there is none yet); slot as for apply.
 func (st *state) stateBeforeOp(op *Op, slot int32) dstate {
+	if slot >= 0 && op.Kind == OpFlags {
+		// the history log keeps only the place, area and flags before a
+		// flag change: the rest of the record is not read (each column is
+		// a cache miss in a large city)
+		p := uint32(slot)
+		low, high := st.flagBits(p)
+		return dstate{exists: true, lon: st.lon[p], lat: st.lat[p], area: st.area[p], low: low, high: high}
+	}
 	if slot >= 0 {
 		return st.stateOf(uint32(slot))
 	}

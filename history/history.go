@@ -94,8 +94,9 @@ type Log struct {
 	// (the load, or the newest dropped entry)
 	baseMs int64
 
-	open []point // points of entries not yet in a run, in version order
-	runs []run   // sorted runs, oldest first, sizes decreasing
+	open []point  // points of entries not yet in a run, in version order
+	keys []uint64 // seal's sort keys, reused
+	runs []run    // sorted runs, oldest first, sizes decreasing
 
 	// places: per dwelling, the versions of its puts and deletes, ascending;
 	// moved: the dwellings places holds, as bits (most dwellings never
@@ -134,6 +135,10 @@ func (s didSet) has(d uint32) bool {
 // run; runs of equal size are merged (a binary counter), so a search sees
 // O(log n) runs.
 const runSize = 1024
+
+// keyIdxBits is the width of a point's index in seal's sort keys: 16 bits of
+// band and 32 of longitude leave 16; 12 take the ≤ runSize+1 points of a run
+const keyIdxBits = 12
 
 // maxRun bounds a merged run, so that runs stay ordered in time in pieces:
 // a search for the changes since yesterday skips the runs of last month
@@ -257,8 +262,33 @@ func (l *Log) seal() {
 	if len(l.open) == 0 {
 		return
 	}
-	pts := slices.Clone(l.open)
-	sort.Slice(pts, func(i, j int) bool { return less(&pts[i], &pts[j]) })
+	var pts []point
+	if len(l.open) <= 1<<keyIdxBits {
+		// sorted as one uint64 a point, the order of less: band (16 bits,
+		// biased), longitude (32, sign flipped), index in open
+		keys := l.keys[:0]
+		for i, p := range l.open {
+			keys = append(keys, uint64(uint16(p.lat>>bandShift)^0x8000)<<(32+keyIdxBits)|
+				uint64(uint32(p.lon)^0x80000000)<<keyIdxBits|uint64(i))
+		}
+		slices.Sort(keys)
+		pts = make([]point, len(l.open))
+		for i, k := range keys {
+			pts[i] = l.open[k&(1<<keyIdxBits-1)]
+		}
+		l.keys = keys
+	} else { // a restored log's points, all at once
+		pts = slices.Clone(l.open)
+		slices.SortFunc(pts, func(a, b point) int {
+			if less(&a, &b) {
+				return -1
+			}
+			if less(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+	}
 	r := run{lo: pts[0].idx, hi: l.open[len(l.open)-1].idx + 1, pts: pts}
 	for _, p := range pts {
 		r.lo = min(r.lo, p.idx)

@@ -20,9 +20,17 @@ func TestImportRebuildsIndexes(t *testing.T) {
 		lon, lat int32
 		exists   bool
 	}
+	// positions mostly near the search box, some anywhere (negative
+	// latitudes and longitudes, bands far apart: the sort keys' signs)
+	coord := func() int32 {
+		if rng.IntN(4) == 0 {
+			return rng.Int32N(1<<31-1) - 1<<30
+		}
+		return rng.Int32N(1 << 20)
+	}
 	dw := make([]place, 50)
 	for i := range dw {
-		dw[i] = place{uint32(rng.IntN(6)), rng.Int32N(1 << 20), rng.Int32N(1 << 20), true}
+		dw[i] = place{uint32(rng.IntN(6)), coord(), coord(), true}
 	}
 	type at struct {
 		v   uint64
@@ -41,7 +49,7 @@ func TestImportRebuildsIndexes(t *testing.T) {
 		case k <= 2 || !p.exists:
 			before := Record{Exists: p.exists, Area: p.area, Lon: p.lon, Lat: p.lat}
 			e.Kind, e.Before = Put, &before
-			*p = place{uint32(rng.IntN(6)), rng.Int32N(1 << 20), rng.Int32N(1 << 20), true}
+			*p = place{uint32(rng.IntN(6)), coord(), coord(), true}
 			e.Area = p.area
 			if !before.Exists {
 				pos = nil
@@ -60,6 +68,21 @@ func TestImportRebuildsIndexes(t *testing.T) {
 	}
 	check := func(what string, a, b *Log) {
 		t.Helper()
+		for _, l := range []*Log{a, b} {
+			for _, r := range l.runs {
+				if !slices.IsSortedFunc(r.pts, func(p, q point) int {
+					if less(&p, &q) {
+						return -1
+					}
+					if less(&q, &p) {
+						return 1
+					}
+					return 0
+				}) {
+					t.Fatalf("%s: a run of %d points is not in (band, longitude) order", what, len(r.pts))
+				}
+			}
+		}
 		for _, after := range []uint64{0, a.Oldest(), a.Oldest() + 100, a.Newest() - 10, a.Newest()} {
 			for area := uint32(0); area < 7; area++ {
 				got, want := b.InAreas([]uint32{area}, after), a.InAreas([]uint32{area}, after)
