@@ -127,8 +127,17 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		d.Deps.blds = append(d.Deps.blds, bi)
 		return true
 	})
-	// by feature id: sort the indexes, then summarise in that order
-	slices.SortFunc(d.Deps.blds, func(a, b uint32) int { return cmp.Compare(st.blds[a].fid, st.blds[b].fid) })
+	// by feature id: sort the indexes, then summarise in that order; each
+	// id read once into a pair, sorted where it lies (comparing through
+	// st.blds was a cache miss a comparison: 40 % of a z10 tile)
+	byFID := make([]fidIndex, len(d.Deps.blds))
+	for i, bi := range d.Deps.blds {
+		byFID[i] = fidIndex{st.blds[bi].fid, bi}
+	}
+	sortByFID(byFID)
+	for i := range byFID {
+		d.Deps.blds[i] = byFID[i].bi
+	}
 	d.Buildings = make([]TileBuilding, len(d.Deps.blds))
 	flags := make([]int64, len(d.Deps.blds)*len(st.flagNames))
 	for i, bi := range d.Deps.blds {
@@ -281,6 +290,46 @@ func (e *Engine) TileCurrent(deps *TileDeps) bool {
 		}
 	}
 	return true
+}
+
+// fidIndex is a building's feature id and index, sorted by id.
+type fidIndex struct {
+	fid uint64
+	bi  uint32
+}
+
+// sortByFID sorts a by feature id: a radix sort, a byte a pass, for the
+// thousands of buildings of a low-zoom tile (feature ids are hashes, evenly
+// spread: a comparison sort spent over a millisecond on 10,000 of them).
+func sortByFID(a []fidIndex) {
+	if len(a) < 512 {
+		slices.SortFunc(a, func(x, y fidIndex) int { return cmp.Compare(x.fid, y.fid) })
+		return
+	}
+	src, dst := a, make([]fidIndex, len(a))
+	for shift := 0; shift < 64; shift += 8 {
+		var count [256]int
+		for i := range src {
+			count[byte(src[i].fid>>shift)]++
+		}
+		if count[byte(src[0].fid>>shift)] == len(src) {
+			continue // every id has this byte: the pass would not move anything
+		}
+		at := 0
+		for b, n := range count {
+			count[b] = at
+			at += n
+		}
+		for i := range src {
+			b := byte(src[i].fid >> shift)
+			dst[count[b]] = src[i]
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
 }
 
 // Bounds returns the box of all dwellings, in degrees (zero when empty).
