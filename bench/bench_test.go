@@ -218,6 +218,12 @@ func BenchmarkTiles(b *testing.B) {
 	benchWorkloads(b, fixture(b).TileWorkloads())
 }
 
+// BenchmarkRealisticTiles: the tile workloads on the realistic city, whose
+// dense centre and ragged boundaries make heavier tiles than the disc's.
+func BenchmarkRealisticTiles(b *testing.B) {
+	benchWorkloads(b, realFixture(b).TileWorkloads())
+}
+
 // BenchmarkReplicas: the update workloads through a JetStream stream (one
 // NATS server, then a cluster of three on loopback with the stream kept
 // three times), with a follower applying them: durable NDJSON batches and
