@@ -30,17 +30,18 @@ build:
 guard: build
 	bin/roomstate bench -n 1000000 -guard
 
-# The full benchmark of BENCHMARKS.md (N=10000000 for the city-sized run).
+# The full benchmark of BENCHMARKS.md (N=10000000 for the city-sized run;
+# CITY=disc for the disc city of its first tables).
 N ?= 1000000
 DURATION ?= 2s
+CITY ?= realistic
 bench: build
-	bin/roomstate bench -n $(N) -duration $(DURATION) -json bench-$(N).json
+	bin/roomstate bench -n $(N) -city $(CITY) -duration $(DURATION) -json bench-$(CITY)-$(N).json
 
 # roomstate against PostgreSQL + PostGIS on the same city, polygons and tiles,
 # counts checked equal (BENCHMARKS.md); not part of make test. Installs
 # Debian's postgresql-15-postgis-3 when missing (needs root). CITY=disc for the
 # disc city; EXTRA=FILE adds query polygons from a GeoJSON file.
-CITY ?= realistic
 compare: build
 	@dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || { apt-get update && apt-get install -y postgresql-15-postgis-3; }
 	bin/roomstate compare -n $(N) -city $(CITY) $(if $(EXTRA),-polygons $(EXTRA)) -json compare-$(CITY)-$(N).json

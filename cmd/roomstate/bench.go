@@ -34,13 +34,14 @@ const (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench [-n N] [-city disc|realistic] [-extent W,S,E,N] [-polygons FILE] [-polygon-only] [-json FILE] [-guard]",
+	fs := newFlagSet("bench [-n N] [-city realistic|disc] [-extent W,S,E,N] [-polygons FILE] [-polygon-only] [-json FILE] [-guard]",
 		"Generate a reference city, load it and measure every workload of PERFORMANCE.md: polygon\n"+
 			"statistics per size class with and without where, the same by brute force, grid aggregation,\n"+
 			"room-state maps, tiles (uncached, and cached over HTTP), polygon queries over HTTP, updates in\n"+
 			"process and durable over HTTP, load and reopen time, memory per dwelling. Prints a table\n"+
 			"(p50, p99, throughput) and writes JSON.\n\n"+
-			"-city realistic measures the realistic city of `roomstate gen` instead of the disc: besides the\n"+
+			"The city is the realistic one of `roomstate gen` (-city disc: the evenly spread disc of the first\n"+
+			"tables of BENCHMARKS.md, random polygons only): besides the\n"+
 			"random polygons of each size class, its own street boundaries and 200 of its community boundaries\n"+
 			"are query polygons (real-shaped: ragged, concave, multipart, with holes), reported per vertex-count\n"+
 			"class (polygon/real-street/v512-2047 …) and against brute force.\n\n"+
@@ -49,11 +50,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"now) falls below the thresholds: random polygons of three sizes on the disc city, and the\n"+
 			"realistic city's own community and street boundaries. Absolute times drift between machines,\n"+
 			"ratios measured in one run do not.",
-		"  roomstate bench -n 1000000 -json bench-1m.json\n  roomstate bench -n 1000000 -city realistic -json bench-real-1m.json\n"+
+		"  roomstate bench -n 1000000 -json bench-1m.json\n  roomstate bench -n 1000000 -city disc -json bench-disc-1m.json\n"+
 			"  roomstate bench -n 10000000 -duration 2s -json bench-10m.json\n  roomstate bench -n 1000000 -guard", stderr)
 	n := fs.Int("n", 1_000_000, "dwellings of the generated city")
 	seed := fs.Uint64("seed", 1, "random seed of the city and the query polygons")
-	cityName := fs.String("city", "disc", "city to measure: disc or realistic (-guard checks both)")
+	cityName := fs.String("city", "realistic", "city to measure: realistic or disc (-guard checks both)")
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	dur := fs.Duration("duration", time.Second, "how long to measure each workload")
 	guard := fs.Bool("guard", false, "CI guard: check the engine's lead over brute force")

@@ -27,10 +27,15 @@ Usage:
                   [--privacy-k 3] [--cors-origin ORIGIN] [--assets DIR] [--basemap URL] [--log-level info]
                   [--max-conns 10000] [--max-conns-per-ip 256] [--first-byte-timeout 5s]
                   [--trusted-proxy IP|CIDR] [--max-line-bytes 1MiB] [--max-field-bytes 64KiB]
+                  [--history 400d] [--tz Asia/Shanghai] [--assignments persons.csv]
+                  [--region-cache-mb 64] [--privacy-min-cell 250]
+                  [--nats nats://HOST:4222 [--nats-replicas 3] [--advertise http://HOST:8080] [--node NAME]]
         load dwellings and serve the HTTP API, vector tiles and dashboard; with --data-dir
-        every change is logged and fsynced before it is acknowledged, and survives restarts
-        with --nats nats://HOST:4222, a replica: changes go through a JetStream stream that every
-        node applies in order; writes may go to any node (it redirects to the one that takes them)
+        every change is logged and fsynced before it is acknowledged, and survives restarts;
+        --history keeps every change that long for as_of, since and series; --assignments
+        says who answers for each building (楼组包干图);
+        with --nats, a replica: changes go through a JetStream stream that every node applies
+        in order; writes may go to any node (it redirects to the one that takes them)
   roomstate nats  --addr 127.0.0.1:4222 --data-dir DIR [--cluster HOST:PORT --routes URL,URL]
         run a NATS server with JetStream for serve --nats (one machine, a test, or a cluster node)
   roomstate gen   -n 1000000 -seed 1 [-kind realistic|disc] [-extent W,S,E,N] -out DIR
@@ -40,6 +45,9 @@ Usage:
         print one JSON line of statistics per polygon feature, as the HTTP API answers
   roomstate bench [-n 1000000] [-seed 1] [-city disc|realistic] [-json FILE] [-duration 1s] [-guard]
         measure every workload of the reference benchmark; -guard is the CI latency guard
+  roomstate wal check DIR  |  roomstate wal cut DIR --segment FILE --offset N --yes
+        read a data directory's change log and say whether a server can start from it;
+        cut a damaged log at a record boundary (run "roomstate wal" for the procedure)
   roomstate version
         print the version, the commit it was built from and the dashboard libraries built in
   roomstate compare [-n 1000000] [-city realistic|disc] [-extent W,S,E,N] [-polygons FILE] [-json FILE]
