@@ -45,7 +45,7 @@ type Cache struct {
 	max  int64
 	seed maphash.Seed
 
-	mu     sync.Mutex
+	mu     sync.Mutex          // guards every field below
 	bytes  int64               // the entries' sizes summed
 	n      int                 // entries
 	byText map[uint64][]*entry // hash of a text's first PrefixLen bytes → entries with such a text

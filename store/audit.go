@@ -96,7 +96,7 @@ func (o *AuditOptions) defaults() {
 // Rotated files hold versions below those of the files after them; readers
 // read them in name order, audit.log last.
 type audit struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards every field below (writes and rotation)
 	opts    AuditOptions
 	dir     string
 	f       *os.File // audit.log

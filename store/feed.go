@@ -10,7 +10,7 @@ import (
 // Feed is the change feed: every applied change, in version order, with a
 // bounded backlog for clients that reconnect.
 type Feed struct {
-	mu     sync.Mutex
+	mu     sync.Mutex     // guards every field below
 	ring   []engine.Event // the backlog, a ring of cap events
 	start  int            // index of the oldest event in ring
 	n      int            // events in ring

@@ -67,7 +67,7 @@ type Store struct {
 
 	reqs   chan *request
 	done   chan struct{} // closed when the committer has stopped
-	closeM sync.Mutex
+	closeM sync.Mutex    // guards closed
 	closed bool
 
 	// owned by the committer goroutine
@@ -77,7 +77,7 @@ type Store struct {
 	lastSnap   time.Time
 	snapWG     sync.WaitGroup
 	snapBusy   atomic.Bool
-	snapErrMu  sync.Mutex
+	snapErrMu  sync.Mutex // guards snapErr (written by the snapshot goroutine)
 	snapErr    error
 	hadState   bool
 	fatal      error                  // the log is broken: nothing more is accepted

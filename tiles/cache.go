@@ -18,7 +18,7 @@ type Cache struct {
 	r   *Renderer
 	eng *engine.Engine
 
-	mu       sync.Mutex
+	mu       sync.Mutex                 // guards entries, lru and bytes
 	entries  map[cacheKey]*list.Element // of *cacheEntry
 	lru      *list.List                 // front: most recently used
 	bytes    int64
