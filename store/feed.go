@@ -11,7 +11,8 @@ import (
 // bounded backlog for clients that reconnect.
 type Feed struct {
 	mu     sync.Mutex     // guards every field below
-	ring   []engine.Event // the backlog, a ring of cap events
+	ring   []engine.Event // the backlog: grows to max events, then a ring
+	max    int            // events the backlog keeps
 	start  int            // index of the oldest event in ring
 	n      int            // events in ring
 	newest engine.Version // version of the newest change
@@ -20,7 +21,9 @@ type Feed struct {
 }
 
 func newFeed(capacity int) *Feed {
-	return &Feed{ring: make([]engine.Event, capacity), wake: make(chan struct{})}
+	// the backlog grows as changes come (a server that only reads keeps no
+	// room for 100,000 events it never has)
+	return &Feed{max: max(capacity, 1), wake: make(chan struct{})}
 }
 
 // GoneError answers a request for changes older than the backlog.
@@ -47,7 +50,7 @@ func (f *Feed) reset(v engine.Version) {
 func (f *Feed) restart(v engine.Version) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.start, f.n, f.newest = 0, 0, v
+	f.ring, f.start, f.n, f.newest = f.ring[:0], 0, 0, v
 	close(f.wake)
 	f.wake = make(chan struct{})
 }
@@ -58,6 +61,12 @@ func (f *Feed) publish(evs []engine.Event) {
 	}
 	f.mu.Lock()
 	for _, ev := range evs {
+		if len(f.ring) < f.max { // still growing: start is 0, n is len(ring)
+			f.ring = append(f.ring, ev)
+			f.n++
+			f.newest = ev.Version
+			continue
+		}
 		i := (f.start + f.n) % len(f.ring)
 		f.ring[i] = ev
 		if f.n < len(f.ring) {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
@@ -51,4 +53,35 @@ func TestFeedAfterLoad(t *testing.T) {
 	if _, _, err := s.Feed().Since(before, 10, nil); !errors.As(err, &g) || g.Oldest != since+1 {
 		t.Fatalf("following from before the load: %v, want gone with oldest %d", err, since+1)
 	}
+}
+
+// TestLoadKeepsNoBatch: once loaded, a batch (its columns and id table are
+// as large as the engine's own) is garbage: the committer's group of
+// requests does not keep it alive until a next change comes, which on a
+// server that only reads is never (69 bytes a dwelling were held so).
+func TestLoadKeepsNoBatch(t *testing.T) {
+	s, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b, err := city.New(city.Config{N: 2_000, Seed: 5}).Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	freed := make(chan struct{})
+	runtime.SetFinalizer(b, func(*engine.Batch) { close(freed) })
+	if err := s.Load([]*engine.Batch{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b = nil
+	for i := 0; i < 50; i++ {
+		runtime.GC()
+		select {
+		case <-freed:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("the loaded batch is still reachable after the load")
 }

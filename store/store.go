@@ -391,6 +391,7 @@ func (s *Store) run() {
 				}
 			}
 			s.commit(group)
+			clear(group) // a load's batches are not kept alive by the next group's array
 		case e := <-s.entries: // nil without a journal: never ready
 			s.applyEntry(e)
 			// apply what else has arrived before housekeeping
