@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"slices"
@@ -26,6 +27,8 @@ import (
 //     decoded, validated and swept, then
 //     added to the cache; making the body is not timed;
 //   - server/…/again: the same bytes again (found in the cache by text);
+//   - server/…/same-geometry: the same polygon in bytes never sent before
+//     (other white space), found in the cache by its decoded positions;
 //   - server/…/unit (real-shaped classes): {"unit": {"level", "id"}}, the
 //     boundary the engine keeps prepared.
 func (f *Fixture) ServerWorkloads() []Workload {
@@ -55,6 +58,21 @@ func (f *Fixture) ServerWorkloads() []Workload {
 			}}, Workload{Name: "server/" + g.name + "/again", Op: func(i int) error {
 				_, err := a.Polygon(bodies[i%len(bodies)], answer.System)
 				return err
+			}}, Workload{Name: "server/" + g.name + "/same-geometry", Timed: func(i int) (time.Duration, error) {
+				// the same polygon written otherwise every time (white space
+				// the cache has not seen before the geometry): found by its
+				// decoded positions, not by its text
+				seq++
+				body := bodies[i%len(bodies)]
+				at := bytes.Index(body, []byte(`"geometry":{`)) + len(`"geometry":{`)
+				buf = append(buf[:0], body[:at]...)
+				for k := 0; k < 24; k++ { // seq in the geometry's white space: never the same text twice
+					buf = append(buf, " \t"[seq>>k&1])
+				}
+				buf = append(buf, body[at:]...)
+				t := time.Now()
+				_, err := a.Polygon(buf, answer.System)
+				return time.Since(t), err
 			}})
 			if qs[0].Unit.ID != "" {
 				units := make([][]byte, len(qs))
