@@ -91,6 +91,12 @@ func (d *geometryDecoder) decode(s *jscan, path string, depth int) {
 	var at [nMembers]int // offsets of members passed over
 	var seen [nMembers]bool
 	var read bool // the type's member was read in place
+	// coordinates before the type (as encoders that sort keys write them)
+	// are read as the type their nesting says, kept if the type agrees and
+	// forgotten otherwise: one pass instead of a pass over to find the type
+	// and another to read them
+	var guess string
+	mark := d.mark()
 	s.ws()
 	if s.peek() == '}' {
 		s.i++
@@ -117,11 +123,29 @@ func (d *geometryDecoder) decode(s *jscan, path string, depth int) {
 				} else {
 					s.skip(depth + 1)
 				}
+				if guess != "" {
+					if typString && typ == guess {
+						read = true
+					} else { // read as another type: as if passed over
+						d.rewind(mark)
+					}
+					guess = ""
+				}
 			case m >= 0 && !seen[m]:
 				seen[m] = true
 				if typString && memberOf(typ) == m && d.err == nil {
 					read = true
 					d.member(s, typ, path, depth+1)
+				} else if g := nestingType(s); !typSeen && m == mCoordinates && d.err == nil && g != "" {
+					at[m] = s.i
+					sub := *s
+					d.member(&sub, g, path, depth+1)
+					if sub.ok() && d.err == nil {
+						guess, s.i = g, sub.i
+					} else { // read again once the type is known, as before
+						d.rewind(mark)
+						s.skip(depth + 1)
+					}
 				} else {
 					at[m] = s.i
 					s.skip(depth + 1)
@@ -152,6 +176,42 @@ func (d *geometryDecoder) decode(s *jscan, path string, depth int) {
 		sub := jscan{b: s.b, i: at[m]}
 		d.member(&sub, typ, path, depth+1)
 	}
+}
+
+// decoderMark is how much a decoder had read, to go back to.
+type decoderMark struct{ mp, pts, rings, vertices int }
+
+func (d *geometryDecoder) mark() decoderMark {
+	return decoderMark{len(d.mp), len(d.pts), len(d.rings), d.vertices}
+}
+
+// rewind forgets what was read since m, and its error.
+func (d *geometryDecoder) rewind(m decoderMark) {
+	d.mp, d.pts, d.rings, d.vertices = d.mp[:m.mp], d.pts[:m.pts], d.rings[:m.rings], m.vertices
+	d.err = nil
+}
+
+// nestingType is the geometry type coordinates at s's offset are nested
+// for: three arrays deep a Polygon, four a MultiPolygon ("" otherwise). s
+// does not move.
+func nestingType(s *jscan) string {
+	n := 0
+	for i := s.i; i < len(s.b) && n < 5; i++ {
+		switch s.b[i] {
+		case '[':
+			n++
+		case ' ', '\t', '\n', '\r':
+		default:
+			i = len(s.b)
+		}
+	}
+	switch n {
+	case 3:
+		return "Polygon"
+	case 4:
+		return "MultiPolygon"
+	}
+	return ""
 }
 
 // missing records the error of a type without its member.

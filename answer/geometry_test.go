@@ -3,6 +3,7 @@ package answer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -235,5 +236,46 @@ func TestViewerEvents(t *testing.T) {
 	}
 	if full := string(EventJSON(nil, ev, privacy.Policy{})); !strings.Contains(full, `"id":"PD-1"`) || !strings.Contains(full, `"building":"B1"`) {
 		t.Fatalf("analyst: %s", full)
+	}
+}
+
+// TestCoordinatesBeforeType: a geometry whose coordinates come before its
+// type (as encoders that sort keys write it) is read in one pass when its
+// nesting guesses the type, and decodes, or fails, exactly as with the type
+// first: when the guess is wrong (a Polygon's coordinates four arrays deep,
+// a Feature with stray coordinates) as when it is right.
+func TestCoordinatesBeforeType(t *testing.T) {
+	const ring = `[[0,0],[1,0],[1,1],[0,0]]`
+	cases := []struct{ typ, rest string }{
+		{"Polygon", `"coordinates":[` + ring + `]`},
+		{"MultiPolygon", `"coordinates":[[` + ring + `],[[[2,2],[3,2],[3,3],[2,2]]]]`},
+		{"Polygon", `"coordinates":[[` + ring + `]]`},           // too deep for a Polygon
+		{"MultiPolygon", `"coordinates":[` + ring + `]`},        // too shallow
+		{"Polygon", `"coordinates":[[[0,0],[1,0],[1,1]]]`},      // ring not closed
+		{"Polygon", `"coordinates":[[[0,0],[1,"x"],[1,1]]]`},    // not a number
+		{"Polygon", `"coordinates":[[[0,0],[1,0],[1,1],[0,0]]`}, // bad JSON
+		{"Feature", `"coordinates":[` + ring + `],"geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,5]]]}`},
+		{"Point", `"coordinates":[` + ring + `]`},
+		{"", `"coordinates":[` + ring + `]`}, // no type
+	}
+	for _, c := range cases {
+		typ := ""
+		if c.typ != "" {
+			typ = `"type":"` + c.typ + `"`
+		}
+		first := `{"geometry":{` + typ + "," + c.rest + `}}`
+		last := `{"geometry":{` + c.rest + "," + typ + `}}`
+		if c.typ == "" {
+			first = `{"geometry":{` + c.rest + `}}`
+			last = first
+		}
+		g1, e1 := decodeGeometryForTest([]byte(first))
+		g2, e2 := decodeGeometryForTest([]byte(last))
+		if errors.Is(e1, fault.BadJSON) && errors.Is(e2, fault.BadJSON) {
+			continue // both refused as JSON; the offsets differ with the order
+		}
+		if fmt.Sprint(e1) != fmt.Sprint(e2) || !g1.Equal(g2) {
+			t.Errorf("%s\n  type first: %v %v\n  type last:  %v %v", last, g1, e1, g2, e2)
+		}
 	}
 }
