@@ -115,6 +115,7 @@ func TestEveryKindReplicates(t *testing.T) {
 	send("PATCH", "/api/v1/dwellings/"+pending, fmt.Sprintf(`{"set":["rental"],"until":%q}`, until(2*time.Hour)), 200)
 	send("PUT", "/api/v1/schemes/quiet", `{"rules":[{"state":"iso","when":"isolated","label":"隔离","color":"#ff0000","shape":"square"}],`+
 		`"default":{"state":"n","label":"其他","color":"#cccccc","shape":"circle"}}`, 200)
+	send("PUT", "/api/v1/schemes/plain", `{"rules":[],"default":{"state":"n","label":"全部","color":"#999","shape":"circle"}}`, 200)
 	bld := byBuilding[recs[0].Building]
 	send("PUT", "/api/v1/assignments", fmt.Sprintf(`[{"level":"building","id":%q,"person":"张三","team":"一组","phone":"13800000001"},`+
 		`{"level":"grid","id":%q,"person":"李四"},{"level":"community","id":%q,"person":"王五","team":"二组"}]`,
@@ -237,7 +238,7 @@ func TestEveryKindReplicates(t *testing.T) {
 		{"GET", "/api/v1/campaigns/vax?level=grid", "", []string{`"done":4`, `"removed":1`}},
 		{"GET", "/api/v1/campaigns/vax?level=community", "", nil},
 		{"GET", "/api/v1/campaigns/drill", "", []string{`not_found`}},
-		{"GET", "/api/v1/schemes", "", []string{`"rent"`}},
+		{"GET", "/api/v1/schemes", "", []string{`"rent"`, `"plain":{"rules":[]`}},
 		{"GET", "/api/v1/buildings/" + esc(bld.Building) + "/roomstate?scheme=quiet", "", []string{`"person":"李四"`, `"last_visit":{`}},
 		{"GET", "/api/v1/buildings/" + esc(p2.Building) + "/roomstate?as_of=" + fmt.Sprint(past), "", nil},
 		{"GET", "/api/v1/legend?scheme=quiet", "", nil},
