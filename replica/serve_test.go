@@ -233,3 +233,84 @@ func converged(t *testing.T, within time.Duration, nodes ...*served) engine.Vers
 	})
 	return v
 }
+
+// cutter is a TCP proxy between one node and the NATS server: cutting it
+// drops the node's connections and refuses new ones (as a node whose
+// network to NATS fails while the others' does not); mending it listens
+// again on the same address.
+type cutter struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+// newCutter proxies to the NATS server at target (host:port).
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	c := &cutter{t: t, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	c.mend()
+	t.Cleanup(c.cut)
+	return c
+}
+
+func (c *cutter) url() string { return "nats://" + c.addr }
+
+// mend listens again (on the address it had) and forwards what arrives.
+func (c *cutter) mend() {
+	c.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the old listener's port may take a moment to free
+		if ln, err = net.Listen("tcp", c.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.ln, c.addr = ln, ln.Addr().String()
+	c.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", c.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			if c.ln != ln { // cut meanwhile
+				c.mu.Unlock()
+				in.Close()
+				out.Close()
+				return
+			}
+			c.conns[in], c.conns[out] = true, true
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close(); in.Close() }()
+			go func() { io.Copy(in, out); in.Close(); out.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection through it.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ln != nil {
+		c.ln.Close()
+		c.ln = nil
+	}
+	for conn := range c.conns {
+		conn.Close()
+		delete(c.conns, conn)
+	}
+}
