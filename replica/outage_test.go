@@ -3,6 +3,8 @@ package replica
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +298,122 @@ func TestNodeCutOff(t *testing.T) {
 	}
 	t.Logf("changes through a accepted within %v of its catching up", time.Since(start).Round(time.Millisecond))
 	same()
+}
+
+// TestLeaderPartitioned: the leader's network to NATS goes silent (no
+// connection closes: a partition), with a change on its way. Reads go on
+// answering throughout, the change in flight is answered 503 unavailable
+// once the journal's deadline (10 s) passes and is applied nowhere, the
+// leader says stale once its pings go unanswered, the other node takes the
+// lease and the changes, and once the partition heals the old leader
+// follows it and catches up.
+func TestLeaderPartitioned(t *testing.T) {
+	nats := startNATSProc(t)
+	c := city.New(city.Config{N: 2_000, Seed: 13})
+	b, err := c.Batch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	c.Dwellings(func(r *engine.Record) error {
+		if len(ids) < 40 {
+			ids = append(ids, r.ID)
+		}
+		return nil
+	})
+	ca := newCutter(t, strings.TrimPrefix(nats.url(), "nats://"))
+	a := serveNode(t, ca.url(), "a", t.TempDir(), time.Now, func(st *store.Store) error {
+		if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
+			return err
+		}
+		return st.Seed("a")
+	})
+	waitFor(t, 10*time.Second, "a takes the lease", func() bool { return a.st.Replication().Role == "leader" })
+	bn := serveNode(t, nats.url(), "b", "", time.Now, nil)
+	if code, out, _ := call(t, "PATCH", bn.url+"/api/v1/dwellings/"+ids[0], `{"set":["isolated"]}`); code != 200 {
+		t.Fatalf("a change before the partition: %d %s", code, out)
+	}
+	v := converged(t, 10*time.Second, a, bn)
+	read := comparable(mustAsk(t, a, "GET", "/api/v1/units/grid?where=isolated", "", v))
+
+	// a change in flight when the partition starts: the leader took it
+	// (its lease was renewed within the last TTL/4) and waits for the stream
+	ca.silence()
+	start := time.Now()
+	type answer struct {
+		code int
+		out  []byte
+		h    http.Header
+		err  error
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", a.url+"/api/v1/dwellings/LOST-1", strings.NewReader(`{"lon":121.47,"lat":31.23,"building":"LOST"}`))
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			inFlight <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		inFlight <- answer{resp.StatusCode, out, resp.Header, err}
+	}()
+	// reads answer meanwhile, though the one writer waits for the stream
+	for i := 0; i < 5; i++ {
+		if got := comparable(mustAsk(t, a, "GET", "/api/v1/units/grid?where=isolated", "", 0)); got != read {
+			t.Fatalf("a read while partitioned: %s, was %s", got, read)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, 15*time.Second, "b takes the lease", func() bool {
+		if a.st.Replication().Role == "leader" && bn.st.Replication().Role == "leader" {
+			t.Fatal("two leaders")
+		}
+		return bn.st.Replication().Role == "leader"
+	})
+	for i := 1; i < 10; i++ {
+		if code, out, _ := call(t, "PATCH", bn.url+"/api/v1/dwellings/"+ids[i], `{"set":["rental"]}`); code != 200 {
+			t.Fatalf("a change on b while a is partitioned: %d %s", code, out)
+		}
+	}
+	waitFor(t, 15*time.Second, "a says stale", func() bool { return healthOf(t, a).Status == "stale" })
+	t.Logf("a stale %v after the partition began", time.Since(start).Round(time.Millisecond))
+	select {
+	case r := <-inFlight:
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal(r.out, &e)
+		took := time.Since(start)
+		if r.err != nil {
+			t.Fatalf("the change in flight: %v", r.err)
+		}
+		if r.code != 503 || e.Error.Code != "unavailable" || r.h.Get("Retry-After") != "1" || took > 15*time.Second {
+			t.Fatalf("the change in flight: %d after %v, Retry-After %q %s", r.code, took, r.h.Get("Retry-After"), r.out)
+		}
+		t.Logf("the change in flight answered %d after %v: %s", r.code, took.Round(time.Millisecond), e.Error.Message)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the change in flight was not answered within 20 s")
+	}
+	if code, out, h := call(t, "PATCH", a.url+"/api/v1/dwellings/"+ids[20], `{"set":["rental"]}`); code != 503 || h.Get("Retry-After") != "1" {
+		t.Fatalf("a change on a, partitioned: %d %s", code, out)
+	}
+
+	ca.mend()
+	waitFor(t, 15*time.Second, "a says ok again", func() bool { return healthOf(t, a).Status == "ok" })
+	v2 := converged(t, 15*time.Second, a, bn)
+	if v2 != v+9 {
+		t.Fatalf("at version %d after the partition, want %d (the 9 changes on b)", v2, v+9)
+	}
+	for _, n := range []*served{a, bn} {
+		if _, err := n.st.Engine().Dwelling("LOST-1"); err == nil {
+			t.Fatalf("%s applied the change refused in the partition", n.name)
+		}
+		if h := healthOf(t, n); h.Status != "ok" || h.Lag != 0 {
+			t.Fatalf("%s after the partition: %+v", n.name, h)
+		}
+	}
+	if h := healthOf(t, a); h.Role != "follower" {
+		t.Fatalf("a after the partition: %+v", h)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,14 +235,18 @@ func converged(t *testing.T, within time.Duration, nodes ...*served) engine.Vers
 	return v
 }
 
-// cutter is a TCP proxy between one node and the NATS server: cutting it
-// drops the node's connections and refuses new ones (as a node whose
-// network to NATS fails while the others' does not); mending it listens
-// again on the same address.
+// cutter is a TCP proxy between one node and the NATS server, to fail
+// one node's network to NATS while the others' works. Cut, it drops the
+// node's connections and refuses new ones (the node notices at once);
+// silenced, it keeps every connection open and forwards nothing either
+// way (a partition: the node notices by its pings going unanswered).
+// Mended, it forwards again on the same address (connections from before
+// a silence are dropped then: their streams lost bytes).
 type cutter struct {
 	t      *testing.T
 	target string
 	addr   string
+	silent atomic.Bool
 	mu     sync.Mutex
 	ln     net.Listener
 	conns  map[net.Conn]bool
@@ -258,9 +263,14 @@ func newCutter(t *testing.T, target string) *cutter {
 
 func (c *cutter) url() string { return "nats://" + c.addr }
 
-// mend listens again (on the address it had) and forwards what arrives.
+// mend forwards again: it listens again (on the address it had) after a
+// cut, and drops the connections that lived through a silence.
 func (c *cutter) mend() {
 	c.t.Helper()
+	if c.silent.Swap(false) {
+		c.dropConns()
+		return
+	}
 	var ln net.Listener
 	var err error
 	for i := 0; i < 50; i++ { // the old listener's port may take a moment to free
@@ -295,20 +305,47 @@ func (c *cutter) mend() {
 			}
 			c.conns[in], c.conns[out] = true, true
 			c.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close(); in.Close() }()
-			go func() { io.Copy(in, out); in.Close(); out.Close() }()
+			go c.pipe(out, in)
+			go c.pipe(in, out)
 		}
 	}()
 }
 
+// pipe forwards src to dst, dropping what arrives while silent.
+func (c *cutter) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !c.silent.Load() {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// silence stops forwarding, keeping every connection open.
+func (c *cutter) silence() { c.silent.Store(true) }
+
 // cut closes the listener and every connection through it.
 func (c *cutter) cut() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.ln != nil {
 		c.ln.Close()
 		c.ln = nil
 	}
+	c.mu.Unlock()
+	c.dropConns()
+}
+
+func (c *cutter) dropConns() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for conn := range c.conns {
 		conn.Close()
 		delete(c.conns, conn)
