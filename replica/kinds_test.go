@@ -44,15 +44,15 @@ func TestEveryKindReplicates(t *testing.T) {
 		recs = append(recs, *r)
 		return nil
 	})
-	a := serveNode(t, nats.url(), "a", t.TempDir(), clk.now, func(st *store.Store) error {
+	a := serveNode(t, nats.url(), "a", t.TempDir(), 10*time.Second, clk.now, func(st *store.Store) error {
 		if err := st.Load([]*engine.Batch{b}, c.Boundaries()); err != nil {
 			return err
 		}
 		return st.Seed("a")
 	})
 	waitFor(t, 10*time.Second, "a takes the lease", func() bool { return a.st.Replication().Role == "leader" })
-	bn := serveNode(t, nats.url(), "b", t.TempDir(), clk.now, nil)
-	cn := serveNode(t, nats.url(), "c", "", clk.now, nil)
+	bn := serveNode(t, nats.url(), "b", t.TempDir(), 10*time.Second, clk.now, nil)
+	cn := serveNode(t, nats.url(), "c", "", 10*time.Second, clk.now, nil)
 	nodes := []*served{a, bn, cn}
 	v0 := a.st.Engine().Version()
 
@@ -82,11 +82,7 @@ func TestEveryKindReplicates(t *testing.T) {
 		t.Helper()
 		n := nodes[step%len(nodes)]
 		step++
-		code, out, _ := call(t, method, n.url+path, body)
-		if !slices.Contains(codes, code) {
-			t.Fatalf("%s %s (to %s) %s: %d %s", method, path, n.name, body, code, out)
-		}
-		return out
+		return write(t, n, method, path, body, codes...)
 	}
 	put := func(id string, r engine.Record, floor int, room string, flags ...string) string {
 		fl, _ := json.Marshal(flags)
@@ -181,9 +177,16 @@ func TestEveryKindReplicates(t *testing.T) {
 						method, path, body = "DELETE", fmt.Sprintf("/api/v1/dwellings/BURST-%d", i%3), ""
 					}
 				}
-				code, out, _ := call(t, method, n.url+path, body)
-				if code != 200 && code != 201 {
-					t.Errorf("%s %s (to %s) %s: %d %s", method, path, n.name, body, code, out)
+				for try := 0; ; try++ {
+					code, out, h := call(t, method, n.url+path, body)
+					if code == 200 || code == 201 {
+						break
+					}
+					if code != 503 || h.Get("Retry-After") == "" || try == 100 {
+						t.Errorf("%s %s (to %s) %s: %d %s", method, path, n.name, body, code, out)
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
 				}
 				burst.Add(1)
 			}
@@ -269,7 +272,7 @@ func TestEveryKindReplicates(t *testing.T) {
 
 	// a node that starts later with no data directory: the snapshot kept
 	// halfway, then the stream after it
-	dn := serveNode(t, nats.url(), "d", "", clk.now, nil)
+	dn := serveNode(t, nats.url(), "d", "", 10*time.Second, clk.now, nil)
 	converged(t, 10*time.Second, a, dn)
 	ask([]*served{a, dn}, v)
 	sameTrail(t, midV, a, dn)

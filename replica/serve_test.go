@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,10 +113,10 @@ type served struct {
 }
 
 // serveNode starts a node on the NATS server at natsURL, with data
-// directory dir ("" for none). seed, when set, loads its state and seeds
+// directory dir ("" for none) and lease TTL ttl. seed, when set, loads its state and seeds
 // the (empty) stream; otherwise the node joins it. The node stops at the
 // end of the test.
-func serveNode(t *testing.T, natsURL, name, dir string, clk func() time.Time, seed func(*store.Store) error) *served {
+func serveNode(t *testing.T, natsURL, name, dir string, ttl time.Duration, clk func() time.Time, seed func(*store.Store) error) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +125,7 @@ func serveNode(t *testing.T, natsURL, name, dir string, clk func() time.Time, se
 	url := "http://" + ln.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	r, err := Dial(ctx, Options{URL: natsURL, Node: name, Advertise: url, LeaseTTL: time.Second})
+	r, err := Dial(ctx, Options{URL: natsURL, Node: name, Advertise: url, LeaseTTL: ttl})
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -191,6 +192,26 @@ func call(t *testing.T, method, url, body string) (int, []byte, http.Header) {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	return resp.StatusCode, b, resp.Header
+}
+
+// write sends a change as clients of the API do: following a follower's
+// 307, and sending it again while the answer is 503 with Retry-After (no
+// node takes changes for a moment: the lease changing hands, or a leader
+// starved of the CPU past its lease on a loaded machine). It fails the
+// test unless the status comes to be one of codes, and returns the answer.
+func write(t *testing.T, n *served, method, path, body string, codes ...int) []byte {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out, h := call(t, method, n.url+path, body)
+		if slices.Contains(codes, code) {
+			return out
+		}
+		if code != 503 || h.Get("Retry-After") == "" || time.Now().After(deadline) {
+			t.Fatalf("%s %s (to %s) %s: %d %s", method, path, n.name, body, code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // health is what /healthz says of a node.
