@@ -157,7 +157,7 @@ func Dial(ctx context.Context, opts Options) (*Replica, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(2), // a dead server is noticed within ~4 s
+		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(2), // a silent server is noticed within 4-6 s
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if r.closed.Load() {
 				return

@@ -91,6 +91,11 @@ func Compile(name string, sc Scheme, lookup expr.FlagLookup) (*Compiled, error) 
 	if len(sc.Rules) > MaxRules {
 		return nil, bad("scheme has %d rules; the limit is %d", len(sc.Rules), MaxRules)
 	}
+	// its own copy of the rules, never nil: a scheme without rules is the
+	// same (and answers "rules": []) however it came, from JSON with the
+	// rules left out, or from a log, journal or snapshot, where an empty
+	// list comes back as none
+	sc.Rules = append(make([]Rule, 0, len(sc.Rules)), sc.Rules...)
 	c := &Compiled{Def: sc}
 	seen := map[string]bool{}
 	check := func(where string, r Rule) error {
