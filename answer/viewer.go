@@ -258,9 +258,11 @@ func (v *view) delta(l engine.Level, id string, d *engine.Counts) privacy.Counts
 	if v.h == nil {
 		return privacy.Policy{}.Counts(d.Total, d.Matched, d.Flags)
 	}
-	now, then := v.h.Unit(l, id), v.since.Unit(l, id)
+	var now, then privacy.Counts
 	if l == engine.LevelBuilding {
 		now, then = v.h.Building(id), v.since.Building(id)
+	} else {
+		now, then = v.h.Unit(l, id), v.since.Unit(l, id)
 	}
 	one := func(n, t privacy.Value, x int64) privacy.Value {
 		if n.Withheld || t.Withheld || v.pol.Value(abs(x)).Withheld {
