@@ -126,8 +126,10 @@ func seriesOf(t *testing.T, a *Answers, c *Caller, q Values) shownSeries {
 // TestViewersHistoryGivesNothingBack tries to get the one isolated
 // household of B1 back through history, as an attacker would: the delta
 // since the day before, a series over the two days, two as_of answers
-// subtracted, the complement where=!isolated as of either day. A viewer
-// gets nothing from 1 to k−1 (null); an analyst gets every number exactly.
+// subtracted, the complement where=!isolated as of either day, and series
+// points of the units around it (a parent minus its other children, a
+// series under where against one without). A viewer gets nothing from 1 to
+// k−1 (null); an analyst gets every number exactly.
 // (A viewer's delta of a grid's buildings read the buildings as a unit
 // level, out of range: a 500.)
 func TestViewersHistoryGivesNothingBack(t *testing.T) {
@@ -217,4 +219,60 @@ func TestViewersHistoryGivesNothingBack(t *testing.T) {
 				num(iso[0]), num(iso[1]), num(tot[0]), num(tot[1]), num(notIso[0]), num(notIso[1]))
 		}
 	}
+
+	// a parent's series minus its other children's: community C holds G1
+	// (1, withheld), G2 (4) and G3 (10), 15 in all, shown; were G2's 4 or
+	// G3's 10 shown in a series at v2, C − G2 − G3 would give G1's 1. So a
+	// series point shows what the units answer at its version shows.
+	// Under where=vaccinated G3 holds 9 isolated of its 10: its isolated
+	// under where is withheld (10 − 9 = 1 isolated and not vaccinated), in
+	// a series as in the units answer.
+	for _, where := range []string{"", "vaccinated", "!isolated", "isolated"} {
+		for _, c := range []*Caller{viewer, analyst} {
+			cm := unitOf(t, a, c, "community", "C", Values{"as_of": at(v2), "where": where})
+			if c == analyst && where == "" {
+				if num(cm.Flags["isolated"]) != "15" {
+					t.Fatalf("analyst: C's isolated %s", num(cm.Flags["isolated"]))
+				}
+			}
+			units := append([]shownUnit{cm}, cm.Children...)
+			for _, u := range units {
+				s := series(c, u.Level, u.ID, where)
+				p := s.Points[1]
+				same := num(p.Total) == num(u.Total) && num(p.Matched) == num(u.Matched)
+				for f, v := range u.Flags {
+					same = same && num(p.Flags[f]) == num(v)
+				}
+				if !same {
+					t.Errorf("%s, where %q: %s %s's series at v%d shows %s %s %v; as_of v%d it is %s %s %v", c.Name, where, u.Level, u.ID,
+						v2, num(p.Total), num(p.Matched), flagsText(p.Flags), v2, num(u.Total), num(u.Matched), flagsText(u.Flags))
+				}
+			}
+			if c == viewer && where == "" {
+				var shown int64
+				for _, ch := range cm.Children {
+					if v := ch.Flags["isolated"]; v != nil {
+						shown += *v
+					}
+				}
+				if iso := cm.Flags["isolated"]; iso != nil && *iso-shown > 0 && *iso-shown < 3 {
+					t.Errorf("viewer: C's isolated %d minus its shown grids %d", *iso, shown)
+				}
+			}
+		}
+	}
+	// the city's series at v2 is the city as the protected table shows it
+	city := seriesOf(t, a, viewer, Values{"from": span["from"], "to": span["to"], "step": "1d"})
+	st := unitOf(t, a, viewer, "street", "S", Values{"as_of": at(v2)})
+	if p := city.Points[1]; num(p.Flags["isolated"]) != num(st.Flags["isolated"]) {
+		t.Errorf("viewer: the city's isolated at v%d %s, its one street's %s", v2, num(p.Flags["isolated"]), num(st.Flags["isolated"]))
+	}
+}
+
+func flagsText(m map[string]*int64) string {
+	s := "{"
+	for _, f := range []string{"isolated", "vaccinated"} {
+		s += f + ":" + num(m[f]) + " "
+	}
+	return s + "}"
 }

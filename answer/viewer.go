@@ -55,6 +55,10 @@ func (h *hierarchy) Unit(level engine.Level, id string) privacy.Counts {
 	return privacy.Counts{Flags: make([]privacy.Value, h.nf)}
 }
 
+// City returns the whole city's counts as a viewer may see them (the root
+// of the hierarchy).
+func (h *hierarchy) City() privacy.Counts { return h.counts(0) }
+
 // Building returns a building's counts as a viewer may see them.
 func (h *hierarchy) Building(id string) privacy.Counts {
 	row, ok := h.blds[id]
@@ -165,8 +169,8 @@ type viewerEntry struct {
 }
 
 // hierarchy returns the protected hierarchy under where as of at, for a
-// viewer.
-func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy) (*hierarchy, error) {
+// viewer; keep adds it to the cache when it is not there.
+func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy, keep bool) (*hierarchy, error) {
 	v := a.eng.Version()
 	if at.Set && at.Version < v {
 		v = at.Version
@@ -184,6 +188,9 @@ func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy) (*
 		return nil, err
 	}
 	h := protect(pol, pt, where != "")
+	if !keep {
+		return h, nil
+	}
 	a.viewers.mu.Lock()
 	defer a.viewers.mu.Unlock()
 	if len(a.viewers.entries) >= 8 {
@@ -212,14 +219,14 @@ func (a *Answers) viewFor(c *Caller, where string, at *engine.AsOf, since *engin
 	if v.pol.Exact() {
 		return v, nil
 	}
-	h, err := a.hierarchy(where, *at, v.pol)
+	h, err := a.hierarchy(where, *at, v.pol, true)
 	if err != nil {
 		return nil, err
 	}
 	v.h = h
 	*at = engine.At(h.Version())
 	if since != nil {
-		if v.since, err = a.hierarchy(where, *since, v.pol); err != nil {
+		if v.since, err = a.hierarchy(where, *since, v.pol, true); err != nil {
 			return nil, err
 		}
 	}
@@ -274,26 +281,6 @@ func (v *view) delta(l engine.Level, id string, d *engine.Counts) privacy.Counts
 		Flags: make([]privacy.Value, len(d.Flags))}
 	for f, x := range d.Flags {
 		out.Flags[f] = one(now.Flags[f], then.Flags[f], x)
-	}
-	return out
-}
-
-// row shows counts that are not a published unit's (a series' point): by
-// themselves, with the primary and complementary rules.
-func (v *view) row(c *engine.Counts) privacy.Counts {
-	if v.pol.Exact() {
-		return v.pol.Counts(c.Total, c.Matched, c.Flags)
-	}
-	nf := len(c.Flags)
-	tb := &privacy.Table{Super: make([][]int, 2+nf), Rows: []privacy.Row{{Parent: -1, Vals: append([]int64{c.Total, c.Matched}, c.Flags...)}}}
-	tb.Super[1] = []int{0}
-	for f := 0; f < nf; f++ {
-		tb.Super[2+f] = []int{0, 1}
-	}
-	m := v.pol.Protect(tb)
-	out := privacy.Counts{Total: m.Cell(tb, 0, 0), Matched: m.Cell(tb, 0, 1), Flags: make([]privacy.Value, nf)}
-	for f := range out.Flags {
-		out.Flags[f] = m.Cell(tb, 0, 2+f)
 	}
 	return out
 }
