@@ -11,11 +11,14 @@ import (
 // administrative units, the buildings, fixed grid cells and tiles built
 // from them — never free polygons, whose overlaps difference into
 // anything. Their counts come from one table of the whole published
-// hierarchy (city → district → street → community → grid → building),
+// hierarchy (city → district → street → community → grid → building) per
+// version and `where` (with the counts without `where` as supersets),
 // protected as a whole by the privacy policy (primary, complementary and
 // secondary suppression), so that every answer shows the same withheld
 // cells and no answer, nor any sum or difference of answers at one
-// version, gives back a withheld count.
+// version under one `where`, gives back a withheld count. Answers at two
+// versions, or under two `where`s, are not protected together (docs/API.md,
+// "Remaining limits").
 
 // hierarchy is the published hierarchy at one version, protected.
 type hierarchy struct {
