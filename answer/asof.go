@@ -7,6 +7,7 @@ import (
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/privacy"
 )
 
 // asOf reads an as_of (or since) value: a version (an integer), an RFC 3339
@@ -118,7 +119,10 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	vw := &view{pol: a.Policy(c)}
+	shown, err := a.seriesShown(c, level, id, q.Get("where"), pts)
+	if err != nil {
+		return nil, err
+	}
 	sc := a.scratch()
 	w := &sc.w
 	w.raw(`{"level":`)
@@ -141,12 +145,59 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 		w.raw(`,"version":`)
 		w.uint(uint64(p.Version))
 		w.byte(',')
-		shown := vw.row(&p.Counts)
-		w.counts(&shown, names)
+		w.counts(&shown[i], names)
 		w.byte('}')
 		newest = max(newest, p.Version)
 	}
 	w.byte(']')
 	finish(w, newest, start)
 	return a.done(sc), nil
+}
+
+// seriesShown returns a series' points as a caller is shown them: exactly
+// (analysts and above), or (viewers) as the protected table of each point's
+// version shows the unit (or the city), with the same cells withheld as in
+// every other answer at that version: a point protected by itself could
+// show a count the table withholds to keep a sibling's, and a parent minus
+// its shown children would then give that sibling back. The table of each
+// version is worked out once per series; only the newest is kept for later
+// answers.
+func (a *Answers) seriesShown(c *Caller, level, id, where string, pts []engine.SeriesPoint) ([]privacy.Counts, error) {
+	pol := a.Policy(c)
+	out := make([]privacy.Counts, len(pts))
+	if pol.Exact() {
+		for i := range pts {
+			out[i] = pol.Counts(pts[i].Total, pts[i].Matched, pts[i].Flags)
+		}
+		return out, nil
+	}
+	var l engine.Level
+	if level != "" {
+		var err error
+		if l, err = engine.ParseLevel(level); err != nil {
+			return nil, fault.New(fault.BadRequest, "%v", err)
+		}
+	}
+	var newest engine.Version
+	for i := range pts {
+		newest = max(newest, pts[i].Version)
+	}
+	seen := map[engine.Version]*hierarchy{}
+	for i := range pts {
+		v := pts[i].Version
+		h := seen[v]
+		if h == nil {
+			var err error
+			if h, err = a.hierarchy(where, engine.At(v), pol, v == newest); err != nil {
+				return nil, err
+			}
+			seen[v] = h
+		}
+		if level == "" {
+			out[i] = h.City()
+		} else {
+			out[i] = h.Unit(l, id)
+		}
+	}
+	return out, nil
 }

@@ -11,11 +11,14 @@ import (
 // administrative units, the buildings, fixed grid cells and tiles built
 // from them — never free polygons, whose overlaps difference into
 // anything. Their counts come from one table of the whole published
-// hierarchy (city → district → street → community → grid → building),
+// hierarchy (city → district → street → community → grid → building) per
+// version and `where` (with the counts without `where` as supersets),
 // protected as a whole by the privacy policy (primary, complementary and
 // secondary suppression), so that every answer shows the same withheld
 // cells and no answer, nor any sum or difference of answers at one
-// version, gives back a withheld count.
+// version under one `where`, gives back a withheld count. Answers at two
+// versions, or under two `where`s, are not protected together (docs/API.md,
+// "Remaining limits").
 
 // hierarchy is the published hierarchy at one version, protected.
 type hierarchy struct {
@@ -54,6 +57,10 @@ func (h *hierarchy) Unit(level engine.Level, id string) privacy.Counts {
 	}
 	return privacy.Counts{Flags: make([]privacy.Value, h.nf)}
 }
+
+// City returns the whole city's counts as a viewer may see them (the root
+// of the hierarchy).
+func (h *hierarchy) City() privacy.Counts { return h.counts(0) }
 
 // Building returns a building's counts as a viewer may see them.
 func (h *hierarchy) Building(id string) privacy.Counts {
@@ -165,8 +172,8 @@ type viewerEntry struct {
 }
 
 // hierarchy returns the protected hierarchy under where as of at, for a
-// viewer.
-func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy) (*hierarchy, error) {
+// viewer; keep adds it to the cache when it is not there.
+func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy, keep bool) (*hierarchy, error) {
 	v := a.eng.Version()
 	if at.Set && at.Version < v {
 		v = at.Version
@@ -184,6 +191,9 @@ func (a *Answers) hierarchy(where string, at engine.AsOf, pol privacy.Policy) (*
 		return nil, err
 	}
 	h := protect(pol, pt, where != "")
+	if !keep {
+		return h, nil
+	}
 	a.viewers.mu.Lock()
 	defer a.viewers.mu.Unlock()
 	if len(a.viewers.entries) >= 8 {
@@ -212,14 +222,14 @@ func (a *Answers) viewFor(c *Caller, where string, at *engine.AsOf, since *engin
 	if v.pol.Exact() {
 		return v, nil
 	}
-	h, err := a.hierarchy(where, *at, v.pol)
+	h, err := a.hierarchy(where, *at, v.pol, true)
 	if err != nil {
 		return nil, err
 	}
 	v.h = h
 	*at = engine.At(h.Version())
 	if since != nil {
-		if v.since, err = a.hierarchy(where, *since, v.pol); err != nil {
+		if v.since, err = a.hierarchy(where, *since, v.pol, true); err != nil {
 			return nil, err
 		}
 	}
@@ -258,9 +268,11 @@ func (v *view) delta(l engine.Level, id string, d *engine.Counts) privacy.Counts
 	if v.h == nil {
 		return privacy.Policy{}.Counts(d.Total, d.Matched, d.Flags)
 	}
-	now, then := v.h.Unit(l, id), v.since.Unit(l, id)
+	var now, then privacy.Counts
 	if l == engine.LevelBuilding {
 		now, then = v.h.Building(id), v.since.Building(id)
+	} else {
+		now, then = v.h.Unit(l, id), v.since.Unit(l, id)
 	}
 	one := func(n, t privacy.Value, x int64) privacy.Value {
 		if n.Withheld || t.Withheld || v.pol.Value(abs(x)).Withheld {
@@ -272,26 +284,6 @@ func (v *view) delta(l engine.Level, id string, d *engine.Counts) privacy.Counts
 		Flags: make([]privacy.Value, len(d.Flags))}
 	for f, x := range d.Flags {
 		out.Flags[f] = one(now.Flags[f], then.Flags[f], x)
-	}
-	return out
-}
-
-// row shows counts that are not a published unit's (a series' point): by
-// themselves, with the primary and complementary rules.
-func (v *view) row(c *engine.Counts) privacy.Counts {
-	if v.pol.Exact() {
-		return v.pol.Counts(c.Total, c.Matched, c.Flags)
-	}
-	nf := len(c.Flags)
-	tb := &privacy.Table{Super: make([][]int, 2+nf), Rows: []privacy.Row{{Parent: -1, Vals: append([]int64{c.Total, c.Matched}, c.Flags...)}}}
-	tb.Super[1] = []int{0}
-	for f := 0; f < nf; f++ {
-		tb.Super[2+f] = []int{0, 1}
-	}
-	m := v.pol.Protect(tb)
-	out := privacy.Counts{Total: m.Cell(tb, 0, 0), Matched: m.Cell(tb, 0, 1), Flags: make([]privacy.Value, nf)}
-	for f := range out.Flags {
-		out.Flags[f] = m.Cell(tb, 0, 2+f)
 	}
 	return out
 }
