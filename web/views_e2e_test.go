@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -517,6 +518,64 @@ func TestDashboardCampaignAndResponsibility(t *testing.T) {
 	eval[bool](p, fmt.Sprintf(`__v.center(%v, %v, 15)`, bz.lon, bz.lat))
 	p.poll("rendered", `__v.idle() && __roomstateMap.areTilesLoaded()`, 20*time.Second)
 	p.shot("dashboard-responsibility-zh.png")
+	// the most lines a unit's name takes in the coverage table
+	const nameLines = `Math.max(...[...document.querySelectorAll('#coverage tbody td:first-child')].map((td) => {
+		const r = document.createRange(); r.selectNodeContents(td); return new Set([...r.getClientRects()].map((b) => Math.round(b.top))).size; }))`
+	zhLines := eval[int](p, nameLines)
+
+	// in English: the panel's labels in English, none of its Chinese ones
+	// left (names of persons, teams and units are data, in Chinese in both),
+	// the same coverage and persons, and the longer column heads leave the
+	// units' names as much room as in Chinese
+	p.click(`#lang`)
+	p.poll("English responsibility panel", `document.querySelector('#views button[data-view="responsibility"]').textContent === 'Responsibility' &&
+		document.querySelector('[data-pane="responsibility"] h2[data-i18n="coverage"]').textContent === 'Coverage'`, 2*time.Second)
+	checkCoverage("community", children(t, srv, "street", s1))
+	p.until("English labels", 5*time.Second, func() string {
+		got := eval[map[string]string](p, `(() => {
+			const q = (s) => { const e = document.querySelector(s); return e ? e.textContent : null; };
+			const pane = '[data-pane="responsibility"] ';
+			return {tab: q('#views button[data-view="responsibility"]'), persons: q(pane + 'h2[data-i18n="persons"]'),
+				coverage: q(pane + 'h2[data-i18n="coverage"]'), heads: [...document.querySelectorAll('#coverage thead th')].map((th) => th.textContent).join('|'),
+				muTitle: document.getElementById('coverage-mu').title, stale: q('label[for="stale"]'),
+				staleChosen: document.querySelector('#stale').selectedOptions[0].textContent, city: q('#coverage-crumbs a:first-child'),
+				unassigned: q('#persons li.unassigned .name'), unassignedN: q('#persons li.unassigned .n'),
+				caption: q('#persons-caption')}; })()`)
+		want := map[string]string{"tab": "Responsibility", "persons": "Responsible persons", "coverage": "Coverage",
+			"heads": "Unit|Buildings|Assigned|Unassigned|Dwellings unassigned|Not visited", "muTitle": "Dwellings in unassigned buildings",
+			"stale": "Visited within", "staleChosen": "7 days", "city": "City", "unassigned": "Unassigned"}
+		for k, v := range want {
+			if got[k] != v {
+				return fmt.Sprintf("%s reads %q, want %q", k, got[k], v)
+			}
+		}
+		if !regexp.MustCompile(`^\d+ bldg$`).MatchString(got["unassignedN"]) || !regexp.MustCompile(`^\d+ buildings in view, \d+ persons$`).MatchString(got["caption"]) {
+			return fmt.Sprintf("the unassigned buildings read %q, the persons' caption %q", got["unassignedN"], got["caption"])
+		}
+		return ""
+	})
+	// every label of the panel (the tabs, headings, column heads, captions,
+	// the period's choices, the path's first step, each person's count, the
+	// unassigned row) without a Chinese character
+	if zh := eval[[]string](p, `[...document.querySelectorAll('#views button, [data-pane="responsibility"] :is(h2:not(#person-name), th, label, .caption, option, #coverage-crumbs a:first-child, #persons .n, #persons li.unassigned .name, #persons li.more), #coverage-mu')]
+		.flatMap((e) => [e.textContent, e.title || '']).filter((s) => /[\u3400-\u9fff]/.test(s))`); len(zh) > 0 {
+		t.Errorf("Chinese labels in the English responsibility panel: %q", zh)
+	}
+	p.until("persons in view, in English", 5*time.Second, func() string {
+		for _, r := range eval[[]personRow](p, `__v.persons()`) {
+			if r.Person == "赵六" && !regexp.MustCompile(`^\d+ bldg$`).MatchString(r.N) {
+				return fmt.Sprintf("赵六's buildings read %q", r.N)
+			}
+		}
+		return ""
+	})
+	if en := eval[int](p, nameLines); en > zhLines {
+		t.Errorf("units' names take up to %d lines in the English coverage table, %d in Chinese", en, zhLines)
+	}
+	p.poll("rendered", `__v.idle() && __roomstateMap.areTilesLoaded()`, 20*time.Second)
+	p.shot("dashboard-responsibility-en.png")
+	p.click(`#lang`)
+	p.poll("Chinese again", `document.querySelector('[data-pane="responsibility"] h2[data-i18n="coverage"]').textContent === '包干覆盖'`, 2*time.Second)
 
 	// 张三's workload
 	p.poll("张三 clickable", `__v.click(document.querySelector('#persons li[data-person="张三"]'))`, 2*time.Second)
