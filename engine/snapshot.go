@@ -269,12 +269,14 @@ func (w *Writer) Restore(s *Snapshot) error {
 	if err != nil {
 		return bad("dids", err)
 	}
-	seenDID := make(map[uint32]struct{}, n)
+	// a bit a dwelling number (the state keeps 4 bytes a number below
+	// NextDID anyway; a map of 10 M took a second of a reopen)
+	seenDID := make([]uint64, (uint64(s.NextDID)+63)/64)
 	for _, d := range dids {
-		if _, dup := seenDID[d]; dup || d >= s.NextDID {
+		if d >= s.NextDID || seenDID[d>>6]&(1<<(d&63)) != 0 {
 			return bad("dids", fmt.Errorf("dwelling number %d repeated or not below %d", d, s.NextDID))
 		}
-		seenDID[d] = struct{}{}
+		seenDID[d>>6] |= 1 << (d & 63)
 	}
 	nw := (n + 63) >> 6
 	if len(s.FlagBitmaps) != len(s.Flags) {

@@ -599,6 +599,27 @@ func TestEdgeSequences(t *testing.T) {
 			t.Fatalf("restored: %v", err)
 		}
 	})
+	t.Run("snapshot with a repeated or too large dwelling number", func(t *testing.T) {
+		e := engine.New(engine.Options{})
+		for _, id := range []string{"d1", "d2", "d3"} {
+			if _, err := apply(e, []engine.Op{{Kind: engine.OpPut, ID: id, Put: &engine.DwellingInput{Lon: 121, Lat: 31, Building: "B"}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := engine.New(engine.Options{}).Restore(e.Export()); err != nil {
+			t.Fatalf("a good snapshot: %v", err)
+		}
+		s := e.Export()
+		copy(s.DIDs[4:8], s.DIDs[0:4]) // the second dwelling gets the first's number
+		if err := engine.New(engine.Options{}).Restore(s); err == nil || !strings.Contains(err.Error(), "repeated") {
+			t.Fatalf("repeated: %v", err)
+		}
+		s = e.Export()
+		binary.LittleEndian.PutUint32(s.DIDs[8:], s.NextDID)
+		if err := engine.New(engine.Options{}).Restore(s); err == nil || !strings.Contains(err.Error(), "not below") {
+			t.Fatalf("too large: %v", err)
+		}
+	})
 }
 
 // apply applies one request of ops through the writer, now.
