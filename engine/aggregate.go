@@ -348,25 +348,23 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 		return nil, fault.New(fault.TooLarge, "%d cells; the limit is %d: use a larger cell_m or a smaller bbox", len(a.acc.keys), MaxCells)
 	}
 	// cells by row, then column: keys with their signs flipped sort so
-	type ordered struct {
-		k uint64
-		i int
-	}
-	order := make([]ordered, 0, len(a.acc.keys))
+	order := make([]keyIndex, 0, len(a.acc.keys))
 	for i, k := range a.acc.keys {
 		if a.acc.acc[i*(2+st.nFlags())] != 0 {
-			order = append(order, ordered{k ^ (1<<63 | 1<<31), i})
+			order = append(order, keyIndex{k ^ (1<<63 | 1<<31), uint32(i)})
 		}
 	}
-	slices.SortFunc(order, func(x, y ordered) int { return cmp.Compare(x.k, y.k) })
+	sortByKey(order)
 	prefix := strconv.FormatFloat(q.CellM, 'f', -1, 64) + "m:"
 	res.Cells = make([]Cell, 0, len(order))
+	var id []byte
 	for _, o := range order {
-		i := o.i
+		i := int(o.idx)
 		r, c := unkey(a.acc.keys[i])
 		dlon := g.dlon(r)
+		id = strconv.AppendInt(append(strconv.AppendInt(append(id[:0], prefix...), r, 10), ':'), c, 10)
 		res.Cells = append(res.Cells, Cell{
-			ID:     prefix + strconv.FormatInt(r, 10) + ":" + strconv.FormatInt(c, 10),
+			ID:     string(id),
 			BBox:   [4]float64{float64(c) * dlon, float64(r) * g.dlat, float64(c+1) * dlon, float64(r+1) * g.dlat},
 			Counts: a.acc.counts(i),
 		})
