@@ -52,6 +52,11 @@ const hexDigits = "0123456789abcdef"
 // str writes a JSON string; invalid UTF-8 becomes U+FFFD.
 func (w *jsonw) str(s string) {
 	w.byte('"')
+	if plainJSON(s) { // most ids and names: copied as they are
+		w.b = append(w.b, s...)
+		w.byte('"')
+		return
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -98,6 +103,29 @@ func (w *jsonw) str(s string) {
 	}
 	w.b = append(w.b, s[start:]...)
 	w.byte('"')
+}
+
+// plainJSON reports whether s needs no escaping in a JSON string as str
+// writes it: valid UTF-8 without control characters, '"', '\\', '<', '>',
+// '&', U+2028 or U+2029. A byte loop and utf8.ValidString are several times
+// faster than decoding rune by rune (Chinese names are most of an answer's
+// text).
+func plainJSON(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			if c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
+				return false // U+2028, U+2029
+			}
+			continue
+		}
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return ascii || utf8.ValidString(s)
 }
 
 // counts writes "total", "matched" and "flags" members (no braces).
