@@ -235,11 +235,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	tile := &Tile{Version: d.Version, deps: d.Deps}
 	if len(vt.Layers) > 0 {
-		raw, err := vt.Marshal()
-		if err != nil {
-			return nil, fmt.Errorf("tiles: encoding %d/%d/%d: %w", req.Z, req.X, req.Y, err)
-		}
-		tile.Raw = raw
+		tile.Raw = marshalTile(&vt)
 	}
 	h := fnv.New64a()
 	h.Write(tile.Raw)
