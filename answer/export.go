@@ -295,6 +295,22 @@ type parsedAnswer struct {
 	version uint64
 }
 
+// exportAnswer is the start of every export: the format and language q
+// asks for (checked before any work), the JSON answer, parsed. The caller
+// releases pa with a.parsers.Put(pa.p).
+func (a *Answers) exportAnswer(q Query, answer func() ([]byte, error)) (Format, lang, *parsedAnswer, error) {
+	f, l, err := exportQuery(q)
+	if err != nil {
+		return f, l, nil, err
+	}
+	body, err := answer()
+	if err != nil {
+		return f, l, nil, err
+	}
+	pa, err := a.readAnswer(body)
+	return f, l, pa, err
+}
+
 // readAnswer parses an answer the caller releases with a.parsers.Put(pa.p).
 func (a *Answers) readAnswer(body []byte) (*parsedAnswer, error) {
 	p := a.parsers.Get()
@@ -370,15 +386,7 @@ func versionSuffix(v uint64) string { return "v" + strconv.FormatUint(v, 10) }
 // UnitsFile answers GET /api/v1/units/{level}?format=csv|xlsx: the JSON
 // answer's units, one row each.
 func (a *Answers) UnitsFile(level string, q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	body, err := a.Units(level, q, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(body)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Units(level, q, c) })
 	if err != nil {
 		return nil, err
 	}
@@ -398,15 +406,7 @@ func (a *Answers) UnitsFile(level string, q Query, c *Caller) (*File, error) {
 // unit's children, one row each; a workbook adds a sheet of the unit
 // itself.
 func (a *Answers) UnitFile(level, id string, q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	body, err := a.Unit(level, id, q, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(body)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Unit(level, id, q, c) })
 	if err != nil {
 		return nil, err
 	}
@@ -438,15 +438,7 @@ func (a *Answers) UnitFile(level, id string, q Query, c *Caller) (*File, error) 
 // query with group_by: one row per group (named from the units), and in a
 // workbook a sheet of the polygon's totals.
 func (a *Answers) PolygonFile(body []byte, q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	out, err := a.Polygon(body, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(out)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Polygon(body, c) })
 	if err != nil {
 		return nil, err
 	}
@@ -509,15 +501,7 @@ func (a *Answers) unitNames(lv engine.Level) map[string]string {
 // GridFile answers POST /api/v1/query/grid?format=csv|xlsx: one row per
 // cell.
 func (a *Answers) GridFile(body []byte, q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	out, err := a.Grid(body, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(out)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Grid(body, c) })
 	if err != nil {
 		return nil, err
 	}
@@ -578,15 +562,7 @@ func fileSafe(s string) string {
 // the JSON answer's units, one row each: id, name, buildings, assigned,
 // unassigned, matched_unassigned and, when ?stale= is given, stale.
 func (a *Answers) ResponsibilityFile(q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	body, err := a.Responsibility(q, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(body)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Responsibility(q, c) })
 	if err != nil {
 		return nil, err
 	}
@@ -629,15 +605,7 @@ var progressColumns = []column{
 // campaign's own figures (the city's totals, with its definition) and one
 // of its days.
 func (a *Answers) CampaignFile(name string, q Query, c *Caller) (*File, error) {
-	f, l, err := exportQuery(q)
-	if err != nil {
-		return nil, err
-	}
-	body, err := a.Campaign(name, q, c)
-	if err != nil {
-		return nil, err
-	}
-	pa, err := a.readAnswer(body)
+	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Campaign(name, q, c) })
 	if err != nil {
 		return nil, err
 	}
