@@ -125,10 +125,7 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 	}
 	sc := a.scratch()
 	w := &sc.w
-	w.raw(`{"level":`)
-	w.str(level)
-	w.raw(`,"id":`)
-	w.str(id)
+	w.unitRef(level, id)
 	w.raw(`,"step":`)
 	if s := q.Get("step"); s != "" {
 		w.str(s)

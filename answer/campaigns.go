@@ -290,10 +290,7 @@ func (a *Answers) Campaign(name string, q Query, c *Caller) ([]byte, error) {
 	for i := range r.Units {
 		u := &r.Units[i]
 		w.comma(i)
-		w.raw(`{"level":`)
-		w.str(u.Level.String())
-		w.raw(`,"id":`)
-		w.str(u.ID)
+		w.unitRef(u.Level.String(), u.ID)
 		w.raw(`,"name":`)
 		w.str(u.Name)
 		w.byte(',')

@@ -105,6 +105,15 @@ func (w *jsonw) str(s string) {
 	w.byte('"')
 }
 
+// unitRef opens an object naming a unit: {"level":level,"id":id (the
+// caller writes the rest and the closing brace).
+func (w *jsonw) unitRef(level, id string) {
+	w.raw(`{"level":`)
+	w.str(level)
+	w.raw(`,"id":`)
+	w.str(id)
+}
+
 // plainJSON reports whether s needs no escaping in a JSON string as str
 // writes it: valid UTF-8 without control characters, '"', '\\', '<', '>',
 // '&', U+2028 or U+2029. A byte loop and utf8.ValidString are several times

@@ -298,10 +298,7 @@ func writePolygonAnswer(w *jsonw, pol privacy.Policy, r *engine.PolygonResult, q
 		for i := range r.Groups {
 			g := &r.Groups[i]
 			w.comma(i)
-			w.raw(`{"level":`)
-			w.str(g.Level.String())
-			w.raw(`,"id":`)
-			w.str(g.ID)
+			w.unitRef(g.Level.String(), g.ID)
 			w.byte(',')
 			w.shown(pol, &g.Counts, r.FlagNames)
 			w.byte('}')
@@ -617,10 +614,7 @@ func (a *Answers) UnitRoomState(levelName, id string, q Query, c *Caller) ([]byt
 	pol := a.Policy(c)
 	sc := a.scratch()
 	w := &sc.w
-	w.raw(`{"level":`)
-	w.str(level.String())
-	w.raw(`,"id":`)
-	w.str(id)
+	w.unitRef(level.String(), id)
 	w.raw(`,"buildings":[`)
 	for i := range m.Buildings {
 		w.comma(i)

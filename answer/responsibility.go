@@ -47,10 +47,7 @@ func writeResponsible(w *jsonw, a *engine.Assignment) {
 // writeAssignment writes one assignment: {"level", "id", "person", "team",
 // "phone"}.
 func writeAssignment(w *jsonw, a *engine.Assignment) {
-	w.raw(`{"level":`)
-	w.str(a.Level.String())
-	w.raw(`,"id":`)
-	w.str(a.ID)
+	w.unitRef(a.Level.String(), a.ID)
 	w.raw(`,"person":`)
 	w.str(a.Person)
 	w.raw(`,"team":`)
@@ -168,10 +165,7 @@ func (a *Answers) PutAssignments(body []byte, c *Caller) ([]byte, error) {
 	w.raw(`,"unoccupied":[`)
 	for i, u := range a.eng.Unoccupied(set) {
 		w.comma(i)
-		w.raw(`{"level":`)
-		w.str(u.Level.String())
-		w.raw(`,"id":`)
-		w.str(u.ID)
+		w.unitRef(u.Level.String(), u.ID)
 		w.byte('}')
 	}
 	w.raw("]}\n")
@@ -304,10 +298,7 @@ func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 	for i := range res.Units {
 		u := &res.Units[i]
 		w.comma(i)
-		w.raw(`{"level":`)
-		w.str(u.Level.String())
-		w.raw(`,"id":`)
-		w.str(u.ID)
+		w.unitRef(u.Level.String(), u.ID)
 		w.raw(`,"name":`)
 		w.str(u.Name)
 		w.raw(`,"buildings":`)
@@ -358,10 +349,7 @@ func (a *Answers) Person(person string, q Query, c *Caller) ([]byte, error) {
 	for i := range pw.Units {
 		u := &pw.Units[i]
 		w.comma(i)
-		w.raw(`{"level":`)
-		w.str(u.Level.String())
-		w.raw(`,"id":`)
-		w.str(u.ID)
+		w.unitRef(u.Level.String(), u.ID)
 		w.raw(`,"team":`)
 		w.str(u.Team)
 		w.raw(`,"phone":`)
