@@ -358,6 +358,19 @@ function setUnitFill(level, colors) {
   map.setLayoutProperty('units-fill', 'visibility', 'visible');
 }
 
+// drawCrumbs fills nav with the path of a drill-down table, the city first
+// (crumbs: {level, id, name}, level null for the city); picking one calls
+// pick with its index and crumb.
+function drawCrumbs(nav, crumbs, pick) {
+  nav.innerHTML = '';
+  crumbs.forEach((cr, i) => {
+    const a = document.createElement('a');
+    a.textContent = cr.level === null ? t('all') : cr.name || cr.id;
+    a.onclick = () => pick(i, cr);
+    nav.appendChild(a);
+  });
+}
+
 // fitUnit moves the map to a unit's boundary, as far as the tiles loaded
 // hold it (units' answers carry no box).
 function fitUnit(level, id) {
@@ -541,18 +554,11 @@ async function loadSummary() {
 }
 
 function renderCrumbs() {
-  const nav = $('#crumbs');
-  nav.innerHTML = '';
-  state.crumbs.forEach((c, i) => {
-    const a = document.createElement('a');
-    a.textContent = c.level === null ? t('all') : c.name || c.id;
-    a.onclick = () => {
-      state.crumbs = state.crumbs.slice(0, i + 1);
-      loadSummary();
-      refreshTrend();
-      if (c.bbox) fit(c.bbox);
-    };
-    nav.appendChild(a);
+  drawCrumbs($('#crumbs'), state.crumbs, (i, c) => {
+    state.crumbs = state.crumbs.slice(0, i + 1);
+    loadSummary();
+    refreshTrend();
+    if (c.bbox) fit(c.bbox);
   });
 }
 
@@ -923,7 +929,7 @@ async function unitChildren(level, id) {
 const dash = {
   state, t, fmt, api, query, latest, notice, $,
   map: () => map,
-  reloadTiles, setUnitFill, fitUnit, openBuilding, restyleBuildings, setURLParam, personColor, unitChildren,
+  reloadTiles, setUnitFill, fitUnit, drawCrumbs, openBuilding, restyleBuildings, setURLParam, personColor, unitChildren,
   role: () => (state.info ? state.info.role : ''),
   setView: (v) => setView(v),
   dayText: (ms) => `${dayOf(ms)} ${timeOf(ms).slice(0, 5)}`,

@@ -230,17 +230,10 @@ export class CampaignPanel {
     const { t, $ } = this.d;
     const c = this.data;
     $('#campaign-rank').textContent = t('cRank')(c.level);
-    const nav = $('#campaign-crumbs');
-    nav.innerHTML = '';
-    this.crumbs.forEach((cr, i) => {
-      const a = document.createElement('a');
-      a.textContent = cr.level === null ? t('all') : cr.name || cr.id;
-      a.onclick = () => {
-        this.crumbs = this.crumbs.slice(0, i + 1);
-        this.load().catch((err) => this.d.notice(err.message));
-        if (cr.level) this.d.fitUnit(cr.level, cr.id);
-      };
-      nav.appendChild(a);
+    this.d.drawCrumbs($('#campaign-crumbs'), this.crumbs, (i, cr) => {
+      this.crumbs = this.crumbs.slice(0, i + 1);
+      this.load().catch((err) => this.d.notice(err.message));
+      if (cr.level) this.d.fitUnit(cr.level, cr.id);
     });
     const tbody = $('#campaign-units tbody');
     tbody.innerHTML = '';

@@ -132,17 +132,10 @@ export class ResponsibilityPanel {
     mu.title = st.where ? t('muTitleWhere')(st.where) : t('muTitle');
     $('#coverage').classList.toggle('no-stale', !this.stale);
     $('#coverage-note').textContent = st.asOf ? t('coverageNow') : '';
-    const nav = $('#coverage-crumbs');
-    nav.innerHTML = '';
-    this.crumbs.forEach((cr, i) => {
-      const a = document.createElement('a');
-      a.textContent = cr.level === null ? t('all') : cr.name || cr.id;
-      a.onclick = () => {
-        this.crumbs = this.crumbs.slice(0, i + 1);
-        this.refresh();
-        if (cr.level) this.d.fitUnit(cr.level, cr.id);
-      };
-      nav.appendChild(a);
+    this.d.drawCrumbs($('#coverage-crumbs'), this.crumbs, (i, cr) => {
+      this.crumbs = this.crumbs.slice(0, i + 1);
+      this.refresh();
+      if (cr.level) this.d.fitUnit(cr.level, cr.id);
     });
     const tbody = $('#coverage tbody');
     tbody.innerHTML = '';
