@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bufio"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
@@ -126,52 +125,7 @@ func serveLone(t *testing.T, dir, bin string, n int, args ...string) string {
 	if !slices.Equal(names, []string{"city", "roomstate"}) {
 		t.Fatalf("the binary's directory holds %v, want only the binary and its city", names)
 	}
-	cmd := exec.Command(bin, append([]string{"serve", "--load", "city/dwellings.csv", "--boundaries", "city/boundaries.geojson", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Dir, cmd.Env = dir, loneEnv(dir)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Error("roomstate did not stop within 10 s of SIGINT")
-		}
-		if t.Failed() {
-			t.Logf("roomstate's log:\n%s", stderr.String())
-		}
-	})
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if l, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				lines <- l
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case u, ok := <-lines:
-		if !ok {
-			t.Fatalf("roomstate exited before listening:\n%s", stderr.String())
-		}
-		return u
-	case <-time.After(30 * time.Second):
-		t.Fatalf("roomstate did not listen within 30 s:\n%s", stderr.String())
-	}
-	return ""
+	return startLone(t, dir, bin, append([]string{"serve", "--load", "city/dwellings.csv", "--boundaries", "city/boundaries.geojson", "--addr", "127.0.0.1:0"}, args...)...)
 }
 
 // server is a roomstate server as the tests ask it, with a token (or none).

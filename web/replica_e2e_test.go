@@ -16,7 +16,7 @@ import (
 
 // startLone starts the lone binary with args from its directory and
 // returns what it prints after "listening on " (its URL); it is stopped
-// with SIGINT at the end of the test.
+// with SIGINT at the end of the test, and must stop within 10 s.
 func startLone(t *testing.T, dir, bin string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -39,6 +39,7 @@ func startLone(t *testing.T, dir, bin string, args ...string) string {
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-exited
+			t.Errorf("roomstate %s did not stop within 10 s of SIGINT", args[0])
 		}
 		if t.Failed() {
 			t.Logf("roomstate %s's log:\n%s", args[0], stderr.String())
