@@ -351,6 +351,12 @@ func stateColor(t *testing.T, s server, state string) string {
 
 // requestLog records what the page asked for: any request to another host,
 // and any dashboard file (/, /static/, /assets/) that did not load.
+// newRequestLog records what a page asks of the server at base.
+func newRequestLog(base string) *requestLog {
+	u, _ := url.Parse(base)
+	return &requestLog{host: u.Host, urls: map[network.RequestID]string{}}
+}
+
 type requestLog struct {
 	host string
 
@@ -545,8 +551,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	bu := pickBuilding(t, srv)
 	gone, goneCommunity := dwellingOutside(t, srv, bu.street, bu.community)
 	red := stateColor(t, srv, "isolated")
-	srvURL, _ := url.Parse(base)
-	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+	reqs := newRequestLog(base)
 	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -728,8 +733,7 @@ func TestDashboardViewer(t *testing.T) {
 	adm := server{url: base, token: admin}
 	v0 := version(t, adm)
 	bu := pickBuilding(t, adm)
-	srvURL, _ := url.Parse(base)
-	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+	reqs := newRequestLog(base)
 	shots := os.Getenv("ROOMSTATE_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/roomstate/roomstate/tiles"
 )
@@ -398,8 +397,7 @@ func TestDashboardCampaignAndResponsibility(t *testing.T) {
 	t.Logf("streets %s (王芳), %s (community %s 李强, grid %s 张三, building %s 赵六), %s; %d tasks done; building %s to complete live",
 		s0, s1, c1, g1, bz.id, s2, done, ba.id)
 
-	srvURL, _ := url.Parse(base)
-	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+	reqs := newRequestLog(base)
 	p := &page{t: t, ctx: openBrowser(t, exe, reqs), reqs: reqs, shots: screenshots(t)}
 	p.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
 	eval[bool](p, pageHelpers)
@@ -693,8 +691,7 @@ func TestDashboardViewsViewer(t *testing.T) {
 		adm.json(t, "PATCH", "/api/v1/dwellings/"+url.PathEscape(id), `{"set": ["vaccinated"]}`, nil)
 	}
 
-	srvURL, _ := url.Parse(base)
-	reqs := &requestLog{host: srvURL.Host, urls: map[network.RequestID]string{}}
+	reqs := newRequestLog(base)
 	p := &page{t: t, ctx: openBrowser(t, exe, reqs), reqs: reqs, shots: screenshots(t)}
 	p.do(chromedp.Navigate(base+"/?token="+viewer+"&view=campaign"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
 	eval[bool](p, pageHelpers)
