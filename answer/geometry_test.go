@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +14,10 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/region"
 )
-
-func testSeed(t testing.TB) uint64 {
-	if s := os.Getenv("SEED"); s != "" {
-		v, _ := strconv.ParseUint(s, 10, 64)
-		t.Logf("SEED=%d", v)
-		return v
-	}
-	v := rand.Uint64() % 1_000_000
-	t.Logf("SEED=%d (set SEED to replay)", v)
-	return v
-}
 
 // decodeGeometryForTest decodes the "geometry" member of a request body as
 // the polygon answer does.
@@ -182,7 +170,7 @@ func randomBody(rng *rand.Rand) []byte {
 }
 
 func TestDecoderMatchesEncodingJSON(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 9))
+	rng := rand.New(rand.NewPCG(testseed.Get(t), 9))
 	for i := 0; i < 500; i++ {
 		body := randomBody(rng)
 		got, gerr := decodeGeometryForTest(body)

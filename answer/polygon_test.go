@@ -16,6 +16,7 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 )
 
 var tookUS = regexp.MustCompile(`"took_us":[0-9]+`)
@@ -114,7 +115,7 @@ func geometryText(mp orb.MultiPolygon, other bool) string {
 // after changes (flags, dwellings added, moved and deleted inside the
 // polygons) and a compaction.
 func TestRegionCacheHitIsMiss(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 15))
 	w, c := realCity(t, 30_000, seed)
 	cached := New(w.Engine, nil, Options{})

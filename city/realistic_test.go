@@ -5,33 +5,16 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 )
-
-// testSeed is ROOMSTATE_SEED when set, else def; it is logged so a failure
-// can be replayed.
-func testSeed(t *testing.T, def uint64) uint64 {
-	t.Helper()
-	seed := def
-	if s := os.Getenv("ROOMSTATE_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("ROOMSTATE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (set ROOMSTATE_SEED to replay another)", seed)
-	return seed
-}
 
 // files renders a city's two output files.
 func files(t *testing.T, c *City) (csv, geo []byte) {
@@ -47,7 +30,7 @@ func files(t *testing.T, c *City) (csv, geo []byte) {
 }
 
 func TestRealisticDeterministic(t *testing.T) {
-	seed := testSeed(t, 5)
+	seed := testseed.Or(t, 5)
 	cfg := Config{N: 60_000, Seed: seed, Kind: Realistic}
 	csv1, geo1 := files(t, New(cfg))
 	csv2, geo2 := files(t, New(cfg))
@@ -85,7 +68,7 @@ func TestRealisticShape(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1 M dwellings")
 	}
-	seed := testSeed(t, 1)
+	seed := testseed.Or(t, 1)
 	c := New(Config{N: 1_000_000, Seed: seed, Kind: Realistic})
 	if s := c.Size(); s < 990_000 || s > 1_010_000 {
 		t.Fatalf("%d dwellings for N = 1,000,000", s)
@@ -143,7 +126,7 @@ func TestRealisticShape(t *testing.T) {
 // unit's rings is either shared, reversed, by exactly one other unit of the
 // level or lies on the city's outline, which is the same at every level.
 func TestRealisticTiling(t *testing.T) {
-	seed := testSeed(t, 2)
+	seed := testseed.Or(t, 2)
 	c := New(Config{N: 150_000, Seed: seed, Kind: Realistic})
 	type seg [4]float64
 	outlines := make([]map[seg]bool, 4)
@@ -197,7 +180,7 @@ func TestRealisticTiling(t *testing.T) {
 // the polygons of their district, street, community and grid, and inside no
 // other unit of those levels; and that every unit lies within its parent.
 func TestRealisticContainment(t *testing.T) {
-	seed := testSeed(t, 3)
+	seed := testseed.Or(t, 3)
 	c := New(Config{N: 150_000, Seed: seed, Kind: Realistic})
 	type unitRegion struct {
 		rg *region.Region
@@ -253,7 +236,7 @@ func TestRealisticContainment(t *testing.T) {
 
 // TestRealisticExtent: told an extent, the city fills it and stays inside.
 func TestRealisticExtent(t *testing.T) {
-	seed := testSeed(t, 4)
+	seed := testseed.Or(t, 4)
 	ext := orb.Bound{Min: orb.Point{120.85, 30.69}, Max: orb.Point{121.98, 31.87}}
 	c := New(Config{N: 50_000, Seed: seed, Kind: Realistic, Extent: ext})
 	var all orb.Bound
@@ -294,7 +277,7 @@ func BenchmarkRealisticNew(b *testing.B) {
 // TestRealisticCompounds: compounds are heavy-tailed in dwellings and in
 // buildings, as real ones are (a few dozen to over ten thousand households).
 func TestRealisticCompounds(t *testing.T) {
-	c := New(Config{N: 1_000_000, Seed: testSeed(t, 1), Kind: Realistic})
+	c := New(Config{N: 1_000_000, Seed: testseed.Or(t, 1), Kind: Realistic})
 	var hh, bl []int
 	for _, k := range c.compounds {
 		hh = append(hh, k.dwellings)

@@ -3,28 +3,13 @@ package compare
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/expr"
+	"github.com/roomstate/roomstate/internal/testseed"
 )
-
-func testSeed(t *testing.T, def uint64) uint64 {
-	t.Helper()
-	seed := def
-	if s := os.Getenv("ROOMSTATE_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("ROOMSTATE_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (set ROOMSTATE_SEED to replay another)", seed)
-	return seed
-}
 
 var testFlags = []string{"isolated", "vaccinated", "rental", "elderly_alone", "odd-name.2"}
 
@@ -56,7 +41,7 @@ func TestSQLWhereExamples(t *testing.T) {
 // the flags, the SQL (read with SQL's precedence by a small evaluator)
 // agrees with the engine's own evaluation.
 func TestSQLWhereMeansTheSame(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t, 1), 7))
+	rng := rand.New(rand.NewPCG(testseed.Or(t, 1), 7))
 	ids := map[string]engine.FlagID{}
 	for i, f := range testFlags {
 		ids[f] = engine.FlagID(i)

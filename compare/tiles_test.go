@@ -11,6 +11,7 @@ import (
 	"github.com/roomstate/roomstate/bench"
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/tiles"
 )
 
@@ -79,7 +80,7 @@ func postgisLikeTile(t *testing.T, c *city.City, tile maptile.Tile, bump string)
 // PostGIS is asked to make them, building by building at z14 and cell by
 // cell at z10, and one count off is found.
 func TestCheckTile(t *testing.T) {
-	f, err := bench.NewFixture(bench.Config{N: 30_000, Seed: testSeed(t, 1), City: city.Realistic, Polygons: 1, RealCommunities: 1})
+	f, err := bench.NewFixture(bench.Config{N: 30_000, Seed: testseed.Or(t, 1), City: city.Realistic, Polygons: 1, RealCommunities: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 )
 
 // counts is an oracle aggregate.
@@ -55,7 +56,7 @@ func oracleCell(cellM float64, x, y int32) string {
 }
 
 func TestGridMatchesOracle(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	tc := loadCity(t, 30_000, seed, 0)
 	nf := len(city.FlagNames())

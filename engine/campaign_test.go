@@ -12,6 +12,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 )
 
 // cdwell is a dwelling of the campaign model: uid tells a dwelling put
@@ -119,7 +120,7 @@ func TestCampaignsMatchModel(t *testing.T) {
 }
 
 func testCampaigns(t *testing.T, tz *time.Location) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 13))
 	c := city.New(city.Config{N: 5000, Seed: seed})
 	b, _ := c.Batch()

@@ -8,6 +8,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 )
 
@@ -74,7 +75,7 @@ func messyCity(t *testing.T, seed uint64, n int) *testCity {
 }
 
 func TestMessyData(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	tc := messyCity(t, seed, 20_000)
 	rng := rand.New(rand.NewPCG(seed, 78))
 	flags := tc.eng.Flags()

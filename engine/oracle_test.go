@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -16,25 +14,9 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 )
-
-// testSeed returns the seed of the randomised tests: SEED from the
-// environment, or a fresh one; it is printed so a failure can be replayed.
-func testSeed(t testing.TB) uint64 {
-	t.Helper()
-	if s := os.Getenv("SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SEED=%q: %v", s, err)
-		}
-		t.Logf("SEED=%d (from the environment)", v)
-		return v
-	}
-	v := rand.Uint64() % 1_000_000
-	t.Logf("SEED=%d (set SEED to replay)", v)
-	return v
-}
 
 type testCity struct {
 	city *city.City
@@ -389,7 +371,7 @@ func (tc *testCity) oracleCounts(mp orb.MultiPolygon, p pred, nflags int) (engin
 // the oracle -------------------------------------------------------------
 
 func TestPolygonStatsMatchBruteForce(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	n := 60_000
 	if testing.Short() {

@@ -13,6 +13,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/scheme"
 )
@@ -33,7 +34,7 @@ type pastModel struct {
 // of units, units with since, one unit with its children, room-state maps,
 // the legend, the tiles' data and series.
 func TestAsOfMatchesModel(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	c := city.New(city.Config{N: 15_000, Seed: seed})
 	b, _ := c.Batch()

@@ -14,6 +14,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/testseed"
 )
 
 // rdwell is a dwelling as the responsibility model keeps it.
@@ -105,7 +106,7 @@ var persons = []string{"张三", "李四", "王五", "赵六", "钱七", "孙八
 // of every level (with where and stale) and every person's workload must
 // be the model's.
 func TestResponsibilityMatchesModel(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 12))
 	c := city.New(city.Config{N: 6000, Seed: seed})
 	b, _ := c.Batch()
@@ -394,7 +395,7 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 // at the same times, one with such changes between them; as of every time,
 // both must give the same units, legend and series.
 func TestAsOfWithOtherChanges(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 14))
 	c := city.New(city.Config{N: 4000, Seed: seed})
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)

@@ -16,6 +16,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 )
 
@@ -115,7 +116,7 @@ func (m *model) randomOps(rng *rand.Rand, ids []string, pts [][2]int32, next *in
 }
 
 func TestUpdatesMatchOracle(t *testing.T) {
-	seed := testSeed(t)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 90))
 	c := city.New(city.Config{N: 20_000, Seed: seed})
 	b, _ := c.Batch()

@@ -2,20 +2,10 @@ package privacy
 
 import (
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
-)
 
-func seed(t *testing.T) uint64 {
-	if s := os.Getenv("SEED"); s != "" {
-		v, _ := strconv.ParseUint(s, 10, 64)
-		return v
-	}
-	v := rand.Uint64() % 1_000_000
-	t.Logf("SEED=%d (set SEED to replay)", v)
-	return v
-}
+	"github.com/roomstate/roomstate/internal/testseed"
+)
 
 // randomTable makes a three-level hierarchy (root, units, leaves) whose
 // rows are sums of their children, with columns total ⊇ matched ⊇ flag.
@@ -52,7 +42,7 @@ func randomTable(rng *rand.Rand) *Table {
 // rows withheld whole, and for every row the withheld children neither
 // give back a single count nor a small sum.
 func TestProtectHolds(t *testing.T) {
-	rng := rand.New(rand.NewPCG(seed(t), 3))
+	rng := rand.New(rand.NewPCG(testseed.Get(t), 3))
 	p := ForK(3)
 	for n := 0; n < 3000; n++ {
 		tb := randomTable(rng)
@@ -221,7 +211,7 @@ func recovered(tb *Table, m Mask, k int64) (row, col int, ok bool) {
 // TestNothingSmallComesBack: on random tables of both kinds, the attack by
 // sums gives back no withheld count from 1 to k−1.
 func TestNothingSmallComesBack(t *testing.T) {
-	rng := rand.New(rand.NewPCG(seed(t), 5))
+	rng := rand.New(rand.NewPCG(testseed.Get(t), 5))
 	p := ForK(3)
 	for n := 0; n < 5000; n++ {
 		tb := randomTable(rng)

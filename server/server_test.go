@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,21 +15,11 @@ import (
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/server"
 	"github.com/roomstate/roomstate/store"
 )
-
-func testSeed(t testing.TB) uint64 {
-	if s := os.Getenv("SEED"); s != "" {
-		v, _ := strconv.ParseUint(s, 10, 64)
-		t.Logf("SEED=%d", v)
-		return v
-	}
-	v := rand.Uint64() % 1_000_000
-	t.Logf("SEED=%d (set SEED to replay)", v)
-	return v
-}
 
 type fixture struct {
 	eng  *engine.Engine
@@ -108,7 +97,7 @@ type polyAnswer struct {
 
 func TestPolygonOverHTTPMatchesEngine(t *testing.T) {
 	f := start(t)
-	rng := rand.New(rand.NewPCG(testSeed(t), 3))
+	rng := rand.New(rand.NewPCG(testseed.Get(t), 3))
 	bs := f.city.Boundaries()
 	for i := 0; i < 40; i++ {
 		b := bs[rng.IntN(len(bs))]

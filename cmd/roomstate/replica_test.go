@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/roomstate/roomstate/internal/testseed"
 )
 
 // health is what /healthz says of a node.
@@ -222,11 +224,7 @@ func TestReplicasKillAndConverge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replica kill test: not in -short")
 	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("SEED=%d", seed)
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 13))
 	dir := genCity(t, 30_000)
 	csv := filepath.Join(dir, "dwellings.csv")
