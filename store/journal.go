@@ -461,42 +461,6 @@ func (s *Store) commitChangesJournal(group []*request) {
 	}
 }
 
-// failAll answers every request of a group with its own refusal or err.
-func (s *Store) failAll(group []*request, p *engine.Prepared, err error) {
-	for i, r := range group {
-		if p.Errs[i] != nil {
-			r.done <- result{err: p.Errs[i]}
-		} else {
-			r.done <- result{err: err}
-		}
-	}
-}
-
-// finish applies the accepted requests of a group, publishes them and
-// answers every request.
-func (s *Store) finish(group []*request, p *engine.Prepared, t time.Time) {
-	if n, _ := p.Accepted(); n == 0 {
-		s.failAll(group, p, nil)
-		return
-	}
-	evs := s.w.Commit(p, t)
-	k := 0
-	for i, r := range group {
-		if p.Errs[i] != nil {
-			r.done <- result{err: p.Errs[i]}
-			continue
-		}
-		s.feed.publish(evs[i])
-		who := *r.who
-		who.Time = t
-		s.audit.record(evs[i], &who)
-		s.sinceSnap += len(evs[i])
-		r.done <- result{evs: evs[i]}
-		k++
-	}
-	s.statsGroup = k
-}
-
 // commitSchemeJournal stores a scheme put through the journal.
 func (s *Store) commitSchemeJournal(req *request) {
 	j := s.opts.Journal

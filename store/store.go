@@ -560,13 +560,12 @@ func (s *Store) commitChanges(group []*request) {
 	p := s.w.Prepare(reqs)
 	var accepted []*request
 	for i, r := range group {
-		if p.Errs[i] != nil {
-			r.done <- result{err: p.Errs[i]}
-			continue
+		if p.Errs[i] == nil {
+			accepted = append(accepted, r)
 		}
-		accepted = append(accepted, r)
 	}
 	if len(accepted) == 0 {
+		s.failAll(group, p, nil)
 		return
 	}
 	t := s.now()
@@ -588,16 +587,36 @@ func (s *Store) commitChanges(group []*request) {
 			err = s.append(recs)
 		}
 		if err != nil {
-			for _, r := range accepted {
-				r.done <- result{err: err}
-			}
+			s.failAll(group, p, err)
 			return
 		}
+	}
+	s.finish(group, p, t)
+}
+
+// failAll answers every request of a group with its own refusal or err.
+func (s *Store) failAll(group []*request, p *engine.Prepared, err error) {
+	for i, r := range group {
+		if p.Errs[i] != nil {
+			r.done <- result{err: p.Errs[i]}
+		} else {
+			r.done <- result{err: err}
+		}
+	}
+}
+
+// finish applies the accepted requests of a group, publishes them and
+// answers every request.
+func (s *Store) finish(group []*request, p *engine.Prepared, t time.Time) {
+	if n, _ := p.Accepted(); n == 0 {
+		s.failAll(group, p, nil)
+		return
 	}
 	evs := s.w.Commit(p, t)
 	k := 0
 	for i, r := range group {
 		if p.Errs[i] != nil {
+			r.done <- result{err: p.Errs[i]}
 			continue
 		}
 		s.feed.publish(evs[i])
