@@ -130,15 +130,24 @@ func (c *Cache) FindGeometry(mp orb.MultiPolygon, text []byte) *engine.Area {
 	k := c.geomKey(mp)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e := c.keptGeometry(k, mp, text); e != nil {
+		c.geomHits.Add(1)
+		return e.area
+	}
+	c.misses.Add(1)
+	return nil
+}
+
+// keptGeometry returns the entry of geometry mp (hashed to k), used now and
+// found by text next time, or nil. Caller holds c.mu.
+func (c *Cache) keptGeometry(k uint64, mp orb.MultiPolygon, text []byte) *entry {
 	for _, e := range c.byGeom[k] {
 		if sameGeometry(e.geom, mp) {
 			c.touch(e)
 			c.addText(e, text)
-			c.geomHits.Add(1)
-			return e.area
+			return e
 		}
 	}
-	c.misses.Add(1)
 	return nil
 }
 
@@ -152,12 +161,8 @@ func (c *Cache) Add(text []byte, mp orb.MultiPolygon, a *engine.Area) {
 	k := c.geomKey(mp)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.byGeom[k] {
-		if sameGeometry(e.geom, mp) {
-			c.touch(e)
-			c.addText(e, text)
-			return
-		}
+	if c.keptGeometry(k, mp, text) != nil {
+		return
 	}
 	e := &entry{area: a, geom: copyGeometry(mp), gkey: k}
 	e.size = e.measure()
