@@ -4,6 +4,7 @@
 // (eta); drawn with uPlot (embedded in the binary, /assets/uplot/).
 // Counts withheld from viewers (null) are gaps, never zeros.
 import uPlot from '/assets/uplot/uPlot.esm.js';
+import { Chart } from './chart.js';
 
 const HEIGHT = 180;
 const DAY = 86400;
@@ -59,18 +60,9 @@ export function burndownSeries(c) {
 
 // Burndown draws the chart into el and writes what the cursor points at
 // into readout.
-export class Burndown {
+export class Burndown extends Chart {
   constructor(el, readout) {
-    this.el = el;
-    this.readout = readout;
-    this.plot = null;
-    new ResizeObserver(() => this.resize()).observe(el);
-  }
-
-  width() { return Math.max(200, Math.floor(this.el.clientWidth)); }
-
-  resize() {
-    if (this.plot && this.el.clientWidth > 0 && this.plot.width !== this.width()) this.plot.setSize({ width: this.width(), height: HEIGHT });
+    super(el, readout, HEIGHT);
   }
 
   // draw shows data (burndownSeries) with the series' labels {remaining,
@@ -129,11 +121,5 @@ export class Burndown {
     const parts = series.map((s, k) => [s.label, u.data[k + 1][i]]).filter(([, v]) => v !== null && v !== undefined)
       .map(([l, v]) => `${l} ${fmtCount.format(Math.round(v))}`);
     this.readout.textContent = [dateOf(u.data[0][i]), ...parts].join(' · ');
-  }
-
-  clear() {
-    if (this.plot) this.plot.destroy();
-    this.plot = null;
-    this.readout.textContent = '';
   }
 }

@@ -3,6 +3,7 @@
 // /assets/uplot/). Counts withheld from viewers (null) are gaps.
 import uPlot from '/assets/uplot/uPlot.esm.js';
 import { serverOffsetMin } from './asof.js';
+import { Chart } from './chart.js';
 
 const HEIGHT = 170;
 
@@ -54,18 +55,9 @@ function decades(max) {
 // Trend draws into a container and redraws with new data or size; what the
 // cursor points at is written into readout (the chart has no legend of its
 // own: the dashboard's legend above it names the colours).
-export class Trend {
+export class Trend extends Chart {
   constructor(el, readout) {
-    this.el = el;
-    this.readout = readout;
-    this.plot = null;
-    new ResizeObserver(() => this.resize()).observe(el);
-  }
-
-  width() { return Math.max(200, Math.floor(this.el.clientWidth)); }
-
-  resize() {
-    if (this.plot && this.plot.width !== this.width()) this.plot.setSize({ width: this.width(), height: HEIGHT });
+    super(el, readout, HEIGHT);
   }
 
   // draw shows times (Unix seconds) and, per state, {label, color, values}
@@ -118,11 +110,5 @@ export class Trend {
     }
     const parts = states.map((s) => `${s.label} ${s.values[i] === null ? '—' : fmtCount.format(s.values[i])}`);
     this.readout.textContent = `${pointLabel(u.data[0][i])} · ${parts.join(' · ')}`;
-  }
-
-  clear() {
-    if (this.plot) this.plot.destroy();
-    this.plot = null;
-    this.readout.textContent = '';
   }
 }
