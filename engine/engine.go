@@ -300,7 +300,9 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	e.pool.Put(sc)
 	if isPast {
 		box := q.Region.BBox()
-		e.correctPolygon(st, q, level, x, e.pastIn(st, v, &box, q.Region.Locate), res)
+		pa := e.pastIn(st, v, &box, q.Region, false)
+		e.correctPolygon(st, q, level, x, pa, res)
+		pa.release()
 	}
 	return nil
 }

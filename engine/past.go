@@ -9,6 +9,7 @@ import (
 	"github.com/roomstate/roomstate/expr"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -86,10 +87,22 @@ func fromRecord(r *history.Record) dstate {
 		room: r.Room, floor: r.Floor, low: r.Low, high: r.High}
 }
 
-// nowState returns dwelling did's current state (exists false once deleted).
-func (st *state) nowState(did uint32) dstate {
+// countState returns what counting the dwelling in slot p needs: its
+// place, area, building and flags, not its id, unit, room or floor (each
+// column read is a cache miss in a large city).
+func (st *state) countState(p uint32) dstate {
+	low, high := st.flagBits(p)
+	return dstate{exists: true, lon: st.lon[p], lat: st.lat[p], area: st.area[p], bld: st.bld[p], low: low, high: high}
+}
+
+// nowState returns dwelling did's current state (exists false once
+// deleted): whole with rooms, else only what counting needs (countState).
+func (st *state) nowState(did uint32, rooms bool) dstate {
 	if int(did) >= len(st.slotOf) || st.slotOf[did] < 0 {
 		return dstate{}
+	}
+	if !rooms {
+		return st.countState(uint32(st.slotOf[did]))
 	}
 	return st.stateOf(uint32(st.slotOf[did]))
 }
@@ -127,28 +140,43 @@ func (w *Writer) logChange(st *state, ev *Event, ms int64, before dstate) {
 	}
 }
 
-// stateBefore returns the state of the dwelling changed by version v just
-// before that change; now is its state now. Caller holds the read lock.
-func (e *Engine) stateBefore(v uint64, now *dstate) dstate {
+// stateBefore returns the state of dwelling did just before the change of
+// version v, and its state now (without its place when stayed and !place,
+// with ids, units, rooms and floors when rooms). stayed reports that the
+// dwelling has not been put or deleted since v: it was where it is now,
+// and every change of it since v is indexed there. Caller holds the read
+// lock.
+func (e *Engine) stateBefore(st *state, did uint32, v uint64, rooms, place bool) (then, now dstate, stayed bool) {
 	h := e.hist
-	en := h.At(v)
-	if en.Before != nil {
-		return fromRecord(en.Before)
+	rec, low, high := h.Before(v)
+	if rec != nil {
+		return fromRecord(rec), st.nowState(did, rooms), false
 	}
 	// a flag change: the place is the one the dwelling had then, which is
 	// the one before its next put or delete, or its place now
-	d := *now
-	if s, ok := h.NextPlaceChange(en.DID, v); ok {
-		d = fromRecord(h.At(s).Before)
+	if s, moved := h.NextPlaceChange(did, v); moved {
+		then = fromRecord(h.At(s).Before)
+		then.low, then.high = low, high
+		return then, st.nowState(did, rooms), false
 	}
-	d.low, d.high = en.Low, h.High(v)
-	return d
+	if !place && !rooms {
+		p := uint32(st.slotOf[did]) // it has not been deleted since
+		now.low, now.high = st.flagBits(p)
+		now.exists, now.area, now.bld = true, st.area[p], st.bld[p]
+	} else {
+		now = st.nowState(did, rooms)
+	}
+	then = now
+	then.low, then.high = low, high
+	return then, now, true
 }
 
 // delta is one dwelling changed since a past version: its state now and
-// then.
+// then. inside reports that both are at a place in pastIn's region, not
+// read (lon and lat are zero).
 type delta struct {
 	did       uint32
+	inside    bool
 	now, then dstate
 }
 
@@ -157,6 +185,17 @@ type delta struct {
 type past struct {
 	v      Version
 	deltas []delta
+}
+
+// pasts are past answers' lists, reused (a district a day back holds
+// thousands of deltas of two states each).
+var pasts = sync.Pool{New: func() any { return new(past) }}
+
+// release returns pa to the pool: the caller holds nothing of it.
+func (pa *past) release() {
+	clear(pa.deltas) // states hold strings and slices
+	pa.deltas = pa.deltas[:0]
+	pasts.Put(pa)
 }
 
 // changed reports whether dwelling did changed since pa.v.
@@ -184,26 +223,50 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 }
 
 // changeBufs are pastIn's scratch lists, reused.
-var changeBufs = sync.Pool{New: func() any { return new([]uint64) }}
+var changeBufs = sync.Pool{New: func() any { return new(changeBuf) }}
+
+// changeBuf is pastIn's scratch: changes as keys, their sort's scratch,
+// and the changes found in a box with their positions.
+type changeBuf struct {
+	keys, scratch []uint64
+	found         []foundChange
+}
+
+// foundChange is a change indexed in a box: its key and the position.
+type foundChange struct {
+	key      uint64
+	lon, lat int32
+}
 
 // pastIn collects the dwellings changed after v that may lie in box (all
-// when box is nil) and, when inside is given, at a position it accepts:
-// a dwelling's place now and its place at v are both positions its changes
+// when box is nil) and, when rg is given, at a position in it: a
+// dwelling's place now and its place at v are both positions its changes
 // after v are indexed at, so a dwelling none of whose positions is inside
-// counts neither now nor then. Caller holds the read lock.
-func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, lat int32) bool) *past {
+// counts neither now nor then. With rooms, the states carry ids, units,
+// rooms and floors (room-state maps), else only what counting needs. The
+// caller may release the answer. Caller holds the read lock.
+func (e *Engine) pastIn(st *state, v Version, box *[4]int32, rg *region.Region, rooms bool) *past {
 	// each change as did<<32 | (version − v): one sort puts a dwelling's
 	// changes together, its first after v first (fewer than 2³² changes
 	// are retained)
-	buf := changeBufs.Get().(*[]uint64)
-	cs := (*buf)[:0]
-	defer func() { *buf = cs[:0]; changeBufs.Put(buf) }()
+	buf := changeBufs.Get().(*changeBuf)
+	cs := buf.keys[:0]
+	defer func() { buf.keys = cs[:0]; changeBufs.Put(buf) }()
 	if box != nil {
+		found := buf.found[:0]
 		e.hist.Search(*box, uint64(v), func(ver uint64, lon, lat int32) {
-			if inside == nil || inside(lon, lat) {
-				cs = append(cs, uint64(e.hist.DID(ver))<<32|(ver-uint64(v)))
-			}
+			found = append(found, foundChange{key: uint64(e.hist.DID(ver))<<32 | (ver - uint64(v)), lon: lon, lat: lat})
 		})
+		locate := func(lon, lat int32) bool { return true }
+		if rg != nil {
+			locate = rg.Locator(len(found))
+		}
+		for _, f := range found {
+			if locate(f.lon, f.lat) {
+				cs = append(cs, f.key)
+			}
+		}
+		buf.found = found[:0]
 	} else {
 		e.hist.Scan(uint64(v), func(ver uint64) {
 			if _, kind := e.hist.AreaOf(ver); kind != history.Other { // Other: no dwelling changed
@@ -211,21 +274,28 @@ func (e *Engine) pastIn(st *state, v Version, box *[4]int32, inside func(lon, la
 			}
 		})
 	}
-	slices.Sort(cs)
+	buf.scratch = sortUint64s(cs, buf.scratch)
 	n := 0
 	for i := range cs {
 		if i == 0 || cs[i-1]>>32 != cs[i]>>32 {
 			n++
 		}
 	}
-	pa := &past{v: v, deltas: make([]delta, 0, n)}
+	pa := pasts.Get().(*past)
+	pa.v = v
+	pa.deltas = slices.Grow(pa.deltas[:0], n)[:n]
+	k := 0
 	for i, c := range cs {
 		if i > 0 && cs[i-1]>>32 == c>>32 {
 			continue
 		}
-		did := uint32(c >> 32)
-		now := st.nowState(did)
-		pa.deltas = append(pa.deltas, delta{did: did, now: now, then: e.stateBefore(uint64(v)+c&0xffffffff, &now)})
+		dl := &pa.deltas[k]
+		k++
+		dl.did = uint32(c >> 32)
+		// a dwelling that stayed put was found inside at its one place:
+		// where that is need not be read
+		dl.then, dl.now, dl.inside = e.stateBefore(st, dl.did, uint64(v)+c&0xffffffff, rooms, rg == nil)
+		dl.inside = dl.inside && rg != nil
 	}
 	return pa
 }
@@ -308,17 +378,20 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 		}
 	}
 	// most changes leave a dwelling where it was: its place is tested once
+	locate := q.Region.Locator(2 * len(pa.deltas))
 	var lastLon, lastLat int32
 	lastIn, tested := false, false
-	add := func(d *dstate, sign int64) {
+	add := func(d *dstate, sign int64, inside bool) {
 		if !d.exists {
 			return
 		}
-		if !tested || d.lon != lastLon || d.lat != lastLat {
-			lastLon, lastLat, lastIn, tested = d.lon, d.lat, q.Region.Locate(d.lon, d.lat), true
-		}
-		if !lastIn {
-			return
+		if !inside {
+			if !tested || d.lon != lastLon || d.lat != lastLat {
+				lastLon, lastLat, lastIn, tested = d.lon, d.lat, locate(d.lon, d.lat), true
+			}
+			if !lastIn {
+				return
+			}
 		}
 		contribution(acc, d, x, sign)
 		if groups != nil {
@@ -332,8 +405,9 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 		}
 	}
 	for i := range pa.deltas {
-		add(&pa.deltas[i].now, -1)
-		add(&pa.deltas[i].then, 1)
+		dl := &pa.deltas[i]
+		add(&dl.now, -1, dl.inside)
+		add(&dl.then, 1, dl.inside)
 	}
 	res.Total, res.Matched = acc[0], acc[1]
 	res.Flags = append(res.Flags[:0], acc[2:]...)
@@ -593,14 +667,14 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		if ok {
 			after = states[w]
 		} else {
-			after = st.nowState(en.DID)
+			after = st.nowState(en.DID, false)
 		}
 		var before dstate
 		if en.Before != nil {
 			before = fromRecord(en.Before)
 		} else {
 			before = after
-			before.low, before.high = en.Low, e.hist.High(uint64(v))
+			_, before.low, before.high = e.hist.Before(uint64(v))
 		}
 		if after.exists && in(after.area) {
 			contribution(acc, &after, x, -1)

@@ -324,6 +324,21 @@ func (l *Log) At(v uint64) Entry {
 	return e
 }
 
+// Before returns what the log keeps of the dwelling just before the
+// change of version v, reading no other column: for a put or a delete the
+// record before it (rec), for a flags change its flags then (0–63 in low,
+// the higher ones in high, nil when none).
+func (l *Log) Before(v uint64) (rec *Record, low uint64, high []uint16) {
+	i := l.local(l.global(v))
+	switch a := l.c.aux[i]; {
+	case a >= 0:
+		return &l.recs[a], 0, nil
+	case a <= -2: // a flags change of a dwelling with flags ≥ 64
+		return nil, l.c.low[i], l.highs[-2-a]
+	}
+	return nil, l.c.low[i], nil
+}
+
 // DID returns the dwelling changed by version v.
 func (l *Log) DID(v uint64) uint32 { return l.c.did[l.local(l.global(v))] }
 
@@ -334,15 +349,6 @@ func (l *Log) DID(v uint64) uint32 { return l.c.did[l.local(l.global(v))] }
 func (l *Log) AreaOf(v uint64) (uint32, Kind) {
 	i := l.local(l.global(v))
 	return l.c.area[i], l.c.kind[i]
-}
-
-// High returns the flags ≥ 64 the dwelling had before the change of
-// version v (a flags change), nil when none.
-func (l *Log) High(v uint64) []uint16 {
-	if a := l.c.aux[l.local(l.global(v))]; a <= -2 && l.c.kind[l.local(l.global(v))] == Flags {
-		return l.highs[-2-a]
-	}
-	return nil
 }
 
 // NextPlaceChange returns the version of dwelling did's first put or delete

@@ -25,16 +25,19 @@ func star(rnd *rand.Rand, c orb.Point, r float64, n int, ccw bool) orb.Ring {
 	return append(ring, ring[0])
 }
 
-// TestLocateIsContains: the band locator answers as the brute-force test
-// does, on concave polygons with holes, multipolygons, axis-parallel and long
-// edges, at random points, at vertices and on edges.
+// TestLocateIsContains: the band locator and the raster of LocateMany
+// answer as the brute-force test does, on concave polygons with holes,
+// multipolygons, axis-parallel and long edges, tiny ones, at random points,
+// at vertices, on edges and a unit off them.
 func TestLocateIsContains(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 9))
 	for round := range 200 {
 		var mp orb.MultiPolygon
-		switch round % 4 {
+		switch round % 5 {
 		case 0: // a rectangle: four long edges
 			mp = orb.MultiPolygon{{{{121, 31}, {121.01, 31}, {121.01, 31.02}, {121, 31.02}, {121, 31}}}}
+		case 1: // a star a few fixed-point units across: fewer units than raster cells
+			mp = orb.MultiPolygon{{star(rnd, orb.Point{121, 31}, 2e-6, 3+rnd.IntN(400), true)}}
 		default:
 			for p := range 1 + round%3 {
 				c := orb.Point{121 + 0.05*float64(p), 31}
@@ -63,10 +66,17 @@ func TestLocateIsContains(t *testing.T) {
 				pts = append(pts, [2]int32{(e.X1 + e.X2) / 2, (e.Y1 + e.Y2) / 2})
 			}
 			pts = append(pts, [2]int32{e.X1, e.Y2}, [2]int32{e.X2, e.Y1})
+			for _, d := range [][2]int32{{1, 0}, {-1, 0}, {0, 1}, {0, -1}} {
+				pts = append(pts, [2]int32{e.X1 + d[0], e.Y1 + d[1]})
+			}
 		}
 		for _, p := range pts {
-			if got, want := rg.Locate(p[0], p[1]), rg.Contains(p[0], p[1]); got != want {
+			want := rg.Contains(p[0], p[1])
+			if got := rg.Locate(p[0], p[1]); got != want {
 				t.Fatalf("round %d: point %v: Locate %v, Contains %v", round, p, got, want)
+			}
+			if got := rg.LocateMany(p[0], p[1]); got != want {
+				t.Fatalf("round %d: point %v: LocateMany %v, Contains %v", round, p, got, want)
 			}
 		}
 	}
@@ -86,7 +96,7 @@ func TestLocateOneRowRegion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range [][2]int32{{1210500000, 310000000}, {1210500000, 310000001}, {1210500000, 310000002}, {1200000000, 310000000}, {1210000000, 310000001}} {
-		if rg.Locate(p[0], p[1]) != rg.Contains(p[0], p[1]) {
+		if rg.Locate(p[0], p[1]) != rg.Contains(p[0], p[1]) || rg.LocateMany(p[0], p[1]) != rg.Contains(p[0], p[1]) {
 			t.Fatalf("point %v", p)
 		}
 	}

@@ -39,8 +39,9 @@ type Edge struct {
 // holes. Its boundary belongs to it. A Region is immutable.
 type Region struct {
 	edges []Edge
-	bbox  [4]int32 // min lon, min lat, max lon, max lat
-	loc   locator  // bands for Locate, built on first use
+	bbox  [4]int32      // min lon, min lat, max lon, max lat
+	loc   locator       // bands for Locate, built on first use
+	cells rasterLocator // cells for LocateMany, built on first use
 }
 
 // Bound returns the region's bounding box in degrees.
@@ -59,11 +60,14 @@ func (rg *Region) NumEdges() int { return len(rg.edges) }
 func (rg *Region) Edges() []Edge { return rg.edges }
 
 // Bytes is about the memory the region holds: its edges and, once built,
-// the bands of Locate.
+// the bands of Locate and the cells of LocateMany.
 func (rg *Region) Bytes() int {
 	n := int(unsafe.Sizeof(*rg)) + int(unsafe.Sizeof(Edge{}))*cap(rg.edges)
 	if bs := rg.loc.built(); bs != nil {
 		n += int(unsafe.Sizeof(*bs)) + 4*cap(bs.off) + int(unsafe.Sizeof(Edge{}))*cap(bs.edges)
+	}
+	if rs := rg.cells.built(); rs != nil {
+		n += int(unsafe.Sizeof(*rs)) + cap(rs.cell)
 	}
 	return n
 }
