@@ -26,7 +26,7 @@ const (
 
 // rasterLocator holds a region's raster, built on first use.
 type rasterLocator struct {
-	once sync.Once
+	once  sync.Once
 	r     *raster
 	done  atomic.Bool
 	asked atomic.Int64 // points asked about through Locator before it is built
