@@ -314,7 +314,7 @@ func (e *Engine) Grid(q *GridQuery) (*GridResult, error) {
 	}
 	var pa *past
 	if isPast {
-		pa = e.pastIn(st, v, bb, nil, false)
+		pa = e.pastIn(st, v, pastAsk{box: bb})
 		defer pa.release()
 	}
 	a.deadline = q.Deadline
@@ -575,7 +575,7 @@ func (e *Engine) unitAggregator(st *state, level Level, where string, at AsOf, k
 	}
 	a.byLevel(level, keep)
 	if isPast {
-		a.addPast(e.pastIn(st, v, nil, nil, false), a.x, func(d *dstate) (uint64, bool) {
+		a.addPast(e.pastIn(st, v, pastAsk{}), a.x, func(d *dstate) (uint64, bool) {
 			at := st.areas[d.area]
 			if keep != nil && !keep(at) {
 				return 0, false

@@ -300,7 +300,7 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	e.pool.Put(sc)
 	if isPast {
 		box := q.Region.BBox()
-		pa := e.pastIn(st, v, &box, q.Region, false)
+		pa := e.pastIn(st, v, pastAsk{box: &box, rg: q.Region, building: q.GroupBy != "" && level == LevelBuilding})
 		e.correctPolygon(st, q, level, x, pa, res)
 		pa.release()
 	}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"cmp"
+	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -117,6 +119,9 @@ func (w *Writer) logChange(st *state, ev *Event, ms int64, before dstate) {
 	switch ev.Op {
 	case OpFlags:
 		e.Kind, e.Area, e.Low = history.Flags, before.area, before.low
+		// what it flipped: the flags after are then known from the log
+		low, high := st.flagBits(uint32(st.slotOf[ev.did]))
+		e.Flipped, e.FlippedAll = low^before.low, slices.Equal(high, before.high)
 	case OpPut:
 		p := uint32(st.slotOf[ev.did])
 		e.Kind, e.Area = history.Put, st.area[p]
@@ -230,6 +235,7 @@ var changeBufs = sync.Pool{New: func() any { return new(changeBuf) }}
 type changeBuf struct {
 	keys, scratch []uint64
 	found         []foundChange
+	runs          []int
 }
 
 // foundChange is a change indexed in a box: its key and the position.
@@ -238,28 +244,38 @@ type foundChange struct {
 	lon, lat int32
 }
 
-// pastIn collects the dwellings changed after v that may lie in box (all
-// when box is nil) and, when rg is given, at a position in it: a
+// pastAsk is what a question as of a past version asks pastIn for.
+type pastAsk struct {
+	// box: only the dwellings changed at a position in it (all when nil);
+	// rg: only those at a position in the region, which lies in box
+	box *[4]int32
+	rg  *region.Region
+	// rooms: states with ids, units, rooms and floors (room-state maps),
+	// else only what counting needs; building: the buildings of the
+	// dwellings found in rg (their places are not read)
+	rooms, building bool
+}
+
+// pastIn collects the dwellings changed after v that ask names: a
 // dwelling's place now and its place at v are both positions its changes
-// after v are indexed at, so a dwelling none of whose positions is inside
-// counts neither now nor then. With rooms, the states carry ids, units,
-// rooms and floors (room-state maps), else only what counting needs. The
-// caller may release the answer. Caller holds the read lock.
-func (e *Engine) pastIn(st *state, v Version, box *[4]int32, rg *region.Region, rooms bool) *past {
+// after v are indexed at, so a dwelling none of whose positions is in the
+// region counts neither now nor then. The caller may release the answer.
+// Caller holds the read lock.
+func (e *Engine) pastIn(st *state, v Version, ask pastAsk) *past {
 	// each change as did<<32 | (version − v): one sort puts a dwelling's
 	// changes together, its first after v first (fewer than 2³² changes
 	// are retained)
 	buf := changeBufs.Get().(*changeBuf)
 	cs := buf.keys[:0]
 	defer func() { buf.keys = cs[:0]; changeBufs.Put(buf) }()
-	if box != nil {
+	if ask.box != nil {
 		found := buf.found[:0]
-		e.hist.Search(*box, uint64(v), func(ver uint64, lon, lat int32) {
+		e.hist.Search(*ask.box, uint64(v), func(ver uint64, lon, lat int32) {
 			found = append(found, foundChange{key: uint64(e.hist.DID(ver))<<32 | (ver - uint64(v)), lon: lon, lat: lat})
 		})
 		locate := func(lon, lat int32) bool { return true }
-		if rg != nil {
-			locate = rg.Locator(len(found))
+		if ask.rg != nil {
+			locate = ask.rg.Locator(len(found))
 		}
 		for _, f := range found {
 			if locate(f.lon, f.lat) {
@@ -275,42 +291,111 @@ func (e *Engine) pastIn(st *state, v Version, box *[4]int32, rg *region.Region, 
 		})
 	}
 	buf.scratch = sortUint64s(cs, buf.scratch)
-	n := 0
-	for i := range cs {
-		if i == 0 || cs[i-1]>>32 != cs[i]>>32 {
-			n++
+	// each dwelling's changes since v as a run of cs, its first first:
+	// runs[k] is where the k-th ends
+	runs := buf.runs[:0]
+	for i := 1; i <= len(cs); i++ {
+		if i == len(cs) || cs[i-1]>>32 != cs[i]>>32 {
+			runs = append(runs, i)
 		}
 	}
+	defer func() { buf.runs = runs[:0] }()
+	n := len(runs)
 	pa := pasts.Get().(*past)
 	pa.v = v
 	pa.deltas = slices.Grow(pa.deltas[:0], n)[:n]
-	k := 0
-	for i, c := range cs {
-		if i > 0 && cs[i-1]>>32 == c>>32 {
-			continue
+	// a dwelling found in the region and not put or deleted since v is
+	// read from the log alone when its flags after its last change are
+	// there: its place is in the region, its area that of its changes
+	fromLog := ask.rg != nil && !ask.rooms && st.nFlags() <= 64
+	fill := func(from, to int) {
+		for k := from; k < to; k++ {
+			start := 0
+			if k > 0 {
+				start = runs[k-1]
+			}
+			first, last := uint64(v)+cs[start]&0xffffffff, uint64(v)+cs[runs[k]-1]&0xffffffff
+			dl := &pa.deltas[k]
+			dl.did = uint32(cs[start] >> 32)
+			if fromLog && e.stayedInLog(dl, cs[start:runs[k]], uint64(v), first, last) {
+				if ask.building {
+					dl.now.bld = st.bld[st.slotOf[dl.did]]
+					dl.then.bld = dl.now.bld
+				}
+				continue
+			}
+			// a dwelling that stayed put was found in the region at its
+			// one place: where that is need not be read
+			dl.then, dl.now, dl.inside = e.stateBefore(st, dl.did, first, ask.rooms, ask.rg == nil)
+			dl.inside = dl.inside && ask.rg != nil
 		}
-		dl := &pa.deltas[k]
-		k++
-		dl.did = uint32(c >> 32)
-		// a dwelling that stayed put was found inside at its one place:
-		// where that is need not be read
-		dl.then, dl.now, dl.inside = e.stateBefore(st, dl.did, uint64(v)+c&0xffffffff, rooms, rg == nil)
-		dl.inside = dl.inside && rg != nil
 	}
+	if n < parallelDeltas || runtime.GOMAXPROCS(0) < 2 {
+		fill(0, n)
+		return pa
+	}
+	// each state read is a cache miss or two: two cores wait for them
+	// side by side
+	var half sync.WaitGroup
+	half.Go(func() { fill(n/2, n) })
+	fill(0, n/2)
+	half.Wait()
 	return pa
 }
+
+// stayedInLog fills dl from the log alone when every change of its
+// dwelling found in the region since v (keys, the first of version first,
+// the last of version last) is a flags change and the flags after the last
+// are known: the dwelling was then where those changes were found, and any
+// put or delete of it since v would have been found there too. ok is false
+// otherwise, dl untouched. Caller holds the read lock.
+func (e *Engine) stayedInLog(dl *delta, keys []uint64, v, first, last uint64) bool {
+	h := e.hist
+	area, kind := h.AreaOf(first)
+	if kind != history.Flags {
+		return false
+	}
+	for _, k := range keys[1:] {
+		if _, kind := h.AreaOf(v + k&0xffffffff); kind != history.Flags {
+			return false
+		}
+	}
+	after, ok := h.FlagsAfter(last)
+	if !ok {
+		return false
+	}
+	_, before, high := h.Before(first)
+	if high != nil {
+		return false
+	}
+	dl.then = dstate{exists: true, area: area, low: before}
+	dl.now = dstate{exists: true, area: area, low: after}
+	dl.inside = true
+	return true
+}
+
+// parallelDeltas is the number of changed dwellings from which pastIn
+// reads their states on two goroutines: waking the other core costs
+// microseconds on a virtual machine, a few hundred states' worth.
+const parallelDeltas = 2048
 
 // contribution adds sign × a dwelling's counts under x to acc (total,
 // matched, per flag).
 func contribution(acc []int64, d *dstate, x *expr.Expr, sign int64) {
 	acc[0] += sign
-	if !x.EvalSet(d.has) {
+	if !x.IsTrue() && !x.EvalSet(d.has) {
 		return
 	}
 	acc[1] += sign
-	for f := 0; f < len(acc)-2; f++ {
-		if d.has(FlagID(f)) {
-			acc[2+f] += sign
+	flags := acc[2:]
+	for low := d.low; low != 0; low &= low - 1 {
+		if f := bits.TrailingZeros64(low); f < len(flags) {
+			flags[f] += sign
+		}
+	}
+	for _, f := range d.high {
+		if int(f) < len(flags) {
+			flags[f] += sign
 		}
 	}
 }

@@ -75,7 +75,7 @@ func (e *Engine) Pieces(where string, at AsOf) (*PieceTable, error) {
 	}
 	var pa *past
 	if isPast {
-		pa = e.pastIn(st, v, nil, nil, false)
+		pa = e.pastIn(st, v, pastAsk{})
 	}
 	for bi := range st.blds {
 		b := &st.blds[bi]

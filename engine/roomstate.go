@@ -123,7 +123,7 @@ func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMa
 	if ok && isPast {
 		// the building's dwellings then: those here now and unchanged, and
 		// the changed ones that were here then, wherever they are now
-		if m, ok := st.pastBuildingMap(bi, sc, e.pastIn(st, v, nil, nil, true), nil); ok {
+		if m, ok := st.pastBuildingMap(bi, sc, e.pastIn(st, v, pastAsk{rooms: true}), nil); ok {
 			out.Buildings = []BuildingMap{m}
 			e.annotate(st, &out.Buildings[0].Building)
 			return out, nil
@@ -161,7 +161,7 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 	}
 	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: v}
 	if isPast {
-		pa := e.pastIn(st, v, nil, nil, true)
+		pa := e.pastIn(st, v, pastAsk{rooms: true})
 		keep := func(d *dstate) bool { return st.areas[d.area][level] == u }
 		for bi := range st.blds {
 			if m, ok := st.pastBuildingMap(uint32(bi), sc, pa, keep); ok {

@@ -359,7 +359,7 @@ func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, 
 		out = append(out, LegendEntry{Rule: *sc.Rule(i), Count: int(n)})
 	}
 	if isPast {
-		for _, d := range e.pastIn(st, v, nil, nil, false).deltas {
+		for _, d := range e.pastIn(st, v, pastAsk{}).deltas {
 			for _, side := range [2]struct {
 				d    *dstate
 				sign int
@@ -377,7 +377,7 @@ func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, 
 // counts the changed dwellings touch are taken from their states then.
 func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.Compiled,
 	summarise func(bi uint32, flags []int64) TileBuilding, v Version) (*TileData, error) {
-	pa := e.pastIn(st, v, nil, nil, false)
+	pa := e.pastIn(st, v, pastAsk{})
 	touched := map[uint32]bool{}
 	for _, dl := range pa.deltas {
 		for _, d := range [2]*dstate{&dl.now, &dl.then} {

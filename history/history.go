@@ -12,6 +12,7 @@
 package history
 
 import (
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -57,6 +58,12 @@ type Entry struct {
 	// Before is the record before a put or a delete (Exists false for a put
 	// that created the dwelling); nil for flag changes.
 	Before *Record
+	// Flipped is, for a flags change, the flags 0–63 it flipped; FlippedAll
+	// says that those are all it flipped (no flag ≥ 64). The log keeps it
+	// when it is one flag or none: then the flags after the change are
+	// known without the dwelling (FlagsAfter).
+	Flipped    uint64
+	FlippedAll bool
 }
 
 // entry columns, per retained change, in version order
@@ -66,7 +73,35 @@ type columns struct {
 	area []uint32
 	low  []uint64
 	aux  []int32 // Flags: -1 (or -2-k: High flags before, in highs[k]); Put/Delete: index into recs; Other: -1
-	kind []Kind
+	code []uint8 // the kind, and for a flags change what it flipped (see codeOf)
+}
+
+// the codes of a change beyond its kind: a flags change that flipped no
+// flag, or flag f (0–63) alone; codes below are the kinds themselves (for
+// Flags: flips not known, or more than one)
+const (
+	codeFlippedNone = 4
+	codeFlipped0    = 5
+)
+
+// codeOf is the code of a change of kind k that flipped flags (all of
+// them when all).
+func codeOf(k Kind, flipped uint64, all bool) uint8 {
+	switch {
+	case k != Flags || !all || bits.OnesCount64(flipped) > 1:
+		return uint8(k)
+	case flipped == 0:
+		return codeFlippedNone
+	}
+	return codeFlipped0 + uint8(bits.TrailingZeros64(flipped))
+}
+
+// kindOf is the kind of a change of code c.
+func kindOf(c uint8) Kind {
+	if c >= codeFlippedNone {
+		return Flags
+	}
+	return Kind(c)
 }
 
 // point is one change indexed at one position.
@@ -205,7 +240,7 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 	l.c.area = append(l.c.area, e.Area)
 	l.c.low = append(l.c.low, e.Low)
 	l.c.aux = append(l.c.aux, aux)
-	l.c.kind = append(l.c.kind, e.Kind)
+	l.c.code = append(l.c.code, codeOf(e.Kind, e.Flipped, e.FlippedAll))
 	for _, p := range pos {
 		l.open = append(l.open, point{lat: p[1], lon: p[0], idx: g})
 	}
@@ -317,7 +352,7 @@ func (l *Log) seal() {
 // At returns the retained change of version v (Oldest < v ≤ Newest).
 func (l *Log) At(v uint64) Entry {
 	i := l.local(l.global(v))
-	e := Entry{Ver: v, Ms: l.c.ms[i], DID: l.c.did[i], Kind: l.c.kind[i], Area: l.c.area[i], Low: l.c.low[i]}
+	e := Entry{Ver: v, Ms: l.c.ms[i], DID: l.c.did[i], Kind: kindOf(l.c.code[i]), Area: l.c.area[i], Low: l.c.low[i]}
 	if a := l.c.aux[i]; a >= 0 {
 		e.Before = &l.recs[a]
 	}
@@ -348,7 +383,22 @@ func (l *Log) DID(v uint64) uint32 { return l.c.did[l.local(l.global(v))] }
 // Before.
 func (l *Log) AreaOf(v uint64) (uint32, Kind) {
 	i := l.local(l.global(v))
-	return l.c.area[i], l.c.kind[i]
+	return l.c.area[i], kindOf(l.c.code[i])
+}
+
+// FlagsAfter returns the flags 0–63 the dwelling had just after the change
+// of version v, when the log knows them without the dwelling: a flags
+// change that flipped one flag or none (and no flag ≥ 64). ok is false for
+// any other change.
+func (l *Log) FlagsAfter(v uint64) (low uint64, ok bool) {
+	i := l.local(l.global(v))
+	switch c := l.c.code[i]; {
+	case c == codeFlippedNone:
+		return l.c.low[i], true
+	case c >= codeFlipped0:
+		return l.c.low[i] ^ 1<<(c-codeFlipped0), true
+	}
+	return 0, false
 }
 
 // NextPlaceChange returns the version of dwelling did's first put or delete
@@ -441,7 +491,7 @@ func (l *Log) Trim(ms int64) {
 	l.c.area = slices.Clone(l.c.area[n:])
 	l.c.low = slices.Clone(l.c.low[n:])
 	l.c.aux = slices.Clone(l.c.aux[n:])
-	l.c.kind = slices.Clone(l.c.kind[n:])
+	l.c.code = slices.Clone(l.c.code[n:])
 	// runs wholly before the new base go; the others keep stale points,
 	// which Search skips
 	kept := l.runs[:0]
@@ -475,7 +525,7 @@ func (l *Log) Trim(ms int64) {
 // Bytes is about how much memory the log holds.
 func (l *Log) Bytes() int64 {
 	n := int64(cap(l.c.ms))*8 + int64(cap(l.c.did))*4 + int64(cap(l.c.area))*4 + int64(cap(l.c.low))*8 +
-		int64(cap(l.c.aux))*4 + int64(cap(l.c.kind)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 +
+		int64(cap(l.c.aux))*4 + int64(cap(l.c.code)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 +
 		int64(cap(l.moved))*8
 	for _, r := range l.runs {
 		n += int64(cap(r.pts)) * 12

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -36,7 +37,8 @@ func TestImportRebuildsIndexes(t *testing.T) {
 		v   uint64
 		pos [2]int32
 	}
-	var indexed []at // every position a change was indexed at
+	var indexed []at                  // every position a change was indexed at
+	flagsAfter := map[uint64]uint64{} // of flags changes: the flags after when the log keeps them, else 0
 	for n := 0; n < 20000; n++ {
 		d := uint32(rng.IntN(len(dw)))
 		p := &dw[d]
@@ -59,7 +61,24 @@ func TestImportRebuildsIndexes(t *testing.T) {
 			e.Kind, e.Before = Delete, &Record{Exists: true, Area: p.area, Lon: p.lon, Lat: p.lat}
 			p.exists = false
 		default:
-			e.Kind = Flags
+			// flags before, and what the change flipped: none, one flag,
+			// several, or one with flags ≥ 64 too (not kept)
+			e.Kind, e.Low = Flags, rng.Uint64()
+			switch rng.IntN(4) {
+			case 0:
+				e.FlippedAll = true
+			case 1:
+				e.Flipped, e.FlippedAll = 1<<rng.IntN(64), true
+			case 2:
+				e.Flipped, e.FlippedAll = rng.Uint64()|3, true
+			default:
+				e.Flipped = 1 << rng.IntN(64)
+			}
+			after := e.Low ^ e.Flipped
+			if !e.FlippedAll || bits.OnesCount64(e.Flipped) > 1 {
+				after = 0 // not known to the log
+			}
+			flagsAfter[e.Ver] = after
 		}
 		l.Append(e, pos...)
 		for _, q := range pos {
@@ -119,6 +138,13 @@ func TestImportRebuildsIndexes(t *testing.T) {
 			slices.Sort(oracle)
 			if !slices.Equal(sa, oracle) {
 				t.Fatalf("%s: search after %d: %d changes, want %d", what, after, len(sa), len(oracle))
+			}
+		}
+		for v := b.Oldest() + 1; v <= b.Newest(); v++ {
+			low, ok := b.FlagsAfter(v)
+			want, isFlags := flagsAfter[v]
+			if ok != (isFlags && want != 0) || low != want {
+				t.Fatalf("%s: flags after %d: %x %v, want %x", what, v, low, ok, want)
 			}
 		}
 		for d := range uint32(len(dw)) {

@@ -19,8 +19,12 @@ type State struct {
 	Low    []byte // uint64
 	Aux    []byte // int32
 	Kind   []byte // uint8
-	Recs   []Record
-	Highs  [][]uint16
+	// Flip is, per flags change, what it flipped: 0 not known (or more than
+	// one flag), 1 none, 2+f flag f alone; empty in states written before
+	// it was kept (every flip then not known).
+	Flip  []byte
+	Recs  []Record
+	Highs [][]uint16
 	// indexed positions: lat, lon (int32) and global index (uint32) each
 	PtLat, PtLon, PtIdx []byte
 }
@@ -52,11 +56,15 @@ func (l *Log) Export() *State {
 		Low:   put64(n, func(i int) uint64 { return c.low[i] }),
 		Aux:   put32(n, func(i int) uint32 { return uint32(c.aux[i]) }),
 		Kind:  make([]byte, n),
+		Flip:  make([]byte, n),
 		Recs:  l.recs,
 		Highs: l.highs,
 	}
-	for i, k := range c.kind {
-		s.Kind[i] = byte(k)
+	for i, k := range c.code {
+		s.Kind[i] = byte(kindOf(k))
+		if k >= codeFlippedNone {
+			s.Flip[i] = 1 + k - codeFlippedNone
+		}
 	}
 	var pts []point
 	for _, r := range l.runs {
@@ -77,7 +85,8 @@ func (l *Log) Export() *State {
 func Import(s *State) (*Log, error) {
 	n := len(s.Ms) / 8
 	bad := func(format string, args ...any) error { return fmt.Errorf("history: "+format, args...) }
-	if len(s.Ms) != 8*n || len(s.DID) != 4*n || len(s.Area) != 4*n || len(s.Low) != 8*n || len(s.Aux) != 4*n || len(s.Kind) != n {
+	if len(s.Ms) != 8*n || len(s.DID) != 4*n || len(s.Area) != 4*n || len(s.Low) != 8*n || len(s.Aux) != 4*n || len(s.Kind) != n ||
+		(len(s.Flip) != n && len(s.Flip) != 0) {
 		return nil, bad("columns of different lengths")
 	}
 	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 {
@@ -87,7 +96,7 @@ func Import(s *State) (*Log, error) {
 		byArea: map[uint32][]uint32{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
-	c.aux, c.kind = make([]int32, n), make([]Kind, n)
+	c.aux, c.code = make([]int32, n), make([]uint8, n)
 	le := binary.LittleEndian
 	for i := 0; i < n; i++ {
 		c.ms[i] = int64(le.Uint64(s.Ms[8*i:]))
@@ -95,11 +104,18 @@ func Import(s *State) (*Log, error) {
 		c.area[i] = le.Uint32(s.Area[4*i:])
 		c.low[i] = le.Uint64(s.Low[8*i:])
 		c.aux[i] = int32(le.Uint32(s.Aux[4*i:]))
-		c.kind[i] = Kind(s.Kind[i])
+		k := Kind(s.Kind[i])
+		c.code[i] = uint8(k)
 		if i > 0 && c.ms[i] < c.ms[i-1] {
 			return nil, bad("times go back at change %d", i)
 		}
-		switch k := c.kind[i]; {
+		if len(s.Flip) == n && s.Flip[i] != 0 {
+			if k != Flags || s.Flip[i] > 1+64 {
+				return nil, bad("change %d: flip %d of a change of kind %d", i, s.Flip[i], k)
+			}
+			c.code[i] = codeFlippedNone + s.Flip[i] - 1
+		}
+		switch {
 		case k > Other:
 			return nil, bad("unknown kind %d", k)
 		case (k == Put || k == Delete) && (c.aux[i] < 0 || int(c.aux[i]) >= len(l.recs)):
@@ -108,11 +124,11 @@ func Import(s *State) (*Log, error) {
 			return nil, bad("change %d refers outside the high flags", i)
 		}
 		g := l.base + uint32(i)
-		if k := c.kind[i]; k == Put || k == Delete {
+		if k == Put || k == Delete {
 			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
 			l.moved.add(c.did[i])
 		}
-		if k := c.kind[i]; k != Other {
+		if k != Other {
 			l.post(c.area[i], g)
 			if k != Flags {
 				if r := &l.recs[c.aux[i]]; r.Exists && r.Area != c.area[i] {

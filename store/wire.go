@@ -274,6 +274,7 @@ type wireHistory struct {
 	Low    []byte       `msgpack:"low"`
 	Aux    []byte       `msgpack:"aux"`
 	Kind   []byte       `msgpack:"kind"`
+	Flip   []byte       `msgpack:"flip,omitempty"` // absent in snapshots before it was kept
 	Recs   []wireRecord `msgpack:"recs"`
 	Highs  [][]uint16   `msgpack:"highs"`
 	PtLat  []byte       `msgpack:"pt_lat"`
@@ -301,7 +302,7 @@ func historyToWire(h *history.State) *wireHistory {
 		return nil
 	}
 	w := &wireHistory{First: h.First, Base: h.Base, BaseMs: h.BaseMs, Ms: h.Ms, DID: h.DID, Area: h.Area, Low: h.Low,
-		Aux: h.Aux, Kind: h.Kind, Highs: h.Highs, PtLat: h.PtLat, PtLon: h.PtLon, PtIdx: h.PtIdx}
+		Aux: h.Aux, Kind: h.Kind, Flip: h.Flip, Highs: h.Highs, PtLat: h.PtLat, PtLon: h.PtLon, PtIdx: h.PtIdx}
 	w.Recs = make([]wireRecord, len(h.Recs))
 	for i, r := range h.Recs {
 		w.Recs[i] = wireRecord(r)
@@ -314,7 +315,7 @@ func historyFromWire(w *wireHistory) *history.State {
 		return nil
 	}
 	h := &history.State{First: w.First, Base: w.Base, BaseMs: w.BaseMs, Ms: w.Ms, DID: w.DID, Area: w.Area, Low: w.Low,
-		Aux: w.Aux, Kind: w.Kind, Highs: w.Highs, PtLat: w.PtLat, PtLon: w.PtLon, PtIdx: w.PtIdx}
+		Aux: w.Aux, Kind: w.Kind, Flip: w.Flip, Highs: w.Highs, PtLat: w.PtLat, PtLon: w.PtLon, PtIdx: w.PtIdx}
 	h.Recs = make([]history.Record, len(w.Recs))
 	for i, r := range w.Recs {
 		h.Recs[i] = history.Record(r)
