@@ -120,8 +120,8 @@ func (w *Writer) logChange(st *state, ev *Event, ms int64, before dstate) {
 	case OpFlags:
 		e.Kind, e.Area, e.Low = history.Flags, before.area, before.low
 		// what it flipped: the flags after are then known from the log
-		low, high := st.flagBits(uint32(st.slotOf[ev.did]))
-		e.Flipped, e.FlippedAll = low^before.low, slices.Equal(high, before.high)
+		after := (before.low | ev.setFlags.low) &^ ev.clearFlags.low
+		e.Flipped, e.FlippedAll = after^before.low, !ev.setFlags.high && !ev.clearFlags.high
 	case OpPut:
 		p := uint32(st.slotOf[ev.did])
 		e.Kind, e.Area = history.Put, st.area[p]

@@ -119,6 +119,23 @@ type Event struct {
 
 	changed bool   // the change altered the dwelling (a flag set again does not)
 	did     uint32 // the dwelling's number
+	// a flags change's flags set and cleared, as the history log keeps them
+	setFlags, clearFlags flagMask
+}
+
+// flagMask is a set of flags 0–63 as bits, and whether it holds higher
+// ones.
+type flagMask struct {
+	low  uint64
+	high bool
+}
+
+func (m *flagMask) add(f FlagID) {
+	if f < 64 {
+		m.low |= 1 << f
+	} else {
+		m.high = true
+	}
 }
 
 // OpError rejects a request because of one of its changes; nothing of the
@@ -514,10 +531,14 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 			p, _ = st.lookup(op.ID)
 		}
 		for _, n := range op.Set {
-			ev.changed = st.setFlag(p, st.flagIndex[n], true, rc) || ev.changed
+			f := st.flagIndex[n]
+			ev.changed = st.setFlag(p, f, true, rc) || ev.changed
+			ev.setFlags.add(f)
 		}
 		for _, n := range op.Clear {
-			ev.changed = st.setFlag(p, st.flagIndex[n], false, rc) || ev.changed
+			f := st.flagIndex[n]
+			ev.changed = st.setFlag(p, f, false, rc) || ev.changed
+			ev.clearFlags.add(f)
 		}
 		ev.Set, ev.Clear = op.Set, op.Clear
 	case OpPut:
