@@ -114,6 +114,40 @@ type point struct {
 type run struct {
 	lo, hi uint32 // global entry indexes [lo, hi) it covers
 	pts    []point
+	// fences: the sort key (pointKey) of every fenceStep-th point, so that a
+	// search probes this small array, which stays in cache, and then at
+	// most fenceStep points, rather than binary-searching the run (a cache
+	// miss a probe when the run is cold)
+	fences []uint64
+}
+
+// fenceStep is the points between a run's fences.
+const fenceStep = 64
+
+// newRun makes a run of sorted points and its fences.
+func newRun(lo, hi uint32, pts []point) run {
+	r := run{lo: lo, hi: hi, pts: pts, fences: make([]uint64, 0, (len(pts)+fenceStep-1)/fenceStep)}
+	for i := 0; i < len(pts); i += fenceStep {
+		r.fences = append(r.fences, pointKey(pts[i].lat>>bandShift, pts[i].lon))
+	}
+	return r
+}
+
+// pointKey orders (band, longitude) pairs as less does, as one unsigned
+// number.
+func pointKey(band, lon int32) uint64 {
+	return uint64(uint32(band)^0x80000000)<<32 | uint64(uint32(lon)^0x80000000)
+}
+
+// first returns the index of the run's first point at or after (band,
+// lon) in its order.
+func (r *run) first(band, lon int32) int {
+	k := pointKey(band, lon)
+	f, _ := slices.BinarySearch(r.fences, k) // fences[f-1] < k ≤ fences[f]
+	i := max(0, (f-1)*fenceStep)
+	end := min(len(r.pts), f*fenceStep+1)
+	lo := point{lat: band << bandShift, lon: lon}
+	return i + sort.Search(end-i, func(j int) bool { return !less(&r.pts[i+j], &lo) })
 }
 
 // Log is the retained change log. The zero value is not usable: use New.
@@ -324,28 +358,29 @@ func (l *Log) seal() {
 			return 0
 		})
 	}
-	r := run{lo: pts[0].idx, hi: l.open[len(l.open)-1].idx + 1, pts: pts}
+	lo := pts[0].idx
 	for _, p := range pts {
-		r.lo = min(r.lo, p.idx)
+		lo = min(lo, p.idx)
 	}
+	r := newRun(lo, l.open[len(l.open)-1].idx+1, pts)
 	l.open = l.open[:0]
 	l.runs = append(l.runs, r)
 	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts) &&
 		len(l.runs[n-2].pts)+len(l.runs[n-1].pts) <= maxRun; n = len(l.runs) {
 		a, b := l.runs[n-2], l.runs[n-1]
-		m := run{lo: min(a.lo, b.lo), hi: max(a.hi, b.hi), pts: make([]point, 0, len(a.pts)+len(b.pts))}
+		pts := make([]point, 0, len(a.pts)+len(b.pts))
 		i, j := 0, 0
 		for i < len(a.pts) && j < len(b.pts) {
 			if less(&b.pts[j], &a.pts[i]) {
-				m.pts = append(m.pts, b.pts[j])
+				pts = append(pts, b.pts[j])
 				j++
 			} else {
-				m.pts = append(m.pts, a.pts[i])
+				pts = append(pts, a.pts[i])
 				i++
 			}
 		}
-		m.pts = append(append(m.pts, a.pts[i:]...), b.pts[j:]...)
-		l.runs = append(l.runs[:n-2], m)
+		pts = append(append(pts, a.pts[i:]...), b.pts[j:]...)
+		l.runs = append(l.runs[:n-2], newRun(min(a.lo, b.lo), max(a.hi, b.hi), pts))
 	}
 }
 
@@ -455,9 +490,7 @@ func (l *Log) Search(box [4]int32, after uint64, fn func(v uint64, lon, lat int3
 			continue
 		}
 		for b := b0; b <= b1; b++ {
-			lo := point{lat: b << bandShift, lon: box[0]}
-			k := sort.Search(len(r.pts), func(i int) bool { return !less(&r.pts[i], &lo) })
-			for ; k < len(r.pts); k++ {
+			for k := r.first(b, box[0]); k < len(r.pts); k++ {
 				p := &r.pts[k]
 				if p.lat>>bandShift != b || p.lon > box[2] {
 					break
@@ -528,7 +561,7 @@ func (l *Log) Bytes() int64 {
 		int64(cap(l.c.aux))*4 + int64(cap(l.c.code)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 +
 		int64(cap(l.moved))*8
 	for _, r := range l.runs {
-		n += int64(cap(r.pts)) * 12
+		n += int64(cap(r.pts))*12 + int64(cap(r.fences))*8
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package region_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -99,5 +100,44 @@ func TestLocateOneRowRegion(t *testing.T) {
 		if rg.Locate(p[0], p[1]) != rg.Contains(p[0], p[1]) || rg.LocateMany(p[0], p[1]) != rg.Contains(p[0], p[1]) {
 			t.Fatalf("point %v", p)
 		}
+	}
+}
+
+// BenchmarkRaster: building a region's raster against locating points
+// through its bands and through the raster, on star polygons of community,
+// street and ragged-street sizes: the raster pays for itself after about
+// build/(locate − locate-many) points (Locator's manyPoints).
+func BenchmarkRaster(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{32, 200, 1000} {
+		rg, err := region.New(orb.MultiPolygon{{star(rnd, orb.Point{121, 31}, 0.01, n, true)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bb := rg.BBox()
+		pts := make([][2]int32, 4096)
+		for i := range pts {
+			pts[i] = [2]int32{bb[0] + rnd.Int32N(bb[2]-bb[0]+1), bb[1] + rnd.Int32N(bb[3]-bb[1]+1)}
+		}
+		name := fmt.Sprintf("edges-%d", n)
+		b.Run(name+"/build", func(b *testing.B) {
+			for b.Loop() {
+				region.BuildRaster(rg)
+			}
+		})
+		b.Run(name+"/locate", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				rg.Locate(pts[i%len(pts)][0], pts[i%len(pts)][1])
+				i++
+			}
+		})
+		b.Run(name+"/locate-many", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				rg.LocateMany(pts[i%len(pts)][0], pts[i%len(pts)][1])
+				i++
+			}
+		})
 	}
 }
