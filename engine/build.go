@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/roomstate/roomstate/coord"
+
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/tidwall/rtree"
 )
@@ -460,6 +462,7 @@ func (st *state) refreshBuilding(bi uint32) {
 	}
 	k := int64(len(b.slots))
 	b.lon, b.lat = int32(roundDiv(sx, k)), int32(roundDiv(sy, k))
+	b.merc = coord.ToMercator(b.lon, b.lat)
 	b.bbox = bb
 	st.btree.Insert(bboxMin(bb), bboxMax(bb), bi)
 	b.inTree = true

@@ -3,6 +3,8 @@ package engine
 import (
 	"math/bits"
 
+	"github.com/roomstate/roomstate/coord"
+
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
 	"github.com/tidwall/rtree"
@@ -11,12 +13,13 @@ import (
 // building groups the dwellings that share a building id (楼栋).
 type building struct {
 	id    string
-	fid   uint64   // stable numeric feature id for vector tiles (hash of id)
-	lon   int32    // representative point: the mean of its dwellings
-	lat   int32    //
-	bbox  [4]int32 // min lon, min lat, max lon, max lat of its dwellings
-	area  uint32   // the area tuple of its dwellings, when not mixed
-	mixed bool     // its dwellings belong to more than one area tuple
+	fid   uint64         // stable numeric feature id for vector tiles (hash of id)
+	lon   int32          // representative point: the mean of its dwellings
+	lat   int32          //
+	merc  coord.Mercator // the point in Web Mercator (low-zoom tiles place every building)
+	bbox  [4]int32       // min lon, min lat, max lon, max lat of its dwellings
+	area  uint32         // the area tuple of its dwellings, when not mixed
+	mixed bool           // its dwellings belong to more than one area tuple
 	// home: per level, the unit most of its dwellings are in (ties: the
 	// smaller id; 0 when none of them has one): the building's own grid,
 	// community, street and district, which responsibility resolves through

@@ -24,6 +24,9 @@ type TileQuery struct {
 	// Campaign, when set, names a running campaign whose tasks each
 	// building counts (Tasks, Remaining); not with AsOf.
 	Campaign string
+	// CountsOnly asks for each building's place and counts alone (Places
+	// and Counts instead of Buildings: low-zoom cells), when not AsOf.
+	CountsOnly bool
 }
 
 // TileBuilding is one building as a tile shows it.
@@ -64,7 +67,12 @@ type TileDeps struct {
 
 // TileData is the content of one tile.
 type TileData struct {
-	Buildings  []TileBuilding // by feature id
+	Buildings []TileBuilding // by feature id
+	// Places and Counts replace Buildings with TileQuery.CountsOnly: each
+	// building's point in Web Mercator and its counts (total, matched, then
+	// one per flag: 2+len(FlagNames) a building), in no particular order.
+	Places     []coord.Mercator
+	Counts     []int64
 	Boundaries []TileBoundary // by level, then id
 	FlagNames  []string
 	Rules      []scheme.Rule // the scheme's rules, then its default
@@ -127,6 +135,18 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		d.Deps.blds = append(d.Deps.blds, bi)
 		return true
 	})
+	if q.CountsOnly {
+		nc := 2 + len(st.flagNames)
+		_, bv := e.ranks.buildings(st, x)
+		d.Places = make([]coord.Mercator, len(d.Deps.blds))
+		d.Counts = make([]int64, 0, len(d.Deps.blds)*nc)
+		for i, bi := range d.Deps.blds {
+			d.Places[i] = st.blds[bi].merc
+			d.Counts = append(d.Counts, bv.of(bi)...)
+		}
+		e.tileBoundaries(st, q, d)
+		return d, nil
+	}
 	// by feature id: sort the indexes, then summarise in that order; each
 	// id read once into a pair, sorted where it lies (comparing through
 	// st.blds was a cache miss a comparison: 40 % of a z10 tile)
@@ -144,6 +164,14 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		d.Buildings[i] = summarise(bi, flags[i*len(st.flagNames):(i+1)*len(st.flagNames):(i+1)*len(st.flagNames)])
 		e.annotateTile(st, &d.Buildings[i], bi, camp)
 	}
+	e.tileBoundaries(st, q, d)
+	return d, nil
+}
+
+// tileBoundaries adds to d the boundaries of q's levels that intersect its
+// box, with their counts now. Caller holds the read lock.
+func (e *Engine) tileBoundaries(st *state, q *TileQuery, d *TileData) {
+	bb := q.BBox
 	if len(q.Levels) > 0 {
 		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
 		var a *aggregator
@@ -178,7 +206,6 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 			return strings.Compare(a.ID, b.ID)
 		})
 	}
-	return d, nil
 }
 
 // annotateTile adds to a tile's building who answers for it, its last

@@ -17,12 +17,10 @@ package tiles
 
 import (
 	"bytes"
-	"cmp"
 	"compress/gzip"
 	"fmt"
 	"hash/fnv"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/paulmach/orb"
@@ -169,6 +167,8 @@ type Renderer struct {
 	mu               sync.Mutex                     // guards simplified and simplifiedPoints
 	simplified       map[simpleKey]orb.MultiPolygon // boundaries simplified and projected per zoom
 	simplifiedPoints int
+
+	wholeBuildings bool // cells from whole buildings even when counts would do (tests compare the two)
 }
 
 type simpleKey struct {
@@ -205,6 +205,8 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 		Scheme:   req.Scheme,
 		AsOf:     req.AsOf,
 		Campaign: req.Campaign,
+		// cells sum counts: a viewer's sum what each building shows
+		CountsOnly: req.Z < BuildingZoom && req.Published == nil && !r.wholeBuildings,
 	}
 	for l, mz := range levelMinZoom {
 		if maptile.Zoom(req.Z) >= mz {
@@ -355,31 +357,82 @@ func BuildingLook(req *Request, rules []scheme.Rule, b *engine.TileBuilding, cou
 	return rule.State, rule.Color, true
 }
 
-func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
-	type cell struct {
-		sx, sy   float64 // sums of coordinates weighted by dwellings
-		n        int64
-		bld      int64
-		c        engine.Counts
-		withheld bool // a building's count left out (a viewer's: see below)
+// cellSpan is the cells a low-zoom tile's data can reach on each axis: its
+// 32, and two beyond each side (the box reaches 1.01 cells past its buffer).
+const cellSpan = Extent/CellSize + 4
+
+// cellGrid sums buildings into a low-zoom tile's cells, indexed from two
+// cells west and north of the tile.
+type cellGrid struct {
+	cells []cell
+	nf    int
+}
+
+type cell struct {
+	sx, sy   float64 // sums of coordinates weighted by dwellings (whole numbers: exact)
+	n        int64
+	bld      int64
+	c        engine.Counts
+	withheld bool // a building's count left out (a viewer's: see cellsLayer)
+}
+
+func newCellGrid(nf int) *cellGrid {
+	return &cellGrid{cells: make([]cell, cellSpan*cellSpan), nf: nf}
+}
+
+// at returns the cell of tile position x, y (nil beyond the grid, which
+// the tile's box does not reach).
+func (g *cellGrid) at(x, y float64) *cell {
+	cx, cy := int(math.Floor(x/CellSize))+2, int(math.Floor(y/CellSize))+2
+	if cx < 0 || cy < 0 || cx >= cellSpan || cy >= cellSpan {
+		return nil
 	}
-	cells := map[[2]int64]*cell{}
-	var order [][2]int64
+	c := &g.cells[cy*cellSpan+cx]
+	if c.c.Flags == nil {
+		c.c.Flags = make([]int64, g.nf)
+	}
+	return c
+}
+
+// place adds a building of total dwellings at x, y to its cell.
+func (c *cell) place(x, y float64, total int64) {
+	w := float64(max(total, 1))
+	c.sx += x * w
+	c.sy += y * w
+	c.n += int64(w)
+	c.bld++
+}
+
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
+	g := newCellGrid(len(d.FlagNames))
+	if d.Places != nil { // counts only: each building's point projected here
+		nc := 2 + len(d.FlagNames)
+		level := uint32(t.Z) + 12 // log2(Extent)
+		minx, miny := float64(uint64(t.X)<<12), float64(uint64(t.Y)<<12)
+		for i, m := range d.Places {
+			x, y := m.At(level)
+			x, y = math.Floor(x-minx), math.Floor(y-miny)
+			c := g.at(x, y)
+			if c == nil {
+				continue
+			}
+			b := d.Counts[i*nc : (i+1)*nc]
+			c.place(x, y, b[0])
+			c.c.Total += b[0]
+			c.c.Matched += b[1]
+			for j, v := range b[2:] {
+				c.c.Flags[j] += v
+			}
+		}
+	}
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
 		x, y := pts[i][0], pts[i][1]
-		key := [2]int64{int64(math.Floor(x / CellSize)), int64(math.Floor(y / CellSize))}
-		c := cells[key]
+		c := g.at(x, y)
 		if c == nil {
-			c = &cell{c: engine.Counts{Flags: make([]int64, len(d.FlagNames))}}
-			cells[key] = c
-			order = append(order, key)
+			continue
 		}
-		w := float64(max(b.Total, 1))
-		c.sx += x * w
-		c.sy += y * w
-		c.n += int64(w)
-		c.bld++
+		c.place(x, y, b.Total)
 		if pub == nil {
 			c.c.Total += b.Total
 			c.c.Matched += b.Matched
@@ -403,22 +456,19 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 			c.withheld = c.withheld || v.Withheld
 		}
 	}
-	// deterministic order: by cell row, then column
-	slices.SortFunc(order, func(a, b [2]int64) int {
-		if a[1] != b[1] {
-			return cmp.Compare(a[1], b[1])
-		}
-		return cmp.Compare(a[0], b[0])
-	})
-	l := newPointLayer("cells", len(order))
+	// by cell row, then column: the grid's order
+	l := newPointLayer("cells", 64)
 	span := int64(Extent / CellSize)
-	for _, key := range order {
-		c := cells[key]
+	for k := range g.cells {
+		c := &g.cells[k]
+		if c.bld == 0 {
+			continue
+		}
 		x, y := math.Floor(c.sx/float64(c.n)), math.Floor(c.sy/float64(c.n))
 		if !inBuffer(x, y) {
 			continue
 		}
-		gx, gy := int64(t.X)*span+key[0], int64(t.Y)*span+key[1]
+		gx, gy := int64(t.X)*span+int64(k%cellSpan-2), int64(t.Y)*span+int64(k/cellSpan-2)
 		l.putInt("buildings", c.bld)
 		sc := pol.Counts(c.c.Total, c.c.Matched, c.c.Flags)
 		if pub != nil {
