@@ -127,14 +127,25 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	d.Rules = sc.All()
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
 	bb := q.BBox
-	st.btree.Search([2]int32{bb[0], bb[1]}, [2]int32{bb[2], bb[3]}, func(_, _ [2]int32, bi uint32) bool {
+	take := func(bi uint32) {
 		b := &st.blds[bi]
-		if len(b.slots) == 0 || b.lon < bb[0] || b.lon > bb[2] || b.lat < bb[1] || b.lat > bb[3] {
-			return true
+		if len(b.slots) > 0 && b.lon >= bb[0] && b.lon <= bb[2] && b.lat >= bb[1] && b.lat <= bb[3] {
+			d.Deps.blds = append(d.Deps.blds, bi)
 		}
-		d.Deps.blds = append(d.Deps.blds, bi)
-		return true
-	})
+	}
+	if lo, hi := st.btree.Bounds(); int64(min(bb[2], hi[0]))-int64(max(bb[0], lo[0])) > (int64(hi[0])-int64(lo[0]))/2 &&
+		int64(min(bb[3], hi[1]))-int64(max(bb[1], lo[1])) > (int64(hi[1])-int64(lo[1]))/2 {
+		// the box holds much of the city (a low zoom): every building
+		// in order reads faster than the tree's nodes
+		for bi := range st.blds {
+			take(uint32(bi))
+		}
+	} else {
+		st.btree.Search([2]int32{bb[0], bb[1]}, [2]int32{bb[2], bb[3]}, func(_, _ [2]int32, bi uint32) bool {
+			take(bi)
+			return true
+		})
+	}
 	if q.CountsOnly {
 		nc := 2 + len(st.flagNames)
 		_, bv := e.ranks.buildings(st, x)
