@@ -253,8 +253,9 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 	slots := make([]int32, len(ops))
 	local := pc.local
 	structural := slices.ContainsFunc(ops, func(op Op) bool { return op.Kind != OpFlags })
-	// find returns what is known of a dwelling before op i
-	find := func(i int, id string) pending {
+	// find returns what is known of a dwelling before op i; where it is
+	// (its street, grid, community and building) only when where is set
+	find := func(i int, id string, where bool) pending {
 		slots[i] = -1
 		if v, ok := local[id]; ok {
 			return v
@@ -268,6 +269,9 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 		}
 		if !structural {
 			slots[i] = int32(p)
+		}
+		if !where {
+			return pending{exists: true}
 		}
 		return st.pendingOf(p)
 	}
@@ -319,7 +323,7 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 			if !op.Until.IsZero() && len(op.Set) == 0 {
 				return nil, opErr(i, fault.BadRequest, "until applies to the flags a change sets; this one sets none")
 			}
-			d := find(i, op.ID)
+			d := find(i, op.ID, r.Scope != nil)
 			if !d.exists {
 				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
 			}
@@ -346,7 +350,7 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 			if bkey == "" {
 				bkey = pointBuildingID(coord.ToE7(in.Lon), coord.ToE7(in.Lat))
 			}
-			before := find(i, op.ID)
+			before := find(i, op.ID, true)
 			if r.Scope != nil {
 				if before.exists && !holds(before) {
 					return nil, outside(i, op.ID, "")
@@ -363,7 +367,7 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 				return nil, outside(i, op.ID, "as sent")
 			}
 		case OpDelete:
-			d := find(i, op.ID)
+			d := find(i, op.ID, true)
 			if !d.exists {
 				return nil, opErr(i, fault.NotFound, "dwelling %q not found", op.ID)
 			}
