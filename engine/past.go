@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -650,8 +651,9 @@ type SeriesPoint struct {
 }
 
 // Series answers q: the counts as of each instant, in the order given. It
-// walks the history back from now once, undoing the changes of the unit's
-// dwellings, so a series costs the unit's changes since its first instant.
+// undoes the changes of the unit's dwellings since its first instant, each
+// dwelling's newest first, into the points before them, so a series costs
+// the unit's changes since its first instant.
 func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -698,82 +700,95 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		acc[0], acc[1] = c.Total, c.Matched
 		copy(acc[2:], c.Flags)
 	}
-	k := 0
-	emit := func(v Version) {
-		for ; k < len(order) && points[order[k]].Version >= v; k++ {
-			p := &points[order[k]]
-			p.Counts = Counts{Total: acc[0], Matched: acc[1], Flags: slices.Clone(acc[2:])}
-		}
-	}
-	// the changes to undo, newest first: all for the city, those of the
-	// unit's areas for a unit
 	if len(order) == 0 {
 		return points, st.flagNames, nil
 	}
+	// the changes to undo: all since the oldest point for the city, those
+	// of the unit's areas for a unit; each as did<<32 | (version − oldest),
+	// sorted, so that a dwelling's changes are together and walked newest
+	// first, each one's state after it the state before the next
 	oldest := points[order[len(order)-1]].Version
-	var vs []uint64
-	if !city {
+	h := e.hist
+	var keys []uint64
+	add := func(v uint64) { keys = append(keys, uint64(h.DID(v))<<32|(v-uint64(oldest))) }
+	if city {
+		h.Scan(uint64(oldest), func(v uint64) {
+			if _, kind := h.AreaOf(v); kind != history.Other {
+				add(v)
+			}
+		})
+	} else { // a unit's areas list no change of no dwelling
 		var areas []uint32
 		for a := range st.areas {
 			if st.areas[a][level] == u {
 				areas = append(areas, uint32(a))
 			}
 		}
-		vs = e.hist.InAreas(areas, uint64(oldest))
+		h.EachInAreas(areas, uint64(oldest), add)
 	}
-	// each dwelling walked past: its state before the oldest change undone
-	// so far, in states (the map holds small values: it is read per change)
-	walked := make(map[uint32]int32, min(len(vs)/2, 1<<16))
-	var states []dstate
-	for i := 0; k < len(order); i++ {
-		v := e.version - Version(i)
-		if !city {
-			if i == len(vs) {
-				break
-			}
-			v = Version(vs[i])
-		}
-		if v <= oldest {
-			break
-		}
-		emit(v)
-		if k == len(order) {
-			break
-		}
-		en := e.hist.At(uint64(v))
-		if en.Kind == history.Other {
-			continue
-		}
-		if !in(en.Area) && !(en.Before != nil && en.Before.Exists && in(en.Before.Area)) {
-			continue
+	sortUint64s(keys, nil)
+	// a change of version v is undone in every point before it: its
+	// effect goes into the bucket of the newest such point (points by
+	// version, newest first), and each point adds up the buckets to it
+	nc := 2 + nf
+	buckets := make([]int64, len(order)*nc)
+	bucketOf := func(v uint64) int {
+		return sort.Search(len(order), func(k int) bool { return uint64(points[order[k]].Version) < v })
+	}
+	fromLog := nf <= 64 // a dwelling's flags after a flags change are in the log
+	for end := len(keys); end > 0; {
+		did := uint32(keys[end-1] >> 32)
+		start := end - 1
+		for start > 0 && uint32(keys[start-1]>>32) == did {
+			start--
 		}
 		var after dstate
-		w, ok := walked[en.DID]
-		if ok {
-			after = states[w]
-		} else {
-			after = st.nowState(en.DID, false)
+		var afterIn bool // after is in the unit
+		for i := end - 1; i >= start; i-- {
+			if i < end-1 && keys[i] == keys[i+1] {
+				continue // a move between two of the unit's areas, listed under both
+			}
+			v := uint64(oldest) + keys[i]&0xffffffff
+			// a flags change is listed under the area the dwelling was in,
+			// one of the unit's: it was in the unit before and after it
+			rec, low, high := h.Before(v)
+			if i == end-1 {
+				// the dwelling's newest change in the unit: the state after
+				// it is the state now, or outside the unit (a newer change
+				// of a dwelling in the unit would be listed)
+				if fa, ok := h.FlagsAfter(v); ok && fromLog {
+					after, afterIn = dstate{exists: true, low: fa}, true
+				} else {
+					after = st.nowState(did, false)
+					afterIn = after.exists && in(after.area)
+				}
+			}
+			before, beforeIn := after, afterIn
+			if rec != nil {
+				before = fromRecord(rec)
+				beforeIn = before.exists && in(before.area)
+			} else {
+				before.low, before.high = low, high
+			}
+			if b := bucketOf(v); b < len(order) {
+				d := buckets[b*nc : (b+1)*nc]
+				if afterIn {
+					contribution(d, &after, x, -1)
+				}
+				if beforeIn {
+					contribution(d, &before, x, 1)
+				}
+			}
+			after, afterIn = before, beforeIn
 		}
-		var before dstate
-		if en.Before != nil {
-			before = fromRecord(en.Before)
-		} else {
-			before = after
-			_, before.low, before.high = e.hist.Before(uint64(v))
-		}
-		if after.exists && in(after.area) {
-			contribution(acc, &after, x, -1)
-		}
-		if before.exists && in(before.area) {
-			contribution(acc, &before, x, 1)
-		}
-		if ok {
-			states[w] = before
-		} else {
-			walked[en.DID] = int32(len(states))
-			states = append(states, before)
-		}
+		end = start
 	}
-	emit(0)
+	for k := range order {
+		for j, d := range buckets[k*nc : (k+1)*nc] {
+			acc[j] += d
+		}
+		p := &points[order[k]]
+		p.Counts = Counts{Total: acc[0], Matched: acc[1], Flags: slices.Clone(acc[2:])}
+	}
 	return points, st.flagNames, nil
 }

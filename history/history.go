@@ -289,22 +289,19 @@ func (l *Log) post(a, g uint32) {
 	l.nArea++
 }
 
-// InAreas returns the versions after after of the changes of dwellings
-// that were in one of areas before or after the change, newest first.
-func (l *Log) InAreas(areas []uint32, after uint64) []uint64 {
+// EachInAreas calls fn with the version of every retained change after
+// after of a dwelling that was in one of areas before or after the change,
+// in no particular order; a change of a dwelling that moved between two of
+// the areas comes twice.
+func (l *Log) EachInAreas(areas []uint32, after uint64, fn func(v uint64)) {
 	from := max(l.base, l.global(max(after, l.Oldest())+1))
-	var out []uint64
 	for _, a := range areas {
 		gs := l.byArea[a]
 		i, _ := slices.BinarySearch(gs, from)
 		for _, g := range gs[i:] {
-			out = append(out, l.first+uint64(g))
+			fn(l.first + uint64(g))
 		}
 	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	slices.Reverse(out)
-	return out
 }
 
 // AppendHigh records the flags ≥ 64 a dwelling had before the newest
