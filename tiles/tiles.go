@@ -498,8 +498,13 @@ func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPol
 	if ok {
 		return g
 	}
-	// a quarter of a pixel of a 512-pixel tile, in degrees
+	// a quarter of a pixel of a 512-pixel tile, in degrees; below the
+	// buildings' zoom, where a tile holds many units' ragged outlines, a
+	// pixel
 	tol := 360 / (4096 * math.Exp2(float64(z))) * 2
+	if z < BuildingZoom {
+		tol *= 4
+	}
 	g = simplify.DouglasPeucker(tol).MultiPolygon(b.Geometry.Clone())
 	scale := math.Exp2(float64(z) + extentBits)
 	n := 0
