@@ -22,7 +22,19 @@ type pointLayer struct {
 	features []vectortile.Tile_Feature
 	ids      []uint64
 	ints32   []uint32 // tags and geometries of the features
+	// nextKey is the key index after the last one looked up: features put
+	// their properties in the same order, so it is usually the next one
+	nextKey int
+	// values and what they point to, allocated a chunk at a time (a
+	// chunk is never grown in place: pointers into it stay good)
+	vals   []vectortile.Tile_Value
+	vInts  []int64
+	vStrs  []string
+	vBools []bool
 }
+
+// valueChunk is the values allocated at a time.
+const valueChunk = 256
 
 // smallInts: integers below this are looked up in an array, not a map
 // (most counts of a tile are small).
@@ -41,18 +53,50 @@ func newPointLayer(name string, features int) *pointLayer {
 }
 
 func (l *pointLayer) key(k string) uint32 {
+	if n := l.nextKey; n < len(l.layer.Keys) && l.layer.Keys[n] == k {
+		l.nextKey++
+		return uint32(n)
+	}
 	i, ok := l.keys[k]
 	if !ok {
 		i = uint32(len(l.layer.Keys))
 		l.layer.Keys = append(l.layer.Keys, k)
 		l.keys[k] = i
 	}
+	l.nextKey = int(i) + 1
 	return i
 }
 
-func (l *pointLayer) newValue(tv *vectortile.Tile_Value) uint32 {
+// newValue adds a value to the layer: tv's fields point into the layer's
+// chunks.
+func (l *pointLayer) newValue() (*vectortile.Tile_Value, uint32) {
+	if len(l.vals) == cap(l.vals) {
+		l.vals = make([]vectortile.Tile_Value, 0, valueChunk)
+	}
+	l.vals = append(l.vals, vectortile.Tile_Value{})
+	tv := &l.vals[len(l.vals)-1]
 	l.layer.Values = append(l.layer.Values, tv)
-	return uint32(len(l.layer.Values) - 1)
+	return tv, uint32(len(l.layer.Values) - 1)
+}
+
+func (l *pointLayer) intValue(v int64) uint32 {
+	if len(l.vInts) == cap(l.vInts) {
+		l.vInts = make([]int64, 0, valueChunk)
+	}
+	l.vInts = append(l.vInts, v)
+	tv, i := l.newValue()
+	tv.SintValue = &l.vInts[len(l.vInts)-1]
+	return i
+}
+
+func (l *pointLayer) stringValue(v string) uint32 {
+	if len(l.vStrs) == cap(l.vStrs) {
+		l.vStrs = make([]string, 0, valueChunk)
+	}
+	l.vStrs = append(l.vStrs, v)
+	tv, i := l.newValue()
+	tv.StringValue = &l.vStrs[len(l.vStrs)-1]
+	return i
 }
 
 func (l *pointLayer) putInt(k string, v int64) {
@@ -60,13 +104,13 @@ func (l *pointLayer) putInt(k string, v int64) {
 	switch {
 	case v >= 0 && v < smallInts:
 		if l.small[v] == 0 {
-			l.small[v] = l.newValue(&vectortile.Tile_Value{SintValue: &v}) + 1
+			l.small[v] = l.intValue(v) + 1
 		}
 		i = l.small[v] - 1
 	default:
 		var ok bool
 		if i, ok = l.ints[v]; !ok {
-			i = l.newValue(&vectortile.Tile_Value{SintValue: &v})
+			i = l.intValue(v)
 			l.ints[v] = i
 		}
 	}
@@ -76,10 +120,16 @@ func (l *pointLayer) putInt(k string, v int64) {
 func (l *pointLayer) putString(k, v string) {
 	i, ok := l.strings[v]
 	if !ok {
-		i = l.newValue(&vectortile.Tile_Value{StringValue: &v})
+		i = l.stringValue(v)
 		l.strings[v] = i
 	}
 	l.tags = append(l.tags, l.key(k), i)
+}
+
+// putUnique puts a string no other feature of the layer has (a building's
+// id): not looked up, as it cannot repeat.
+func (l *pointLayer) putUnique(k, v string) {
+	l.tags = append(l.tags, l.key(k), l.stringValue(v))
 }
 
 func (l *pointLayer) putBool(k string, v bool) {
@@ -88,7 +138,13 @@ func (l *pointLayer) putBool(k string, v bool) {
 		j = 1
 	}
 	if l.bools[j] == 0 {
-		l.bools[j] = l.newValue(&vectortile.Tile_Value{BoolValue: &v}) + 1
+		if len(l.vBools) == cap(l.vBools) {
+			l.vBools = make([]bool, 0, 2)
+		}
+		l.vBools = append(l.vBools, v)
+		tv, i := l.newValue()
+		tv.BoolValue = &l.vBools[len(l.vBools)-1]
+		l.bools[j] = i + 1
 	}
 	l.tags = append(l.tags, l.key(k), l.bools[j]-1)
 }

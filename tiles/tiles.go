@@ -314,7 +314,7 @@ func buildingsLayer(d *engine.TileData, pts []orb.Point, req *Request) *pointLay
 			continue
 		}
 		sc := shownBuilding(b, req.Policy, req.Published)
-		l.putString("id", b.ID)
+		l.putUnique("id", b.ID)
 		state, color, shown := BuildingLook(req, d.Rules, b, &sc)
 		l.putString("state", state)
 		l.putString("color", color)
