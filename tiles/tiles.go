@@ -24,10 +24,12 @@ import (
 	"sync"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/clip"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/encoding/mvt/vectortile"
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/maptile"
+	"github.com/paulmach/orb/planar"
 	"github.com/paulmach/orb/simplify"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
@@ -165,7 +167,7 @@ type Renderer struct {
 	eng *engine.Engine
 
 	mu               sync.Mutex                     // guards simplified and simplifiedPoints
-	simplified       map[simpleKey]orb.MultiPolygon // boundaries simplified and projected per zoom
+	simplified       map[simpleKey]*worldGeom // boundaries simplified and projected per zoom
 	simplifiedPoints int
 
 	wholeBuildings bool // cells from whole buildings even when counts would do (tests compare the two)
@@ -180,7 +182,7 @@ type simpleKey struct {
 
 // NewRenderer returns a renderer for eng.
 func NewRenderer(eng *engine.Engine) *Renderer {
-	return &Renderer{eng: eng, simplified: map[simpleKey]orb.MultiPolygon{}}
+	return &Renderer{eng: eng, simplified: map[simpleKey]*worldGeom{}}
 }
 
 // Render draws one tile.
@@ -487,7 +489,7 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 // extent units of the world at that zoom (cached): floor of orb's Mercator
 // projection at zoom z+12. A tile's projection of it is then a translation
 // by the tile's origin, which is exactly what orb's ProjectToTile computes.
-func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPolygon {
+func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) *worldGeom {
 	if len(b.Geometry) == 0 {
 		return nil
 	}
@@ -505,17 +507,20 @@ func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPol
 	if z < BuildingZoom {
 		tol *= 4
 	}
-	g = simplify.DouglasPeucker(tol).MultiPolygon(b.Geometry.Clone())
+	g = &worldGeom{mp: simplify.DouglasPeucker(tol).MultiPolygon(b.Geometry.Clone())}
 	scale := math.Exp2(float64(z) + extentBits)
 	n := 0
-	for _, p := range g {
-		for _, ring := range p {
+	for _, p := range g.mp {
+		bounds := make([]orb.Bound, len(p))
+		for ri, ring := range p {
 			for i, pt := range ring {
 				x, y := worldPlanar(pt)
 				ring[i] = orb.Point{math.Floor(x * scale), math.Floor(y * scale)}
 			}
+			bounds[ri] = ring.Bound()
 			n += len(ring)
 		}
+		g.bounds = append(g.bounds, bounds)
 	}
 	r.mu.Lock()
 	if r.simplifiedPoints+n > maxSimplifiedPoints {
@@ -528,6 +533,56 @@ func (r *Renderer) worldFor(b *engine.TileBoundary, z maptile.Zoom) orb.MultiPol
 	r.simplifiedPoints += n
 	r.mu.Unlock()
 	return g
+}
+
+// worldGeom is a boundary as worldFor keeps it: its polygons in world
+// units, and each ring's box.
+type worldGeom struct {
+	mp     orb.MultiPolygon
+	bounds [][]orb.Bound // per polygon, per ring
+}
+
+// inTile returns g in tile t's extent units, clipped to the tile and its
+// buffer (box), as orb's mvt clipping does (nil when nothing is left): a
+// ring wholly in the box is copied, one wholly outside skipped, and only
+// the others are clipped (a boundary's rings are mostly far bigger than a
+// tile, or far from it).
+func (g *worldGeom) inTile(t maptile.Tile, box orb.Bound) orb.Geometry {
+	minx, miny := float64(uint64(t.X)<<extentBits), float64(uint64(t.Y)<<extentBits)
+	world := orb.Bound{Min: orb.Point{box.Min[0] + minx, box.Min[1] + miny}, Max: orb.Point{box.Max[0] + minx, box.Max[1] + miny}}
+	var out orb.MultiPolygon
+	for pi, p := range g.mp {
+		var poly orb.Polygon
+		for ri, ring := range p {
+			rb := g.bounds[pi][ri]
+			var r orb.Ring
+			if rb.Max[0] >= world.Min[0] && rb.Min[0] <= world.Max[0] && rb.Max[1] >= world.Min[1] && rb.Min[1] <= world.Max[1] {
+				r = make(orb.Ring, len(ring))
+				for i, pt := range ring {
+					r[i] = orb.Point{pt[0] - minx, pt[1] - miny}
+				}
+				if rb.Min[0] < world.Min[0] || rb.Max[0] > world.Max[0] || rb.Min[1] < world.Min[1] || rb.Max[1] > world.Max[1] {
+					r = clip.Ring(box, r)
+				}
+			}
+			if r == nil && ri == 0 {
+				break // the outer ring is gone: the polygon with it
+			}
+			if r != nil {
+				poly = append(poly, r)
+			}
+		}
+		if poly != nil {
+			out = append(out, poly)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
 }
 
 // extentBits is log2(Extent).
@@ -559,31 +614,21 @@ func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol priva
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
 	for i := range d.Boundaries {
 		b := &d.Boundaries[i]
-		g := r.worldFor(b, t.Z)
-		if g == nil {
+		wg := r.worldFor(b, t.Z)
+		if wg == nil {
 			continue
 		}
-		// into the tile's extent units: a translation by its origin
-		minx, miny := float64(uint64(t.X)<<extentBits), float64(uint64(t.Y)<<extentBits)
-		g = g.Clone()
-		for _, p := range g {
-			for _, ring := range p {
-				for i := range ring {
-					ring[i][0] -= minx
-					ring[i][1] -= miny
-				}
-			}
+		// into the tile's extent units (a translation by its origin), then
+		// clipped; what covers less than a unit is dropped
+		g := wg.inTile(t, box)
+		if g == nil || planar.Area(g) < 1 {
+			continue
 		}
 		f := geojson.NewFeature(g)
-		lay := &mvt.Layer{Features: []*geojson.Feature{f}, Extent: Extent}
-		lay.Clip(box)
-		lay.RemoveEmpty(0, 1)
-		if len(lay.Features) == 0 {
-			continue
-		}
-		f = lay.Features[0]
 		h := fnv.New64a()
-		fmt.Fprintf(h, "%s\x00%s", b.Level, b.ID)
+		h.Write([]byte(b.Level.String()))
+		h.Write([]byte{0})
+		h.Write([]byte(b.ID))
 		f.ID = h.Sum64() & (1<<53 - 1)
 		f.Properties["level"] = b.Level.String()
 		f.Properties["id"] = b.ID
