@@ -166,7 +166,7 @@ func Check(z, x, y uint32) error {
 type Renderer struct {
 	eng *engine.Engine
 
-	mu               sync.Mutex                     // guards simplified and simplifiedPoints
+	mu               sync.Mutex               // guards simplified and simplifiedPoints
 	simplified       map[simpleKey]*worldGeom // boundaries simplified and projected per zoom
 	simplifiedPoints int
 
