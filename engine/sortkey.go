@@ -16,7 +16,7 @@ type keyIndex struct {
 // comparison sort spent over a millisecond on the 10,000 buildings of a z10
 // tile, its comparisons reading through the building table).
 func sortByKey(a []keyIndex) {
-	if len(a) < 512 {
+	if len(a) < 64 { // a radix sort's eight histograms cost more
 		slices.SortStableFunc(a, func(x, y keyIndex) int { return cmp.Compare(x.key, y.key) })
 		return
 	}

@@ -23,6 +23,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/clip"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -241,9 +242,8 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	if len(vt.Layers) > 0 {
 		tile.Raw = marshalTile(&vt)
 	}
-	h := fnv.New64a()
-	h.Write(tile.Raw)
-	tile.ETag = fmt.Sprintf(`"%016x"`, h.Sum64())
+	// xxHash: FNV's byte a step was 6 % of a dense tile
+	tile.ETag = fmt.Sprintf(`"%016x"`, xxhash.Sum64(tile.Raw))
 	return tile, nil
 }
 
