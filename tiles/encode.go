@@ -30,7 +30,7 @@ type pointLayer struct {
 	vals   []vectortile.Tile_Value
 	vInts  []int64
 	vStrs  []string
-	vBools []bool
+	vBools []bool // two at most
 }
 
 // valueChunk is the values allocated at a time.
@@ -70,32 +70,31 @@ func (l *pointLayer) key(k string) uint32 {
 // newValue adds a value to the layer: tv's fields point into the layer's
 // chunks.
 func (l *pointLayer) newValue() (*vectortile.Tile_Value, uint32) {
-	if len(l.vals) == cap(l.vals) {
-		l.vals = make([]vectortile.Tile_Value, 0, valueChunk)
-	}
-	l.vals = append(l.vals, vectortile.Tile_Value{})
-	tv := &l.vals[len(l.vals)-1]
+	tv := inChunk(&l.vals, vectortile.Tile_Value{})
 	l.layer.Values = append(l.layer.Values, tv)
 	return tv, uint32(len(l.layer.Values) - 1)
 }
 
-func (l *pointLayer) intValue(v int64) uint32 {
-	if len(l.vInts) == cap(l.vInts) {
-		l.vInts = make([]int64, 0, valueChunk)
+// inChunk stores v in *chunk, starting a new chunk when it is full, and
+// returns where it lies (good for the chunk's life: a chunk never grows in
+// place).
+func inChunk[T any](chunk *[]T, v T) *T {
+	if len(*chunk) == cap(*chunk) {
+		*chunk = make([]T, 0, valueChunk)
 	}
-	l.vInts = append(l.vInts, v)
+	*chunk = append(*chunk, v)
+	return &(*chunk)[len(*chunk)-1]
+}
+
+func (l *pointLayer) intValue(v int64) uint32 {
 	tv, i := l.newValue()
-	tv.SintValue = &l.vInts[len(l.vInts)-1]
+	tv.SintValue = inChunk(&l.vInts, v)
 	return i
 }
 
 func (l *pointLayer) stringValue(v string) uint32 {
-	if len(l.vStrs) == cap(l.vStrs) {
-		l.vStrs = make([]string, 0, valueChunk)
-	}
-	l.vStrs = append(l.vStrs, v)
 	tv, i := l.newValue()
-	tv.StringValue = &l.vStrs[len(l.vStrs)-1]
+	tv.StringValue = inChunk(&l.vStrs, v)
 	return i
 }
 
@@ -138,12 +137,8 @@ func (l *pointLayer) putBool(k string, v bool) {
 		j = 1
 	}
 	if l.bools[j] == 0 {
-		if len(l.vBools) == cap(l.vBools) {
-			l.vBools = make([]bool, 0, 2)
-		}
-		l.vBools = append(l.vBools, v)
 		tv, i := l.newValue()
-		tv.BoolValue = &l.vBools[len(l.vBools)-1]
+		tv.BoolValue = inChunk(&l.vBools, v)
 		l.bools[j] = i + 1
 	}
 	l.tags = append(l.tags, l.key(k), l.bools[j]-1)
