@@ -377,8 +377,9 @@ func (e *Engine) stayedInLog(dl *delta, keys []uint64, v, first, last uint64) bo
 
 // parallelDeltas is the number of changed dwellings from which pastIn
 // reads their states on two goroutines: waking the other core costs
-// microseconds on a virtual machine, a few hundred states' worth.
-const parallelDeltas = 2048
+// microseconds on a virtual machine, a few hundred states' worth. A
+// variable for the tests, which lower it to check that path too.
+var parallelDeltas = 2048
 
 // contribution adds sign × a dwelling's counts under x to acc (total,
 // matched, per flag).

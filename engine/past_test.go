@@ -34,6 +34,8 @@ type pastModel struct {
 // of units, units with since, one unit with its children, room-state maps,
 // the legend, the tiles' data and series.
 func TestAsOfMatchesModel(t *testing.T) {
+	// corrections of more than a few dwellings read them on two goroutines
+	defer engine.SetParallelDeltas(16)()
 	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	c := city.New(city.Config{N: 15_000, Seed: seed})
