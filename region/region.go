@@ -1,7 +1,8 @@
 // Package region prepares query areas: the union of GeoJSON polygons with
 // holes, validated (closed rings, no self-crossings, finite positions),
 // oriented, and held as directed edges in fixed-point coordinates, with an
-// exact, boundary-inclusive point test.
+// exact, boundary-inclusive point test (through bands of edges, and for a
+// region asked about many points through a raster of its box).
 //
 // It knows nothing of dwellings, indexes or how a region is swept; the engine
 // reads its edges.
