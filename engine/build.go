@@ -334,6 +334,7 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 	// buildings keep their numbers across rebuilds (history and cached
 	// stamps refer to them): one per key, in key order, empty or not
 	st.blds = make([]building, len(rs.keys.strs))
+	st.bplace = make([]bldPlace, len(st.blds))
 	for k, id := range rs.keys.strs {
 		st.blds[k] = building{id: id, fid: featureID(id)}
 		st.bldIdx[id] = uint32(k)
@@ -433,6 +434,7 @@ func (st *state) refreshBuilding(bi uint32) {
 		b.inTree = false
 	}
 	if len(b.slots) == 0 {
+		st.bplace[bi] = bldPlace{}
 		b.bbox = [4]int32{}
 		b.lon, b.lat = 0, 0
 		b.mixed = false
@@ -462,7 +464,8 @@ func (st *state) refreshBuilding(bi uint32) {
 	}
 	k := int64(len(b.slots))
 	b.lon, b.lat = int32(roundDiv(sx, k)), int32(roundDiv(sy, k))
-	b.merc = coord.ToMercator(b.lon, b.lat)
+	m := coord.ToMercator(b.lon, b.lat)
+	st.bplace[bi] = bldPlace{x: m.X, y: m.Y, lon: b.lon, lat: b.lat, south: m.South, live: true}
 	b.bbox = bb
 	st.btree.Insert(bboxMin(bb), bboxMax(bb), bi)
 	b.inTree = true

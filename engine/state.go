@@ -13,13 +13,12 @@ import (
 // building groups the dwellings that share a building id (楼栋).
 type building struct {
 	id    string
-	fid   uint64         // stable numeric feature id for vector tiles (hash of id)
-	lon   int32          // representative point: the mean of its dwellings
-	lat   int32          //
-	merc  coord.Mercator // the point in Web Mercator (low-zoom tiles place every building)
-	bbox  [4]int32       // min lon, min lat, max lon, max lat of its dwellings
-	area  uint32         // the area tuple of its dwellings, when not mixed
-	mixed bool           // its dwellings belong to more than one area tuple
+	fid   uint64   // stable numeric feature id for vector tiles (hash of id)
+	lon   int32    // representative point: the mean of its dwellings
+	lat   int32    //
+	bbox  [4]int32 // min lon, min lat, max lon, max lat of its dwellings
+	area  uint32   // the area tuple of its dwellings, when not mixed
+	mixed bool     // its dwellings belong to more than one area tuple
 	// home: per level, the unit most of its dwellings are in (ties: the
 	// smaller id; 0 when none of them has one): the building's own grid,
 	// community, street and district, which responsibility resolves through
@@ -31,6 +30,20 @@ type building struct {
 	// ranges of main-order slots [a, b) that hold its main dwellings (and
 	// possibly dead slots, which count as nothing); delta slots are in slots.
 	ranges []uint32
+}
+
+// bldPlace is a building's point as scans over many buildings read it: in
+// fixed point, and in Web Mercator (coord.Mercator's fields, laid flat).
+type bldPlace struct {
+	x, y     float64 // Mercator's X and Y
+	lon, lat int32
+	south    bool // Mercator's South
+	live     bool // the building has dwellings
+}
+
+// mercator returns the place's point in Web Mercator.
+func (bp *bldPlace) mercator() coord.Mercator {
+	return coord.Mercator{X: bp.x, Y: bp.y, South: bp.south}
 }
 
 // boundary is a loaded area polygon of one level.
@@ -74,7 +87,10 @@ type state struct {
 	// per level and unit: the area tuples that hold the unit
 	unitAreas [numAreaLevels][][]uint32
 
-	blds   []building
+	blds []building
+	// bplace: per building, its point and whether it has dwellings, kept
+	// compact for scans over many buildings (a low-zoom tile reads them all)
+	bplace []bldPlace
 	bldIdx map[string]uint32
 	mixed  map[uint32]struct{}          // buildings whose dwellings span area tuples
 	btree  rtree.RTreeGN[int32, uint32] // buildings by bbox

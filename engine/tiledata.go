@@ -24,9 +24,12 @@ type TileQuery struct {
 	// Campaign, when set, names a running campaign whose tasks each
 	// building counts (Tasks, Remaining); not with AsOf.
 	Campaign string
-	// CountsOnly asks for each building's place and counts alone (Places
-	// and Counts instead of Buildings: low-zoom cells), when not AsOf.
-	CountsOnly bool
+	// EachCount, when set and not AsOf, is called with each building's
+	// point in Web Mercator and its counts (total, matched, then one per
+	// flag) instead of listing Buildings: all low-zoom cells need. It is
+	// called under the engine's read lock, and counts is good only for the
+	// call.
+	EachCount func(m coord.Mercator, counts []int64)
 }
 
 // TileBuilding is one building as a tile shows it.
@@ -67,12 +70,7 @@ type TileDeps struct {
 
 // TileData is the content of one tile.
 type TileData struct {
-	Buildings []TileBuilding // by feature id
-	// Places and Counts replace Buildings with TileQuery.CountsOnly: each
-	// building's point in Web Mercator and its counts (total, matched, then
-	// one per flag: 2+len(FlagNames) a building), in no particular order.
-	Places     []coord.Mercator
-	Counts     []int64
+	Buildings  []TileBuilding // by feature id (none with TileQuery.EachCount)
 	Boundaries []TileBoundary // by level, then id
 	FlagNames  []string
 	Rules      []scheme.Rule // the scheme's rules, then its default
@@ -128,16 +126,16 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
 	bb := q.BBox
 	take := func(bi uint32) {
-		b := &st.blds[bi]
-		if len(b.slots) > 0 && b.lon >= bb[0] && b.lon <= bb[2] && b.lat >= bb[1] && b.lat <= bb[3] {
+		bp := &st.bplace[bi]
+		if bp.live && bp.lon >= bb[0] && bp.lon <= bb[2] && bp.lat >= bb[1] && bp.lat <= bb[3] {
 			d.Deps.blds = append(d.Deps.blds, bi)
 		}
 	}
 	if lo, hi := st.btree.Bounds(); int64(min(bb[2], hi[0]))-int64(max(bb[0], lo[0])) > (int64(hi[0])-int64(lo[0]))/2 &&
 		int64(min(bb[3], hi[1]))-int64(max(bb[1], lo[1])) > (int64(hi[1])-int64(lo[1]))/2 {
-		// the box holds much of the city (a low zoom): every building
-		// in order reads faster than the tree's nodes
-		for bi := range st.blds {
+		// the box holds much of the city (a low zoom): every building's
+		// place in order reads faster than the tree's nodes
+		for bi := range st.bplace {
 			take(uint32(bi))
 		}
 	} else {
@@ -146,14 +144,10 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 			return true
 		})
 	}
-	if q.CountsOnly {
-		nc := 2 + len(st.flagNames)
+	if q.EachCount != nil {
 		_, bv := e.ranks.buildings(st, x)
-		d.Places = make([]coord.Mercator, len(d.Deps.blds))
-		d.Counts = make([]int64, 0, len(d.Deps.blds)*nc)
-		for i, bi := range d.Deps.blds {
-			d.Places[i] = st.blds[bi].merc
-			d.Counts = append(d.Counts, bv.of(bi)...)
+		for _, bi := range d.Deps.blds {
+			q.EachCount(st.bplace[bi].mercator(), bv.of(bi))
 		}
 		e.tileBoundaries(st, q, d)
 		return d, nil

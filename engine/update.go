@@ -682,6 +682,7 @@ func (st *state) insert(id string, did uint32, in *DwellingInput, rc *rankCache)
 		bi = uint32(len(st.blds))
 		key = string([]byte(key))
 		st.blds = append(st.blds, building{id: key, fid: featureID(key)})
+		st.bplace = append(st.bplace, bldPlace{})
 		st.bldIdx[key] = bi
 	}
 	st.bld = append(st.bld, bi)

@@ -208,8 +208,27 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 		Scheme:   req.Scheme,
 		AsOf:     req.AsOf,
 		Campaign: req.Campaign,
-		// cells sum counts: a viewer's sum what each building shows
-		CountsOnly: req.Z < BuildingZoom && req.Published == nil && !r.wholeBuildings,
+	}
+	var cells *cellGrid
+	if req.Z < BuildingZoom && req.Published == nil && !r.wholeBuildings {
+		// cells sum counts: each building's point projected here and its
+		// counts summed as the engine reads them (a viewer's cells sum
+		// what each building shows: the whole path)
+		cells = newCellGrid()
+		level := uint32(t.Z) + extentBits
+		minx, miny := float64(uint64(t.X)<<extentBits), float64(uint64(t.Y)<<extentBits)
+		q.EachCount = func(m coord.Mercator, counts []int64) {
+			x, y := m.At(level)
+			x, y = math.Floor(x-minx), math.Floor(y-miny)
+			if c := cells.at(x, y, len(counts)-2); c != nil {
+				c.place(x, y, counts[0])
+				c.c.Total += counts[0]
+				c.c.Matched += counts[1]
+				for j, v := range counts[2:] {
+					c.c.Flags[j] += v
+				}
+			}
+		}
 	}
 	for l, mz := range levelMinZoom {
 		if maptile.Zoom(req.Z) >= mz {
@@ -226,7 +245,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	if req.Z >= BuildingZoom {
 		points = buildingsLayer(d, pts, req)
 	} else {
-		points = cellsLayer(d, t, pts, req.Policy, req.Published)
+		points = cellsLayer(d, t, pts, req.Policy, req.Published, cells)
 	}
 	if len(points.layer.Features) > 0 {
 		vt.Layers = append(vt.Layers, &points.layer)
@@ -367,7 +386,6 @@ const cellSpan = Extent/CellSize + 4
 // cells west and north of the tile.
 type cellGrid struct {
 	cells []cell
-	nf    int
 }
 
 type cell struct {
@@ -378,20 +396,20 @@ type cell struct {
 	withheld bool // a building's count left out (a viewer's: see cellsLayer)
 }
 
-func newCellGrid(nf int) *cellGrid {
-	return &cellGrid{cells: make([]cell, cellSpan*cellSpan), nf: nf}
+func newCellGrid() *cellGrid {
+	return &cellGrid{cells: make([]cell, cellSpan*cellSpan)}
 }
 
-// at returns the cell of tile position x, y (nil beyond the grid, which
-// the tile's box does not reach).
-func (g *cellGrid) at(x, y float64) *cell {
+// at returns the cell of tile position x, y, with room for nf flags (nil
+// beyond the grid, which the tile's box does not reach).
+func (g *cellGrid) at(x, y float64, nf int) *cell {
 	cx, cy := int(math.Floor(x/CellSize))+2, int(math.Floor(y/CellSize))+2
 	if cx < 0 || cy < 0 || cx >= cellSpan || cy >= cellSpan {
 		return nil
 	}
 	c := &g.cells[cy*cellSpan+cx]
 	if c.c.Flags == nil {
-		c.c.Flags = make([]int64, g.nf)
+		c.c.Flags = make([]int64, nf)
 	}
 	return c
 }
@@ -405,32 +423,16 @@ func (c *cell) place(x, y float64, total int64) {
 	c.bld++
 }
 
-func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published) *pointLayer {
-	g := newCellGrid(len(d.FlagNames))
-	if d.Places != nil { // counts only: each building's point projected here
-		nc := 2 + len(d.FlagNames)
-		level := uint32(t.Z) + 12 // log2(Extent)
-		minx, miny := float64(uint64(t.X)<<12), float64(uint64(t.Y)<<12)
-		for i, m := range d.Places {
-			x, y := m.At(level)
-			x, y = math.Floor(x-minx), math.Floor(y-miny)
-			c := g.at(x, y)
-			if c == nil {
-				continue
-			}
-			b := d.Counts[i*nc : (i+1)*nc]
-			c.place(x, y, b[0])
-			c.c.Total += b[0]
-			c.c.Matched += b[1]
-			for j, v := range b[2:] {
-				c.c.Flags[j] += v
-			}
-		}
+// cellsLayer draws a low-zoom tile's cells: g when the buildings were
+// summed into it as the engine read them, else from d's whole buildings.
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published, g *cellGrid) *pointLayer {
+	if g == nil {
+		g = newCellGrid()
 	}
 	for i := range d.Buildings {
 		b := &d.Buildings[i]
 		x, y := pts[i][0], pts[i][1]
-		c := g.at(x, y)
+		c := g.at(x, y, len(d.FlagNames))
 		if c == nil {
 			continue
 		}
