@@ -1,8 +1,6 @@
 package city
 
 import (
-	"slices"
-
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 )
@@ -27,7 +25,7 @@ func (c *City) outline(blocks []int32) orb.MultiPolygon {
 	}
 	var rings [][]vertex
 	for _, ring := range traceRings(blocks, int32(c.cols), has) {
-		for _, loop := range splitPinches(ring) {
+		for _, loop := range splitLoops(ring) {
 			rings = append(rings, simplifyRing(loop))
 		}
 	}
@@ -133,33 +131,6 @@ func traceRings(blocks []int32, cols int32, has func(q, r int32) bool) [][]verte
 		rings = append(rings, ring)
 	}
 	return rings
-}
-
-// splitPinches splits a closed ring that visits a vertex more than once
-// into loops that each visit it once: a ring that touches itself is not a
-// valid polygon ring, two rings that touch at a point are (a loop turning the
-// other way becomes a hole). The trace makes such rings rarely, where cells
-// meet only at a corner in some arrangements (4 of the 23,400 boundaries of
-// the 10 M disc city).
-func splitPinches(r []vertex) [][]vertex {
-	var loops [][]vertex
-	at := map[vertex]int{} // position of a vertex on the current path
-	var path []vertex
-	for _, v := range r[:len(r)-1] {
-		if i, ok := at[v]; ok {
-			// path[i:] returns to v: a loop of its own
-			loop := append(slices.Clone(path[i:]), v)
-			loops = append(loops, loop)
-			for _, w := range path[i+1:] {
-				delete(at, w)
-			}
-			path = path[:i+1]
-			continue
-		}
-		at[v] = len(path)
-		path = append(path, v)
-	}
-	return append(loops, append(path, path[0]))
 }
 
 // simplifyRing drops vertices where the ring goes straight on.

@@ -16,7 +16,7 @@ func TestOutlinePinch(t *testing.T) {
 	// the ring as traced, in lattice corners (column, row), visiting (2,3) twice
 	ring := []vertex{{1, 0}, {2, 0}, {2, 1}, {4, 1}, {4, 4}, {2, 4}, {2, 3}, {3, 3}, {3, 2}, {2, 2}, {2, 3}, {1, 3},
 		{1, 2}, {0, 2}, {0, 1}, {1, 1}, {1, 0}}
-	loops := splitPinches(ring)
+	loops := splitLoops(ring)
 	if len(loops) != 2 {
 		t.Fatalf("%d loops, want 2: %v", len(loops), loops)
 	}
