@@ -179,3 +179,44 @@ func TestImportRebuildsIndexes(t *testing.T) {
 	}
 	check("trimmed, imported", l, im2)
 }
+
+// TestImportRefusesBadFlips: a snapshot's flip column is refused, naming
+// the change, when it has another length than the changes, a flip on a
+// change that is not a flags change, or a flag beyond 63; a state without
+// the column (written before it was kept) imports with every flip unknown.
+func TestImportRefusesBadFlips(t *testing.T) {
+	l := New(1, 1000)
+	l.Append(Entry{Ver: 2, Ms: 1001, DID: 1, Kind: Flags, Low: 1, Flipped: 2, FlippedAll: true}, [2]int32{10, 10})
+	l.Append(Entry{Ver: 3, Ms: 1002, DID: 1, Kind: Put, Before: &Record{Exists: true, Lon: 10, Lat: 10}}, [2]int32{10, 10})
+	good := l.Export()
+	if good.Flip[0] != 2+1 || good.Flip[1] != 0 {
+		t.Fatalf("exported flips %v", good.Flip)
+	}
+	for name, damage := range map[string]func(s *State){
+		"short":          func(s *State) { s.Flip = s.Flip[:1] },
+		"on a put":       func(s *State) { s.Flip[1] = 1 },
+		"beyond flag 63": func(s *State) { s.Flip[0] = 2 + 64 },
+	} {
+		s := l.Export()
+		damage(s)
+		if _, err := Import(s); err == nil {
+			t.Fatalf("%s: imported", name)
+		}
+	}
+	old := l.Export()
+	old.Flip = nil
+	im, err := Import(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := im.FlagsAfter(2); ok {
+		t.Fatal("a flip known from a state without the column")
+	}
+	im, err = Import(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if low, ok := im.FlagsAfter(2); !ok || low != 1^2 {
+		t.Fatalf("flags after %x %v, want 3", low, ok)
+	}
+}
