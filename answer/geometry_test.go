@@ -44,10 +44,29 @@ func refDecode(data []byte) (orb.MultiPolygon, bool) {
 	var v struct {
 		Geometry json.RawMessage `json:"geometry"`
 	}
-	if json.Unmarshal(data, &v) != nil || v.Geometry == nil {
+	if json.Unmarshal(data, &v) != nil || v.Geometry == nil || foldedKey(data, "geometry") {
 		return nil, false
 	}
 	return refGeom(v.Geometry)
+}
+
+// foldedKey reports whether raw is an object with a member whose name is
+// one of names only when case is ignored: encoding/json reads such a
+// member into the field, the API (as GeoJSON) takes names as written and
+// refuses it as unknown, so the reference must not read it either.
+func foldedKey(raw json.RawMessage, names ...string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	for k := range m {
+		for _, n := range names {
+			if k != n && strings.EqualFold(k, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func refGeom(raw json.RawMessage) (orb.MultiPolygon, bool) {
@@ -58,7 +77,7 @@ func refGeom(raw json.RawMessage) (orb.MultiPolygon, bool) {
 		Features    []json.RawMessage `json:"features"`
 		Geometries  []json.RawMessage `json:"geometries"`
 	}
-	if json.Unmarshal(raw, &g) != nil {
+	if json.Unmarshal(raw, &g) != nil || foldedKey(raw, "type", "coordinates", "geometry", "features", "geometries") {
 		return nil, false
 	}
 	var mp orb.MultiPolygon

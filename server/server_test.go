@@ -255,6 +255,8 @@ func TestEndpoints(t *testing.T) {
 		{"POST", "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]},"where":5}`, 400, `where must be a string`},
 		{"POST", "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]},"gruop_by":"grid"}`, 400, `unknown field \"gruop_by\"`},
 		{"POST", "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]},"group_by":"planet"}`, 400, `group_by`},
+		// member names as written (GeoJSON's are case-sensitive): Go's encoding/json would read this one
+		{"POST", "/api/v1/query/polygon", `{"Geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}`, 400, `unknown field \"Geometry\"`},
 		{"POST", "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]},"limit":-1}`, 400, `limit must be an integer`},
 		{"POST", "/api/v1/query/grid", `{}`, 400, `give cell_m`},
 		{"POST", "/api/v1/query/grid", `{"cell_m":1}`, 400, `cell_m must be between`},
