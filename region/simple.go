@@ -15,12 +15,18 @@ import (
 // further only when one folds back over the other: that is one test a
 // vertex, along the rings. Every other pair is found through a grid over the
 // polygon's box (cells a power of two wide and high, about one an edge):
-// each edge is filed in every cell its box meets, and the edges of a cell
-// whose boxes overlap are tested against each other. Two edges that meet
-// share a cell, and a pair is tested only in the first cell both are filed
-// in, so no pair is tested twice. The work grows with the edges and with how
-// many crowd into one cell, not with the square of the edges, whichever way
-// the boundary runs.
+// two edges that meet are both filed in the cell of the lower-left corner of
+// their boxes' overlap, and a pair is tested only there, so never twice.
+//
+// The grid is filled in one pass along the rings: each edge, filed in the
+// cells its box meets, is tested against the edges filed there before it (a
+// list per cell). No sorting, no pass over empty cells. When the cells are
+// crowded (a few long edges make them large and many short ones fill them),
+// the lists grow long; past a bound on that work the check starts again
+// with the edges counted into their cells and each crowded cell sorted by x,
+// where only edges overlapping in x are tested. Either way the work grows
+// with the edges and how many crowd into one cell, not with the square of
+// the edges, whichever way the boundary runs.
 
 // simpleBudget bounds the pair tests of checkSimple, so that a hostile
 // geometry (thousands of long parallel edges) cannot stall a request.
@@ -30,22 +36,38 @@ const simpleBudget = 20_000_000
 // constant): a polygon of long edges gets fewer, larger cells.
 const maxCellEntries = 4
 
+// linkedWork bounds the one-pass check's work (list steps and entries) at
+// this many an edge, plus a constant, before it gives way to sorted cells.
+// Real street boundaries take 3–6 an edge, the most crowded 14. A variable
+// so that tests can make every check take the sorted cells.
+var linkedWork = 32
+
 // smallCell is the most spans of a cell tested pairwise without sorting
 // them first.
 const smallCell = 12
 
-// span is one edge filed in one cell: its box, its number and the number
-// of the edge after it in its ring.
+// span is one edge filed in one cell: its box, its number, the number of
+// the edge after it in its ring and, in the one-pass check, the span filed
+// before it in its cell (its index + 1; 0 for none).
 type span struct {
 	xmin, xmax int32
 	ylo, yhi   int32
 	i, next    int32
+	link, _    int32
+}
+
+// apart reports whether the boxes of a and b are apart, or a and b are
+// neighbours in their ring (tested along the ring).
+func apart(a, b *span) bool {
+	return (int64(b.xmax)-int64(a.xmin))|(int64(a.xmax)-int64(b.xmin))|(int64(b.yhi)-int64(a.ylo))|(int64(a.yhi)-int64(b.ylo)) < 0 ||
+		a.next == b.i || b.next == a.i
 }
 
 // simpleScratch holds checkSimple's buffers, pooled.
 type simpleScratch struct {
 	spans []span
-	count []int32
+	count []int32 // sorted cells: per cell, its spans' end
+	head  []int32 // one pass: per cell, its last span (index + 1)
 	start []int32 // per ring: its first edge
 }
 
@@ -70,6 +92,52 @@ func (ps *polyStats) add(e *Edge) {
 // emptyStats is the start of polyStats.add.
 var emptyStats = polyStats{x0: math.MaxInt32, y0: math.MaxInt32, x1: math.MinInt32, y1: math.MinInt32}
 
+// grid is the check's cells: 2^sx wide, 2^sy high, from the polygon's
+// lower-left corner (x0, y0); nx to a row, nc in all.
+type grid struct {
+	x0, y0, w, h int64
+	sx, sy       uint
+	nx, nc       int64
+}
+
+// newGrid sizes the cells about as wide and high as a mean edge, at most a
+// few an edge.
+func newGrid(n int, ps *polyStats) grid {
+	g := grid{x0: int64(ps.x0), y0: int64(ps.y0), w: int64(ps.x1) - int64(ps.x0), h: int64(ps.y1) - int64(ps.y0)}
+	g.sx, g.sy = log2Above(ps.sdx/int64(n)), log2Above(ps.sdy/int64(n))
+	for (g.w>>g.sx+1)*(g.h>>g.sy+1) > maxCellEntries*int64(n)+64 {
+		g.coarsen()
+	}
+	g.size()
+	return g
+}
+
+func (g *grid) size() {
+	g.nx = g.w>>g.sx + 1
+	g.nc = g.nx * (g.h>>g.sy + 1)
+}
+
+// coarsen doubles the cells along their longer side (in cells).
+func (g *grid) coarsen() {
+	if g.w>>g.sx >= g.h>>g.sy {
+		g.sx++
+	} else {
+		g.sy++
+	}
+	g.size()
+}
+
+// cells returns the columns and rows of the cells s's box meets.
+func (g *grid) cells(s *span) (cx0, cx1, cy0, cy1 int64) {
+	return (int64(s.xmin) - g.x0) >> g.sx, (int64(s.xmax) - g.x0) >> g.sx, (int64(s.ylo) - g.y0) >> g.sy, (int64(s.yhi) - g.y0) >> g.sy
+}
+
+// first reports whether cell (cx, cy) is where a and b, whose boxes
+// overlap, are tested: the cell of their overlap's lower-left corner.
+func (g *grid) first(a, b *span, cx, cy int64) bool {
+	return (int64(max(a.xmin, b.xmin))-g.x0)>>g.sx == cx && (int64(max(a.ylo, b.ylo))-g.y0)>>g.sy == cy
+}
+
 // checkSimple rejects a polygon whose rings cross themselves or each other.
 // Within a ring, neighbouring edges may only share their common vertex; rings
 // of one polygon may touch at a point but not cross or overlap. ringLens gives
@@ -87,37 +155,111 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 		sc.start = append(sc.start, int32(at))
 		at += k
 	}
-	x0, y0 := int64(ps.x0), int64(ps.y0)
-	w, h := int64(ps.x1)-x0, int64(ps.y1)-y0
-	// cells about as wide and high as a mean edge, at most a few an edge
-	sx, sy := log2Above(ps.sdx/int64(n)), log2Above(ps.sdy/int64(n))
-	for (w>>sx+1)*(h>>sy+1) > maxCellEntries*int64(n)+64 {
-		if w>>sx >= h>>sy {
-			sx++
-		} else {
-			sy++
-		}
+	g := newGrid(n, ps)
+	budget := simpleBudget
+	if done, err := sc.linked(edges, ringLens, &g, &budget, pi, npolys); done {
+		return err
 	}
-	// count the edges of each cell; coarser cells when long edges would be
-	// filed in too many
+	return sc.sortedCells(edges, ringLens, &g, &budget, pi, npolys)
+}
+
+// linked is the one-pass check. done is false when its cells were too
+// crowded to finish within linkedWork (nothing found so far).
+func (sc *simpleScratch) linked(edges []Edge, ringLens []int, gp *grid, budget *int, pi, npolys int) (done bool, err error) {
+	x0, y0, sx, sy, nx := gp.x0, gp.y0, gp.sx, gp.sy, gp.nx // in registers
+	if int64(cap(sc.head)) < gp.nc {
+		sc.head = make([]int32, gp.nc)
+	}
+	head := sc.head[:gp.nc]
+	clear(head)
+	spans := sc.spans[:0]
+	work := linkedWork*len(edges) + 4096
+	at := 0
+	for _, k := range ringLens {
+		for j := range k {
+			s, folds := along(edges, at, j, k)
+			if folds {
+				return true, sc.crossing(edges, s.i, s.next, pi, npolys)
+			}
+			cx0, cx1 := (int64(s.xmin)-x0)>>sx, (int64(s.xmax)-x0)>>sx
+			cy0, cy1 := (int64(s.ylo)-y0)>>sy, (int64(s.yhi)-y0)>>sy
+			for cy := cy0; cy <= cy1; cy++ {
+				for cx := cx0; cx <= cx1; cx++ {
+					c := cy*nx + cx
+					for q := head[c] - 1; q >= 0; {
+						sb := &spans[q]
+						q = sb.link - 1
+						work--
+						if apart(&s, sb) || (int64(max(s.xmin, sb.xmin))-x0)>>sx != cx || (int64(max(s.ylo, sb.ylo))-y0)>>sy != cy {
+							continue // apart, neighbours or tested in an earlier cell (grid.first)
+						}
+						if err := sc.test(edges, &s, sb, budget, pi, npolys); err != nil {
+							return true, err
+						}
+					}
+					s.link = head[c]
+					if len(spans) == cap(spans) {
+						spans = append(spans, s)
+						sc.spans = spans
+					} else {
+						spans = append(spans, s)
+					}
+					head[c] = int32(len(spans))
+					work--
+				}
+			}
+			if work < 0 {
+				return false, nil
+			}
+		}
+		at += k
+	}
+	return true, nil
+}
+
+// along returns edge j of the ring of k edges from edge at as a span, and
+// whether it folds back over the next edge.
+func along(edges []Edge, at, j, k int) (span, bool) {
+	i, next := at+j, at+j+1
+	if j == k-1 {
+		next = at
+	}
+	e := &edges[i]
+	return span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next), 0, 0}, foldsBack(e, &edges[next])
+}
+
+// test tests spans a and b, whose boxes overlap, counting the test against
+// the budget.
+func (sc *simpleScratch) test(edges []Edge, a, b *span, budget *int, pi, npolys int) error {
+	if *budget--; *budget < 0 {
+		return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), len(edges))
+	}
+	if segmentsIntersect(&edges[a.i], &edges[b.i], false, sc.ringOf(a.i) != sc.ringOf(b.i)) {
+		return sc.crossing(edges, a.i, b.i, pi, npolys)
+	}
+	return nil
+}
+
+// sortedCells is the check for crowded cells: the edges counted into their
+// cells (coarser cells when long edges would be filed in too many), filed,
+// and each cell's spans tested pairwise, sorted by x when there are many.
+func (sc *simpleScratch) sortedCells(edges []Edge, ringLens []int, g *grid, budget *int, pi, npolys int) error {
+	n := len(edges)
 	limit := int64(maxCellEntries*n + 1024)
-	var nx, nc int64
 	var count []int32
 	for {
-		nx = w>>sx + 1
-		nc = nx * (h>>sy + 1)
-		if int64(cap(sc.count)) < nc+1 {
-			sc.count = make([]int32, nc+1)
+		if int64(cap(sc.count)) < g.nc+1 {
+			sc.count = make([]int32, g.nc+1)
 		}
-		count = sc.count[:nc+1]
+		count = sc.count[:g.nc+1]
 		clear(count)
 		total := int64(0)
 		for i := range edges {
 			e := &edges[i]
-			cx0, cx1 := (int64(min(e.X1, e.X2))-x0)>>sx, (int64(max(e.X1, e.X2))-x0)>>sx
-			cy0, cy1 := (int64(min(e.Y1, e.Y2))-y0)>>sy, (int64(max(e.Y1, e.Y2))-y0)>>sy
+			s := span{xmin: min(e.X1, e.X2), xmax: max(e.X1, e.X2), ylo: min(e.Y1, e.Y2), yhi: max(e.Y1, e.Y2)}
+			cx0, cx1, cy0, cy1 := g.cells(&s)
 			if cx0 == cx1 && cy0 == cy1 { // the usual short edge
-				count[cy0*nx+cx0+1]++
+				count[cy0*g.nx+cx0+1]++
 				total++
 				continue
 			}
@@ -127,19 +269,16 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 			}
 			for cy := cy0; cy <= cy1; cy++ {
 				for cx := cx0; cx <= cx1; cx++ {
-					count[cy*nx+cx+1]++
+					count[cy*g.nx+cx+1]++
 				}
 			}
 		}
-		if total <= limit || w>>sx == 0 && h>>sy == 0 {
+		if total <= limit || g.w>>g.sx == 0 && g.h>>g.sy == 0 {
 			break
 		}
-		if w>>sx >= h>>sy {
-			sx++
-		} else {
-			sy++
-		}
+		g.coarsen()
 	}
+	nc := g.nc
 	for c := int64(1); c <= nc; c++ {
 		count[c] += count[c-1]
 	}
@@ -147,26 +286,17 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 		sc.spans = make([]span, count[nc])
 	}
 	spans := sc.spans[:count[nc]]
-	// file the edges, ring by ring, testing each against the next one
-	// (neighbours share a vertex and meet further only when one folds back
-	// over the other)
-	at = 0
+	at := 0
 	for _, k := range ringLens {
 		for j := range k {
-			i, next := at+j, at+j+1
-			if j == k-1 {
-				next = at
+			s, folds := along(edges, at, j, k)
+			if folds {
+				return sc.crossing(edges, s.i, s.next, pi, npolys)
 			}
-			e := &edges[i]
-			if foldsBack(e, &edges[next]) {
-				return sc.crossing(edges, int32(i), int32(next), pi, npolys)
-			}
-			s := span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next)}
-			cx0, cx1 := (int64(s.xmin)-x0)>>sx, (int64(s.xmax)-x0)>>sx
-			cy0, cy1 := (int64(s.ylo)-y0)>>sy, (int64(s.yhi)-y0)>>sy
+			cx0, cx1, cy0, cy1 := g.cells(&s)
 			for cy := cy0; cy <= cy1; cy++ {
 				for cx := cx0; cx <= cx1; cx++ {
-					c := &count[cy*nx+cx]
+					c := &count[cy*g.nx+cx]
 					spans[*c] = s
 					*c++
 				}
@@ -175,7 +305,6 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 		at += k
 	}
 	// count[c] is now the end of cell c: test the pairs of each cell
-	budget := simpleBudget
 	from := 0
 	for c := int64(0); c < nc; c++ {
 		to := int(count[c])
@@ -185,7 +314,7 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 		}
 		cs := spans[from:to]
 		from = to
-		cx, cy := c%nx, c/nx
+		cx, cy := c%g.nx, c/g.nx
 		sorted := len(cs) > smallCell
 		if sorted {
 			slices.SortFunc(cs, func(a, b span) int { return cmp.Compare(a.xmin, b.xmin) })
@@ -200,17 +329,11 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 					}
 					continue
 				}
-				if sa.xmin > sb.xmax || sa.ylo > sb.yhi || sb.ylo > sa.yhi || sa.next == sb.i || sb.next == sa.i {
-					continue // apart, or neighbours (tested above)
+				if apart(sa, sb) || !g.first(sa, sb, cx, cy) {
+					continue // apart, neighbours (tested along the ring) or met in an earlier cell
 				}
-				if (int64(max(sa.xmin, sb.xmin))-x0)>>sx != cx || (int64(max(sa.ylo, sb.ylo))-y0)>>sy != cy {
-					continue // met in an earlier cell
-				}
-				if budget--; budget < 0 {
-					return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), n)
-				}
-				if segmentsIntersect(&edges[sa.i], &edges[sb.i], false, sc.ringOf(sa.i) != sc.ringOf(sb.i)) {
-					return sc.crossing(edges, sa.i, sb.i, pi, npolys)
+				if err := sc.test(edges, sa, sb, budget, pi, npolys); err != nil {
+					return err
 				}
 			}
 		}

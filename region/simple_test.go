@@ -108,9 +108,27 @@ func randomRings(rng *rand.Rand) [][][2]int32 {
 	return rings
 }
 
-// TestCheckSimpleIsBrute: the band sweep accepts exactly the polygons that
-// testing every pair of edges accepts, on polygons made to be at the edge
-// of validity.
+// checkBoth runs checkSimple on a polygon's edges twice: as it runs (the
+// one pass, giving way to sorted cells when crowded) and with the sorted
+// cells alone. Both must agree.
+func checkBoth(t *testing.T, edges []Edge, lens []int) error {
+	t.Helper()
+	ps := emptyStats
+	for i := range edges {
+		ps.add(&edges[i])
+	}
+	err := checkSimple(edges, lens, &ps, 0, 1)
+	defer func(w int) { linkedWork = w }(linkedWork)
+	linkedWork = -1 << 20
+	if sorted := checkSimple(edges, lens, &ps, 0, 1); (sorted == nil) != (err == nil) {
+		t.Fatalf("the one pass says %v, the sorted cells %v", err, sorted)
+	}
+	return err
+}
+
+// TestCheckSimpleIsBrute: the simplicity check accepts exactly the polygons
+// that testing every pair of edges accepts, on polygons made to be at the
+// edge of validity, both ways (one pass and sorted cells).
 func TestCheckSimpleIsBrute(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	valid, invalid := 0, 0
@@ -121,11 +139,7 @@ func TestCheckSimpleIsBrute(t *testing.T) {
 		}
 		edges, lens := ringEdges(rings)
 		want := checkSimpleBrute(edges, lens)
-		ps := emptyStats
-		for i := range edges {
-			ps.add(&edges[i])
-		}
-		err := checkSimple(edges, lens, &ps, 0, 1)
+		err := checkBoth(t, edges, lens)
 		if (err == nil) != want {
 			t.Fatalf("round %d: rings %v: checkSimple says %v, every pair says simple=%v", round, rings, err, want)
 		}
@@ -172,5 +186,75 @@ func TestOrientExact(t *testing.T) {
 		if got, want := orient(ax, ay, bx, by, px, py), ref(ax, ay, bx, by, px, py); got != want {
 			t.Fatalf("orient(%d,%d, %d,%d, %d,%d) = %d, want %d", ax, ay, bx, by, px, py, got, want)
 		}
+	}
+}
+
+// raggedRings is a polygon of hundreds to thousands of edges: a ragged star
+// (radii varying edge to edge, as real boundaries do), sometimes with a few
+// long edges among many short ones (crowded cells), with holes, and, for
+// about half of them, one vertex moved across the ring so that it may cross.
+func raggedRings(rng *rand.Rand) [][][2]int32 {
+	n := 100 + rng.IntN(1500)
+	var outer [][2]int32
+	long := rng.IntN(3) == 0
+	for i := range n {
+		a := 2 * math.Pi * float64(i) / float64(n)
+		r := 1e5 * (0.6 + 0.4*rng.Float64())
+		if long && i < n/3 { // a third of the turn in a few long edges
+			if i%(n/12+1) != 0 {
+				continue
+			}
+			r = 1e5
+		}
+		outer = append(outer, [2]int32{int32(r * math.Cos(a)), int32(r * math.Sin(a))})
+	}
+	if rng.IntN(2) == 0 { // move a vertex somewhere else on the ring
+		outer[rng.IntN(len(outer))] = outer[rng.IntN(len(outer))]
+		outer[rng.IntN(len(outer))][0] += int32(rng.IntN(20_001) - 10_000)
+	}
+	var clean [][2]int32
+	for _, p := range outer {
+		if len(clean) == 0 || clean[len(clean)-1] != p {
+			clean = append(clean, p)
+		}
+	}
+	for len(clean) > 1 && clean[len(clean)-1] == clean[0] {
+		clean = clean[:len(clean)-1]
+	}
+	rings := [][][2]int32{append(clean, clean[0])}
+	for range rng.IntN(3) { // small holes, clockwise, some touching or crossing the outer ring
+		cx, cy := int32(rng.IntN(120_001)-60_000), int32(rng.IntN(120_001)-60_000)
+		d := int32(1000 + rng.IntN(20_000))
+		rings = append(rings, [][2]int32{{cx, cy}, {cx, cy + d}, {cx + d, cy + d}, {cx + d, cy}, {cx, cy}})
+	}
+	return rings
+}
+
+// TestCheckSimpleRagged: on ragged polygons of hundreds to thousands of
+// edges, simple or not, crowded or not, the check agrees with every pair
+// tested, both ways.
+func TestCheckSimpleRagged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	rounds := 300
+	if testing.Short() {
+		rounds = 60
+	}
+	valid, invalid := 0, 0
+	for round := range rounds {
+		rings := raggedRings(rng)
+		edges, lens := ringEdges(rings)
+		want := checkSimpleBrute(edges, lens)
+		if err := checkBoth(t, edges, lens); (err == nil) != want {
+			t.Fatalf("round %d (%d edges): checkSimple says %v, every pair says simple=%v", round, len(edges), err, want)
+		}
+		if want {
+			valid++
+		} else {
+			invalid++
+		}
+	}
+	t.Logf("%d simple polygons, %d not", valid, invalid)
+	if valid < rounds/10 || invalid < rounds/10 {
+		t.Fatalf("too few of one kind: %d simple, %d not", valid, invalid)
 	}
 }
