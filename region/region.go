@@ -40,7 +40,6 @@ type Edge struct {
 // holes. Its boundary belongs to it. A Region is immutable.
 type Region struct {
 	edges []Edge
-	polys []polyRings   // for Check
 	bbox  [4]int32      // min lon, min lat, max lon, max lat
 	loc   locator       // bands for Locate, built on first use
 	cells rasterLocator // cells for LocateMany, built on first use
@@ -61,13 +60,10 @@ func (rg *Region) NumEdges() int { return len(rg.edges) }
 // modify them.
 func (rg *Region) Edges() []Edge { return rg.edges }
 
-// Bytes is about the memory the region holds: its edges (and rings) and, once built,
+// Bytes is about the memory the region holds: its edges and, once built,
 // the bands of Locate and the cells of LocateMany.
 func (rg *Region) Bytes() int {
 	n := int(unsafe.Sizeof(*rg)) + int(unsafe.Sizeof(Edge{}))*cap(rg.edges)
-	for _, pr := range rg.polys {
-		n += int(unsafe.Sizeof(pr)) + 9*cap(pr.lens)
-	}
 	if bs := rg.loc.built(); bs != nil {
 		n += int(unsafe.Sizeof(*bs)) + 4*cap(bs.off) + int(unsafe.Sizeof(Edge{}))*cap(bs.edges)
 	}
@@ -84,24 +80,8 @@ func (rg *Region) BBox() [4]int32 { return rg.bbox }
 // (first position equal to the last), have at least four positions and a
 // non-zero area, and lie in [-180, 180] × [-90, 90]. A ring that crosses itself,
 // or crosses another ring of its polygon, is rejected with the crossing edges
-// named. Coordinates are rounded to 1e-7 degree. New is Prepare and Check.
+// named. Coordinates are rounded to 1e-7 degree.
 func New(mp orb.MultiPolygon) (*Region, error) {
-	rg, err := Prepare(mp)
-	if err == nil {
-		err = rg.Check()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return rg, nil
-}
-
-// Prepare is New but for the crossing check, which Check makes: for a caller
-// that sweeps the region while Check runs on another core, and throws the
-// answer away when Check fails. Until then the region may cross itself: its
-// answers are meaningless but safe. Prepare's errors are New's, in New's
-// order (a crossing in one polygon before any error of a later one).
-func Prepare(mp orb.MultiPolygon) (*Region, error) {
 	rg := &Region{bbox: [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32}}
 	nv := 0
 	for _, poly := range mp {
@@ -116,128 +96,66 @@ func Prepare(mp orb.MultiPolygon) (*Region, error) {
 		return nil, geomErr("geometry has no polygon")
 	}
 	rg.edges = make([]Edge, 0, nv)
-	rg.polys = make([]polyRings, 0, len(mp))
+	ringLens := make([]int, 0, 8)
 	for pi, poly := range mp {
-		if err := rg.addPolygon(poly, pi, len(mp)); err != nil {
-			// a crossing in an earlier polygon comes first, as in New
-			if cerr := rg.Check(); cerr != nil {
-				return nil, cerr
+		if len(poly) == 0 {
+			return nil, geomErr("polygon %d has no rings", pi)
+		}
+		first := len(rg.edges)
+		ringLens = ringLens[:0]
+		ps := emptyStats
+		for ri, ring := range poly {
+			if len(ring) < 4 {
+				return nil, geomErr("%s has %d positions; a ring needs at least 4 (closed)", ringName(len(mp), pi, ri), len(ring))
 			}
+			if ring[0] != ring[len(ring)-1] {
+				return nil, geomErr("%s is not closed: its first position %v differs from its last %v", ringName(len(mp), pi, ri), ring[0], ring[len(ring)-1])
+			}
+			start := len(rg.edges)
+			var px, py int32
+			for vi, p := range ring {
+				if !(p[0] >= -180 && p[0] <= 180 && p[1] >= -90 && p[1] <= 90) { // NaN fails too
+					return nil, geomErr("%s position %d: %v", ringName(len(mp), pi, ri), vi, coord.ValidLonLat(p[0], p[1]))
+				}
+				x, y := coord.ToE7(p[0]), coord.ToE7(p[1])
+				if vi > 0 && (x != px || y != py) { // repeated positions are dropped
+					rg.edges = append(rg.edges, Edge{px, py, x, y})
+					ps.add(&rg.edges[len(rg.edges)-1])
+					rg.bbox[0] = min(rg.bbox[0], x)
+					rg.bbox[1] = min(rg.bbox[1], y)
+					rg.bbox[2] = max(rg.bbox[2], x)
+					rg.bbox[3] = max(rg.bbox[3], y)
+				}
+				px, py = x, y
+			}
+			if len(rg.edges)-start < 3 {
+				return nil, geomErr("%s has fewer than 3 distinct positions", ringName(len(mp), pi, ri))
+			}
+			ringLens = append(ringLens, len(rg.edges)-start)
+		}
+		// crossings first (edges as given, so messages name them as sent)
+		if err := checkSimple(rg.edges[first:], ringLens, &ps, pi, len(mp)); err != nil {
 			return nil, err
+		}
+		// then orientation: outer rings counter-clockwise, holes clockwise
+		at := first
+		for ri, n := range ringLens {
+			ring := rg.edges[at : at+n]
+			area := signedArea2Edges(ring)
+			if area == 0 {
+				return nil, geomErr("%s has zero area", ringName(len(mp), pi, ri))
+			}
+			if (ri == 0) != (area > 0) {
+				slices.Reverse(ring)
+				for i := range ring {
+					e := &ring[i]
+					e.X1, e.Y1, e.X2, e.Y2 = e.X2, e.Y2, e.X1, e.Y1
+				}
+			}
+			at += n
 		}
 	}
 	return rg, nil
-}
-
-// polyRings is one polygon of a region, for Check: its first edge, its
-// rings' edges, which were reversed to orient them, and its edges' stats.
-type polyRings struct {
-	first    int
-	lens     []int
-	reversed []bool
-	stats    polyStats
-}
-
-// addPolygon converts, validates (but for crossings) and orients polygon pi
-// of npolys into the region's edges.
-func (rg *Region) addPolygon(poly orb.Polygon, pi, npolys int) error {
-	if len(poly) == 0 {
-		return geomErr("polygon %d has no rings", pi)
-	}
-	pr := polyRings{first: len(rg.edges), lens: make([]int, 0, len(poly)), stats: emptyStats}
-	for ri, ring := range poly {
-		if len(ring) < 4 {
-			return geomErr("%s has %d positions; a ring needs at least 4 (closed)", ringName(npolys, pi, ri), len(ring))
-		}
-		if ring[0] != ring[len(ring)-1] {
-			return geomErr("%s is not closed: its first position %v differs from its last %v", ringName(npolys, pi, ri), ring[0], ring[len(ring)-1])
-		}
-		start := len(rg.edges)
-		var px, py int32
-		for vi, p := range ring {
-			if !(p[0] >= -180 && p[0] <= 180 && p[1] >= -90 && p[1] <= 90) { // NaN fails too
-				return geomErr("%s position %d: %v", ringName(npolys, pi, ri), vi, coord.ValidLonLat(p[0], p[1]))
-			}
-			x, y := coord.ToE7(p[0]), coord.ToE7(p[1])
-			if vi > 0 && (x != px || y != py) { // repeated positions are dropped
-				rg.edges = append(rg.edges, Edge{px, py, x, y})
-				pr.stats.add(&rg.edges[len(rg.edges)-1])
-				rg.bbox[0] = min(rg.bbox[0], x)
-				rg.bbox[1] = min(rg.bbox[1], y)
-				rg.bbox[2] = max(rg.bbox[2], x)
-				rg.bbox[3] = max(rg.bbox[3], y)
-			}
-			px, py = x, y
-		}
-		if len(rg.edges)-start < 3 {
-			return geomErr("%s has fewer than 3 distinct positions", ringName(npolys, pi, ri))
-		}
-		pr.lens = append(pr.lens, len(rg.edges)-start)
-	}
-	// orientation: outer rings counter-clockwise, holes clockwise; a ring of
-	// no area is refused, but a crossing is named first, as New does
-	pr.reversed = make([]bool, len(pr.lens))
-	at := pr.first
-	for ri, n := range pr.lens {
-		area := signedArea2Edges(rg.edges[at : at+n])
-		if area == 0 {
-			if err := checkSimple(rg.edges[pr.first:], pr.lens, &pr.stats, pi, npolys); err != nil {
-				return err
-			}
-			return geomErr("%s has zero area", ringName(npolys, pi, ri))
-		}
-		pr.reversed[ri] = (ri == 0) != (area > 0)
-		at += n
-	}
-	at = pr.first
-	for ri, n := range pr.lens {
-		if pr.reversed[ri] {
-			reverseRing(rg.edges[at : at+n])
-		}
-		at += n
-	}
-	rg.polys = append(rg.polys, pr)
-	return nil
-}
-
-// reverseRing turns a ring's edges the other way round.
-func reverseRing(ring []Edge) {
-	slices.Reverse(ring)
-	for i := range ring {
-		e := &ring[i]
-		e.X1, e.Y1, e.X2, e.Y2 = e.X2, e.Y2, e.X1, e.Y1
-	}
-}
-
-// Check rejects a region whose rings cross themselves or each other (see
-// New), naming the crossing edges as they were sent. It reads the region's
-// edges only, so it may run while other goroutines read the region; it
-// must not run twice at once.
-func (rg *Region) Check() error {
-	for pi := range rg.polys {
-		pr := &rg.polys[pi]
-		n := 0
-		for _, k := range pr.lens {
-			n += k
-		}
-		edges := rg.edges[pr.first : pr.first+n]
-		if err := checkSimple(edges, pr.lens, &pr.stats, pi, len(rg.polys)); err != nil {
-			// name the edges as sent: the rings as they came, before orienting
-			sent := slices.Clone(edges)
-			at := 0
-			for ri, k := range pr.lens {
-				if pr.reversed[ri] {
-					reverseRing(sent[at : at+k])
-				}
-				at += k
-			}
-			if serr := checkSimple(sent, pr.lens, &pr.stats, pi, len(rg.polys)); serr != nil {
-				return serr
-			}
-			return err
-		}
-	}
-	return nil
 }
 
 func ringName(npolys, pi, ri int) string {

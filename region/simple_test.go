@@ -4,12 +4,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"testing"
-
-	"github.com/paulmach/orb"
-	"github.com/roomstate/roomstate/coord"
 )
 
 // checkSimpleBrute is the oracle of checkSimple: every pair of edges of
@@ -261,54 +256,5 @@ func TestCheckSimpleRagged(t *testing.T) {
 	t.Logf("%d simple polygons, %d not", valid, invalid)
 	if valid < rounds/10 || invalid < rounds/10 {
 		t.Fatalf("too few of one kind: %d simple, %d not", valid, invalid)
-	}
-}
-
-// TestNewNamesSentEdges: New checks crossings on the oriented edges, but a
-// polygon that crosses is refused with the message of the check on the
-// edges as sent (rings given clockwise are reversed to orient them), and a
-// polygon is refused exactly when the check on the sent edges refuses it or
-// a ring has no area.
-func TestNewNamesSentEdges(t *testing.T) {
-	rng := rand.New(rand.NewPCG(15, 16))
-	reversed := 0
-	for round := range 20_000 {
-		var rings [][][2]int32
-		if round%20 == 0 {
-			rings = raggedRings(rng)
-		} else {
-			rings = randomRings(rng)
-		}
-		if len(rings) == 0 {
-			continue
-		}
-		if rng.IntN(2) == 0 { // the outer ring clockwise: New reverses it
-			slices.Reverse(rings[0])
-			reversed++
-		}
-		var poly orb.Polygon
-		for _, r := range rings {
-			var ring orb.Ring
-			for _, p := range r {
-				ring = append(ring, orb.Point{coord.FromE7(p[0]), coord.FromE7(p[1])})
-			}
-			poly = append(poly, ring)
-		}
-		edges, lens := ringEdges(rings)
-		ps := emptyStats
-		for i := range edges {
-			ps.add(&edges[i])
-		}
-		want := checkSimple(edges, lens, &ps, 0, 1)
-		_, err := New(orb.MultiPolygon{poly})
-		switch {
-		case want != nil && (err == nil || err.Error() != want.Error()):
-			t.Fatalf("round %d: New says %v, the check on the edges as sent %v", round, err, want)
-		case want == nil && err != nil && !strings.Contains(err.Error(), "zero area"):
-			t.Fatalf("round %d: New says %v, the check on the edges as sent finds nothing", round, err)
-		}
-	}
-	if reversed < 1000 {
-		t.Fatalf("only %d outer rings reversed", reversed)
 	}
 }
