@@ -46,14 +46,12 @@ var linkedWork = 32
 // them first.
 const smallCell = 12
 
-// span is one edge filed in one cell: its box, its number, the number of
-// the edge after it in its ring and, in the one-pass check, the span filed
-// before it in its cell (its index + 1; 0 for none).
+// span is one edge filed in one cell of the sorted cells: its box, its
+// number and the number of the edge after it in its ring.
 type span struct {
 	xmin, xmax int32
 	ylo, yhi   int32
 	i, next    int32
-	link, _    int32
 }
 
 // apart reports whether the boxes of a and b are apart, or a and b are
@@ -67,7 +65,10 @@ func apart(a, b *span) bool {
 type simpleScratch struct {
 	spans []span
 	count []int32 // sorted cells: per cell, its spans' end
-	head  []int32 // one pass: per cell, its last span (index + 1)
+	head  []int32 // one pass: per cell, its last entry (index + 1)
+	ent   []entry // one pass: runs filed in cells
+	runs  []run   // one pass: runs of edges
+	boxes []box   // one pass: the edges' boxes
 	start []int32 // per ring: its first edge
 }
 
@@ -155,66 +156,168 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 		sc.start = append(sc.start, int32(at))
 		at += k
 	}
-	g := newGrid(n, ps)
 	budget := simpleBudget
-	if done, err := sc.linked(edges, ringLens, &g, &budget, pi, npolys); done {
+	if done, err := sc.linked(edges, ringLens, ps, &budget, pi, npolys); done {
 		return err
 	}
+	g := newGrid(n, ps)
 	return sc.sortedCells(edges, ringLens, &g, &budget, pi, npolys)
 }
 
-// linked is the one-pass check. done is false when its cells were too
-// crowded to finish within linkedWork (nothing found so far).
-func (sc *simpleScratch) linked(edges []Edge, ringLens []int, gp *grid, budget *int, pi, npolys int) (done bool, err error) {
-	x0, y0, sx, sy, nx := gp.x0, gp.y0, gp.sx, gp.sy, gp.nx // in registers
-	if int64(cap(sc.head)) < gp.nc {
-		sc.head = make([]int32, gp.nc)
+// runLen is how many consecutive edges of a ring the one-pass check files
+// as one run: four edges a cell list entry instead of one, at the price of
+// testing a run's edges pairwise (cheap box tests, nearly all apart).
+const runLen = 4
+
+// box is an edge's box.
+type box struct{ xmin, xmax, ylo, yhi int32 }
+
+// run is up to runLen consecutive edges of a ring, [from, to), with their
+// box and their ring's edges [rs, re).
+type run struct {
+	box
+	from, to, rs, re int32
+}
+
+// entry is a run filed in a cell: the run and the entry filed before it in
+// the cell (its index + 1; 0 for none).
+type entry struct{ run, link int32 }
+
+// linked is the one-pass check: the edges' boxes and folds along the rings,
+// then the runs of edges, each tested within itself and filed in the cells
+// its box meets, tested there against the runs filed before it. done is
+// false when the cells were too crowded to finish within linkedWork
+// (nothing found so far).
+func (sc *simpleScratch) linked(edges []Edge, ringLens []int, ps *polyStats, budget *int, pi, npolys int) (done bool, err error) {
+	n := len(edges)
+	if cap(sc.boxes) < n {
+		sc.boxes = make([]box, n)
 	}
-	head := sc.head[:gp.nc]
-	clear(head)
-	spans := sc.spans[:0]
-	work := linkedWork*len(edges) + 4096
+	boxes := sc.boxes[:n]
+	runs := sc.runs[:0]
+	var sdx, sdy int64
+	// within a box less than 2^31 units wide and high, differences of
+	// coordinates are below 2^31 and their products exact in int64
+	small := int64(ps.x1)-int64(ps.x0) < 1<<31 && int64(ps.y1)-int64(ps.y0) < 1<<31
 	at := 0
 	for _, k := range ringLens {
 		for j := range k {
-			s, folds := along(edges, at, j, k)
+			i, next := at+j, at+j+1
+			if j == k-1 {
+				next = at
+			}
+			e, f := &edges[i], &edges[next]
+			boxes[i] = box{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2)}
+			var folds bool
+			if small { // foldsBack: collinear, and f's end on e's side of their vertex
+				dxa, dya := int64(e.X1)-int64(e.X2), int64(e.Y1)-int64(e.Y2)
+				dxb, dyb := int64(f.X2)-int64(f.X1), int64(f.Y2)-int64(f.Y1)
+				folds = dxa*dyb == dya*dxb && dxa*dxb+dya*dyb > 0
+			} else {
+				folds = foldsBack(e, f)
+			}
 			if folds {
-				return true, sc.crossing(edges, s.i, s.next, pi, npolys)
+				return true, sc.crossing(edges, int32(i), int32(next), pi, npolys)
 			}
-			cx0, cx1 := (int64(s.xmin)-x0)>>sx, (int64(s.xmax)-x0)>>sx
-			cy0, cy1 := (int64(s.ylo)-y0)>>sy, (int64(s.yhi)-y0)>>sy
-			for cy := cy0; cy <= cy1; cy++ {
-				for cx := cx0; cx <= cx1; cx++ {
-					c := cy*nx + cx
-					for q := head[c] - 1; q >= 0; {
-						sb := &spans[q]
-						q = sb.link - 1
-						work--
-						if apart(&s, sb) || (int64(max(s.xmin, sb.xmin))-x0)>>sx != cx || (int64(max(s.ylo, sb.ylo))-y0)>>sy != cy {
-							continue // apart, neighbours or tested in an earlier cell (grid.first)
-						}
-						if err := sc.test(edges, &s, sb, budget, pi, npolys); err != nil {
-							return true, err
-						}
-					}
-					s.link = head[c]
-					if len(spans) == cap(spans) {
-						spans = append(spans, s)
-						sc.spans = spans
-					} else {
-						spans = append(spans, s)
-					}
-					head[c] = int32(len(spans))
-					work--
-				}
+		}
+		for from := at; from < at+k; from += runLen {
+			r := run{boxes[from], int32(from), int32(min(from+runLen, at+k)), int32(at), int32(at + k)}
+			for _, b := range boxes[from+1 : r.to] {
+				r.xmin, r.xmax = min(r.xmin, b.xmin), max(r.xmax, b.xmax)
+				r.ylo, r.yhi = min(r.ylo, b.ylo), max(r.yhi, b.yhi)
 			}
-			if work < 0 {
-				return false, nil
-			}
+			sdx += int64(r.xmax) - int64(r.xmin)
+			sdy += int64(r.yhi) - int64(r.ylo)
+			runs = append(runs, r)
 		}
 		at += k
 	}
+	sc.runs = runs
+	// cells about as large as a mean run's box, at most a few a run
+	g := grid{x0: int64(ps.x0), y0: int64(ps.y0), w: int64(ps.x1) - int64(ps.x0), h: int64(ps.y1) - int64(ps.y0)}
+	g.sx, g.sy = log2Above(sdx/int64(len(runs))), log2Above(sdy/int64(len(runs)))
+	for (g.w>>g.sx+1)*(g.h>>g.sy+1) > maxCellEntries*int64(len(runs))+64 {
+		g.coarsen()
+	}
+	g.size()
+	x0, y0, sx, sy, nx := g.x0, g.y0, g.sx, g.sy, g.nx // in registers
+	if int64(cap(sc.head)) < g.nc {
+		sc.head = make([]int32, g.nc)
+	}
+	head := sc.head[:g.nc]
+	clear(head)
+	ent := sc.ent[:0]
+	defer func() { sc.ent = ent[:0] }()
+	work := linkedWork*n + 4096
+	for ri := range runs {
+		r := &runs[ri]
+		if err := sc.runs2(edges, boxes, r, r, budget, pi, npolys); err != nil {
+			return true, err
+		}
+		cx0, cx1 := (int64(r.xmin)-x0)>>sx, (int64(r.xmax)-x0)>>sx
+		cy0, cy1 := (int64(r.ylo)-y0)>>sy, (int64(r.yhi)-y0)>>sy
+		for cy := cy0; cy <= cy1; cy++ {
+			for cx := cx0; cx <= cx1; cx++ {
+				c := cy*nx + cx
+				for q := head[c] - 1; q >= 0; {
+					e := ent[q]
+					q = e.link - 1
+					rb := &runs[e.run]
+					work--
+					if (int64(rb.xmax)-int64(r.xmin))|(int64(r.xmax)-int64(rb.xmin))|(int64(rb.yhi)-int64(r.ylo))|(int64(r.yhi)-int64(rb.ylo)) < 0 ||
+						(int64(max(r.xmin, rb.xmin))-x0)>>sx != cx || (int64(max(r.ylo, rb.ylo))-y0)>>sy != cy {
+						continue // apart, or tested in an earlier cell (grid.first)
+					}
+					if err := sc.runs2(edges, boxes, r, rb, budget, pi, npolys); err != nil {
+						return true, err
+					}
+				}
+				ent = append(ent, entry{int32(ri), head[c]})
+				head[c] = int32(len(ent))
+				work--
+			}
+		}
+		if work < 0 {
+			return false, nil
+		}
+	}
 	return true, nil
+}
+
+// runs2 tests the edges of run a against those of run b (a's own pairs
+// once when b is a) but for neighbours, which are tested along the ring.
+func (sc *simpleScratch) runs2(edges []Edge, boxes []box, a, b *run, budget *int, pi, npolys int) error {
+	for i := a.from; i < a.to; i++ {
+		ni := i + 1
+		if ni == a.re {
+			ni = a.rs
+		}
+		bi := &boxes[i]
+		from := b.from
+		if a == b {
+			from = i + 2
+		}
+		for j := from; j < b.to; j++ {
+			bj := &boxes[j]
+			if (int64(bj.xmax)-int64(bi.xmin))|(int64(bi.xmax)-int64(bj.xmin))|(int64(bj.yhi)-int64(bi.ylo))|(int64(bi.yhi)-int64(bj.ylo)) < 0 {
+				continue
+			}
+			nj := j + 1
+			if nj == b.re {
+				nj = b.rs
+			}
+			if ni == j || nj == i {
+				continue // neighbours
+			}
+			if *budget--; *budget < 0 {
+				return fault.New(fault.TooLarge, "%s is too complex to validate (%d edges)", polyName(npolys, pi), len(edges))
+			}
+			if segmentsIntersect(&edges[i], &edges[j], false, a.rs != b.rs) {
+				return sc.crossing(edges, i, j, pi, npolys)
+			}
+		}
+	}
+	return nil
 }
 
 // along returns edge j of the ring of k edges from edge at as a span, and
@@ -225,7 +328,7 @@ func along(edges []Edge, at, j, k int) (span, bool) {
 		next = at
 	}
 	e := &edges[i]
-	return span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next), 0, 0}, foldsBack(e, &edges[next])
+	return span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next)}, foldsBack(e, &edges[next])
 }
 
 // test tests spans a and b, whose boxes overlap, counting the test against

@@ -137,6 +137,9 @@ func TestCheckSimpleIsBrute(t *testing.T) {
 		if len(rings) == 0 {
 			continue
 		}
+		if round%4 == 0 {
+			rings = spread(rings)
+		}
 		edges, lens := ringEdges(rings)
 		want := checkSimpleBrute(edges, lens)
 		err := checkBoth(t, edges, lens)
@@ -257,4 +260,36 @@ func TestCheckSimpleRagged(t *testing.T) {
 	if valid < rounds/10 || invalid < rounds/10 {
 		t.Fatalf("too few of one kind: %d simple, %d not", valid, invalid)
 	}
+}
+
+// spread scales rings about their centre to span most of the int32 range
+// (wider than 2^31 units, where the check's products need more than int64):
+// a scale by a whole number keeps every crossing and every touch.
+func spread(rings [][][2]int32) [][][2]int32 {
+	lo, hi := [2]int64{math.MaxInt64, math.MaxInt64}, [2]int64{math.MinInt64, math.MinInt64}
+	for _, r := range rings {
+		for _, p := range r {
+			for d := range 2 {
+				lo[d], hi[d] = min(lo[d], int64(p[d])), max(hi[d], int64(p[d]))
+			}
+		}
+	}
+	var c [2]int64
+	reach := int64(1)
+	for d := range 2 {
+		c[d] = (lo[d] + hi[d]) / 2
+		reach = max(reach, hi[d]-c[d], c[d]-lo[d])
+	}
+	k := int64(2_100_000_000) / reach
+	out := make([][][2]int32, len(rings))
+	for i, r := range rings {
+		for _, p := range r {
+			var q [2]int32
+			for d := range 2 {
+				q[d] = int32((int64(p[d]) - c[d]) * k)
+			}
+			out[i] = append(out[i], q)
+		}
+	}
+	return out
 }
