@@ -135,7 +135,7 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 		"vector_layers": []map[string]any{
 			{"id": "buildings", "minzoom": tiles.BuildingZoom, "maxzoom": tiles.MaxZoom, "fields": bfields,
 				"description": "one point per building; feature id = the building's feature_id"},
-			{"id": "cells", "minzoom": 0, "maxzoom": tiles.BuildingZoom - 1, "fields": cfields,
+			{"id": "cells", "minzoom": 0, "maxzoom": tiles.MaxZoom, "fields": cfields, // crowded tiles draw cells at any zoom
 				"description": "buildings aggregated into 128×128-unit cells"},
 			{"id": "boundaries", "minzoom": 0, "maxzoom": tiles.MaxZoom,
 				"fields":      map[string]string{"level": "String", "id": "String", "name": "String", "total": "Number", "matched": "Number"},

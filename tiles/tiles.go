@@ -4,12 +4,14 @@
 //   - buildings (zoom ≥ 13): a point per building with a stable numeric
 //     feature id and properties id, total, matched, state, color and a count
 //     per flag;
-//   - cells (zoom < 13): buildings aggregated into 128×128-unit cells, a point
-//     at each cell's weighted centre with total, matched, buildings and a
-//     count per flag;
+//   - cells (zoom < 13, and a crowded tile of more than BuildingBudget
+//     buildings at any zoom): buildings aggregated into 128×128-unit cells, a
+//     point at each cell's weighted centre with total, matched, buildings and
+//     a count per flag;
 //   - boundaries: the loaded areas of the levels shown at the zoom (district
-//     from 0, street from 9, community from 11, grid from 13), simplified to
-//     the zoom, with level, id, name, total and matched.
+//     from 0, street from 9, community from 11, grid from 13; a level with
+//     more than UnitBudget units in the tile is left to closer zooms),
+//     simplified to the zoom, with level, id, name, total and matched.
 //
 // Identical content gives identical bytes. Rendering knows nothing of HTTP;
 // Cache keeps rendered tiles and re-renders only those whose content changed.
@@ -44,7 +46,17 @@ const (
 	Buffer       = 64  // extent units around the tile
 	CellSize     = 128 // extent units of a low-zoom cell
 	BuildingZoom = 13  // buildings from this zoom, cells below
-	MaxZoom      = 22
+	// BuildingBudget is the most buildings a tile draws one by one: a
+	// crowded tile (a dense centre at zoom 13) draws cells instead, as a
+	// lower zoom does, so that no tile grows past about 200 KiB gzipped
+	// (a building with its properties is 25–35 bytes gzipped)
+	BuildingBudget = 4096
+	// UnitBudget is the most units of one level a tile draws: a tile whose
+	// box meets more (the communities of a dense city at zoom 11) leaves
+	// that level out, and a closer zoom draws it (a unit's outline with its
+	// properties is 60–100 bytes gzipped)
+	UnitBudget = 2048
+	MaxZoom    = 22
 )
 
 // levelMinZoom is the zoom from which a level's boundaries are drawn.
@@ -172,6 +184,8 @@ type Renderer struct {
 	simplifiedPoints int
 
 	wholeBuildings bool // cells from whole buildings even when counts would do (tests compare the two)
+	budget         int  // BuildingBudget (tests lower it)
+	unitBudget     int  // UnitBudget (tests lower it)
 }
 
 type simpleKey struct {
@@ -183,7 +197,7 @@ type simpleKey struct {
 
 // NewRenderer returns a renderer for eng.
 func NewRenderer(eng *engine.Engine) *Renderer {
-	return &Renderer{eng: eng, simplified: map[simpleKey]*worldGeom{}}
+	return &Renderer{eng: eng, simplified: map[simpleKey]*worldGeom{}, budget: BuildingBudget, unitBudget: UnitBudget}
 }
 
 // Render draws one tile.
@@ -196,12 +210,9 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	t := maptile.New(req.X, req.Y, maptile.Zoom(req.Z))
 	// the box of everything that can show: the tile, its buffer, and for
-	// cells the whole of the cells that reach into the buffer
-	margin := float64(Buffer) / Extent
-	if req.Z < BuildingZoom {
-		margin = float64(CellSize) / Extent
-	}
-	bound := t.Bound(margin * 1.01)
+	// cells (at any zoom: a crowded tile draws them) the whole of the cells
+	// that reach into the buffer
+	bound := t.Bound(float64(CellSize) / Extent * 1.01)
 	q := &engine.TileQuery{
 		BBox:     [4]int32{coord.ToE7(bound.Min[0]) - 1, coord.ToE7(bound.Min[1]) - 1, coord.ToE7(bound.Max[0]) + 1, coord.ToE7(bound.Max[1]) + 1},
 		Where:    req.Where,
@@ -242,7 +253,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	pts := projectBuildings(d, t)
 	var vt vectortile.Tile
 	var points *pointLayer
-	if req.Z >= BuildingZoom {
+	if req.Z >= BuildingZoom && !crowded(pts, r.budget) {
 		points = buildingsLayer(d, pts, req)
 	} else {
 		points = cellsLayer(d, t, pts, req.Policy, req.Published, cells)
@@ -279,6 +290,21 @@ func projectBuildings(d *engine.TileData, t maptile.Tile) []orb.Point {
 	l := &mvt.Layer{Extent: Extent, Features: []*geojson.Feature{{Geometry: mp}}}
 	l.ProjectToTile(t)
 	return l.Features[0].Geometry.(orb.MultiPoint)
+}
+
+// crowded reports whether more than budget of the buildings at pts (in
+// tile units) are in the tile or its buffer.
+func crowded(pts []orb.Point, budget int) bool {
+	if len(pts) <= budget {
+		return false
+	}
+	n := 0
+	for _, p := range pts {
+		if inBuffer(p[0], p[1]) {
+			n++
+		}
+	}
+	return n > budget
 }
 
 func inBuffer(x, y float64) bool {
@@ -614,8 +640,15 @@ func worldPlanar(p orb.Point) (x, y float64) {
 func (r *Renderer) boundariesLayer(d *engine.TileData, t maptile.Tile, pol privacy.Policy, pub Published) *mvt.Layer {
 	l := &mvt.Layer{Name: "boundaries", Version: 2, Extent: Extent}
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
+	var perLevel [engine.LevelBuilding + 1]int
+	for i := range d.Boundaries {
+		perLevel[d.Boundaries[i].Level]++
+	}
 	for i := range d.Boundaries {
 		b := &d.Boundaries[i]
+		if perLevel[b.Level] > r.unitBudget {
+			continue // too many for one tile: a closer zoom draws them
+		}
 		wg := r.worldFor(b, t.Z)
 		if wg == nil {
 			continue

@@ -84,13 +84,20 @@ func num(f *geojson.Feature, k string) int64 {
 }
 
 // TestTotalsOverTilesMatchTheEngine: at a zoom, the totals of the features in
-// the tiles' own extents (not their buffers) add up to the engine's counts.
+// the tiles' own extents (not their buffers) add up to the engine's counts;
+// also with a budget of buildings so low that many tiles from zoom 13 are
+// crowded and draw cells, others buildings.
 func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
 	e := loaded(t)
-	r := NewRenderer(e.Engine)
+	full, tight := NewRenderer(e.Engine), NewRenderer(e.Engine)
+	tight.budget = 60
 	bound := e.Bounds()
 	flags := e.Flags()
-	for _, where := range []string{"", "isolated | elderly_alone"} {
+	for _, c := range []struct {
+		where string
+		r     *Renderer
+	}{{"", full}, {"isolated | elderly_alone", full}, {"isolated", tight}} {
+		where, r := c.where, c.r
 		var want engine.Counts
 		res, err := e.Grid(&engine.GridQuery{Level: "district", Where: where})
 		if err != nil {
@@ -105,41 +112,50 @@ func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
 			}
 		}
 		for _, z := range []maptile.Zoom{9, 11, 12, 13, 14} {
-			layer := "cells"
-			if z >= BuildingZoom {
-				layer = "buildings"
-			}
 			tiles, err := tilecover.Geometry(bound.ToPolygon(), z)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := engine.Counts{Flags: make([]int64, len(flags))}
-			features := 0
+			features := map[string]int{}
 			for tl := range tiles {
 				tile, err := r.Render(&Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where})
 				if err != nil {
 					t.Fatal(err)
 				}
-				l := decode(t, tile)[layer]
-				if l == nil {
-					continue
+				ls := decode(t, tile)
+				if ls["cells"] != nil && ls["buildings"] != nil {
+					t.Fatalf("zoom %d, tile %v: cells and buildings", z, tl)
 				}
-				for _, f := range l.Features {
-					if !own(f.Geometry.(orb.Point)) {
-						continue // the neighbour's
+				for _, layer := range []string{"cells", "buildings"} {
+					l := ls[layer]
+					if l == nil {
+						continue
 					}
-					features++
-					got.Total += num(f, "total")
-					got.Matched += num(f, "matched")
-					for i, n := range flags {
-						got.Flags[i] += num(f, n)
+					if layer == "buildings" && (z < BuildingZoom || len(l.Features) > r.budget) ||
+						layer == "cells" && z >= BuildingZoom && r.budget == BuildingBudget {
+						t.Fatalf("zoom %d, tile %v: %d %s with a budget of %d", z, tl, len(l.Features), layer, r.budget)
+					}
+					for _, f := range l.Features {
+						if !own(f.Geometry.(orb.Point)) {
+							continue // the neighbour's
+						}
+						features[layer]++
+						got.Total += num(f, "total")
+						got.Matched += num(f, "matched")
+						for i, n := range flags {
+							got.Flags[i] += num(f, n)
+						}
 					}
 				}
 			}
 			if got.Total != want.Total || got.Matched != want.Matched || !slices.Equal(got.Flags, want.Flags) {
-				t.Fatalf("zoom %d where %q: tiles add up to %+v, engine has %+v", z, where, got, want)
+				t.Fatalf("zoom %d where %q budget %d: tiles add up to %+v, engine has %+v", z, where, r.budget, got, want)
 			}
-			t.Logf("zoom %d: %d tiles, %d %s features", z, len(tiles), features, layer)
+			if r == tight && z >= BuildingZoom && (features["cells"] == 0 || features["buildings"] == 0) {
+				t.Fatalf("zoom %d: a budget of %d gives %v: no crowded tile, or no other", z, r.budget, features)
+			}
+			t.Logf("zoom %d, budget %d: %d tiles, features %v", z, r.budget, len(tiles), features)
 		}
 	}
 }
@@ -526,5 +542,58 @@ func TestTilesAsOf(t *testing.T) {
 				t.Fatalf("state %d where %q: no tile differs from now's; the changes did not show", i, w)
 			}
 		}
+	}
+}
+
+// TestUnitBudget: a tile whose box meets more units of a level than the
+// budget leaves that level out, whole; other levels and tiles are drawn as
+// without a budget.
+func TestUnitBudget(t *testing.T) {
+	e := loaded(t)
+	full, tight := NewRenderer(e.Engine), NewRenderer(e.Engine)
+	tight.unitBudget = 12
+	perLevel := func(tile *Tile) map[string]int {
+		n := map[string]int{}
+		if l := decode(t, tile)["boundaries"]; l != nil {
+			for _, f := range l.Features {
+				n[f.Properties["level"].(string)]++
+			}
+		}
+		return n
+	}
+	kept, left := 0, 0
+	for _, z := range []maptile.Zoom{9, 11, 13} {
+		tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tl := range tiles {
+			req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y}
+			a, err := full.Render(&req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := tight.Render(&req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := perLevel(a), perLevel(b)
+			for level, n := range want {
+				switch got[level] {
+				case n:
+					kept++
+				case 0:
+					left++
+				default:
+					t.Fatalf("tile %v, level %s: %d of %d units drawn", tl, level, got[level], n)
+				}
+				if got[level] > tight.unitBudget {
+					t.Fatalf("tile %v, level %s: %d units with a budget of %d", tl, level, got[level], tight.unitBudget)
+				}
+			}
+		}
+	}
+	if kept == 0 || left == 0 {
+		t.Fatalf("levels kept %d times, left out %d times", kept, left)
 	}
 }

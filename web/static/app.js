@@ -292,7 +292,8 @@ function buildStyle(info, source) {
       paint: { 'fill-color': 'rgba(0,0,0,0)', 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 11, 1, 13, 0.5, 15, 0.25] } },
     { id: 'boundaries-line', type: 'line', source: 'rs', 'source-layer': 'boundaries',
       paint: { 'line-color': ['match', ['get', 'level'], 'district', '#6e8aa6', 'street', '#4c6378', '#33465a'], 'line-width': levelWidth } },
-    { id: 'cells', type: 'circle', source: 'rs', 'source-layer': 'cells', maxzoom: 13,
+    // cells below zoom 13, and in a tile too crowded to draw its buildings one by one
+    { id: 'cells', type: 'circle', source: 'rs', 'source-layer': 'cells',
       paint: {
         'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'total']], 0, 2, 40, 9, 200, 22],
         'circle-color': cellColor(),
@@ -425,7 +426,7 @@ function initMap(info, source) {
     if (best) openBuilding(best.properties.id, best.id);
   });
   map.on('click', 'cells', (e) => {
-    map.easeTo({ center: e.lngLat, zoom: Math.min(map.getZoom() + 2, 14) });
+    map.easeTo({ center: e.lngLat, zoom: Math.min(map.getZoom() + 2, 16) });
   });
 }
 
@@ -999,8 +1000,8 @@ function onChange(ev) {
   // the trend is of days: once a minute is often enough, and spares the server
   if (!trendTimer) trendTimer = setTimeout(() => { trendTimer = null; if (!state.asOf) refreshTrend(); }, 60_000);
   if (state.building && c.building === state.building) openBuilding(state.building, selectedFID);
-  // cells at low zoom aggregate many buildings: refresh those few tiles now and then
-  if (map.getZoom() < 13 && !lowZoomTimer) lowZoomTimer = setTimeout(() => { lowZoomTimer = null; if (!state.asOf) reloadTiles(); }, 5000);
+  // cells (low zoom, crowded zoom-13 tiles) aggregate many buildings: refresh those few tiles now and then
+  if (map.getZoom() < 14 && !lowZoomTimer) lowZoomTimer = setTimeout(() => { lowZoomTimer = null; if (!state.asOf) reloadTiles(); }, 5000);
 }
 
 function connectChanges() {

@@ -168,14 +168,15 @@ export class ResponsibilityPanel {
 
   // updatePersons lists who answers for the buildings in view, with how
   // many of them each, and the unassigned ones; below the buildings' zoom,
-  // the persons of the city's assignments (analysts) or a hint.
+  // or where a crowded tile in view draws cells, the persons of the city's
+  // assignments (analysts) or a hint.
   updatePersons() {
     const map = this.d.map();
     if (!this.on || !map) return;
     const { t, $ } = this.d;
     const ul = $('#persons');
     const caption = $('#persons-caption');
-    if (map.getZoom() < MIN_BUILDING_ZOOM) {
+    if (map.getZoom() < MIN_BUILDING_ZOOM || map.queryRenderedFeatures({ layers: ['cells'] }).length > 0) {
       if (this.analyst() && this.city === null) {
         this.city = [];
         this.loadCity().catch((err) => console.warn('persons:', err));
