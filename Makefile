@@ -69,5 +69,6 @@ fuzz:
 	GO=$(GO) .ci/fuzz ./answer FuzzDecodeGeometry $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./answer FuzzJSONNumber $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./answer FuzzPolygonBody $(FUZZTIME)
+	GO=$(GO) .ci/fuzz ./regioncache FuzzTextMatch $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./server FuzzHandler $(FUZZTIME)
 	GO=$(GO) .ci/fuzz ./wal FuzzOpenDamaged $(FUZZTIME)

@@ -1,17 +1,19 @@
 // Package regioncache keeps prepared query regions (engine.Area: a region,
 // validated and in fixed point, with the slot ranges the engine found inside
 // it) for polygons that come again, keyed by their content: the geometry's
-// JSON text as sent, and the geometry as decoded. The same polygon sent
-// again byte for byte is then neither decoded, validated nor swept again;
-// written differently (other white space, member order or number
-// formatting) it is decoded but not validated nor swept again. A hit is
+// JSON text as sent but for white space between tokens, and the geometry as
+// decoded. The same polygon sent again byte for byte, or with other white
+// space, is then neither decoded, validated nor swept again; written
+// otherwise (member order or number formatting) it is decoded but not
+// validated nor swept again. A hit is
 // always checked against the whole key, never a hash alone, so it gives the
 // area of exactly that geometry, and hence the answer a miss would give.
 // The cache is bounded by memory (each entry's area, texts and positions),
 // least recently used out first.
 //
-// It knows nothing of HTTP, of JSON's grammar (a text is bytes that were
-// one complete JSON value when it was added), nor of how an area is swept.
+// It knows nothing of HTTP, of JSON's grammar but its white space and
+// strings (a text is bytes that were one complete JSON value when it was
+// added), nor of how an area is swept.
 package regioncache
 
 import (
@@ -26,9 +28,9 @@ import (
 	"github.com/roomstate/roomstate/engine"
 )
 
-// PrefixLen is how many leading bytes of a geometry's JSON text key it: a
-// text is found from the bytes where a geometry starts, before its end is
-// known. Shorter texts are kept by their geometry only.
+// PrefixLen is how many leading bytes of a geometry's compact JSON text key
+// it: a text is found from the bytes where a geometry starts, before its
+// end is known. Shorter texts are kept by their geometry only.
 const PrefixLen = 64
 
 // maxTexts bounds the texts kept for one geometry.
@@ -48,7 +50,7 @@ type Cache struct {
 	mu     sync.Mutex          // guards every field below
 	bytes  int64               // the entries' sizes summed
 	n      int                 // entries
-	byText map[uint64][]*entry // hash of a text's first PrefixLen bytes → entries with such a text
+	byText map[uint64][]*entry // hash of a compact text's first PrefixLen bytes → entries with such a text
 	byGeom map[uint64][]*entry // hash of the positions → entries
 	head   entry               // of the list of entries, most recently used first
 
@@ -60,7 +62,7 @@ type entry struct {
 	area       *engine.Area
 	geom       orb.MultiPolygon // a copy
 	gkey       uint64
-	texts      [][]byte // copies, most recent last
+	texts      []text // compact copies, most recent last
 	size       int64
 	prev, next *entry
 }
@@ -78,7 +80,7 @@ func New(maxBytes int64) *Cache {
 
 // Stats are a cache's counters.
 type Stats struct {
-	TextHits     int64 // found by the geometry's JSON text
+	TextHits     int64 // found by the geometry's JSON text (white space aside)
 	GeometryHits int64 // found by the decoded geometry
 	Misses       int64 // neither: the region was prepared
 	Bytes        int64 // held now
@@ -97,22 +99,30 @@ func (c *Cache) Stats() Stats {
 		Bytes: c.bytes, MaxBytes: c.max, Entries: c.n}
 }
 
-// FindText returns the area of a geometry whose JSON text b begins with,
-// and the length of that text; nil and 0 when there is none. It counts no
-// miss (FindGeometry does).
+// FindText returns the area of a geometry whose JSON text b begins with
+// (white space between its tokens aside), and the length of that text in
+// b; nil and 0 when there is none. It counts no miss (FindGeometry does).
 func (c *Cache) FindText(b []byte) (*engine.Area, int) {
 	if c == nil || len(b) < PrefixLen {
 		return nil, 0
 	}
-	k := maphash.Bytes(c.seed, b[:PrefixLen])
+	k, ok := prefixKey(c.seed, b)
+	if !ok {
+		return nil, 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.byText[k] {
-		for _, t := range e.texts {
-			if bytes.HasPrefix(b, t) {
+		for i := range e.texts {
+			t := &e.texts[i]
+			n, ok := len(t.b), bytes.HasPrefix(b, t.b) // as kept: the usual
+			if !ok {
+				n, ok = t.match(b)
+			}
+			if ok {
 				c.touch(e)
 				c.textHits.Add(1)
-				return e.area, len(t)
+				return e.area, n
 			}
 		}
 	}
@@ -189,31 +199,39 @@ func (c *Cache) touch(e *entry) {
 	}
 }
 
-// addText keeps text for e, dropping its oldest text beyond maxTexts.
-// Caller holds mu.
-func (c *Cache) addText(e *entry, text []byte) {
-	if len(text) < PrefixLen {
+// addText keeps raw, compacted, for e, dropping its oldest text beyond
+// maxTexts. Caller holds mu.
+func (c *Cache) addText(e *entry, raw []byte) {
+	if len(raw) < PrefixLen {
 		return
 	}
 	for _, t := range e.texts {
-		if bytes.Equal(t, text) {
+		if bytes.Equal(t.b, raw) {
+			return
+		}
+	}
+	t := compact(raw)
+	if len(t.b) < PrefixLen {
+		return
+	}
+	for _, u := range e.texts {
+		if bytes.Equal(u.b, t.b) {
 			return
 		}
 	}
 	if len(e.texts) == maxTexts {
-		c.dropText(e, e.texts[0])
+		c.dropText(e, &e.texts[0])
 		e.texts = e.texts[1:]
 	}
-	t := bytes.Clone(text)
-	k := maphash.Bytes(c.seed, t[:PrefixLen])
+	k := c.textKey(&t)
 	if !slices.Contains(c.byText[k], e) {
 		if len(c.byText[k]) >= maxPerPrefix { // the oldest gives way: found by geometry still
 			old := c.byText[k][0]
 			c.byText[k] = c.byText[k][1:]
-			old.texts = slices.DeleteFunc(old.texts, func(u []byte) bool {
-				if bytes.Equal(u[:PrefixLen], t[:PrefixLen]) {
-					c.bytes -= int64(len(u))
-					old.size -= int64(len(u))
+			old.texts = slices.DeleteFunc(old.texts, func(u text) bool {
+				if bytes.Equal(u.b[:PrefixLen], t.b[:PrefixLen]) {
+					c.bytes -= u.size()
+					old.size -= u.size()
 					return true
 				}
 				return false
@@ -222,17 +240,23 @@ func (c *Cache) addText(e *entry, text []byte) {
 		c.byText[k] = append(c.byText[k], e)
 	}
 	e.texts = append(e.texts, t)
-	c.bytes += int64(len(t))
-	e.size += int64(len(t))
+	c.bytes += t.size()
+	e.size += t.size()
 	c.evict()
 }
 
+// textKey is the key of a kept (compact) text.
+func (c *Cache) textKey(t *text) uint64 { return maphash.Bytes(c.seed, t.b[:PrefixLen]) }
+
+// size is about the memory t holds.
+func (t *text) size() int64 { return int64(len(t.b)) + 4*int64(len(t.strs)) }
+
 // dropText removes e from the text index under t's key. Caller holds mu.
-func (c *Cache) dropText(e *entry, t []byte) {
-	k := maphash.Bytes(c.seed, t[:PrefixLen])
+func (c *Cache) dropText(e *entry, t *text) {
+	k := c.textKey(t)
 	c.byText[k] = without(c.byText[k], e, func(x *entry) bool {
 		for _, u := range x.texts {
-			if &u[0] != &t[0] && bytes.Equal(u[:PrefixLen], t[:PrefixLen]) {
+			if &u.b[0] != &t.b[0] && bytes.Equal(u.b[:PrefixLen], t.b[:PrefixLen]) {
 				return true // another of x's texts has the same key
 			}
 		}
@@ -241,8 +265,8 @@ func (c *Cache) dropText(e *entry, t []byte) {
 	if len(c.byText[k]) == 0 {
 		delete(c.byText, k)
 	}
-	c.bytes -= int64(len(t))
-	e.size -= int64(len(t))
+	c.bytes -= t.size()
+	e.size -= t.size()
 }
 
 // evict drops the least recently used entries while over the bound.
@@ -251,8 +275,8 @@ func (c *Cache) evict() {
 	for c.bytes > c.max && c.head.prev != &c.head {
 		e := c.head.prev
 		c.unlink(e)
-		for _, t := range e.texts {
-			k := maphash.Bytes(c.seed, t[:PrefixLen])
+		for i := range e.texts {
+			k := c.textKey(&e.texts[i])
 			if c.byText[k] = without(c.byText[k], e, nil); len(c.byText[k]) == 0 {
 				delete(c.byText, k)
 			}
@@ -303,7 +327,7 @@ func (e *entry) measure() int64 {
 		}
 	}
 	for _, t := range e.texts {
-		n += int64(len(t)) + int64(unsafe.Sizeof(t))
+		n += t.size() + int64(unsafe.Sizeof(t))
 	}
 	return n
 }

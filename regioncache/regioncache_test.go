@@ -1,6 +1,8 @@
 package regioncache
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -67,8 +69,11 @@ func TestFindByTextAndGeometry(t *testing.T) {
 	if got, _ := c.FindText(text[:len(text)-1]); got != nil {
 		t.Fatal("a prefix of the text found it")
 	}
-	// the same geometry written otherwise: found by geometry, then by that text too
-	other := append([]byte(" "), text...)
+	// the same geometry written otherwise (members in another order): found
+	// by geometry, then by that text too
+	at := bytes.Index(text, []byte(`"coordinates"`))
+	other := append(append(append([]byte("{"), text[at:len(text)-1]...), ','), text[1:at-1]...)
+	other = append(other, '}')
 	if got, _ := c.FindText(other); got != nil {
 		t.Fatal("another text found it before it was seen")
 	}
@@ -211,4 +216,106 @@ func TestConcurrent(t *testing.T) {
 	if st := c.Stats(); st.Bytes > int64(len(ps[0].text))*30 {
 		t.Fatalf("over its bound: %+v", st)
 	}
+}
+
+// blanks writes text with white space: between every two tokens (wide), or
+// after commas and colons as Python's json does; inside strings never.
+func blanks(text []byte, wide bool) []byte {
+	var out []byte
+	in, esc := false, false
+	for _, c := range text {
+		out = append(out, c)
+		switch {
+		case in:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				in = false
+			}
+			continue
+		case c == '"':
+			in = true
+			continue
+		}
+		if c == ',' || c == ':' || wide && (c == '[' || c == '{') {
+			out = append(out, ' ')
+			if wide {
+				out = append(out, "\n\t"...)
+			}
+		}
+	}
+	return out
+}
+
+// TestFindTextAsideBlanks: a geometry's text written with other white space
+// between its tokens is found by text, to its end; white space inside a
+// string, or any other byte changed, is not the same text.
+func TestFindTextAsideBlanks(t *testing.T) {
+	for _, form := range []string{"", "padded", "type last"} {
+		pad := form == "padded"
+		c := New(1 << 20)
+		mp, text, a := square(t, 121, 31, 0.01, pad)
+		if form == "type last" { // its strings past the key's bytes
+			at := bytes.Index(text, []byte(`"coordinates"`))
+			text = append(append(append([]byte("{"), text[at:len(text)-1]...), ','), text[1:at-1]...)
+			text = append(text, '}')
+		}
+		c.Add(blanks(text, true), mp, a) // kept as sent with blanks: found without too
+		for _, v := range [][]byte{text, blanks(text, false), blanks(text, true)} {
+			body := append(append([]byte{}, v...), " ,\"where\":\"isolated\"}"...)
+			if got, n := c.FindText(body); got != a || n != len(v) {
+				t.Fatalf("%s, %q: found %p after %d bytes, want %p after %d", form, v, got, n, a, len(v))
+			}
+		}
+		// white space inside a string is part of it; any other byte matters
+		for _, v := range [][]byte{
+			bytes.Replace(text, []byte(`"Polygon"`), []byte(`"Poly gon"`), 1),
+			bytes.Replace(text, []byte(`"Polygon"`), []byte(`" Polygon"`), 1),
+			bytes.Replace(text, []byte(`"Polygon"`), []byte(`"Polygon "`), 1),
+			bytes.Replace(text, []byte(`many geometries`), []byte(`many  geometries`), 1),
+			bytes.Replace(text, []byte(`,`), []byte(`,,`), 1),
+			bytes.Replace(text, []byte(`]]}`), []byte(`] ]`), 1),
+			text[:len(text)-1],
+		} {
+			if bytes.Equal(v, text) {
+				continue // no such string without padding
+			}
+			if got, _ := c.FindText(v); got != nil {
+				t.Fatalf("%s: %q found", form, v)
+			}
+		}
+	}
+}
+
+// FuzzTextMatch: a kept text (any JSON value, compacted) matches the bytes
+// that make it with white space between tokens, to their end; and whatever
+// it matches compacts to it: a blank inside a string is never skipped.
+func FuzzTextMatch(f *testing.F) {
+	f.Add([]byte(`{"type":"Polygon","coordinates":[[[1,2],[3,4]]]}`), []byte(`{ "type" : "Polygon" , "coordinates":[[[1, 2],[3,4]]]} ,`))
+	f.Add([]byte(`{"coordinates":[[1,2]],"type":"Poly gon"}`), []byte(`{"coordinates":[[1,2]],"type":"Polygon"}`))
+	f.Add([]byte(`["a\" b", "c"]`), []byte(`["a\"  b","c"]`))
+	f.Fuzz(func(t *testing.T, raw, b []byte) {
+		raw = bytes.Trim(raw, " \t\r\n") // a kept text is one value: from its first byte to its last
+		if !json.Valid(raw) {
+			return
+		}
+		tt := compact(raw)
+		if !json.Valid(tt.b) {
+			t.Fatalf("compact(%q) = %q: not JSON", raw, tt.b)
+		}
+		if n, ok := tt.match(b); ok {
+			if got := compact(b[:n]); !bytes.Equal(got.b, tt.b) {
+				t.Fatalf("%q matched %q, which compacts to %q", tt.b, b[:n], got.b)
+			}
+		}
+		for _, wide := range []bool{false, true} {
+			v := blanks(raw, wide)
+			if n, ok := tt.match(v); !ok || n != len(v) {
+				t.Fatalf("%q does not match %q (%d, %v)", tt.b, v, n, ok)
+			}
+		}
+	})
 }
