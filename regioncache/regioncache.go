@@ -114,12 +114,7 @@ func (c *Cache) FindText(b []byte) (*engine.Area, int) {
 	defer c.mu.Unlock()
 	for _, e := range c.byText[k] {
 		for i := range e.texts {
-			t := &e.texts[i]
-			n, ok := len(t.b), bytes.HasPrefix(b, t.b) // as kept: the usual
-			if !ok {
-				n, ok = t.match(b)
-			}
-			if ok {
+			if n, ok := e.texts[i].match(b); ok {
 				c.touch(e)
 				c.textHits.Add(1)
 				return e.area, n

@@ -23,31 +23,61 @@ type text struct {
 func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // compact returns raw, one complete JSON value, without the white space
-// between its tokens.
+// between its tokens. Strings are found with IndexByte (vectors), and the
+// stretches between them are copied whole when they hold no blank, as in a
+// text written compact.
 func compact(raw []byte) text {
 	t := text{b: make([]byte, 0, len(raw))}
-	in, esc := false, false
-	for _, c := range raw {
-		switch {
-		case in:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				in = false
-				t.strs = append(t.strs, int32(len(t.b)))
-			}
-		case c == '"':
-			in = true
-			t.strs = append(t.strs, int32(len(t.b)))
-		case isBlank(c):
-			continue
+	for i := 0; i < len(raw); {
+		q := bytes.IndexByte(raw[i:], '"')
+		if q < 0 {
+			t.b = appendNoBlanks(t.b, raw[i:])
+			break
 		}
-		t.b = append(t.b, c)
+		t.b = appendNoBlanks(t.b, raw[i:i+q])
+		open := i + q
+		end := len(raw) - 1 // the closing quote (the last byte of a string cut short)
+		for j := open + 1; j < len(raw); {
+			k := bytes.IndexByte(raw[j:], '"')
+			if k < 0 {
+				break
+			}
+			j += k
+			if !escaped(raw, j) {
+				end = j
+				break
+			}
+			j++
+		}
+		t.strs = append(t.strs, int32(len(t.b)))
+		t.b = append(t.b, raw[open:end+1]...)
+		t.strs = append(t.strs, int32(len(t.b)-1))
+		i = end + 1
 	}
 	return t
+}
+
+// escaped reports whether the quote at raw[j] is escaped: an odd number of
+// backslashes before it.
+func escaped(raw []byte, j int) bool {
+	n := 0
+	for j-n-1 >= 0 && raw[j-n-1] == '\\' {
+		n++
+	}
+	return n%2 == 1
+}
+
+// appendNoBlanks appends seg, outside any string, without its blanks.
+func appendNoBlanks(dst, seg []byte) []byte {
+	if bytes.IndexByte(seg, ' ') < 0 && bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\t') < 0 && bytes.IndexByte(seg, '\r') < 0 {
+		return append(dst, seg...)
+	}
+	for _, c := range seg {
+		if !isBlank(c) {
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // inString reports whether position j of t is inside one of its strings:
