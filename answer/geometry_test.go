@@ -286,3 +286,55 @@ func TestCoordinatesBeforeType(t *testing.T) {
 		}
 	}
 }
+
+// TestVertexLimit: a geometry of as many vertices as the limit is read, one
+// more is refused as too large, whether its positions are written the
+// usual way (read in the tight loop), with blanks (the long way) or mixed.
+func TestVertexLimit(t *testing.T) {
+	ring := func(n int, blank func(i int) bool) string {
+		var sb strings.Builder
+		sb.WriteString(`{"geometry":{"type":"Polygon","coordinates":[[`)
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			x, y := 121+float64(i%7)*0.001, 31+float64(i/7)*0.001
+			if i == n-1 {
+				x, y = 121, 31
+			}
+			if blank(i) {
+				fmt.Fprintf(&sb, "[ %v, %v ]", x, y)
+			} else {
+				fmt.Fprintf(&sb, "[%v,%v]", x, y)
+			}
+		}
+		sb.WriteString(`]]},"group_by":"community","where":"isolated | vaccinated"}`) // room after the last position
+		return sb.String()
+	}
+	const limit = 12
+	for name, blank := range map[string]func(int) bool{
+		"usual":  func(int) bool { return false },
+		"blanks": func(int) bool { return true },
+		"mixed":  func(i int) bool { return i%3 == 1 },
+		"last":   func(i int) bool { return i >= limit-1 },
+	} {
+		for _, n := range []int{limit, limit + 1, limit + 5} {
+			a := &Answers{opts: Options{MaxVertices: limit}}
+			a.opts.defaults()
+			sc := new(scratch)
+			var q engine.PolygonQuery
+			_, err := a.readPolygonBody([]byte(ring(n, blank)), true, sc, &q)
+			if err == nil {
+				err = sc.geom.err
+			}
+			switch {
+			case n <= limit && err != nil:
+				t.Fatalf("%s, %d vertices: %v", name, n, err)
+			case n > limit && !errors.Is(err, fault.TooLarge):
+				t.Fatalf("%s, %d vertices: %v, want too large", name, n, err)
+			case n <= limit && len(sc.geom.pts) != n:
+				t.Fatalf("%s: %d positions read, want %d", name, len(sc.geom.pts), n)
+			}
+		}
+	}
+}
