@@ -85,8 +85,11 @@ func unsafeString(b []byte) string {
 // bandOf returns the band of a latitude, not clamped.
 func (ix *bandIndex) bandOf(lat int64) int64 {
 	d := lat - int64(ix.lat0)
-	if d < 0 {
+	switch {
+	case d < 0:
 		return (d - int64(ix.h) + 1) / int64(ix.h)
+	case d < 1<<32: // any latitude in the index's range: a 32-bit division, a third of a 64-bit one's time
+		return int64(uint32(d) / uint32(ix.h))
 	}
 	return d / int64(ix.h)
 }

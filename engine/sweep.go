@@ -244,8 +244,9 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 			open = -1 // a new ring
 		}
 		ylo, yhi := min(y1, y2), max(y1, y2)
-		b0 := max(ix.bandOf(ylo), bmin)
-		b1 := min(ix.bandOf(yhi), bmax)
+		startBand, endBand := ix.bandOf(y1), ix.bandOf(y2)
+		b0 := max(min(startBand, endBand), bmin)
+		b1 := min(max(startBand, endBand), bmax)
 		exmin, exmax := min(x1, x2), max(x1, x2)
 		var contribDown int32 = -1 // west-ray winding step of an upward edge
 		if y2 < y1 {
@@ -255,7 +256,6 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 		if y1 != y2 {
 			slope = float64(x2-x1) / float64(y2-y1)
 		}
-		startBand, endBand := ix.bandOf(y1), ix.bandOf(y2)
 		next := -1
 		for b := b0; b <= b1; b++ {
 			if ix.start[b] == ix.start[b+1] {
