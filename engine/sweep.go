@@ -390,11 +390,11 @@ func stripContains(rg *region.Region, items []bandItem, w int32, px, py int64) b
 	edges := rg.Edges()
 	for i := range items {
 		for k := items[i].e0; k <= items[i].e1; k++ {
-			e := &edges[k]
-			if region.OnSegment(e, px, py) {
+			on, step := region.Classify(&edges[k], px, py)
+			if on {
 				return true
 			}
-			w += int32(region.WindingStep(e, px, py))
+			w += int32(step)
 		}
 	}
 	return w > 0

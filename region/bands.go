@@ -108,11 +108,11 @@ func (rg *Region) Locate(lon, lat int32) bool {
 	px, py := int64(lon), int64(lat)
 	w := 0
 	for i := bs.off[b]; i < bs.off[b+1]; i++ {
-		e := &bs.edges[i]
-		if OnSegment(e, px, py) {
+		on, step := Classify(&bs.edges[i], px, py)
+		if on {
 			return true
 		}
-		w += WindingStep(e, px, py)
+		w += step
 	}
 	return w > 0
 }

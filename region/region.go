@@ -265,6 +265,42 @@ func WindingStep(e *Edge, px, py int64) int {
 	return 0
 }
 
+// Classify is OnSegment and WindingStep at once, with one orientation test
+// at most: on is whether p lies on e (closed); when it does not, step is
+// WindingStep's. An edge above, below, east or west of p needs none.
+func Classify(e *Edge, px, py int64) (on bool, step int) {
+	y1, y2 := int64(e.Y1), int64(e.Y2)
+	if py < min(y1, y2) || py > max(y1, y2) {
+		return false, 0 // off its rows: not on it, and no crossing (half-open in y)
+	}
+	x1, x2 := int64(e.X1), int64(e.X2)
+	straddles := (y1 <= py) != (y2 <= py)
+	switch {
+	case px > max(x1, x2): // east of it: a crossing of the ray west when it straddles
+		switch {
+		case !straddles:
+			return false, 0
+		case y2 > y1:
+			return false, -1
+		}
+		return false, 1
+	case px < min(x1, x2): // west of it: the ray west cannot meet it
+		return false, 0
+	}
+	o := orient(x1, y1, x2, y2, px, py)
+	switch {
+	case o == 0: // collinear, in its box
+		return true, 0
+	case !straddles:
+		return false, 0
+	case y2 > y1 && o < 0:
+		return false, -1
+	case y2 < y1 && o > 0:
+		return false, 1
+	}
+	return false, 0
+}
+
 // Contains reports whether the region holds the point (boundary included),
 // by testing every edge: the oracle and the path for unindexed points.
 func (rg *Region) Contains(lon, lat int32) bool {
@@ -274,11 +310,11 @@ func (rg *Region) Contains(lon, lat int32) bool {
 	px, py := int64(lon), int64(lat)
 	w := 0
 	for i := range rg.edges {
-		e := &rg.edges[i]
-		if OnSegment(e, px, py) {
+		on, step := Classify(&rg.edges[i], px, py)
+		if on {
 			return true
 		}
-		w += WindingStep(e, px, py)
+		w += step
 	}
 	return w > 0
 }

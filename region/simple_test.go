@@ -293,3 +293,33 @@ func spread(rings [][][2]int32) [][][2]int32 {
 	}
 	return out
 }
+
+// TestClassifyIsOnSegmentAndWindingStep: Classify agrees with OnSegment and,
+// off the edge, with WindingStep, for edges of every direction (level,
+// upright, long, a unit long) and points around, on and a unit off them.
+func TestClassifyIsOnSegmentAndWindingStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for range 2_000_000 {
+		r := int32(1 + rng.IntN(8))
+		if rng.IntN(8) == 0 {
+			r = 1 << 30
+		}
+		c := func() int32 { return int32(rng.Int64N(2*int64(r)+1) - int64(r)) }
+		e := Edge{c(), c(), c(), c()}
+		if e.X1 == e.X2 && e.Y1 == e.Y2 {
+			continue
+		}
+		px, py := int64(c()), int64(c())
+		if rng.IntN(4) == 0 { // on the line through the edge, or by a unit
+			k := rng.Int64N(3) - 1
+			px, py = int64(e.X1)+k*(int64(e.X2)-int64(e.X1))+rng.Int64N(3)-1, int64(e.Y1)+k*(int64(e.Y2)-int64(e.Y1))
+		}
+		on, step := Classify(&e, px, py)
+		if want := OnSegment(&e, px, py); on != want {
+			t.Fatalf("edge %v, point %d,%d: on %v, OnSegment %v", e, px, py, on, want)
+		}
+		if want := WindingStep(&e, px, py); !on && step != want {
+			t.Fatalf("edge %v, point %d,%d: step %d, WindingStep %d", e, px, py, step, want)
+		}
+	}
+}
