@@ -106,8 +106,11 @@ func (t *text) match(b []byte) (n int, ok bool) {
 	tb := t.b
 	blanks := 0
 	for j < len(tb) {
-		for i+64 <= len(b) && j+64 <= len(tb) && bytes.Equal(b[i:i+64], tb[j:j+64]) { // memequal's vectors
-			i, j = i+64, j+64
+		// memequal's vectors over long stretches, then shorter ones
+		for _, w := range [...]int{4096, 64} {
+			for i+w <= len(b) && j+w <= len(tb) && bytes.Equal(b[i:i+w], tb[j:j+w]) {
+				i, j = i+w, j+w
+			}
 		}
 		for i+8 <= len(b) && j+8 <= len(tb) && binary.LittleEndian.Uint64(b[i:]) == binary.LittleEndian.Uint64(tb[j:]) {
 			i, j = i+8, j+8
