@@ -134,7 +134,11 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	if lo, hi := st.btree.Bounds(); int64(min(bb[2], hi[0]))-int64(max(bb[0], lo[0])) > (int64(hi[0])-int64(lo[0]))/2 &&
 		int64(min(bb[3], hi[1]))-int64(max(bb[1], lo[1])) > (int64(hi[1])-int64(lo[1]))/2 {
 		// the box holds much of the city (a low zoom): every building's
-		// place in order reads faster than the tree's nodes
+		// place in order reads faster than the tree's nodes; room for the
+		// share of the buildings its part of the city's box would hold
+		share := float64(min(bb[2], hi[0])-max(bb[0], lo[0])) / float64(max(hi[0]-lo[0], 1)) *
+			float64(min(bb[3], hi[1])-max(bb[1], lo[1])) / float64(max(hi[1]-lo[1], 1))
+		d.Deps.blds = make([]uint32, 0, int(min(share*1.25, 1)*float64(len(st.bplace)))+16)
 		for bi := range st.bplace {
 			take(uint32(bi))
 		}
@@ -182,15 +186,14 @@ func (e *Engine) tileBoundaries(st *state, q *TileQuery, d *TileData) {
 		var a *aggregator
 		var hits []int
 		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-			hits = append(hits, i)
+			if slices.Contains(q.Levels, st.bounds[i].level) { // a low zoom's few levels of many units
+				hits = append(hits, i)
+			}
 			return true
 		})
 		slices.Sort(hits)
 		for _, i := range hits {
 			bd := &st.bounds[i]
-			if !slices.Contains(q.Levels, bd.level) {
-				continue
-			}
 			if a == nil {
 				a, _ = e.newAggregator(st, q.Where, nil)
 			}
