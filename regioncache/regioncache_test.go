@@ -222,22 +222,10 @@ func TestConcurrent(t *testing.T) {
 // after commas and colons as Python's json does; inside strings never.
 func blanks(text []byte, wide bool) []byte {
 	var out []byte
-	in, esc := false, false
+	var str jsonStrings
 	for _, c := range text {
 		out = append(out, c)
-		switch {
-		case in:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				in = false
-			}
-			continue
-		case c == '"':
-			in = true
+		if str.next(c) {
 			continue
 		}
 		if c == ',' || c == ':' || wide && (c == '[' || c == '{') {

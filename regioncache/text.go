@@ -141,24 +141,12 @@ func (t *text) match(b []byte) (n int, ok bool) {
 func prefixKey(seed maphash.Seed, b []byte) (uint64, bool) {
 	var buf [PrefixLen]byte
 	k := 0
-	in, esc := false, false
+	var str jsonStrings
 	for _, c := range b {
 		if k == PrefixLen {
 			break
 		}
-		switch {
-		case in:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				in = false
-			}
-		case c == '"':
-			in = true
-		case isBlank(c):
+		if !str.next(c) && isBlank(c) {
 			continue
 		}
 		buf[k] = c
@@ -168,4 +156,28 @@ func prefixKey(seed maphash.Seed, b []byte) (uint64, bool) {
 		return 0, false
 	}
 	return maphash.Bytes(seed, buf[:]), true
+}
+
+// jsonStrings follows a JSON text byte by byte, telling the bytes of its
+// strings (their quotes included) from the rest.
+type jsonStrings struct{ in, esc bool }
+
+// next takes the next byte, c, and reports whether it is part of a string.
+func (s *jsonStrings) next(c byte) bool {
+	switch {
+	case s.in:
+		switch {
+		case s.esc:
+			s.esc = false
+		case c == '\\':
+			s.esc = true
+		case c == '"':
+			s.in = false
+		}
+		return true
+	case c == '"':
+		s.in = true
+		return true
+	}
+	return false
 }
