@@ -49,16 +49,23 @@ const smallCell = 12
 // span is one edge filed in one cell of the sorted cells: its box, its
 // number and the number of the edge after it in its ring.
 type span struct {
-	xmin, xmax int32
-	ylo, yhi   int32
-	i, next    int32
+	box
+	i, next int32
+}
+
+// box is an edge's box, or a run's.
+type box struct{ xmin, xmax, ylo, yhi int32 }
+
+// apart reports whether boxes a and b have no point in common (no branch
+// but the one on the answer).
+func (a *box) apart(b *box) bool {
+	return (int64(b.xmax)-int64(a.xmin))|(int64(a.xmax)-int64(b.xmin))|(int64(b.yhi)-int64(a.ylo))|(int64(a.yhi)-int64(b.ylo)) < 0
 }
 
 // apart reports whether the boxes of a and b are apart, or a and b are
 // neighbours in their ring (tested along the ring).
 func apart(a, b *span) bool {
-	return (int64(b.xmax)-int64(a.xmin))|(int64(a.xmax)-int64(b.xmin))|(int64(b.yhi)-int64(a.ylo))|(int64(a.yhi)-int64(b.ylo)) < 0 ||
-		a.next == b.i || b.next == a.i
+	return a.box.apart(&b.box) || a.next == b.i || b.next == a.i
 }
 
 // simpleScratch holds checkSimple's buffers, pooled.
@@ -101,11 +108,12 @@ type grid struct {
 	nx, nc       int64
 }
 
-// newGrid sizes the cells about as wide and high as a mean edge, at most a
-// few an edge.
-func newGrid(n int, ps *polyStats) grid {
+// newGrid sizes the cells over the polygon's box about as wide and high as
+// a mean one of n boxes whose widths and heights sum to sdx and sdy, at
+// most a few a box.
+func newGrid(ps *polyStats, n int, sdx, sdy int64) grid {
 	g := grid{x0: int64(ps.x0), y0: int64(ps.y0), w: int64(ps.x1) - int64(ps.x0), h: int64(ps.y1) - int64(ps.y0)}
-	g.sx, g.sy = log2Above(ps.sdx/int64(n)), log2Above(ps.sdy/int64(n))
+	g.sx, g.sy = log2Above(sdx/int64(n)), log2Above(sdy/int64(n))
 	for (g.w>>g.sx+1)*(g.h>>g.sy+1) > maxCellEntries*int64(n)+64 {
 		g.coarsen()
 	}
@@ -160,7 +168,7 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 	if done, err := sc.linked(edges, ringLens, ps, &budget, pi, npolys); done {
 		return err
 	}
-	g := newGrid(n, ps)
+	g := newGrid(ps, n, ps.sdx, ps.sdy) // cells about an edge
 	return sc.sortedCells(edges, ringLens, &g, &budget, pi, npolys)
 }
 
@@ -168,9 +176,6 @@ func checkSimple(edges []Edge, ringLens []int, ps *polyStats, pi, npolys int) er
 // as one run: four edges a cell list entry instead of one, at the price of
 // testing a run's edges pairwise (cheap box tests, nearly all apart).
 const runLen = 4
-
-// box is an edge's box.
-type box struct{ xmin, xmax, ylo, yhi int32 }
 
 // run is up to runLen consecutive edges of a ring, [from, to), with their
 // box and their ring's edges [rs, re).
@@ -233,13 +238,7 @@ func (sc *simpleScratch) linked(edges []Edge, ringLens []int, ps *polyStats, bud
 		at += k
 	}
 	sc.runs = runs
-	// cells about as large as a mean run's box, at most a few a run
-	g := grid{x0: int64(ps.x0), y0: int64(ps.y0), w: int64(ps.x1) - int64(ps.x0), h: int64(ps.y1) - int64(ps.y0)}
-	g.sx, g.sy = log2Above(sdx/int64(len(runs))), log2Above(sdy/int64(len(runs)))
-	for (g.w>>g.sx+1)*(g.h>>g.sy+1) > maxCellEntries*int64(len(runs))+64 {
-		g.coarsen()
-	}
-	g.size()
+	g := newGrid(ps, len(runs), sdx, sdy)              // cells about a run
 	x0, y0, sx, sy, nx := g.x0, g.y0, g.sx, g.sy, g.nx // in registers
 	if int64(cap(sc.head)) < g.nc {
 		sc.head = make([]int32, g.nc)
@@ -251,7 +250,7 @@ func (sc *simpleScratch) linked(edges []Edge, ringLens []int, ps *polyStats, bud
 	work := linkedWork*n + 4096
 	for ri := range runs {
 		r := &runs[ri]
-		if err := sc.runs2(edges, boxes, r, r, budget, pi, npolys); err != nil {
+		if err := sc.testRuns(edges, boxes, r, r, budget, pi, npolys); err != nil {
 			return true, err
 		}
 		cx0, cx1 := (int64(r.xmin)-x0)>>sx, (int64(r.xmax)-x0)>>sx
@@ -264,11 +263,10 @@ func (sc *simpleScratch) linked(edges []Edge, ringLens []int, ps *polyStats, bud
 					q = e.link - 1
 					rb := &runs[e.run]
 					work--
-					if (int64(rb.xmax)-int64(r.xmin))|(int64(r.xmax)-int64(rb.xmin))|(int64(rb.yhi)-int64(r.ylo))|(int64(r.yhi)-int64(rb.ylo)) < 0 ||
-						(int64(max(r.xmin, rb.xmin))-x0)>>sx != cx || (int64(max(r.ylo, rb.ylo))-y0)>>sy != cy {
+					if r.apart(&rb.box) || (int64(max(r.xmin, rb.xmin))-x0)>>sx != cx || (int64(max(r.ylo, rb.ylo))-y0)>>sy != cy {
 						continue // apart, or tested in an earlier cell (grid.first)
 					}
-					if err := sc.runs2(edges, boxes, r, rb, budget, pi, npolys); err != nil {
+					if err := sc.testRuns(edges, boxes, r, rb, budget, pi, npolys); err != nil {
 						return true, err
 					}
 				}
@@ -284,9 +282,9 @@ func (sc *simpleScratch) linked(edges []Edge, ringLens []int, ps *polyStats, bud
 	return true, nil
 }
 
-// runs2 tests the edges of run a against those of run b (a's own pairs
+// testRuns tests the edges of run a against those of run b (a's own pairs
 // once when b is a) but for neighbours, which are tested along the ring.
-func (sc *simpleScratch) runs2(edges []Edge, boxes []box, a, b *run, budget *int, pi, npolys int) error {
+func (sc *simpleScratch) testRuns(edges []Edge, boxes []box, a, b *run, budget *int, pi, npolys int) error {
 	for i := a.from; i < a.to; i++ {
 		ni := i + 1
 		if ni == a.re {
@@ -298,8 +296,7 @@ func (sc *simpleScratch) runs2(edges []Edge, boxes []box, a, b *run, budget *int
 			from = i + 2
 		}
 		for j := from; j < b.to; j++ {
-			bj := &boxes[j]
-			if (int64(bj.xmax)-int64(bi.xmin))|(int64(bi.xmax)-int64(bj.xmin))|(int64(bj.yhi)-int64(bi.ylo))|(int64(bi.yhi)-int64(bj.ylo)) < 0 {
+			if bi.apart(&boxes[j]) {
 				continue
 			}
 			nj := j + 1
@@ -328,7 +325,7 @@ func along(edges []Edge, at, j, k int) (span, bool) {
 		next = at
 	}
 	e := &edges[i]
-	return span{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2), int32(i), int32(next)}, foldsBack(e, &edges[next])
+	return span{box{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2)}, int32(i), int32(next)}, foldsBack(e, &edges[next])
 }
 
 // test tests spans a and b, whose boxes overlap, counting the test against
@@ -359,7 +356,7 @@ func (sc *simpleScratch) sortedCells(edges []Edge, ringLens []int, g *grid, budg
 		total := int64(0)
 		for i := range edges {
 			e := &edges[i]
-			s := span{xmin: min(e.X1, e.X2), xmax: max(e.X1, e.X2), ylo: min(e.Y1, e.Y2), yhi: max(e.Y1, e.Y2)}
+			s := span{box: box{min(e.X1, e.X2), max(e.X1, e.X2), min(e.Y1, e.Y2), max(e.Y1, e.Y2)}}
 			cx0, cx1, cy0, cy1 := g.cells(&s)
 			if cx0 == cx1 && cy0 == cy1 { // the usual short edge
 				count[cy0*g.nx+cx0+1]++
