@@ -295,3 +295,36 @@ func TestPolygonUnit(t *testing.T) {
 		t.Fatalf("a grid without a boundary: %v", err)
 	}
 }
+
+// TestCachedTextBlanks: a polygon kept in the region cache is found again
+// with other white space between its tokens, but a body whose blanks break
+// a number is not JSON, cached or not.
+func TestCachedTextBlanks(t *testing.T) {
+	w, c := realCity(t, 5_000, 7)
+	a := New(w.Engine, nil, Options{})
+	var g orb.MultiPolygon
+	for _, b := range c.Boundaries() {
+		if b.Level == engine.LevelStreet {
+			g = b.Geometry
+			break
+		}
+	}
+	text := geometryText(g, false)
+	want, err := a.Polygon([]byte(`{"geometry":`+text+`}`), System)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := strings.ReplaceAll(strings.ReplaceAll(text, ",", ", "), ":", ": ")
+	got, err := a.Polygon([]byte(`{"geometry": `+spaced+` }`), System)
+	if err != nil || !sameAnswer(got, want) {
+		t.Fatalf("with blanks: %s, %v; want %s", got, err, want)
+	}
+	if st := a.RegionCache().Stats(); st.TextHits != 1 || st.Misses != 1 {
+		t.Fatalf("stats %+v: want one text hit", st)
+	}
+	at := strings.Index(text, ".")
+	broken := text[:at] + " " + text[at:] // 121 .47
+	if _, err := a.Polygon([]byte(`{"geometry":`+broken+`}`), System); !errors.Is(err, fault.BadJSON) {
+		t.Fatalf("a blank in a number: %v, want bad JSON", err)
+	}
+}

@@ -265,6 +265,9 @@ func TestFindTextAsideBlanks(t *testing.T) {
 			bytes.Replace(text, []byte(`"Polygon"`), []byte(`"Polygon "`), 1),
 			bytes.Replace(text, []byte(`many geometries`), []byte(`many  geometries`), 1),
 			bytes.Replace(text, []byte(`,`), []byte(`,,`), 1),
+			bytes.Replace(text, []byte(`121.`), []byte(`121 .`), 1), // a blank in a number is not JSON
+			bytes.Replace(text, []byte(`121.`), []byte(`12 1.`), 1),
+			bytes.Replace(text, []byte(`,31`), []byte(`,3 1`), 1),
 			bytes.Replace(text, []byte(`]]}`), []byte(`] ]`), 1),
 			text[:len(text)-1],
 		} {
@@ -285,6 +288,7 @@ func FuzzTextMatch(f *testing.F) {
 	f.Add([]byte(`{"type":"Polygon","coordinates":[[[1,2],[3,4]]]}`), []byte(`{ "type" : "Polygon" , "coordinates":[[[1, 2],[3,4]]]} ,`))
 	f.Add([]byte(`{"coordinates":[[1,2]],"type":"Poly gon"}`), []byte(`{"coordinates":[[1,2]],"type":"Polygon"}`))
 	f.Add([]byte(`["a\" b", "c"]`), []byte(`["a\"  b","c"]`))
+	f.Add([]byte(`[121.47,-31.2e5,true,null]`), []byte(`[121 .47, - 31.2e5,tr ue,null ]`))
 	f.Fuzz(func(t *testing.T, raw, b []byte) {
 		raw = bytes.Trim(raw, " \t\r\n") // a kept text is one value: from its first byte to its last
 		if !json.Valid(raw) {
@@ -297,6 +301,9 @@ func FuzzTextMatch(f *testing.F) {
 		if n, ok := tt.match(b); ok {
 			if got := compact(b[:n]); !bytes.Equal(got.b, tt.b) {
 				t.Fatalf("%q matched %q, which compacts to %q", tt.b, b[:n], got.b)
+			}
+			if !json.Valid(b[:n]) {
+				t.Fatalf("%q matched %q, which is not JSON", tt.b, b[:n])
 			}
 		}
 		for _, wide := range []bool{false, true} {

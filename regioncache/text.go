@@ -94,6 +94,12 @@ func (t *text) inString(j int) bool {
 	return false
 }
 
+// inToken reports whether c can be part of a number or of true, false or
+// null: in a compact text two such bytes side by side are one token.
+func inToken(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '+' || c == '.'
+}
+
 // maxBlanks bounds the blanks match skips before it gives up: a text far
 // from compact (indented, a value a line) is found faster by its geometry.
 const maxBlanks = 1 << 14
@@ -124,7 +130,9 @@ func (t *text) match(b []byte) (n int, ok bool) {
 		switch c := b[i]; {
 		case c == tb[j]:
 			i, j = i+1, j+1
-		case isBlank(c) && !t.inString(j):
+		case isBlank(c) && !t.inString(j) && !(j > 0 && inToken(tb[j-1]) && inToken(tb[j])):
+			// a blank between tokens: not in a string, nor in a number or
+			// a literal (121 .47 is not JSON)
 			if blanks++; blanks > maxBlanks {
 				return 0, false
 			}
