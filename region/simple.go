@@ -18,12 +18,14 @@ import (
 // two edges that meet are both filed in the cell of the lower-left corner of
 // their boxes' overlap, and a pair is tested only there, so never twice.
 //
-// The grid is filled in one pass along the rings: each edge, filed in the
-// cells its box meets, is tested against the edges filed there before it (a
-// list per cell). No sorting, no pass over empty cells. When the cells are
-// crowded (a few long edges make them large and many short ones fill them),
-// the lists grow long; past a bound on that work the check starts again
-// with the edges counted into their cells and each crowded cell sorted by x,
+// The grid is filled in one pass along the rings, in runs of four
+// consecutive edges (cells about a run): each run is tested within itself,
+// filed in the cells its box meets and tested against the runs filed there
+// before it (a list per cell), edge against edge where their boxes meet. No
+// sorting, no pass over empty cells. When the cells are crowded (a few long
+// edges make them large and many short ones fill them), the lists grow
+// long; past a bound on that work the check starts again edge by edge, the
+// edges counted into cells about an edge and each crowded cell sorted by x,
 // where only edges overlapping in x are tested. Either way the work grows
 // with the edges and how many crowd into one cell, not with the square of
 // the edges, whichever way the boundary runs.
