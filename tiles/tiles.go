@@ -256,7 +256,7 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	if req.Z >= BuildingZoom && !crowded(pts, r.budget) {
 		points = buildingsLayer(d, pts, req)
 	} else {
-		points = cellsLayer(d, t, pts, req.Policy, req.Published, cells)
+		points = cellsLayer(d, t, pts, req, cells)
 	}
 	if len(points.layer.Features) > 0 {
 		vt.Layers = append(vt.Layers, &points.layer)
@@ -420,6 +420,7 @@ type cell struct {
 	bld      int64
 	c        engine.Counts
 	withheld bool // a building's count left out (a viewer's: see cellsLayer)
+	state    int  // a crowded tile's: the first rule its buildings show
 }
 
 func newCellGrid() *cellGrid {
@@ -451,7 +452,13 @@ func (c *cell) place(x, y float64, total int64) {
 
 // cellsLayer draws a low-zoom tile's cells: g when the buildings were
 // summed into it as the engine read them, else from d's whole buildings.
-func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy.Policy, pub Published, g *cellGrid) *pointLayer {
+// A crowded tile's cells (from the buildings' zoom) also tell the state and
+// colour of the scheme's view, as its buildings would: the first rule any
+// of their buildings shows, so that they look like the buildings of the
+// tiles around them.
+func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, req *Request, g *cellGrid) *pointLayer {
+	pol, pub := req.Policy, req.Published
+	states := req.Z >= BuildingZoom && req.Campaign == "" && req.View != ViewResponsibility
 	if g == nil {
 		g = newCellGrid()
 	}
@@ -461,6 +468,13 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 		c := g.at(x, y, len(d.FlagNames))
 		if c == nil {
 			continue
+		}
+		if states {
+			shown := shownBuilding(b, pol, pub)
+			s := ShownState(pol, b, &shown)
+			if c.bld == 0 || s < c.state {
+				c.state = s
+			}
 		}
 		c.place(x, y, b.Total)
 		if pub == nil {
@@ -508,6 +522,10 @@ func cellsLayer(d *engine.TileData, t maptile.Tile, pts []orb.Point, pol privacy
 			}
 		}
 		l.putCounts(&sc, d.FlagNames)
+		if states {
+			l.putString("state", d.Rules[c.state].State)
+			l.putString("color", d.Rules[c.state].Color)
+		}
 		l.add(uint64(gx)<<26|uint64(gy), int32(x), int32(y))
 	}
 	return l

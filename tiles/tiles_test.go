@@ -597,3 +597,68 @@ func TestUnitBudget(t *testing.T) {
 		t.Fatalf("levels kept %d times, left out %d times", kept, left)
 	}
 }
+
+// TestCrowdedCellsLookLikeBuildings: a crowded tile's cells show the state
+// and colour its buildings would: the first rule of the scheme any building
+// of the cell shows, found from the same tile drawn without a budget.
+func TestCrowdedCellsLookLikeBuildings(t *testing.T) {
+	e := loaded(t)
+	full, tight := NewRenderer(e.Engine), NewRenderer(e.Engine)
+	tight.budget = 60
+	d, err := e.Engine.TileData(&engine.TileQuery{Scheme: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rank := map[string]int{}
+	for i, r := range d.Rules {
+		rank[r.State] = i
+	}
+	checked := 0
+	for _, where := range []string{"", "isolated | elderly_alone"} {
+		for _, z := range []maptile.Zoom{13, 14} {
+			tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tl := range tiles {
+				req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where}
+				a, err := full.Render(&req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := tight.Render(&req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cells := decode(t, b)["cells"]
+				if cells == nil {
+					continue
+				}
+				want := map[[2]int]string{} // cell → the state of its buildings' first rule
+				for _, f := range decode(t, a)["buildings"].Features {
+					p := f.Geometry.(orb.Point)
+					k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+					s := f.Properties["state"].(string)
+					if w, ok := want[k]; !ok || rank[s] < rank[w] {
+						want[k] = s
+					}
+				}
+				for _, f := range cells.Features {
+					p := f.Geometry.(orb.Point)
+					if !own(p) {
+						continue
+					}
+					k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+					s, _ := f.Properties["state"].(string)
+					if s != want[k] || f.Properties["color"] != d.Rules[rank[s]].Color {
+						t.Fatalf("tile %v where %q, cell %v: state %q colour %v, its buildings' first %q", tl, where, k, s, f.Properties["color"], want[k])
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("only %d cells checked", checked)
+	}
+}

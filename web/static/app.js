@@ -264,12 +264,15 @@ function pinTiles(url) {
 }
 
 // cells: without a filter, sized and shaded by dwellings; with one, coloured
-// by the share of dwellings that match it
+// by the share of dwellings that match it; a crowded tile's cells (at the
+// buildings' zoom) come with the colour of their buildings' state
 function cellColor() {
-  if (!state.where) return ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'total'], 0]], 0, '#2a5d8f', 60, '#4fa3ff', 200, '#b6dcff'];
-  return ['interpolate', ['linear'],
-    ['/', ['to-number', ['get', 'matched'], 0], ['max', ['to-number', ['get', 'total'], 1], 1]],
-    0, '#3a4a5a', 0.005, '#fdae61', 0.05, '#f46d43', 0.2, '#d7191c'];
+  const shade = !state.where
+    ? ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'total'], 0]], 0, '#2a5d8f', 60, '#4fa3ff', 200, '#b6dcff']
+    : ['interpolate', ['linear'],
+      ['/', ['to-number', ['get', 'matched'], 0], ['max', ['to-number', ['get', 'total'], 1], 1]],
+      0, '#3a4a5a', 0.005, '#fdae61', 0.05, '#f46d43', 0.2, '#d7191c'];
+  return ['case', ['has', 'color'], ['to-color', ['get', 'color']], shade];
 }
 
 function buildStyle(info, source) {
@@ -295,7 +298,10 @@ function buildStyle(info, source) {
     // cells below zoom 13, and in a tile too crowded to draw its buildings one by one
     { id: 'cells', type: 'circle', source: 'rs', 'source-layer': 'cells',
       paint: {
-        'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'total']], 0, 2, 40, 9, 200, 22],
+        // a crowded tile's cells stand among buildings: about their size
+        'circle-radius': ['case', ['has', 'color'],
+          ['interpolate', ['linear'], ['sqrt', ['get', 'total']], 0, 3, 40, 5, 200, 8],
+          ['interpolate', ['linear'], ['sqrt', ['get', 'total']], 0, 2, 40, 9, 200, 22]],
         'circle-color': cellColor(),
         'circle-opacity': 0.85, 'circle-stroke-color': '#0b1117', 'circle-stroke-width': 0.5,
       } },
