@@ -210,11 +210,13 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	t := maptile.New(req.X, req.Y, maptile.Zoom(req.Z))
 	// the box of everything that can show: the tile, its buffer, and for
-	// cells (at any zoom: a crowded tile draws them) the whole of the cells
-	// that reach into the buffer
-	bound := t.Bound(float64(CellSize) / Extent * 1.01)
+	// cells the whole of the cells that reach into the buffer
+	margin := Buffer
+	if req.Z < BuildingZoom {
+		margin = CellSize
+	}
 	q := &engine.TileQuery{
-		BBox:     [4]int32{coord.ToE7(bound.Min[0]) - 1, coord.ToE7(bound.Min[1]) - 1, coord.ToE7(bound.Max[0]) + 1, coord.ToE7(bound.Max[1]) + 1},
+		BBox:     tileBox(t, margin),
 		Where:    req.Where,
 		Scheme:   req.Scheme,
 		AsOf:     req.AsOf,
@@ -251,9 +253,19 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 		return nil, err
 	}
 	pts := projectBuildings(d, t)
+	crowd := req.Z >= BuildingZoom && crowded(pts, r.budget)
+	if crowd {
+		// cells after all: read again, as far as the cells reaching into
+		// the buffer go (a crowded tile is rare, and cached)
+		q.BBox = tileBox(t, CellSize)
+		if d, err = r.eng.TileData(q); err != nil {
+			return nil, err
+		}
+		pts = projectBuildings(d, t)
+	}
 	var vt vectortile.Tile
 	var points *pointLayer
-	if req.Z >= BuildingZoom && !crowded(pts, r.budget) {
+	if req.Z >= BuildingZoom && !crowd {
 		points = buildingsLayer(d, pts, req)
 	} else {
 		points = cellsLayer(d, t, pts, req, cells)
@@ -275,6 +287,13 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	// xxHash: FNV's byte a step was 6 % of a dense tile
 	tile.ETag = fmt.Sprintf(`"%016x"`, xxhash.Sum64(tile.Raw))
 	return tile, nil
+}
+
+// tileBox is the box, in fixed point, of tile t and margin extent units
+// around it (and a little more).
+func tileBox(t maptile.Tile, margin int) [4]int32 {
+	b := t.Bound(float64(margin) / Extent * 1.01)
+	return [4]int32{coord.ToE7(b.Min[0]) - 1, coord.ToE7(b.Min[1]) - 1, coord.ToE7(b.Max[0]) + 1, coord.ToE7(b.Max[1]) + 1}
 }
 
 // projectBuildings returns every building's point in the tile's extent

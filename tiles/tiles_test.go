@@ -160,6 +160,30 @@ func TestTotalsOverTilesMatchTheEngine(t *testing.T) {
 	}
 }
 
+// eachTilePair draws every tile of the zooms over the test city with a and
+// with b (and where), and calls fn with the two.
+func eachTilePair(t *testing.T, e *engine.Writer, a, b *Renderer, zooms []maptile.Zoom, where string, fn func(tl maptile.Tile, ta, tb *Tile)) {
+	t.Helper()
+	for _, z := range zooms {
+		tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tl := range tiles {
+			req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where}
+			ta, err := a.Render(&req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tb, err := b.Render(&req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn(tl, ta, tb)
+		}
+	}
+}
+
 // TestCellsFromCounts: a low-zoom tile drawn from the buildings' places and
 // counts alone is byte for byte the tile drawn from whole buildings, with
 // and without a where, at every low zoom over the city.
@@ -167,32 +191,20 @@ func TestCellsFromCounts(t *testing.T) {
 	e := loaded(t)
 	fast, whole := NewRenderer(e.Engine), NewRenderer(e.Engine)
 	whole.wholeBuildings = true
-	bound := e.Bounds()
+	var low []maptile.Zoom
+	for z := maptile.Zoom(4); z < BuildingZoom; z++ {
+		low = append(low, z)
+	}
 	n := 0
 	for _, where := range []string{"", "isolated | elderly_alone"} {
-		for z := maptile.Zoom(4); z < BuildingZoom; z++ {
-			tiles, err := tilecover.Geometry(bound.ToPolygon(), z)
-			if err != nil {
-				t.Fatal(err)
+		eachTilePair(t, e, fast, whole, low, where, func(tl maptile.Tile, a, b *Tile) {
+			if !bytes.Equal(a.Raw, b.Raw) || a.ETag != b.ETag {
+				t.Fatalf("tile %d/%d/%d where %q: %d bytes from counts, %d from whole buildings", tl.Z, tl.X, tl.Y, where, len(a.Raw), len(b.Raw))
 			}
-			for tl := range tiles {
-				req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where}
-				a, err := fast.Render(&req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, err := whole.Render(&req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(a.Raw, b.Raw) || a.ETag != b.ETag {
-					t.Fatalf("tile %d/%d/%d where %q: %d bytes from counts, %d from whole buildings", tl.Z, tl.X, tl.Y, where, len(a.Raw), len(b.Raw))
-				}
-				if len(a.Raw) > 0 {
-					n++
-				}
+			if len(a.Raw) > 0 {
+				n++
 			}
-		}
+		})
 	}
 	if n < 20 {
 		t.Fatalf("only %d tiles compared", n)
@@ -562,37 +574,22 @@ func TestUnitBudget(t *testing.T) {
 		return n
 	}
 	kept, left := 0, 0
-	for _, z := range []maptile.Zoom{9, 11, 13} {
-		tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for tl := range tiles {
-			req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y}
-			a, err := full.Render(&req)
-			if err != nil {
-				t.Fatal(err)
+	eachTilePair(t, e, full, tight, []maptile.Zoom{9, 11, 13}, "", func(tl maptile.Tile, a, b *Tile) {
+		want, got := perLevel(a), perLevel(b)
+		for level, n := range want {
+			switch got[level] {
+			case n:
+				kept++
+			case 0:
+				left++
+			default:
+				t.Fatalf("tile %v, level %s: %d of %d units drawn", tl, level, got[level], n)
 			}
-			b, err := tight.Render(&req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, got := perLevel(a), perLevel(b)
-			for level, n := range want {
-				switch got[level] {
-				case n:
-					kept++
-				case 0:
-					left++
-				default:
-					t.Fatalf("tile %v, level %s: %d of %d units drawn", tl, level, got[level], n)
-				}
-				if got[level] > tight.unitBudget {
-					t.Fatalf("tile %v, level %s: %d units with a budget of %d", tl, level, got[level], tight.unitBudget)
-				}
+			if got[level] > tight.unitBudget {
+				t.Fatalf("tile %v, level %s: %d units with a budget of %d", tl, level, got[level], tight.unitBudget)
 			}
 		}
-	}
+	})
 	if kept == 0 || left == 0 {
 		t.Fatalf("levels kept %d times, left out %d times", kept, left)
 	}
@@ -600,7 +597,9 @@ func TestUnitBudget(t *testing.T) {
 
 // TestCrowdedCellsLookLikeBuildings: a crowded tile's cells show the state
 // and colour its buildings would: the first rule of the scheme any building
-// of the cell shows, found from the same tile drawn without a budget.
+// of the cell shows, found from the same tile drawn without a budget; and
+// each cell, in the tile or reaching into its buffer, holds all its
+// buildings: every building of the city projected into the tile.
 func TestCrowdedCellsLookLikeBuildings(t *testing.T) {
 	e := loaded(t)
 	full, tight := NewRenderer(e.Engine), NewRenderer(e.Engine)
@@ -615,48 +614,49 @@ func TestCrowdedCellsLookLikeBuildings(t *testing.T) {
 	}
 	checked := 0
 	for _, where := range []string{"", "isolated | elderly_alone"} {
-		for _, z := range []maptile.Zoom{13, 14} {
-			tiles, err := tilecover.Geometry(e.Bounds().ToPolygon(), z)
-			if err != nil {
-				t.Fatal(err)
+		everything, err := e.Engine.TileData(&engine.TileQuery{BBox: [4]int32{-1_800_000_000, -900_000_000, 1_800_000_000, 900_000_000}, Where: where, Scheme: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eachTilePair(t, e, full, tight, []maptile.Zoom{13, 14}, where, func(tl maptile.Tile, a, b *Tile) {
+			cells := decode(t, b)["cells"]
+			if cells == nil {
+				return
 			}
-			for tl := range tiles {
-				req := Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where}
-				a, err := full.Render(&req)
-				if err != nil {
-					t.Fatal(err)
+			sums := map[[2]int][2]int64{} // cell → total, buildings
+			for i, p := range projectBuildings(everything, tl) {
+				k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+				sums[k] = [2]int64{sums[k][0] + everything.Buildings[i].Total, sums[k][1] + 1}
+			}
+			for _, f := range cells.Features {
+				p := f.Geometry.(orb.Point)
+				k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+				if got := [2]int64{num(f, "total"), num(f, "buildings")}; got != sums[k] {
+					t.Fatalf("tile %v where %q, cell %v at %v: total and buildings %v, the city's %v", tl, where, k, p, got, sums[k])
 				}
-				b, err := tight.Render(&req)
-				if err != nil {
-					t.Fatal(err)
+			}
+			want := map[[2]int]string{} // cell → the state of its buildings' first rule
+			for _, f := range decode(t, a)["buildings"].Features {
+				p := f.Geometry.(orb.Point)
+				k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+				s := f.Properties["state"].(string)
+				if w, ok := want[k]; !ok || rank[s] < rank[w] {
+					want[k] = s
 				}
-				cells := decode(t, b)["cells"]
-				if cells == nil {
+			}
+			for _, f := range cells.Features {
+				p := f.Geometry.(orb.Point)
+				if !own(p) {
 					continue
 				}
-				want := map[[2]int]string{} // cell → the state of its buildings' first rule
-				for _, f := range decode(t, a)["buildings"].Features {
-					p := f.Geometry.(orb.Point)
-					k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
-					s := f.Properties["state"].(string)
-					if w, ok := want[k]; !ok || rank[s] < rank[w] {
-						want[k] = s
-					}
+				k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
+				s, _ := f.Properties["state"].(string)
+				if s != want[k] || f.Properties["color"] != d.Rules[rank[s]].Color {
+					t.Fatalf("tile %v where %q, cell %v: state %q colour %v, its buildings' first %q", tl, where, k, s, f.Properties["color"], want[k])
 				}
-				for _, f := range cells.Features {
-					p := f.Geometry.(orb.Point)
-					if !own(p) {
-						continue
-					}
-					k := [2]int{int(math.Floor(p[0] / CellSize)), int(math.Floor(p[1] / CellSize))}
-					s, _ := f.Properties["state"].(string)
-					if s != want[k] || f.Properties["color"] != d.Rules[rank[s]].Color {
-						t.Fatalf("tile %v where %q, cell %v: state %q colour %v, its buildings' first %q", tl, where, k, s, f.Properties["color"], want[k])
-					}
-					checked++
-				}
+				checked++
 			}
-		}
+		})
 	}
 	if checked < 50 {
 		t.Fatalf("only %d cells checked", checked)
