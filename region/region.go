@@ -237,8 +237,8 @@ func mul128(a, b int64) (int64, uint64) {
 	return int64(hi), lo
 }
 
-// OnSegment reports whether p lies on the closed segment e.
-func OnSegment(e *Edge, px, py int64) bool {
+// onSegment reports whether p lies on the closed segment e.
+func onSegment(e *Edge, px, py int64) bool {
 	x1, y1, x2, y2 := int64(e.X1), int64(e.Y1), int64(e.X2), int64(e.Y2)
 	if px < min(x1, x2) || px > max(x1, x2) || py < min(y1, y2) || py > max(y1, y2) {
 		return false
@@ -246,28 +246,10 @@ func OnSegment(e *Edge, px, py int64) bool {
 	return orient(x1, y1, x2, y2, px, py) == 0
 }
 
-// WindingStep returns the change of the winding number that edge e makes for
-// a point p when a ray is cast from p to the west: +1 for a downward edge
-// crossing west of p, -1 for an upward one, 0 otherwise. Half-open in y.
-func WindingStep(e *Edge, px, py int64) int {
-	y1, y2 := int64(e.Y1), int64(e.Y2)
-	if (y1 <= py) == (y2 <= py) {
-		return 0
-	}
-	o := orient(int64(e.X1), y1, int64(e.X2), y2, px, py)
-	if y2 > y1 { // upward: crossing west of p when p is right of the edge
-		if o < 0 {
-			return -1
-		}
-	} else if o > 0 {
-		return 1
-	}
-	return 0
-}
-
-// Classify is OnSegment and WindingStep at once, with one orientation test
+// Classify is onSegment and the winding rule at once, with one orientation test
 // at most: on is whether p lies on e (closed); when it does not, step is
-// WindingStep's. An edge above, below, east or west of p needs none.
+// that of the winding rule (the ray west, half-open in y; windingStep in
+// the tests). An edge above, below, east or west of p needs none.
 func Classify(e *Edge, px, py int64) (on bool, step int) {
 	y1, y2 := int64(e.Y1), int64(e.Y2)
 	if py < min(y1, y2) || py > max(y1, y2) {
@@ -359,8 +341,8 @@ func segmentsIntersect(a, b *Edge, adjacent, touchOK bool) bool {
 	if touchOK {
 		return d1 == 0 && d2 == 0 && collinearOverlap(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
 	}
-	return (d1 == 0 && OnSegment(a, bx1, by1)) || (d2 == 0 && OnSegment(a, bx2, by2)) ||
-		(d3 == 0 && OnSegment(b, ax1, ay1)) || (d4 == 0 && OnSegment(b, ax2, ay2))
+	return (d1 == 0 && onSegment(a, bx1, by1)) || (d2 == 0 && onSegment(a, bx2, by2)) ||
+		(d3 == 0 && onSegment(b, ax1, ay1)) || (d4 == 0 && onSegment(b, ax2, ay2))
 }
 
 // collinearOverlap reports whether two collinear segments overlap in more
