@@ -156,7 +156,7 @@ func buildRaster(rg *Region) *raster {
 		for _, e := range edgesAt(py) {
 			y1, y2 := int64(e.Y1), int64(e.Y2)
 			if (y1 <= py) == (y2 <= py) {
-				continue // as windingStep: half-open in y
+				continue // the winding rule is half-open in y (as Classify)
 			}
 			x := float64(e.X1) + float64(e.X2-e.X1)*float64(py-y1)/float64(y2-y1)
 			step := -1 // upward: -1 to the points east of it
