@@ -23,6 +23,10 @@ type prepCtx struct {
 	moves     []move
 	processed int
 	counts    map[string]*homeCounts
+
+	// found holds, for each op of the request being checked, the slot of
+	// its dwelling in the state before the group, or -1 (see lookupAll)
+	found []int32
 }
 
 // move is a dwelling's place before and after a put or delete.

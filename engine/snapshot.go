@@ -413,7 +413,7 @@ func (w *Writer) Restore(s *Snapshot) error {
 	}
 	hist := history.New(s.Version, w.opts.Clock().UnixMilli())
 	if s.History != nil {
-		if hist, err = history.Import(s.History); err != nil {
+		if hist, err = history.Import(s.History, len(st.areas)); err != nil {
 			return bad("history", err)
 		}
 		if hist.Newest() != s.Version {

@@ -17,6 +17,7 @@ type idTable struct {
 	buckets []uint64
 	shift   uint // 64 - log2(len(buckets))
 	n       int
+	sink    uint64 // what findAll's stages read, kept so that the reads are not dropped
 }
 
 func newIDTable(capacity int) idTable {
@@ -65,6 +66,57 @@ func (t *idTable) find(id string, idOf func(uint32) string) int {
 		}
 	}
 }
+
+// findAll sets out[i] to the slot of ids[i], or -1, as find does, for a
+// batch of ids. It goes through the batch a chunk at a time, and through
+// each chunk in stages (each id's bucket, then the candidate's id bounds,
+// then its bytes) so that the cache and TLB misses of different ids
+// overlap instead of following one another, then finishes with find, which
+// reads from the cache. A chunk is small enough that what its first stage
+// brought in (pages as well as lines) is still there for its last. In a
+// city of millions the three misses of a lookup are most of its cost.
+func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
+	if len(t.buckets) == 0 {
+		for i := range out {
+			out[i] = -1
+		}
+		return
+	}
+	var cand [warmChunk]uint32 // slot+1 of the home bucket's entry when its tag agrees
+	var sink uint64
+	for len(ids) > 0 {
+		n := min(len(ids), warmChunk)
+		for i, id := range ids[:n] {
+			h := t.hash(id)
+			cand[i] = 0
+			if b := t.buckets[t.home(h)]; b != 0 && sameTag(b, h) {
+				cand[i] = uint32(b)
+			}
+		}
+		for _, c := range cand[:n] {
+			if c != 0 {
+				sink += uint64(len(idOf(c - 1)))
+			}
+		}
+		for _, c := range cand[:n] {
+			if c != 0 {
+				if s := idOf(c - 1); s != "" {
+					sink += uint64(s[0])
+				}
+			}
+		}
+		for i, id := range ids[:n] {
+			out[i] = int32(t.find(id, idOf))
+		}
+		ids, out = ids[n:], out[n:]
+	}
+	t.sink += sink
+}
+
+// warmChunk is how many lookups or changes are brought into the cache
+// together (findAll, state.warm): enough for their misses to overlap, few
+// enough that what they bring stays in the cache and TLB until used.
+const warmChunk = 64
 
 // insertHashed adds an entry of hash h unless one of the same id is present;
 // it returns the slot already holding the id, or -1 when it inserted.

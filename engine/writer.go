@@ -209,7 +209,8 @@ func (w *Writer) finishCompaction(r built) {
 	rc.begin()
 	st.cur = e.version
 	for i := range c.journal {
-		if _, err := st.checkOps(&Request{Ops: c.journal[i : i+1]}, newPrepCtx(nil)); err != nil {
+		r := Request{Ops: c.journal[i : i+1]}
+		if _, err := st.checkOps(&r, st.lookupAll([]Request{r})[0], newPrepCtx(nil)); err != nil {
 			panic(fmt.Sprintf("engine: compaction: replay failed: %v", err))
 		}
 		st.apply(&c.journal[i], -1, rc)

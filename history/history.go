@@ -172,9 +172,10 @@ type Log struct {
 	// move, and a bit is cheaper to read than a map)
 	places map[uint32][]uint64
 	moved  didSet
-	// byArea: per area, the global indexes of the changes of dwellings in it
-	// (before or after the change), ascending
-	byArea map[uint32][]uint32
+	// byArea: per area (by number: areas are numbered densely from 0), the
+	// global indexes of the changes of dwellings in it (before or after the
+	// change), ascending
+	byArea [][]uint32
 	nArea  int // postings in byArea
 }
 
@@ -221,7 +222,7 @@ const bandShift = 16
 // New starts a log whose state before its first change is version v at
 // time ms (a load).
 func New(v uint64, ms int64) *Log {
-	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}, byArea: map[uint32][]uint32{}}
+	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}}
 }
 
 // Oldest is the oldest version whose state the log can give back: the
@@ -285,6 +286,9 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 
 // post lists change g under area a.
 func (l *Log) post(a, g uint32) {
+	if int(a) >= len(l.byArea) {
+		l.byArea = append(l.byArea, make([][]uint32, int(a)+1-len(l.byArea))...)
+	}
 	l.byArea[a] = append(l.byArea[a], g)
 	l.nArea++
 }
@@ -296,6 +300,9 @@ func (l *Log) post(a, g uint32) {
 func (l *Log) EachInAreas(areas []uint32, after uint64, fn func(v uint64)) {
 	from := max(l.base, l.global(max(after, l.Oldest())+1))
 	for _, a := range areas {
+		if int(a) >= len(l.byArea) {
+			continue
+		}
 		gs := l.byArea[a]
 		i, _ := slices.BinarySearch(gs, from)
 		for _, g := range gs[i:] {
@@ -545,7 +552,7 @@ func (l *Log) Trim(ms int64) {
 		i, _ := slices.BinarySearch(gs, l.base)
 		l.nArea -= i
 		if i == len(gs) {
-			delete(l.byArea, a)
+			l.byArea[a] = nil
 		} else if i > 0 {
 			l.byArea[a] = slices.Clone(gs[i:])
 		}
@@ -555,7 +562,7 @@ func (l *Log) Trim(ms int64) {
 // Bytes is about how much memory the log holds.
 func (l *Log) Bytes() int64 {
 	n := int64(cap(l.c.ms))*8 + int64(cap(l.c.did))*4 + int64(cap(l.c.area))*4 + int64(cap(l.c.low))*8 +
-		int64(cap(l.c.aux))*4 + int64(cap(l.c.code)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 +
+		int64(cap(l.c.aux))*4 + int64(cap(l.c.code)) + int64(cap(l.open))*12 + int64(cap(l.recs))*48 + int64(l.nArea)*4 + int64(cap(l.byArea))*24 +
 		int64(cap(l.moved))*8
 	for _, r := range l.runs {
 		n += int64(cap(r.pts))*12 + int64(cap(r.fences))*8

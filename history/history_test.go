@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -162,7 +163,7 @@ func TestImportRebuildsIndexes(t *testing.T) {
 			}
 		}
 	}
-	im, err := Import(l.Export())
+	im, err := Import(l.Export(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestImportRebuildsIndexes(t *testing.T) {
 	l.Trim(1000 + 12500)
 	im.Trim(1000 + 12500)
 	check("both trimmed", l, im)
-	im2, err := Import(l.Export())
+	im2, err := Import(l.Export(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,24 +200,46 @@ func TestImportRefusesBadFlips(t *testing.T) {
 	} {
 		s := l.Export()
 		damage(s)
-		if _, err := Import(s); err == nil {
+		if _, err := Import(s, 1<<20); err == nil {
 			t.Fatalf("%s: imported", name)
 		}
 	}
 	old := l.Export()
 	old.Flip = nil
-	im, err := Import(old)
+	im, err := Import(old, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := im.FlagsAfter(2); ok {
 		t.Fatal("a flip known from a state without the column")
 	}
-	im, err = Import(good)
+	im, err = Import(good, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if low, ok := im.FlagsAfter(2); !ok || low != 1^2 {
 		t.Fatalf("flags after %x %v, want 3", low, ok)
+	}
+}
+
+// TestImportRefusesUnknownAreas: a state whose changes name an area the
+// engine's state does not have (a damaged file) is refused, not indexed
+// (postings are kept by area number).
+func TestImportRefusesUnknownAreas(t *testing.T) {
+	l := New(1, 1000)
+	l.Append(Entry{Ver: 2, Ms: 1001, DID: 1, Kind: Flags, Area: 3, Low: 1}, [2]int32{10, 10})
+	l.Append(Entry{Ver: 3, Ms: 1002, DID: 1, Kind: Put, Area: 2, Before: &Record{Exists: true, Lon: 10, Lat: 10, Area: 5}}, [2]int32{10, 10})
+	if _, err := Import(l.Export(), 6); err != nil {
+		t.Fatal(err)
+	}
+	for _, areas := range []int{0, 3, 5} {
+		if _, err := Import(l.Export(), areas); err == nil || !strings.Contains(err.Error(), "area") {
+			t.Fatalf("%d areas: imported (%v)", areas, err)
+		}
+	}
+	var got []uint64
+	l.EachInAreas([]uint32{3, 5, 1 << 30}, 1, func(v uint64) { got = append(got, v) })
+	if !slices.Equal(got, []uint64{2, 3}) {
+		t.Fatalf("changes in areas 3, 5 and an unknown one: %v, want [2 3]", got)
 	}
 }

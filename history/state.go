@@ -81,8 +81,9 @@ func (l *Log) Export() *State {
 	return s
 }
 
-// Import makes a log from a State, checking that it holds together.
-func Import(s *State) (*Log, error) {
+// Import makes a log from a State, checking that it holds together; the
+// state it is of has areas areas (numbered 0 to areas-1).
+func Import(s *State, areas int) (*Log, error) {
 	n := len(s.Ms) / 8
 	bad := func(format string, args ...any) error { return fmt.Errorf("history: "+format, args...) }
 	if len(s.Ms) != 8*n || len(s.DID) != 4*n || len(s.Area) != 4*n || len(s.Low) != 8*n || len(s.Aux) != 4*n || len(s.Kind) != n ||
@@ -92,8 +93,7 @@ func Import(s *State) (*Log, error) {
 	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 {
 		return nil, bad("bounds out of range")
 	}
-	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{},
-		byArea: map[uint32][]uint32{}}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
 	c.aux, c.code = make([]int32, n), make([]uint8, n)
@@ -122,6 +122,8 @@ func Import(s *State) (*Log, error) {
 			return nil, bad("change %d refers outside the records", i)
 		case k == Flags && c.aux[i] <= -2 && -2-int(c.aux[i]) >= len(l.highs):
 			return nil, bad("change %d refers outside the high flags", i)
+		case k != Other && int64(c.area[i]) >= int64(areas):
+			return nil, bad("change %d is in area %d; the state has %d", i, c.area[i], areas)
 		}
 		g := l.base + uint32(i)
 		if k == Put || k == Delete {
@@ -132,6 +134,9 @@ func Import(s *State) (*Log, error) {
 			l.post(c.area[i], g)
 			if k != Flags {
 				if r := &l.recs[c.aux[i]]; r.Exists && r.Area != c.area[i] {
+					if int64(r.Area) >= int64(areas) {
+						return nil, bad("change %d: the record before it is in area %d; the state has %d", i, r.Area, areas)
+					}
 					l.post(r.Area, g)
 				}
 			}
