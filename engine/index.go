@@ -146,6 +146,26 @@ func buildBandIndex(lon, lat []int32, lat0, h int32) *bandIndex {
 	return ix
 }
 
+// lowerFrom is lower(b, x) for an x whose answer is known to be at or after
+// point from of band b: a sweep moving east along a band asks for points
+// just past those it has read, so a few steps from there (in lines already
+// in the cache) usually find it; otherwise the directory does.
+func (ix *bandIndex) lowerFrom(b int, from uint32, x int64) uint32 {
+	e := ix.start[b+1]
+	for i := 0; i < lowerSteps && from < e; i, from = i+1, from+1 {
+		if int64(ix.lon[from]) >= x {
+			return from
+		}
+	}
+	if from == e {
+		return e
+	}
+	return max(from, ix.lower(b, x))
+}
+
+// lowerSteps is how many points lowerFrom reads before it asks the directory.
+const lowerSteps = 8
+
 // lower returns the first point of band b whose lon is >= x (the band's end
 // when there is none).
 func (ix *bandIndex) lower(b int, x int64) uint32 {

@@ -353,26 +353,27 @@ func (st *state) sweepBand(rg *region.Region, b int, items []bandItem, s *sink) 
 			c += items[m].contrib
 			m++
 		}
-		p0 := ix.lower(b, int64(x0))
+		p0 := ix.lowerFrom(b, pos, int64(x0))
 		if w > 0 && p0 > pos {
 			s.rng(ix.first[pos], ix.first[p0]) // a gap inside the region
 		}
-		p1 := ix.lower(b, int64(x1)+1)
-		st.testStrip(rg, items[k:m], w, p0, p1, s)
+		p1 := st.testStrip(rg, items[k:m], w, p0, ix.start[b+1], x1, s)
 		w += c
 		pos = p1
 		k = m
 	}
 }
 
-// testStrip tests the points [p0, p1) against the edges of one strip; w is
-// the winding number west of the strip. Runs of inside points go to s as one
-// slot range.
-func (st *state) testStrip(rg *region.Region, items []bandItem, w int32, p0, p1 uint32, s *sink) {
+// testStrip tests the points from p0 with a longitude up to x1 (before
+// end, the band's end) against the edges of one strip, and returns the
+// first point past them; w is the winding number west of the strip. Runs
+// of inside points go to s as one slot range.
+func (st *state) testStrip(rg *region.Region, items []bandItem, w int32, p0, end uint32, x1 int32, s *sink) uint32 {
 	ix := st.index
 	lon, lat := ix.lon, ix.lat
 	runStart, in := p0, false
-	for p := p0; p < p1; p++ {
+	p := p0
+	for ; p < end && lon[p] <= x1; p++ {
 		now := stripContains(rg, items, w, int64(lon[p]), int64(lat[p]))
 		if now != in {
 			if in {
@@ -382,8 +383,9 @@ func (st *state) testStrip(rg *region.Region, items []bandItem, w int32, p0, p1 
 		}
 	}
 	if in {
-		s.rng(ix.first[runStart], ix.first[p1])
+		s.rng(ix.first[runStart], ix.first[p])
 	}
+	return p
 }
 
 func stripContains(rg *region.Region, items []bandItem, w int32, px, py int64) bool {
