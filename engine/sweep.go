@@ -392,7 +392,14 @@ func stripContains(rg *region.Region, items []bandItem, w int32, px, py int64) b
 	edges := rg.Edges()
 	for i := range items {
 		for k := items[i].e0; k <= items[i].e1; k++ {
-			on, step := region.Classify(&edges[k], px, py)
+			e := &edges[k]
+			// Classify's first answer, here where it is cheap: an edge off
+			// the point's rows, or east of it, neither holds it nor
+			// crosses the ray west (most of a chain's edges are)
+			if y1, y2 := int64(e.Y1), int64(e.Y2); py < min(y1, y2) || py > max(y1, y2) || px < int64(min(e.X1, e.X2)) {
+				continue
+			}
+			on, step := region.Classify(e, px, py)
 			if on {
 				return true
 			}
