@@ -237,14 +237,49 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 	edges := rg.Edges()
 	chains := sc.chains[:0]
 	open := -1 // the chain the previous edge left open in the band of its end, -1 for none
+	var prevEnd int64 // the band of the previous edge's end
 	for ei := range edges {
 		e := &edges[ei]
 		x1, y1, x2, y2 := int64(e.X1), int64(e.Y1), int64(e.X2), int64(e.Y2)
-		if open >= 0 && (x1 != int64(edges[ei-1].X2) || y1 != int64(edges[ei-1].Y2)) {
+		joined := ei > 0 && e.X1 == edges[ei-1].X2 && e.Y1 == edges[ei-1].Y2
+		if !joined {
 			open = -1 // a new ring
 		}
 		ylo, yhi := min(y1, y2), max(y1, y2)
-		startBand, endBand := ix.bandOf(y1), ix.bandOf(y2)
+		startBand := prevEnd // a ring's vertex is the end of one edge and the start of the next
+		if !joined {
+			startBand = ix.bandOf(y1)
+		}
+		endBand := ix.bandOf(y2)
+		prevEnd = endBand
+		if startBand == endBand {
+			// within one band, as most edges of a ragged boundary are: its
+			// box is its strip, and it joins the chain its start is in
+			b := startBand
+			if b < bmin || b > bmax || ix.start[b] == ix.start[b+1] {
+				open = -1
+				continue
+			}
+			var c int32
+			if mid2 := 2*(int64(ix.lat0)+b*h) + h + 1; 2*ylo < mid2 && mid2 < 2*yhi {
+				c = -1 // west-ray winding step: -1 up, 1 down
+				if y2 < y1 {
+					c = 1
+				}
+			}
+			if open >= 0 && int64(chains[open].band) == b {
+				it := &chains[open]
+				it.xmin = min(it.xmin, int32(min(x1, x2)))
+				it.xmax = max(it.xmax, int32(max(x1, x2)))
+				it.contrib += c
+				it.e1 = int32(ei)
+				continue
+			}
+			open = len(chains)
+			chains = append(chains, bandItem{band: int32(b), xmin: int32(min(x1, x2)), xmax: int32(max(x1, x2)), contrib: c, e0: int32(ei), e1: int32(ei)})
+			counts[b-bmin+1]++
+			continue
+		}
 		b0 := max(min(startBand, endBand), bmin)
 		b1 := min(max(startBand, endBand), bmax)
 		exmin, exmax := min(x1, x2), max(x1, x2)
