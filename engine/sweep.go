@@ -236,7 +236,7 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 	clear(counts)
 	edges := rg.Edges()
 	chains := sc.chains[:0]
-	open := -1 // the chain the previous edge left open in the band of its end, -1 for none
+	open := -1        // the chain the previous edge left open in the band of its end, -1 for none
 	var prevEnd int64 // the band of the previous edge's end
 	for ei := range edges {
 		e := &edges[ei]
