@@ -54,8 +54,12 @@ func (t *idTable) find(id string, idOf func(uint32) string) int {
 	if len(t.buckets) == 0 {
 		return -1
 	}
+	return t.findHashed(t.hash(id), id, idOf)
+}
+
+// findHashed is find for an id of hash h; the table has buckets.
+func (t *idTable) findHashed(h uint64, id string, idOf func(uint32) string) int {
 	mask := uint64(len(t.buckets) - 1)
-	h := t.hash(id)
 	for i := t.home(h); ; i = (i + 1) & mask {
 		b := t.buckets[i]
 		if b == 0 {
@@ -69,12 +73,13 @@ func (t *idTable) find(id string, idOf func(uint32) string) int {
 
 // findAll sets out[i] to the slot of ids[i], or -1, as find does, for a
 // batch of ids. It goes through the batch a chunk at a time, and through
-// each chunk in stages (each id's bucket, then the candidate's id bounds,
-// then its bytes) so that the cache and TLB misses of different ids
-// overlap instead of following one another, then finishes with find, which
-// reads from the cache. A chunk is small enough that what its first stage
-// brought in (pages as well as lines) is still there for its last. In a
-// city of millions the three misses of a lookup are most of its cost.
+// each chunk in stages (each id's home bucket, then the candidate's id
+// bounds, then its bytes) so that the cache and TLB misses of different
+// ids overlap instead of following one another; an id its home bucket does
+// not answer (absent, or probed past) goes to findHashed. A chunk is small
+// enough that what its first stage brought in (pages as well as lines) is
+// still there for its last. In a city of millions the three misses of a
+// look-up are most of its cost.
 func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
 	if len(t.buckets) == 0 {
 		for i := range out {
@@ -82,13 +87,14 @@ func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
 		}
 		return
 	}
+	var hs [warmChunk]uint64
 	var cand [warmChunk]uint32 // slot+1 of the home bucket's entry when its tag agrees
 	var sink uint64
 	for len(ids) > 0 {
 		n := min(len(ids), warmChunk)
 		for i, id := range ids[:n] {
 			h := t.hash(id)
-			cand[i] = 0
+			hs[i], cand[i] = h, 0
 			if b := t.buckets[t.home(h)]; b != 0 && sameTag(b, h) {
 				cand[i] = uint32(b)
 			}
@@ -98,15 +104,12 @@ func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
 				sink += uint64(len(idOf(c - 1)))
 			}
 		}
-		for _, c := range cand[:n] {
-			if c != 0 {
-				if s := idOf(c - 1); s != "" {
-					sink += uint64(s[0])
-				}
-			}
-		}
 		for i, id := range ids[:n] {
-			out[i] = int32(t.find(id, idOf))
+			if c := cand[i]; c != 0 && idOf(c-1) == id {
+				out[i] = int32(c - 1)
+			} else {
+				out[i] = int32(t.findHashed(hs[i], id, idOf))
+			}
 		}
 		ids, out = ids[n:], out[n:]
 	}
