@@ -34,8 +34,12 @@ type sink struct {
 	rk  *rankView // the where expression
 	acc []int64
 
-	pendBlk  int
-	pendMask uint64
+	// the inside run being gathered, [runA, runB): ranges that touch
+	// (a gap inside the region, then the strip's first inside points) are
+	// counted once, two prefix reads fewer
+	runA, runB uint32
+	pendBlk    int
+	pendMask   uint64
 
 	grouping bool
 	level    Level
@@ -67,6 +71,7 @@ func (s *sink) reset(st *state, rk *rankView) {
 	}
 	s.acc = s.acc[:n]
 	clear(s.acc)
+	s.runA, s.runB = 0, 0
 	s.pendBlk, s.pendMask = -1, 0
 	s.grouping, s.wantIDs = false, false
 	s.rec = nil
@@ -127,6 +132,22 @@ func (s *sink) rng(a, b uint32) {
 			}
 		}
 	}
+	if a == s.runB {
+		s.runB = b
+		return
+	}
+	s.countRun()
+	s.runA, s.runB = a, b
+}
+
+// countRun counts the gathered run: within one block of 64 slots, as a
+// mask gathered with the block's other runs; beyond, by the rank index.
+func (s *sink) countRun() {
+	a, b := s.runA, s.runB
+	if a >= b {
+		return
+	}
+	s.runA, s.runB = 0, 0
 	if blk := int(a >> 6); blk == int((b-1)>>6) {
 		if blk != s.pendBlk {
 			s.flush()
@@ -176,8 +197,11 @@ func (s *sink) groupAcc(g uint32) []int64 {
 	return s.gAcc[int(k)*n : int(k)*n+n]
 }
 
-// finish flushes pending counts.
-func (s *sink) finish() { s.flush() }
+// finish counts what is gathered.
+func (s *sink) finish() {
+	s.countRun()
+	s.flush()
+}
 
 // ErrTimeout is a query that ran past its deadline.
 var ErrTimeout = fault.New(fault.Timeout, "the query ran past its time budget: ask for a smaller area or a larger cell")
