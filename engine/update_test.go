@@ -627,3 +627,103 @@ func TestEdgeSequences(t *testing.T) {
 func apply(w *engine.Writer, ops []engine.Op) ([]engine.Event, error) {
 	return w.Apply(engine.Request{Ops: ops}, time.Now())
 }
+
+// TestGroupIsOneByOne: a group of requests prepared and committed together
+// (as the store's committer does with concurrent clients' requests) ends
+// where the same requests applied one at a time end: the same requests
+// rejected, the same events, the same dwellings. The requests change the
+// same few dwellings again and again: flag changes of dwellings put, moved
+// or deleted earlier in the group (or in the same request), flag changes
+// of dwellings that no longer exist, puts of new ones; groups of 1 to 300
+// changes cross the chunks in which ids are looked up and dwellings read.
+func TestGroupIsOneByOne(t *testing.T) {
+	seed := testseed.Get(t)
+	rng := rand.New(rand.NewPCG(seed, 91))
+	c := city.New(city.Config{N: 3_000, Seed: seed})
+	load := func() *engine.Writer {
+		b, _ := c.Batch()
+		w := engine.New(engine.Options{DeltaLimit: 200})
+		if err := w.Load(b); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	group, single := load(), load()
+	var ids []string
+	var pts [][2]float64
+	_ = c.Dwellings(func(r *engine.Record) error {
+		if len(ids) < 60 {
+			ids = append(ids, r.ID)
+			pts = append(pts, [2]float64{r.Lon, r.Lat})
+		}
+		return nil
+	})
+	for i := range 10 {
+		ids = append(ids, fmt.Sprintf("new-%d", i))
+	}
+	flags := group.Flags()
+	randomOp := func() engine.Op {
+		id := ids[rng.IntN(len(ids))]
+		switch k := rng.IntN(10); {
+		case k < 6:
+			op := engine.Op{Kind: engine.OpFlags, ID: id}
+			f := flags[rng.IntN(len(flags))]
+			if rng.IntN(2) == 0 {
+				op.Set = []string{f}
+			} else {
+				op.Clear = []string{f}
+			}
+			return op
+		case k < 9:
+			p := pts[rng.IntN(len(pts))]
+			return engine.Op{Kind: engine.OpPut, ID: id, Put: &engine.DwellingInput{Lon: p[0], Lat: p[1],
+				District: "D", Street: "S", Community: "C", Grid: fmt.Sprintf("G%d", rng.IntN(3)),
+				Building: fmt.Sprintf("B%d", rng.IntN(4)), Floor: engine.NoFloor, Flags: []string{flags[rng.IntN(len(flags))]}}}
+		}
+		return engine.Op{Kind: engine.OpDelete, ID: id}
+	}
+	at := time.Unix(1_800_000_000, 0)
+	for round := range 40 {
+		n := 1 + rng.IntN(300)
+		if round%4 == 0 {
+			n = 1 + rng.IntN(4)
+		}
+		var reqs []engine.Request
+		for range n {
+			ops := make([]engine.Op, 1+rng.IntN(3))
+			for j := range ops {
+				ops[j] = randomOp()
+			}
+			reqs = append(reqs, engine.Request{Ops: ops})
+		}
+		p := group.Prepare(reqs)
+		evs := group.Commit(p, at)
+		group.Maintain()
+		for i, r := range reqs {
+			one, err := single.Apply(r, at)
+			if (err == nil) != (p.Errs[i] == nil) {
+				t.Fatalf("round %d, request %d %+v: in a group %v, alone %v", round, i, r.Ops, p.Errs[i], err)
+			}
+			if len(one) != len(evs[i]) {
+				t.Fatalf("round %d, request %d: %d events in a group, %d alone", round, i, len(evs[i]), len(one))
+			}
+			for j := range one {
+				a, b := evs[i][j], one[j]
+				if a.Version != b.Version || a.ID != b.ID || a.Op != b.Op || a.Building != b.Building || a.Grid != b.Grid ||
+					!slices.Equal(a.Flags, b.Flags) || !slices.Equal(a.Set, b.Set) || !slices.Equal(a.Clear, b.Clear) || a.Created != b.Created {
+					t.Fatalf("round %d, request %d, event %d: in a group %+v, alone %+v", round, i, j, a, b)
+				}
+			}
+		}
+		for _, id := range ids {
+			a, errA := group.Dwelling(id)
+			b, errB := single.Dwelling(id)
+			if (errA == nil) != (errB == nil) {
+				t.Fatalf("round %d: %s: in groups %v, alone %v", round, id, errA, errB)
+			}
+			if errA == nil && (a.Lon != b.Lon || a.Lat != b.Lat || a.Grid != b.Grid || a.Building != b.Building || !slices.Equal(a.Flags, b.Flags)) {
+				t.Fatalf("round %d: %s: in groups %+v, alone %+v", round, id, a, b)
+			}
+		}
+	}
+}
