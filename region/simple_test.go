@@ -90,22 +90,28 @@ func randomRings(rng *rand.Rand) [][][2]int32 {
 				ring = [][2]int32{pt(x, y), pt(x+int32(1+rng.IntN(5)), y), pt(x, y+int32(1+rng.IntN(5)))}
 			}
 		}
-		// drop repeated positions, as New does, and close
-		var clean [][2]int32
-		for _, p := range ring {
-			if len(clean) == 0 || clean[len(clean)-1] != p {
-				clean = append(clean, p)
-			}
-		}
-		for len(clean) > 1 && clean[len(clean)-1] == clean[0] {
-			clean = clean[:len(clean)-1]
-		}
+		clean := openRing(ring)
 		if len(clean) < 3 {
 			continue
 		}
 		rings = append(rings, append(clean, clean[0]))
 	}
 	return rings
+}
+
+// openRing drops a ring's repeated positions, as New does, and its closing
+// position: what remains are its distinct vertices in order.
+func openRing(ring [][2]int32) [][2]int32 {
+	var clean [][2]int32
+	for _, p := range ring {
+		if len(clean) == 0 || clean[len(clean)-1] != p {
+			clean = append(clean, p)
+		}
+	}
+	for len(clean) > 1 && clean[len(clean)-1] == clean[0] {
+		clean = clean[:len(clean)-1]
+	}
+	return clean
 }
 
 // checkBoth runs checkSimple on a polygon's edges twice: as it runs (the
@@ -215,15 +221,7 @@ func raggedRings(rng *rand.Rand) [][][2]int32 {
 		outer[rng.IntN(len(outer))] = outer[rng.IntN(len(outer))]
 		outer[rng.IntN(len(outer))][0] += int32(rng.IntN(20_001) - 10_000)
 	}
-	var clean [][2]int32
-	for _, p := range outer {
-		if len(clean) == 0 || clean[len(clean)-1] != p {
-			clean = append(clean, p)
-		}
-	}
-	for len(clean) > 1 && clean[len(clean)-1] == clean[0] {
-		clean = clean[:len(clean)-1]
-	}
+	clean := openRing(outer)
 	rings := [][][2]int32{append(clean, clean[0])}
 	for range rng.IntN(3) { // small holes, clockwise, some touching or crossing the outer ring
 		cx, cy := int32(rng.IntN(120_001)-60_000), int32(rng.IntN(120_001)-60_000)
