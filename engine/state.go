@@ -110,8 +110,6 @@ type state struct {
 	bver      []Version
 	uver      [numAreaLevels][]Version
 
-	sink uint64 // what warm reads, kept so that its reads are not dropped
-
 	index *bandIndex              // over [0, nMain)
 	runs  [LevelBuilding + 1]runs // per level: equal groups along [0, nMain)
 }

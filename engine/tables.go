@@ -17,7 +17,6 @@ type idTable struct {
 	buckets []uint64
 	shift   uint // 64 - log2(len(buckets))
 	n       int
-	sink    uint64 // what findAll's stages read, kept so that the reads are not dropped
 }
 
 func newIDTable(capacity int) idTable {
@@ -79,13 +78,15 @@ func (t *idTable) findHashed(h uint64, id string, idOf func(uint32) string) int 
 // not answer (absent, or probed past) goes to findHashed. A chunk is small
 // enough that what its first stage brought in (pages as well as lines) is
 // still there for its last. In a city of millions the three misses of a
-// look-up are most of its cost.
-func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
+// look-up are most of its cost. It returns a sum of what its stages read,
+// for the caller to keep where only it writes, so that the reads are not
+// dropped (the table itself is read by queries meanwhile).
+func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) (read uint64) {
 	if len(t.buckets) == 0 {
 		for i := range out {
 			out[i] = -1
 		}
-		return
+		return 0
 	}
 	var hs [warmChunk]uint64
 	var cand [warmChunk]uint32 // slot+1 of the home bucket's entry when its tag agrees
@@ -113,7 +114,7 @@ func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) {
 		}
 		ids, out = ids[n:], out[n:]
 	}
-	t.sink += sink
+	return sink
 }
 
 // warmChunk is how many lookups or changes are brought into the cache

@@ -218,7 +218,8 @@ func (w *Writer) Prepare(reqs []Request) *Prepared {
 	p := &Prepared{gen: st.gen, reqs: reqs, Errs: make([]error, len(reqs)), slots: make([][]int32, len(reqs)),
 		First: w.Engine.version + 1}
 	pc := newPrepCtx(w.Engine)
-	found := st.lookupAll(reqs)
+	found, read := st.lookupAll(reqs)
+	w.read += read
 	for i := range reqs {
 		p.slots[i], p.Errs[i] = st.checkOps(&reqs[i], found[i], pc)
 	}
@@ -228,9 +229,9 @@ func (w *Writer) Prepare(reqs []Request) *Prepared {
 // lookupAll finds the slots of the dwellings the changes of reqs are
 // about, all at once (see idTable.findAll): per request, per op, the slot
 // of a live dwelling of that id in st, or -1 (also for changes not of a
-// dwelling). The state does not change while a group is prepared, so the
-// answers hold for the whole group.
-func (st *state) lookupAll(reqs []Request) [][]int32 {
+// dwelling), and what findAll read. The state does not change while a
+// group is prepared, so the answers hold for the whole group.
+func (st *state) lookupAll(reqs []Request) (found [][]int32, read uint64) {
 	var ids []string
 	for _, r := range reqs {
 		for _, op := range r.Ops {
@@ -240,7 +241,7 @@ func (st *state) lookupAll(reqs []Request) [][]int32 {
 		}
 	}
 	all := make([]int32, len(ids))
-	st.ids.findAll(ids, all, st.idOf)
+	read = st.ids.findAll(ids, all, st.idOf)
 	out := make([][]int32, len(reqs))
 	for i, r := range reqs {
 		out[i] = make([]int32, len(r.Ops))
@@ -251,7 +252,7 @@ func (st *state) lookupAll(reqs []Request) [][]int32 {
 			}
 		}
 	}
-	return out
+	return out, read
 }
 
 // checkOps validates one request against st and the effects pc holds of
@@ -499,7 +500,7 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 		evs[i] = make([]Event, 0, len(ops))
 		for j := range ops {
 			if k%warmChunk == 0 {
-				st.warm(warm[k:min(k+warmChunk, len(warm))])
+				w.read += st.warm(warm[k:min(k+warmChunk, len(warm))])
 			}
 			k++
 			e.version++
@@ -558,8 +559,9 @@ func (p *Prepared) flagSlots() []int32 {
 // time across them: the cache and TLB misses of different dwellings
 // overlap instead of following one another, and the changes then read
 // from the cache. Commit warms a chunk of changes before applying it; in a
-// city of millions those misses are most of a flag change's cost.
-func (st *state) warm(slots []int32) {
+// city of millions those misses are most of a flag change's cost. It
+// returns a sum of what it read (see Writer.read).
+func (st *state) warm(slots []int32) uint64 {
 	var sink uint64
 	for _, s := range slots {
 		if s >= 0 {
@@ -583,7 +585,7 @@ func (st *state) warm(slots []int32) {
 			sink += uint64(st.areas[st.area[s]][LevelGrid]) + uint64(len(st.blds[st.bld[s]].id))
 		}
 	}
-	st.sink += sink
+	return sink
 }
 
 // applyOther applies a change that is not to a dwelling, at ms.

@@ -21,6 +21,10 @@ type Writer struct {
 	compacting *compaction
 	closed     bool
 	lastTrim   int64 // when the history was last trimmed (Unix ms)
+	// read sums what the batched look-ups and the warming of changes read
+	// ahead (state.lookupAll, state.warm): kept, so that those reads are
+	// not dropped, in the writer's own field (the state is read meanwhile)
+	read uint64
 }
 
 // compaction is a rebuild of the row-band order from a frozen copy of the
@@ -210,7 +214,8 @@ func (w *Writer) finishCompaction(r built) {
 	st.cur = e.version
 	for i := range c.journal {
 		r := Request{Ops: c.journal[i : i+1]}
-		if _, err := st.checkOps(&r, st.lookupAll([]Request{r})[0], newPrepCtx(nil)); err != nil {
+		found, _ := st.lookupAll([]Request{r})
+		if _, err := st.checkOps(&r, found[0], newPrepCtx(nil)); err != nil {
 			panic(fmt.Sprintf("engine: compaction: replay failed: %v", err))
 		}
 		st.apply(&c.journal[i], -1, rc)
