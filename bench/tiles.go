@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -35,8 +37,10 @@ func (f *Fixture) DenseTile(z maptile.Zoom) maptile.Tile {
 func (f *Fixture) TileWorkloads() []Workload {
 	r := tiles.NewRenderer(f.Eng)
 	var ws []Workload
+	var t10 maptile.Tile
 	for _, z := range []maptile.Zoom{14, 10} {
 		t := f.DenseTile(z)
+		t10 = t
 		target := time.Duration(0)
 		if z == 14 {
 			target = 500 * time.Microsecond
@@ -52,6 +56,21 @@ func (f *Fixture) TileWorkloads() []Workload {
 			}})
 		}
 	}
+	// z10 after changes: 100 flags of dwellings over the whole city changed
+	// before each tile (not timed), as a wall screen's tile is drawn again
+	// after the city's changes of the last seconds
+	var once sync.Once
+	var ids []string
+	rng := rand.New(rand.NewPCG(10, 10))
+	ws = append(ws, Workload{Name: "tile/uncached/z10/after-changes", Timed: func(int) (time.Duration, error) {
+		once.Do(func() { ids = f.ids(10_000) })
+		if _, err := f.W.Apply(engine.Request{Ops: randomFlagOps(rng, ids, 100)}, time.Now()); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		_, err := r.Render(&tiles.Request{Z: uint32(t10.Z), X: t10.X, Y: t10.Y})
+		return time.Since(start), err
+	}})
 	return ws
 }
 

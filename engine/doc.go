@@ -37,6 +37,11 @@
 // over the current index; later queries count those ranges and test the
 // delta, until a compaction replaces the index.
 //
+// A low-zoom tile asks for cells, not buildings: per `where` and grid
+// level, the sums of the buildings of each cell of a power-of-two grid in
+// Web Mercator are kept, and advanced by the buildings changed since, so a
+// tile over most of a city reads a thousand cells instead of every building.
+//
 // # Concurrency
 //
 // An Engine is the read-only view: safe for concurrent use, it has no method

@@ -380,9 +380,9 @@ func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon, ua *u
 		st.levels[l].names[u] = name
 	}
 	if b := st.boundaryOf(l, u); b != nil {
-		st.boundTree.Delete(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
+		st.boundTree[l].Delete(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
 		b.geom, b.bound, b.area = g, g.Bound(), ua
-		st.boundTree.Insert(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
+		st.boundTree[l].Insert(b.bound.Min, b.bound.Max, int(st.boundAt[l][u]-1))
 		return
 	}
 	for int(u) >= len(st.boundAt[l]) {
@@ -391,5 +391,5 @@ func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon, ua *u
 	st.boundAt[l][u] = int32(len(st.bounds) + 1)
 	st.bounds = append(st.bounds, boundary{level: l, unit: u, geom: g, bound: g.Bound(), area: ua})
 	b := g.Bound()
-	st.boundTree.Insert(b.Min, b.Max, len(st.bounds)-1)
+	st.boundTree[l].Insert(b.Min, b.Max, len(st.bounds)-1)
 }

@@ -35,6 +35,12 @@ const (
 // atomic pointer swap. The writer only records, per write group, which
 // superblocks and buildings changed (rankCache's tracking fields).
 //
+// Two more are derived the same way, from the buildings logged as changed:
+// a posView of every building's point on the finest grid of cells, shared by
+// all expressions, and per expression and grid a cellLevel of sums over the
+// buildings of each cell (cells.go), which low-zoom tiles read instead of
+// every building.
+//
 // Counters: c = 0 counts live dwellings, c = 1 those satisfying E, c = 2+f
 // those satisfying E ∧ flag f; nc = 2 + flags. A range's counters are thus
 // total, matched and the flag counts of an answer.
@@ -96,6 +102,7 @@ type exprIndex struct {
 	build sync.Mutex
 	rank  atomic.Pointer[rankView]
 	bld   atomic.Pointer[bldView]
+	cells cellCache
 }
 
 // bldChange is one building logged as changed in a write group.
@@ -127,6 +134,8 @@ type rankCache struct {
 	bGen      []uint64    // per building: the group it was last logged in
 	blog      []bldChange // buildings changed, in group order
 	blogFloor uint64      // groups ≤ blogFloor may be missing from blog
+
+	pos posCache // building points, for every expression's cells
 }
 
 func newRankCache(nFlags int) *rankCache {

@@ -96,8 +96,8 @@ type state struct {
 	btree  rtree.RTreeGN[int32, uint32] // buildings by bbox
 
 	bounds    []boundary
-	boundTree rtree.RTreeG[int]      // index into bounds, by bound
-	boundAt   [numAreaLevels][]int32 // per level and unit: 1 + index in bounds, 0 for none
+	boundTree [numAreaLevels]rtree.RTreeG[int] // per level: index into bounds, by bound (a low zoom's few districts are not searched among thousands of grids)
+	boundAt   [numAreaLevels][]int32           // per level and unit: 1 + index in bounds, 0 for none
 
 	// change tracking, for cached tiles: gen changes when the state is
 	// replaced, and when boundaries or schemes change (numbered by the

@@ -24,12 +24,9 @@ type TileQuery struct {
 	// Campaign, when set, names a running campaign whose tasks each
 	// building counts (Tasks, Remaining); not with AsOf.
 	Campaign string
-	// EachCount, when set and not AsOf, is called with each building's
-	// point in Web Mercator and its counts (total, matched, then one per
-	// flag) instead of listing Buildings: all low-zoom cells need. It is
-	// called under the engine's read lock, and counts is good only for the
-	// call.
-	EachCount func(m coord.Mercator, counts []int64)
+	// Cells, when set and not AsOf, asks for the sums of the cells of a
+	// grid instead of listing Buildings: all low-zoom cells need.
+	Cells *CellAsk
 }
 
 // TileBuilding is one building as a tile shows it.
@@ -65,12 +62,13 @@ type TileDeps struct {
 	gen     uint64
 	version Version
 	blds    []uint32
+	cells   *cellDeps   // a tile of cells: the box of cells instead of blds
 	units   [][2]uint32 // level, unit
 }
 
 // TileData is the content of one tile.
 type TileData struct {
-	Buildings  []TileBuilding // by feature id (none with TileQuery.EachCount)
+	Buildings  []TileBuilding // by feature id (none with TileQuery.Cells)
 	Boundaries []TileBoundary // by level, then id
 	FlagNames  []string
 	Rules      []scheme.Rule // the scheme's rules, then its default
@@ -93,10 +91,6 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	if err != nil {
 		return nil, err
 	}
-	summarise, err := e.summariser(st, x, sc)
-	if err != nil {
-		return nil, err
-	}
 	v, isPast, err := e.resolve(q.AsOf)
 	if err != nil {
 		return nil, err
@@ -111,6 +105,10 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		}
 	}
 	if isPast {
+		summarise, err := e.summariser(st, x, sc)
+		if err != nil {
+			return nil, err
+		}
 		d, err := e.pastTileData(st, q, x, sc, summarise, v)
 		if err == nil {
 			for i := range d.Buildings {
@@ -124,6 +122,15 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
 	d.Rules = sc.All()
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
+	if a := q.Cells; a != nil {
+		if a.Level > MaxCellLevel || a.Shift > a.Level {
+			return nil, fault.New(fault.BadRequest, "cells: level %d, shift %d: the level goes up to %d and a cell is at most the world", a.Level, a.Shift, MaxCellLevel)
+		}
+		e.ranks.cells(st, x, a.Level, a.Shift).each(a)
+		d.Deps.cells = &cellDeps{rankGen: e.ranks.gen, level: a.Level, shift: a.Shift, x0: a.X0, y0: a.Y0, x1: a.X1, y1: a.Y1}
+		e.tileBoundaries(st, q, d)
+		return d, nil
+	}
 	bb := q.BBox
 	take := func(bi uint32) {
 		bp := &st.bplace[bi]
@@ -148,13 +155,9 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 			return true
 		})
 	}
-	if q.EachCount != nil {
-		_, bv := e.ranks.buildings(st, x)
-		for _, bi := range d.Deps.blds {
-			q.EachCount(st.bplace[bi].mercator(), bv.of(bi))
-		}
-		e.tileBoundaries(st, q, d)
-		return d, nil
+	summarise, err := e.summariser(st, x, sc)
+	if err != nil {
+		return nil, err
 	}
 	// by feature id: sort the indexes, then summarise in that order; each
 	// id read once into a pair, sorted where it lies (comparing through
@@ -185,13 +188,17 @@ func (e *Engine) tileBoundaries(st *state, q *TileQuery, d *TileData) {
 		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
 		var a *aggregator
 		var hits []int
-		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-			if slices.Contains(q.Levels, st.bounds[i].level) { // a low zoom's few levels of many units
-				hits = append(hits, i)
+		for _, l := range q.Levels {
+			if int(l) >= len(st.boundTree) {
+				continue // buildings have no boundaries
 			}
-			return true
-		})
+			st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
+				hits = append(hits, i)
+				return true
+			})
+		}
 		slices.Sort(hits)
+		hits = slices.Compact(hits) // a level asked twice
 		for _, i := range hits {
 			bd := &st.bounds[i]
 			if a == nil {
@@ -316,6 +323,9 @@ func (e *Engine) TileCurrent(deps *TileDeps) bool {
 		if st.bver[b] > deps.version {
 			return false
 		}
+	}
+	if deps.cells != nil && deps.cells.changedSince(st, e.ranks) {
+		return false
 	}
 	for _, u := range deps.units {
 		// a unit known only from its boundary has no entry until one of
@@ -473,17 +483,20 @@ func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.
 	if len(q.Levels) > 0 {
 		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
 		var hits []int
-		st.boundTree.Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-			hits = append(hits, i)
-			return true
-		})
+		for _, l := range q.Levels {
+			if int(l) >= len(st.boundTree) {
+				continue // buildings have no boundaries
+			}
+			st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
+				hits = append(hits, i)
+				return true
+			})
+		}
 		slices.Sort(hits)
+		hits = slices.Compact(hits) // a level asked twice
 		var a *aggregator
 		for _, i := range hits {
 			bd := &st.bounds[i]
-			if !slices.Contains(q.Levels, bd.level) {
-				continue
-			}
 			if a == nil {
 				a, _ = e.newAggregator(st, q.Where, nil)
 			}

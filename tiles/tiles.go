@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
@@ -43,9 +44,9 @@ import (
 // Layout of a tile.
 const (
 	Extent       = 4096
-	Buffer       = 64  // extent units around the tile
-	CellSize     = 128 // extent units of a low-zoom cell
-	BuildingZoom = 13  // buildings from this zoom, cells below
+	Buffer       = 64            // extent units around the tile
+	CellSize     = 1 << cellBits // extent units of a low-zoom cell: 128
+	BuildingZoom = 13            // buildings from this zoom, cells below
 	// BuildingBudget is the most buildings a tile draws one by one: a
 	// crowded tile (a dense centre at zoom 13) draws cells instead, as a
 	// lower zoom does, so that no tile grows past about 200 KiB gzipped
@@ -224,24 +225,22 @@ func (r *Renderer) Render(req *Request) (*Tile, error) {
 	}
 	var cells *cellGrid
 	if req.Z < BuildingZoom && req.Published == nil && !r.wholeBuildings {
-		// cells sum counts: each building's point projected here and its
-		// counts summed as the engine reads them (a viewer's cells sum
-		// what each building shows: the whole path)
+		// cells as the engine keeps them summed (a viewer's cells sum what
+		// each building shows: the whole path); the grid's outer ring,
+		// whose centres can never fall in the buffer, is left out
 		cells = newCellGrid()
-		level := uint32(t.Z) + extentBits
-		minx, miny := float64(uint64(t.X)<<extentBits), float64(uint64(t.Y)<<extentBits)
-		q.EachCount = func(m coord.Mercator, counts []int64) {
-			x, y := m.At(level)
-			x, y = math.Floor(x-minx), math.Floor(y-miny)
-			if c := cells.at(x, y, len(counts)-2); c != nil {
-				c.place(x, y, counts[0])
-				c.c.Total += counts[0]
-				c.c.Matched += counts[1]
-				for j, v := range counts[2:] {
-					c.c.Flags[j] += v
-				}
-			}
-		}
+		span := int64(Extent / CellSize)
+		x0, y0 := int64(t.X)*span-2, int64(t.Y)*span-2
+		minx, miny := int64(t.X)<<extentBits, int64(t.Y)<<extentBits
+		q.Cells = &engine.CellAsk{Level: uint8(t.Z) + extentBits, Shift: cellBits,
+			X0: x0 + 1, Y0: y0 + 1, X1: x0 + cellSpan - 1, Y1: y0 + cellSpan - 1,
+			Each: func(s *engine.CellSum) {
+				c := &cells.cells[(s.Y-y0)*cellSpan+s.X-x0]
+				c.sx, c.sy = float64(s.SX-minx*s.Weight), float64(s.SY-miny*s.Weight)
+				c.n, c.bld = s.Weight, s.Buildings
+				c.c.Total, c.c.Matched = s.Counts[0], s.Counts[1]
+				c.c.Flags = slices.Clone(s.Counts[2:])
+			}}
 	}
 	for l, mz := range levelMinZoom {
 		if maptile.Zoom(req.Z) >= mz {
@@ -426,6 +425,10 @@ func BuildingLook(req *Request, rules []scheme.Rule, b *engine.TileBuilding, cou
 // cellSpan is the cells a low-zoom tile's data can reach on each axis: its
 // 32, and two beyond each side (the box reaches 1.01 cells past its buffer).
 const cellSpan = Extent/CellSize + 4
+
+// cellBits is CellSize's bits (a cell is a whole number of bits of the
+// world's grid, so that the engine keeps cells summed).
+const cellBits = 7
 
 // cellGrid sums buildings into a low-zoom tile's cells, indexed from two
 // cells west and north of the tile.

@@ -211,6 +211,81 @@ func TestCellsFromCounts(t *testing.T) {
 	}
 }
 
+// TestCellsFromCountsAfterChanges: the cells the engine keeps summed stay
+// byte for byte those of whole buildings while flags change, dwellings are
+// put (in new buildings and moved into others) and deleted, between
+// renders of every low zoom; and the cache serves those tiles again only
+// while they are current.
+func TestCellsFromCountsAfterChanges(t *testing.T) {
+	c := city.New(city.Config{N: 12_000, Seed: 17})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{DeltaLimit: 100})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	// no boundaries: a boundary's counts change with any of its dwellings,
+	// and a district's shows on every low-zoom tile; without them a tile
+	// is stale only through its cells
+	var ids []string
+	var pts []orb.Point
+	c.Dwellings(func(r *engine.Record) error {
+		ids = append(ids, r.ID)
+		pts = append(pts, orb.Point{r.Lon, r.Lat})
+		return nil
+	})
+	fast, whole := NewRenderer(e.Engine), NewRenderer(e.Engine)
+	whole.wholeBuildings = true
+	cache := NewCache(e.Engine, 0)
+	rng := rand.New(rand.NewPCG(17, 17))
+	zooms := []maptile.Zoom{6, 9, 10, 11, 12}
+	for round := 0; round < 8; round++ {
+		for _, where := range []string{"", "isolated"} {
+			eachTilePair(t, e, fast, whole, zooms, where, func(tl maptile.Tile, a, b *Tile) {
+				if !bytes.Equal(a.Raw, b.Raw) {
+					t.Fatalf("round %d, tile %d/%d/%d where %q: %d bytes from kept cells, %d from whole buildings", round, tl.Z, tl.X, tl.Y, where, len(a.Raw), len(b.Raw))
+				}
+				got, err := cache.Get(&Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, Where: where})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got.Raw, a.Raw) {
+					t.Fatalf("round %d, tile %d/%d/%d where %q: the cache served a tile that is no longer current", round, tl.Z, tl.X, tl.Y, where)
+				}
+			})
+		}
+		var ops []engine.Op
+		n := 12
+		if round%2 == 1 {
+			n = 1 // odd rounds change one flag: the tiles away from it stay current
+		}
+		for range n {
+			id := ids[rng.IntN(len(ids))]
+			switch x := rng.IntN(10); {
+			case x < 7 || round%2 == 1:
+				ops = append(ops, engine.Op{Kind: engine.OpFlags, ID: id, Set: []string{"isolated"}})
+			case x < 8:
+				ops = append(ops, engine.Op{Kind: engine.OpDelete, ID: id})
+				ids = slices.DeleteFunc(ids, func(s string) bool { return s == id })
+			default:
+				p := pts[rng.IntN(len(pts))]
+				nid := fmt.Sprintf("NEW-%d-%d", round, len(ops))
+				ops = append(ops, engine.Op{Kind: engine.OpPut, ID: nid, Put: &engine.DwellingInput{Lon: p[0] + 1e-4, Lat: p[1],
+					District: "D", Street: "S", Community: "C", Grid: "G", Building: fmt.Sprintf("NB%d", rng.IntN(4)), Unit: "1", Room: "1"}})
+				ids = append(ids, nid)
+			}
+		}
+		for _, op := range ops {
+			// one request a change: a flag of a dwelling deleted earlier is refused alone
+			if _, err := e.Apply(engine.Request{Ops: []engine.Op{op}}, time.Now()); err != nil && op.Kind != engine.OpFlags {
+				t.Fatal(err)
+			}
+		}
+	}
+	if cache.Hits.Load() == 0 {
+		t.Fatal("no tile was served from the cache: every change made every tile stale")
+	}
+}
+
 // TestBuildingFeatures: each building feature sits within a tile unit of its
 // building's point and carries the documented properties, its state the
 // first rule of the scheme any of its dwellings satisfies.
