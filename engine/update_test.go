@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -774,4 +775,66 @@ func TestFreezeWhileWriting(t *testing.T) {
 	}
 	close(stop)
 	<-done
+}
+
+// TestRankViewsPatched: the rank views brought up to date after batches of
+// changes (only the changed blocks of a superblock counted again) equal
+// views counted from scratch, for every expression in use, after flag
+// changes, puts, moves and deletes spread over several superblocks; each
+// expression's view asked for between batches, so that it is patched
+// again and again.
+func TestRankViewsPatched(t *testing.T) {
+	seed := testseed.Get(t)
+	rng := rand.New(rand.NewPCG(seed, 92))
+	c := city.New(city.Config{N: 120_000, Seed: seed})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{DeltaLimit: 400})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCity{city: c, eng: e}
+	_ = c.Dwellings(func(r *engine.Record) error {
+		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
+		tc.pts = append(tc.pts, [2]int32{x, y})
+		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
+		return nil
+	})
+	m := newModel(tc, e.Flags())
+	ids := slices.Sorted(maps.Keys(m.byID))
+	var wheres []string
+	for range 4 {
+		w, _ := randomExpr(rng, m.flags, 2)
+		wheres = append(wheres, w)
+	}
+	next := 0
+	area := tc.randomGeometry(rng, 0)
+	for round := 0; round < 12; round++ {
+		// ask with some expressions (their views made or brought up to date)
+		for i, w := range wheres {
+			if (round+i)%3 != 0 {
+				rg, err := region.New(area)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var res engine.PolygonResult
+				if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: w}, &res); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for range 10 + rng.IntN(60) {
+			ops := m.randomOps(rng, ids, tc.pts, &next)
+			for _, op := range ops {
+				if op.Kind == engine.OpPut && !slices.Contains(ids, op.ID) {
+					ids = append(ids, op.ID)
+				}
+			}
+			if _, err := apply(e, ops); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if err := e.CheckRankViews(); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
 }
