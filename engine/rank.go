@@ -21,8 +21,10 @@ const (
 	sbBlocks  = 1 << sbShift
 	sbSlots   = 6 + sbShift
 	maxRanked = 24 // expressions kept besides the always-true one
-	// buildings per chunk of building counts
-	bcShift = 10
+	// buildings per chunk of building counts: the unit a building view is
+	// copied by when one of its buildings changed (256 rather than 1,024
+	// made a low-zoom tile drawn after 100 changes at 10 M ~20 % faster)
+	bcShift = 8
 	bcSize  = 1 << bcShift
 )
 
