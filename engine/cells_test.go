@@ -100,21 +100,7 @@ func engineCells(t *testing.T, e *engine.Writer, where string, a engine.CellAsk)
 func TestCellsMatchModel(t *testing.T) {
 	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 91))
-	c := city.New(city.Config{N: 6_000, Seed: seed})
-	b, _ := c.Batch()
-	e := engine.New(engine.Options{DeltaLimit: 200})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCity{city: c, eng: e}
-	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
-		tc.pts = append(tc.pts, [2]int32{x, y})
-		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
-		return nil
-	})
-	m := newModel(tc, e.Flags())
-	ids := slices.Sorted(maps.Keys(m.byID))
+	e, tc, m, ids := changingCity(t, 6_000, seed, engine.Options{DeltaLimit: 200})
 	type grid struct {
 		level, shift uint8
 		every        int
@@ -132,16 +118,8 @@ func TestCellsMatchModel(t *testing.T) {
 	next, compared := 0, 0
 	for round := 0; round < 16; round++ {
 		if round > 0 {
-			for i := 0; i < 20; i++ {
-				ops := m.randomOps(rng, ids, tc.pts, &next)
-				for _, op := range ops {
-					if op.Kind == engine.OpPut && !slices.Contains(ids, op.ID) {
-						ids = append(ids, op.ID)
-					}
-				}
-				if _, err := apply(e, ops); err != nil {
-					t.Fatalf("round %d: %v", round, err)
-				}
+			for range 20 {
+				m.applyRandom(t, rng, e, &ids, tc.pts, &next)
 			}
 		}
 		if round%5 == 4 {

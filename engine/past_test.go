@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
-	"github.com/roomstate/roomstate/city"
-	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/internal/testseed"
 	"github.com/roomstate/roomstate/region"
@@ -38,29 +36,15 @@ func TestAsOfMatchesModel(t *testing.T) {
 	defer engine.SetParallelDeltas(16)()
 	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 11))
-	c := city.New(city.Config{N: 15_000, Seed: seed})
-	b, _ := c.Batch()
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	e := engine.New(engine.Options{DeltaLimit: 250, Clock: func() time.Time { return t0.Add(-time.Second) }})
-	if err := e.Load(b); err != nil {
+	e, tc, m, ids := changingCity(t, 15_000, seed, engine.Options{DeltaLimit: 250, Clock: func() time.Time { return t0.Add(-time.Second) }})
+	if err := e.AddBoundaries(tc.city.Boundaries()); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.AddBoundaries(c.Boundaries()); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCity{city: c, eng: e}
-	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
-		tc.pts = append(tc.pts, [2]int32{x, y})
-		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
-		return nil
-	})
-	m := newModel(tc, e.Flags())
-	ids := slices.Sorted(maps.Keys(m.byID))
 	next := 0
 	now := t0
 	saved := []pastModel{{v: e.Version(), at: t0.Add(-time.Millisecond), recs: maps.Clone(m.byID)}}
-	if e.Version() != engine.Version(b.Len()) {
+	if e.Version() != engine.Version(len(tc.recs)) {
 		t.Fatalf("loaded version %d", e.Version())
 	}
 	// the model's pending expiries: dwelling → flag → due
@@ -154,7 +138,7 @@ func TestAsOfMatchesModel(t *testing.T) {
 	nf := len(flags)
 	areas := makeAreas(t, rng, tc)
 	for si, pm := range saved {
-		past := &testCity{city: c, eng: e, pts: tc.pts}
+		past := &testCity{city: tc.city, eng: e, pts: tc.pts}
 		for _, r := range pm.recs {
 			past.recs = append(past.recs, r)
 		}

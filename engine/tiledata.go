@@ -183,23 +183,9 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 // tileBoundaries adds to d the boundaries of q's levels that intersect its
 // box, with their counts now. Caller holds the read lock.
 func (e *Engine) tileBoundaries(st *state, q *TileQuery, d *TileData) {
-	bb := q.BBox
 	if len(q.Levels) > 0 {
-		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
 		var a *aggregator
-		var hits []int
-		for _, l := range q.Levels {
-			if int(l) >= len(st.boundTree) {
-				continue // buildings have no boundaries
-			}
-			st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-				hits = append(hits, i)
-				return true
-			})
-		}
-		slices.Sort(hits)
-		hits = slices.Compact(hits) // a level asked twice
-		for _, i := range hits {
+		for _, i := range st.boundariesIn(q.BBox, q.Levels) {
 			bd := &st.bounds[i]
 			if a == nil {
 				a, _ = e.newAggregator(st, q.Where, nil)
@@ -221,6 +207,24 @@ func (e *Engine) tileBoundaries(st *state, q *TileQuery, d *TileData) {
 			return strings.Compare(a.ID, b.ID)
 		})
 	}
+}
+
+// boundariesIn returns the indexes in st.bounds of the boundaries of the
+// levels whose box meets bb (fixed point), in order.
+func (st *state) boundariesIn(bb [4]int32, levels []Level) []int {
+	box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
+	var hits []int
+	for _, l := range levels {
+		if int(l) >= len(st.boundTree) {
+			continue // buildings have no boundaries
+		}
+		st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
+			hits = append(hits, i)
+			return true
+		})
+	}
+	slices.Sort(hits)
+	return slices.Compact(hits) // a level asked twice
 }
 
 // annotateTile adds to a tile's building who answers for it, its last
@@ -481,21 +485,8 @@ func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.
 	}
 	slices.SortFunc(d.Buildings, func(a, b TileBuilding) int { return cmp.Compare(a.FID, b.FID) })
 	if len(q.Levels) > 0 {
-		box := orb.Bound{Min: orb.Point{coord.FromE7(bb[0]), coord.FromE7(bb[1])}, Max: orb.Point{coord.FromE7(bb[2]), coord.FromE7(bb[3])}}
-		var hits []int
-		for _, l := range q.Levels {
-			if int(l) >= len(st.boundTree) {
-				continue // buildings have no boundaries
-			}
-			st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-				hits = append(hits, i)
-				return true
-			})
-		}
-		slices.Sort(hits)
-		hits = slices.Compact(hits) // a level asked twice
 		var a *aggregator
-		for _, i := range hits {
+		for _, i := range st.boundariesIn(bb, q.Levels) {
 			bd := &st.bounds[i]
 			if a == nil {
 				a, _ = e.newAggregator(st, q.Where, nil)

@@ -62,6 +62,43 @@ func (m *model) names(mask uint64) []string {
 	return out
 }
 
+// changingCity loads a generated city of n dwellings into a writer made
+// with opts, and returns it with the oracle's copy of its dwellings and
+// their ids, sorted: where the tests that change a city start.
+func changingCity(t *testing.T, n int, seed uint64, opts engine.Options) (*engine.Writer, *testCity, *model, []string) {
+	t.Helper()
+	c := city.New(city.Config{N: n, Seed: seed})
+	b, _ := c.Batch()
+	e := engine.New(opts)
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCity{city: c, eng: e}
+	_ = c.Dwellings(func(r *engine.Record) error {
+		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
+		tc.pts = append(tc.pts, [2]int32{x, y})
+		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
+		return nil
+	})
+	m := newModel(tc, e.Flags())
+	return e, tc, m, slices.Sorted(maps.Keys(m.byID))
+}
+
+// applyRandom applies a random request of changes (randomOps) to e and to
+// the model, and adds the ids it puts to ids.
+func (m *model) applyRandom(t *testing.T, rng *rand.Rand, e *engine.Writer, ids *[]string, pts [][2]int32, next *int) {
+	t.Helper()
+	ops := m.randomOps(rng, *ids, pts, next)
+	for _, op := range ops {
+		if op.Kind == engine.OpPut && !slices.Contains(*ids, op.ID) {
+			*ids = append(*ids, op.ID)
+		}
+	}
+	if _, err := apply(e, ops); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // randomOps makes a request of 1–5 changes, valid against the model (and
 // applies them to the model).
 func (m *model) randomOps(rng *rand.Rand, ids []string, pts [][2]int32, next *int) []engine.Op {
@@ -119,25 +156,7 @@ func (m *model) randomOps(rng *rand.Rand, ids []string, pts [][2]int32, next *in
 func TestUpdatesMatchOracle(t *testing.T) {
 	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 90))
-	c := city.New(city.Config{N: 20_000, Seed: seed})
-	b, _ := c.Batch()
-	e := engine.New(engine.Options{DeltaLimit: 300})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCity{city: c, eng: e}
-	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
-		tc.pts = append(tc.pts, [2]int32{x, y})
-		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
-		return nil
-	})
-	m := newModel(tc, e.Flags())
-	var ids []string
-	for id := range m.byID {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	e, tc, m, ids := changingCity(t, 20_000, seed, engine.Options{DeltaLimit: 300})
 	next := 0
 	v := e.Version()
 	changes := 0
@@ -786,21 +805,7 @@ func TestFreezeWhileWriting(t *testing.T) {
 func TestRankViewsPatched(t *testing.T) {
 	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 92))
-	c := city.New(city.Config{N: 120_000, Seed: seed})
-	b, _ := c.Batch()
-	e := engine.New(engine.Options{DeltaLimit: 400})
-	if err := e.Load(b); err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCity{city: c, eng: e}
-	_ = c.Dwellings(func(r *engine.Record) error {
-		x, y := coord.ToE7(r.Lon), coord.ToE7(r.Lat)
-		tc.pts = append(tc.pts, [2]int32{x, y})
-		tc.recs = append(tc.recs, rec{id: r.ID, x: x, y: y, flags: r.Flags[0], units: [5]string{r.District, r.Street, r.Community, r.Grid, r.Building}})
-		return nil
-	})
-	m := newModel(tc, e.Flags())
-	ids := slices.Sorted(maps.Keys(m.byID))
+	e, tc, m, ids := changingCity(t, 120_000, seed, engine.Options{DeltaLimit: 400})
 	var wheres []string
 	for range 4 {
 		w, _ := randomExpr(rng, m.flags, 2)
@@ -823,15 +828,7 @@ func TestRankViewsPatched(t *testing.T) {
 			}
 		}
 		for range 10 + rng.IntN(60) {
-			ops := m.randomOps(rng, ids, tc.pts, &next)
-			for _, op := range ops {
-				if op.Kind == engine.OpPut && !slices.Contains(ids, op.ID) {
-					ids = append(ids, op.ID)
-				}
-			}
-			if _, err := apply(e, ops); err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
+			m.applyRandom(t, rng, e, &ids, tc.pts, &next)
 		}
 		if err := e.CheckRankViews(); err != nil {
 			t.Fatalf("round %d: %v", round, err)
