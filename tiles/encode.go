@@ -49,8 +49,14 @@ func newPointLayer(name string, features int) *pointLayer {
 		strings:  make(map[string]uint32, features),
 		features: make([]vectortile.Tile_Feature, 0, features),
 		ids:      make([]uint64, 0, features),
+		ints32:   make([]uint32, 0, features*int32sPerFeature),
 	}
 }
+
+// int32sPerFeature is room for a feature's tags (a key and a value index
+// for each of about a dozen properties) and its point, so that the shared
+// array is not grown again and again.
+const int32sPerFeature = 28
 
 func (l *pointLayer) key(k string) uint32 {
 	if n := l.nextKey; n < len(l.layer.Keys) && l.layer.Keys[n] == k {

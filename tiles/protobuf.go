@@ -3,6 +3,7 @@ package tiles
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 
 	"github.com/paulmach/orb/encoding/mvt/vectortile"
 )
@@ -12,13 +13,46 @@ import (
 // tags and geometry), without the generated code's per-value extension
 // bookkeeping: a dense z14 tile has hundreds of values, and sizing and
 // writing them through it took 16 % of rendering the tile.
+//
+// The layers are written into a pooled buffer first, and the tile into one
+// allocation of its exact size: grown by appending, a dense tile's 200 KiB
+// were allocated about four times over (a tenth of its rendering).
 func marshalTile(t *vectortile.Tile) []byte {
-	var out, layer, msg []byte
+	mb := marshalBufs.Get().(*marshalBuf)
+	defer mb.put()
+	mb.layers, mb.ends = mb.layers[:0], mb.ends[:0]
 	for _, l := range t.Layers {
-		layer = appendLayer(layer[:0], l, &msg)
-		out = appendBytesField(out, 3, layer)
+		mb.layers = appendLayer(mb.layers, l, &mb.msg)
+		mb.ends = append(mb.ends, len(mb.layers))
+	}
+	n, start := 0, 0
+	for _, end := range mb.ends {
+		n += varintLen(3<<3|2) + varintLen(uint64(end-start)) + end - start
+		start = end
+	}
+	out := make([]byte, 0, n)
+	start = 0
+	for _, end := range mb.ends {
+		out = appendBytesField(out, 3, mb.layers[start:end])
+		start = end
 	}
 	return out
+}
+
+// marshalBuf is marshalTile's scratch: the layers one after another, where
+// each ends, and a feature or value being written.
+type marshalBuf struct {
+	layers, msg []byte
+	ends        []int
+}
+
+var marshalBufs = sync.Pool{New: func() any { return new(marshalBuf) }}
+
+// put returns mb to the pool, unless a huge tile grew it.
+func (mb *marshalBuf) put() {
+	if cap(mb.layers) <= 4<<20 {
+		marshalBufs.Put(mb)
+	}
 }
 
 func appendLayer(b []byte, l *vectortile.Tile_Layer, msg *[]byte) []byte {
