@@ -28,7 +28,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/clip"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/encoding/mvt/vectortile"
 	"github.com/paulmach/orb/geojson"
@@ -624,13 +623,15 @@ func (g *worldGeom) inTile(t maptile.Tile, box orb.Bound) orb.Geometry {
 		for ri, ring := range p {
 			rb := g.bounds[pi][ri]
 			var r orb.Ring
-			if rb.Max[0] >= world.Min[0] && rb.Min[0] <= world.Max[0] && rb.Max[1] >= world.Min[1] && rb.Min[1] <= world.Max[1] {
+			switch {
+			case rb.Max[0] < world.Min[0] || rb.Min[0] > world.Max[0] || rb.Max[1] < world.Min[1] || rb.Min[1] > world.Max[1]:
+				// wholly outside
+			case rb.Min[0] < world.Min[0] || rb.Max[0] > world.Max[0] || rb.Min[1] < world.Min[1] || rb.Max[1] > world.Max[1]:
+				r = clipRing(box, ring, minx, miny)
+			default:
 				r = make(orb.Ring, len(ring))
 				for i, pt := range ring {
 					r[i] = orb.Point{pt[0] - minx, pt[1] - miny}
-				}
-				if rb.Min[0] < world.Min[0] || rb.Max[0] > world.Max[0] || rb.Min[1] < world.Min[1] || rb.Max[1] > world.Max[1] {
-					r = clip.Ring(box, r)
 				}
 			}
 			if r == nil && ri == 0 {
