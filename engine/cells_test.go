@@ -253,6 +253,9 @@ func TestCellTilesCurrent(t *testing.T) {
 	if e.TileCurrent(&d.Deps) {
 		t.Fatal("a dwelling put did not make the tile stale")
 	}
+	if _, err := e.TileData(&engine.TileQuery{Scheme: "default", Cells: &engine.CellAsk{Level: 20, Shift: 7}}); err == nil {
+		t.Fatal("cells asked without a function to call were accepted")
+	}
 	// a grid the engine does not keep is refused
 	if _, err := e.TileData(&engine.TileQuery{Scheme: "default", Cells: &engine.CellAsk{Level: engine.MaxCellLevel + 1, Shift: 7, Each: func(*engine.CellSum) {}}}); err == nil {
 		t.Fatal("a level beyond MaxCellLevel was accepted")

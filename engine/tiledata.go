@@ -123,8 +123,11 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 	d.Rules = sc.All()
 	d.Deps = TileDeps{gen: st.gen, version: e.version}
 	if a := q.Cells; a != nil {
-		if a.Level > MaxCellLevel || a.Shift > a.Level {
+		switch {
+		case a.Level > MaxCellLevel || a.Shift > a.Level:
 			return nil, fault.New(fault.BadRequest, "cells: level %d, shift %d: the level goes up to %d and a cell is at most the world", a.Level, a.Shift, MaxCellLevel)
+		case a.Each == nil:
+			return nil, fault.New(fault.BadRequest, "cells: no function to call with them (CellAsk.Each)")
 		}
 		e.ranks.cells(st, x, a.Level, a.Shift).each(a)
 		d.Deps.cells = &cellDeps{rankGen: e.ranks.gen, level: a.Level, shift: a.Shift, x0: a.X0, y0: a.Y0, x1: a.X1, y1: a.Y1}
