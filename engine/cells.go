@@ -3,7 +3,6 @@ package engine
 import (
 	"math"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -96,9 +95,15 @@ type cellLevel struct {
 // cellKey returns the cell of a point at MaxCellLevel, and the point at
 // the level.
 func (l *cellLevel) cellKey(x, y int32) (key uint64, lx, ly int64) {
-	d := MaxCellLevel - l.level
+	return cellOf(x, y, l.level, l.shift)
+}
+
+// cellOf returns the cell (row<<32 | column) of a point at MaxCellLevel on
+// the grid of level and shift, and the point at the level.
+func cellOf(x, y int32, level, shift uint8) (key uint64, lx, ly int64) {
+	d := MaxCellLevel - level
 	lx, ly = int64(x>>d), int64(y>>d)
-	return uint64(ly>>l.shift)<<32 | uint64(lx>>l.shift), lx, ly
+	return uint64(ly>>shift)<<32 | uint64(lx>>shift), lx, ly
 }
 
 // add adds sign × building bi's contribution, at point x, y with counts c,
@@ -155,12 +160,12 @@ func buildCells(pos *posView, bv *bldView, gen uint64, level, shift uint8) *cell
 // changed since; nil when that cannot be done (the log no longer reaches
 // back, or a building moved into a cell the level does not have).
 func (l *cellLevel) advance(c *rankCache, pos *posView, bv *bldView) *cellLevel {
-	if l.gen < c.blogFloor {
+	log, ok := c.loggedAfter(l.gen)
+	if !ok {
 		return nil
 	}
 	var changed []uint32
-	from := sort.Search(len(c.blog), func(i int) bool { return c.blog[i].gen > l.gen })
-	for _, ch := range c.blog[from:] {
+	for _, ch := range log {
 		changed = append(changed, ch.bld) // new buildings too: logged with their first dwelling
 	}
 	slices.Sort(changed)
@@ -193,10 +198,10 @@ func (l *cellLevel) advance(c *rankCache, pos *posView, bv *bldView) *cellLevel 
 func (l *cellLevel) each(a *CellAsk) {
 	c := CellSum{Counts: make([]int64, l.nc)}
 	x0, x1 := max(a.X0, 0), min(a.X1, 1<<32)
+	if x0 >= x1 {
+		return
+	}
 	for row := max(a.Y0, 0); row < a.Y1 && row < 1<<32; row++ {
-		if x0 >= x1 {
-			break
-		}
 		k, _ := l.find(uint64(row)<<32 | uint64(x0))
 		end := uint64(row)<<32 | uint64(x1)
 		for ; k < len(l.keys) && l.keys[k] < end; k++ {
@@ -235,7 +240,8 @@ func (c *rankCache) freshPos(st *state) *posView {
 	if old != nil && old.gen == c.gen && old.nb == nb {
 		return old
 	}
-	v := &posView{gen: c.gen, nb: nb, chunks: make([]*posChunk, (nb+bcSize-1)>>bcShift)}
+	v := &posView{gen: c.gen, nb: nb}
+	nch := (nb + bcSize - 1) >> bcShift
 	set := func(bi uint32) {
 		x, y := placeAt(&st.bplace[bi])
 		ch := v.chunks[bi>>bcShift]
@@ -243,7 +249,13 @@ func (c *rankCache) freshPos(st *state) *posView {
 		ch.xy[i], ch.xy[i+1] = x, y
 	}
 	newChunk := func() *posChunk { return &posChunk{xy: slices.Repeat([]int32{-1}, 2*bcSize)} }
-	if old == nil || old.gen < c.blogFloor {
+	var log []bldChange
+	ok := old != nil
+	if ok {
+		log, ok = c.loggedAfter(old.gen)
+	}
+	if !ok {
+		v.chunks = make([]*posChunk, nch)
 		for i := range v.chunks {
 			v.chunks[i] = newChunk()
 		}
@@ -253,20 +265,11 @@ func (c *rankCache) freshPos(st *state) *posView {
 		c.pos.cur.Store(v)
 		return v
 	}
-	copy(v.chunks, old.chunks)
-	owned := make([]bool, len(v.chunks))
-	for i := len(old.chunks); i < len(v.chunks); i++ {
-		v.chunks[i], owned[i] = newChunk(), true
-	}
-	touch := func(bi uint32) {
-		if k := bi >> bcShift; !owned[k] {
-			v.chunks[k], owned[k] = &posChunk{xy: slices.Clone(v.chunks[k].xy)}, true
-		}
-		set(bi)
-	}
-	from := sort.Search(len(c.blog), func(i int) bool { return c.blog[i].gen > old.gen })
-	for _, ch := range c.blog[from:] {
-		touch(ch.bld) // new buildings too: logged with their first dwelling
+	cw := newChunkCopy(old.chunks, nch, newChunk, func(ch *posChunk) *posChunk { return &posChunk{xy: slices.Clone(ch.xy)} })
+	v.chunks = cw.chunks
+	for _, ch := range log { // new buildings too: logged with their first dwelling
+		cw.at(int(ch.bld >> bcShift))
+		set(ch.bld)
 	}
 	c.pos.cur.Store(v)
 	return v
@@ -318,17 +321,16 @@ func (d *cellDeps) changedSince(st *state, c *rankCache) bool {
 	if c.gen == d.rankGen {
 		return false
 	}
-	if d.rankGen < c.blogFloor {
+	log, ok := c.loggedAfter(d.rankGen)
+	if !ok {
 		return true
 	}
-	l := cellLevel{level: d.level, shift: d.shift}
-	from := sort.Search(len(c.blog), func(i int) bool { return c.blog[i].gen > d.rankGen })
-	for _, ch := range c.blog[from:] {
+	for _, ch := range log {
 		x, y := placeAt(&st.bplace[ch.bld])
 		if x < 0 {
 			return true // emptied: a structural change, were it in the box or not
 		}
-		key, _, _ := l.cellKey(x, y)
+		key, _, _ := cellOf(x, y, d.level, d.shift)
 		col, row := int64(key&(1<<32-1)), int64(key>>32)
 		if col >= d.x0 && col < d.x1 && row >= d.y0 && row < d.y1 {
 			return true
