@@ -18,59 +18,22 @@ func clipRing(box orb.Bound, ring orb.Ring, dx, dy float64) orb.Ring {
 	}
 	sc := clipBufs.Get().(*clipScratch)
 	defer clipBufs.Put(sc)
-	at := func(i int) orb.Point { return orb.Point{ring[i][0] - dx, ring[i][1] - dy} }
-	initClosed := at(0) == at(len(ring)-1)
-	out := sc.a[:0]
+	last := len(ring) - 1
+	closed := orb.Point{ring[0][0] - dx, ring[0][1] - dy} == orb.Point{ring[last][0] - dx, ring[last][1] - dy}
 	// the first pass reads the ring, translating each point as orb's
-	// caller would have
-	prev := at(len(ring) - 1)
-	if !initClosed {
-		prev = at(0)
-	}
-	const first = 1
-	prevInside := bitCode(box, prev)&first == 0
-	for i := range ring {
-		p := at(i)
-		inside := bitCode(box, p)&first == 0
-		if inside != prevInside {
-			out = append(out, intersect(box, first, prev, p))
-		}
-		if inside {
-			out = append(out, p)
-		}
-		prev, prevInside = p, inside
-	}
-	sc.a = out
-	if len(out) == 0 {
-		return nil
-	}
-	in, spare := out, sc.b[:0]
-	for edge := 2; edge <= 8; edge <<= 1 {
-		out = spare[:0]
-		prev := in[len(in)-1]
-		if !initClosed {
-			prev = in[0]
-		}
-		prevInside := bitCode(box, prev)&edge == 0
-		for _, p := range in {
-			inside := bitCode(box, p)&edge == 0
-			if inside != prevInside {
-				out = append(out, intersect(box, edge, prev, p))
-			}
-			if inside {
-				out = append(out, p)
-			}
-			prev, prevInside = p, inside
-		}
-		if len(out) == 0 {
-			sc.keep(in, out)
-			return nil
-		}
+	// caller would have; the others read the previous pass's points
+	in := clipPass(box, 1, ring, dx, dy, closed, sc.a[:0])
+	spare := sc.b[:0]
+	for edge := 2; edge <= 8 && len(in) > 0; edge <<= 1 {
+		out := clipPass(box, edge, in, 0, 0, closed, spare)
 		in, spare = out, in
 	}
 	sc.keep(in, spare)
+	if len(in) == 0 {
+		return nil
+	}
 	n := len(in)
-	if initClosed && in[0] != in[n-1] {
+	if closed && in[0] != in[n-1] {
 		n++ // closed again, as orb closes it
 	}
 	r := make(orb.Ring, len(in), n)
@@ -79,6 +42,31 @@ func clipRing(box orb.Bound, ring orb.Ring, dx, dy float64) orb.Ring {
 		r = append(r, in[0])
 	}
 	return r
+}
+
+// clipPass is one pass of orb's clipping: the points of in, translated by
+// (-dx, -dy), against one side of box (edge), appended to out[:0]; closed
+// says whether the ring orb was given was closed.
+func clipPass(box orb.Bound, edge int, in orb.Ring, dx, dy float64, closed bool, out orb.Ring) orb.Ring {
+	out = out[:0]
+	at := func(i int) orb.Point { return orb.Point{in[i][0] - dx, in[i][1] - dy} }
+	prev := at(len(in) - 1)
+	if !closed {
+		prev = at(0)
+	}
+	prevInside := bitCode(box, prev)&edge == 0
+	for i := range in {
+		p := at(i)
+		inside := bitCode(box, p)&edge == 0
+		if inside != prevInside {
+			out = append(out, intersect(box, edge, prev, p))
+		}
+		if inside {
+			out = append(out, p)
+		}
+		prev, prevInside = p, inside
+	}
+	return out
 }
 
 // clipScratch is clipRing's two buffers, kept between calls.
