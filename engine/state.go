@@ -79,6 +79,9 @@ type state struct {
 	live     []uint64 // bit per slot: 1 = the dwelling exists
 	words    [][]uint64
 	bitmaps  []*roaring.Bitmap // [flag] slots carrying the flag; words[flag] mirrors it bit for bit
+	// nameLists: the names of flags 0–63 by their bits, made by the writer
+	// as changes need them (flagNamesOf); read by no query
+	nameLists map[uint64][]string
 
 	strs    strTable
 	levels  [numAreaLevels]unitTable

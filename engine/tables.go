@@ -72,10 +72,11 @@ func (t *idTable) findHashed(h uint64, id string, idOf func(uint32) string) int 
 
 // findAll sets out[i] to the slot of ids[i], or -1, as find does, for a
 // batch of ids. It goes through the batch a chunk at a time, and through
-// each chunk in stages (each id's home bucket, then the candidate's id
-// bounds, then its bytes) so that the cache and TLB misses of different
-// ids overlap instead of following one another; an id its home bucket does
-// not answer (absent, or probed past) goes to findHashed. A chunk is small
+// each chunk in stages (each id's probe for the first entry of its tag,
+// then the candidate's id bounds, then its bytes) so that the cache and TLB
+// misses of different ids overlap instead of following one another; an id
+// its candidate does not answer (absent, or a tag shared) goes to
+// findHashed. A chunk is small
 // enough that what its first stage brought in (pages as well as lines) is
 // still there for its last. In a city of millions the three misses of a
 // look-up are most of its cost. It returns a sum of what its stages read,
@@ -89,15 +90,26 @@ func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) (
 		return 0
 	}
 	var hs [warmChunk]uint64
-	var cand [warmChunk]uint32 // slot+1 of the home bucket's entry when its tag agrees
+	var cand [warmChunk]uint32 // slot+1 of the first entry of the id's tag, 0 for none
+	mask := uint64(len(t.buckets) - 1)
 	var sink uint64
 	for len(ids) > 0 {
 		n := min(len(ids), warmChunk)
 		for i, id := range ids[:n] {
 			h := t.hash(id)
 			hs[i], cand[i] = h, 0
-			if b := t.buckets[t.home(h)]; b != 0 && sameTag(b, h) {
-				cand[i] = uint32(b)
+			// the first entry of its tag from its home on: the probe
+			// stays in the home bucket's line or the next, and a tag
+			// (32 bits of hash) all but settles which entry is the id
+			for j := t.home(h); ; j = (j + 1) & mask {
+				b := t.buckets[j]
+				if b == 0 {
+					break
+				}
+				if sameTag(b, h) {
+					cand[i] = uint32(b)
+					break
+				}
 			}
 		}
 		for _, c := range cand[:n] {

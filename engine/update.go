@@ -514,14 +514,15 @@ func (w *Writer) Commit(p *Prepared, t time.Time) [][]Event {
 				continue
 			}
 			before := st.stateBeforeOp(op, p.slots[i][j])
-			ev := st.apply(op, p.slots[i][j], e.ranks)
+			evs[i] = append(evs[i], Event{})
+			ev := &evs[i][len(evs[i])-1]
+			st.apply(op, p.slots[i][j], e.ranks, ev)
 			ev.Version, ev.Time = e.version, t
-			w.logChange(st, &ev, ms, before)
+			w.logChange(st, ev, ms, before)
 			w.expire(st, op, ev.did)
 			if w.camps.mask != nil && (ev.changed || op.Kind != OpFlags) {
 				w.touchTasks(st, ev.did, ms)
 			}
-			evs[i] = append(evs[i], ev)
 			if w.compacting != nil {
 				w.compacting.journal = append(w.compacting.journal, *op)
 			}
@@ -616,10 +617,11 @@ func (w *Writer) Apply(r Request, t time.Time) ([]Event, error) {
 	return evs[0], nil
 }
 
-// apply performs one validated change; slot is the dwelling's slot when
+// apply performs one validated change and describes it in ev (written in
+// place: an event is a few hundred bytes); slot is the dwelling's slot when
 // checking found it, -1 otherwise.
-func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
-	ev := Event{Op: op.Kind, ID: op.ID, changed: op.Kind != OpFlags}
+func (st *state) apply(op *Op, slot int32, rc *rankCache, ev *Event) {
+	*ev = Event{Op: op.Kind, ID: op.ID, changed: op.Kind != OpFlags}
 	var p uint32
 	switch op.Kind {
 	case OpFlags:
@@ -664,12 +666,11 @@ func (st *state) apply(op *Op, slot int32, rc *rankCache) Event {
 		ev.Flags = []string{}
 		ev.did = st.did[p]
 		st.remove(p, rc)
-		return ev
+		return
 	}
 	ev.Building, ev.Grid = st.buildingGrid(p)
 	ev.Flags = st.flagNamesOf(p)
 	ev.did = st.did[p]
-	return ev
 }
 
 // stateBeforeOp returns the state of the dwelling op is about, before it
@@ -692,14 +693,35 @@ func (st *state) stateBeforeOp(op *Op, slot int32) dstate {
 	return dstate{}
 }
 
-// flagNamesOf lists the names of the flags slot p carries (never nil).
+// flagNamesOf lists the names of the flags slot p carries (never nil). A
+// list of flags 0–63 only is made once and shared by every change that
+// leaves a dwelling with those flags (callers must not modify it): a change
+// event names the dwelling's flags, and making the list each time was a
+// good part of a flag change's cost.
 func (st *state) flagNamesOf(p uint32) []string {
+	low, high := st.flagBits(p)
+	if len(high) == 0 {
+		if l, ok := st.nameLists[low]; ok {
+			return l
+		}
+	}
 	out := []string{}
 	for _, f := range st.flagsOf(p) {
 		out = append(out, st.flagNames[f])
 	}
+	if len(high) == 0 && len(st.nameLists) < maxNameLists {
+		if st.nameLists == nil {
+			st.nameLists = map[uint64][]string{}
+		}
+		out = slices.Clip(out)
+		st.nameLists[low] = out
+	}
 	return out
 }
+
+// maxNameLists bounds the flag name lists a state keeps (flagNamesOf): a
+// city's dwellings carry a few hundred combinations of flags at most.
+const maxNameLists = 4096
 
 // setFlag sets or clears one flag of slot p; it reports whether that
 // changed anything.
@@ -810,7 +832,8 @@ func (st *state) frozen() *state {
 	c.live = slices.Clone(st.live)
 	c.words = make([][]uint64, len(st.words))
 	c.bitmaps = make([]*roaring.Bitmap, len(st.bitmaps))
-	c.slotOf = nil // not needed by a rebuild
+	c.slotOf = nil    // not needed by a rebuild
+	c.nameLists = nil // the writer's alone
 	for f := range st.words {
 		c.words[f] = slices.Clone(st.words[f])
 		c.bitmaps[f] = st.bitmaps[f].Clone()

@@ -25,6 +25,9 @@ import (
 type model struct {
 	byID  map[string]rec
 	flags []string
+	// evFlags: the flags each change of the last randomOps leaves its
+	// dwelling with, as its event must name them (none after a delete)
+	evFlags [][]string
 }
 
 func newModel(tc *testCity, flags []string) *model {
@@ -103,7 +106,16 @@ func (m *model) applyRandom(t *testing.T, rng *rand.Rand, e *engine.Writer, ids 
 // applies them to the model).
 func (m *model) randomOps(rng *rand.Rand, ids []string, pts [][2]int32, next *int) []engine.Op {
 	var ops []engine.Op
+	m.evFlags = m.evFlags[:0]
+	defer func() {
+		for _, op := range ops[len(m.evFlags):] {
+			m.evFlags = append(m.evFlags, m.names(m.byID[op.ID].flags))
+		}
+	}()
 	for k := 0; k < 1+rng.IntN(5); k++ {
+		for _, op := range ops[len(m.evFlags):] {
+			m.evFlags = append(m.evFlags, m.names(m.byID[op.ID].flags))
+		}
 		id := ids[rng.IntN(len(ids))]
 		r, ok := m.byID[id]
 		switch x := rng.IntN(10); {
@@ -181,6 +193,11 @@ func TestUpdatesMatchOracle(t *testing.T) {
 			for j, ev := range evs {
 				if ev.Version != v+engine.Version(j+1) || ev.ID != ops[j].ID {
 					t.Fatalf("event %d: %+v", j, ev)
+				}
+				// the dwelling's flags after the change (lists shared
+				// between events must not have been altered by later ones)
+				if !slices.Equal(ev.Flags, m.evFlags[j]) || ev.Flags == nil {
+					t.Fatalf("event %d (%s of %s): flags %v, want %v", j, ev.Op, ev.ID, ev.Flags, m.evFlags[j])
 				}
 			}
 			v += engine.Version(len(ops))

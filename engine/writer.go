@@ -212,13 +212,14 @@ func (w *Writer) finishCompaction(r built) {
 	rc := newRankCache(st.nFlags())
 	rc.begin()
 	st.cur = e.version
+	var ev Event
 	for i := range c.journal {
 		r := Request{Ops: c.journal[i : i+1]}
 		found, _ := st.lookupAll([]Request{r})
 		if _, err := st.checkOps(&r, found[0], newPrepCtx(nil)); err != nil {
 			panic(fmt.Sprintf("engine: compaction: replay failed: %v", err))
 		}
-		st.apply(&c.journal[i], -1, rc)
+		st.apply(&c.journal[i], -1, rc, &ev)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

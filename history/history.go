@@ -174,9 +174,14 @@ type Log struct {
 	moved  didSet
 	// byArea: per area (by number: areas are numbered densely from 0), the
 	// global indexes of the changes of dwellings in it (before or after the
-	// change), ascending
+	// change), ascending, of the changes before global index posted; the
+	// newer ones are listed there in batches of up to runSize (postPending),
+	// so that a change's append writes no posting list of its own (in a
+	// city of millions, two cache misses a change) and a batch's writes
+	// overlap; EachInAreas reads the pending ones from the columns
 	byArea [][]uint32
-	nArea  int // postings in byArea
+	nArea  int    // postings in byArea
+	posted uint32 // global index of the first change not in byArea
 }
 
 // didSet is a set of dwelling numbers, a bit each.
@@ -264,12 +269,6 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 		l.moved.add(e.DID)
 	}
 	g := uint32(e.Ver - l.first)
-	if e.Kind != Other {
-		l.post(e.Area, g)
-		if e.Before != nil && e.Before.Exists && e.Before.Area != e.Area {
-			l.post(e.Before.Area, g)
-		}
-	}
 	l.c.ms = append(l.c.ms, e.Ms)
 	l.c.did = append(l.c.did, e.DID)
 	l.c.area = append(l.c.area, e.Area)
@@ -282,6 +281,42 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 	if len(l.open) >= runSize {
 		l.seal()
 	}
+	if g+1-l.posted >= runSize {
+		l.postPending()
+	}
+}
+
+// areasOf returns the areas the change at column index i is listed under:
+// the dwelling's area before the change and, for a put or delete that
+// moved it between areas, the area of the record before it (two false for
+// none); n is 0 for a change of no dwelling.
+func (l *Log) areasOf(i int) (a, b uint32, n int) {
+	k := kindOf(l.c.code[i])
+	if k == Other {
+		return 0, 0, 0
+	}
+	a = l.c.area[i]
+	if k != Flags {
+		if r := &l.recs[l.c.aux[i]]; r.Exists && r.Area != a {
+			return a, r.Area, 2
+		}
+	}
+	return a, 0, 1
+}
+
+// postPending lists the changes not yet in byArea there.
+func (l *Log) postPending() {
+	end := l.base + uint32(len(l.c.ms))
+	for g := max(l.posted, l.base); g < end; g++ {
+		a, b, n := l.areasOf(l.local(g))
+		if n > 0 {
+			l.post(a, g)
+		}
+		if n > 1 {
+			l.post(b, g)
+		}
+	}
+	l.posted = end
 }
 
 // post lists change g under area a.
@@ -294,9 +329,9 @@ func (l *Log) post(a, g uint32) {
 }
 
 // EachInAreas calls fn with the version of every retained change after
-// after of a dwelling that was in one of areas before or after the change,
-// in no particular order; a change of a dwelling that moved between two of
-// the areas comes twice.
+// after of a dwelling that was in one of areas (ascending) before or after
+// the change, in no particular order; a change of a dwelling that moved
+// between two of the areas comes twice.
 func (l *Log) EachInAreas(areas []uint32, after uint64, fn func(v uint64)) {
 	from := max(l.base, l.global(max(after, l.Oldest())+1))
 	for _, a := range areas {
@@ -307,6 +342,20 @@ func (l *Log) EachInAreas(areas []uint32, after uint64, fn func(v uint64)) {
 		i, _ := slices.BinarySearch(gs, from)
 		for _, g := range gs[i:] {
 			fn(l.first + uint64(g))
+		}
+	}
+	end := l.base + uint32(len(l.c.ms))
+	for g := max(from, l.posted); g < end; g++ {
+		a, b, n := l.areasOf(l.local(g))
+		if n > 0 {
+			if _, ok := slices.BinarySearch(areas, a); ok {
+				fn(l.first + uint64(g))
+			}
+		}
+		if n > 1 {
+			if _, ok := slices.BinarySearch(areas, b); ok {
+				fn(l.first + uint64(g))
+			}
 		}
 	}
 }

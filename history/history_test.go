@@ -127,6 +127,28 @@ func TestImportRebuildsIndexes(t *testing.T) {
 				if !slices.Equal(want, oracle) {
 					t.Fatalf("%s: area %d after %d: EachInAreas %v…, want %v…", what, area, after, want[:min(5, len(want))], oracle[:min(5, len(oracle))])
 				}
+				// two areas at once: a move between them comes twice
+				two := []uint32{area, area + 1}
+				for _, l := range []*Log{a, b} {
+					n := 0
+					l.EachInAreas(two, after, func(uint64) { n++ })
+					m := 0
+					for v := a.Newest(); v > max(after, a.Oldest()); v-- {
+						en := a.At(v)
+						if en.Kind == Other {
+							continue
+						}
+						if slices.Contains(two, en.Area) {
+							m++
+						}
+						if en.Before != nil && en.Before.Exists && en.Before.Area != en.Area && slices.Contains(two, en.Before.Area) {
+							m++
+						}
+					}
+					if n != m {
+						t.Fatalf("%s: areas %v after %d: %d listings, want %d", what, two, after, n, m)
+					}
+				}
 			}
 			box := [4]int32{1 << 18, 1 << 18, 3 << 18, 3 << 18}
 			var sa, sb []uint64
@@ -162,6 +184,9 @@ func TestImportRebuildsIndexes(t *testing.T) {
 				t.Fatalf("%s: dwelling %d's next place change %d %v, want %d %v", what, d, vb, okb, va, oka)
 			}
 		}
+	}
+	if end := l.base + uint32(l.Len()); l.posted == end || l.posted < end-runSize {
+		t.Fatalf("posted up to %d of %d: the pending changes are not exercised", l.posted, end)
 	}
 	im, err := Import(l.Export(), 1<<20)
 	if err != nil {

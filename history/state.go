@@ -129,19 +129,12 @@ func Import(s *State, areas int) (*Log, error) {
 		if k == Put || k == Delete {
 			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
 			l.moved.add(c.did[i])
-		}
-		if k != Other {
-			l.post(c.area[i], g)
-			if k != Flags {
-				if r := &l.recs[c.aux[i]]; r.Exists && r.Area != c.area[i] {
-					if int64(r.Area) >= int64(areas) {
-						return nil, bad("change %d: the record before it is in area %d; the state has %d", i, r.Area, areas)
-					}
-					l.post(r.Area, g)
-				}
+			if r := &l.recs[c.aux[i]]; r.Exists && int64(r.Area) >= int64(areas) {
+				return nil, bad("change %d: the record before it is in area %d; the state has %d", i, r.Area, areas)
 			}
 		}
 	}
+	l.postPending()
 	np := len(s.PtIdx) / 4
 	if len(s.PtIdx) != 4*np || len(s.PtLat) != 4*np || len(s.PtLon) != 4*np {
 		return nil, bad("positions of different lengths")
