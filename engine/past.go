@@ -12,6 +12,7 @@ import (
 	"github.com/roomstate/roomstate/expr"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/radix"
 	"github.com/roomstate/roomstate/region"
 	"github.com/roomstate/roomstate/scheme"
 )
@@ -291,7 +292,7 @@ func (e *Engine) pastIn(st *state, v Version, ask pastAsk) *past {
 			}
 		})
 	}
-	buf.scratch = sortUint64s(cs, buf.scratch)
+	buf.scratch = radix.Uint64s(cs, buf.scratch)
 	// each dwelling's changes since v as a run of cs, its first first:
 	// runs[k] is where the k-th ends
 	runs := buf.runs[:0]
@@ -727,7 +728,7 @@ func (e *Engine) Series(q SeriesQuery) ([]SeriesPoint, []string, error) {
 		}
 		h.EachInAreas(areas, uint64(oldest), add)
 	}
-	sortUint64s(keys, nil)
+	radix.Uint64s(keys, nil)
 	// a change of version v is undone in every point before it: its
 	// effect goes into the bucket of the newest such point (points by
 	// version, newest first), and each point adds up the buckets to it

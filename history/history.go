@@ -15,6 +15,8 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+
+	"github.com/roomstate/roomstate/radix"
 )
 
 // Kind is what a change did to its dwelling.
@@ -163,9 +165,10 @@ type Log struct {
 	// (the load, or the newest dropped entry)
 	baseMs int64
 
-	open []point  // points of entries not yet in a run, in version order
-	keys []uint64 // seal's sort keys, reused
-	runs []run    // sorted runs, oldest first, sizes decreasing
+	open    []point  // points of entries not yet in a run, in version order
+	keys    []uint64 // seal's sort keys, reused
+	scratch []uint64 // and its sort's
+	runs    []run    // sorted runs, oldest first, sizes decreasing
 
 	// places: per dwelling, the versions of its puts and deletes, ascending;
 	// moved: the dwellings places holds, as bits (most dwellings never
@@ -393,7 +396,7 @@ func (l *Log) seal() {
 			keys = append(keys, uint64(uint16(p.lat>>bandShift)^0x8000)<<(32+keyIdxBits)|
 				uint64(uint32(p.lon)^0x80000000)<<keyIdxBits|uint64(i))
 		}
-		slices.Sort(keys)
+		l.scratch = radix.Uint64s(keys, l.scratch)
 		pts = make([]point, len(l.open))
 		for i, k := range keys {
 			pts[i] = l.open[k&(1<<keyIdxBits-1)]
