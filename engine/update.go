@@ -332,7 +332,8 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 	}
 	for i := range ops {
 		op := &ops[i]
-		if op.Kind.OfDwelling() {
+		// an id the table holds was checked when it was put or loaded
+		if op.Kind.OfDwelling() && pc.found[i] < 0 {
 			if err := ValidID(op.ID); err != nil {
 				return nil, opErr(i, fault.BadRequest, "%v", err)
 			}
