@@ -213,6 +213,20 @@ func BenchmarkUpdates(b *testing.B) {
 	})
 }
 
+// BenchmarkRealisticUpdates: in-process flag changes on the realistic
+// city (dense centre, compounds of very different sizes), as
+// BenchmarkUpdates/in-process does on the disc.
+func BenchmarkRealisticUpdates(b *testing.B) {
+	f := realFixture(b)
+	r, perSec, err := f.InProcessUpdates(1000, time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(perSec, "updates/s")
+	b.ReportMetric(r.P50us, "p50-µs/batch")
+	b.ReportMetric(r.CPUus, "cpu-µs/batch")
+}
+
 // BenchmarkTiles: uncached tile rendering.
 func BenchmarkTiles(b *testing.B) {
 	benchWorkloads(b, fixture(b).TileWorkloads())
