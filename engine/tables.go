@@ -76,12 +76,12 @@ func (t *idTable) findHashed(h uint64, id string, idOf func(uint32) string) int 
 // then the candidate's id bounds, then its bytes) so that the cache and TLB
 // misses of different ids overlap instead of following one another; an id
 // its candidate does not answer (absent, or a tag shared) goes to
-// findHashed. A chunk is small
-// enough that what its first stage brought in (pages as well as lines) is
-// still there for its last. In a city of millions the three misses of a
-// look-up are most of its cost. It returns a sum of what its stages read,
-// for the caller to keep where only it writes, so that the reads are not
-// dropped (the table itself is read by queries meanwhile).
+// findHashed. A chunk is small enough that what its first stage brought in
+// (pages as well as lines) is still there for its last. In a city of
+// millions the three misses of a look-up are most of its cost. It returns a
+// sum of what its stages read, for the caller to keep where only it writes,
+// so that the reads are not dropped (the table itself is read by queries
+// meanwhile).
 func (t *idTable) findAll(ids []string, out []int32, idOf func(uint32) string) (read uint64) {
 	if len(t.buckets) == 0 {
 		for i := range out {

@@ -112,7 +112,7 @@ type Event struct {
 	Grid     string   // the dwelling's grid (after the change; before, for a delete)
 	Set      []string // flags now set by the change
 	Clear    []string // flags now cleared by the change
-	Flags    []string // the dwelling's flags after the change (none after a delete)
+	Flags    []string // the dwelling's flags after the change (none after a delete); shared between events: read it, never modify it
 	Created  bool     // a put that added a new dwelling (not a replacement), or a campaign started
 	// Info describes a change that is not to a dwelling (nil for those that are).
 	Info *ChangeInfo
