@@ -289,10 +289,10 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 	}
 }
 
-// areasOf returns the areas the change at column index i is listed under:
-// the dwelling's area before the change and, for a put or delete that
-// moved it between areas, the area of the record before it (two false for
-// none); n is 0 for a change of no dwelling.
+// areasOf returns the areas the change at column index i is listed under,
+// n of them: none for a change of no dwelling; else a, the area in its
+// entry, and for a put or delete that moved the dwelling between areas
+// also b, the area of the record before it.
 func (l *Log) areasOf(i int) (a, b uint32, n int) {
 	k := kindOf(l.c.code[i])
 	if k == Other {
