@@ -172,15 +172,7 @@ func TestFixturePolygonsInRange(t *testing.T) {
 // fixture's flags, so it runs after BenchmarkEngine.
 func BenchmarkUpdates(b *testing.B) {
 	f := fixture(b)
-	b.Run("in-process", func(b *testing.B) {
-		r, perSec, err := f.InProcessUpdates(1000, time.Second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(perSec, "updates/s")
-		b.ReportMetric(r.P50us, "p50-µs/batch")
-		b.ReportMetric(r.CPUus, "cpu-µs/batch")
-	})
+	b.Run("in-process", func(b *testing.B) { benchInProcessUpdates(b, f) })
 	d, err := f.StartDurable()
 	if err != nil {
 		b.Fatal(err)
@@ -216,8 +208,11 @@ func BenchmarkUpdates(b *testing.B) {
 // BenchmarkRealisticUpdates: in-process flag changes on the realistic
 // city (dense centre, compounds of very different sizes), as
 // BenchmarkUpdates/in-process does on the disc.
-func BenchmarkRealisticUpdates(b *testing.B) {
-	f := realFixture(b)
+func BenchmarkRealisticUpdates(b *testing.B) { benchInProcessUpdates(b, realFixture(b)) }
+
+// benchInProcessUpdates measures f's in-process flag changes in batches of
+// 1,000 and reports changes per second, p50 and CPU a batch.
+func benchInProcessUpdates(b *testing.B, f *Fixture) {
 	r, perSec, err := f.InProcessUpdates(1000, time.Second)
 	if err != nil {
 		b.Fatal(err)
