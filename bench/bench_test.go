@@ -220,6 +220,8 @@ func benchInProcessUpdates(b *testing.B, f *Fixture) {
 	b.ReportMetric(perSec, "updates/s")
 	b.ReportMetric(r.P50us, "p50-µs/batch")
 	b.ReportMetric(r.CPUus, "cpu-µs/batch")
+	b.ReportMetric(r.MeanUS, "mean-µs/batch")
+	b.ReportMetric(r.P99us, "p99-µs/batch")
 }
 
 // BenchmarkTiles: uncached tile rendering.
