@@ -339,6 +339,10 @@ func (d *geometryDecoder) ring(s *jscan, path string, ri int) bool {
 		s.i++
 	} else {
 		for pi := 0; ; pi++ {
+			n, end := d.positions(s)
+			if pi += n; end {
+				break
+			}
 			if d.vertices++; d.vertices > d.maxVerts {
 				d.fail(fault.New(fault.TooLarge, "geometry has more than %d vertices", d.maxVerts))
 				return false
@@ -365,6 +369,39 @@ func (d *geometryDecoder) ring(s *jscan, path string, ri int) bool {
 	}
 	d.rings = append(d.rings, ring)
 	return true
+}
+
+// positions reads the usual positions of a ring, [lon,lat] of short
+// numbers in range, each followed by a comma, without blanks, in a loop of
+// its own (the scanner's offset in a register), up to the vertex limit; a
+// position followed by the ring's closing bracket ends the ring (end is
+// true, the bracket read). It stops before anything else, for position and
+// more to read or refuse; n is how many positions it read.
+func (d *geometryDecoder) positions(s *jscan) (n int, end bool) {
+	b, i, pts := s.b, s.i, d.pts
+	for room := d.maxVerts - d.vertices; n < room && i < len(b) && b[i] == '['; {
+		lon, j, ok := shortNumberAt(b, i+1)
+		if !ok || b[j] != ',' {
+			break
+		}
+		lat, j, ok := shortNumberAt(b, j+1)
+		if !ok || b[j] != ']' || j+1 == len(b) || !(lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90) {
+			break
+		}
+		if c := b[j+1]; c != ',' && c != ']' {
+			break // blanks after it: the long way
+		}
+		pts = append(pts, orb.Point{lon, lat})
+		n++
+		i = j + 2
+		if b[j+1] == ']' {
+			end = true
+			break
+		}
+	}
+	s.i, d.pts = i, pts
+	d.vertices += n
+	return n, end
 }
 
 // position reads [lon, lat] or [lon, lat, altitude]; false on an error of

@@ -161,6 +161,9 @@ func randomBody(rng *rand.Rand) []byte {
 		for i := 0; i < n; i++ {
 			r = append(r, []float64{sx * num(121+rng.Float64()), sy * num(31+rng.Float64())})
 		}
+		if rng.IntN(16) == 0 { // a position out of range, to be refused
+			r[rng.IntN(n)][rng.IntN(2)] = sx * num(180+90*rng.Float64())
+		}
 		return append(r, r[0])
 	}
 	poly := func() [][][]float64 {

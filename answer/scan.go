@@ -267,9 +267,19 @@ func (s *jscan) more(close byte) bool {
 // false for anything else, left to number's digit-by-digit loop, which
 // gives the same value.
 func (s *jscan) shortNumber() (float64, bool) {
-	b, i := s.b, s.i
+	f, i, ok := shortNumberAt(s.b, s.i)
+	if ok {
+		s.i = i
+	}
+	return f, ok
+}
+
+// shortNumberAt is shortNumber at offset i of b, returning the offset
+// after the number: with the offset in a register rather than in the
+// scanner, a loop of numbers does not wait on memory for it.
+func shortNumberAt(b []byte, i int) (float64, int, bool) {
 	if len(b)-i < 20 { // room for the sign, two words and the byte after
-		return 0, false
+		return 0, i, false
 	}
 	neg := b[i] == '-'
 	if neg {
@@ -278,30 +288,53 @@ func (s *jscan) shortNumber() (float64, bool) {
 	w := binary.LittleEndian.Uint64(b[i:])
 	k := leadingDigits(w)
 	if k == 0 || k == 8 || b[i] == '0' && k > 1 {
-		return 0, false
+		return 0, i, false
 	}
 	m := eightDigits(w << (64 - 8*k))
-	i += k
+	i = advance(i, k)
 	frac := 0
 	if b[i] == '.' {
 		i++
 		w = binary.LittleEndian.Uint64(b[i:])
 		frac = leadingDigits(w)
 		if frac == 0 || frac == 8 {
-			return 0, false
+			return 0, i, false
 		}
 		m = m*uint64(pow10int[frac]) + eightDigits(w<<(64-8*frac))
-		i += frac
+		i = advance(i, frac)
 	}
 	if b[i]|0x20 == 'e' || b[i] == '.' {
-		return 0, false
+		return 0, i, false
 	}
-	s.i = i
 	f := float64(m) / pow10[frac] // m < 10^15: exact, and so is the one division's rounding
 	if neg {
 		f = -f
 	}
-	return f, true
+	return f, i, true
+}
+
+// advance returns i+k, 0 < k < 8, by a branch on k rather than an addition:
+// the coordinates of one geometry are mostly written with as many digits
+// as each other, so the branch is predicted and the offset of the next
+// number is known before this one's digits are counted. With the addition,
+// every number's offset waits for the previous number's digits to be read
+// and counted: a chain of loads that bounds the whole decoding.
+func advance(i, k int) int {
+	switch k {
+	case 1:
+		return i + 1
+	case 2:
+		return i + 2
+	case 3:
+		return i + 3
+	case 4:
+		return i + 4
+	case 5:
+		return i + 5
+	case 6:
+		return i + 6
+	}
+	return i + 7
 }
 
 // pow10int are powers of ten as integers.
