@@ -95,13 +95,14 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 	if len(mp) == 0 {
 		return nil, geomErr("geometry has no polygon")
 	}
-	rg.edges = make([]Edge, 0, nv)
+	edges := make([]Edge, 0, nv) // rg.edges when done; locals below stay in registers
+	bbox := rg.bbox
 	ringLens := make([]int, 0, 8)
 	for pi, poly := range mp {
 		if len(poly) == 0 {
 			return nil, geomErr("polygon %d has no rings", pi)
 		}
-		first := len(rg.edges)
+		first := len(edges)
 		ringLens = ringLens[:0]
 		ps := emptyStats
 		for ri, ring := range poly {
@@ -111,7 +112,7 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 			if ring[0] != ring[len(ring)-1] {
 				return nil, geomErr("%s is not closed: its first position %v differs from its last %v", ringName(len(mp), pi, ri), ring[0], ring[len(ring)-1])
 			}
-			start := len(rg.edges)
+			start := len(edges)
 			var px, py int32
 			for vi, p := range ring {
 				if !(p[0] >= -180 && p[0] <= 180 && p[1] >= -90 && p[1] <= 90) { // NaN fails too
@@ -119,28 +120,27 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 				}
 				x, y := coord.ToE7(p[0]), coord.ToE7(p[1])
 				if vi > 0 && (x != px || y != py) { // repeated positions are dropped
-					rg.edges = append(rg.edges, Edge{px, py, x, y})
-					ps.add(&rg.edges[len(rg.edges)-1])
-					rg.bbox[0] = min(rg.bbox[0], x)
-					rg.bbox[1] = min(rg.bbox[1], y)
-					rg.bbox[2] = max(rg.bbox[2], x)
-					rg.bbox[3] = max(rg.bbox[3], y)
+					e := Edge{px, py, x, y}
+					edges = append(edges, e)
+					ps.add(&e)
+					bbox[0], bbox[1] = min(bbox[0], x), min(bbox[1], y)
+					bbox[2], bbox[3] = max(bbox[2], x), max(bbox[3], y)
 				}
 				px, py = x, y
 			}
-			if len(rg.edges)-start < 3 {
+			if len(edges)-start < 3 {
 				return nil, geomErr("%s has fewer than 3 distinct positions", ringName(len(mp), pi, ri))
 			}
-			ringLens = append(ringLens, len(rg.edges)-start)
+			ringLens = append(ringLens, len(edges)-start)
 		}
 		// crossings first (edges as given, so messages name them as sent)
-		if err := checkSimple(rg.edges[first:], ringLens, &ps, pi, len(mp)); err != nil {
+		if err := checkSimple(edges[first:], ringLens, &ps, pi, len(mp)); err != nil {
 			return nil, err
 		}
 		// then orientation: outer rings counter-clockwise, holes clockwise
 		at := first
 		for ri, n := range ringLens {
-			ring := rg.edges[at : at+n]
+			ring := edges[at : at+n]
 			area := signedArea2Edges(ring)
 			if area == 0 {
 				return nil, geomErr("%s has zero area", ringName(len(mp), pi, ri))
@@ -155,6 +155,7 @@ func New(mp orb.MultiPolygon) (*Region, error) {
 			at += n
 		}
 	}
+	rg.edges, rg.bbox = edges, bbox
 	return rg, nil
 }
 
