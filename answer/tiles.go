@@ -93,15 +93,22 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 		v.Set("campaign", name)
 	}
 	// a past state is named by its version in the tile URLs: its tiles
-	// never change, and a date names the same tiles all day
+	// never change, and a date names the same tiles all day; the answer
+	// carries the version, as every answer as of a state does
+	var version any
 	if s := q.Get("as_of"); s != "" {
 		at, err := a.asOf("as_of", s)
 		if err != nil {
 			return nil, err
 		}
-		if at.Version < a.eng.Version() {
-			v.Set("as_of", strconv.FormatUint(uint64(at.Version), 10))
+		ver, err := a.eng.Resolve(at)
+		if err != nil {
+			return nil, err
 		}
+		if ver < a.eng.Version() {
+			v.Set("as_of", strconv.FormatUint(uint64(ver), 10))
+		}
+		version = uint64(ver)
 	}
 	tileURL := base + "/tiles/{z}/{x}/{y}.mvt"
 	if len(v) > 0 {
@@ -123,7 +130,7 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 	for k, v := range flags {
 		bfields[k], cfields[k] = v, v
 	}
-	return marshal(map[string]any{
+	tj := map[string]any{
 		"tilejson": "3.0.0",
 		"name":     "roomstate",
 		"scheme":   "xyz",
@@ -141,5 +148,9 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 				"fields":      map[string]string{"level": "String", "id": "String", "name": "String", "total": "Number", "matched": "Number"},
 				"description": "districts from zoom 0, streets from 9, communities from 11, grids from 13"},
 		},
-	})
+	}
+	if version != nil {
+		tj["version"] = version
+	}
+	return marshal(tj)
 }

@@ -229,6 +229,16 @@ func (e *Engine) resolve(at AsOf) (Version, bool, error) {
 	return at.Version, true, nil
 }
 
+// Resolve returns the version an answer as of at gives: at's version, or
+// now's when at is unset or not in the past. Before the retained history it
+// is a fault.HistoryGone with the oldest version, as every as_of answer is.
+func (e *Engine) Resolve(at AsOf) (Version, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	v, _, err := e.resolve(at)
+	return v, err
+}
+
 // changeBufs are pastIn's scratch lists, reused.
 var changeBufs = sync.Pool{New: func() any { return new(changeBuf) }}
 

@@ -2,9 +2,13 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/roomstate/roomstate/engine"
 )
 
 // TestHistoryGoneSaysWhen: a question before the retained history is 410
@@ -49,5 +53,58 @@ func TestHistoryGoneSaysWhen(t *testing.T) {
 		if code, out, _ := do(t, "GET", f.url+"/api/v1/units/street?as_of="+q, ""); code != 200 {
 			t.Fatalf("as_of the oldest time %s: %d %s", q, code, out)
 		}
+	}
+}
+
+// TestTileJSONAsOf: TileJSON as of a past state names its version in the
+// tile URLs and carries it, as every as_of answer does; before the
+// retained history it is 410 history_gone like the tiles it would name.
+func TestTileJSONAsOf(t *testing.T) {
+	f := start(t)
+	var id string
+	f.city.Dwellings(func(r *engine.Record) error {
+		if id == "" {
+			id = r.ID
+		}
+		return nil
+	})
+	// a change, so that the state before it is in the past
+	if code, out, _ := do(t, "PATCH", f.url+"/api/v1/dwellings/"+url.PathEscape(id), `{"set":["isolated"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	var info struct {
+		Version uint64
+		History struct{ Oldest uint64 }
+	}
+	if code, out, _ := do(t, "GET", f.url+"/api/v1/info", ""); code != 200 || json.Unmarshal(out, &info) != nil {
+		t.Fatalf("info: %d %s", code, out)
+	}
+	oldest := info.History.Oldest
+	if oldest == 0 || oldest >= info.Version {
+		t.Fatalf("want a history with a past: oldest %d, version %d", oldest, info.Version)
+	}
+	type tileJSON struct {
+		Tiles   []string
+		Version *uint64
+	}
+	get := func(q string) (int, tileJSON, []byte) {
+		code, out, _ := do(t, "GET", f.url+"/tiles.json"+q, "")
+		var tj tileJSON
+		if code == 200 && json.Unmarshal(out, &tj) != nil {
+			t.Fatalf("tiles.json%s: %s", q, out)
+		}
+		return code, tj, out
+	}
+	code, tj, out := get(fmt.Sprintf("?as_of=%d", oldest))
+	if code != 200 || tj.Version == nil || *tj.Version != oldest || len(tj.Tiles) != 1 || !strings.Contains(tj.Tiles[0], fmt.Sprintf("as_of=%d", oldest)) {
+		t.Fatalf("as_of the oldest version %d: %d %s", oldest, code, out)
+	}
+	code, _, out = get(fmt.Sprintf("?as_of=%d", oldest-1))
+	var gone struct{ Error struct{ Code string } }
+	if code != 410 || json.Unmarshal(out, &gone) != nil || gone.Error.Code != "history_gone" {
+		t.Fatalf("as_of %d, before the retained history: %d %s", oldest-1, code, out)
+	}
+	if code, tj, out = get(""); code != 200 || tj.Version != nil {
+		t.Fatalf("without as_of: %d %s", code, out)
 	}
 }
