@@ -10,6 +10,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/wal"
 )
 
 // memJournal is a journal in memory shared by stores in one process; every
@@ -203,4 +204,29 @@ func TestJournalEntryLimit(t *testing.T) {
 	if _, err := s.Submit(engine.Request{Ops: big[:3]}, nil); err != nil {
 		t.Fatalf("a small request after it: %v", err)
 	}
+}
+
+// TestJournalDirLocked: a journal store holds its data directory alone, as
+// a store with a log does: a second one there is refused while the first
+// runs, and taken once it has closed.
+func TestJournalDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Journal: view{newMemJournal()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir, Journal: view{newMemJournal()}}); !errors.Is(err, wal.ErrLocked) {
+		t.Fatalf("a second journal store in a directory in use: %v, want wal.ErrLocked", err)
+	}
+	if _, err := Open(Options{Dir: dir}); !errors.Is(err, wal.ErrLocked) {
+		t.Fatalf("a store with a log in a journal store's directory: %v, want wal.ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(Options{Dir: dir, Journal: view{newMemJournal()}})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s2.Close()
 }

@@ -64,6 +64,9 @@ type Store struct {
 	log   *slog.Logger
 	feed  *Feed
 	audit *audit
+	// dirLock holds a journal store's data directory (without a journal the
+	// log holds it): released by Close
+	dirLock *os.File
 
 	reqs   chan *request
 	done   chan struct{} // closed when the committer has stopped
@@ -164,9 +167,17 @@ func Open(opts Options) (*Store, error) {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 			return nil, err
 		}
+		if opts.Journal != nil { // no log here to hold the directory: hold it alone
+			l, err := wal.LockDir(opts.Dir)
+			if err != nil {
+				return nil, err
+			}
+			s.dirLock = l
+		}
 	}
 	a, err := openAudit(opts.Dir)
 	if err != nil {
+		s.unlockDir()
 		return nil, err
 	}
 	s.audit = a
@@ -176,6 +187,7 @@ func Open(opts Options) (*Store, error) {
 				s.wal.Close()
 			}
 			a.close()
+			s.unlockDir()
 			return nil, err
 		}
 	}
@@ -185,6 +197,14 @@ func Open(opts Options) (*Store, error) {
 	s.expire(opts.Clock())
 	go s.run()
 	return s, nil
+}
+
+// unlockDir lets go of a journal store's data directory.
+func (s *Store) unlockDir() {
+	if s.dirLock != nil {
+		s.dirLock.Close()
+		s.dirLock = nil
+	}
 }
 
 // system is who the server's own changes are by, in the audit trail.
@@ -812,5 +832,6 @@ func (s *Store) Close() error {
 	if cerr := s.audit.close(); err == nil {
 		err = cerr
 	}
+	s.unlockDir()
 	return err
 }

@@ -17,6 +17,12 @@ const lockName = "wal.lock"
 // process has open.
 var ErrLocked = errors.New("wal: directory in use")
 
+// LockDir takes dir's lock, the one a log holds, for a process that keeps
+// state in dir without a log there (a replica, whose log is its stream): so
+// that two processes never share one directory either way. The lock goes
+// with the file's closing or the process; a directory in use is ErrLocked.
+func LockDir(dir string) (*os.File, error) { return lockDir(dir) }
+
 // Options configure Open. The zero value is ready to use.
 type Options struct {
 	// FirstSeq is the sequence number a new log starts at (default 1); it is
