@@ -24,6 +24,13 @@
 //
 // In both, buildings stand strictly inside their cell, away from anything a
 // boundary can draw, so no dwelling lies on a boundary.
+//
+// A city has exactly Config.N dwellings. Buildings are drawn whole, then the
+// last of them are dropped and the last one kept is cut short (its top floor
+// partly built, or fewer floors) to fit; the disc, whose buildings can fall
+// short of N, first tops them up with more drawn from a stream of their own.
+// Units are grown on the buildings as drawn, before the cut, so cutting never
+// changes the layout, only the tail of the dwellings.
 package city
 
 import (
@@ -69,7 +76,7 @@ func ParseKind(s string) (Kind, error) {
 
 // Config describes a city to generate.
 type Config struct {
-	N    int    // dwellings (approximately: whole buildings are generated)
+	N    int    // dwellings, exactly (at least 1)
 	Seed uint64 // same seed, same city
 	Kind Kind   // layout; the zero value is Disc
 	// Center of the city; zero means Shanghai (121.47, 31.23).
@@ -136,7 +143,59 @@ type bld struct {
 	block  int32
 	floors int
 	perFl  int
+	top    int     // dwellings on the top floor of a building cut short; 0: a full floor of perFl
 	isoP   float64 // isolation rate of this building
+}
+
+// size is the number of dwellings of the building.
+func (b *bld) size() int {
+	if b.top > 0 {
+		return (b.floors-1)*b.perFl + b.top
+	}
+	return b.floors * b.perFl
+}
+
+// rooms is the number of dwellings on floor f (1 to floors).
+func (b *bld) rooms(f int) int {
+	if f == b.floors && b.top > 0 {
+		return b.top
+	}
+	return b.perFl
+}
+
+// cut drops the last buildings and cuts the last one kept short, so that the
+// city has exactly n dwellings (n ≥ 1); it must have at least n. The units
+// are left as they are: they were grown on the buildings as drawn.
+func (c *City) cut(n int) {
+	size := c.Size()
+	for len(c.buildings) > 1 && size-c.buildings[len(c.buildings)-1].size() >= n {
+		size -= c.buildings[len(c.buildings)-1].size()
+		c.buildings = c.buildings[:len(c.buildings)-1]
+	}
+	if size > n {
+		b := &c.buildings[len(c.buildings)-1]
+		keep := b.size() - (size - n)
+		b.floors = (keep + b.perFl - 1) / b.perFl
+		b.top = keep - (b.floors-1)*b.perFl
+		if b.top == b.perFl {
+			b.top = 0
+		}
+	}
+	// the compounds (realistic layout) lose what their buildings lost
+	kept := len(c.buildings)
+	for i := range c.compounds {
+		k := &c.compounds[i]
+		if k.buildings >= kept {
+			k.buildings = kept
+			k.dwellings = 0
+			for _, b := range c.buildings[len(c.buildings)-kept:] {
+				k.dwellings += b.size()
+			}
+			c.compounds = c.compounds[:i+1]
+			break
+		}
+		kept -= k.buildings
+	}
 }
 
 // AvgPerBuilding is the mean number of dwellings of a building (6–33 floors
@@ -189,7 +248,7 @@ func New(cfg Config) *City {
 	c.placeBuildings(rng, cityBlocks)
 	weight := make([]float64, side*side)
 	for _, b := range c.buildings {
-		weight[b.block] += float64(b.floors * b.perFl)
+		weight[b.block] += float64(b.size())
 	}
 	for _, b := range cityBlocks {
 		weight[b] += 1 // empty blocks still count a little, so every unit gets some land
@@ -212,6 +271,7 @@ func New(cfg Config) *City {
 		parents = c.units[l]
 	}
 	c.nameUnits(rng)
+	c.cut(cfg.N)
 	return c
 }
 
@@ -419,7 +479,11 @@ func (c *City) nameUnits(rng *rand.Rand) {
 	}
 }
 
-// placeBuildings spreads buildings over the blocks, denser near a few centres.
+// placeBuildings spreads buildings over the blocks, denser near a few centres:
+// about N / AvgPerBuilding of them drawn from rng, then, if they hold fewer
+// than N dwellings, more drawn the same way from a stream of their own (so
+// that the first ones, and every draw from rng after them, do not depend on
+// whether the city needed more).
 func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 	nb := max(1, int(math.Round(float64(c.cfg.N)/AvgPerBuilding)))
 	type centre struct{ x, y, s, w float64 }
@@ -440,9 +504,9 @@ func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 		acc += w
 		cum[i] = acc
 	}
-	c.buildings = make([]bld, 0, nb)
-	for i := 0; i < nb; i++ {
-		t := rng.Float64() * acc
+	// place draws the next building from r
+	place := func(r *rand.Rand) bld {
+		t := r.Float64() * acc
 		lo, hi := 0, len(cum)-1
 		for lo < hi {
 			m := (lo + hi) / 2
@@ -453,18 +517,26 @@ func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 			}
 		}
 		b := blocks[lo]
-		r, q := int(b)/c.cols, int(b)%c.cols
+		row, q := int(b)/c.cols, int(b)%c.cols
 		// strictly inside the block, away from its edges
-		fx := 0.1 + 0.8*rng.Float64()
-		fy := 0.1 + 0.8*rng.Float64()
+		fx := 0.1 + 0.8*r.Float64()
+		fy := 0.1 + 0.8*r.Float64()
 		lon := coord.ToE7(c.lon0 + (float64(q)+fx)*c.blockLon)
-		lat := coord.ToE7(c.lat0 + (float64(r)+fy)*c.blockLat)
+		lat := coord.ToE7(c.lat0 + (float64(row)+fy)*c.blockLat)
 		iso := 0.005
-		if rng.Float64() < 0.1 {
+		if r.Float64() < 0.1 {
 			iso = 0.155
 		}
-		c.buildings = append(c.buildings, bld{id: fmt.Sprintf("B%06d", i+1), lon: lon, lat: lat, block: b,
-			floors: 6 + rng.IntN(28), perFl: 2 + rng.IntN(7), isoP: iso})
+		return bld{id: fmt.Sprintf("B%06d", len(c.buildings)+1), lon: lon, lat: lat, block: b,
+			floors: 6 + r.IntN(28), perFl: 2 + r.IntN(7), isoP: iso}
+	}
+	c.buildings = make([]bld, 0, nb)
+	for range nb {
+		c.buildings = append(c.buildings, place(rng))
+	}
+	more := rand.New(rand.NewPCG(c.cfg.Seed, 0x70b0051e))
+	for size := c.Size(); size < c.cfg.N; size += c.buildings[len(c.buildings)-1].size() {
+		c.buildings = append(c.buildings, place(more))
 	}
 }
 
@@ -475,7 +547,7 @@ func (c *City) Buildings() int { return len(c.buildings) }
 func (c *City) Size() int {
 	n := 0
 	for _, b := range c.buildings {
-		n += b.floors * b.perFl
+		n += b.size()
 	}
 	return n
 }
@@ -495,7 +567,7 @@ func (c *City) Dwellings(fn func(r *engine.Record) error) error {
 		r.Building = b.id
 		r.Lon, r.Lat = coord.FromE7(b.lon), coord.FromE7(b.lat)
 		for f := b.floors; f >= 1; f-- {
-			for k := 0; k < b.perFl; k++ {
+			for k := range b.rooms(f) {
 				n++
 				r.ID = fmt.Sprintf("RS-%08d", n)
 				r.Unit = fmt.Sprint(k/2 + 1)

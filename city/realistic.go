@@ -147,7 +147,7 @@ func newRealistic(cfg Config) *City {
 	}
 	L.compounds()
 	for _, b := range c.buildings {
-		L.weight[b.block] += float64(b.floors * b.perFl)
+		L.weight[b.block] += float64(b.size())
 	}
 	for _, b := range L.cells {
 		L.weight[b] += realEmptyWeight
@@ -183,6 +183,7 @@ func newRealistic(cfg Config) *City {
 		parents = c.units[l]
 	}
 	c.nameUnits(rng)
+	c.cut(cfg.N)
 	return c
 }
 
@@ -400,7 +401,8 @@ func (L *realLayout) blob(start int32, size int, ok func(int32) bool) []int32 {
 }
 
 // compounds drops compounds of heavy-tailed sizes on the land until the city
-// has its dwellings, and builds their buildings.
+// has at least its dwellings, and builds their buildings (New cuts what the
+// last compound built beyond N once the units are grown).
 func (L *realLayout) compounds() {
 	c, rng := L.c, L.rng
 	// density: a main centre, sub-centres and a floor

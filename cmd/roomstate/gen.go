@@ -19,9 +19,10 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("gen -n N -seed S [-kind realistic|disc] [-extent W,S,E,N] -out DIR",
 		"Write a synthetic city of PERFORMANCE.md: buildings of 6-33 floors with 2-8 dwellings a floor,\n"+
 			"flags at real-world rates, and ~4 districts, ~36 streets, ~1,000 communities and ~1,300 grids per\n"+
-			"million dwellings. DIR/dwellings.csv holds the dwellings, DIR/boundaries.geojson the outline of\n"+
-			"every unit (properties level, id, name); each level's outlines tile the city and contain exactly\n"+
-			"their dwellings. The same flags always give the same files.\n\n"+
+			"million dwellings. DIR/dwellings.csv holds exactly N dwellings (buildings are drawn whole, and the\n"+
+			"last one kept is cut short to fit), DIR/boundaries.geojson the outline of every unit (properties\n"+
+			"level, id, name); each level's outlines tile the city and contain exactly their dwellings. The same\n"+
+			"flags always give the same files.\n\n"+
 			"-kind realistic (the default): an irregular city cut by rivers, lakes and parks (left empty),\n"+
 			"compounds of heavy-tailed sizes (dozens to over ten thousand households) of walk-up, mid-rise or\n"+
 			"high-rise buildings, and boundaries as ragged as real ones: streets of hundreds to thousands of\n"+
@@ -33,7 +34,7 @@ func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			"  roomstate gen -n 1000000 -kind disc -out disc1m\n"+
 			"  roomstate gen -n 1000000 -extent 120.85,30.69,121.98,31.87 -out shanghai1m   # over Shanghai's extent\n"+
 			"  roomstate serve --load city1m/dwellings.csv --boundaries city1m/boundaries.geojson", stderr)
-	n := fs.Int("n", 1_000_000, "number of dwellings (whole buildings are generated, so about this many)")
+	n := fs.Int("n", 1_000_000, "number of dwellings, exactly (at least 1)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output directory (created if missing)")
 	kindName := fs.String("kind", "realistic", "city layout: realistic or disc")
