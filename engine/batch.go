@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -98,10 +99,6 @@ func (r *Record) SetFlag(i int) {
 
 // ResetFlags clears r.Flags for reuse.
 func (r *Record) ResetFlags() { clear(r.Flags) }
-
-func (r *Record) flag(i int) bool {
-	return i>>6 < len(r.Flags) && r.Flags[i>>6]>>(i&63)&1 != 0
-}
 
 // Batch is the dwellings of one source, columnar and interned, waiting to be
 // applied by Engine.Load all at once. Finish finds duplicate ids within the
@@ -232,12 +229,44 @@ func (b *Batch) Add(r *Record) error {
 			b.bits[f] = append(b.bits[f], 0)
 		}
 	}
-	for f := range b.flags {
-		if r.flag(f) {
+	// the flags the record sets, not every flag of the batch: a reader may
+	// hold many columns as candidate flags, most of them clear in a row
+	for w, word := range r.Flags {
+		for word != 0 {
+			f := w<<6 | bits.TrailingZeros64(word)
+			word &= word - 1
+			if f >= len(b.bits) {
+				break
+			}
 			b.bits[f][i>>6] |= 1 << (i & 63)
 		}
 	}
 	return nil
+}
+
+// DropFlags removes the flags at the given positions of the batch's list,
+// with their bits: a reader's candidate columns that turned out not to be
+// flags. The flags after each move down, so it is for after the last Add.
+func (b *Batch) DropFlags(positions []int) {
+	if len(positions) == 0 {
+		return
+	}
+	drop := make([]bool, len(b.flags))
+	for _, p := range positions {
+		if p >= 0 && p < len(drop) {
+			drop[p] = true
+		}
+	}
+	k := 0
+	for f := range b.flags {
+		if !drop[f] {
+			b.flags[k], b.bits[k] = b.flags[f], b.bits[f]
+			k++
+		}
+	}
+	clear(b.flags[k:])
+	clear(b.bits[k:])
+	b.flags, b.bits = b.flags[:k], b.bits[:k]
 }
 
 // Finish ends the batch: it indexes the ids and reports duplicates as a

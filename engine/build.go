@@ -64,10 +64,9 @@ func (rs *rowSet) idOf(i uint32) string {
 // sorted and indexed. It fails, changing nothing, on duplicate ids.
 func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 	st := newState()
-	// flags: the old ones first, then new names in order of appearance
-	for _, name := range prev.flagNames {
-		st.addFlag(name)
-	}
+	// flags: the old ones first (the built-in ones among them), then new
+	// names in order of appearance
+	st.startFlags(prev.flagNames) // distinct: they are a state's
 	for _, b := range batches {
 		for _, name := range b.flags {
 			if _, ok := st.flagIndex[name]; !ok {
@@ -168,11 +167,16 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 		for i, name := range b.flags {
 			flagMap[i] = st.flagIndex[name]
 		}
-		if !check && isIdentity(areaMap) && isIdentity(keyMap) && isIdentity(strMap) && isIdentity(flagMap) {
+		if !check && isIdentity(areaMap) && isIdentity(keyMap) && isIdentity(strMap) {
 			// the common first load: the batch's columns are already the
-			// rows, numbered as the new state numbers them; no copy
+			// rows, numbered as the new state numbers them; no copy. Its
+			// flags' bit columns are taken whole, in the state's order (a
+			// flag the batch lacks keeps its clear column)
 			rs.n, rs.lon, rs.lat, rs.idEnd, rs.idBuf = b.n, b.lon, b.lat, b.idEnd, b.idBuf
-			rs.bkey, rs.area, rs.unit, rs.room, rs.floor, rs.bits = b.bld, b.area, b.unit, b.room, b.floor, b.bits
+			rs.bkey, rs.area, rs.unit, rs.room, rs.floor = b.bld, b.area, b.unit, b.room, b.floor
+			for i, f := range flagMap {
+				rs.bits[f] = b.bits[i]
+			}
 			for i := 0; i < b.n; i++ {
 				rs.did = append(rs.did, st.newDID())
 			}
@@ -250,6 +254,32 @@ func isIdentity[T ~uint32 | ~uint16](m []T) bool {
 		}
 	}
 	return true
+}
+
+// BuiltinFlags are the flags every engine knows, whether or not its data
+// carries them (all clear then), in this order ahead of the data's own
+// flags: the default scheme's rules refer to them.
+var BuiltinFlags = []string{"isolated", "vaccinated", "rental", "elderly_alone"}
+
+// startFlags registers the flags a new state starts with: names (those of
+// the state it replaces, or of a snapshot) in their order, then whichever
+// built-in flags they lack, in BuiltinFlags order. It is the one place
+// that makes the built-in flags known; the numbers of names are kept, as
+// the history and expiries of a reopened state refer to them. It fails on
+// an empty or repeated name.
+func (st *state) startFlags(names []string) error {
+	for _, name := range names {
+		if _, dup := st.flagIndex[name]; dup || name == "" {
+			return fmt.Errorf("flag %q is empty or appears twice", name)
+		}
+		st.addFlag(name)
+	}
+	for _, name := range BuiltinFlags {
+		if _, ok := st.flagIndex[name]; !ok {
+			st.addFlag(name)
+		}
+	}
+	return nil
 }
 
 func (st *state) addFlag(name string) FlagID {

@@ -117,7 +117,12 @@ func New(opts Options) *Writer {
 		resp: newResp(), camps: newCampaigns()}
 	e.pool.New = func() any { return new(scratch) }
 	w := &Writer{Engine: e}
-	w.install(newState())
+	// the state of a load of nothing: it knows the built-in flags
+	st, err := rebuild(newState(), nil, 0)
+	if err != nil {
+		panic(err) // nothing to clash
+	}
+	w.install(st)
 	return w
 }
 

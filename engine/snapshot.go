@@ -330,12 +330,12 @@ func (w *Writer) Restore(s *Snapshot) error {
 	// the rows, as a lone batch would give them, then the usual build
 	// tables are interned as a load would: each entry must land at its own
 	// index (a duplicate would leave references pointing past the table)
+	// the snapshot's flags keep their numbers (its history refers to
+	// them); a built-in flag it lacks (one written before they were always
+	// known) comes after them, clear
 	st := newState()
-	for _, name := range s.Flags {
-		if _, dup := st.flagIndex[name]; dup || name == "" {
-			return bad("flags", fmt.Errorf("flag %q is empty or appears twice", name))
-		}
-		st.addFlag(name)
+	if err := st.startFlags(s.Flags); err != nil {
+		return bad("flags", err)
 	}
 	for l := range st.levels {
 		for u, id := range s.Units[l] {

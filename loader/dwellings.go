@@ -1,11 +1,15 @@
 // Package loader reads dwellings (CSV or GeoJSON) and area boundaries
 // (GeoJSON) into engine batches, all or nothing: every bad row, coordinate,
 // duplicate id or flag value is reported as file:line:column with a reason,
-// and a file with any problem yields no batch at all. It bounds what a file
-// can make it hold: a CSV record and field (Options.MaxLineBytes,
-// MaxFieldBytes), a GeoJSON dwelling feature and property value, and the
-// columns (MaxColumns) and flags (MaxFlags) a file brings. It knows the
-// engine's batches and nothing of HTTP, storage or the command line.
+// and a file with any problem yields no batch at all. A column is a flag by
+// its name (a built-in flag, or one the engine holds) or, any other column,
+// when every value it has is a flag value; a data column (a note, a
+// household size) is dropped, with a log line, and fails nothing. It
+// bounds what a file can make it hold: a CSV record and field
+// (Options.MaxLineBytes, MaxFieldBytes), a GeoJSON dwelling feature and
+// property value, and the columns (MaxColumns) and flags (MaxFlags) a file
+// brings. It knows the engine's batches and nothing of HTTP, storage or the
+// command line.
 package loader
 
 import (
@@ -13,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -24,17 +29,20 @@ import (
 	"github.com/roomstate/roomstate/engine"
 )
 
-// BuiltinFlags are always read as flags when a column carries their name.
-var BuiltinFlags = []string{"isolated", "vaccinated", "rental", "elderly_alone"}
+// BuiltinFlags are flags by name: a column that carries one is a flag
+// whatever its values (a value that is not a flag value is a bad row), and
+// the engine knows them even when no column does (engine.BuiltinFlags).
+var BuiltinFlags = engine.BuiltinFlags
 
 // MaxIDLen bounds a dwelling id, in bytes.
 const MaxIDLen = 128
 
 // Limits on the shape of a dwellings file, checked as early as they can be:
-// the columns at the header, the flags as each column turns out to be one.
+// the columns at the header, the flags once the file is read (only then is
+// it known which columns are flags).
 const (
-	// MaxFlags is the most flags the engine holds: those already loaded
-	// and every file's new ones together (docs/API.md).
+	// MaxFlags is the most flags the engine holds: the built-in ones, those
+	// already loaded and every file's new ones together (docs/API.md).
 	MaxFlags = 1024
 	// MaxColumns is the most columns of a CSV header (or distinct
 	// properties of a GeoJSON file): the flags, the fixed columns, and
@@ -46,9 +54,14 @@ const (
 type Options struct {
 	CRS CRS
 	// KnownFlags are read as flags whatever their values (the engine's
-	// current flags); other unknown columns are flags when their first
-	// non-empty value is a flag value.
+	// current flags), like BuiltinFlags: a value that is not a flag value
+	// is a bad row. Any other column that is not a fixed one (id, lon, lat,
+	// the hierarchy, unit, floor, room) is a flag when all its values are
+	// flag values or empty, and is dropped otherwise.
 	KnownFlags []string
+	// Logger gets an info line for each column dropped as not a flag (nil:
+	// slog.Default()).
+	Logger *slog.Logger
 	// Progress, when set, is called now and then with the bytes read so far
 	// and the total (0 when unknown).
 	Progress func(done, total int64)
@@ -100,7 +113,7 @@ func ReadFile(path string, opts Options) (*engine.Batch, error) {
 type role int
 
 const (
-	roleIgnored role = iota
+	roleDropped role = iota // a candidate flag that showed a non-flag value: data we do not keep
 	roleID
 	roleLon
 	roleLat
@@ -112,8 +125,8 @@ const (
 	roleUnit
 	roleFloor
 	roleRoom
-	roleFlag
-	rolePending // a flag if its first non-empty value is one
+	roleFlag    // a flag by its name: every value must be a flag value
+	rolePending // a candidate flag: a flag if every value is a flag value
 )
 
 var fixedColumns = map[string]role{
@@ -126,31 +139,37 @@ var fixedColumns = map[string]role{
 type columns struct {
 	names   []string
 	roles   []role
-	flagIdx []int    // batch flag position, for flag columns
-	decided []string // for decided-pending columns: the value and line that decided
-	at      [][2]int // line and column where each column is named
+	flagIdx []int     // batch flag position, for flag and candidate flag columns
+	dropped []notFlag // for a dropped candidate: its first value that is not a flag value
+	at      [][2]int  // line and column where each column is named
 	index   map[string]int
 	fixed   [rolePending]int // column of each fixed role, +1 (0: none)
-	known   map[string]bool
-	loaded  map[string]bool // the engine's flags (Options.KnownFlags)
-	nflags  int             // distinct flags: loaded ones and this file's new ones
+	known   map[string]bool  // flags by name: the built-in ones and the engine's
+}
+
+// notFlag is where a candidate flag column showed a value that is not a
+// flag value, and the value (clipped), for the log line that drops it.
+type notFlag struct {
+	line, col int
+	value     string
 }
 
 func newColumns(opts Options) *columns {
-	c := &columns{known: map[string]bool{}, loaded: map[string]bool{}, index: map[string]int{}}
+	c := &columns{known: map[string]bool{}, index: map[string]int{}}
 	for _, f := range BuiltinFlags {
 		c.known[f] = true
 	}
 	for _, f := range opts.KnownFlags {
 		c.known[f] = true
-		c.loaded[f] = true
 	}
-	c.nflags = len(c.loaded)
 	return c
 }
 
 // add registers a column named at line:col; it returns a reason when the
-// name is not usable, an errLimit when no more columns or flags fit.
+// name is not usable, and fatal when no more columns fit. A column that is
+// not a fixed one takes a flag position in b at once (a candidate's is
+// dropped at the end if it turns out not to be a flag), so that the batch's
+// flags do not change while rows are added.
 func (c *columns) add(name string, line, col int, b *engine.Batch) (reason string, fatal, ok bool) {
 	if len(c.names) >= MaxColumns {
 		return fmt.Sprintf("more than %d columns: a file holds at most %d columns, of which at most %d flags", MaxColumns, MaxColumns, MaxFlags), true, false
@@ -174,15 +193,12 @@ func (c *columns) add(name string, line, col int, b *engine.Batch) (reason strin
 	if _, dup := c.index[name]; dup {
 		return fmt.Sprintf("column %q appears twice", name), false, false
 	}
+	r := rolePending
 	if c.known[name] {
-		if reason, ok := c.newFlag(name); !ok {
-			return reason, true, false
-		}
-		c.push(name, roleFlag, line, col)
-		c.flagIdx[len(c.flagIdx)-1] = b.AddFlag(name)
-	} else {
-		c.push(name, rolePending, line, col)
+		r = roleFlag
 	}
+	c.push(name, r, line, col)
+	c.flagIdx[len(c.flagIdx)-1] = b.AddFlag(name)
 	return "", false, true
 }
 
@@ -191,40 +207,8 @@ func (c *columns) push(name string, r role, line, col int) {
 	c.names = append(c.names, name)
 	c.roles = append(c.roles, r)
 	c.flagIdx = append(c.flagIdx, -1)
-	c.decided = append(c.decided, "")
+	c.dropped = append(c.dropped, notFlag{})
 	c.at = append(c.at, [2]int{line, col})
-}
-
-// newFlag counts a column that becomes a flag against MaxFlags; false and
-// the reason when it does not fit.
-func (c *columns) newFlag(name string) (string, bool) {
-	if c.loaded[name] {
-		return "", true
-	}
-	if c.nflags >= MaxFlags {
-		had := ""
-		if len(c.loaded) > 0 {
-			had = fmt.Sprintf(", %d of them already loaded", len(c.loaded))
-		}
-		return fmt.Sprintf("column %q would be flag %d: at most %d flags%s (a column whose values are all 0, 1, true, false or empty is a flag)",
-			name, c.nflags+1, MaxFlags, had), false
-	}
-	c.nflags++
-	return "", true
-}
-
-// toFlag makes pending column i a flag; false when no more flags fit (the
-// problem is reported and the load must stop).
-func (rr *rowReader) toFlag(i int, line, col int) bool {
-	c := rr.cols
-	if reason, ok := c.newFlag(c.names[i]); !ok {
-		rr.problem(line, col, c.names[i], "%s", reason)
-		rr.fatal = true
-		return false
-	}
-	c.roles[i] = roleFlag
-	c.flagIdx[i] = rr.batch.AddFlag(c.names[i])
-	return true
 }
 
 func (c *columns) has(r role) bool { return slices.Contains(c.roles, r) }
@@ -261,8 +245,18 @@ type rowReader struct {
 	conv    func(lon, lat float64) (float64, float64)
 	rec     engine.Record
 	errs    *engine.LoadError
+	log     *slog.Logger
 	idField int  // index of the id column
 	fatal   bool // a limit was reached: stop reading
+}
+
+func newRowReader(source string, cols *columns, b *engine.Batch, opts Options, errs *engine.LoadError) *rowReader {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &rowReader{source: source, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, log: log,
+		idField: slices.Index(cols.roles, roleID)}
 }
 
 // problem records a problem at a line and column about a field.
@@ -280,16 +274,33 @@ func (rr *rowReader) row(fields [][]byte, line int, pos func(i int) (int, int)) 
 	}
 }
 
-// finish ends the batch and reports its duplicate ids.
+// finish ends the batch: it drops the candidate flag columns that turned
+// out not to be flags, checks the flags that remain against MaxFlags,
+// reports duplicate ids, and when all is well logs each dropped column.
 func (rr *rowReader) finish() {
-	if c := rr.cols; c != nil && !rr.fatal {
+	c := rr.cols
+	var drop []int
+	if !rr.fatal {
+		// the flags: the built-in ones and the engine's (c.known), then
+		// this file's candidates that kept to flag values (one empty
+		// throughout is a flag no dwelling has), in column order
+		n := len(c.known)
 		for i, r := range c.roles {
-			if r == rolePending { // empty throughout: a flag no dwelling has
-				if !rr.toFlag(i, c.at[i][0], c.at[i][1]) {
-					break
+			switch r {
+			case roleDropped:
+				if c.flagIdx[i] >= 0 {
+					drop = append(drop, c.flagIdx[i])
+				}
+			case rolePending:
+				if n++; n > MaxFlags && !rr.fatal {
+					rr.problem(c.at[i][0], c.at[i][1], c.names[i],
+						"column %q would be flag %d: at most %d flags, %d of them built in or already loaded (a column whose values are all 0, 1, true, false or empty is a flag)",
+						c.names[i], n, MaxFlags, len(c.known))
+					rr.fatal = true
 				}
 			}
 		}
+		rr.batch.DropFlags(drop)
 	}
 	if err := rr.batch.Finish(); err != nil {
 		var le *engine.LoadError
@@ -300,6 +311,16 @@ func (rr *rowReader) finish() {
 			rr.errs.More += le.More
 		} else {
 			rr.errs.Add(engine.Problem{Source: rr.source, Reason: err.Error()})
+		}
+	}
+	if rr.errs.Len() > 0 {
+		return
+	}
+	for i, r := range c.roles {
+		if r == roleDropped {
+			d := c.dropped[i]
+			rr.log.Info("column is not a flag: its values are dropped", "file", rr.source, "column", c.names[i],
+				"line", d.line, "at", d.col, "value", d.value)
 		}
 	}
 }
@@ -326,30 +347,24 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 		c := rr.cols
 		name := c.names[i]
 		switch c.roles[i] {
-		case roleIgnored:
+		case roleDropped:
 			continue
 		case roleFlag, rolePending:
 			set, ok := parseFlag(v)
-			if c.roles[i] == rolePending {
-				if len(bytes.TrimSpace(v)) == 0 {
-					continue
-				}
-				if !ok {
-					c.roles[i] = roleIgnored // not a flag column: its values are data we do not keep
-					continue
-				}
-				if l, col := pos(i); !rr.toFlag(i, l, col) {
-					return false
-				}
-				c.decided[i] = fmt.Sprintf("%q on line %d", v, line)
-			}
 			if !ok {
 				l, col := pos(i)
-				why := ""
-				if c.decided[i] != "" {
-					why = fmt.Sprintf("; the column was taken as a flag from its first value %s", c.decided[i])
+				if c.roles[i] == rolePending {
+					// not a flag column after all: its values are data we
+					// do not keep (finish drops the bits it set so far)
+					c.roles[i] = roleDropped
+					c.dropped[i] = notFlag{line: l, col: col, value: clip(v)}
+					continue
 				}
-				rr.problem(l, col, name, "%q is not a flag value (0, 1, true, false or empty)%s", clip(v), why)
+				why := "the engine holds a flag of this name"
+				if slices.Contains(BuiltinFlags, name) {
+					why = "it is a built-in flag"
+				}
+				rr.problem(l, col, name, "%q is not a flag value (0, 1, true, false or empty): %s", clip(v), why)
 				bad = true
 				continue
 			}
@@ -515,7 +530,7 @@ func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch,
 	if errs.Len() > 0 {
 		return nil, errs
 	}
-	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, idField: slices.Index(cols.roles, roleID)}
+	rr := newRowReader(name, cols, b, opts, errs)
 	if err := readRows(cr, rr, size, opts.Progress); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,7 +209,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 		colIdx[n] = len(cols.names) - 1
 	}
 	maxLine, maxField := opts.limits()
-	rr := &rowReader{source: name, cols: cols, batch: b, conv: opts.CRS.converter(), errs: errs, idField: slices.Index(cols.roles, roleID)}
+	rr := newRowReader(name, cols, b, opts, errs)
 	var fields [][]byte
 	featureStream(name, data, maxLine, errs, func(raw json.RawMessage, line, col, index int) bool {
 		var f struct {
@@ -269,10 +268,16 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 				}
 				fields = append(fields, nil)
 			}
-			v, err := jsonScalar(f.Properties[k])
+			raw := f.Properties[k]
+			v, err := jsonScalar(raw)
 			if err != nil {
-				at("property %q: %v", k, err)
-				continue
+				if r := cols.roles[ci]; r != rolePending && r != roleDropped {
+					at("property %q: %v", k, err)
+					continue
+				}
+				// an object or array where a candidate flag's value stands:
+				// not a flag value, and not kept (a little of it names it)
+				v = raw[:min(len(raw), 41)]
 			}
 			if len(v) > maxField {
 				at("property %q: value longer than %d bytes (the field limit)", k, maxField)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -90,7 +91,8 @@ func TestReadCSVBad(t *testing.T) {
 		{"NaN", header + "a,NaN,31,,,,,,,,,0,0,0,0\n", `d.csv:2:3: lon: "NaN" is not a number`},
 		{"Inf", header + "a,121,+Inf,,,,,,,,,0,0,0,0\n", `d.csv:2:7: lat: "+Inf" is not a number`},
 		{"bad flag", header + "a,121,31,,,,,,,,,0,2,0,0\n", `d.csv:2:20: vaccinated: "2" is not a flag value`},
-		{"bad flag after good", "id,lon,lat,extra\na,1,2,1\nb,1,2,yes\n", `d.csv:3:7: extra: "yes" is not a flag value (0, 1, true, false or empty); the column was taken as a flag from its first value "1" on line 2`},
+		{"built-in flag not a flag value", "id,lon,lat,isolated\na,1,2,1\nb,1,2,maybe\n", `d.csv:3:7: isolated: "maybe" is not a flag value (0, 1, true, false or empty): it is a built-in flag`},
+		{"built-in flag not a flag value first", "id,lon,lat,x,elderly_alone\na,1,2,1,maybe\n", `d.csv:2:9: elderly_alone: "maybe" is not a flag value`},
 		{"bad floor", header + "a,121,31,,,,,,,B1,,0,0,0,0\n", `d.csv:2:16: floor: "B1" is not a floor number`},
 		{"floor too big", header + "a,121,31,,,,,,,99999,,0,0,0,0\n", `floor: "99999" is not a floor number`},
 		{"duplicate id", header + "a,121,31,,,,,,,,,0,0,0,0\nb,121,31,,,,,,,,,0,0,0,0\na,121,31,,,,,,,,,0,0,0,0\n", `d.csv:4:1: id: duplicate id "a" (first on line 2)`},
@@ -387,8 +389,9 @@ func FuzzCSVReader(f *testing.F) {
 func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte(header + "a,121.5,31.2,D,S,C,G,B,1,12,1203,0,1,0,0\n"))
 	f.Add([]byte("id,lon,lat,x\na,1,2,1\nb,1,2,q\n"))
+	f.Add([]byte("id,lon,lat,size,rental,e\na,1,2,1,1,\nb,1,2,2,maybe,\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := ReadCSV("f.csv", bytes.NewReader(data), int64(len(data)), Options{})
+		b, err := ReadCSV("f.csv", bytes.NewReader(data), int64(len(data)), quiet)
 		if err != nil {
 			var le *engine.LoadError
 			if !errors.As(err, &le) || le.Len() == 0 {
@@ -396,18 +399,46 @@ func FuzzReadCSV(f *testing.F) {
 			}
 			return
 		}
+		checkFlags(t, b)
 		if err := engine.New(engine.Options{}).Load(b); err != nil {
 			t.Fatalf("a batch the reader accepted does not load: %v", err)
 		}
 	})
 }
 
+// quiet is Options that log nothing.
+var quiet = Options{Logger: slog.New(slog.DiscardHandler)}
+
+// checkFlags checks an accepted batch's flags: distinct, none a fixed
+// column, within MaxFlags with the built-in ones.
+func checkFlags(t *testing.T, b *engine.Batch) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range BuiltinFlags {
+		seen[f] = false
+	}
+	for _, f := range b.Flags() {
+		if seen[f] {
+			t.Fatalf("flag %q twice in %v", f, b.Flags())
+		}
+		if _, fixed := fixedColumns[strings.ToLower(f)]; fixed {
+			t.Fatalf("fixed column %q taken as a flag", f)
+		}
+		seen[f] = true
+	}
+	if len(seen) > MaxFlags {
+		t.Fatalf("%d flags", len(seen))
+	}
+}
+
 // FuzzReadGeoJSON feeds arbitrary bytes to the GeoJSON readers.
 func FuzzReadGeoJSON(f *testing.F) {
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":{"id":"a","isolated":1}}]}`))
 	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"level":"grid","id":"G"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}]}`))
+	f.Add([]byte(`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":{"id":"a","size":3,"note":{"a":1},"x":null,"rental":"maybe"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if b, err := ReadGeoJSON("f.geojson", data, Options{}); err == nil {
+		if b, err := ReadGeoJSON("f.geojson", data, quiet); err == nil {
+			checkFlags(t, b)
 			if err := engine.New(engine.Options{}).Load(b); err != nil {
 				t.Fatalf("accepted batch does not load: %v", err)
 			}

@@ -41,6 +41,10 @@ func readRows(cr *csvReader, rr *rowReader, size int64, progress func(done, tota
 	}
 	addErrs := &engine.LoadError{}
 	done := make(chan struct{})
+	// the parser changes the roles of candidate flag columns as it reads:
+	// the batch stage reads none of them, and the batch's flags are fixed
+	// before it starts (columns.add)
+	idName := rr.cols.names[max(rr.idField, 0)]
 	go func() { // the batch stage
 		defer close(done)
 		for c := range full {
@@ -52,7 +56,6 @@ func readRows(cr *csvReader, rr *rowReader, size int64, progress func(done, tota
 				}
 				if err := rr.batch.Add(r); err != nil {
 					pos := c.idPos[i]
-					idName := rr.cols.names[max(slices.Index(rr.cols.roles, roleID), 0)]
 					addErrs.Add(engine.Problem{Source: rr.source, Line: pos[0], Column: pos[1], Field: idName, Reason: err.Error()})
 				}
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -47,9 +48,13 @@ func progress(stderr io.Writer, name string) (func(done, total int64), func()) {
 }
 
 // loadFiles reads dwelling and boundary files and loads them through the
-// store, all or nothing. opts carries the coordinates and limits; the
-// engine's flags are added to it.
+// store, all or nothing. opts carries the coordinates, limits and logger
+// (nil: info lines on stderr, such as the columns dropped as not flags);
+// the engine's flags are added to it.
 func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Options, stderr io.Writer) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
 	eng := st.Engine()
 	var batches []*engine.Batch
 	flags := map[string]bool{}

@@ -169,6 +169,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	lopts.Logger = log
 	if err := sf.check(); err != nil {
 		return err
 	}
