@@ -279,6 +279,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		if err != nil {
 			return fmt.Errorf("--tokens: %w", err)
 		}
+		warnShortTokens(log, ts)
 		access = server.NewAccess(ts, sf.privacyK)
 		log.Info("access control on", "tokens", len(ts), "privacy_k", sf.privacyK)
 		hup := make(chan os.Signal, 1)
@@ -291,6 +292,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 					log.Error("tokens not reloaded; the old ones stay", "err", err)
 					continue
 				}
+				warnShortTokens(log, ts)
 				access.Set(ts)
 				log.Info("tokens reloaded", "tokens", len(ts))
 			}
@@ -335,6 +337,15 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.ShutdownWithContext(sctx)
+}
+
+// warnShortTokens logs a warning for each token shorter than
+// server.MinTokenLen characters, naming its entry (never the token).
+func warnShortTokens(log *slog.Logger, ts []server.Token) {
+	for _, name := range server.ShortTokens(ts) {
+		log.Warn("short token: accepted, but easy to guess; use a long random one of at least min_chars characters",
+			"name", name, "min_chars", server.MinTokenLen)
+	}
 }
 
 // checkLoopback refuses to listen beyond this machine without access tokens.
