@@ -27,18 +27,20 @@ const (
 )
 
 // Scope limits where an editor may change dwellings: a dwelling is in scope
-// when its grid, community or building is listed, or when a person listed
-// answers for its building at the moment of the change (楼组包干: the
-// right moves with a reassignment at once).
+// when its district, street, community, grid or building is listed, or when
+// a person listed answers for its building at the moment of the change
+// (楼组包干: the right moves with a reassignment at once).
 type Scope struct {
-	Grid      []string `json:"grid,omitempty"`
+	District  []string `json:"district,omitempty"`
+	Street    []string `json:"street,omitempty"`
 	Community []string `json:"community,omitempty"`
+	Grid      []string `json:"grid,omitempty"`
 	Building  []string `json:"building,omitempty"`
 	Person    []string `json:"person,omitempty"`
 }
 
 func (sc *Scope) empty() bool {
-	return len(sc.Grid)+len(sc.Community)+len(sc.Building)+len(sc.Person) == 0
+	return len(sc.District)+len(sc.Street)+len(sc.Community)+len(sc.Grid)+len(sc.Building)+len(sc.Person) == 0
 }
 
 // check refuses empty names in a scope.
@@ -46,7 +48,8 @@ func (sc *Scope) check() error {
 	for _, list := range []struct {
 		what  string
 		names []string
-	}{{"grid", sc.Grid}, {"community", sc.Community}, {"building", sc.Building}, {"person", sc.Person}} {
+	}{{"district", sc.District}, {"street", sc.Street}, {"community", sc.Community}, {"grid", sc.Grid},
+		{"building", sc.Building}, {"person", sc.Person}} {
 		for _, n := range list.names {
 			if strings.TrimSpace(n) == "" {
 				return fmt.Errorf("scope.%s holds an empty name", list.what)
@@ -155,7 +158,8 @@ func (a *Access) Set(ts []Token) {
 		role, _ := answer.ParseRole(t.Role)
 		e := accessEntry{hash: sha256.Sum256([]byte(t.Token)), c: answer.Caller{Name: t.Name, Role: role}}
 		if role == answer.Editor {
-			e.c.Scope = &engine.Scope{Grid: t.Scope.Grid, Community: t.Scope.Community, Building: t.Scope.Building, Person: t.Scope.Person}
+			e.c.Scope = &engine.Scope{District: t.Scope.District, Street: t.Scope.Street, Community: t.Scope.Community,
+				Grid: t.Scope.Grid, Building: t.Scope.Building, Person: t.Scope.Person}
 		}
 		es = append(es, e)
 	}
