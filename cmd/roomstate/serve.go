@@ -145,13 +145,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var loads, bounds listFlag
 	var sf serverFlags
 	var lf loadFlags
-	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
+	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable. With --data-dir needed only the first time:\na file whose content the directory holds already is skipped (see --data-dir)")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
 	assignments := fs.String("assignments", "", "who answers for each building, grid, community or street (楼组包干): a CSV with columns\n"+
 		"level,id,person and optionally team,phone; applied through the store at start (all or nothing), each row\n"+
 		"replacing its unit's assignment (an empty person removes it). Needed only on a data directory's first start")
 	addLoadFlags(fs, &lf)
-	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more.\nWith --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
+	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\n"+
+		"a directory that holds state is reopened, and --load is only needed the first time. The directory\n"+
+		"records the content (SHA-256) of every file loaded into it: given again with the same content (a\n"+
+		"restart repeating its command line), a --load or --boundaries file is skipped and the changes made\n"+
+		"since are kept; a file with new content is added (all or nothing: an id the directory holds refuses it).\n"+
+		"With --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
 	var rf replicaFlags
 	addReplicaFlags(fs, &rf)
 	addServerFlags(fs, &sf)
@@ -209,12 +214,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(loads) > 0 || len(bounds) > 0 {
 		start = time.Now()
 		// through the store: durable (a snapshot) before anyone is told,
-		// and the change feed starts after it
-		if err := loadFiles(st, loads, bounds, lopts, stderr); err != nil {
+		// and the change feed starts after it; with a data directory the
+		// files are recorded with the load, and those it holds already are
+		// skipped, so that a restart may repeat its command line
+		fl := fileLoad{record: *dataDir != "", skipLoaded: *dataDir != "", log: log}
+		loaded, err := loadFiles(st, loads, bounds, lopts, fl, stderr)
+		if err != nil {
 			st.Close()
-			return err
+			return heldHint(err, st, *dataDir)
 		}
-		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+		if loaded {
+			log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+		}
 	}
 	if *assignments != "" {
 		if err := applyAssignments(st, *assignments, rows, log); err != nil {
@@ -223,6 +234,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return serveStore(ctx, st, &sf, log, stdout, nil, nil)
+}
+
+// heldHint explains a load refused for ids that a reopened data directory
+// holds already: each such problem says so, and the error ends with what
+// to do about it. Other errors are returned as they are.
+func heldHint(err error, st *store.Store, dir string) error {
+	var le *engine.LoadError
+	if dir == "" || !st.HadState() || !errors.As(err, &le) {
+		return err
+	}
+	held := 0
+	for i := range le.Problems {
+		if p := &le.Problems[i]; p.Held {
+			p.Reason = strings.TrimSuffix(p.Reason, " (already loaded)") + fmt.Sprintf(" (the data directory %s already holds it)", dir)
+			held++
+		}
+	}
+	if held == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nthe data directory %s holds state already. A --load file whose content was loaded into it before is skipped;\n"+
+		"this one's content is new, and holds ids the directory has (from another file, or added since).\n"+
+		"To add dwellings, give a file of new ids only (change held ones with PUT /api/v1/dwellings/{id});\n"+
+		"to start afresh, stop the server and start it with an empty --data-dir (or move %s away)", le, dir, dir)
 }
 
 // applyAssignments applies the rows of an assignments file that change
