@@ -47,7 +47,10 @@ type serverFlags struct {
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
+	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\n"+
+		"its scope: lists of district, street, community, grid, building or person, e.g. {\"grid\": [\"G0131\"]}) and admin;\n"+
+		"requests carry Authorization: Bearer TOKEN (a token shorter than 16 characters is accepted with a warning).\n"+
+		"Reloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
 	fs.Float64Var(&sf.minCell, "privacy-min-cell", 250, "viewers see grid cells of at least this many metres (and no free polygons)")
 	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
