@@ -17,6 +17,9 @@ type Problem struct {
 	Column int    // 1-based, in characters; 0 when not known
 	Field  string // column or property name, when one is to blame
 	Reason string
+	// Held marks a duplicate of an id the engine holds already (loaded
+	// before, or added since), not of one of this load's own.
+	Held bool
 }
 
 func (p Problem) Error() string {

@@ -229,7 +229,7 @@ func rebuild(prev *state, batches []*Batch, bandH int32) (*state, error) {
 				where = fmt.Sprintf("first in %s:%d", batches[first.batch].Source, first.line)
 			}
 			lerr.Add(Problem{Source: batches[o.batch].Source, Line: int(o.line), Column: int(o.col), Field: "id",
-				Reason: fmt.Sprintf("duplicate id %q (%s)", rs.idOf(d[0]), where)})
+				Reason: fmt.Sprintf("duplicate id %q (%s)", rs.idOf(d[0]), where), Held: first.batch < 0})
 		}
 	}
 	if lerr.Len() > 0 {

@@ -209,6 +209,7 @@ func (pc *prepCtx) countsOf(st *state, bkey string) *homeCounts {
 
 func (hc *homeCounts) add(d pending, sign int) {
 	hc.n += sign
+	hc.c[LevelDistrict][d.district] += sign
 	hc.c[LevelStreet][d.street] += sign
 	hc.c[LevelCommunity][d.community] += sign
 	hc.c[LevelGrid][d.grid] += sign

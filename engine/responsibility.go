@@ -257,8 +257,7 @@ func (st *state) checkVisit(i int, op *Op, sc *Scope, pc *prepCtx) error {
 	if !ok {
 		return opErr(i, fault.NotFound, "building %q not found", op.ID)
 	}
-	if sc != nil && !slices.Contains(sc.Building, op.ID) && !slices.Contains(sc.Grid, home[LevelGrid]) &&
-		!slices.Contains(sc.Community, home[LevelCommunity]) && !pc.answeredBy(st, sc.Person, op.ID) {
+	if sc != nil && !sc.holdsUnits(home, op.ID) && !pc.answeredBy(st, sc.Person, op.ID) {
 		return opErr(i, fault.Forbidden, "building %q is outside the scope of this token; nothing was applied", op.ID)
 	}
 	return nil

@@ -82,17 +82,27 @@ type DwellingInput struct {
 }
 
 // Scope limits where a request may change dwellings (an editor's): a
-// dwelling is in scope when its building, its grid or its community is
-// listed, or when one of the persons listed answers for its building at
-// the moment of the change (see Assignment); a building (a visit) when it
-// is listed, its own grid or community is, or one of the persons answers
-// for it. A nil *Scope is no limit. A request with a scope may hold only
-// changes of dwellings and visits.
+// dwelling is in scope when its building, grid, community, street or
+// district is listed, or when one of the persons listed answers for its
+// building at the moment of the change (see Assignment); a building (a
+// visit) when it is listed, its own grid, community, street or district
+// is, or one of the persons answers for it. A nil *Scope is no limit. A
+// request with a scope may hold only changes of dwellings and visits.
 type Scope struct {
-	Grid      []string
+	District  []string
+	Street    []string
 	Community []string
+	Grid      []string
 	Building  []string
 	Person    []string
+}
+
+// holdsUnits reports whether the scope lists a building or one of the
+// units (indexed by Level) it lies in.
+func (sc *Scope) holdsUnits(units [numAreaLevels]string, building string) bool {
+	return slices.Contains(sc.Building, building) || slices.Contains(sc.Grid, units[LevelGrid]) ||
+		slices.Contains(sc.Community, units[LevelCommunity]) || slices.Contains(sc.Street, units[LevelStreet]) ||
+		slices.Contains(sc.District, units[LevelDistrict])
 }
 
 // Request is one request of changes, applied whole or not at all. Scope,
@@ -182,8 +192,14 @@ func ValidID(id string) error {
 // pending is what the requests checked so far in a group make of one
 // dwelling: whether it exists after them, and where.
 type pending struct {
-	exists                            bool
-	street, grid, community, building string
+	exists                                      bool
+	district, street, grid, community, building string
+}
+
+// units are the ids of the units the dwelling lies in, indexed by Level.
+func (d *pending) units() (u [numAreaLevels]string) {
+	u[LevelDistrict], u[LevelStreet], u[LevelCommunity], u[LevelGrid] = d.district, d.street, d.community, d.grid
+	return u
 }
 
 // Prepared is a group of requests checked against the state they will
@@ -322,7 +338,7 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 	// holds reports whether the scope covers a dwelling as d describes it
 	holds := func(d pending) bool {
 		sc := r.Scope
-		if slices.Contains(sc.Grid, d.grid) || slices.Contains(sc.Community, d.community) || slices.Contains(sc.Building, d.building) {
+		if sc.holdsUnits(d.units(), d.building) {
 			return true
 		}
 		return len(sc.Person) > 0 && pc.answeredBy(st, sc.Person, d.building)
@@ -393,7 +409,7 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 					return nil, err
 				}
 			}
-			after := pending{exists: true, street: in.Street, grid: in.Grid, community: in.Community, building: bkey}
+			after := pending{exists: true, district: in.District, street: in.Street, grid: in.Grid, community: in.Community, building: bkey}
 			slots[i] = -1
 			local[op.ID] = after
 			pc.moves = append(pc.moves, move{from: before, to: after})
@@ -440,7 +456,8 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 // pendingOf describes the live dwelling in slot p.
 func (st *state) pendingOf(p uint32) pending {
 	at := st.areas[st.area[p]]
-	return pending{exists: true, street: st.levels[LevelStreet].ids[at[LevelStreet]], grid: st.levels[LevelGrid].ids[at[LevelGrid]],
+	return pending{exists: true, district: st.levels[LevelDistrict].ids[at[LevelDistrict]],
+		street: st.levels[LevelStreet].ids[at[LevelStreet]], grid: st.levels[LevelGrid].ids[at[LevelGrid]],
 		community: st.levels[LevelCommunity].ids[at[LevelCommunity]], building: st.blds[st.bld[p]].id}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
@@ -26,18 +27,20 @@ const (
 )
 
 // Scope limits where an editor may change dwellings: a dwelling is in scope
-// when its grid, community or building is listed, or when a person listed
-// answers for its building at the moment of the change (楼组包干: the
-// right moves with a reassignment at once).
+// when its district, street, community, grid or building is listed, or when
+// a person listed answers for its building at the moment of the change
+// (楼组包干: the right moves with a reassignment at once).
 type Scope struct {
-	Grid      []string `json:"grid,omitempty"`
+	District  []string `json:"district,omitempty"`
+	Street    []string `json:"street,omitempty"`
 	Community []string `json:"community,omitempty"`
+	Grid      []string `json:"grid,omitempty"`
 	Building  []string `json:"building,omitempty"`
 	Person    []string `json:"person,omitempty"`
 }
 
 func (sc *Scope) empty() bool {
-	return len(sc.Grid)+len(sc.Community)+len(sc.Building)+len(sc.Person) == 0
+	return len(sc.District)+len(sc.Street)+len(sc.Community)+len(sc.Grid)+len(sc.Building)+len(sc.Person) == 0
 }
 
 // check refuses empty names in a scope.
@@ -45,7 +48,8 @@ func (sc *Scope) check() error {
 	for _, list := range []struct {
 		what  string
 		names []string
-	}{{"grid", sc.Grid}, {"community", sc.Community}, {"building", sc.Building}, {"person", sc.Person}} {
+	}{{"district", sc.District}, {"street", sc.Street}, {"community", sc.Community}, {"grid", sc.Grid},
+		{"building", sc.Building}, {"person", sc.Person}} {
 		for _, n := range list.names {
 			if strings.TrimSpace(n) == "" {
 				return fmt.Errorf("scope.%s holds an empty name", list.what)
@@ -75,7 +79,9 @@ type accessEntry struct {
 	c    answer.Caller
 }
 
-// MinTokenLen is the shortest token accepted.
+// MinTokenLen is the shortest token that is not reported as weak: a
+// shorter one is accepted (the contract sets no length), and ShortTokens
+// names it so that the server can warn at start.
 const MinTokenLen = 16
 
 // ParseTokens reads and checks a tokens file's content: a JSON list of
@@ -102,8 +108,8 @@ func ParseTokens(data []byte) ([]Token, error) {
 			return nil, fmt.Errorf("%s: name is empty; the name is what logs and the audit show", where)
 		case names[t.Name]:
 			return nil, fmt.Errorf("%s: name appears twice", where)
-		case len(t.Token) < MinTokenLen:
-			return nil, fmt.Errorf("%s: token shorter than %d characters", where, MinTokenLen)
+		case t.Token == "":
+			return nil, fmt.Errorf("%s: token is empty", where)
 		case secrets[t.Token]:
 			return nil, fmt.Errorf("%s: token used twice", where)
 		}
@@ -119,6 +125,19 @@ func ParseTokens(data []byte) ([]Token, error) {
 		names[t.Name], secrets[t.Token] = true, true
 	}
 	return ts, nil
+}
+
+// ShortTokens returns the names of the entries whose token is shorter than
+// MinTokenLen characters: accepted, but easier to guess, so worth a warning.
+// It never returns a token.
+func ShortTokens(ts []Token) []string {
+	var names []string
+	for _, t := range ts {
+		if utf8.RuneCountInString(t.Token) < MinTokenLen {
+			names = append(names, t.Name)
+		}
+	}
+	return names
 }
 
 // NewAccess makes the access control of a list of tokens; k is the
@@ -139,7 +158,8 @@ func (a *Access) Set(ts []Token) {
 		role, _ := answer.ParseRole(t.Role)
 		e := accessEntry{hash: sha256.Sum256([]byte(t.Token)), c: answer.Caller{Name: t.Name, Role: role}}
 		if role == answer.Editor {
-			e.c.Scope = &engine.Scope{Grid: t.Scope.Grid, Community: t.Scope.Community, Building: t.Scope.Building, Person: t.Scope.Person}
+			e.c.Scope = &engine.Scope{District: t.Scope.District, Street: t.Scope.Street, Community: t.Scope.Community,
+				Grid: t.Scope.Grid, Building: t.Scope.Building, Person: t.Scope.Person}
 		}
 		es = append(es, e)
 	}

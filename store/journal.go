@@ -169,11 +169,11 @@ func (s *Store) Seed(node string) error {
 // Journal.Keep stored it) and takes its journal position: the next entry
 // applied is the one after. It returns that position.
 func (s *Store) RestoreSnapshot(data []byte) (uint64, error) {
-	snap, seq, err := decodeSnapshot("snapshot", data)
+	snap, seq, inputs, err := decodeSnapshot("snapshot", data)
 	if err != nil {
 		return 0, err
 	}
-	req := &request{load: &load{restore: snap, seq: seq}, done: make(chan result, 1)}
+	req := &request{load: &load{restore: snap, seq: seq, resIn: inputs}, done: make(chan result, 1)}
 	if err := s.send(req); err != nil {
 		return 0, err
 	}
@@ -530,7 +530,7 @@ func (s *Store) commitSeed(node string) error {
 	}
 	s.applied.Store(seq)
 	fz := s.eng.Freeze()
-	b, err := encodeSnapshot(fz.Snapshot(), seq)
+	b, err := encodeSnapshot(fz.Snapshot(), seq, s.Inputs())
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,11 @@ var snapMagic = []byte("RSSNAP01")
 const snapHeader = 8 + 8 + 4
 
 // encodeSnapshot returns the bytes of a snapshot file holding snap, which
-// includes the journal's entries up to seq (0 without a journal).
-func encodeSnapshot(snap *engine.Snapshot, seq uint64) ([]byte, error) {
+// includes the journal's entries up to seq (0 without a journal), and the
+// files loaded into it.
+func encodeSnapshot(snap *engine.Snapshot, seq uint64, inputs []Input) ([]byte, error) {
 	s := snapshotToFile(snap)
-	s.Seq = seq
+	s.Seq, s.Inputs = seq, inputsToWire(inputs)
 	// encode into a buffer sized up front: grown by doubling, a 10 M-dwelling
 	// snapshot spent two thirds of its time clearing and copying buffers
 	var buf bytes.Buffer
@@ -48,7 +49,7 @@ func encodeSnapshot(snap *engine.Snapshot, seq uint64) ([]byte, error) {
 
 // writeSnapshot stores snap as dir/snapshot-<version>.msgpack, atomically.
 func writeSnapshot(dir string, snap *engine.Snapshot, seq uint64) (string, error) {
-	b, err := encodeSnapshot(snap, seq)
+	b, err := encodeSnapshot(snap, seq, nil)
 	if err != nil {
 		return "", err
 	}
@@ -121,33 +122,34 @@ func approxSize(s *snapshotFile) int {
 }
 
 // readSnapshot reads and checks a snapshot file; seq is the journal's
-// entries it includes (0 without a journal).
-func readSnapshot(path string) (snap *engine.Snapshot, seq uint64, err error) {
+// entries it includes (0 without a journal), inputs the files loaded into
+// it.
+func readSnapshot(path string) (snap *engine.Snapshot, seq uint64, inputs []Input, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	return decodeSnapshot(path, data)
 }
 
 // decodeSnapshot checks and decodes the bytes of a snapshot file; name
 // says where they come from, for errors.
-func decodeSnapshot(name string, data []byte) (*engine.Snapshot, uint64, error) {
+func decodeSnapshot(name string, data []byte) (*engine.Snapshot, uint64, []Input, error) {
 	corrupt := func(why string) error { return &CorruptError{Path: name, Reason: why} }
 	if len(data) < snapHeader || !bytes.Equal(data[:8], snapMagic) {
-		return nil, 0, corrupt("not a roomstate snapshot (bad header)")
+		return nil, 0, nil, corrupt("not a roomstate snapshot (bad header)")
 	}
 	size := binary.LittleEndian.Uint64(data[8:16])
 	if size != uint64(len(data)-snapHeader) {
-		return nil, 0, corrupt(fmt.Sprintf("the header says %d bytes of body, the file has %d", size, len(data)-snapHeader))
+		return nil, 0, nil, corrupt(fmt.Sprintf("the header says %d bytes of body, the file has %d", size, len(data)-snapHeader))
 	}
 	body := data[snapHeader:]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[16:20]) {
-		return nil, 0, corrupt("checksum mismatch")
+		return nil, 0, nil, corrupt("checksum mismatch")
 	}
 	var s snapshotFile
 	if err := msgpack.NewDecoder(bytes.NewReader(body)).Decode(&s); err != nil && err != io.EOF {
-		return nil, 0, corrupt("does not decode: " + err.Error())
+		return nil, 0, nil, corrupt("does not decode: " + err.Error())
 	}
-	return snapshotFromFile(&s), s.Seq, nil
+	return snapshotFromFile(&s), s.Seq, inputsFromWire(s.Inputs), nil
 }

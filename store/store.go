@@ -83,6 +83,8 @@ type Store struct {
 	snapErrMu  sync.Mutex // guards snapErr (written by the snapshot goroutine)
 	snapErr    error
 	hadState   bool
+	inputsMu   sync.Mutex             // guards inputs (written by the committer, and by Open before it starts)
+	inputs     []Input                // the files loaded into this state (inputs.go)
 	fatal      error                  // the log is broken: nothing more is accepted
 	degraded   atomic.Pointer[string] // why changes are refused now (nil: they are not)
 	snapDone   atomic.Uint64          // version of a snapshot written since the committer last looked
@@ -120,8 +122,10 @@ type request struct {
 type load struct {
 	batches []*engine.Batch
 	bounds  []engine.Boundary
+	inputs  []Input // the files they come from, recorded with the load
 	restore *engine.Snapshot
-	seq     uint64 // the journal's entries the restored snapshot includes
+	seq     uint64  // the journal's entries the restored snapshot includes
+	resIn   []Input // the files the restored state came from
 }
 
 type result struct {
@@ -248,7 +252,7 @@ func (s *Store) recover() error {
 		v := snaps[len(snaps)-1]
 		path := filepath.Join(dir, snapshotName(v))
 		start := time.Now()
-		snap, seq, err := readSnapshot(path)
+		snap, seq, inputs, err := readSnapshot(path)
 		if err != nil {
 			return err
 		}
@@ -260,6 +264,7 @@ func (s *Store) recover() error {
 		}
 		s.hadState = true
 		s.applied.Store(seq)
+		s.setInputs(inputs)
 		s.log.Info("snapshot restored", "path", path, "version", v, "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
 	}
 	if s.opts.Journal != nil {
@@ -362,12 +367,9 @@ func (s *Store) PutScheme(name string, sc scheme.Scheme) error {
 // Load adds dwellings and boundaries, all or nothing, and (with a data
 // directory) makes them durable with a snapshot before it returns. Each
 // dwelling takes a version; the change feed starts again after the load.
+// LoadInputs also records the files they come from.
 func (s *Store) Load(batches []*engine.Batch, bounds []engine.Boundary) error {
-	req := &request{load: &load{batches: batches, bounds: bounds}, done: make(chan result, 1)}
-	if err := s.send(req); err != nil {
-		return err
-	}
-	return (<-req.done).err
+	return s.LoadInputs(batches, bounds, nil)
 }
 
 func (s *Store) send(req *request) error {
@@ -522,6 +524,7 @@ func (s *Store) commitLoad(l *load) error {
 		if err := s.w.Restore(l.restore); err != nil {
 			return err
 		}
+		s.setInputs(l.resIn)
 	}
 	if len(l.batches) > 0 {
 		if err := s.w.Load(l.batches...); err != nil {
@@ -533,6 +536,8 @@ func (s *Store) commitLoad(l *load) error {
 			return err
 		}
 	}
+	// recorded before the snapshot below is frozen: it carries them
+	s.addInputs(l.inputs, s.opts.Clock())
 	s.feed.restart(s.eng.Version())
 	if s.opts.Journal != nil {
 		// a load seeds the journal next (Seed), which keeps its snapshot; a
@@ -714,6 +719,7 @@ func (s *Store) maybeSnapshot(force bool) {
 	fz := s.eng.Freeze()
 	v := uint64(fz.Version())
 	seq := s.applied.Load()
+	inputs := s.Inputs()
 	if s.wal != nil {
 		if err := s.wal.Rotate(v + 1); err != nil {
 			s.log.Error("snapshot: cannot start a new log segment", "err", err)
@@ -725,7 +731,7 @@ func (s *Store) maybeSnapshot(force bool) {
 	s.snapWG.Add(1)
 	go func() {
 		defer s.snapWG.Done()
-		err := s.writeSnapshot(fz, seq, keep)
+		err := s.writeSnapshot(fz, seq, inputs, keep)
 		s.snapErrMu.Lock()
 		s.snapErr = err
 		s.snapErrMu.Unlock()
@@ -740,12 +746,12 @@ func (s *Store) maybeSnapshot(force bool) {
 }
 
 // writeSnapshot writes a frozen state (which includes the journal's entries
-// up to seq), removes what it makes obsolete and, when keep, hands it to
-// the journal.
-func (s *Store) writeSnapshot(fz *engine.Frozen, seq uint64, keep bool) error {
+// up to seq) and the files loaded into it, removes what it makes obsolete
+// and, when keep, hands it to the journal.
+func (s *Store) writeSnapshot(fz *engine.Frozen, seq uint64, inputs []Input, keep bool) error {
 	start := time.Now()
 	snap := fz.Snapshot()
-	b, err := encodeSnapshot(snap, seq)
+	b, err := encodeSnapshot(snap, seq, inputs)
 	if err != nil {
 		return err
 	}
@@ -816,10 +822,10 @@ func (s *Store) Close() error {
 		fz := s.eng.Freeze()
 		if s.wal == nil {
 			if s.applied.Load() > 0 { // a replica that never followed its journal keeps nothing
-				err = s.writeSnapshot(fz, s.applied.Load(), false)
+				err = s.writeSnapshot(fz, s.applied.Load(), s.Inputs(), false)
 			}
 		} else if err = s.wal.Rotate(uint64(fz.Version()) + 1); err == nil {
-			if err = s.writeSnapshot(fz, 0, false); err == nil {
+			if err = s.writeSnapshot(fz, 0, s.Inputs(), false); err == nil {
 				err = s.wal.RemoveBefore(uint64(fz.Version()) + 1)
 			}
 		}

@@ -219,6 +219,7 @@ type snapshotFile struct {
 	Assignments []wireAssignment      `msgpack:"assignments,omitempty"`
 	Visits      []wireLastVisit       `msgpack:"visits,omitempty"`
 	Campaigns   []wireCampaignState   `msgpack:"campaigns,omitempty"`
+	Inputs      []wireInput           `msgpack:"inputs,omitempty"` // the files loaded into the state (Store.Inputs)
 }
 
 // wireAssignment is an assignment in a snapshot.

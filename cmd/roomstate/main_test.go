@@ -177,16 +177,24 @@ func TestServeDemoGenQuery(t *testing.T) {
 func TestTokensAndReload(t *testing.T) {
 	dir := genCity(t, 20_000)
 	tokens := filepath.Join(t.TempDir(), "tokens.json")
+	// a short token is accepted, with a warning naming its entry
 	write := func(tok string) {
-		os.WriteFile(tokens, []byte(`[{"name":"wall","token":"`+tok+`","role":"viewer"}]`), 0o600)
+		os.WriteFile(tokens, []byte(`[{"name":"wall","token":"`+tok+`","role":"viewer"},
+			{"name":"kiosk","token":"k7x9q","role":"viewer"}]`), 0o600)
 	}
 	write("first-token-0123456789")
 	// a bad tokens file stops the start with a clear message
 	bad := filepath.Join(t.TempDir(), "bad.json")
-	os.WriteFile(bad, []byte(`[{"name":"x","token":"short","role":"viewer"}]`), 0o600)
-	err := run(context.Background(), []string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--tokens", bad}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "token shorter than 16") {
-		t.Fatalf("bad tokens: %v", err)
+	for _, c := range []struct{ file, want string }{
+		{`[{"name":"x","token":"","role":"viewer"}]`, `tokens[0] (x): token is empty`},
+		{`[{"name":"x","token":"abc","role":"viewer"},{"name":"y","token":"abc","role":"admin"}]`, `tokens[1] (y): token used twice`},
+		{`[{"name":"x","token":"abc","role":"root"}]`, `tokens[0] (x): role "root"`},
+	} {
+		os.WriteFile(bad, []byte(c.file), 0o600)
+		err := run(context.Background(), []string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--tokens", bad}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), bad+": "+c.want) {
+			t.Fatalf("bad tokens %s: %v", c.file, err)
+		}
 	}
 	p := startProc(t, "serve", "--load", filepath.Join(dir, "dwellings.csv"), "--addr", "127.0.0.1:0", "--tokens", tokens)
 	defer p.stop(t)
@@ -200,8 +208,11 @@ func TestTokensAndReload(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if call("first-token-0123456789") != 200 || call("second-token-0123456789") != 401 {
+	if call("first-token-0123456789") != 200 || call("second-token-0123456789") != 401 || call("k7x9q") != 200 {
 		t.Fatal("tokens not in force")
+	}
+	if !strings.Contains(p.stderr.String(), "short token") || !strings.Contains(p.stderr.String(), "name=kiosk") {
+		t.Fatalf("no warning about the short token:\n%s", p.stderr.String())
 	}
 	write("second-token-0123456789")
 	p.cmd.Process.Signal(syscall.SIGHUP)
@@ -215,7 +226,7 @@ func TestTokensAndReload(t *testing.T) {
 	if call("first-token-0123456789") != 401 {
 		t.Fatal("the old token still works after the reload")
 	}
-	if strings.Contains(p.stderr.String(), "0123456789") {
+	if strings.Contains(p.stderr.String(), "0123456789") || strings.Contains(p.stderr.String(), "k7x9q") {
 		t.Fatal("a token reached the log")
 	}
 }

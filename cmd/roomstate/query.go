@@ -46,7 +46,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close()
-	if err := loadFiles(st, loads, nil, lopts, stderr); err != nil {
+	if _, err := loadFiles(st, loads, nil, lopts, fileLoad{}, stderr); err != nil {
 		return err
 	}
 	data, err := os.ReadFile(*polygons)

@@ -121,7 +121,7 @@ func serveReplica(ctx context.Context, rf *replicaFlags, sf *serverFlags, loads,
 			return fmt.Errorf("serve: --load with --nats seeds an empty stream, and the stream %s holds changes already: "+
 				"start this node without --load to follow it (to start over, delete the stream and its _lease and _snapshots buckets)", rf.stream)
 		}
-		if err := loadFiles(st, loads, bounds, lopts, stderr); err != nil {
+		if _, err := loadFiles(st, loads, bounds, lopts, fileLoad{record: true, log: log}, stderr); err != nil {
 			return err
 		}
 		if err := st.Seed(node); err != nil {

@@ -47,7 +47,10 @@ type serverFlags struct {
 
 func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 	fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
-	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\nits scope, e.g. {\"grid\": [\"G0131\"]}) and admin; requests carry Authorization: Bearer TOKEN.\nReloaded on SIGHUP. Without it the server only listens on loopback")
+	fs.StringVar(&sf.tokens, "tokens", "", "JSON list of {\"name\", \"token\", \"role\", \"scope\"}: roles viewer, analyst, editor (writes only inside\n"+
+		"its scope: lists of district, street, community, grid, building or person, e.g. {\"grid\": [\"G0131\"]}) and admin;\n"+
+		"requests carry Authorization: Bearer TOKEN (a token shorter than 16 characters is accepted with a warning).\n"+
+		"Reloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
 	fs.Float64Var(&sf.minCell, "privacy-min-cell", 250, "viewers see grid cells of at least this many metres (and no free polygons)")
 	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
@@ -145,13 +148,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var loads, bounds listFlag
 	var sf serverFlags
 	var lf loadFlags
-	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable")
+	fs.Var(&loads, "load", "dwellings file (.csv, .geojson); repeatable. With --data-dir needed only the first time:\na file whose content the directory holds already is skipped (see --data-dir)")
 	fs.Var(&bounds, "boundaries", "area boundaries (GeoJSON with properties level, id, name); repeatable")
 	assignments := fs.String("assignments", "", "who answers for each building, grid, community or street (楼组包干): a CSV with columns\n"+
 		"level,id,person and optionally team,phone; applied through the store at start (all or nothing), each row\n"+
 		"replacing its unit's assignment (an empty person removes it). Needed only on a data directory's first start")
 	addLoadFlags(fs, &lf)
-	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\na directory that holds state is reopened, and --load is then only needed to add more.\nWith --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
+	dataDir := fs.String("data-dir", "", "keep state here: a log of every change (fsynced before the answer) and snapshots;\n"+
+		"a directory that holds state is reopened, and --load is only needed the first time. The directory\n"+
+		"records the content (SHA-256) of every file loaded into it: given again with the same content (a\n"+
+		"restart repeating its command line), a --load or --boundaries file is skipped and the changes made\n"+
+		"since are kept; a file with new content is added (all or nothing: an id the directory holds refuses it).\n"+
+		"With --nats: snapshots and the audit trail only (the stream is the log), for a quick restart")
 	var rf replicaFlags
 	addReplicaFlags(fs, &rf)
 	addServerFlags(fs, &sf)
@@ -210,12 +218,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(loads) > 0 || len(bounds) > 0 {
 		start = time.Now()
 		// through the store: durable (a snapshot) before anyone is told,
-		// and the change feed starts after it
-		if err := loadFiles(st, loads, bounds, lopts, stderr); err != nil {
+		// and the change feed starts after it; with a data directory the
+		// files are recorded with the load, and those it holds already are
+		// skipped, so that a restart may repeat its command line
+		fl := fileLoad{record: *dataDir != "", skipLoaded: *dataDir != "", log: log}
+		loaded, err := loadFiles(st, loads, bounds, lopts, fl, stderr)
+		if err != nil {
 			st.Close()
-			return err
+			return heldHint(err, st, *dataDir)
 		}
-		log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+		if loaded {
+			log.Info("loaded", "dwellings", eng.Len(), "flags", strings.Join(eng.Flags(), ","), "seconds", time.Since(start).Seconds())
+		}
 	}
 	if *assignments != "" {
 		if err := applyAssignments(st, *assignments, rows, log); err != nil {
@@ -224,6 +238,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return serveStore(ctx, st, &sf, log, stdout, nil, nil)
+}
+
+// heldHint explains a load refused for ids that a reopened data directory
+// holds already: each such problem says so, and the error ends with what
+// to do about it. Other errors are returned as they are.
+func heldHint(err error, st *store.Store, dir string) error {
+	var le *engine.LoadError
+	if dir == "" || !st.HadState() || !errors.As(err, &le) {
+		return err
+	}
+	held := 0
+	for i := range le.Problems {
+		if p := &le.Problems[i]; p.Held {
+			p.Reason = strings.TrimSuffix(p.Reason, " (already loaded)") + fmt.Sprintf(" (the data directory %s already holds it)", dir)
+			held++
+		}
+	}
+	if held == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\nthe data directory %s holds state already. A --load file whose content was loaded into it before is skipped;\n"+
+		"this one's content is new, and holds ids the directory has (from another file, or added since).\n"+
+		"To add dwellings, give a file of new ids only (change held ones with PUT /api/v1/dwellings/{id});\n"+
+		"to start afresh, stop the server and start it with an empty --data-dir (or move %s away)", le, dir, dir)
 }
 
 // applyAssignments applies the rows of an assignments file that change
@@ -280,6 +318,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 		if err != nil {
 			return fmt.Errorf("--tokens: %w", err)
 		}
+		warnShortTokens(log, ts)
 		access = server.NewAccess(ts, sf.privacyK)
 		log.Info("access control on", "tokens", len(ts), "privacy_k", sf.privacyK)
 		hup := make(chan os.Signal, 1)
@@ -292,6 +331,7 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 					log.Error("tokens not reloaded; the old ones stay", "err", err)
 					continue
 				}
+				warnShortTokens(log, ts)
 				access.Set(ts)
 				log.Info("tokens reloaded", "tokens", len(ts))
 			}
@@ -336,6 +376,15 @@ func serveStore(ctx context.Context, st *store.Store, sf *serverFlags, log *slog
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.ShutdownWithContext(sctx)
+}
+
+// warnShortTokens logs a warning for each token shorter than
+// server.MinTokenLen characters, naming its entry (never the token).
+func warnShortTokens(log *slog.Logger, ts []server.Token) {
+	for _, name := range server.ShortTokens(ts) {
+		log.Warn("short token: accepted, but easy to guess; use a long random one of at least min_chars characters",
+			"name", name, "min_chars", server.MinTokenLen)
+	}
 }
 
 // checkLoopback refuses to listen beyond this machine without access tokens.
