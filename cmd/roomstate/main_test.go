@@ -191,9 +191,16 @@ func TestTokensAndReload(t *testing.T) {
 		{`[{"name":"x","token":"abc","role":"root"}]`, `tokens[0] (x): role "root"`},
 	} {
 		os.WriteFile(bad, []byte(c.file), 0o600)
-		err := run(context.Background(), []string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--tokens", bad}, io.Discard, io.Discard)
+		// refused before anything is loaded: the data directory stays
+		// without state, and the same command with the file put right
+		// starts afresh
+		data := filepath.Join(t.TempDir(), "data")
+		err := run(context.Background(), []string{"serve", "--load", filepath.Join(dir, "dwellings.csv"), "--data-dir", data, "--tokens", bad}, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), bad+": "+c.want) {
 			t.Fatalf("bad tokens %s: %v", c.file, err)
+		}
+		if files, _ := os.ReadDir(data); len(files) > 0 {
+			t.Fatalf("bad tokens %s: the refused start left %d files in the data directory", c.file, len(files))
 		}
 	}
 	p := startProc(t, "serve", "--load", filepath.Join(dir, "dwellings.csv"), "--addr", "127.0.0.1:0", "--tokens", tokens)

@@ -51,11 +51,7 @@ func addReplicaFlags(fs *flag.FlagSet, rf *replicaFlags) {
 // serves while it catches up.
 func serveReplica(ctx context.Context, rf *replicaFlags, sf *serverFlags, loads, bounds []string, lopts loader.Options,
 	dataDir string, log *slog.Logger, stdout, stderr io.Writer) error {
-	if sf.tokens == "" {
-		if err := checkLoopback(sf.addr); err != nil {
-			return err
-		}
-	}
+	// the server flags were checked (sf.check), the loopback rule among them
 	if len(loads) == 0 && len(bounds) > 0 {
 		return errors.New("serve: --boundaries with --nats come with the --load that seeds the stream")
 	}

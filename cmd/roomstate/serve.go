@@ -74,7 +74,23 @@ func (sf *serverFlags) check() error {
 			return fmt.Errorf("--assets: %w", err)
 		}
 	}
-	return nil
+	// what serving reads of its flags, read now: a start refused for them
+	// has loaded nothing, so the same command put right starts afresh
+	if sf.tokens != "" {
+		if _, err := server.LoadTokensFile(sf.tokens); err != nil {
+			return fmt.Errorf("--tokens: %w", err)
+		}
+	} else if err := checkLoopback(sf.addr); err != nil {
+		return err
+	}
+	if _, err := server.ParseTrustedProxies(sf.conns.proxies); err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	if _, err := sf.location(); err != nil {
+		return err
+	}
+	_, err := sf.storeOptions()
+	return err
 }
 
 // regionCacheMB is answer.Options.RegionCacheMB for --region-cache-mb
