@@ -683,18 +683,18 @@ type UnitResult struct {
 }
 
 // Unit returns one unit (q.Level, q.ID) with its counts and its children one
-// level down (buildings for a grid), as of q.AsOf.
+// level down (buildings for a grid; none for a building), as of q.AsOf.
 func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 	level, err := ParseLevel(q.Level)
 	if err != nil {
 		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
-	if level == LevelBuilding {
-		return nil, fault.New(fault.BadRequest, "use /api/v1/buildings/{id}/roomstate for a building")
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
+	if level == LevelBuilding {
+		return e.buildingUnit(st, q)
+	}
 	u, ok := st.levels[level].index[q.ID]
 	if !ok || q.ID == "" {
 		return nil, fault.New(fault.NotFound, "%s %q not found", level, q.ID)
@@ -748,6 +748,35 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 		}
 		return 0
 	})
+	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
+}
+
+// buildingUnit is Unit for a building: its counts as the building listing
+// (Units of LevelBuilding) gives them, the same numbers, and no children. A
+// building not in the listing (no dwelling as of q.AsOf) is not found.
+// Caller holds the read lock.
+func (e *Engine) buildingUnit(st *state, q UnitsQuery) (*UnitResult, error) {
+	bi, ok := st.bldIdx[q.ID]
+	if !ok || q.ID == "" {
+		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
+	}
+	a, v, err := e.unitAggregator(st, LevelBuilding, q.Where, q.AsOf, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := a.countsOf(uint64(bi))
+	if c.Total == 0 {
+		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
+	}
+	out := a.unitStat(LevelBuilding, uint64(bi), c)
+	if q.Since != nil {
+		since, _, err := e.unitAggregator(st, LevelBuilding, q.Where, *q.Since, nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Delta = deltaOf(c, since, uint64(bi))
+	}
+	out.Children = []UnitStat{}
 	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
 }
 

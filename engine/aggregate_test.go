@@ -240,4 +240,19 @@ func TestUnitsMatchOracle(t *testing.T) {
 	if _, err := tc.eng.Unit(engine.UnitsQuery{Level: "grid", ID: "nope", Where: ""}); err == nil {
 		t.Fatal("unknown unit: no error")
 	}
+	// a building is a unit too: its counts, no children
+	bld := tc.recs[rng.IntN(len(tc.recs))].units[4]
+	var want counts
+	for _, r := range tc.recs {
+		if r.units[4] == bld {
+			want.add(r, p, nf)
+		}
+	}
+	one, err := tc.eng.Unit(engine.UnitsQuery{Level: "building", ID: bld, Where: where})
+	if err != nil || !sameCounts(one.Counts, want) || one.ID != bld || one.Level != engine.LevelBuilding || one.Children == nil || len(one.Children) != 0 {
+		t.Fatalf("building %s as a unit: %v %+v, want %+v and no children", bld, err, one, want)
+	}
+	if _, err := tc.eng.Unit(engine.UnitsQuery{Level: "building", ID: "nope"}); !errors.Is(err, fault.NotFound) {
+		t.Fatalf("unknown building: %v, want not found", err)
+	}
 }

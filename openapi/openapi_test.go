@@ -384,6 +384,9 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=en", 200),
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=xlsx", 200),
 			get(analystTok, "/api/v1/units/grid/nope", 404),
+			get(viewerTok, "/api/v1/units/building/"+bu+"?where=isolated", 200),
+			get(analystTok, "/api/v1/units/building/"+bu+"?format=csv", 200),
+			get(analystTok, "/api/v1/units/building/nope", 404),
 		}},
 		{"buildingRoomState", []call{
 			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate?scheme=default", 200),
