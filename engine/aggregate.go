@@ -487,6 +487,9 @@ func (a *aggregator) levelCells(level Level) []Cell {
 	cells := make([]Cell, 0, len(a.acc.keys))
 	for _, i := range a.sortedByID(level) {
 		k := a.acc.keys[i]
+		if level < LevelBuilding && k == 0 {
+			continue // dwellings that lack the level are in no unit of it
+		}
 		c := Cell{ID: st.groupID(level, uint32(k)), Counts: a.acc.counts(i)}
 		if c.Total == 0 {
 			continue // emptied as of the past
@@ -644,14 +647,15 @@ func (e *Engine) Units(q UnitsQuery) (*UnitsResult, error) {
 		return res, nil
 	}
 	// every unit of the level, in id order: those without dwellings (known
-	// from boundaries) with zero counts; the empty id only when dwellings
-	// lack the level
+	// from boundaries) with zero counts. The empty id (dwellings that lack
+	// the level) is no unit: they count in the units above only
 	for _, u := range st.levels[level].sorted() {
-		i := a.acc.find(uint64(u))
-		switch {
-		case i >= 0 && (a.acc.counts(i).Total != 0 || u != 0):
+		if u == 0 {
+			continue
+		}
+		if i := a.acc.find(uint64(u)); i >= 0 {
 			add(uint64(u), a.acc.counts(i))
-		case u != 0:
+		} else {
 			add(uint64(u), Counts{Flags: make([]int64, st.nFlags())})
 		}
 	}
@@ -726,6 +730,9 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 			continue
 		}
 		out.Counts.add(&c)
+		if child < LevelBuilding && k == 0 {
+			continue // dwellings that lack the child level: in the unit, in no child
+		}
 		cs := a.unitStat(child, k, c)
 		if since != nil {
 			cs.Delta = deltaOf(c, since, k)
