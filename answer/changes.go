@@ -16,8 +16,9 @@ import (
 
 // Since reads where a change stream starts: the since parameter (or the
 // Last-Event-ID a reconnecting client sends), else now. It checks the start
-// against the feed: a start older than the feed keeps is fault.Gone with
-// the oldest version still available.
+// against the feed: a start before a change the feed no longer has is
+// fault.Gone with the oldest version still available (a load is no change:
+// see store.Feed.Since).
 func (a *Answers) Since(since string, c *Caller) (engine.Version, error) {
 	if a.store == nil {
 		return 0, fault.New(fault.Unavailable, "this server has no change feed")

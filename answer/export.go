@@ -404,7 +404,7 @@ func (a *Answers) UnitsFile(level string, q Query, c *Caller) (*File, error) {
 
 // UnitFile answers GET /api/v1/units/{level}/{id}?format=csv|xlsx: the
 // unit's children, one row each; a workbook adds a sheet of the unit
-// itself.
+// itself. A building, which has no children, is its own one row.
 func (a *Answers) UnitFile(level, id string, q Query, c *Caller) (*File, error) {
 	f, l, pa, err := a.exportAnswer(q, func() ([]byte, error) { return a.Unit(level, id, q, c) })
 	if err != nil {
@@ -419,15 +419,20 @@ func (a *Answers) UnitFile(level, id string, q Query, c *Caller) (*File, error) 
 	if l == en {
 		unitSheet = lv.String() + " total"
 	}
-	t := &table.Table{Sheets: []table.Sheet{
-		x.sheet(levelName(child, l, true), rows, unitColumns(nil)),
-		x.sheet(unitSheet, []*fastjson.Value{pa.root}, unitColumns(nil)),
-	}}
 	name := textOf(pa.root.Get("name"))
 	if name == "" {
 		name = id
 	}
 	v := versionSuffix(pa.version)
+	if lv == engine.LevelBuilding {
+		// a building has no units below it: its one row
+		t := &table.Table{Sheets: []table.Sheet{x.sheet(levelName(lv, l, false), []*fastjson.Value{pa.root}, unitColumns(nil))}}
+		return export(t, f, l, fileName{zh: levelName(lv, zh, false) + "_" + name + "_" + v, en: lv.String() + "-" + id + "-" + v})
+	}
+	t := &table.Table{Sheets: []table.Sheet{
+		x.sheet(levelName(child, l, true), rows, unitColumns(nil)),
+		x.sheet(unitSheet, []*fastjson.Value{pa.root}, unitColumns(nil)),
+	}}
 	return export(t, f, l, fileName{
 		zh: levelName(lv, zh, false) + "_" + name + "_" + levelName(child, zh, false) + "汇总_" + v,
 		en: lv.String() + "-" + id + "-" + levelName(child, en, true) + "-" + v,

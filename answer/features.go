@@ -48,7 +48,7 @@ type PolygonParams struct {
 	Where   string
 	GroupBy string
 	IDs     bool
-	Limit   int
+	Limit   int // with IDs: at most this many ids (0: none; engine.DefaultIDLimit is the server's default)
 }
 
 // PolygonBody returns the POST /api/v1/query/polygon body that asks about
@@ -66,7 +66,7 @@ func PolygonBody(geometry []byte, p PolygonParams) []byte {
 	if p.IDs {
 		b = append(b, `,"ids":true`...)
 	}
-	if p.Limit > 0 {
+	if p.IDs && p.Limit >= 0 { // 0 too: no ids, not the server's default
 		b = append(b, `,"limit":`...)
 		b = strconv.AppendInt(b, int64(p.Limit), 10)
 	}

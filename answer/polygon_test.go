@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -326,5 +327,54 @@ func TestCachedTextBlanks(t *testing.T) {
 	broken := text[:at] + " " + text[at:] // 121 .47
 	if _, err := a.Polygon([]byte(`{"geometry":`+broken+`}`), System); !errors.Is(err, fault.BadJSON) {
 		t.Fatalf("a blank in a number: %v, want bad JSON", err)
+	}
+}
+
+// TestPolygonIDLimit: "ids": true lists at most limit ids: 1,000 when the
+// body names no limit, none for "limit": 0 ("ids": []), limit for any other.
+// PolygonBody (the query command's) sends a limit of 0 as such.
+func TestPolygonIDLimit(t *testing.T) {
+	w, c := realCity(t, 30_000, 3)
+	a := New(w.Engine, nil, Options{})
+	var street string
+	for _, b := range c.Boundaries() {
+		if b.Level == engine.LevelStreet {
+			street = b.ID
+			break
+		}
+	}
+	ids := func(extra string) (total int64, n int, present bool) {
+		t.Helper()
+		out, err := a.Polygon([]byte(`{"unit":{"level":"street","id":"`+street+`"}`+extra+`}`), System)
+		if err != nil {
+			t.Fatalf("%s: %v", extra, err)
+		}
+		var ans struct {
+			Total int64
+			IDs   *[]string
+		}
+		if err := json.Unmarshal(out, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if ans.IDs == nil {
+			return ans.Total, 0, false
+		}
+		return ans.Total, len(*ans.IDs), true
+	}
+	total, n, ok := ids(`,"ids":true`)
+	if total <= engine.DefaultIDLimit || !ok || n != engine.DefaultIDLimit {
+		t.Fatalf("no limit: %d of %d ids (listed %v), want %d", n, total, ok, engine.DefaultIDLimit)
+	}
+	if _, n, ok := ids(`,"ids":true,"limit":0`); !ok || n != 0 {
+		t.Fatalf(`"limit": 0: %d ids (listed %v), want "ids": []`, n, ok)
+	}
+	if _, n, ok := ids(`,"ids":true,"limit":7`); !ok || n != 7 {
+		t.Fatalf(`"limit": 7: %d ids (listed %v)`, n, ok)
+	}
+	if _, _, ok := ids(`,"ids":false,"limit":0`); ok {
+		t.Fatal(`"ids": false lists ids`)
+	}
+	if b := string(PolygonBody([]byte(`{}`), PolygonParams{IDs: true, Limit: 0})); !strings.Contains(b, `"limit":0`) {
+		t.Fatalf("PolygonBody with no ids asked: %s", b)
 	}
 }

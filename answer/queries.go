@@ -187,6 +187,7 @@ func readUnit(v *fastjson.Value) (unitRef, error) {
 // the body has a geometry, and the first error that is not one of the
 // geometry: not JSON, or a bad member.
 func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engine.PolygonQuery) (bool, error) {
+	q.Limit = engine.DefaultIDLimit // unless the body names one: "limit": 0 lists none
 	if len(body) == 0 {
 		return false, fault.New(fault.BadJSON, "the request has no body; send a JSON object")
 	}

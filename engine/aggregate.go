@@ -487,6 +487,9 @@ func (a *aggregator) levelCells(level Level) []Cell {
 	cells := make([]Cell, 0, len(a.acc.keys))
 	for _, i := range a.sortedByID(level) {
 		k := a.acc.keys[i]
+		if level < LevelBuilding && k == 0 {
+			continue // dwellings that lack the level are in no unit of it
+		}
 		c := Cell{ID: st.groupID(level, uint32(k)), Counts: a.acc.counts(i)}
 		if c.Total == 0 {
 			continue // emptied as of the past
@@ -644,14 +647,15 @@ func (e *Engine) Units(q UnitsQuery) (*UnitsResult, error) {
 		return res, nil
 	}
 	// every unit of the level, in id order: those without dwellings (known
-	// from boundaries) with zero counts; the empty id only when dwellings
-	// lack the level
+	// from boundaries) with zero counts. The empty id (dwellings that lack
+	// the level) is no unit: they count in the units above only
 	for _, u := range st.levels[level].sorted() {
-		i := a.acc.find(uint64(u))
-		switch {
-		case i >= 0 && (a.acc.counts(i).Total != 0 || u != 0):
+		if u == 0 {
+			continue
+		}
+		if i := a.acc.find(uint64(u)); i >= 0 {
 			add(uint64(u), a.acc.counts(i))
-		case u != 0:
+		} else {
 			add(uint64(u), Counts{Flags: make([]int64, st.nFlags())})
 		}
 	}
@@ -683,18 +687,18 @@ type UnitResult struct {
 }
 
 // Unit returns one unit (q.Level, q.ID) with its counts and its children one
-// level down (buildings for a grid), as of q.AsOf.
+// level down (buildings for a grid; none for a building), as of q.AsOf.
 func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 	level, err := ParseLevel(q.Level)
 	if err != nil {
 		return nil, fault.New(fault.BadRequest, "%v", err)
 	}
-	if level == LevelBuilding {
-		return nil, fault.New(fault.BadRequest, "use /api/v1/buildings/{id}/roomstate for a building")
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st := e.st
+	if level == LevelBuilding {
+		return e.buildingUnit(st, q)
+	}
 	u, ok := st.levels[level].index[q.ID]
 	if !ok || q.ID == "" {
 		return nil, fault.New(fault.NotFound, "%s %q not found", level, q.ID)
@@ -726,6 +730,9 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 			continue
 		}
 		out.Counts.add(&c)
+		if child < LevelBuilding && k == 0 {
+			continue // dwellings that lack the child level: in the unit, in no child
+		}
 		cs := a.unitStat(child, k, c)
 		if since != nil {
 			cs.Delta = deltaOf(c, since, k)
@@ -748,6 +755,35 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 		}
 		return 0
 	})
+	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
+}
+
+// buildingUnit is Unit for a building: its counts as the building listing
+// (Units of LevelBuilding) gives them, the same numbers, and no children. A
+// building not in the listing (no dwelling as of q.AsOf) is not found.
+// Caller holds the read lock.
+func (e *Engine) buildingUnit(st *state, q UnitsQuery) (*UnitResult, error) {
+	bi, ok := st.bldIdx[q.ID]
+	if !ok || q.ID == "" {
+		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
+	}
+	a, v, err := e.unitAggregator(st, LevelBuilding, q.Where, q.AsOf, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := a.countsOf(uint64(bi))
+	if c.Total == 0 {
+		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
+	}
+	out := a.unitStat(LevelBuilding, uint64(bi), c)
+	if q.Since != nil {
+		since, _, err := e.unitAggregator(st, LevelBuilding, q.Where, *q.Since, nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Delta = deltaOf(c, since, uint64(bi))
+	}
+	out.Children = []UnitStat{}
 	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
 }
 

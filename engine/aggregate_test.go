@@ -240,4 +240,128 @@ func TestUnitsMatchOracle(t *testing.T) {
 	if _, err := tc.eng.Unit(engine.UnitsQuery{Level: "grid", ID: "nope", Where: ""}); err == nil {
 		t.Fatal("unknown unit: no error")
 	}
+	// a building is a unit too: its counts, no children
+	bld := tc.recs[rng.IntN(len(tc.recs))].units[4]
+	var want counts
+	for _, r := range tc.recs {
+		if r.units[4] == bld {
+			want.add(r, p, nf)
+		}
+	}
+	one, err := tc.eng.Unit(engine.UnitsQuery{Level: "building", ID: bld, Where: where})
+	if err != nil || !sameCounts(one.Counts, want) || one.ID != bld || one.Level != engine.LevelBuilding || one.Children == nil || len(one.Children) != 0 {
+		t.Fatalf("building %s as a unit: %v %+v, want %+v and no children", bld, err, one, want)
+	}
+	if _, err := tc.eng.Unit(engine.UnitsQuery{Level: "building", ID: "nope"}); !errors.Is(err, fault.NotFound) {
+		t.Fatalf("unknown building: %v, want not found", err)
+	}
+}
+
+// TestEmptyUnitIsNoUnit: dwellings whose grid (or community) column is empty
+// are in no unit of that level: no unit "" in a level's listing, in a
+// unit's children or in the grid-by-level cells, while they still count in
+// the units above them, whose counts are as before.
+func TestEmptyUnitIsNoUnit(t *testing.T) {
+	c := city.New(city.Config{N: 3_000, Seed: 7})
+	b := engine.NewBatch("no grid", city.FlagNames())
+	var bld, oneGrid, oneCommunity string
+	var recs []engine.Record
+	err := c.Dwellings(func(r *engine.Record) error {
+		r2 := *r
+		r2.Flags = slices.Clone(r.Flags)
+		switch {
+		case bld == "" || r2.Building == bld: // a whole building without a grid
+			bld = r2.Building
+			r2.Grid = ""
+		case oneGrid == "": // one dwelling of another building
+			oneGrid = r2.ID
+			r2.Grid = ""
+		case oneCommunity == "":
+			oneCommunity = r2.ID
+			r2.Community, r2.Grid = "", ""
+		}
+		recs = append(recs, r2)
+		return b.Add(&r2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(engine.Options{})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddBoundaries(c.Boundaries()); err != nil {
+		t.Fatal(err)
+	}
+	total := map[[2]string]int64{} // (level, id) → dwellings
+	kids := map[string]map[string]int64{}
+	for _, r := range recs {
+		for l, id := range []string{r.District, r.Street, r.Community, r.Grid} {
+			total[[2]string{engine.Level(l).String(), id}]++
+		}
+		if kids[r.Community] == nil {
+			kids[r.Community] = map[string]int64{}
+		}
+		kids[r.Community][r.Grid]++
+	}
+	for _, level := range []string{"district", "street", "community", "grid"} {
+		res, err := e.Units(engine.UnitsQuery{Level: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range res.Units {
+			if u.ID == "" {
+				t.Fatalf("%s: a unit with an empty id: %+v", level, u)
+			}
+			if u.Total != total[[2]string{level, u.ID}] {
+				t.Fatalf("%s %s: %d dwellings, want %d", level, u.ID, u.Total, total[[2]string{level, u.ID}])
+			}
+		}
+		cells, err := e.Grid(&engine.GridQuery{Level: level})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for _, cl := range cells.Cells {
+			if cl.ID == "" {
+				t.Fatalf("grid by %s: a cell with an empty id: %+v", level, cl)
+			}
+			sum += cl.Total
+		}
+		if want := int64(len(recs)) - total[[2]string{level, ""}]; sum != want {
+			t.Fatalf("grid by %s: cells hold %d dwellings, want %d", level, sum, want)
+		}
+	}
+	if n := total[[2]string{"grid", ""}]; n < 3 || total[[2]string{"community", ""}] != 1 {
+		t.Fatalf("the test has %d dwellings without a grid, %d without a community", n, total[[2]string{"community", ""}])
+	}
+	// the community of the building without a grid: all its dwellings, its
+	// grids without a unit ""
+	d, err := e.Dwelling(recs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.Unit(engine.UnitsQuery{Level: "community", ID: d.Community})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Total != total[[2]string{"community", d.Community}] {
+		t.Fatalf("community %s: %d dwellings, want %d", d.Community, u.Total, total[[2]string{"community", d.Community}])
+	}
+	var sum int64
+	for _, ch := range u.Children {
+		if ch.ID == "" {
+			t.Fatalf("community %s: a child with an empty id: %+v", d.Community, ch)
+		}
+		if ch.Total != kids[d.Community][ch.ID] {
+			t.Fatalf("community %s, grid %s: %d dwellings, want %d", d.Community, ch.ID, ch.Total, kids[d.Community][ch.ID])
+		}
+		sum += ch.Total
+	}
+	if sum != u.Total-kids[d.Community][""] || kids[d.Community][""] == 0 {
+		t.Fatalf("community %s: children hold %d of %d dwellings, %d have no grid", d.Community, sum, u.Total, kids[d.Community][""])
+	}
+	if _, err := e.Unit(engine.UnitsQuery{Level: "grid", ID: ""}); !errors.Is(err, fault.NotFound) {
+		t.Fatalf("grid \"\": %v, want not found", err)
+	}
 }

@@ -199,14 +199,15 @@ type PolygonQuery struct {
 	Where   string // flag expression; "" for none
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
-	Limit   int    // at most this many ids (0: DefaultIDLimit)
+	Limit   int    // at most this many ids (0: none; a client that names no limit gets DefaultIDLimit)
 	// AsOf asks about a past state (not with IDs).
 	AsOf AsOf
 	// Deadline, when set, ends a query that runs longer with a fault.Timeout.
 	Deadline time.Time
 }
 
-// DefaultIDLimit is the number of ids a query lists when it sets no limit.
+// DefaultIDLimit is the number of ids a query lists when its client names
+// no limit.
 const DefaultIDLimit = 1000
 
 // Group is the statistics of one unit (or building) inside a query region.
@@ -271,10 +272,7 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	}
 	if q.IDs {
 		s.wantIDs = true
-		s.limit = q.Limit
-		if s.limit <= 0 {
-			s.limit = DefaultIDLimit
-		}
+		s.limit = max(q.Limit, 0)
 	}
 	if err := st.sweepArea(q, sc, s); err != nil {
 		s.release()

@@ -435,6 +435,18 @@ func (e *Engine) History() (oldest Version, oldestTime time.Time, changes int, b
 	return Version(e.hist.Oldest()), time.UnixMilli(e.hist.OldestMs()), e.hist.Len(), e.hist.Bytes()
 }
 
+// LastChange is the version of the newest change (not a load) made to the
+// state, whether the history still holds it or not: trimmed by retention,
+// or made before the load the history starts from count too. 0 when there
+// was none: the state is as loaded. A follower of changes who has the state
+// of any version from LastChange on has every change up to the current
+// version, or needs none (the versions between are a load's).
+func (e *Engine) LastChange() Version {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return Version(e.hist.LastChange())
+}
+
 func itoa(v uint64) string {
 	var b [20]byte
 	i := len(b)

@@ -411,7 +411,9 @@ func (w *Writer) Restore(s *Snapshot) error {
 		}
 		compiled[name] = c
 	}
-	hist := history.New(s.Version, w.opts.Clock().UnixMilli())
+	// a snapshot without its history says nothing of the changes before
+	// it: take it that they were changes up to its version (LastChange)
+	hist := history.NewAfter(s.Version, w.opts.Clock().UnixMilli(), s.Version)
 	if s.History != nil {
 		if hist, err = history.Import(s.History, len(st.areas)); err != nil {
 			return bad("history", err)

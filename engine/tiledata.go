@@ -222,7 +222,9 @@ func (st *state) boundariesIn(bb [4]int32, levels []Level) []int {
 			continue // buildings have no boundaries
 		}
 		st.boundTree[l].Search(box.Min, box.Max, func(_, _ [2]float64, i int) bool {
-			hits = append(hits, i)
+			if st.bounds[i].unit != 0 { // the empty id is no unit (AddBoundaries refuses it)
+				hits = append(hits, i)
+			}
 			return true
 		})
 	}

@@ -75,8 +75,10 @@ func (w *Writer) Load(batches ...*Batch) error {
 		e.version += Version(b.n)
 	}
 	// the history starts again at the loaded state: its dwellings are not
-	// changes the log could undo (expiries are kept: their dwellings are)
-	e.hist = history.New(uint64(e.version), w.opts.Clock().UnixMilli())
+	// changes the log could undo (expiries are kept: their dwellings are);
+	// it remembers the newest change before the load, which it no longer
+	// holds (LastChange)
+	e.hist = history.NewAfter(uint64(e.version), w.opts.Clock().UnixMilli(), e.hist.LastChange())
 	w.checkInvariants()
 	return nil
 }

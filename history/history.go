@@ -164,6 +164,10 @@ type Log struct {
 	// baseMs is the time of the state before the first retained entry
 	// (the load, or the newest dropped entry)
 	baseMs int64
+	// before is the version of the newest change made before the load the
+	// log starts from (version first-1), which the log never held; 0 when
+	// none was (the load was of a state never changed)
+	before uint64
 
 	open    []point  // points of entries not yet in a run, in version order
 	keys    []uint64 // seal's sort keys, reused
@@ -228,9 +232,31 @@ var maxRun = 1 << 16 // a variable for the tests
 const bandShift = 16
 
 // New starts a log whose state before its first change is version v at
-// time ms (a load).
+// time ms (a load of a state never changed).
 func New(v uint64, ms int64) *Log {
 	return &Log{first: v + 1, baseMs: ms, places: map[uint32][]uint64{}}
+}
+
+// NewAfter starts a log like New, at a load made over a state whose newest
+// change, which the log does not hold, was version last (0: none, as New).
+func NewAfter(v uint64, ms int64, last uint64) *Log {
+	l := New(v, ms)
+	l.before = min(last, v)
+	return l
+}
+
+// LastChange is the version of the newest change the log has seen, held or
+// not: the newest retained one, else the newest trimmed, else the newest
+// made before the load it starts from (NewAfter's last). 0 when there was
+// never a change: the state is as loaded. A load itself is no change.
+func (l *Log) LastChange() uint64 {
+	switch {
+	case len(l.c.ms) > 0:
+		return l.Newest()
+	case l.base > 0:
+		return l.Oldest() // the newest trimmed change
+	}
+	return l.before
 }
 
 // Oldest is the oldest version whose state the log can give back: the

@@ -268,3 +268,34 @@ func TestImportRefusesUnknownAreas(t *testing.T) {
 		t.Fatalf("changes in areas 3, 5 and an unknown one: %v, want [2 3]", got)
 	}
 }
+
+// TestLastChange: the newest change the log has seen, held, trimmed or made
+// before the load it starts from; a load is none. It survives an export.
+func TestLastChange(t *testing.T) {
+	l := New(13, 1000) // a load of a state never changed
+	if l.LastChange() != 0 {
+		t.Fatalf("a log of a load: last change %d, want 0", l.LastChange())
+	}
+	l.Append(Entry{Ver: 14, Ms: 1001, DID: 1, Kind: Flags, Low: 1}, [2]int32{10, 10})
+	l.Append(Entry{Ver: 15, Ms: 1002, DID: 1, Kind: Other})
+	if l.LastChange() != 15 {
+		t.Fatalf("last change %d, want 15", l.LastChange())
+	}
+	l.Trim(2000) // both trimmed
+	if l.Len() != 0 || l.LastChange() != 15 {
+		t.Fatalf("trimmed: %d changes, last change %d, want 0 and 15", l.Len(), l.LastChange())
+	}
+	r := NewAfter(25, 3000, l.LastChange()) // a load of 10 after them
+	if r.Oldest() != 25 || r.LastChange() != 15 {
+		t.Fatalf("a load after changes: oldest %d, last change %d", r.Oldest(), r.LastChange())
+	}
+	im, err := Import(r.Export(), 1)
+	if err != nil || im.LastChange() != 15 {
+		t.Fatalf("imported: %v, last change %d", err, im.LastChange())
+	}
+	bad := r.Export()
+	bad.Before = 26
+	if _, err := Import(bad, 1); err == nil {
+		t.Fatal("a change before the load newer than the load imported")
+	}
+}

@@ -13,6 +13,10 @@ type State struct {
 	First  uint64 // version of global index 0
 	Base   uint32 // global index of the oldest retained change
 	BaseMs int64
+	// Before is the newest change made before the load at version First-1
+	// (NewAfter's last); 0 when none, and in states written before it was
+	// kept.
+	Before uint64
 	Ms     []byte // int64
 	DID    []byte // uint32
 	Area   []byte // uint32
@@ -49,7 +53,7 @@ func put32(n int, get func(i int) uint32) []byte {
 func (l *Log) Export() *State {
 	c := &l.c
 	n := len(c.ms)
-	s := &State{First: l.first, Base: l.base, BaseMs: l.baseMs,
+	s := &State{First: l.first, Base: l.base, BaseMs: l.baseMs, Before: l.before,
 		Ms:    put64(n, func(i int) uint64 { return uint64(c.ms[i]) }),
 		DID:   put32(n, func(i int) uint32 { return c.did[i] }),
 		Area:  put32(n, func(i int) uint32 { return c.area[i] }),
@@ -90,10 +94,10 @@ func Import(s *State, areas int) (*Log, error) {
 		(len(s.Flip) != n && len(s.Flip) != 0) {
 		return nil, bad("columns of different lengths")
 	}
-	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 {
+	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 || s.Before >= s.First {
 		return nil, bad("bounds out of range")
 	}
-	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, before: s.Before, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
 	c.aux, c.code = make([]int32, n), make([]uint8, n)

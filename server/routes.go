@@ -259,7 +259,9 @@ func (s *Server) campaign(ctx *fasthttp.RequestCtx, segs []string, c *answer.Cal
 }
 
 // tile answers GET /tiles/{z}/{x}/{y}.mvt: gzipped when the client takes
-// it, 304 when its ETag is current, 204 when the tile is empty.
+// it, 304 when its ETag is current. A tile with nothing in it is a 200 with
+// an empty body, itself a valid vector tile (a tile of no layers), sent
+// as it is: there is nothing to compress.
 func (s *Server) tile(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
 	t, err := s.ans.Tile(segs[1], segs[2], segs[3], query(ctx), c)
 	if err != nil {
@@ -273,12 +275,8 @@ func (s *Server) tile(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller)
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return nil
 	}
-	if t.Empty() {
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
-		return nil
-	}
 	ctx.SetContentType("application/vnd.mapbox-vector-tile")
-	if ctx.Request.Header.HasAcceptEncoding("gzip") {
+	if !t.Empty() && ctx.Request.Header.HasAcceptEncoding("gzip") {
 		h.Set("Content-Encoding", "gzip")
 		ctx.SetBody(t.Gzipped())
 		return nil

@@ -3,11 +3,13 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -211,7 +213,7 @@ func TestHostileRequests(t *testing.T) {
 		{"inverted box", viewerTok, "POST", "/api/v1/query/grid", []byte(`{"cell_m":500,"bbox":[122,32,121,31]}`), 400, "bad_request", nil},
 		{"tile beyond the pyramid", viewerTok, "GET", "/tiles/30/0/0.mvt", nil, 400, "bad_tile", nil},
 		{"audit with a bad time", adminTok, "GET", "/api/v1/audit?since=yesterday", nil, 400, "bad_request", nil},
-		{"changes long gone", viewerTok, "GET", "/api/v1/changes?since=1", nil, 410, "gone", nil},
+		{"changes since no version", viewerTok, "GET", "/api/v1/changes?since=-1", nil, 400, "bad_request", nil},
 		{"a scheme with a bad colour", adminTok, "PUT", "/api/v1/schemes/bad", []byte(`{"rules":[{"state":"x","when":"isolated","label":"x","color":"red","shape":"circle"}],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}}`), 400, "bad_scheme", nil},
 		{"a scheme with an empty body", adminTok, "PUT", "/api/v1/schemes/bad", nil, 400, "bad_json", nil},
 		{"a scheme with data after it", adminTok, "PUT", "/api/v1/schemes/bad", []byte(`{"rules":[],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}} {}`), 400, "bad_json", nil},
@@ -347,6 +349,9 @@ func TestViewerAttacks(t *testing.T) {
 		{"/api/v1/units/community/" + d0.Community + "?where=isolated", ""},
 		{"/api/v1/units/street?where=isolated%20%7C%20rental", ""},
 		{"/api/v1/units/district?where=!vaccinated", ""},
+		{"/api/v1/units/building/" + bid + "?where=isolated", ""},
+		{"/api/v1/units/building/" + bid + "?where=!isolated", ""},
+		{"/api/v1/units/building/" + bid, ""},
 		{"/api/v1/query/grid", `{"level":"building","where":"!isolated"}`},
 		{"/api/v1/query/grid", `{"level":"grid","where":"isolated"}`},
 		{"/api/v1/query/grid", `{"cell_m":250,"where":"isolated"}`},
@@ -365,6 +370,14 @@ func TestViewerAttacks(t *testing.T) {
 	b0 := st["buildings"].([]any)[0].(map[string]any)
 	if b0["matched"] != nil || b0["color"] == "#d7191c" {
 		t.Fatalf("building under where=!isolated: %v", b0)
+	}
+	// and as a unit, the same: withheld, with no dwelling in it
+	for _, where := range []string{"isolated", "!isolated"} {
+		u := get(viewerTok, "/api/v1/units/building/"+bid+"?where="+where, "")
+		if u["level"] != "building" || u["id"] != bid || u["matched"] != nil || u["suppressed"] != true ||
+			u["children"] == nil || len(u["children"].([]any)) != 0 {
+			t.Fatalf("the building as a unit, where=%s: %v", where, u)
+		}
 	}
 	// the parent (the grid) minus its shown children (its buildings) must
 	// not give back the withheld: a second building is withheld with it
@@ -565,5 +578,83 @@ func TestSchemeLimits(t *testing.T) {
 	}
 	if _, all := s.do(t, viewerTok, "GET", "/api/v1/schemes", nil); len(all) > 256*(64*1024) {
 		t.Fatalf("the schemes' list is %d bytes", len(all))
+	}
+}
+
+// TestBuildingAsAUnit: GET /api/v1/units/building/{id} answers like any
+// unit, {"level", "id", "name", "total", "matched", "flags", "children": []},
+// with the numbers of the building listing, for viewers as the listing shows
+// them to viewers (small counts withheld alike); 404 for an unknown building.
+func TestBuildingAsAUnit(t *testing.T) {
+	s := startSecured(t)
+	d0, _ := s.eng.Dwelling(s.inScope[0])
+	bid := d0.Building
+	get := func(tok, path string) (int, map[string]any) {
+		code, b := s.do(t, tok, "GET", path, nil)
+		var m map[string]any
+		if code == 200 {
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s: %v %s", path, err, b)
+			}
+		}
+		return code, m
+	}
+	for _, tok := range []string{viewerTok, analystTok} {
+		for _, where := range []string{"", "?where=isolated", "?where=elderly_alone"} {
+			code, list := get(tok, "/api/v1/units/building"+where)
+			if code != 200 {
+				t.Fatalf("listing: %d", code)
+			}
+			var listed map[string]any
+			for _, u := range list["units"].([]any) {
+				if m := u.(map[string]any); m["id"] == bid {
+					listed = m
+				}
+			}
+			if listed == nil {
+				t.Fatalf("building %s not listed", bid)
+			}
+			code, u := get(tok, "/api/v1/units/building/"+bid+where)
+			if code != 200 {
+				t.Fatalf("%s%s: %d", bid, where, code)
+			}
+			for _, k := range []string{"level", "id", "name", "total", "matched", "flags"} {
+				if !reflect.DeepEqual(u[k], listed[k]) {
+					t.Errorf("%s%s (%s): %s is %v, the listing says %v", bid, where, tok, k, u[k], listed[k])
+				}
+			}
+			if ch, ok := u["children"].([]any); !ok || len(ch) != 0 || u["version"] == nil {
+				t.Errorf("%s%s: children %v, version %v", bid, where, u["children"], u["version"])
+			}
+		}
+	}
+	// exported: the building's one row, as the JSON has it
+	_, u := get(analystTok, "/api/v1/units/building/"+bid+"?where=isolated")
+	for _, f := range []string{"csv", "xlsx"} {
+		code, b, _ := s.doFile(t, analystTok, "GET", "/api/v1/units/building/"+bid+"?where=isolated&lang=en&format="+f, "")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", f, code, b)
+		}
+		if f == "csv" {
+			recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff")))).ReadAll()
+			if err != nil || len(recs) != 2 || recs[1][0] != bid || recs[1][2] != fmt.Sprint(u["total"]) || recs[1][3] != fmt.Sprint(u["matched"]) {
+				t.Fatalf("csv: %v %q, want the building's row (%v)", err, recs, u)
+			}
+		}
+	}
+	if code, _ := get(analystTok, "/api/v1/units/building/no-such-building"); code != 404 {
+		t.Fatalf("an unknown building: %d, want 404", code)
+	}
+	if code, _ := get(viewerTok, "/api/v1/units/building/no-such-building"); code != 404 {
+		t.Fatalf("an unknown building for a viewer: %d, want 404", code)
+	}
+	// since: a delta like any unit's
+	if code, b := s.do(t, adminTok, "PATCH", "/api/v1/dwellings/"+d0.ID, []byte(`{"set":["rental"],"clear":["isolated"]}`)); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	v := s.eng.Version()
+	code, u := get(analystTok, fmt.Sprintf("/api/v1/units/building/%s?since=%d", bid, v-1))
+	if code != 200 || u["delta"] == nil || u["delta"].(map[string]any)["total"] != float64(0) {
+		t.Fatalf("since: %d %v", code, u)
 	}
 }

@@ -87,14 +87,14 @@ func TestTileEndpoints(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag {
 		t.Fatalf("after a change: %d, ETag %s (was %s)", resp.StatusCode, resp.Header.Get("ETag"), etag)
 	}
-	// empty tiles: 204; bad addresses, expressions, schemes: JSON 4xx
+	// empty tiles: 200 (see TestEmptyTile); bad addresses, expressions, schemes: JSON 4xx
 	far := maptile.At(orb.Point{-30, 30}, 14)
 	cases := []struct {
 		path   string
 		status int
 		code   string
 	}{
-		{"/tiles/14/" + itoa(far.X) + "/" + itoa(far.Y) + ".mvt", 204, ""},
+		{"/tiles/14/" + itoa(far.X) + "/" + itoa(far.Y) + ".mvt", 200, ""},
 		{"/tiles/23/0/0.mvt", 400, "bad_tile"},
 		{"/tiles/3/8/0.mvt", 400, "bad_tile"},
 		{"/tiles/a/0/0.mvt", 400, "bad_tile"},
@@ -135,3 +135,43 @@ func TestTileEndpoints(t *testing.T) {
 }
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// TestEmptyTile: a tile with nothing in it is a 200 vector tile like any
+// other (an empty body: a tile of no layers), with its Content-Type and
+// ETag, not compressed even when gzip is accepted, and 304 on revalidation.
+func TestEmptyTile(t *testing.T) {
+	_, _, url, _ := writable(t, store.Options{})
+	far := maptile.At(orb.Point{-30, 30}, 14) // the middle of the Atlantic
+	path := url + "/tiles/14/" + itoa(far.X) + "/" + itoa(far.Y) + ".mvt"
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	var etag string
+	for _, enc := range []string{"identity", "gzip"} {
+		req, _ := http.NewRequest("GET", path, nil)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != 200 || h.Get("Content-Type") != "application/vnd.mapbox-vector-tile" || h.Get("ETag") == "" ||
+			h.Get("Content-Encoding") != "" || len(body) != 0 {
+			t.Fatalf("%s: %d %v %d bytes, want 200, the MVT type, an ETag, no encoding, no body", enc, resp.StatusCode, h, len(body))
+		}
+		if ls, err := mvt.Unmarshal(body); err != nil || len(ls) != 0 {
+			t.Fatalf("%s: the empty tile does not decode as a tile of no layers: %v %d", enc, err, len(ls))
+		}
+		etag = h.Get("ETag")
+	}
+	req, _ := http.NewRequest("GET", path, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 304 {
+		t.Fatalf("If-None-Match of the empty tile: %d, want 304", resp.StatusCode)
+	}
+}

@@ -295,19 +295,69 @@ func TestChangeFeed(t *testing.T) {
 		}
 	}
 	resp.Body.Close()
-	// older than the backlog: 410 with the oldest version
-	code, out, _ := do(t, "GET", fmt.Sprintf("%s/api/v1/changes?since=%d", url, start-100), "")
-	var gone struct {
-		Error struct {
-			Code   string
-			Oldest uint64
+	// before the backlog but after no dropped change (the load's versions):
+	// from the backlog's oldest change
+	early, _ := readSSE(ctx, t, fmt.Sprintf("%s/api/v1/changes?since=%d", url, start-100), 1)
+	if len(early) != 1 || early[0].id != uint64(start)+1 {
+		t.Fatalf("since %d, in the load: %v, want the first change %d", start-100, early, start+1)
+	}
+	// 250 changes more push the first 50 out of the backlog of 500: a since
+	// before one of those is 410 with the oldest version still kept
+	for i := 0; i < 250; i++ {
+		if code, out, _ := do(t, "PATCH", url+"/api/v1/dwellings/"+ids[i%len(ids)], `{"set":["isolated"]}`); code != 200 {
+			t.Fatalf("%d %s", code, out)
 		}
 	}
-	json.Unmarshal(out, &gone)
-	if code != 410 || gone.Error.Code != "gone" || gone.Error.Oldest != uint64(start)+1 {
-		t.Fatalf("too old: %d %s", code, out)
+	for _, since := range []uint64{0, uint64(start) - 100, uint64(start), uint64(start) + 49} {
+		code, out, _ := do(t, "GET", fmt.Sprintf("%s/api/v1/changes?since=%d", url, since), "")
+		var gone struct {
+			Error struct {
+				Code   string
+				Oldest uint64
+			}
+		}
+		json.Unmarshal(out, &gone)
+		if code != 410 || gone.Error.Code != "gone" || gone.Error.Oldest != uint64(start)+51 {
+			t.Fatalf("since %d, before a change pushed out: %d %s", since, code, out)
+		}
+	}
+	kept, _ := readSSE(ctx, t, fmt.Sprintf("%s/api/v1/changes?since=%d", url, uint64(start)+50), 1)
+	if len(kept) != 1 || kept[0].id != uint64(start)+51 {
+		t.Fatalf("since the last change pushed out: %v", kept)
 	}
 	if code, _, _ := do(t, "GET", url+"/api/v1/changes?since=abc", ""); code != 400 {
 		t.Fatalf("bad since: %d", code)
+	}
+}
+
+// TestChangeFeedFromTheLoad: on a freshly loaded server, since=0 (or any
+// version of the load) is no gap: the load is no change, so the stream
+// gives every change from the first after the load.
+func TestChangeFeedFromTheLoad(t *testing.T) {
+	e, _, url, ids := writable(t, store.Options{})
+	loaded := uint64(e.Version())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		if code, out, _ := do(t, "PATCH", url+"/api/v1/dwellings/"+ids[i], `{"set":["rental"]}`); code != 200 {
+			t.Fatalf("%d %s", code, out)
+		}
+	}
+	for _, since := range []uint64{0, 1, loaded - 1, loaded} {
+		got, code := readSSE(ctx, t, fmt.Sprintf("%s/api/v1/changes?since=%d", url, since), 3)
+		if code != 200 || len(got) != 3 {
+			t.Fatalf("since %d on a fresh server: %d, %d events", since, code, len(got))
+		}
+		for i, ev := range got {
+			var body struct {
+				Version uint64
+				ID      string
+				Set     []string
+			}
+			if err := json.Unmarshal([]byte(ev.data), &body); err != nil || ev.id != loaded+uint64(i)+1 || body.Version != ev.id ||
+				body.ID != ids[i] || len(body.Set) != 1 || body.Set[0] != "rental" {
+				t.Fatalf("since %d: event %d: %+v", since, i, ev)
+			}
+		}
 	}
 }

@@ -40,7 +40,7 @@ func TestReopenSnapshotWithoutBuiltinFlags(t *testing.T) {
 	if len(snaps) != 1 {
 		t.Fatalf("snapshots %v", snaps)
 	}
-	snap, seq, err := readSnapshot(filepath.Join(dir, snapshotName(snaps[0])))
+	snap, seq, _, err := readSnapshot(filepath.Join(dir, snapshotName(snaps[0])))
 	if err != nil {
 		t.Fatal(err)
 	}

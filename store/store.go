@@ -195,7 +195,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.feed.reset(eng.Version())
+	s.feed.reset(eng.Version(), eng.LastChange())
 	// flags due to clear themselves while the server was down clear now,
 	// before anyone is answered
 	s.expire(opts.Clock())
@@ -265,6 +265,9 @@ func (s *Store) recover() error {
 		s.hadState = true
 		s.applied.Store(seq)
 		s.setInputs(inputs)
+		// the feed starts at the snapshot: the changes in it are not in the
+		// feed, those the log replays next are
+		s.feed.reset(s.eng.Version(), s.eng.LastChange())
 		s.log.Info("snapshot restored", "path", path, "version", v, "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
 	}
 	if s.opts.Journal != nil {
@@ -538,7 +541,7 @@ func (s *Store) commitLoad(l *load) error {
 	}
 	// recorded before the snapshot below is frozen: it carries them
 	s.addInputs(l.inputs, s.opts.Clock())
-	s.feed.restart(s.eng.Version())
+	s.feed.restart(s.eng.Version(), s.eng.LastChange())
 	if s.opts.Journal != nil {
 		// a load seeds the journal next (Seed), which keeps its snapshot; a
 		// restored snapshot came from the journal's and is kept here too,

@@ -269,6 +269,7 @@ type wireHistory struct {
 	First  uint64       `msgpack:"first"`
 	Base   uint32       `msgpack:"base"`
 	BaseMs int64        `msgpack:"base_ms"`
+	Before uint64       `msgpack:"before,omitempty"` // absent in snapshots before it was kept
 	Ms     []byte       `msgpack:"ms"`
 	DID    []byte       `msgpack:"did"`
 	Area   []byte       `msgpack:"area"`
@@ -302,7 +303,7 @@ func historyToWire(h *history.State) *wireHistory {
 	if h == nil {
 		return nil
 	}
-	w := &wireHistory{First: h.First, Base: h.Base, BaseMs: h.BaseMs, Ms: h.Ms, DID: h.DID, Area: h.Area, Low: h.Low,
+	w := &wireHistory{First: h.First, Base: h.Base, BaseMs: h.BaseMs, Before: h.Before, Ms: h.Ms, DID: h.DID, Area: h.Area, Low: h.Low,
 		Aux: h.Aux, Kind: h.Kind, Flip: h.Flip, Highs: h.Highs, PtLat: h.PtLat, PtLon: h.PtLon, PtIdx: h.PtIdx}
 	w.Recs = make([]wireRecord, len(h.Recs))
 	for i, r := range h.Recs {
@@ -315,7 +316,7 @@ func historyFromWire(w *wireHistory) *history.State {
 	if w == nil {
 		return nil
 	}
-	h := &history.State{First: w.First, Base: w.Base, BaseMs: w.BaseMs, Ms: w.Ms, DID: w.DID, Area: w.Area, Low: w.Low,
+	h := &history.State{First: w.First, Base: w.Base, BaseMs: w.BaseMs, Before: w.Before, Ms: w.Ms, DID: w.DID, Area: w.Area, Low: w.Low,
 		Aux: w.Aux, Kind: w.Kind, Flip: w.Flip, Highs: w.Highs, PtLat: w.PtLat, PtLon: w.PtLon, PtIdx: w.PtIdx}
 	h.Recs = make([]history.Record, len(w.Recs))
 	for i, r := range w.Recs {

@@ -27,7 +27,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	where := fs.String("where", "", "flag expression, e.g. 'isolated & !vaccinated'")
 	groupBy := fs.String("group-by", "", "also count per district, street, community, grid or building")
 	ids := fs.Bool("ids", false, "list the ids of matched dwellings")
-	limit := fs.Int("limit", engine.DefaultIDLimit, "at most this many ids per feature")
+	limit := fs.Int("limit", engine.DefaultIDLimit, "at most this many ids per feature (0: none)")
 	var lf loadFlags
 	addLoadFlags(fs, &lf)
 	if err := fs.Parse(args); err != nil {
