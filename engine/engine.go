@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -200,7 +201,8 @@ type PolygonQuery struct {
 	GroupBy string // "", a level name, or "building"
 	IDs     bool   // list the ids of matched dwellings
 	Limit   int    // at most this many ids (0: none; a client that names no limit gets DefaultIDLimit)
-	// AsOf asks about a past state (not with IDs).
+	// AsOf asks about a past state (ids too: the dwellings that matched
+	// then, by their ids).
 	AsOf AsOf
 	// Deadline, when set, ends a query that runs longer with a fault.Timeout.
 	Deadline time.Time
@@ -260,8 +262,13 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	if err != nil {
 		return err
 	}
-	if isPast && q.IDs {
-		return fault.New(fault.BadRequest, "ids cannot be listed as of a past state; ask without as_of")
+	// as of a past state: the dwellings changed since, with their states
+	// then and now (their ids too when ids are listed)
+	var pa *past
+	if isPast {
+		box := q.Region.BBox()
+		pa = e.pastIn(st, v, pastAsk{box: &box, rg: q.Region, building: q.GroupBy != "" && level == LevelBuilding, rooms: q.IDs})
+		defer pa.release()
 	}
 	rk := e.ranks.view(st, x)
 	sc := e.pool.Get().(*scratch)
@@ -273,6 +280,9 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 	if q.IDs {
 		s.wantIDs = true
 		s.limit = max(q.Limit, 0)
+		if pa != nil && s.limit > 0 { // each changed dwelling may leave the list
+			s.limit = min(s.limit, math.MaxInt-len(pa.deltas)) + len(pa.deltas)
+		}
 	}
 	if err := st.sweepArea(q, sc, s); err != nil {
 		s.release()
@@ -297,15 +307,15 @@ func (e *Engine) PolygonStats(q *PolygonQuery, res *PolygonResult) error {
 		slices.SortFunc(res.Groups, func(a, b Group) int { return strings.Compare(a.ID, b.ID) })
 	}
 	for _, p := range s.ids {
+		if pa != nil && pa.changed(st.did[p]) {
+			continue // listed as it was, if it was (correctPolygon)
+		}
 		res.IDs = append(res.IDs, st.idOf(p))
 	}
 	s.release()
 	e.pool.Put(sc)
 	if isPast {
-		box := q.Region.BBox()
-		pa := e.pastIn(st, v, pastAsk{box: &box, rg: q.Region, building: q.GroupBy != "" && level == LevelBuilding})
 		e.correctPolygon(st, q, level, x, pa, res)
-		pa.release()
 	}
 	return nil
 }

@@ -471,7 +471,10 @@ func (st *state) groupKeyOf(l Level, d *dstate) string {
 
 // correctPolygon turns res, the answer of q now, into the answer as of
 // pa.v: the changed dwellings inside the region leave with their current
-// state and come back with their past one. Caller holds the read lock.
+// state and come back with their past one; with q.IDs, res.IDs (the ids
+// listed now but those of changed dwellings) gets the ids of the changed
+// ones that matched then, sorted, up to q.Limit in all. Caller holds the
+// read lock.
 func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr.Expr, pa *past, res *PolygonResult) {
 	nf := st.nFlags()
 	acc := make([]int64, 2+nf)
@@ -489,6 +492,7 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 	}
 	// most changes leave a dwelling where it was: its place is tested once
 	locate := q.Region.Locator(2 * len(pa.deltas))
+	var then []string // ids of the changed dwellings that matched then
 	var lastLon, lastLat int32
 	lastIn, tested := false, false
 	add := func(d *dstate, sign int64, inside bool) {
@@ -504,6 +508,9 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 			}
 		}
 		contribution(acc, d, x, sign)
+		if q.IDs && sign > 0 && (x.IsTrue() || x.EvalSet(d.has)) {
+			then = append(then, d.id)
+		}
 		if groups != nil {
 			k := st.groupKeyOf(level, d)
 			a := groups[k]
@@ -521,6 +528,11 @@ func (e *Engine) correctPolygon(st *state, q *PolygonQuery, level Level, x *expr
 	}
 	res.Total, res.Matched = acc[0], acc[1]
 	res.Flags = append(res.Flags[:0], acc[2:]...)
+	if q.IDs {
+		slices.Sort(then)
+		res.IDs = append(res.IDs, then...)
+		res.IDs = res.IDs[:min(len(res.IDs), max(q.Limit, 0))]
+	}
 	if groups != nil {
 		res.Groups = res.Groups[:0]
 		for id, a := range groups {

@@ -176,6 +176,29 @@ func TestAsOfMatchesModel(t *testing.T) {
 			if res.Version != pm.v || res.Total != want.Total || res.Matched != want.Matched || !slices.Equal(res.Flags, want.Flags) {
 				t.Fatalf("%s polygon %d where %q: %+v v%d, want %+v", what, k, where, res.Counts, res.Version, want)
 			}
+			// the ids that matched then: all of them, and a few
+			var wantIDs []string
+			for _, r := range past.recs {
+				if oracleInside(mp, r.x, r.y) && p(r.flags) {
+					wantIDs = append(wantIDs, r.id)
+				}
+			}
+			var ir engine.PolygonResult
+			if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where, IDs: true, Limit: 1 << 30, AsOf: at}, &ir); err != nil {
+				t.Fatal(err)
+			}
+			gotIDs := slices.Sorted(slices.Values(ir.IDs))
+			if !slices.Equal(gotIDs, wantIDs) {
+				t.Fatalf("%s polygon %d where %q: ids %d %v, want %d %v", what, k, where, len(gotIDs), gotIDs, len(wantIDs), wantIDs)
+			}
+			if lim := rng.IntN(4); lim < len(wantIDs) {
+				if err := e.PolygonStats(&engine.PolygonQuery{Region: rg, Where: where, IDs: true, Limit: lim, AsOf: at}, &ir); err != nil {
+					t.Fatal(err)
+				}
+				if len(ir.IDs) != lim || slices.ContainsFunc(ir.IDs, func(id string) bool { _, ok := slices.BinarySearch(wantIDs, id); return !ok }) {
+					t.Fatalf("%s polygon %d where %q limit %d: ids %v, want %d of %v", what, k, where, lim, ir.IDs, lim, wantIDs)
+				}
+			}
 			groups := map[string]*counts{}
 			for _, r := range past.recs {
 				if oracleInside(mp, r.x, r.y) {
