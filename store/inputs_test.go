@@ -38,8 +38,7 @@ func TestInputsRecordedWithTheLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a crash right after the load: nothing flushed nor closed
-	s.wal.Close()
-	s.audit.f.Close()
+	crash(s)
 	s, err = Open(Options{Dir: dir, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
@@ -88,4 +87,19 @@ func show(in []Input) string {
 		in[i].Time = in[i].Time.UTC()
 	}
 	return fmt.Sprint(in)
+}
+
+// crash stops s as a kill would, for a test to reopen its directory: the
+// committer stops (so that nothing races the closing of its files), and
+// the log and the audit trail are closed without the final snapshot a
+// clean Close writes.
+func crash(s *Store) {
+	s.closeM.Lock()
+	s.closed = true
+	close(s.reqs)
+	s.closeM.Unlock()
+	<-s.done
+	s.snapWG.Wait()
+	s.wal.Close()
+	s.audit.f.Close()
 }
