@@ -63,7 +63,7 @@ func (a *Answers) Changes(since engine.Version, max int, dst []engine.Event) ([]
 // {"version", "time", "op", "id", "building", "feature_id", "set", "clear"}.
 // A viewer sees that the map changed, and when: {"version", "time"}; which
 // building changed, and how, would be a count of one household. Changes of
-// no dwelling (op assign, visit, campaign, campaign_end) are no household's:
+// no dwelling (op assign, visit, campaign, campaign_end, scheme) are no household's:
 // every caller sees them, with what writeChangeInfo writes, and "set" and
 // "clear" empty (no flag changed), so that every event a caller other than
 // a viewer gets has the members the contract lists.
@@ -152,13 +152,10 @@ func nonNil(s []string) []string {
 }
 
 // PutScheme answers PUT /api/v1/schemes/{name} (admins): the scheme as
-// stored.
+// stored and the version of its change.
 func (a *Answers) PutScheme(name string, body []byte, c *Caller) ([]byte, error) {
 	if err := c.need(Admin); err != nil {
 		return nil, err
-	}
-	if a.store == nil {
-		return nil, fault.New(fault.Unavailable, "this server takes no changes")
 	}
 	var sc scheme.Scheme
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -172,13 +169,18 @@ func (a *Answers) PutScheme(name string, body []byte, c *Caller) ([]byte, error)
 	if dec.More() {
 		return nil, fault.New(fault.BadJSON, "scheme: data after the scheme object")
 	}
-	if err := a.store.PutScheme(name, sc); err != nil {
-		if err == store.ErrClosed {
-			return nil, fault.New(fault.Unavailable, "the server is shutting down")
-		}
+	evs, err := a.submit(c, []engine.Op{{Kind: engine.OpScheme, ID: name, Scheme: &sc}})
+	if err != nil {
 		return nil, err
 	}
-	return a.Scheme(name, c)
+	stored, ok := a.eng.Scheme(name)
+	if !ok {
+		return nil, fault.New(fault.NotFound, "scheme %q not found", name)
+	}
+	return marshal(struct {
+		scheme.Scheme
+		Version engine.Version `json:"version"`
+	}{stored, evs[len(evs)-1].Version})
 }
 
 // parseTime reads RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23, UTC)

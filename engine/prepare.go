@@ -1,5 +1,10 @@
 package engine
 
+import (
+	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/scheme"
+)
+
 // prepCtx is what Prepare knows of a group of requests while it checks them
 // one by one: what the requests accepted so far (and the ops before, in the
 // request being checked) did to dwellings, assignments and campaigns, so that
@@ -14,6 +19,9 @@ type prepCtx struct {
 	// assignments and campaigns of the request being checked
 	localAsg   map[asgKey]*Assignment
 	localCamps map[string]*campPending
+	// names of the schemes new to the engine that the accepted requests
+	// and the request being checked add (the engine's bound on schemes)
+	schemes, localSchemes map[string]bool
 
 	// moves lists every put and delete checked so far, in order (those of
 	// the request being checked last); counts holds, for the buildings the
@@ -46,7 +54,38 @@ type homeCounts struct {
 }
 
 func newPrepCtx(e *Engine) *prepCtx {
-	return &prepCtx{e: e, ov: map[string]pending{}, asg: map[asgKey]*Assignment{}, camps: map[string]*campPending{}}
+	return &prepCtx{e: e, ov: map[string]pending{}, asg: map[asgKey]*Assignment{}, camps: map[string]*campPending{}, schemes: map[string]bool{}}
+}
+
+// checkScheme checks op i, an OpScheme: a scheme that compiles against
+// the flags, under a name the engine has or within its bound on schemes.
+// The error is the scheme's own (fault.BadScheme names the rule), or
+// fault.TooLarge.
+func (pc *prepCtx) checkScheme(st *state, i int, op *Op) error {
+	if op.Scheme == nil {
+		return opErr(i, fault.BadRequest, "a scheme change without a scheme")
+	}
+	if _, err := scheme.Compile(op.ID, *op.Scheme, st.flagLookup); err != nil {
+		return err
+	}
+	known := pc.schemes[op.ID] || pc.localSchemes[op.ID]
+	n := len(pc.schemes) + len(pc.localSchemes)
+	if pc.e != nil {
+		_, had := pc.e.schemes[op.ID]
+		known = known || had
+		n += len(pc.e.schemes)
+	}
+	if known {
+		return nil
+	}
+	if n >= scheme.MaxSchemes {
+		return opErr(i, fault.TooLarge, "there are %d schemes already, the limit; replace one instead", n)
+	}
+	if pc.localSchemes == nil {
+		pc.localSchemes = map[string]bool{}
+	}
+	pc.localSchemes[op.ID] = true
+	return nil
 }
 
 // assignment returns the assignment of a unit as the requests checked so

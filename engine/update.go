@@ -10,6 +10,7 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // OpKind is the kind of a change to a dwelling.
@@ -24,6 +25,7 @@ const (
 	OpVisit                         // record a visit of a building (ID: the building's id)
 	OpCampaign                      // start a campaign, or change its label and deadline (ID: its name)
 	OpEndCampaign                   // end a campaign (ID: its name)
+	OpScheme                        // add or replace a scheme of the room-state map (ID: its name)
 )
 
 func (k OpKind) String() string {
@@ -42,12 +44,14 @@ func (k OpKind) String() string {
 		return "campaign"
 	case OpEndCampaign:
 		return "campaign_end"
+	case OpScheme:
+		return "scheme"
 	}
 	return fmt.Sprintf("op(%d)", uint8(k))
 }
 
 // OfDwelling reports whether the kind changes a dwelling (flags, put,
-// delete); the others change responsibility, visits or campaigns.
+// delete); the others change responsibility, visits, campaigns or schemes.
 func (k OpKind) OfDwelling() bool { return k >= OpFlags && k <= OpDelete }
 
 // Op is one change to one dwelling.
@@ -64,6 +68,9 @@ type Op struct {
 	Assign   *AssignInput
 	Visit    *VisitInput
 	Campaign *CampaignInput
+	// Scheme is what an OpScheme stores under ID: a change like any other,
+	// with its version, so that nodes at one version draw one map.
+	Scheme *scheme.Scheme
 }
 
 // DwellingInput is a whole dwelling as PUT gives it.
@@ -279,7 +286,7 @@ func (st *state) checkOps(r *Request, found []int32, pc *prepCtx) ([]int32, erro
 	pc.found = found
 	mark := len(pc.moves)
 	pc.local = map[string]pending{}
-	pc.localAsg, pc.localCamps = nil, nil // made by the first assignment or campaign
+	pc.localAsg, pc.localCamps, pc.localSchemes = nil, nil, nil // made by the first assignment, campaign or scheme
 	slots, err := st.checkRequest(r, pc)
 	if err != nil {
 		pc.rollback(st, mark)
@@ -293,6 +300,9 @@ func (st *state) checkOps(r *Request, found []int32, pc *prepCtx) ([]int32, erro
 	}
 	for k, v := range pc.localCamps {
 		pc.camps[k] = v
+	}
+	for k := range pc.localSchemes {
+		pc.schemes[k] = true
 	}
 	return slots, nil
 }
@@ -430,6 +440,14 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 		case OpVisit:
 			slots[i] = -1
 			if err := st.checkVisit(i, op, r.Scope, pc); err != nil {
+				return nil, err
+			}
+		case OpScheme:
+			slots[i] = -1
+			if r.Scope != nil {
+				return nil, opErr(i, fault.Forbidden, "a token with a scope may change dwellings and record visits, not %s; nothing was applied", op.Kind)
+			}
+			if err := pc.checkScheme(st, i, op); err != nil {
 				return nil, err
 			}
 		case OpAssign, OpCampaign, OpEndCampaign:
@@ -619,6 +637,8 @@ func (w *Writer) applyOther(st *state, op *Op, ms int64) Event {
 		return w.applyCampaign(st, op, ms)
 	case OpEndCampaign:
 		return w.endCampaign(op)
+	case OpScheme:
+		return w.applyScheme(st, op)
 	}
 	panic(fmt.Sprintf("engine: commit of an unchecked change of kind %s", op.Kind))
 }

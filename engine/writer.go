@@ -151,6 +151,18 @@ func (w *Writer) PutScheme(name string, sc scheme.Scheme) error {
 	return nil
 }
 
+// applyScheme installs the scheme of op, an OpScheme that checking
+// accepted. Caller is Commit, holding the engine's lock.
+func (w *Writer) applyScheme(st *state, op *Op) Event {
+	c, err := scheme.Compile(op.ID, *op.Scheme, st.flagLookup)
+	if err != nil {
+		panic(fmt.Sprintf("engine: commit of scheme %q that checking accepted: %v", op.ID, err))
+	}
+	w.Engine.schemes[op.ID] = c
+	w.bumpGen()                                                // cached tiles may show this scheme
+	return Event{Op: OpScheme, ID: op.ID, Info: &ChangeInfo{}} // no household's: every caller sees it
+}
+
 // DeltaLimit is how many dwellings may wait outside the row-band order
 // before a compaction sorts them in.
 const DeltaLimit = 4096

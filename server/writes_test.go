@@ -361,3 +361,29 @@ func TestChangeFeedFromTheLoad(t *testing.T) {
 		}
 	}
 }
+
+// A scheme put is a change like any other: its answer carries the version
+// it took, the server's version moves by one, and the change feed has it
+// for every caller (op "scheme", id its name).
+func TestSchemeIsAChange(t *testing.T) {
+	e, _, url, _ := writable(t, store.Options{})
+	v0 := e.Version()
+	code, out, _ := do(t, "PUT", url+"/api/v1/schemes/quiet", `{"rules":[],"default":{"state":"n","label":"n","color":"#000000","shape":"circle"}}`)
+	var got struct {
+		Version uint64
+		Default struct{ State string }
+	}
+	if code != 200 || json.Unmarshal(out, &got) != nil || got.Version != uint64(v0)+1 || got.Default.State != "n" || e.Version() != v0+1 {
+		t.Fatalf("PUT scheme: %d %s (version before %d, now %d)", code, clip(out), v0, e.Version())
+	}
+	// a bad scheme changes nothing
+	if code, out, _ := do(t, "PUT", url+"/api/v1/schemes/bad", `{"rules":[{"state":"x","when":"bogus","label":"x","color":"#ff0000","shape":"square"}],"default":{"state":"o","label":"o","color":"#cccccc","shape":"circle"}}`); code != 400 || !strings.Contains(string(out), `"code":"bad_scheme"`) || e.Version() != v0+1 {
+		t.Fatalf("bad scheme: %d %s, version %d", code, clip(out), e.Version())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, code := readSSE(ctx, t, fmt.Sprintf("%s/api/v1/changes?since=%d", url, v0), 1)
+	if code != 200 || len(evs) != 1 || !strings.Contains(fmt.Sprint(evs[0]), `"op":"scheme","id":"quiet"`) {
+		t.Fatalf("the feed: %d %v", code, evs)
+	}
+}

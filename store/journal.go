@@ -247,7 +247,7 @@ func (s *Store) applyEntry(e entry) {
 		case r.Seed != nil:
 			s.diverged(e.seq, errors.New("it seeds the journal, and this node holds no state from before it: start it with an empty data directory"))
 			return
-		case r.Scheme != nil:
+		case r.Scheme != nil: // a scheme put of an older build (no version)
 			if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
 				s.diverged(e.seq, fmt.Errorf("its scheme does not apply: %w", err))
 				return
@@ -457,46 +457,6 @@ func (s *Store) commitChangesJournal(group []*request) {
 		if stored > 0 {
 			s.applied.Store(after)
 		}
-		return
-	}
-}
-
-// commitSchemeJournal stores a scheme put through the journal.
-func (s *Store) commitSchemeJournal(req *request) {
-	j := s.opts.Journal
-	deadline := time.Now().Add(journalTimeout)
-	for {
-		if err := s.w.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
-			req.done <- result{err: err}
-			return
-		}
-		rec, err := encodeRecord(&record{Version: uint64(s.eng.Version()), Scheme: req.scheme})
-		var data []byte
-		if err == nil {
-			data, err = encodeEntry([][]byte{rec})
-		}
-		if err != nil {
-			req.done <- result{err: err}
-			return
-		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		seq, err := j.Append(ctx, s.applied.Load(), data, uint64(s.eng.Version()))
-		cancel()
-		var behind *BehindError
-		if errors.As(err, &behind) && time.Now().Before(deadline) {
-			s.conflicts.Add(1)
-			s.catchUp(max(behind.Last, s.applied.Load()+1), deadline)
-			continue
-		}
-		if err != nil {
-			if fault.KindOf(err) == nil {
-				err = &fault.Error{Kind: fault.Unavailable, Msg: "the journal did not store the scheme: " + err.Error(), RetryAfter: 1}
-			}
-			req.done <- result{err: err}
-			return
-		}
-		s.applied.Store(seq)
-		req.done <- result{err: s.w.PutScheme(req.scheme.Name, req.scheme.Scheme)}
 		return
 	}
 }

@@ -105,12 +105,11 @@ type Who struct {
 	Remote string    `msgpack:"a,omitempty"`
 }
 
-// request is one submitted request of changes, a scheme to store, a load,
-// or an order to snapshot now.
+// request is one submitted request of changes, a load, or an order to
+// snapshot now.
 type request struct {
 	change   *engine.Request
 	who      *Who
-	scheme   *schemePut
 	load     *load
 	snapshot bool
 	seed     string // with a journal: seed it, as this node
@@ -293,7 +292,7 @@ func (s *Store) recover() error {
 		if err != nil {
 			return &CorruptError{Path: path, Reason: fmt.Sprintf("the record of sequence %d does not decode: %v", wr.Seq, err)}
 		}
-		if r.Scheme != nil { // schemes re-apply harmlessly if the snapshot has them
+		if r.Scheme != nil { // a scheme put of an older build (no version); re-applies harmlessly if the snapshot has it
 			if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
 				return &CorruptError{Path: path, Reason: "scheme does not apply: " + err.Error()}
 			}
@@ -358,13 +357,15 @@ func (s *Store) Submit(r engine.Request, who *Who) ([]engine.Event, error) {
 	return res.evs, res.err
 }
 
-// PutScheme stores a scheme durably and installs it.
-func (s *Store) PutScheme(name string, sc scheme.Scheme) error {
-	req := &request{scheme: &schemePut{Name: name, Scheme: sc}, done: make(chan result, 1)}
-	if err := s.send(req); err != nil {
-		return err
+// PutScheme stores a scheme under name, as who (nil: no one named): a
+// change like any other (engine.OpScheme), with its version, which it
+// returns.
+func (s *Store) PutScheme(name string, sc scheme.Scheme, who *Who) (engine.Version, error) {
+	evs, err := s.Submit(engine.Request{Ops: []engine.Op{{Kind: engine.OpScheme, ID: name, Scheme: &sc}}}, who)
+	if err != nil {
+		return 0, err
 	}
-	return (<-req.done).err
+	return evs[len(evs)-1].Version, nil
 }
 
 // Load adds dwellings and boundaries, all or nothing, and (with a data
@@ -451,13 +452,8 @@ func (s *Store) commit(group []*request) {
 		}
 		return
 	}
-	// schemes, loads, snapshots and changes keep their order: split the group
+	// loads, snapshots and changes keep their order: split the group
 	for len(group) > 0 {
-		if group[0].scheme != nil {
-			s.commitScheme(group[0])
-			group = group[1:]
-			continue
-		}
 		if group[0].load != nil {
 			group[0].done <- result{err: s.commitLoad(group[0].load)}
 			group = group[1:]
@@ -485,29 +481,6 @@ func (s *Store) commit(group []*request) {
 		s.commitChanges(group[:n])
 		group = group[n:]
 	}
-}
-
-func (s *Store) commitScheme(req *request) {
-	if s.opts.Journal != nil {
-		s.commitSchemeJournal(req)
-		return
-	}
-	// check first, so the log holds only schemes that apply
-	if err := s.w.CheckScheme(req.scheme.Name, req.scheme.Scheme); err != nil {
-		req.done <- result{err: err}
-		return
-	}
-	if s.wal != nil {
-		data, err := encodeRecord(&record{Version: uint64(s.eng.Version()), Scheme: req.scheme})
-		if err == nil {
-			err = s.append([]wal.Record{{Seq: s.wal.Next(), Data: data}})
-		}
-		if err != nil {
-			req.done <- result{err: err}
-			return
-		}
-	}
-	req.done <- result{err: s.w.PutScheme(req.scheme.Name, req.scheme.Scheme)}
 }
 
 // Restore replaces the whole state with a snapshot's (a copy of another

@@ -118,8 +118,9 @@ func TestReopenRestoresEverything(t *testing.T) {
 	}
 	custom := scheme.Default()
 	custom.Rules = custom.Rules[:2]
-	if err := s.PutScheme("short", custom); err != nil {
-		t.Fatal(err)
+	before := e.Version()
+	if v, err := s.PutScheme("short", custom, nil); err != nil || v != before+1 || e.Version() != v {
+		t.Fatalf("a scheme put: version %d (%v), want %d", v, err, before+1)
 	}
 	want := fingerprint(t, e)
 	// reopen from snapshot + log, without a clean close (no final snapshot)
@@ -416,5 +417,56 @@ func TestNothingToSaveLeavesNoState(t *testing.T) {
 	defer s2.Close()
 	if s2.HadState() {
 		t.Fatal("an empty directory reopened as saved state")
+	}
+}
+
+// TestOldSchemeRecord: a log written before schemes were changes (a scheme
+// put without a version, between two changes) still reopens: the scheme
+// is there, and the change after it keeps its version.
+func TestOldSchemeRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, e, c := openLoaded(t, 2_000, Options{Dir: dir})
+	all := ids(c)
+	if _, err := submit(s, []engine.Op{{Kind: engine.OpFlags, ID: all[0], Set: []string{"isolated"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := e.Version()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// what an older build appended: the scheme, then a change of version v+1
+	l, err := wal.Open(dir, wal.Options{FirstSeq: uint64(v) + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom := scheme.Default()
+	custom.Rules = custom.Rules[:1]
+	old, err := encodeRecord(&record{Version: uint64(v), Scheme: &schemePut{Name: "old", Scheme: custom}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change, err := encodeRecord(&record{Version: uint64(v) + 1, Ops: toWire([]engine.Op{{Kind: engine.OpFlags, ID: all[1], Set: []string{"rental"}}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append([]wal.Record{{Seq: l.Next(), Data: old}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append([]wal.Record{{Seq: l.Next(), Data: change}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	s2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	e2 := s2.Engine()
+	if sc, ok := e2.Scheme("old"); !ok || len(sc.Rules) != 1 {
+		t.Fatalf("the old record's scheme: %v %v", sc, ok)
+	}
+	d, err := e2.Dwelling(all[1])
+	if err != nil || e2.Version() != v+1 || !slices.Contains(d.Flags, "rental") {
+		t.Fatalf("after the old scheme record: version %d (want %d), %+v %v", e2.Version(), v+1, d, err)
 	}
 }

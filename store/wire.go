@@ -12,11 +12,12 @@ import (
 // msgpack keys they are written under. The engine's types carry no encoding
 // of their own; these mirror them field by field.
 
-// record is one request in the log, or a scheme put.
+// record is one request in the log (or, from an older build, a scheme put
+// without a version: schemes are now changes, engine.OpScheme).
 type record struct {
 	Version uint64     `msgpack:"v"` // version of its first change
 	Ops     []wireOp   `msgpack:"ops,omitempty"`
-	Scheme  *schemePut `msgpack:"scheme,omitempty"`
+	Scheme  *schemePut `msgpack:"scheme,omitempty"` // read, no longer written
 	Who     *Who       `msgpack:"who,omitempty"`
 	Seed    *seedMark  `msgpack:"seed,omitempty"`
 }
@@ -42,6 +43,7 @@ type wireOp struct {
 	Assign   *wireAssign   `msgpack:"a,omitempty"`
 	Visit    *wireVisit    `msgpack:"vi,omitempty"`
 	Campaign *wireCampaign `msgpack:"ca,omitempty"`
+	Scheme   *wireScheme   `msgpack:"sc,omitempty"` // an OpScheme's; ID is its name
 }
 
 // wireAssign is an engine.AssignInput in the log.
@@ -97,6 +99,10 @@ func toWire(ops []engine.Op) []wireOp {
 		if c := op.Campaign; c != nil {
 			out[i].Campaign = &wireCampaign{Label: c.Label, Target: c.Target, Goal: c.Goal, Deadline: c.Deadline}
 		}
+		if sc := op.Scheme; sc != nil {
+			ws := schemeToWire(*sc)
+			out[i].Scheme = &ws
+		}
 		if p := op.Put; p != nil {
 			out[i].Put = &wirePut{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
@@ -120,6 +126,10 @@ func fromWire(ops []wireOp) []engine.Op {
 		}
 		if c := op.Campaign; c != nil {
 			out[i].Campaign = &engine.CampaignInput{Label: c.Label, Target: c.Target, Goal: c.Goal, Deadline: c.Deadline}
+		}
+		if ws := op.Scheme; ws != nil {
+			sc := schemeFromWire(*ws)
+			out[i].Scheme = &sc
 		}
 		if p := op.Put; p != nil {
 			out[i].Put = &engine.DwellingInput{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,

@@ -997,6 +997,9 @@ function onChange(ev) {
   } else if (c.op === 'assign') {
     // a grid's, community's or street's person: any building's colour
     if (state.view === 'responsibility') reloadTilesSoon(500);
+  } else if (c.op === 'scheme') {
+    // the scheme shown was changed: every building's colour
+    if (c.id === state.scheme && state.view === 'scheme') reloadTilesSoon(500);
   } else if (!c.op) {
     // a viewer is not told which building changed: the tiles say
     reloadTilesSoon(5000);

@@ -141,7 +141,7 @@ export class CampaignPanel {
       }).catch((err) => console.warn('campaign:', err));
       return;
     }
-    if (c.op === 'assign' || c.op === 'visit') return;
+    if (c.op === 'assign' || c.op === 'visit' || c.op === 'scheme') return;
     if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, 1000);
   }
 

@@ -95,7 +95,7 @@ export class ResponsibilityPanel {
   // change of a dwelling its counts.
   onChange(c) {
     if (!this.on) return;
-    if (c.op === 'campaign' || c.op === 'campaign_end') return;
+    if (c.op === 'campaign' || c.op === 'campaign_end' || c.op === 'scheme') return;
     if (c.op === 'assign') this.city = null;
     const ms = c.op ? 500 : 1500;
     if (!this.timer) {
