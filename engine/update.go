@@ -343,7 +343,10 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 		return nil
 	}
 	outside := func(i int, id, what string) error {
-		return opErr(i, fault.Forbidden, "dwelling %q %s is outside the scope of this token; nothing was applied", id, what)
+		if what != "" {
+			what = " " + what
+		}
+		return opErr(i, fault.Forbidden, "dwelling %q%s is outside the scope of this token; nothing was applied", id, what)
 	}
 	// holds reports whether the scope covers a dwelling as d describes it
 	holds := func(d pending) bool {
