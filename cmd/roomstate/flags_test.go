@@ -56,3 +56,36 @@ func TestQueryLoadsDataColumns(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestQueryCRS: with --crs gcj02 the polygons are converted like the
+// dwellings, so a dwelling inside a small box in GCJ-02 is counted inside
+// it; the polygons file may start with a byte order mark; a bad --where or
+// --group-by is one error, not one a feature.
+func TestQueryCRS(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "d.csv")
+	os.WriteFile(csv, []byte("id,lon,lat,isolated\nA,121.5012,31.2302,1\n"), 0o644)
+	polys := filepath.Join(dir, "p.geojson")
+	os.WriteFile(polys, []byte("\xef\xbb\xbf"+`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"box"},
+		"geometry":{"type":"Polygon","coordinates":[[[121.5010,31.2300],[121.5014,31.2300],[121.5014,31.2304],[121.5010,31.2304],[121.5010,31.2300]]]}}]}`), 0o644)
+	for _, crs := range []string{"gcj02", "wgs84"} {
+		var out, errOut strings.Builder
+		if err := run(context.Background(), []string{"query", "--crs", crs, "--load", csv, "--polygons", polys}, &out, &errOut); err != nil {
+			t.Fatal(crs, err)
+		}
+		var ans struct{ Total int }
+		if err := json.Unmarshal([]byte(out.String()), &ans); err != nil || ans.Total != 1 {
+			t.Fatalf("--crs %s: %s (%v)", crs, out.String(), err)
+		}
+	}
+	for _, c := range []struct{ flag, value, want string }{
+		{"--where", "nosuchflag", "query: --where"},
+		{"--group-by", "planet", "query: --group-by"},
+	} {
+		var out, errOut strings.Builder
+		err := run(context.Background(), []string{"query", "--load", csv, "--polygons", polys, c.flag, c.value}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), c.want) || out.Len() > 0 {
+			t.Fatalf("%s %s: %v, out %q", c.flag, c.value, err, out.String())
+		}
+	}
+}

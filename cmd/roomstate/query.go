@@ -10,6 +10,7 @@ import (
 
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/store"
 )
 
@@ -41,6 +42,20 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// what can be checked before the load is, and the polygons file is read
+	// as loads read theirs (positions, byte order mark, --crs)
+	if *groupBy != "" {
+		if _, err := engine.ParseLevel(*groupBy); err != nil {
+			return fmt.Errorf("query: --group-by: %v", err)
+		}
+	}
+	data, err := os.ReadFile(*polygons)
+	if err != nil {
+		return err
+	}
+	if data, err = loader.PolygonFile(*polygons, data, lopts.CRS); err != nil {
+		return err
+	}
 	st, err := store.Open(store.Options{})
 	if err != nil {
 		return err
@@ -49,9 +64,8 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := loadFiles(st, loads, nil, lopts, fileLoad{}, stderr); err != nil {
 		return err
 	}
-	data, err := os.ReadFile(*polygons)
-	if err != nil {
-		return err
+	if _, err := st.Engine().ParseWhere(*where); err != nil { // once, not on every feature's line
+		return fmt.Errorf("query: --where: %w", err)
 	}
 	feats, err := answer.DecodeFeatures(data)
 	if err != nil {
