@@ -190,6 +190,9 @@ func (c *columns) add(name string, line, col int, b *engine.Batch) (reason strin
 		c.push(name, r, line, col)
 		return "", false, true
 	}
+	if slices.Contains(BuiltinFlags, key) {
+		name = key // a built-in flag, however its header is written (Isolated, VACCINATED)
+	}
 	if _, dup := c.index[name]; dup {
 		return fmt.Sprintf("column %q appears twice", name), false, false
 	}
@@ -399,6 +402,9 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 			r.ID = s
 		case roleLon, roleLat:
 			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err == nil && !decimal(strings.TrimSpace(s)) {
+				err = strconv.ErrSyntax // Go's hexadecimal and digit separators are no coordinates
+			}
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 				l, col := pos(i)
 				if len(strings.TrimSpace(s)) == 0 {
@@ -444,6 +450,11 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 				continue
 			}
 			f, err := strconv.Atoi(t)
+			if err != nil && decimal(t) { // 3.0: spreadsheets and pandas write whole numbers so
+				if v, perr := strconv.ParseFloat(t, 64); perr == nil && v == math.Trunc(v) && math.Abs(v) <= 32767 {
+					f, err = int(v), nil
+				}
+			}
 			if err != nil || f < -32767 || f > 32767 {
 				l, col := pos(i)
 				rr.problem(l, col, name, "%q is not a floor number (an integer; basements negative)", clip(v))
@@ -541,4 +552,18 @@ func ReadCSV(name string, r io.Reader, size int64, opts Options) (*engine.Batch,
 		return nil, errs
 	}
 	return b, nil
+}
+
+// decimal reports whether s is written as a decimal number: digits, a
+// point, a sign and an exponent only (not 0x1p4 nor 1_000, which
+// strconv.ParseFloat takes too).
+func decimal(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '+', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,11 +55,16 @@ func (li *lineIndex) pos(off int64) (line, col int) {
 	return li.lastLine, col
 }
 
+// utf8BOM is the byte order mark some tools write at the start of a UTF-8
+// file.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // featureStream walks the features of a GeoJSON FeatureCollection, handing
 // each feature's raw bytes and position to fn until it returns false. A
 // feature longer than maxFeature bytes (0: no limit) is refused before it
 // is decoded, and ends the walk.
 func featureStream(name string, data []byte, maxFeature int, errs *engine.LoadError, fn func(raw json.RawMessage, line, col, index int) bool) {
+	data = bytes.TrimPrefix(data, utf8BOM) // Windows tools write one; JSON has none
 	li := newLineIndex(data)
 	dec := json.NewDecoder(bytes.NewReader(data))
 	problem := func(off int64, reason string) {
@@ -263,7 +269,7 @@ func ReadGeoJSON(name string, data []byte, opts Options) (*engine.Batch, error) 
 				}
 				ci = len(cols.names) - 1
 				colIdx[k] = ci
-				if r := cols.roles[ci]; r != roleFlag && r != rolePending {
+				if r := cols.roles[ci]; r != roleFlag && r != rolePending || slices.Contains(BuiltinFlags, strings.ToLower(k)) {
 					colIdx[strings.ToLower(k)] = ci
 				}
 				fields = append(fields, nil)

@@ -155,6 +155,10 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 		if err := unchanged(in.Path, infos[i]); err != nil {
 			return false, err
 		}
+		for j, err := range loader.CheckBoundaries(bs) {
+			opts.Logger.Warn("boundary loaded, but it is no valid polygon: its unit counts its dwellings by their columns, and a polygon query by it is refused",
+				"file", in.Path, "level", bs[j].Level.String(), "id", bs[j].ID, "why", err.Error())
+		}
 		bounds = append(bounds, bs...)
 	}
 	if len(batches) == 0 && len(bounds) == 0 {
