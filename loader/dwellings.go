@@ -382,7 +382,9 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 			bad = true
 			continue
 		}
-		s := unsafeString(v)
+		// blanks around a value are a spreadsheet's, never meant: "G1 " is
+		// grid G1, " a1" dwelling a1 (blanks inside a value are kept)
+		s := strings.TrimSpace(unsafeString(v))
 		switch c.roles[i] {
 		case roleID:
 			switch {

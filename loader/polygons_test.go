@@ -108,3 +108,24 @@ func TestWrittenOtherwise(t *testing.T) {
 		}
 	}
 }
+
+// TestBlanksAroundValues: blanks around an id or a unit's id are a
+// spreadsheet's: " a1 " is dwelling a1, "G1 " grid G1 (blanks inside kept).
+func TestBlanksAroundValues(t *testing.T) {
+	csv := "id,lon,lat,grid,room\n a1 ,121.5,31.2,G1 ,12 03\na2,121.5,31.2,G1,1204\n"
+	b, err := ReadCSV("d.csv", strings.NewReader(csv), int64(len(csv)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := engine.New(engine.Options{})
+	if err := w.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.Engine.Dwelling("a1")
+	if err != nil || d.Grid != "G1" || d.Room != "12 03" {
+		t.Fatalf("%+v %v", d, err)
+	}
+	if res, err := w.Engine.Units(engine.UnitsQuery{Level: "grid"}); err != nil || len(res.Units) != 1 || res.Units[0].Total != 2 {
+		t.Fatalf("grids %+v %v, want one of two dwellings", res, err)
+	}
+}
