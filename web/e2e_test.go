@@ -748,7 +748,9 @@ func TestDashboardViewer(t *testing.T) {
 	time.Sleep(time.Until(before.Add(100 * time.Millisecond)))
 	adm.json(t, "PATCH", "/api/v1/dwellings/"+url.PathEscape(bu.dwelling), `{"set":["isolated"]}`, nil)
 
-	p.do(chromedp.Navigate(base+"/?token="+viewer+"&where=isolated"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
+	// the token as the API takes it in a query (access_token); ?token= is
+	// the other tests'
+	p.do(chromedp.Navigate(base+"/?access_token="+viewer+"&where=isolated"), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
 	eval[bool](p, pageHelpers)
 	for _, id := range []string{bu.district, bu.street} {
 		p.poll("summary row "+id, fmt.Sprintf(`!!__t.row(%q)`, id), 5*time.Second)
@@ -775,5 +777,11 @@ func TestDashboardViewer(t *testing.T) {
 	p.poll("tiles as of the moment", fmt.Sprintf(`__t.tiles().includes('as_of=%d')`, v0), 2*time.Second)
 	p.poll("no null shown as of the moment", clean, 5*time.Second)
 	p.shot("dashboard-viewer-asof-zh.png")
+	// a viewer is offered no room-by-room print, a community's neither
+	eval[bool](p, fmt.Sprintf(`__t.row(%q).click(); true`, bu.community))
+	p.poll("a community's summary", `(window.__roomstateState.crumbs.slice(-1)[0] || {}).level === 'community'`, 5*time.Second)
+	if eval[bool](p, `!document.getElementById('print-unit').hidden`) {
+		t.Error("a viewer is offered the print of a community's room-state map")
+	}
 	reqs.check(t)
 }

@@ -35,7 +35,8 @@ const (
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench [-n N] [-city realistic|disc] [-extent W,S,E,N] [-polygons FILE] [-polygon-only] [-json FILE] [-guard]",
-		"Generate a reference city, load it and measure every workload of PERFORMANCE.md: polygon\n"+
+		"Generate a reference city, load it and measure every workload of the reference benchmark\n"+
+			"(BENCHMARKS.md says which, with the figures measured so far): polygon\n"+
 			"statistics per size class with and without where, the same by brute force, grid aggregation,\n"+
 			"room-state maps, tiles (uncached, and cached over HTTP), polygon queries over HTTP, updates in\n"+
 			"process and durable over HTTP, load and reopen time, memory per dwelling. Prints a table\n"+

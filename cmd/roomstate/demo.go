@@ -13,8 +13,9 @@ import (
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo [-n N] [-seed S] [-addr HOST:PORT]",
-		"Make the synthetic city in memory (about 1 M dwellings by default), load it with its\n"+
-			"boundaries, and serve the API and the dashboard. Open the printed URL in a browser.",
+		"Make the synthetic city in memory (the evenly spread disc city of gen -kind disc, 1 M dwellings\n"+
+			"by default), load it with its boundaries, and serve the API and the dashboard. Open the printed\n"+
+			"URL in a browser; with --tokens, add ?token=TOKEN to it (or ?access_token=).",
 		"  roomstate demo\n  roomstate demo -n 200000 -addr 127.0.0.1:9000", stderr)
 	n := fs.Int("n", 1_000_000, "number of dwellings")
 	seed := fs.Uint64("seed", 1, "random seed")

@@ -17,7 +17,7 @@ import (
 
 func runGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen -n N -seed S [-kind realistic|disc] [-extent W,S,E,N] -out DIR",
-		"Write a synthetic city of PERFORMANCE.md: buildings of 6-33 floors with 2-8 dwellings a floor,\n"+
+		"Write a synthetic reference city (the one BENCHMARKS.md measures): buildings of 6-33 floors with 2-8 dwellings a floor,\n"+
 			"flags at real-world rates, and ~4 districts, ~36 streets, ~1,000 communities and ~1,300 grids per\n"+
 			"million dwellings. DIR/dwellings.csv holds exactly N dwellings (buildings are drawn whole, and the\n"+
 			"last one kept is cut short to fit), DIR/boundaries.geojson the outline of every unit (properties\n"+

@@ -131,12 +131,13 @@ const I18N = {
 
 const params = new URLSearchParams(location.search);
 const VIEWS = ['scheme', 'responsibility', 'campaign'];
-// an access token, given once as ?token=…, is kept for the session and
-// taken out of the address bar
-const token = params.get('token') || sessionStorage.getItem('roomstate.token') || '';
-if (params.get('token')) {
+// an access token, given once as ?token=… (or ?access_token=…, as the API
+// takes it), is kept for the session and taken out of the address bar
+const token = params.get('token') || params.get('access_token') || sessionStorage.getItem('roomstate.token') || '';
+if (params.get('token') || params.get('access_token')) {
   sessionStorage.setItem('roomstate.token', token);
   params.delete('token');
+  params.delete('access_token');
   history.replaceState(null, '', `${location.pathname}${params.toString() ? `?${params}` : ''}`);
 }
 const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
@@ -553,6 +554,7 @@ async function loadSummary() {
       if (u.level === 'building') { openBuilding(u.id); return; }
       state.crumbs.push({ level: u.level, id: u.id, name: u.name, bbox: u.bbox });
       if (u.bbox) fit(u.bbox);
+      else fitUnit(u.level, u.id); // units' answers carry no box: the boundary the tiles hold
       loadSummary();
       refreshTrend();
     };

@@ -116,7 +116,9 @@ function label() {
   const crumbs = dash().crumbs || [];
   const here = crumbs[crumbs.length - 1] || {};
   const pu = document.getElementById('print-unit');
-  if (pu) pu.hidden = !(here.level === 'grid' || here.level === 'community');
+  // room-by-room prints are an analyst's: a viewer is not offered one
+  const viewer = (dash().info || {}).role === 'viewer';
+  if (pu) pu.hidden = viewer || !(here.level === 'grid' || here.level === 'community');
 }
 
 const STYLE = `.export-bar { display: flex; gap: .4rem; flex-wrap: wrap; margin: .5rem 0; }
