@@ -106,7 +106,7 @@ func TestSVG(t *testing.T) {
 	sh.Buildings[0].Floors[0].Rooms[0].Flags = []string{"isolated", "rental"}
 	out := sh.SVG()
 	dec := xml.NewDecoder(bytes.NewReader(out))
-	rooms, pages, marks := 0, 0, 0
+	rooms, pages, marks, legends := 0, 0, 0, 0
 	var first xmlRoom
 	inRoom := false
 	for {
@@ -136,6 +136,8 @@ func TestSVG(t *testing.T) {
 			}
 		case se.Name.Local == "g" && class == "page":
 			pages++
+		case se.Name.Local == "g" && class == "legend":
+			legends++
 		case inRoom && class == "mark":
 			if attr(se, "fill") != "#123456" {
 				t.Fatalf("mark filled %q", attr(se, "fill"))
@@ -151,6 +153,9 @@ func TestSVG(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte(fmt.Sprintf(`data-pages="%d"`, pages))) || pages < 2 {
 		t.Errorf("%d page groups; root says %s", pages, out[:400])
+	}
+	if legends != pages { // a page handed out alone is read alone
+		t.Errorf("%d legends on %d pages", legends, pages)
 	}
 	for _, s := range []string{`data-version="1882"`, "版本 1882", "2026-11-27 08:00:00 +08:00", "@page { size: 297mm 420mm; margin: 0 }",
 		"Noto Sans CJK SC", "Microsoft YaHei", "第 1 / ", `data-count=""`, "常住 <tspan class=\"count\">—"} {

@@ -114,7 +114,9 @@ func (s *Sheet) SVG() []byte {
 	}
 	legend, lastRow := s.legendLayout()
 	ruleY := lastRow + legendRow/2 + 1
-	places, pages := place(blocks, ruleY+5, contTop, PageH-footer)
+	// every page carries the header with the legend and its counts: a page
+	// handed out alone is read alone
+	places, pages := place(blocks, ruleY+5, ruleY+5, PageH-footer)
 
 	var w svgw
 	h := PageH * float64(pages)
@@ -136,14 +138,11 @@ func (s *Sheet) SVG() []byte {
 		w.s(`<g class="page" data-page="`, strconv.Itoa(p+1), `" transform="translate(0 `, num(top), `)">`, "\n")
 		w.s(`<rect class="paper" width="`, num(PageW), `" height="`, num(PageH), `"/>`)
 		w.s(`<rect class="frame" x="`, num(frame), `" y="`, num(frame), `" width="`, num(PageW-2*frame), `" height="`, num(PageH-2*frame), `"/>`, "\n")
-		if p == 0 {
-			s.header(&w, wd, legend, ruleY)
-		} else {
-			fs := fitSize(s.Title+wd.continued, 5, availW)
-			w.s(`<text class="title" x="`, num(margin), `" y="`, num(margin+6), `" style="font-size:`, num(fs), `px">`)
-			w.esc(s.Title + wd.continued)
-			w.s("</text>\n")
+		title := s.Title
+		if p > 0 {
+			title += wd.continued
 		}
+		s.header(&w, wd, title, legend, ruleY)
 		for i := range blocks {
 			if places[i].page == p {
 				s.block(&w, wd, &blocks[i], places[i])
@@ -164,12 +163,12 @@ func fitSize(s string, size, width float64) float64 {
 	return size
 }
 
-// header writes the first page's title, subtitle, version and time, and
-// legend.
-func (s *Sheet) header(w *svgw, wd *words, legend []legendItem, ruleY float64) {
-	fs := fitSize(s.Title, 8, availW-rightW)
+// header writes a page's title (the sheet's, "continued" after the first
+// page), subtitle, version and time, and legend.
+func (s *Sheet) header(w *svgw, wd *words, title string, legend []legendItem, ruleY float64) {
+	fs := fitSize(title, 8, availW-rightW)
 	w.s(`<text class="title" x="`, num(margin), `" y="`, num(titleY), `" style="font-size:`, num(fs), `px">`)
-	w.esc(s.Title)
+	w.esc(title)
 	w.s("</text>\n")
 	fs = fitSize(s.Subtitle, 3.8, availW-rightW)
 	w.s(`<text class="subtitle" x="`, num(margin), `" y="`, num(subtitleY), `" style="font-size:`, num(fs), `px">`)
