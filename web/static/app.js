@@ -268,6 +268,13 @@ function pinTiles(url) {
 // by the share of dwellings that match it; a crowded tile's cells (at the
 // buildings' zoom) come with the colour of their buildings' state
 function cellColor() {
+  // a campaign's overview: cells say how many live there in greys, so that
+  // they read as neither of the campaign's own colours (done blue, remaining
+  // orange); its buildings carry its states from zoom 13
+  if (state.view === 'campaign') {
+    return ['case', ['has', 'color'], ['to-color', ['get', 'color']],
+      ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'total'], 0]], 0, '#4a4f55', 60, '#8a9097', 200, '#d0d4d8']];
+  }
   const shade = !state.where
     ? ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'total'], 0]], 0, '#2a5d8f', 60, '#4fa3ff', 200, '#b6dcff']
     : ['interpolate', ['linear'],
