@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"encoding/json"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -38,18 +37,7 @@ func TestBuiltinFlagsWithoutTheirColumns(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := server.New(st, server.Options{})
-		hs := srv.HTTPServer()
-		go hs.Serve(ln)
-		return "http://" + ln.Addr().String(), func() {
-			srv.Close()
-			hs.Shutdown()
-			st.Close()
-		}
+		return listen(t, st, server.Options{})
 	}
 	url, stop := serve()
 	defer func() { stop() }()

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -246,15 +245,8 @@ func TestPrintedMapsInChromium(t *testing.T) {
 	if err := st.Load([]*engine.Batch{b}, cty.Boundaries()); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Options{})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
-	base := "http://" + ln.Addr().String()
+	base, stop := listen(t, st, server.Options{})
+	t.Cleanup(stop)
 	rec := struct{ Grid string }{}
 	m, err := st.Engine().BuildingRoomState(tall, "default", engine.AsOf{})
 	if err != nil {

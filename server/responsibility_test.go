@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -52,15 +51,9 @@ func startPersons(t *testing.T) (*secured, []place) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
-	return &secured{eng: st.Engine(), st: st, url: "http://" + ln.Addr().String()}, ps
+	url, stop := listen(t, st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}})
+	t.Cleanup(stop)
+	return &secured{eng: st.Engine(), st: st, url: url}, ps
 }
 
 func patchBody(set string) []byte { return []byte(`{"set":["` + set + `"]}`) }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -51,15 +50,9 @@ func TestScopeLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
-	s := &secured{eng: st.Engine(), st: st, url: "http://" + ln.Addr().String()}
+	url, stop := listen(t, st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}})
+	t.Cleanup(stop)
+	s := &secured{eng: st.Engine(), st: st, url: url}
 	record := func(r engine.Record, floor int) []byte {
 		return []byte(fmt.Sprintf(`{"lon":121.5,"lat":31.2,"district":%q,"street":%q,"community":%q,"grid":%q,"building":%q,"floor":%d,"room":"%d01"}`,
 			r.District, r.Street, r.Community, r.Grid, r.Building, floor, floor))

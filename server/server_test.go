@@ -302,3 +302,18 @@ func clip(b []byte) string {
 }
 
 // geometry decoding checked against encoding/json -------------------------
+
+// listen serves st with opts on a loopback port and returns its base URL
+// and what stops the server and closes the store (once).
+func listen(t testing.TB, st *store.Store, opts server.Options) (string, func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(st, opts)
+	hs := srv.HTTPServer()
+	go hs.Serve(ln)
+	var once sync.Once
+	return "http://" + ln.Addr().String(), func() { once.Do(func() { srv.Close(); hs.Shutdown(); st.Close() }) }
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,22 +30,11 @@ func writable(t *testing.T, opts store.Options) (*engine.Engine, *store.Store, s
 	if err := st.Load([]*engine.Batch{b}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := st.Engine()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Options{})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() {
-		srv.Close()
-		hs.Shutdown()
-		st.Close()
-	})
+	url, stop := listen(t, st, server.Options{})
+	t.Cleanup(stop)
 	var ids []string
 	c.Dwellings(func(r *engine.Record) error { ids = append(ids, r.ID); return nil })
-	return e, st, "http://" + ln.Addr().String(), ids
+	return st.Engine(), st, url, ids
 }
 
 func TestWriteEndpoints(t *testing.T) {
