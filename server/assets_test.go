@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,15 +23,9 @@ func serveAssets(t *testing.T, opts server.Options) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, opts)
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
-	return "http://" + ln.Addr().String()
+	url, stop := listen(t, st, opts)
+	t.Cleanup(stop)
+	return url
 }
 
 // fetch GETs url asking for gzip itself, so that the answer is seen as sent.

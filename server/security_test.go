@@ -69,15 +69,9 @@ func startSecured(t *testing.T) *secured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}, MaxBodyBytes: 4 << 20})
-	hs := srv.HTTPServer()
-	go hs.Serve(ln)
-	t.Cleanup(func() { srv.Close(); hs.Shutdown(); st.Close() })
-	s.url = "http://" + ln.Addr().String()
+	url, stop := listen(t, st, server.Options{Access: server.NewAccess(ts, 3), Answers: answer.Options{MaxBatchLines: 1000}, MaxBodyBytes: 4 << 20})
+	t.Cleanup(stop)
+	s.url = url
 	return s
 }
 
