@@ -407,21 +407,7 @@ func (d *geometryDecoder) positions(s *jscan) (n int, end bool) {
 // position reads [lon, lat] or [lon, lat, altitude]; false on an error of
 // either kind.
 func (d *geometryDecoder) position(s *jscan, path string, ri, pi int) bool {
-	// the usual [lon,lat], without blanks, of short numbers
-	if at := s.i; at < len(s.b) && s.b[at] == '[' {
-		s.i++
-		if lon, ok := s.shortNumber(); ok && s.peek() == ',' {
-			s.i++
-			if lat, ok := s.shortNumber(); ok && s.peek() == ']' {
-				s.i++
-				if lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90 {
-					d.pts = append(d.pts, orb.Point{lon, lat})
-					return true
-				}
-			}
-		}
-		s.i = at // anything else, the long way
-	}
+	// (the usual [lon,lat] are read by positions before this)
 	s.ws()
 	if s.peek() != '[' {
 		d.fail(badGeom("%s[%d][%d] must be a position [lon, lat]", path, ri, pi))

@@ -403,13 +403,13 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 			}
 			r.ID = s
 		case roleLon, roleLat:
-			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err == nil && !decimal(strings.TrimSpace(s)) {
+			f, err := strconv.ParseFloat(s, 64)
+			if err == nil && !decimal(s) {
 				err = strconv.ErrSyntax // Go's hexadecimal and digit separators are no coordinates
 			}
 			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 				l, col := pos(i)
-				if len(strings.TrimSpace(s)) == 0 {
+				if len(s) == 0 {
 					rr.problem(l, col, name, "coordinate is empty")
 				} else {
 					rr.problem(l, col, name, "%q is not a number", clip(v))
@@ -447,13 +447,12 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 		case roleRoom:
 			r.Room = s
 		case roleFloor:
-			t := strings.TrimSpace(s)
-			if t == "" {
+			if s == "" {
 				continue
 			}
-			f, err := strconv.Atoi(t)
-			if err != nil && decimal(t) { // 3.0: spreadsheets and pandas write whole numbers so
-				if v, perr := strconv.ParseFloat(t, 64); perr == nil && v == math.Trunc(v) && math.Abs(v) <= 32767 {
+			f, err := strconv.Atoi(s)
+			if err != nil && decimal(s) { // 3.0: spreadsheets and pandas write whole numbers so
+				if v, perr := strconv.ParseFloat(s, 64); perr == nil && v == math.Trunc(v) && math.Abs(v) <= 32767 {
 					f, err = int(v), nil
 				}
 			}
