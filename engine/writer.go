@@ -123,31 +123,18 @@ func (w *Writer) bumpGen() {
 	w.Engine.st.gen = w.Engine.gens
 }
 
-// CheckScheme reports whether PutScheme would accept the scheme: an error of
-// kind fault.BadScheme (or fault.TooLarge) says why not.
-func (w *Writer) CheckScheme(name string, sc scheme.Scheme) error {
-	e := w.Engine
-	if _, ok := e.schemes[name]; !ok && len(e.schemes) >= scheme.MaxSchemes {
-		return fault.New(fault.TooLarge, "there are %d schemes already, the limit; replace one instead", len(e.schemes))
-	}
-	_, err := scheme.Compile(name, sc, e.st.flagLookup)
-	return err
-}
-
-// PutScheme adds or replaces a scheme, after CheckScheme.
+// PutScheme installs a scheme outside any change, taking no version: what a
+// log written before schemes were changes holds (engine.OpScheme now), and
+// tests. It checks and installs the scheme as an OpScheme does.
 func (w *Writer) PutScheme(name string, sc scheme.Scheme) error {
-	if err := w.CheckScheme(name, sc); err != nil {
+	op := Op{Kind: OpScheme, ID: name, Scheme: &sc}
+	if err := newPrepCtx(w.Engine).checkScheme(w.Engine.st, 0, &op); err != nil {
 		return err
 	}
 	e := w.Engine
-	c, err := scheme.Compile(name, sc, e.st.flagLookup)
-	if err != nil {
-		return err
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.schemes[name] = c
-	w.bumpGen() // cached tiles may show this scheme
+	w.applyScheme(e.st, &op)
 	return nil
 }
 
