@@ -760,31 +760,84 @@ func (e *Engine) Unit(q UnitsQuery) (*UnitResult, error) {
 
 // buildingUnit is Unit for a building: its counts as the building listing
 // (Units of LevelBuilding) gives them, the same numbers, and no children. A
-// building not in the listing (no dwelling as of q.AsOf) is not found.
-// Caller holds the read lock.
+// building not in the listing (no dwelling as of q.AsOf) is not found. It
+// reads the building's own dwellings, not the city's: O(the building), plus,
+// as of a past version (AsOf or Since), the changes made since (as every
+// answer as of the past). Caller holds the read lock.
 func (e *Engine) buildingUnit(st *state, q UnitsQuery) (*UnitResult, error) {
 	bi, ok := st.bldIdx[q.ID]
 	if !ok || q.ID == "" {
 		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
 	}
-	a, v, err := e.unitAggregator(st, LevelBuilding, q.Where, q.AsOf, nil)
+	x, err := e.parseWhere(st, q.Where)
 	if err != nil {
 		return nil, err
 	}
-	c := a.countsOf(uint64(bi))
+	v, isPast, err := e.resolve(q.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	c, bb := e.buildingCounts(st, bi, x, v, isPast)
 	if c.Total == 0 {
 		return nil, fault.New(fault.NotFound, "building %q not found", q.ID)
 	}
-	out := a.unitStat(LevelBuilding, uint64(bi), c)
+	out := UnitStat{Level: LevelBuilding, ID: st.groupID(LevelBuilding, bi), Counts: c}
+	if bb[0] <= bb[2] {
+		out.BBox = [4]float64{coord.FromE7(bb[0]), coord.FromE7(bb[1]), coord.FromE7(bb[2]), coord.FromE7(bb[3])}
+	}
 	if q.Since != nil {
-		since, _, err := e.unitAggregator(st, LevelBuilding, q.Where, *q.Since, nil)
+		sv, sPast, err := e.resolve(*q.Since)
 		if err != nil {
 			return nil, err
 		}
-		out.Delta = deltaOf(c, since, uint64(bi))
+		s, _ := e.buildingCounts(st, bi, x, sv, sPast)
+		d := &Counts{Total: c.Total - s.Total, Matched: c.Matched - s.Matched, Flags: make([]int64, len(c.Flags))}
+		for f := range c.Flags {
+			d.Flags[f] = c.Flags[f] - s.Flags[f]
+		}
+		out.Delta = d
 	}
 	out.Children = []UnitStat{}
 	return &UnitResult{UnitStat: out, FlagNames: st.flagNames, Version: v}, nil
+}
+
+// buildingCounts returns building bi's counts under x as of v (now unless
+// isPast) and its box as the building listing's aggregator makes it (empty,
+// west > east, when it has no dwelling): its dwellings now, then the
+// dwellings changed since v taken out of it as they are now and put back as
+// they were then. Caller holds the read lock.
+func (e *Engine) buildingCounts(st *state, bi uint32, x *expr.Expr, v Version, isPast bool) (Counts, [4]int32) {
+	acc := make([]int64, 2+st.nFlags())
+	bb := [4]int32{math.MaxInt32, math.MaxInt32, math.MinInt32, math.MinInt32}
+	grow := func(b [4]int32) {
+		bb[0], bb[1], bb[2], bb[3] = min(bb[0], b[0]), min(bb[1], b[1]), max(bb[2], b[2]), max(bb[3], b[3])
+	}
+	b := &st.blds[bi]
+	if len(b.slots) > 0 && !b.mixed {
+		grow(b.bbox)
+	}
+	for _, p := range b.slots {
+		d := st.countState(p)
+		contribution(acc, &d, x, 1)
+		if b.mixed {
+			grow([4]int32{d.lon, d.lat, d.lon, d.lat})
+		}
+	}
+	if isPast {
+		pa := e.pastIn(st, v, pastAsk{})
+		for i := range pa.deltas {
+			dl := &pa.deltas[i]
+			if dl.now.exists && dl.now.bld == bi {
+				contribution(acc, &dl.now, x, -1)
+			}
+			if d := &dl.then; d.exists && d.bld == bi {
+				contribution(acc, d, x, 1)
+				grow([4]int32{d.lon, d.lat, d.lon, d.lat})
+			}
+		}
+		pa.release()
+	}
+	return Counts{Total: acc[0], Matched: acc[1], Flags: acc[2:]}, bb
 }
 
 // CellOf returns the id and box of the square cell of size cellM metres
