@@ -414,8 +414,9 @@ type page struct {
 
 // openBrowser starts a headless Chromium that can resolve no host name (the
 // page reaches only the server's address) and records what the page asks
-// for in reqs. It is stopped at the end of the test.
-func openBrowser(t *testing.T, exe string, reqs *requestLog) context.Context {
+// for in reqs; extra options add to the usual ones (chromedp.Env, say). It is
+// stopped at the end of the test.
+func openBrowser(t *testing.T, exe string, reqs *requestLog, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -434,6 +435,7 @@ func openBrowser(t *testing.T, exe string, reqs *requestLog) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1600, 1000),
 	)
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithListener(reqs.listen))

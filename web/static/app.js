@@ -10,7 +10,9 @@
 // Served by roomstate itself: MapLibre and uPlot are built into the binary
 // (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
-import { addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, timeOf, today } from './asof.js';
+import {
+  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, zoneLabel,
+} from './asof.js';
 import { Trend } from './trend.js';
 import { CampaignPanel } from './campaign.js';
 import { ResponsibilityPanel } from './responsibility.js';
@@ -33,6 +35,7 @@ const I18N = {
     version: (v) => `版本 ${v}`,
     endOfDay: (d) => `${d} 日终`,
     pickDay: '请选择日期',
+    serverZone: '服务器时区',
     gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
     goneUnknown: '所选时点早于服务器保留的历史',
     delta: '较昨日', deltaOldest: '较最早',
@@ -90,6 +93,7 @@ const I18N = {
     version: (v) => `version ${v}`,
     endOfDay: (d) => `end of ${d}`,
     pickDay: 'Pick a day',
+    serverZone: 'The server\'s time zone',
     gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
     goneUnknown: 'That moment is before the history the server keeps',
     delta: 'Change', deltaOldest: 'Change',
@@ -207,6 +211,7 @@ function applyI18n() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll('[data-i18n-title]').forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $('#lang').textContent = state.lang === 'zh' ? 'EN' : '中文';
   document.title = `${t('title')} · roomstate`;
   renderMode();
@@ -812,8 +817,9 @@ function notice(msg, ms = 5000) {
 
 // --- the time control: live, or as of a day or a time ----------------------------
 
-// momentText says which moment is shown: "2026-11-26 日终" or a day and time.
-const momentText = (m) => (m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date));
+// momentText says which moment is shown: "2026-11-26 日终" or a day and time
+// (in the server's time zone, named when the browser's is another).
+const momentText = (m) => `${m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date)}${sameZoneAsBrowser() ? '' : ` (${zoneLabel()})`}`;
 
 // resolveMoment asks which version moment m shows (a legend as of it) and
 // returns it, or null after explaining why not (a moment before the history
@@ -897,7 +903,12 @@ function initTimeControl() {
   const date = $('#asof-date');
   const time = $('#asof-time');
   date.max = today();
-  date.onfocus = () => { date.max = today(); }; // the server's today, once its time zone is known
+  date.onfocus = () => { date.max = today(); };
+  // the inputs are the server's day and time: said so when the browser's
+  // clock reads otherwise
+  const tz = $('#asof-tz');
+  tz.hidden = sameZoneAsBrowser();
+  tz.textContent = zoneLabel();
   const pick = (d) => { date.value = d; time.value = ''; showMoment(moment(d, '')); };
   $('#asof-go').onclick = () => showMoment(moment(date.value, time.value));
   $('#asof-yesterday').onclick = () => pick(addDays(today(), -1));
@@ -1061,6 +1072,8 @@ async function main() {
     notice(err.status === 401 ? (state.lang === 'zh' ? '需要访问令牌：请用 /?token=… 打开' : 'A token is needed: open /?token=…') : err.message);
     return;
   }
+  // every day and time shown or sent is the server's (see asof.js)
+  if (!setZone(state.info.tz)) learnOffset(state.info.history && state.info.history.oldest_time);
   const sel = $('#scheme');
   for (const s of state.info.schemes) {
     const o = document.createElement('option');
