@@ -185,3 +185,43 @@ func TestDashboardAsOfServerZone(t *testing.T) {
 	p.shot("asof-gone-zh.png")
 	p.reqs.check(t)
 }
+
+// TestDashboardAsOfVersion: an address as of a version shows the map as of
+// that version (tiles, legend, trend to it), saying which version and when
+// its state began (in the server's time, the inputs too) and keeping the
+// version in the address; a version before the history kept is explained.
+func TestDashboardAsOfVersion(t *testing.T) {
+	c := newAsOfCity(t)
+	p := c.p
+	wall := c.t1.In(shanghai).Format("2006-01-02 15:04:05")
+	c.open(fmt.Sprintf("?as_of=%d", c.v1))
+	c.waitBanner(c.v1)
+	if got, want := c.text(`#asof-version`), fmt.Sprintf("版本 %d", c.v1); got != want {
+		t.Errorf("banner: %q, want %q", got, want)
+	}
+	if got, want := c.text(`#asof-moment`), wall+" (Asia/Shanghai UTC+08:00)"; got != want {
+		t.Errorf("banner as of version %d: %q, want %q", c.v1, got, want)
+	}
+	if got := c.inputs(); got != wall {
+		t.Errorf("date and time inputs as of version %d: %q, want %q", c.v1, got, wall)
+	}
+	p.poll("tiles as of the version", fmt.Sprintf(`__t.tiles().includes('as_of=%d')`, c.v1), 2*time.Second)
+	p.poll("legend as of the version", fmt.Sprintf(`__t.count('isolated') === %d`, c.isolated0+1), 5*time.Second)
+	p.poll("trend to the version", fmt.Sprintf(`(() => { const t = __t.trend(); return t !== null && t.last[0] === %d; })()`, c.isolated0+1), 10*time.Second)
+	if got := eval[string](p, `new URL(location.href).searchParams.get('as_of')`); got != fmt.Sprint(c.v1) {
+		t.Errorf("the address says as_of=%s, want the version %d", got, c.v1)
+	}
+	p.shot("asof-version-zh.png")
+	p.click(`#lang`)
+	p.poll("English banner", fmt.Sprintf(`document.getElementById('asof-version').textContent === 'version %d'`, c.v1), 2*time.Second)
+	p.shot("asof-version-en.png")
+
+	// a version before the history kept: explained, live
+	c.open(fmt.Sprintf("?as_of=%d", c.v0-1))
+	p.poll("history gone explained", fmt.Sprintf(`(() => { const n = document.getElementById('notice');
+		return !n.hidden && n.textContent.includes('(version %d)'); })()`, c.v0), 5*time.Second)
+	if eval[bool](p, `!document.getElementById('asof-banner').hidden || __t.tiles().includes('as_of=')`) {
+		t.Error("a version before the history kept left the live map")
+	}
+	p.reqs.check(t)
+}

@@ -541,7 +541,8 @@ true`
 // shows each unit's change (▲/▼), the trend chart draws one line per state,
 // and the time control moves map, legend, summary and room-state map back to
 // a moment before the changes, with a banner, unmoved by live changes, until
-// "back to live"; a moment before the history kept is explained.
+// "back to live"; a moment before the history kept is explained; an address
+// as of a version shows that version.
 func TestDashboardEndToEnd(t *testing.T) {
 	exe := chromium()
 	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
@@ -710,9 +711,11 @@ func TestDashboardEndToEnd(t *testing.T) {
 	p.do(chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)))
 	p.poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
 
-	// an address with as_of a version (not a day or a time) starts live
+	// an address with as_of a version shows the map as of that version
 	p.do(chromedp.Navigate(fmt.Sprintf("%s/?as_of=%d", base, v0)), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
-	p.poll("as_of a version starts live", `document.getElementById('asof-banner').hidden && document.getElementById('notice').hidden`, 5*time.Second)
+	eval[bool](p, pageHelpers)
+	p.poll("as_of a version shown", fmt.Sprintf(`!document.getElementById('asof-banner').hidden &&
+		document.getElementById('asof-version').textContent.includes('%d') && __t.tiles().includes('as_of=%d')`, v0, v0), 5*time.Second)
 	reqs.check(t)
 }
 

@@ -1,7 +1,7 @@
 // The roomstate dashboard: the live room-state map of a city on MapLibre,
 // a legend with live counts per state, a summary by level with drill-down,
 // a flag-expression filter, and the room-state map of a clicked building;
-// a time control shows all of it as of a past day or time, with each unit's
+// a time control shows all of it as of a past day, time or version, with each unit's
 // change since the day before and a trend of the legend's counts. Two more
 // views colour the map otherwise: by who answers for each building, with
 // coverage per unit and each person's workload (responsibility.js), and by
@@ -11,7 +11,7 @@
 // (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
 import {
-  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, zoneLabel,
+  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, versionMoment, zoneLabel,
 } from './asof.js';
 import { Trend } from './trend.js';
 import { CampaignPanel } from './campaign.js';
@@ -35,6 +35,7 @@ const I18N = {
     version: (v) => `版本 ${v}`,
     endOfDay: (d) => `${d} 日终`,
     pickDay: '请选择日期',
+    noTime: (v) => `无法得知版本 ${v} 的时间`,
     serverZone: '服务器时区',
     gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
     goneUnknown: '所选时点早于服务器保留的历史',
@@ -93,6 +94,7 @@ const I18N = {
     version: (v) => `version ${v}`,
     endOfDay: (d) => `end of ${d}`,
     pickDay: 'Pick a day',
+    noTime: (v) => `The time of version ${v} is not known`,
     serverZone: 'The server\'s time zone',
     gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
     goneUnknown: 'That moment is before the history the server keeps',
@@ -642,7 +644,8 @@ function stateWhere(rules, i) {
 // points; span says which: {days} or {since}.
 async function trendSeries(unit, wheres) {
   const where0 = { level: unit.level, id: unit.id };
-  const to = state.asOf ? state.asOf.param : '';
+  // to the moment shown (a version's: the time its state began)
+  const to = !state.asOf ? '' : state.asOf.byVersion ? new Date(state.asOf.ms).toISOString() : state.asOf.param;
   const ask = (span) => Promise.all(wheres.map((w) => api(`/api/v1/history${query({ ...where0, where: w, ...span })}`)));
   if (!(state.gone && state.gone.ms !== null && (state.asOf ? state.asOf.ms : Date.now()) - 29 * 86_400_000 < state.gone.ms)) {
     try {
@@ -822,8 +825,9 @@ function notice(msg, ms = 5000) {
 const momentText = (m) => `${m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date)}${sameZoneAsBrowser() ? '' : ` (${zoneLabel()})`}`;
 
 // resolveMoment asks which version moment m shows (a legend as of it) and
-// returns it, or null after explaining why not (a moment before the history
-// kept, say).
+// returns m with it ({...m, version}; a moment given as a version gets the
+// time its state began, which the legend tells), or null after explaining
+// why not (a moment before the history kept, say).
 async function resolveMoment(m) {
   if (!m) {
     notice(t('pickDay'));
@@ -831,7 +835,13 @@ async function resolveMoment(m) {
   }
   try {
     const r = await api(`/api/v1/legend${query({ scheme: state.scheme, where: state.where, as_of: m.param })}`);
-    return r.version;
+    if (m.version === undefined) return { ...m, version: r.version };
+    const vm = versionMoment(m.param, r.time);
+    if (!vm) {
+      notice(t('noTime')(r.version));
+      return null;
+    }
+    return { ...vm, version: r.version };
   } catch (err) {
     const gone = historyGone(err);
     if (!gone) {
@@ -848,10 +858,10 @@ async function resolveMoment(m) {
 // resolves to: tiles, legend, summary and room-state map show one state.
 // When m cannot be shown, the views stay as they are.
 async function showMoment(m) {
-  const version = await resolveMoment(m);
-  if (version === null) return;
-  state.asOf = { ...m, version };
-  setURLParam('as_of', m.param);
+  const shown = await resolveMoment(m);
+  if (shown === null) return;
+  state.asOf = shown;
+  setURLParam('as_of', shown.param);
   refreshViews();
 }
 
@@ -1101,10 +1111,10 @@ async function main() {
   initTimeControl();
   trend = new Trend($('#trend'), $('#trend-readout'));
   window.__roomstateTrend = trend; // for the end-to-end test
-  // a moment in the address (?as_of=2026-11-26) is shown from the start
+  // a moment in the address (?as_of=2026-11-26, a time or a version) is
+  // shown from the start
   const start = momentOfParam(params.get('as_of'));
-  const version = start && (await resolveMoment(start));
-  if (version) state.asOf = { ...start, version };
+  if (start) state.asOf = await resolveMoment(start);
   renderMode();
   // a campaign named in the address that no longer runs is not asked for
   if (state.view === 'campaign') await campaigns.loadList().catch((err) => notice(err.message));

@@ -1,6 +1,6 @@
-// Time on the dashboard: the moments it may show ("as of" a day or a time),
-// in the server's time zone, and what a 410 history_gone tells of the
-// retained history.
+// Time on the dashboard: the moments it may show ("as of" a version, a day or
+// a time), in the server's time zone, and what a 410 history_gone tells of
+// the retained history.
 //
 // The server reads a date (2026-11-26) as the end of that day in its own time
 // zone (serve --tz, Asia/Shanghai by default). So that a day and a time picked
@@ -123,16 +123,25 @@ export function moment(date, time) {
 
 // momentOfParam reads back an as_of a moment was given as (the address keeps
 // it): a date, or an RFC 3339 time, whose day and time are the server's
-// (whatever offset the time was written with). Anything else (a version
-// number, which Date.parse would take for a year) is no moment: the
-// dashboard starts live.
+// (whatever offset the time was written with); or a version, whose moment
+// the server tells (see versionMoment), marked {param, version}. Anything
+// else is no moment: the dashboard starts live.
 export function momentOfParam(param) {
   if (!param) return null;
+  if (/^\d+$/.test(param)) return { param, version: Number(param) };
   if (/^\d{4}-\d\d-\d\d$/.test(param)) return moment(param, '');
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(param)) return null;
   const ms = Date.parse(param);
   if (Number.isNaN(ms)) return null;
   return { param, date: dayOf(ms), time: timeOf(ms), ms };
+}
+
+// versionMoment is the moment of an as_of version param, once the server
+// said when the state of that version began (time, RFC 3339).
+export function versionMoment(param, time) {
+  const ms = Date.parse(time || '');
+  if (Number.isNaN(ms)) return null;
+  return { param, date: dayOf(ms), time: timeOf(ms), ms, byVersion: true };
 }
 
 // historyGone reads a 410 history_gone error of api(): the oldest version
