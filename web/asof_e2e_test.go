@@ -190,6 +190,8 @@ func TestDashboardAsOfServerZone(t *testing.T) {
 // that version (tiles, legend, trend to it), saying which version and when
 // its state began (in the server's time, the inputs too) and keeping the
 // version in the address; a version before the history kept is explained.
+// A unit whose count did not change shows 0 as its change, not nothing (no
+// figure), with what did change on hover.
 func TestDashboardAsOfVersion(t *testing.T) {
 	c := newAsOfCity(t)
 	p := c.p
@@ -210,6 +212,13 @@ func TestDashboardAsOfVersion(t *testing.T) {
 	p.poll("trend to the version", fmt.Sprintf(`(() => { const t = __t.trend(); return t !== null && t.last[0] === %d; })()`, c.isolated0+1), 10*time.Second)
 	if got := eval[string](p, `new URL(location.href).searchParams.get('as_of')`); got != fmt.Sprint(c.v1) {
 		t.Errorf("the address says as_of=%s, want the version %d", got, c.v1)
+	}
+	// since the oldest state kept (the day before is before it), a flag set
+	// is no change of the dwellings counted (there is no filter): 0, and
+	// the flag's change on hover
+	p.poll("summary of districts", fmt.Sprintf(`!!__t.row(%q)`, c.bu.district), 5*time.Second)
+	if got := eval[string](p, fmt.Sprintf(`__t.delta(%q) + ' | ' + __t.row(%q).querySelector('td.delta').title`, c.bu.district, c.bu.district)); !strings.HasPrefix(got, "0 | ") || !strings.Contains(got, "居家隔离 +1") {
+		t.Errorf("the change of a district that gained an isolated dwelling and no dwelling: %q, want 0 with 居家隔离 +1 on hover", got)
 	}
 	p.shot("asof-version-zh.png")
 	p.click(`#lang`)

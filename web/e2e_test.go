@@ -665,7 +665,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		p.poll("legend as it was", fmt.Sprintf(`__t.count('isolated') === %d`, isolated), 5*time.Second)
 		p.poll("room-state map as it was", fmt.Sprintf(`__t.rooms() === %d && __t.isolatedRooms() === 0 &&
 			document.getElementById('building-meta').textContent.includes('%d')`, bu.rooms, v0), 5*time.Second)
-		p.poll("summary as it was", fmt.Sprintf(`__t.delta(%q) === '' && __t.delta(%q) === ''`, bu.community, goneCommunity), 5*time.Second)
+		p.poll("summary as it was", fmt.Sprintf(`__t.delta(%q) === '0' && __t.delta(%q) === '0'`, bu.community, goneCommunity), 5*time.Second)
 		p.poll("trend to the moment", fmt.Sprintf(`(() => { const c = __t.trend(); return c !== null && c.last[0] === %d; })()`, isolated), 10*time.Second)
 	}
 	asOf()
@@ -722,7 +722,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 // TestDashboardViewer drives the dashboard as a viewer (tokens, a privacy k
 // of 10): counts withheld from viewers (null) show as nothing, not as
 // "null" or ▲/▼ of nothing, in the summary, its change since yesterday and
-// the trend; the time control works as for anyone.
+// the trend (no change shows as 0); the time control works as for anyone.
 func TestDashboardViewer(t *testing.T) {
 	exe := chromium()
 	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
@@ -765,7 +765,7 @@ func TestDashboardViewer(t *testing.T) {
 	// withheld: nothing; shown: a count
 	clean := `(() => { const side = document.getElementById('side').textContent;
 		const deltas = [...document.querySelectorAll('#summary td.delta')].map((td) => td.textContent);
-		return !/null|NaN|undefined/.test(side) && deltas.every((d) => d === '' || /^[▲▼] [0-9,]+$/.test(d)); })()`
+		return !/null|NaN|undefined/.test(side) && deltas.every((d) => d === '' || /^([▲▼] [0-9,]+|0)$/.test(d)); })()`
 	p.poll("no null shown", clean, 2*time.Second)
 	if d := eval[string](p, fmt.Sprintf(`__t.delta(%q)`, bu.community)); d != "" {
 		t.Errorf("a viewer sees the change of one isolated dwelling as %q", d)

@@ -597,14 +597,15 @@ function renderDeltaHeader(base) {
   }
 }
 
-// showDelta writes a unit's change of matched dwellings as ▲ n or ▼ n, with
-// the changes of its total and flags on hover; nothing when there is none
-// or it is withheld (null, for viewers).
+// showDelta writes a unit's change of matched dwellings as ▲ n or ▼ n, or 0
+// (no change, as other cells write a count of none), with the changes of its
+// total and flags on hover; nothing when it is withheld (null, for viewers)
+// or not known, so that "no change" and "no figure" read apart.
 function showDelta(td, d) {
   const n = d ? d.matched : null;
-  if (n === null || n === undefined || n === 0) return;
-  td.textContent = `${n > 0 ? '▲' : '▼'} ${fmt(Math.abs(n))}`;
-  td.classList.add(n > 0 ? 'up' : 'down');
+  if (n === null || n === undefined) return;
+  td.textContent = n === 0 ? fmt(0) : `${n > 0 ? '▲' : '▼'} ${fmt(Math.abs(n))}`;
+  td.classList.add(n > 0 ? 'up' : n < 0 ? 'down' : 'same');
   const signed = (v) => `${v > 0 ? '+' : ''}${fmt(v)}`;
   const parts = [`${t('total')} ${signed(d.total)}`, `${t('matched')} ${signed(n)}`];
   for (const [f, v] of Object.entries(d.flags || {})) if (v) parts.push(`${flagLabel(f)} ${signed(v)}`);
