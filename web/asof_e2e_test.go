@@ -150,7 +150,7 @@ func TestDashboardAsOfServerZone(t *testing.T) {
 	if got := c.inputs(); got != wall {
 		t.Errorf("date and time inputs: %q, want %q", got, wall)
 	}
-	if got := eval[string](p, `(() => { const z = document.getElementById('asof-tz'); return z && !z.hidden ? z.textContent : ''; })()`); got != "Asia/Shanghai UTC+08:00" {
+	if got := eval[string](p, `(() => { const z = document.getElementById('asof-tz'); return z && !z.hidden ? z.textContent + ' | ' + z.title : ''; })()`); got != "UTC+08:00 | Asia/Shanghai UTC+08:00" {
 		t.Errorf("the inputs' time zone is said as %q", got)
 	}
 	// the changes since the oldest state kept (the day before is before it)

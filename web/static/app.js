@@ -11,7 +11,7 @@
 // (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
 import {
-  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, versionMoment, zoneLabel,
+  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, versionMoment, zoneLabel, zoneOffset,
 } from './asof.js';
 import { Trend } from './trend.js';
 import { CampaignPanel } from './campaign.js';
@@ -36,7 +36,6 @@ const I18N = {
     endOfDay: (d) => `${d} 日终`,
     pickDay: '请选择日期',
     noTime: (v) => `无法得知版本 ${v} 的时间`,
-    serverZone: '服务器时区',
     gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
     goneUnknown: '所选时点早于服务器保留的历史',
     delta: '较昨日', deltaOldest: '较最早',
@@ -95,7 +94,6 @@ const I18N = {
     endOfDay: (d) => `end of ${d}`,
     pickDay: 'Pick a day',
     noTime: (v) => `The time of version ${v} is not known`,
-    serverZone: 'The server\'s time zone',
     gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
     goneUnknown: 'That moment is before the history the server keeps',
     delta: 'Change', deltaOldest: 'Change',
@@ -213,7 +211,6 @@ function applyI18n() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
-  document.querySelectorAll('[data-i18n-title]').forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $('#lang').textContent = state.lang === 'zh' ? 'EN' : '中文';
   document.title = `${t('title')} · roomstate`;
   renderMode();
@@ -916,10 +913,11 @@ function initTimeControl() {
   date.max = today();
   date.onfocus = () => { date.max = today(); };
   // the inputs are the server's day and time: said so when the browser's
-  // clock reads otherwise
+  // clock reads otherwise (its offset; on hover, its name too)
   const tz = $('#asof-tz');
   tz.hidden = sameZoneAsBrowser();
-  tz.textContent = zoneLabel();
+  tz.textContent = zoneOffset();
+  tz.title = zoneLabel();
   const pick = (d) => { date.value = d; time.value = ''; showMoment(moment(d, '')); };
   $('#asof-go').onclick = () => showMoment(moment(date.value, time.value));
   $('#asof-yesterday').onclick = () => pick(addDays(today(), -1));

@@ -62,9 +62,12 @@ function offsetString(min) {
   return `${min < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
+// zoneOffset is the server's UTC offset now, for a reader: UTC+08:00.
+export const zoneOffset = () => `UTC${offsetString(offsetAt(Date.now()))}`;
+
 // zoneLabel names the server's time zone for a reader: its name and offset
 // now (Asia/Shanghai UTC+08:00), or the offset alone.
-export const zoneLabel = () => `${zoneName ? `${zoneName} ` : ''}UTC${offsetString(offsetAt(Date.now()))}`;
+export const zoneLabel = () => `${zoneName ? `${zoneName} ` : ''}${zoneOffset()}`;
 
 // sameZoneAsBrowser says whether the browser's clock reads as the server's.
 export function sameZoneAsBrowser() {
