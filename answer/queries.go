@@ -765,6 +765,11 @@ func (a *Answers) Legend(q Query, c *Caller) ([]byte, error) {
 	w.str(schemeName(q))
 	w.raw(`,"legend":`)
 	writeLegend(w, legendCounts(a.Policy(c), entries), entries)
+	// when the state shown began: a dashboard shown as of a version says when
+	if t, ok := a.eng.TimeOf(v); ok {
+		w.raw(`,"time":`)
+		w.str(t.In(a.opts.TZ).Format(time.RFC3339Nano))
+	}
 	finish(w, v, start)
 	return a.done(sc), nil
 }

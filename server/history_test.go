@@ -108,3 +108,56 @@ func TestTileJSONAsOf(t *testing.T) {
 		t.Fatalf("without as_of: %d %s", code, out)
 	}
 }
+
+// TestLegendSaysWhen: a legend says when the state of its version began:
+// as of the oldest version, the oldest state's time as info gives it; as of
+// a change's version, a time after the oldest and no older than a minute; both
+// in the server's time zone.
+func TestLegendSaysWhen(t *testing.T) {
+	f := start(t)
+	var id string
+	f.city.Dwellings(func(r *engine.Record) error {
+		if id == "" {
+			id = r.ID
+		}
+		return nil
+	})
+	time.Sleep(20 * time.Millisecond) // the change's time after the load's
+	if code, out, _ := do(t, "PATCH", f.url+"/api/v1/dwellings/"+url.PathEscape(id), `{"set":["isolated"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	var info struct {
+		Version uint64
+		History struct {
+			Oldest     uint64
+			OldestTime string `json:"oldest_time"`
+		}
+	}
+	if code, out, _ := do(t, "GET", f.url+"/api/v1/info", ""); code != 200 || json.Unmarshal(out, &info) != nil {
+		t.Fatalf("info: %d %s", code, out)
+	}
+	legendTime := func(asOf string) time.Time {
+		t.Helper()
+		code, out, _ := do(t, "GET", f.url+"/api/v1/legend?as_of="+asOf, "")
+		var l struct{ Time string }
+		if code != 200 || json.Unmarshal(out, &l) != nil {
+			t.Fatalf("legend as of %s: %d %s", asOf, code, out)
+		}
+		at, err := time.Parse(time.RFC3339Nano, l.Time)
+		if err != nil || !strings.HasSuffix(l.Time, "+08:00") {
+			t.Fatalf("legend as of %s: time %q, want RFC 3339 in the server's zone (%v)", asOf, l.Time, err)
+		}
+		return at
+	}
+	oldest, _ := time.Parse(time.RFC3339Nano, info.History.OldestTime)
+	if got := legendTime(fmt.Sprint(info.History.Oldest)); !got.Equal(oldest) {
+		t.Errorf("legend as of the oldest version: time %v, info says %v", got, oldest)
+	}
+	changed := legendTime(fmt.Sprint(info.Version))
+	if !changed.After(oldest) || time.Since(changed) > time.Minute {
+		t.Errorf("legend as of the change: time %v (the oldest state: %v)", changed, oldest)
+	}
+	if got := legendTime(""); !got.Equal(changed) {
+		t.Errorf("live legend: time %v, want the newest change's %v", got, changed)
+	}
+}

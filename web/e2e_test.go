@@ -414,8 +414,9 @@ type page struct {
 
 // openBrowser starts a headless Chromium that can resolve no host name (the
 // page reaches only the server's address) and records what the page asks
-// for in reqs. It is stopped at the end of the test.
-func openBrowser(t *testing.T, exe string, reqs *requestLog) context.Context {
+// for in reqs; extra options add to the usual ones (chromedp.Env, say). It is
+// stopped at the end of the test.
+func openBrowser(t *testing.T, exe string, reqs *requestLog, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -434,6 +435,7 @@ func openBrowser(t *testing.T, exe string, reqs *requestLog) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1600, 1000),
 	)
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithListener(reqs.listen))
@@ -539,7 +541,8 @@ true`
 // shows each unit's change (▲/▼), the trend chart draws one line per state,
 // and the time control moves map, legend, summary and room-state map back to
 // a moment before the changes, with a banner, unmoved by live changes, until
-// "back to live"; a moment before the history kept is explained.
+// "back to live"; a moment before the history kept is explained; an address
+// as of a version shows that version.
 func TestDashboardEndToEnd(t *testing.T) {
 	exe := chromium()
 	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
@@ -662,7 +665,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		p.poll("legend as it was", fmt.Sprintf(`__t.count('isolated') === %d`, isolated), 5*time.Second)
 		p.poll("room-state map as it was", fmt.Sprintf(`__t.rooms() === %d && __t.isolatedRooms() === 0 &&
 			document.getElementById('building-meta').textContent.includes('%d')`, bu.rooms, v0), 5*time.Second)
-		p.poll("summary as it was", fmt.Sprintf(`__t.delta(%q) === '' && __t.delta(%q) === ''`, bu.community, goneCommunity), 5*time.Second)
+		p.poll("summary as it was", fmt.Sprintf(`__t.delta(%q) === '0' && __t.delta(%q) === '0'`, bu.community, goneCommunity), 5*time.Second)
 		p.poll("trend to the moment", fmt.Sprintf(`(() => { const c = __t.trend(); return c !== null && c.last[0] === %d; })()`, isolated), 10*time.Second)
 	}
 	asOf()
@@ -708,16 +711,18 @@ func TestDashboardEndToEnd(t *testing.T) {
 	p.do(chromedp.SetValue(chromedp.CSS(`#where`), "isolated &"), chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)))
 	p.poll("filter error shown", `document.getElementById('where-error').textContent.includes('column')`, 2*time.Second)
 
-	// an address with as_of a version (not a day or a time) starts live
+	// an address with as_of a version shows the map as of that version
 	p.do(chromedp.Navigate(fmt.Sprintf("%s/?as_of=%d", base, v0)), chromedp.WaitVisible(chromedp.CSS(`body[data-ready="1"]`)))
-	p.poll("as_of a version starts live", `document.getElementById('asof-banner').hidden && document.getElementById('notice').hidden`, 5*time.Second)
+	eval[bool](p, pageHelpers)
+	p.poll("as_of a version shown", fmt.Sprintf(`!document.getElementById('asof-banner').hidden &&
+		document.getElementById('asof-version').textContent.includes('%d') && __t.tiles().includes('as_of=%d')`, v0, v0), 5*time.Second)
 	reqs.check(t)
 }
 
 // TestDashboardViewer drives the dashboard as a viewer (tokens, a privacy k
 // of 10): counts withheld from viewers (null) show as nothing, not as
 // "null" or ▲/▼ of nothing, in the summary, its change since yesterday and
-// the trend; the time control works as for anyone.
+// the trend (no change shows as 0); the time control works as for anyone.
 func TestDashboardViewer(t *testing.T) {
 	exe := chromium()
 	need(t, exe != "", "no chromium on PATH (Debian: apt-get install chromium)")
@@ -760,7 +765,7 @@ func TestDashboardViewer(t *testing.T) {
 	// withheld: nothing; shown: a count
 	clean := `(() => { const side = document.getElementById('side').textContent;
 		const deltas = [...document.querySelectorAll('#summary td.delta')].map((td) => td.textContent);
-		return !/null|NaN|undefined/.test(side) && deltas.every((d) => d === '' || /^[▲▼] [0-9,]+$/.test(d)); })()`
+		return !/null|NaN|undefined/.test(side) && deltas.every((d) => d === '' || /^([▲▼] [0-9,]+|0)$/.test(d)); })()`
 	p.poll("no null shown", clean, 2*time.Second)
 	if d := eval[string](p, fmt.Sprintf(`__t.delta(%q)`, bu.community)); d != "" {
 		t.Errorf("a viewer sees the change of one isolated dwelling as %q", d)

@@ -1,7 +1,7 @@
 // The roomstate dashboard: the live room-state map of a city on MapLibre,
 // a legend with live counts per state, a summary by level with drill-down,
 // a flag-expression filter, and the room-state map of a clicked building;
-// a time control shows all of it as of a past day or time, with each unit's
+// a time control shows all of it as of a past day, time or version, with each unit's
 // change since the day before and a trend of the legend's counts. Two more
 // views colour the map otherwise: by who answers for each building, with
 // coverage per unit and each person's workload (responsibility.js), and by
@@ -10,7 +10,9 @@
 // Served by roomstate itself: MapLibre and uPlot are built into the binary
 // (no CDN, no build step).
 import * as maplibregl from '/assets/maplibre/maplibre-gl.mjs';
-import { addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, timeOf, today } from './asof.js';
+import {
+  addDays, dayOf, historyGone, learnOffset, moment, momentOfParam, sameZoneAsBrowser, setZone, timeOf, today, versionMoment, zoneLabel, zoneOffset,
+} from './asof.js';
 import { Trend } from './trend.js';
 import { CampaignPanel } from './campaign.js';
 import { ResponsibilityPanel } from './responsibility.js';
@@ -33,6 +35,7 @@ const I18N = {
     version: (v) => `版本 ${v}`,
     endOfDay: (d) => `${d} 日终`,
     pickDay: '请选择日期',
+    noTime: (v) => `无法得知版本 ${v} 的时间`,
     gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
     goneUnknown: '所选时点早于服务器保留的历史',
     delta: '较昨日', deltaOldest: '较最早',
@@ -90,6 +93,7 @@ const I18N = {
     version: (v) => `version ${v}`,
     endOfDay: (d) => `end of ${d}`,
     pickDay: 'Pick a day',
+    noTime: (v) => `The time of version ${v} is not known`,
     gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
     goneUnknown: 'That moment is before the history the server keeps',
     delta: 'Change', deltaOldest: 'Change',
@@ -590,14 +594,15 @@ function renderDeltaHeader(base) {
   }
 }
 
-// showDelta writes a unit's change of matched dwellings as ▲ n or ▼ n, with
-// the changes of its total and flags on hover; nothing when there is none
-// or it is withheld (null, for viewers).
+// showDelta writes a unit's change of matched dwellings as ▲ n or ▼ n, or 0
+// (no change, as other cells write a count of none), with the changes of its
+// total and flags on hover; nothing when it is withheld (null, for viewers)
+// or not known, so that "no change" and "no figure" read apart.
 function showDelta(td, d) {
   const n = d ? d.matched : null;
-  if (n === null || n === undefined || n === 0) return;
-  td.textContent = `${n > 0 ? '▲' : '▼'} ${fmt(Math.abs(n))}`;
-  td.classList.add(n > 0 ? 'up' : 'down');
+  if (n === null || n === undefined) return;
+  td.textContent = n === 0 ? fmt(0) : `${n > 0 ? '▲' : '▼'} ${fmt(Math.abs(n))}`;
+  td.classList.add(n > 0 ? 'up' : n < 0 ? 'down' : 'same');
   const signed = (v) => `${v > 0 ? '+' : ''}${fmt(v)}`;
   const parts = [`${t('total')} ${signed(d.total)}`, `${t('matched')} ${signed(n)}`];
   for (const [f, v] of Object.entries(d.flags || {})) if (v) parts.push(`${flagLabel(f)} ${signed(v)}`);
@@ -637,7 +642,8 @@ function stateWhere(rules, i) {
 // points; span says which: {days} or {since}.
 async function trendSeries(unit, wheres) {
   const where0 = { level: unit.level, id: unit.id };
-  const to = state.asOf ? state.asOf.param : '';
+  // to the moment shown (a version's: the time its state began)
+  const to = !state.asOf ? '' : state.asOf.byVersion ? new Date(state.asOf.ms).toISOString() : state.asOf.param;
   const ask = (span) => Promise.all(wheres.map((w) => api(`/api/v1/history${query({ ...where0, where: w, ...span })}`)));
   if (!(state.gone && state.gone.ms !== null && (state.asOf ? state.asOf.ms : Date.now()) - 29 * 86_400_000 < state.gone.ms)) {
     try {
@@ -812,12 +818,14 @@ function notice(msg, ms = 5000) {
 
 // --- the time control: live, or as of a day or a time ----------------------------
 
-// momentText says which moment is shown: "2026-11-26 日终" or a day and time.
-const momentText = (m) => (m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date));
+// momentText says which moment is shown: "2026-11-26 日终" or a day and time
+// (in the server's time zone, named when the browser's is another).
+const momentText = (m) => `${m.time ? `${m.date} ${m.time}` : t('endOfDay')(m.date)}${sameZoneAsBrowser() ? '' : ` (${zoneLabel()})`}`;
 
 // resolveMoment asks which version moment m shows (a legend as of it) and
-// returns it, or null after explaining why not (a moment before the history
-// kept, say).
+// returns m with it ({...m, version}; a moment given as a version gets the
+// time its state began, which the legend tells), or null after explaining
+// why not (a moment before the history kept, say).
 async function resolveMoment(m) {
   if (!m) {
     notice(t('pickDay'));
@@ -825,7 +833,13 @@ async function resolveMoment(m) {
   }
   try {
     const r = await api(`/api/v1/legend${query({ scheme: state.scheme, where: state.where, as_of: m.param })}`);
-    return r.version;
+    if (m.version === undefined) return { ...m, version: r.version };
+    const vm = versionMoment(m.param, r.time);
+    if (!vm) {
+      notice(t('noTime')(r.version));
+      return null;
+    }
+    return { ...vm, version: r.version };
   } catch (err) {
     const gone = historyGone(err);
     if (!gone) {
@@ -842,10 +856,10 @@ async function resolveMoment(m) {
 // resolves to: tiles, legend, summary and room-state map show one state.
 // When m cannot be shown, the views stay as they are.
 async function showMoment(m) {
-  const version = await resolveMoment(m);
-  if (version === null) return;
-  state.asOf = { ...m, version };
-  setURLParam('as_of', m.param);
+  const shown = await resolveMoment(m);
+  if (shown === null) return;
+  state.asOf = shown;
+  setURLParam('as_of', shown.param);
   refreshViews();
 }
 
@@ -897,7 +911,13 @@ function initTimeControl() {
   const date = $('#asof-date');
   const time = $('#asof-time');
   date.max = today();
-  date.onfocus = () => { date.max = today(); }; // the server's today, once its time zone is known
+  date.onfocus = () => { date.max = today(); };
+  // the inputs are the server's day and time: said so when the browser's
+  // clock reads otherwise (its offset; on hover, its name too)
+  const tz = $('#asof-tz');
+  tz.hidden = sameZoneAsBrowser();
+  tz.textContent = zoneOffset();
+  tz.title = zoneLabel();
   const pick = (d) => { date.value = d; time.value = ''; showMoment(moment(d, '')); };
   $('#asof-go').onclick = () => showMoment(moment(date.value, time.value));
   $('#asof-yesterday').onclick = () => pick(addDays(today(), -1));
@@ -1061,6 +1081,8 @@ async function main() {
     notice(err.status === 401 ? (state.lang === 'zh' ? '需要访问令牌：请用 /?token=… 打开' : 'A token is needed: open /?token=…') : err.message);
     return;
   }
+  // every day and time shown or sent is the server's (see asof.js)
+  if (!setZone(state.info.tz)) learnOffset(state.info.history && state.info.history.oldest_time);
   const sel = $('#scheme');
   for (const s of state.info.schemes) {
     const o = document.createElement('option');
@@ -1088,10 +1110,10 @@ async function main() {
   initTimeControl();
   trend = new Trend($('#trend'), $('#trend-readout'));
   window.__roomstateTrend = trend; // for the end-to-end test
-  // a moment in the address (?as_of=2026-11-26) is shown from the start
+  // a moment in the address (?as_of=2026-11-26, a time or a version) is
+  // shown from the start
   const start = momentOfParam(params.get('as_of'));
-  const version = start && (await resolveMoment(start));
-  if (version) state.asOf = { ...start, version };
+  if (start) state.asOf = await resolveMoment(start);
   renderMode();
   // a campaign named in the address that no longer runs is not asked for
   if (state.view === 'campaign') await campaigns.loadList().catch((err) => notice(err.message));

@@ -2,7 +2,7 @@
 // scheme in its colour, drawn with uPlot (embedded in the binary, served at
 // /assets/uplot/). Counts withheld from viewers (null) are gaps.
 import uPlot from '/assets/uplot/uPlot.esm.js';
-import { serverOffsetMin } from './asof.js';
+import { wallDate as wallDateMs } from './asof.js';
 import { Chart } from './chart.js';
 
 const HEIGHT = 170;
@@ -16,10 +16,7 @@ const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, H, 2 * H,
 
 // wallDate returns a Date whose local fields read the server's wall clock at
 // Unix seconds ts, so that uPlot puts its ticks on the server's days.
-function wallDate(ts) {
-  const d = new Date(ts * 1000);
-  return new Date(d.getTime() + (serverOffsetMin() + d.getTimezoneOffset()) * 60_000);
-}
+const wallDate = (ts) => wallDateMs(ts * 1000);
 
 const pad = (n) => String(n).padStart(2, '0');
 
