@@ -94,10 +94,11 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 	}
 	var batches []*engine.Batch
 	var inputs []store.Input
-	flags := map[string]bool{}
-	for _, f := range eng.Flags() {
-		flags[f] = true
-	}
+	// the flags known as each file is read: the engine's, then those the
+	// files before it bring, as if each file were loaded after the ones
+	// before it (a known flag's column takes flag values only, and counts
+	// no more against MaxFlags)
+	known := eng.Flags()
 	for _, path := range dwellings {
 		sum, fi, err := sumOf(path)
 		if err != nil {
@@ -110,7 +111,7 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 		}
 		prog, done := progress(stderr, path)
 		o := opts
-		o.KnownFlags, o.Progress = eng.Flags(), prog
+		o.KnownFlags, o.Progress = known, prog
 		b, err := loader.ReadFile(path, o)
 		done()
 		if err != nil {
@@ -120,12 +121,9 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 			return false, err
 		}
 		for _, f := range b.Flags() {
-			flags[f] = true
-		}
-		// each file is within the limit with the engine's flags; the files
-		// together must be too
-		if len(flags) > loader.MaxFlags {
-			return false, fmt.Errorf("%s: with the files before it, %d flags: at most %d flags", path, len(flags), loader.MaxFlags)
+			if !slices.Contains(known, f) {
+				known = append(known, f)
+			}
 		}
 		batches = append(batches, b)
 		inputs = append(inputs, store.Input{Kind: store.InputDwellings, Path: path, SHA256: sum})
