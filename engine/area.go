@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,34 +84,64 @@ func (st *state) replay(rg *region.Region, cv *cover, s *sink, deadline time.Tim
 	return nil
 }
 
-// unitArea is a boundary's area, prepared on first use and kept while the
+// unitArea is a boundary's query area, prepared once, when the boundary is
+// installed (AddBoundaries, a restored snapshot), and kept while the
 // boundary's geometry is unchanged (it is shared by the states that hold
-// that boundary).
+// that boundary). A boundary that is no valid polygon has no area, and err
+// says why (region.New's error).
 type unitArea struct {
-	once sync.Once
 	area *Area
 	err  error
 }
 
-// UnitArea returns the area of a unit's loaded boundary, prepared on first
-// use and kept with the boundary: an unknown unit, or a unit without a
-// boundary, is a fault.NotFound; a boundary that is not a valid polygon is
-// the fault.BadGeometry of region.New, naming the unit.
-func (e *Engine) UnitArea(level Level, id string) (*Area, error) {
+// prepareAreas prepares the query areas of boundaries' geometries, over the
+// CPUs when there are many.
+func prepareAreas(gs []orb.MultiPolygon) []*unitArea {
+	out := make([]*unitArea, len(gs))
+	prep := func(i int) {
+		rg, err := region.New(gs[i])
+		if err != nil {
+			out[i] = &unitArea{err: err}
+			return
+		}
+		out[i] = &unitArea{area: NewArea(rg)}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(gs)/16)
+	if workers < 2 {
+		for i := range gs {
+			prep(i)
+		}
+		return out
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(gs); i = int(next.Add(1) - 1) {
+				prep(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// unitArea returns the prepared area of a unit's loaded boundary: an
+// unknown unit, or a unit without a boundary, is a fault.NotFound.
+func (e *Engine) unitArea(level Level, id string) (*unitArea, error) {
 	if level >= LevelBuilding {
 		return nil, fault.New(fault.BadRequest, "level %s has no boundaries: want district, street, community or grid", level)
 	}
 	e.mu.RLock()
 	st := e.st
 	u, ok := st.levels[level].index[id]
-	var bd *boundary
-	if ok {
-		bd = st.boundaryOf(level, u)
-	}
 	var ua *unitArea
-	var geom orb.MultiPolygon
-	if bd != nil {
-		ua, geom = bd.area, bd.geom
+	if ok {
+		if bd := st.boundaryOf(level, u); bd != nil {
+			ua = bd.area
+		}
 	}
 	e.mu.RUnlock()
 	switch {
@@ -119,13 +150,33 @@ func (e *Engine) UnitArea(level Level, id string) (*Area, error) {
 	case ua == nil:
 		return nil, fault.New(fault.NotFound, "%s %q has no boundary", level, id)
 	}
-	ua.once.Do(func() {
-		rg, err := region.New(geom)
-		if err != nil {
-			ua.err = fault.New(fault.BadGeometry, "the boundary of %s %q is not a valid polygon: %v", level, id, err)
-			return
-		}
-		ua.area = NewArea(rg)
-	})
-	return ua.area, ua.err
+	return ua, nil
+}
+
+// UnitArea returns the area of a unit's loaded boundary, prepared when the
+// boundary was installed: an unknown unit, or a unit without a boundary,
+// is a fault.NotFound; a boundary that is not a valid polygon is the
+// fault.BadGeometry of region.New, naming the unit.
+func (e *Engine) UnitArea(level Level, id string) (*Area, error) {
+	ua, err := e.unitArea(level, id)
+	if err != nil {
+		return nil, err
+	}
+	if ua.err != nil {
+		return nil, fault.New(fault.BadGeometry, "the boundary of %s %q is not a valid polygon: %v", level, id, ua.err)
+	}
+	return ua.area, nil
+}
+
+// InvalidBoundary returns why the loaded boundary of a unit is no valid
+// polygon (region.New's error, as its installation found it), nil when it
+// is one; an unknown unit, or a unit without a boundary, is a
+// fault.NotFound. A load tells the boundaries it brings that are invalid
+// by it: they are prepared once, by the engine, when they are installed.
+func (e *Engine) InvalidBoundary(level Level, id string) error {
+	ua, err := e.unitArea(level, id)
+	if err != nil {
+		return err
+	}
+	return ua.err
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -119,4 +120,51 @@ func TestUnitArea(t *testing.T) {
 	if _, err := e.UnitArea(engine.LevelCommunity, "bowtie"); !errors.Is(err, fault.BadGeometry) {
 		t.Fatalf("a bow-tie boundary: %v", err)
 	}
+}
+
+// TestBoundariesPreparedWhenInstalled: the engine prepares a boundary's
+// area once, when the boundary is installed (loaded, or restored from a
+// snapshot), not at the first query by its unit: every boundary is ready
+// before any is asked, a valid one's area is the one its queries get, and
+// one that is no valid polygon says why (what a load warns with).
+func TestBoundariesPreparedWhenInstalled(t *testing.T) {
+	c := city.New(city.Config{N: 5_000, Seed: 3, Kind: city.Realistic})
+	b, _ := c.Batch()
+	w := engine.New(engine.Options{})
+	if err := w.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	bow := orb.MultiPolygon{{{{121, 31}, {121.01, 31.01}, {121.01, 31}, {121, 31.01}, {121, 31}}}}
+	bounds := append(c.Boundaries(), engine.Boundary{Level: engine.LevelGrid, ID: "bowtie", Geometry: bow})
+	if err := w.AddBoundaries(bounds); err != nil {
+		t.Fatal(err)
+	}
+	check := func(e *engine.Engine, when string) {
+		t.Helper()
+		for _, bd := range bounds {
+			if !e.AreaPrepared(bd.Level, bd.ID) {
+				t.Fatalf("%s: the boundary of %s %q is not prepared", when, bd.Level, bd.ID)
+			}
+		}
+		for _, bd := range bounds[:len(bounds)-1] {
+			if err := e.InvalidBoundary(bd.Level, bd.ID); err != nil {
+				t.Fatalf("%s: %s %q: %v", when, bd.Level, bd.ID, err)
+			}
+		}
+		if err := e.InvalidBoundary(engine.LevelGrid, "bowtie"); err == nil || !strings.Contains(err.Error(), "crosses itself") {
+			t.Fatalf("%s: the bow-tie: %v", when, err)
+		}
+		if _, err := e.UnitArea(engine.LevelGrid, "bowtie"); !errors.Is(err, fault.BadGeometry) || !strings.Contains(err.Error(), `grid "bowtie"`) {
+			t.Fatalf("%s: the bow-tie's area: %v", when, err)
+		}
+		if err := e.InvalidBoundary(engine.LevelGrid, "no such grid"); !errors.Is(err, fault.NotFound) {
+			t.Fatalf("%s: an unknown grid: %v", when, err)
+		}
+	}
+	check(w.Engine, "loaded")
+	w2 := engine.New(engine.Options{})
+	if err := w2.Restore(w.Export()); err != nil {
+		t.Fatal(err)
+	}
+	check(w2.Engine, "restored")
 }

@@ -382,12 +382,8 @@ type Boundary struct {
 }
 
 // addBoundary files (or replaces) the boundary of unit id of level l; ua
-// is its prepared area when it comes from another state with the same
-// geometry, nil for a new one.
+// is its prepared area (prepareAreas), shared by the states that hold g.
 func (st *state) addBoundary(l Level, id, name string, g orb.MultiPolygon, ua *unitArea) {
-	if ua == nil {
-		ua = new(unitArea)
-	}
 	u := st.levels[l].intern(id)
 	if name != "" {
 		st.levels[l].names[u] = name

@@ -36,3 +36,16 @@ func (e *Engine) CheckRankViews() error {
 	}
 	return nil
 }
+
+// AreaPrepared reports whether the boundary of a unit holds its prepared
+// query area (or the reason it has none) already, without preparing it.
+func (e *Engine) AreaPrepared(level Level, id string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u, ok := e.st.levels[level].index[id]
+	if !ok {
+		return false
+	}
+	bd := e.st.boundaryOf(level, u)
+	return bd != nil && bd.area != nil && (bd.area.area != nil || bd.area.err != nil)
+}

@@ -382,7 +382,8 @@ func (w *Writer) Restore(s *Snapshot) error {
 		band = e.opts.BandHeight
 	}
 	st.fill(rs, &ids, band)
-	for _, b := range s.Boundaries {
+	gs := make([]orb.MultiPolygon, len(s.Boundaries))
+	for i, b := range s.Boundaries {
 		if b.Level >= uint8(LevelBuilding) || int(b.Unit) >= len(s.Units[b.Level]) {
 			return bad("boundaries", fmt.Errorf("boundary of level %d unit %d", b.Level, b.Unit))
 		}
@@ -398,7 +399,11 @@ func (w *Writer) Restore(s *Snapshot) error {
 			}
 			mp = append(mp, poly)
 		}
-		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], mp, nil)
+		gs[i] = mp
+	}
+	for i, ua := range prepareAreas(gs) {
+		b := s.Boundaries[i]
+		st.addBoundary(Level(b.Level), s.Units[b.Level][b.Unit], s.UnitNames[b.Level][b.Unit], gs[i], ua)
 	}
 	if len(s.Schemes) > scheme.MaxSchemes {
 		return bad("schemes", fmt.Errorf("%d schemes; the limit is %d", len(s.Schemes), scheme.MaxSchemes))

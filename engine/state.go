@@ -52,7 +52,7 @@ type boundary struct {
 	unit  uint32 // unit number in levels[level]
 	geom  orb.MultiPolygon
 	bound orb.Bound
-	area  *unitArea // its query area, prepared on first use; shared by the states that hold geom
+	area  *unitArea // its query area, prepared when installed; shared by the states that hold geom
 }
 
 // state is everything the engine knows. Slots [0, nMain) are in row-band

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/paulmach/orb"
+
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
 	"github.com/roomstate/roomstate/scheme"
@@ -93,8 +95,11 @@ func (w *Writer) trimHistory(ms int64) {
 	w.hist.Trim(ms - w.opts.History.Milliseconds())
 }
 
-// AddBoundaries files area polygons (for tiles and unit names), all or
-// nothing. A boundary with an id already loaded at its level replaces it.
+// AddBoundaries files area polygons (for tiles, unit names and polygon
+// queries by unit), all or nothing. A boundary with an id already loaded
+// at its level replaces it. Each boundary's query area is prepared here,
+// before the engine is locked, once: a boundary that is no valid polygon
+// is filed all the same, and InvalidBoundary tells why.
 func (w *Writer) AddBoundaries(bs []Boundary) error {
 	for i, b := range bs {
 		if b.Level >= LevelBuilding {
@@ -104,11 +109,16 @@ func (w *Writer) AddBoundaries(bs []Boundary) error {
 			return fault.New(fault.BadRequest, "boundary %d: empty id", i)
 		}
 	}
+	gs := make([]orb.MultiPolygon, len(bs))
+	for i, b := range bs {
+		gs[i] = b.Geometry
+	}
+	areas := prepareAreas(gs)
 	e := w.Engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, b := range bs {
-		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry, nil)
+	for i, b := range bs {
+		e.st.addBoundary(b.Level, b.ID, b.Name, b.Geometry, areas[i])
 	}
 	e.st.resortUnits()
 	w.syncResp()

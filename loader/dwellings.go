@@ -2,10 +2,10 @@
 // (GeoJSON) into engine batches, all or nothing: every bad row, coordinate,
 // duplicate id or flag value is reported as file:line:column with a reason,
 // and a file with any problem yields no batch at all. A column is a flag by
-// its name (a built-in flag, or one the engine holds) or, any other column,
-// when every value it has is a flag value; a data column (a note, a
-// household size) is dropped, with a log line, and fails nothing. It
-// bounds what a file can make it hold: a CSV record and field
+// its name (a built-in flag, or one known already: Options.KnownFlags) or,
+// any other column, when every value it has is a flag value; a data column
+// (a note, a household size) is dropped, with a log line, and fails
+// nothing. It bounds what a file can make it hold: a CSV record and field
 // (Options.MaxLineBytes, MaxFieldBytes), a GeoJSON dwelling feature and
 // property value, and the columns (MaxColumns) and flags (MaxFlags) a file
 // brings. It knows the engine's batches and nothing of HTTP, storage or the
@@ -53,9 +53,11 @@ const (
 // Options configure a load.
 type Options struct {
 	CRS CRS
-	// KnownFlags are read as flags whatever their values (the engine's
-	// current flags), like BuiltinFlags: a value that is not a flag value
-	// is a bad row. Any other column that is not a fixed one (id, lon, lat,
+	// KnownFlags are read as flags whatever their values, like
+	// BuiltinFlags: a value that is not a flag value is a bad row. They are
+	// the flags the engine will hold when this file is applied: its
+	// current ones and those the files loaded with it, before it, bring
+	// (they count against MaxFlags as loaded already). Any other column that is not a fixed one (id, lon, lat,
 	// the hierarchy, unit, floor, room) is a flag when all its values are
 	// flag values or empty, and is dropped otherwise.
 	KnownFlags []string
@@ -297,7 +299,7 @@ func (rr *rowReader) finish() {
 			case rolePending:
 				if n++; n > MaxFlags && !rr.fatal {
 					rr.problem(c.at[i][0], c.at[i][1], c.names[i],
-						"column %q would be flag %d: at most %d flags, %d of them built in or already loaded (a column whose values are all 0, 1, true, false or empty is a flag)",
+						"column %q would be flag %d: at most %d flags, %d of them built in, already loaded or brought by an earlier file (a column whose values are all 0, 1, true, false or empty is a flag)",
 						c.names[i], n, MaxFlags, len(c.known))
 					rr.fatal = true
 				}
@@ -363,7 +365,7 @@ func (rr *rowReader) parse(fields [][]byte, line int, pos func(i int) (int, int)
 					c.dropped[i] = notFlag{line: l, col: col, value: clip(v)}
 					continue
 				}
-				why := "the engine holds a flag of this name"
+				why := "a flag of this name is known already (loaded before, or brought by an earlier file of this load)"
 				if slices.Contains(BuiltinFlags, name) {
 					why = "it is a built-in flag"
 				}

@@ -88,7 +88,7 @@ func TestMixedColumnsAreNotFlags(t *testing.T) {
 	}
 	// as is a flag the engine holds already
 	_, err = readCSVString(t, "id,lon,lat,custom\na,1,2,maybe\n", Options{KnownFlags: []string{"custom"}})
-	if err == nil || !strings.Contains(err.Error(), `d.csv:2:7: custom: "maybe" is not a flag value (0, 1, true, false or empty): the engine holds a flag of this name`) {
+	if err == nil || !strings.Contains(err.Error(), `d.csv:2:7: custom: "maybe" is not a flag value (0, 1, true, false or empty): a flag of this name is known already`) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -82,7 +82,7 @@ func TestTooManyFlags(t *testing.T) {
 		in += strings.Replace(row, "a,", fmt.Sprintf("b%d,", i), 1) + "\n"
 	}
 	_, err = readCSVString(t, in, Options{})
-	want = fmt.Sprintf(`d.csv:1:%d: c%d: column "c%d" would be flag 1025: at most 1024 flags, 4 of them built in or already loaded`, column(in, 3+room), room, room)
+	want = fmt.Sprintf(`d.csv:1:%d: c%d: column "c%d" would be flag 1025: at most 1024 flags, 4 of them built in, already loaded or brought by an earlier file`, column(in, 3+room), room, room)
 	var le *engine.LoadError
 	if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &le) || le.Len() != 1 {
 		t.Fatalf("got %v, want %s and nothing else", err, want)
@@ -103,7 +103,7 @@ func TestTooManyFlags(t *testing.T) {
 		loaded = append(loaded, fmt.Sprintf("old%d", i))
 	}
 	_, err = readCSVString(t, wideCSV(30), Options{KnownFlags: loaded[:1004]})
-	if err == nil || !strings.Contains(err.Error(), `d.csv:1:`+fmt.Sprint(column(wideCSV(30), 23))+`: c20: column "c20" would be flag 1025: at most 1024 flags, 1004 of them built in or already loaded (a column whose values are all 0, 1, true, false or empty is a flag)`) {
+	if err == nil || !strings.Contains(err.Error(), `d.csv:1:`+fmt.Sprint(column(wideCSV(30), 23))+`: c20: column "c20" would be flag 1025: at most 1024 flags, 1004 of them built in, already loaded or brought by an earlier file (a column whose values are all 0, 1, true, false or empty is a flag)`) {
 		t.Fatalf("got %v", err)
 	}
 	// a flag the engine holds takes no more room

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-
-	"github.com/roomstate/roomstate/engine"
-	"github.com/roomstate/roomstate/region"
 )
 
 // PolygonFile prepares a GeoJSON file of query polygons (`roomstate query
@@ -93,23 +90,4 @@ func convertPositions(v any, conv func(lon, lat float64) (float64, float64)) {
 	for _, x := range a {
 		convertPositions(x, conv)
 	}
-}
-
-// CheckBoundaries returns, for each boundary that is not a valid query
-// polygon (a ring that crosses itself or another, a ring of no area), the
-// error a polygon query by that unit would give: the unit still counts its
-// dwellings by their hierarchy columns, but cannot be asked by location.
-// Loads take such boundaries (real boundaries are not always clean) and
-// tell it.
-func CheckBoundaries(bs []engine.Boundary) map[int]error {
-	var out map[int]error
-	for i := range bs {
-		if _, err := region.New(bs[i].Geometry); err != nil {
-			if out == nil {
-				out = map[int]error{}
-			}
-			out[i] = err
-		}
-	}
-	return out
 }

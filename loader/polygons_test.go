@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paulmach/orb"
 	"github.com/roomstate/roomstate/engine"
 )
 
@@ -59,19 +58,6 @@ func TestGeoJSONByteOrderMark(t *testing.T) {
 	bd := "\xef\xbb\xbf" + `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"level":"grid","id":"G1"},"geometry":{"type":"Polygon","coordinates":[[[121,31],[122,31],[122,32],[121,31]]]}}]}`
 	if bs, err := ReadBoundaries("b.geojson", []byte(bd), WGS84); err != nil || len(bs) != 1 {
 		t.Fatalf("boundaries: %v", err)
-	}
-}
-
-// TestCheckBoundaries: a boundary that crosses itself is told, a clean one
-// is not.
-func TestCheckBoundaries(t *testing.T) {
-	bs := []engine.Boundary{
-		{Level: engine.LevelGrid, ID: "ok", Geometry: orb.MultiPolygon{{{{0, 0}, {2, 0}, {2, 2}, {0, 0}}}}},
-		{Level: engine.LevelGrid, ID: "bowtie", Geometry: orb.MultiPolygon{{{{0, 0}, {2, 2}, {2, 0}, {0, 2}, {0, 0}}}}},
-	}
-	bad := CheckBoundaries(bs)
-	if len(bad) != 1 || bad[1] == nil || !strings.Contains(bad[1].Error(), "crosses itself") {
-		t.Fatalf("%v", bad)
 	}
 }
 

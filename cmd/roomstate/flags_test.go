@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/roomstate/roomstate/loader"
+	"github.com/roomstate/roomstate/store"
 )
 
 // TestQueryLoadsDataColumns: query --load takes a file with data columns
@@ -87,5 +91,97 @@ func TestQueryCRS(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || out.Len() > 0 {
 			t.Fatalf("%s %s: %v, out %q", c.flag, c.value, err, out.String())
 		}
+	}
+}
+
+// TestKnownFlagColumnRefusedAlike: a column that is a flag already known
+// when its file is read holds a value that is no flag value. Whether the
+// flag came from a load into the data directory before (serve reopening
+// it) or from an earlier file of the same command line (query --load a
+// --load b, or serve on a new data directory), the load is refused with
+// the same error naming file, line and column, and nothing of it applies.
+func TestKnownFlagColumnRefusedAlike(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	os.WriteFile(a, []byte("id,lon,lat,custom\na1,121.5,31.2,1\na2,121.5,31.2,0\n"), 0o644)
+	os.WriteFile(b, []byte("id,lon,lat,custom\nb1,121.5,31.2,1\nb2,121.5,31.2,maybe\n"), 0o644)
+	want := b + `:3:15: custom: "maybe" is not a flag value (0, 1, true, false or empty)`
+	refused := func(how string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: got %v, want %s", how, err, want)
+		}
+	}
+
+	// query --load a --load b
+	polys := filepath.Join(dir, "p.geojson")
+	os.WriteFile(polys, []byte(`{"type":"Polygon","coordinates":[[[121,31],[122,31],[122,32],[121,32],[121,31]]]}`), 0o644)
+	var out, errOut strings.Builder
+	refused("query --load a --load b", run(context.Background(), []string{"query", "--load", a, "--load", b, "--polygons", polys}, &out, &errOut))
+
+	// serve --data-dir D --load a --load b, D new
+	open := func(data string) *store.Store {
+		t.Helper()
+		st, err := store.Open(store.Options{Dir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	serveLoad := fileLoad{record: true, skipLoaded: true}
+	st := open(t.TempDir())
+	_, err := loadFiles(st, []string{a, b}, nil, loader.Options{}, serveLoad, &errOut)
+	refused("one load of a and b", err)
+	if n := st.Engine().Len(); n != 0 {
+		t.Fatalf("a refused load applied %d dwellings", n)
+	}
+	st.Close()
+
+	// serve --data-dir D --load b, D holding a
+	data := t.TempDir()
+	st = open(data)
+	if _, err := loadFiles(st, []string{a}, nil, loader.Options{}, serveLoad, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st = open(data)
+	defer st.Close()
+	_, err = loadFiles(st, []string{a, b}, nil, loader.Options{}, serveLoad, &errOut)
+	refused("b into a data directory holding a", err)
+	if n := st.Engine().Len(); n != 2 {
+		t.Fatalf("%d dwellings after a refused load, want a's 2", n)
+	}
+}
+
+// TestFlagLimitAcrossFiles: the files of one load count their flags
+// together, the later one refused at the header place of the column that
+// would be the 1,025th flag, as a file loaded after the other would be.
+func TestFlagLimitAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	wide := func(name, prefix string, n int) string {
+		var h, r strings.Builder
+		h.WriteString("id,lon,lat")
+		r.WriteString(prefix + "1,121.5,31.2")
+		for i := range n {
+			fmt.Fprintf(&h, ",%s%d", prefix, i)
+			r.WriteString(",1")
+		}
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(h.String()+"\n"+r.String()+"\n"), 0o644)
+		return path
+	}
+	a, b := wide("a.csv", "a", 1000), wide("b.csv", "b", 30)
+	st, err := store.Open(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var errOut strings.Builder
+	_, err = loadFiles(st, []string{a, b}, nil, loader.Options{}, fileLoad{}, &errOut)
+	if err == nil || !strings.Contains(err.Error(), b+`:1:`) || !strings.Contains(err.Error(), `b20: column "b20" would be flag 1025: at most 1024 flags, 1004 of them built in, already loaded or brought by an earlier file`) {
+		t.Fatalf("got %v", err)
+	}
+	if n := st.Engine().Len(); n != 0 {
+		t.Fatalf("a refused load applied %d dwellings", n)
 	}
 }

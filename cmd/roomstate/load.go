@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/store"
 	"golang.org/x/term"
@@ -94,10 +96,11 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 	}
 	var batches []*engine.Batch
 	var inputs []store.Input
-	flags := map[string]bool{}
-	for _, f := range eng.Flags() {
-		flags[f] = true
-	}
+	// the flags known as each file is read: the engine's, then those the
+	// files before it bring, as if each file were loaded after the ones
+	// before it (a known flag's column takes flag values only, and counts
+	// no more against MaxFlags)
+	known := eng.Flags()
 	for _, path := range dwellings {
 		sum, fi, err := sumOf(path)
 		if err != nil {
@@ -110,7 +113,7 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 		}
 		prog, done := progress(stderr, path)
 		o := opts
-		o.KnownFlags, o.Progress = eng.Flags(), prog
+		o.KnownFlags, o.Progress = known, prog
 		b, err := loader.ReadFile(path, o)
 		done()
 		if err != nil {
@@ -120,12 +123,9 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 			return false, err
 		}
 		for _, f := range b.Flags() {
-			flags[f] = true
-		}
-		// each file is within the limit with the engine's flags; the files
-		// together must be too
-		if len(flags) > loader.MaxFlags {
-			return false, fmt.Errorf("%s: with the files before it, %d flags: at most %d flags", path, len(flags), loader.MaxFlags)
+			if !slices.Contains(known, f) {
+				known = append(known, f)
+			}
 		}
 		batches = append(batches, b)
 		inputs = append(inputs, store.Input{Kind: store.InputDwellings, Path: path, SHA256: sum})
@@ -147,6 +147,7 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 		binputs = nil
 	}
 	var bounds []engine.Boundary
+	var from []string // the file of each boundary
 	for i, in := range binputs {
 		bs, err := loader.ReadBoundariesFile(in.Path, opts.CRS)
 		if err != nil {
@@ -155,11 +156,10 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 		if err := unchanged(in.Path, infos[i]); err != nil {
 			return false, err
 		}
-		for j, err := range loader.CheckBoundaries(bs) {
-			opts.Logger.Warn("boundary loaded, but it is no valid polygon: its unit counts its dwellings by their columns, and a polygon query by it is refused",
-				"file", in.Path, "level", bs[j].Level.String(), "id", bs[j].ID, "why", err.Error())
-		}
 		bounds = append(bounds, bs...)
+		for range bs {
+			from = append(from, in.Path)
+		}
 	}
 	if len(batches) == 0 && len(bounds) == 0 {
 		return false, nil
@@ -167,7 +167,35 @@ func loadFiles(st *store.Store, dwellings, boundaries []string, opts loader.Opti
 	if !fl.record {
 		inputs, binputs = nil, nil
 	}
-	return true, st.LoadInputs(batches, bounds, append(inputs, binputs...))
+	if err := st.LoadInputs(batches, bounds, append(inputs, binputs...)); err != nil {
+		return true, err
+	}
+	warnInvalidBoundaries(eng, bounds, from, opts.Logger)
+	return true, nil
+}
+
+// warnInvalidBoundaries tells the boundaries just loaded that are no valid
+// polygon, as the engine found when it prepared them (once, when it
+// installed them): each unit once, for the boundary it holds (the last of
+// its id and level), naming the file it came from.
+func warnInvalidBoundaries(eng *engine.Engine, bounds []engine.Boundary, from []string, log *slog.Logger) {
+	type unit struct {
+		level engine.Level
+		id    string
+	}
+	last := make(map[unit]int, len(bounds))
+	for i, b := range bounds {
+		last[unit{b.Level, b.ID}] = i
+	}
+	for i, b := range bounds {
+		if last[unit{b.Level, b.ID}] != i {
+			continue // replaced by a later one
+		}
+		if err := eng.InvalidBoundary(b.Level, b.ID); err != nil && !errors.Is(err, fault.NotFound) {
+			log.Warn("boundary loaded, but it is no valid polygon: its unit counts its dwellings by their columns, and a polygon query by it is refused",
+				"file", from[i], "level", b.Level.String(), "id", b.ID, "why", err.Error())
+		}
+	}
 }
 
 // lastBoundaries returns the boundaries files of the latest load that
