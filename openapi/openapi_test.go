@@ -226,12 +226,18 @@ type fixture struct {
 
 func startServer(t *testing.T) *fixture {
 	t.Helper()
+	return startServerWith(t, store.Options{Dir: t.TempDir()})
+}
+
+// startServerWith starts the fixture's server on a store opened with so.
+func startServerWith(t *testing.T, so store.Options) *fixture {
+	t.Helper()
 	c := city.New(city.Config{N: 8_000, Seed: 3})
 	b, err := c.Batch()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	st, err := store.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,6 +659,9 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 			if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
 				t.Errorf("%s: the answer does not match the document: %v\n%.600s", name, err, body)
 			}
+			if code >= 300 && code < 400 && len(body) > 0 { // ValidateResponse skips 3xx bodies
+				checkBody(t, name, route.Operation, code, hdr, body)
+			}
 			ops := map[string]bool{}
 			for _, ev := range data { // the change stream's events
 				var v any
@@ -706,6 +715,101 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 	}
 }
 
+// checkBody validates an answer's JSON body against the schema the
+// operation documents for its status itself: kin-openapi's ValidateResponse
+// does not look at the bodies of 3xx answers.
+func checkBody(t *testing.T, name string, op *openapi3.Operation, code int, hdr http.Header, body []byte) {
+	t.Helper()
+	r := op.Responses.Status(code)
+	if r == nil || r.Value == nil {
+		t.Errorf("%s: status %d is not documented", name, code)
+		return
+	}
+	mt := r.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil {
+		t.Errorf("%s: a %d answer has a JSON body, but the document gives its %d no application/json content\n%.300s", name, code, code, body)
+		return
+	}
+	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json", name, ct)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Errorf("%s: the body is not JSON: %v\n%.300s", name, err, body)
+		return
+	}
+	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+		t.Errorf("%s: the %d body does not match the document: %v\n%.300s", name, code, err, body)
+	}
+}
+
+// follower is the journal of a replica that takes no changes: every change
+// goes to the leader at leaderURL.
+type follower struct{}
+
+const leaderURL = "http://leader.example:8080"
+
+func (follower) Append(context.Context, uint64, []byte, uint64) (uint64, error) {
+	return 0, fmt.Errorf("a follower appends nothing")
+}
+func (follower) MaxEntry() int                                      { return 1 << 20 }
+func (follower) Writer() (string, error)                            { return leaderURL, nil }
+func (follower) Keep(context.Context, uint64, uint64, []byte) error { return nil }
+func (follower) Replication() store.Replication                     { return store.Replication{Role: "follower"} }
+
+// TestRedirectMatchesTheDocument: on a replica that does not take changes,
+// every write of calls() is answered 307 with Location on the leader and
+// the error body {"error": {"code": "redirect", …}}; each such operation
+// documents its 307 with that body, and no other operation documents one.
+func TestRedirectMatchesTheDocument(t *testing.T) {
+	f := startServerWith(t, store.Options{Journal: follower{}})
+	doc := load(t)
+	doc.Servers = openapi3.Servers{{URL: f.url}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirected := map[string]bool{}
+	for _, entry := range calls(f) {
+		id, cs := entry[0].(string), entry[1].([]call)
+		for _, c := range cs {
+			if c.method == "GET" || c.invalid || c.status >= 300 {
+				continue
+			}
+			name := fmt.Sprintf("%s: %s %s", id, c.method, c.path)
+			req, _ := http.NewRequest(c.method, f.url+c.path, nil)
+			route, _, err := router.FindRoute(req)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			documented := route.Operation.Responses.Status(http.StatusTemporaryRedirect) != nil
+			code, body, hdr := send(t, f, c, nil)
+			if code != http.StatusTemporaryRedirect {
+				if documented {
+					t.Errorf("%s: %d on a follower, though the document gives it a 307\n%.300s", name, code, body)
+				}
+				continue
+			}
+			redirected[id] = true
+			if want := leaderURL + c.path; hdr.Get("Location") != want {
+				t.Errorf("%s: Location %q, want %q", name, hdr.Get("Location"), want)
+			}
+			var e struct{ Error struct{ Code string } }
+			if json.Unmarshal(body, &e) != nil || e.Error.Code != "redirect" {
+				t.Errorf("%s: the 307's body is not an error of code redirect: %.300s", name, body)
+			}
+			checkBody(t, name, route.Operation, code, hdr, body)
+		}
+	}
+	if len(redirected) < 9 { // schemes, dwellings (3), updates, assignments, visits, campaigns (2)
+		t.Errorf("only %d write operations were redirected by the follower: %v", len(redirected), redirected)
+	}
+}
+
+// noRedirects is a client that gives 3xx answers back as they are.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // send makes a request. For a change stream it reads until the event of
 // the version the server had when the request was sent (or 5 s), collects
 // the events' data lines in events, and stops.
@@ -721,7 +825,7 @@ func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", c.method, c.path, err)
 	}
