@@ -53,6 +53,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,8 +349,12 @@ func calls(f *fixture) [][2]any {
 	start := time.Now().Add(time.Second).Truncate(time.Second)
 	from, to := url.QueryEscape(start.Format(time.RFC3339)), url.QueryEscape(start.Add(2*time.Hour).Format(time.RFC3339))
 	return [][2]any{
-		{"openapi", []call{get("", "/api/v1/openapi.json", 200)}},
-		{"healthz", []call{get("", "/healthz", 200)}},
+		{"openapi", []call{
+			get("", "/api/v1/openapi.json", 200),
+			get("", "/api/v1/openapi.json?min_version=999999999", 503), // every request but /healthz, /metrics and the dashboard's files
+			invalid(get("", "/api/v1/openapi.json?min_version=abc", 400)),
+		}},
+		{"healthz", []call{get("", "/healthz", 200), get("", "/healthz?min_version=999999999", 200)}},
 		{"info", []call{get(viewerTok, "/api/v1/info", 200), get("", "/api/v1/info", 401)}},
 		{"queryPolygon", []call{
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"isolated | rental","group_by":"grid","ids":true,"limit":5}`, 200),
@@ -565,7 +570,7 @@ func calls(f *fixture) [][2]any {
 			get("", fmt.Sprintf("/tiles/%d/%d/%d.mvt?access_token=%s", z, tx, ty, viewerTok), 200),
 		}},
 		{"tilejson", []call{get(viewerTok, "/tiles.json?where=isolated&as_of="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/tiles.json?scheme=nope", 404)}},
-		{"metrics", []call{get(adminTok, "/metrics", 200)}},
+		{"metrics", []call{get(adminTok, "/metrics", 200), get(adminTok, "/metrics?min_version=999999999", 200)}},
 		{"dashboard", []call{get("", "/", 200)}},
 		{"static", []call{get("", "/static/app.js", 200), get("", "/static/nope.js", 404)}},
 		{"assets", []call{get("", "/assets/maplibre/maplibre-gl.css", 200)}},
@@ -630,7 +635,7 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 				t.Errorf("%s: the document routes it to %s", name, route.Operation.OperationID)
 			}
 			rin := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
-			if c.token != "" {
+			if c.token != "" || isOpen(route.Operation) {
 				req.Body = io.NopCloser(strings.NewReader(c.body))
 				err := openapi3filter.ValidateRequest(ctx, rin)
 				if !c.invalid && err != nil {
@@ -715,12 +720,120 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 	}
 }
 
+// TestMinVersionMatchesTheDocument: every operation that declares
+// min_version waits for it (503 lagging when this node does not reach it
+// within 1 s; 400 when it is no version), and every operation that does
+// not (health checks, metrics, the dashboard's files: docs/API.md,
+// Operations) answers as without it. One succeeding request of calls()
+// per operation, sent with min_version ahead of any version and with one
+// that is no number; all at once, as each lagging answer takes a second.
+func TestMinVersionMatchesTheDocument(t *testing.T) {
+	f := startServer(t)
+	doc := load(t)
+	ops := operations(t, doc)
+	first := map[string]call{}
+	for _, entry := range calls(f) {
+		id, cs := entry[0].(string), entry[1].([]call)
+		if _, ok := first[id]; ok {
+			continue
+		}
+		for _, c := range cs {
+			if !c.invalid && c.status < 300 {
+				first[id] = c
+				break
+			}
+		}
+	}
+	for id := range ops {
+		if _, ok := first[id]; !ok {
+			t.Errorf("%s: no succeeding request in calls()", id)
+		}
+	}
+	type answer struct {
+		code int
+		body []byte
+		hdr  http.Header
+		err  error
+	}
+	with := func(c call, q string) call {
+		if strings.Contains(c.path, "?") {
+			c.path += "&" + q
+		} else {
+			c.path += "?" + q
+		}
+		return c
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string][2]answer{}
+	for id, c := range first {
+		for i, q := range []string{"min_version=999999999", "min_version=abc"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, body, hdr, err := fetch(f, with(c, q))
+				mu.Lock()
+				defer mu.Unlock()
+				a := got[id]
+				a[i] = answer{code, body, hdr, err}
+				got[id] = a
+			}()
+		}
+	}
+	wg.Wait()
+	for id, c := range first {
+		o := ops[id]
+		takes := false
+		for _, p := range o.op.Parameters {
+			if p.Value != nil && p.Value.In == "query" && p.Value.Name == "min_version" {
+				takes = true
+			}
+		}
+		ahead, bad := got[id][0], got[id][1]
+		name := fmt.Sprintf("%s: %s %s", id, c.method, c.path)
+		if ahead.err != nil || bad.err != nil {
+			t.Errorf("%s: %v %v", name, ahead.err, bad.err)
+			continue
+		}
+		if !takes {
+			if ahead.code != c.status || bad.code != c.status {
+				t.Errorf("%s takes no min_version (the document declares none), yet answers %d with min_version ahead, %d with min_version=abc (want %d)\n%.300s", name, ahead.code, bad.code, c.status, ahead.body)
+			}
+			continue
+		}
+		var e struct{ Error struct{ Code string } }
+		if json.Unmarshal(ahead.body, &e); ahead.code != 503 || e.Error.Code != "lagging" || ahead.hdr.Get("Retry-After") != "1" {
+			t.Errorf("%s with min_version ahead: %d %.300s (Retry-After %q), want 503 lagging with Retry-After: 1", name, ahead.code, ahead.body, ahead.hdr.Get("Retry-After"))
+		} else {
+			checkError(t, name+" with min_version ahead", o.op, ahead.code, ahead.hdr, ahead.body)
+		}
+		if json.Unmarshal(bad.body, &e); bad.code != 400 || e.Error.Code != "bad_request" {
+			t.Errorf("%s with min_version=abc: %d %.300s, want 400 bad_request", name, bad.code, bad.body)
+		} else {
+			checkError(t, name+" with min_version=abc", o.op, bad.code, bad.hdr, bad.body)
+		}
+	}
+}
+
+// checkError validates an error answer against what the operation
+// documents for its status, else its default.
+func checkError(t *testing.T, name string, op *openapi3.Operation, code int, hdr http.Header, body []byte) {
+	t.Helper()
+	if op.Responses.Status(code) == nil && op.Responses.Default() != nil {
+		code = 0
+	}
+	checkBody(t, name, op, code, hdr, body)
+}
+
 // checkBody validates an answer's JSON body against the schema the
 // operation documents for its status itself: kin-openapi's ValidateResponse
 // does not look at the bodies of 3xx answers.
 func checkBody(t *testing.T, name string, op *openapi3.Operation, code int, hdr http.Header, body []byte) {
 	t.Helper()
 	r := op.Responses.Status(code)
+	if code == 0 {
+		r = op.Responses.Default()
+	}
 	if r == nil || r.Value == nil {
 		t.Errorf("%s: status %d is not documented", name, code)
 		return
@@ -805,6 +918,27 @@ func TestRedirectMatchesTheDocument(t *testing.T) {
 	if len(redirected) < 9 { // schemes, dwellings (3), updates, assignments, visits, campaigns (2)
 		t.Errorf("only %d write operations were redirected by the follower: %v", len(redirected), redirected)
 	}
+}
+
+// fetch makes a request and reads its whole answer.
+func fetch(f *fixture, c call) (int, []byte, http.Header, error) {
+	req, err := http.NewRequest(c.method, f.url+c.path, strings.NewReader(c.body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header, err
 }
 
 // noRedirects is a client that gives 3xx answers back as they are.

@@ -303,7 +303,11 @@ func send(ctx *fasthttp.RequestCtx, body []byte) {
 type route struct {
 	name    string
 	methods string // allowed, comma separated
-	open    bool   // needs no token: health checks and the dashboard's files
+	open    bool   // needs no token: health checks, the dashboard's files and the OpenAPI document
+	// unversioned: takes no min_version (docs/API.md, Operations): health
+	// checks, metrics and the dashboard's files answer at once, whatever
+	// version this node is at; every other route waits for min_version
+	unversioned bool
 }
 
 // Handle is the fasthttp handler: it recovers from panics, so one bad
@@ -358,7 +362,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	if !r.open {
+	if !r.unversioned {
 		if err := s.minVersion(ctx); err != nil {
 			writeError(ctx, err)
 			return
