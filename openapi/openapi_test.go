@@ -563,6 +563,10 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/audit", 403),
 			{token: adminTok, method: "GET", path: "/api/v1/audit?limit=0", status: 400, invalid: true},
 		}},
+		{"tilePbf", []call{ // docs/API.md: .pbf too
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.pbf?where=isolated", z, tx, ty), 200),
+			get(viewerTok, "/tiles/22/0/99999999.pbf", 400),
+		}},
 		{"tile", []call{
 			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?where=isolated", z, tx, ty), 200),
 			get(viewerTok, "/tiles/3/0/0.mvt", 200), // empty: a tile of no layers
@@ -782,7 +786,11 @@ func TestMinVersionMatchesTheDocument(t *testing.T) {
 	}
 	wg.Wait()
 	for id, c := range first {
-		o := ops[id]
+		o, ok := ops[id]
+		if !ok {
+			t.Errorf("calls() names operation %q, which the document lacks", id)
+			continue
+		}
 		takes := false
 		for _, p := range o.op.Parameters {
 			if p.Value != nil && p.Value.In == "query" && p.Value.Name == "min_version" {
