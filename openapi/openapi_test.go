@@ -422,7 +422,8 @@ func calls(f *fixture) [][2]any {
 			get(viewerTok, "/api/v1/history?level=grid&id="+gr+"&step=1h&from="+from+"&to="+to, 200),
 			get(viewerTok, "/api/v1/history?where=isolated&step=30m&from="+from+"&to="+to, 200),
 			get(viewerTok, "/api/v1/history?step=1s&from=2000-01-01", 413),
-			get(viewerTok, "/api/v1/history?step=0s", 400), // the document's step pattern cannot say "at least 1s"
+			get(viewerTok, "/api/v1/history?step=0s", 400),                        // the document's step pattern cannot say "at least 1s"
+			invalid(get(viewerTok, "/api/v1/history?level=building&id="+bu, 400)), // a series is of an area or the city
 		}},
 		{"listSchemes", []call{get(viewerTok, "/api/v1/schemes", 200)}},
 		{"getScheme", []call{get(viewerTok, "/api/v1/schemes/default", 200), get(viewerTok, "/api/v1/schemes/nope", 404)}},
