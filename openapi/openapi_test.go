@@ -368,6 +368,7 @@ func calls(f *fixture) [][2]any {
 			{token: analystTok, method: "POST", path: "/api/v1/query/polygon", ctype: "application/json", body: `{"unit":{"level":"town","id":"x"}}`, status: 400, invalid: true},
 			post(analystTok, "/api/v1/query/polygon?format=csv", `{"geometry":`+square+`,"group_by":"building"}`, 200),
 			post(analystTok, "/api/v1/query/polygon?format=xlsx&lang=en", `{"geometry":`+square+`,"group_by":"community","as_of":"`+strconv.FormatUint(v0, 10)+`"}`, 200),
+			invalid(post(analystTok, "/api/v1/query/polygon?format=csv&lang=fr", `{"geometry":`+square+`,"group_by":"grid"}`, 400)),
 			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"ids":true}`, 403),
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}`, 400),
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"bogus"}`, 400),
@@ -376,6 +377,7 @@ func calls(f *fixture) [][2]any {
 		{"queryGrid", []call{
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"where":"isolated"}`, 200),
 			post(analystTok, "/api/v1/query/grid?format=csv", `{"level":"community"}`, 200),
+			invalid(post(analystTok, "/api/v1/query/grid?format=csv&lang=fr", `{"level":"community"}`, 400)),
 			post(analystTok, "/api/v1/query/grid?format=xlsx", `{"bbox":[121,31,122,32],"cell_m":1000,"as_of":`+strconv.FormatUint(v0, 10)+`}`, 200),
 			{token: analystTok, method: "POST", path: "/api/v1/query/grid", ctype: "application/json", body: `{"cell_m":1}`, status: 400, invalid: true},
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":100}`, 403), // cells below --privacy-min-cell
@@ -387,6 +389,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/units/building?where=elderly_alone", 200),
 			get(analystTok, "/api/v1/units/street?format=csv", 200),
 			get(viewerTok, "/api/v1/units/grid?format=xlsx&lang=en&where=isolated", 200),
+			invalid(get(viewerTok, "/api/v1/units/grid?format=csv&lang=fr", 400)),
 			{token: analystTok, method: "GET", path: "/api/v1/units/grid?format=pdf", status: 400, invalid: true},
 			get(analystTok, "/api/v1/units/grid?as_of=1", 410),
 			get(analystTok, "/api/v1/units/grid?where=bogus", 400),
@@ -396,6 +399,7 @@ func calls(f *fixture) [][2]any {
 		{"getUnit", []call{
 			get(viewerTok, "/api/v1/units/community/"+cm+"?where=isolated", 200),
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=en", 200),
+			invalid(get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=fr", 400)),
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=xlsx", 200),
 			get(analystTok, "/api/v1/units/grid/nope", 404),
 			get(viewerTok, "/api/v1/units/building/"+bu+"?where=isolated", 200),
@@ -411,11 +415,16 @@ func calls(f *fixture) [][2]any {
 		{"buildingRoomStateSVG", []call{
 			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 200),
 			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg?lang=en&as_of="+strconv.FormatUint(v0, 10), 200),
+			invalid(get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg?lang=fr", 400)),
 			get(analystTok, "/api/v1/buildings/nope/roomstate.svg", 404),
 			get(viewerTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 403),
 		}},
 		{"unitRoomState", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate", 200), get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate?scheme=nope", 404)}},
-		{"unitRoomStateSVG", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg", 200), get(analystTok, "/api/v1/units/community/nope/roomstate.svg", 404)}},
+		{"unitRoomStateSVG", []call{
+			get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg", 200),
+			get(analystTok, "/api/v1/units/community/nope/roomstate.svg", 404),
+			invalid(get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg?lang=fr", 400)),
+		}},
 		{"buildingStates", []call{post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`","nope"],"where":"isolated"}`, 200)}},
 		{"legend", []call{get(viewerTok, "/api/v1/legend?where=isolated", 200), get(viewerTok, "/api/v1/legend?where=bogus", 400)}},
 		{"history", []call{
@@ -500,6 +509,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/responsibility?level=community&where=elderly_alone", 200),
 			get(analystTok, "/api/v1/responsibility?level=street&format=csv&stale=12h", 200),
 			get(viewerTok, "/api/v1/responsibility?format=xlsx&lang=en&stale=1d", 200),
+			invalid(get(viewerTok, "/api/v1/responsibility?format=csv&lang=fr", 400)),
 			get(analystTok, "/api/v1/responsibility?stale=0d", 400),
 			get(analystTok, "/api/v1/responsibility?where=bogus", 400),
 			invalid(get(analystTok, "/api/v1/responsibility?level=building", 400)),
@@ -529,7 +539,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/campaigns/vax?level=community&format=csv", 200),
 			get(viewerTok, "/api/v1/campaigns/vax?level=grid&format=xlsx&lang=en", 200),
 			get(analystTok, "/api/v1/campaigns/nope", 404),
-			get(analystTok, "/api/v1/campaigns/vax?format=csv&lang=fr", 400),
+			invalid(get(analystTok, "/api/v1/campaigns/vax?format=csv&lang=fr", 400)),
 			invalid(get(analystTok, "/api/v1/campaigns/vax?level=building", 400)),
 		}},
 		{"buildingStates", []call{
@@ -576,7 +586,7 @@ func calls(f *fixture) [][2]any {
 		}},
 		{"tilejson", []call{get(viewerTok, "/tiles.json?where=isolated&as_of="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/tiles.json?scheme=nope", 404)}},
 		{"metrics", []call{get(adminTok, "/metrics", 200), get(adminTok, "/metrics?min_version=999999999", 200)}},
-		{"dashboard", []call{get("", "/", 200)}},
+		{"dashboard", []call{get("", "/", 200), invalid(get("", "/?lang=fr", 200))}}, // the page is served, but knows zh and en only
 		{"static", []call{get("", "/static/app.js", 200), get("", "/static/nope.js", 404)}},
 		{"assets", []call{get("", "/assets/maplibre/maplibre-gl.css", 200)}},
 	}
