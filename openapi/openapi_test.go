@@ -557,6 +557,7 @@ func calls(f *fixture) [][2]any {
 		{"tilejson", []call{
 			get(viewerTok, "/tiles.json?view=responsibility&campaign=vax", 200),
 			get(viewerTok, "/tiles.json?campaign=nope", 404),
+			get(viewerTok, "/tiles.json?campaign=vax&as_of="+strconv.FormatUint(v0, 10), 400), // as its tiles would be
 		}},
 		{"deleteCampaign", []call{
 			del(personTok, "/api/v1/campaigns/check", 403),
