@@ -436,10 +436,14 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
 	if allowed != "*" {
 		h.Add("Vary", "Origin")
 	}
-	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding, Content-Disposition") // Content-Disposition: an export's file name
+	// Content-Disposition: an export's file name; Retry-After: when to ask
+	// again after a 503 (lagging, unavailable)
+	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding, Content-Disposition, Retry-After")
 	if string(ctx.Method()) == "OPTIONS" && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0 {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")
+		// every request header the API documents: the token, a body's type,
+		// a tile's ETag, min_version's header and the change feed's resume
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, X-Min-Version, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return true
