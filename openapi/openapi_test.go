@@ -454,6 +454,11 @@ func calls(f *fixture) [][2]any {
 		{"putDwelling", []call{
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 201,
 				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"district":"浦东新区","building":"B-NEW","unit":"1","floor":3,"room":"301","flags":["rental"]}`, f.lon, f.lat)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 200, // the record as GET shows it
+				body: fmt.Sprintf(`{"id":"NEW-1","lon":%v,"lat":%v,"district":"浦东新区","street":"","community":"","grid":"","building":"B-NEW","unit":"1","floor":3,"room":"301",`+
+					`"flags":["isolated","rental"],"expires":{"isolated":%q},"version":%d}`, f.lon, f.lat, time.Now().Add(48*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z07:00"), v0+1)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 400, // only a flag the record sets can expire
+				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"building":"B-NEW","flags":["rental"],"expires":{"isolated":%q}}`, f.lon, f.lat, time.Now().Add(48*time.Hour).Format(time.RFC3339))},
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 200,
 				body: fmt.Sprintf(`{"id":"NEW-1","lon":%v,"lat":%v,"building":"B-NEW","floor":null,"flags":[]}`, f.lon, f.lat)},
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-2", ctype: "application/json", body: `{"lon":121}`, status: 400, invalid: true},
