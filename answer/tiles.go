@@ -86,18 +86,13 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 	if view != "" {
 		v.Set("view", view)
 	}
-	if name := q.Get("campaign"); name != "" {
-		if _, err := a.eng.Campaign(name, engine.LevelDistrict, time.UTC); err != nil {
-			return nil, err
-		}
-		v.Set("campaign", name)
-	}
 	// a past state is named by its version in the tile URLs: its tiles
 	// never change, and a date names the same tiles all day; the answer
 	// carries the version, as every answer as of a state does
 	var version any
-	if s := q.Get("as_of"); s != "" {
-		at, err := a.asOf("as_of", s)
+	asOf := q.Get("as_of")
+	if asOf != "" {
+		at, err := a.asOf("as_of", asOf)
 		if err != nil {
 			return nil, err
 		}
@@ -109,6 +104,17 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 			v.Set("as_of", strconv.FormatUint(uint64(ver), 10))
 		}
 		version = uint64(ver)
+	}
+	if name := q.Get("campaign"); name != "" {
+		// refused here as its tiles would refuse it, rather than a
+		// TileJSON whose every tile is a 400
+		if v.Has("as_of") {
+			return nil, fault.New(fault.BadRequest, "campaign %q with as_of %s: a campaign's progress is shown as it is now, not with as_of (a past state); leave out one of campaign and as_of", name, asOf)
+		}
+		if _, err := a.eng.Campaign(name, engine.LevelDistrict, time.UTC); err != nil {
+			return nil, err
+		}
+		v.Set("campaign", name)
 	}
 	tileURL := base + "/tiles/{z}/{x}/{y}.mvt"
 	if len(v) > 0 {

@@ -223,7 +223,8 @@ func (a *Answers) Updates(body []byte, c *Caller) ([]byte, error) {
 }
 
 // Put answers PUT /api/v1/dwellings/{id}: the record in the shape GET
-// gives it (version ignored). created reports that the dwelling is new.
+// gives it (version ignored; expires sets when its flags clear
+// themselves, none without it). created reports that the dwelling is new.
 func (a *Answers) Put(id string, body []byte, c *Caller) (answer []byte, created bool, err error) {
 	p, obj, err := a.parseBody(body)
 	if err != nil {
@@ -290,6 +291,8 @@ func (a *Answers) Put(id string, body []byte, c *Caller) (answer []byte, created
 			in.Floor = int16(f)
 		case "flags":
 			in.Flags, ferr = stringList(v, "flags", "flag names")
+		case "expires":
+			in.Expires, ferr = expiresOf(v)
 		case "version":
 		default:
 			ferr = fmt.Errorf("unknown field %q", key)
@@ -311,9 +314,49 @@ func (a *Answers) Put(id string, body []byte, c *Caller) (answer []byte, created
 	d := &engine.Dwelling{ID: id, Lon: coord.FromE7(coord.ToE7(in.Lon)), Lat: coord.FromE7(coord.ToE7(in.Lat)), District: in.District, Street: in.Street,
 		Community: in.Community, Grid: in.Grid, Building: ev.Building, Unit: in.Unit, Floor: in.Floor,
 		Room: in.Room, Flags: ev.Flags, Version: ev.Version}
+	for n, t := range in.Expires { // as the engine keeps them: to the millisecond
+		if d.Expires == nil {
+			d.Expires = map[string]time.Time{}
+		}
+		d.Expires[n] = time.UnixMilli(t.UnixMilli())
+	}
 	sc := a.scratch()
 	writeDwelling(&sc.w, d)
 	return a.done(sc), ev.Created, nil
+}
+
+// expiresOf reads a record's "expires" as GET shows it: {"flag": T}, T an
+// RFC 3339 time in the future (as until's); null or {} for none.
+func expiresOf(v *fastjson.Value) (map[string]time.Time, error) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil, fmt.Errorf(`expires must be an object of flag names and times, e.g. {"isolated": "2026-12-11T00:00:00+08:00"}`)
+	}
+	var out map[string]time.Time
+	now := time.Now()
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		b, e := v.StringBytes()
+		t, te := time.Parse(time.RFC3339Nano, string(b))
+		if e != nil || te != nil {
+			err = fmt.Errorf("expires.%s must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00", k)
+			return
+		}
+		if !t.After(now) {
+			err = fmt.Errorf("expires.%s %s is not in the future", k, b)
+			return
+		}
+		if out == nil {
+			out = map[string]time.Time{}
+		}
+		out[string(k)] = t
+	})
+	return out, err
 }
 
 // Delete answers DELETE /api/v1/dwellings/{id}.

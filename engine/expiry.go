@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// Expiries: a change that sets flags may say until when (Op.Until); at that
-// time the flags clear themselves, as a change of the server's own. The
-// writer keeps, per dwelling and flag, when it is due; setting the flag
-// again without until, clearing it, or replacing or deleting the dwelling
-// drops it. The store asks the writer what is due (DueExpiries) and submits
+// Expiries: a change that sets flags may say until when (Op.Until), and a
+// whole record (OpPut) when each of its flags does (DwellingInput.Expires);
+// at that time the flags clear themselves, as a change of the server's own.
+// The writer keeps, per dwelling and flag, when it is due; setting the flag
+// again without until, clearing it, replacing the dwelling without an
+// expiry for it, or deleting the dwelling drops it. The store asks the writer what is due (DueExpiries) and submits
 // it like any other request, so that it is logged, audited and published.
 
 // expKey names one flag of one dwelling.
@@ -85,7 +86,12 @@ func (w *Writer) expire(st *state, op *Op, did uint32) {
 		for _, n := range op.Clear {
 			x.drop(expKey{did, st.flagIndex[n]})
 		}
-	case OpPut, OpDelete:
+	case OpPut:
+		x.dropDwelling(did, st.nFlags())
+		for n, t := range op.Put.Expires {
+			x.set(expKey{did, st.flagIndex[n]}, t.UnixMilli())
+		}
+	case OpDelete:
 		x.dropDwelling(did, st.nFlags())
 	}
 }

@@ -86,6 +86,10 @@ type DwellingInput struct {
 	Floor     int16 // NoFloor when unknown
 	Room      string
 	Flags     []string
+	// Expires, when set, says which flags of Flags clear themselves, and
+	// when: as an OpFlags' Until does for the flags it sets. Without it the
+	// dwelling's expiries are dropped, as the record replaces them.
+	Expires map[string]time.Time
 }
 
 // Scope limits where a request may change dwellings (an editor's): a
@@ -408,6 +412,14 @@ func (st *state) checkRequest(r *Request, pc *prepCtx) ([]int32, error) {
 			}
 			if err := flagErr(i, in.Flags, "flags"); err != nil {
 				return nil, err
+			}
+			for n, t := range in.Expires {
+				if !slices.Contains(in.Flags, n) {
+					return nil, opErr(i, fault.BadRequest, "expires names flag %q, which flags does not hold: only a flag the record sets can clear itself", n)
+				}
+				if t.IsZero() {
+					return nil, opErr(i, fault.BadRequest, "expires of flag %q has no time", n)
+				}
 			}
 			bkey := in.Building
 			if bkey == "" {

@@ -21,8 +21,10 @@
 //     errors (#/components/responses);
 //   - add requests for its operationId to calls() below: at least one that
 //     succeeds, and the errors worth checking (invalid() marks a request
-//     that breaks the document on purpose; suppressed() a viewer's answer
-//     that must withhold a count, so that its nulls are checked too);
+//     that breaks the document on purpose: the test wants the document to
+//     refuse it, so that what the server refuses the document does too;
+//     suppressed() a viewer's answer that must withhold a count, so that
+//     its nulls are checked too);
 //   - a change of a new kind: make one in calls() before the "changes" and
 //     "audit" requests, and name its op in their withOps(): each event and
 //     entry is validated against ChangeEvent and AuditEntry;
@@ -51,6 +53,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,12 +227,18 @@ type fixture struct {
 
 func startServer(t *testing.T) *fixture {
 	t.Helper()
+	return startServerWith(t, store.Options{Dir: t.TempDir()})
+}
+
+// startServerWith starts the fixture's server on a store opened with so.
+func startServerWith(t *testing.T, so store.Options) *fixture {
+	t.Helper()
 	c := city.New(city.Config{N: 8_000, Seed: 3})
 	b, err := c.Batch()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(store.Options{Dir: t.TempDir()})
+	st, err := store.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +301,7 @@ type call struct {
 	ctype   string // of the body
 	body    string
 	status  int
-	invalid bool // the request breaks the document on purpose: check only the answer
+	invalid bool // the request breaks the document on purpose: the document must refuse it
 	// suppressed: the answer must withhold a count ("suppressed": true)
 	suppressed bool
 	// ops: the change stream's events, or the audit's entries, must hold
@@ -313,7 +322,8 @@ func del(tok, path string, status int) call {
 	return call{token: tok, method: "DELETE", path: path, status: status}
 }
 
-// invalid marks a request that breaks the document on purpose.
+// invalid marks a request that breaks the document on purpose: its answer
+// is checked, and the document must refuse the request.
 func invalid(c call) call { c.invalid = true; return c }
 
 // suppressed marks an answer that must withhold a count from a viewer.
@@ -339,8 +349,12 @@ func calls(f *fixture) [][2]any {
 	start := time.Now().Add(time.Second).Truncate(time.Second)
 	from, to := url.QueryEscape(start.Format(time.RFC3339)), url.QueryEscape(start.Add(2*time.Hour).Format(time.RFC3339))
 	return [][2]any{
-		{"openapi", []call{get("", "/api/v1/openapi.json", 200)}},
-		{"healthz", []call{get("", "/healthz", 200)}},
+		{"openapi", []call{
+			get("", "/api/v1/openapi.json", 200),
+			get("", "/api/v1/openapi.json?min_version=999999999", 503), // every request but /healthz, /metrics and the dashboard's files
+			invalid(get("", "/api/v1/openapi.json?min_version=abc", 400)),
+		}},
+		{"healthz", []call{get("", "/healthz", 200), get("", "/healthz?min_version=999999999", 200)}},
 		{"info", []call{get(viewerTok, "/api/v1/info", 200), get("", "/api/v1/info", 401)}},
 		{"queryPolygon", []call{
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"isolated | rental","group_by":"grid","ids":true,"limit":5}`, 200),
@@ -354,6 +368,7 @@ func calls(f *fixture) [][2]any {
 			{token: analystTok, method: "POST", path: "/api/v1/query/polygon", ctype: "application/json", body: `{"unit":{"level":"town","id":"x"}}`, status: 400, invalid: true},
 			post(analystTok, "/api/v1/query/polygon?format=csv", `{"geometry":`+square+`,"group_by":"building"}`, 200),
 			post(analystTok, "/api/v1/query/polygon?format=xlsx&lang=en", `{"geometry":`+square+`,"group_by":"community","as_of":"`+strconv.FormatUint(v0, 10)+`"}`, 200),
+			invalid(post(analystTok, "/api/v1/query/polygon?format=csv&lang=fr", `{"geometry":`+square+`,"group_by":"grid"}`, 400)),
 			post(viewerTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"ids":true}`, 403),
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}`, 400),
 			post(analystTok, "/api/v1/query/polygon", `{"geometry":`+square+`,"where":"bogus"}`, 400),
@@ -362,6 +377,7 @@ func calls(f *fixture) [][2]any {
 		{"queryGrid", []call{
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":500,"where":"isolated"}`, 200),
 			post(analystTok, "/api/v1/query/grid?format=csv", `{"level":"community"}`, 200),
+			invalid(post(analystTok, "/api/v1/query/grid?format=csv&lang=fr", `{"level":"community"}`, 400)),
 			post(analystTok, "/api/v1/query/grid?format=xlsx", `{"bbox":[121,31,122,32],"cell_m":1000,"as_of":`+strconv.FormatUint(v0, 10)+`}`, 200),
 			{token: analystTok, method: "POST", path: "/api/v1/query/grid", ctype: "application/json", body: `{"cell_m":1}`, status: 400, invalid: true},
 			post(viewerTok, "/api/v1/query/grid", `{"cell_m":100}`, 403), // cells below --privacy-min-cell
@@ -373,6 +389,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/units/building?where=elderly_alone", 200),
 			get(analystTok, "/api/v1/units/street?format=csv", 200),
 			get(viewerTok, "/api/v1/units/grid?format=xlsx&lang=en&where=isolated", 200),
+			invalid(get(viewerTok, "/api/v1/units/grid?format=csv&lang=fr", 400)),
 			{token: analystTok, method: "GET", path: "/api/v1/units/grid?format=pdf", status: 400, invalid: true},
 			get(analystTok, "/api/v1/units/grid?as_of=1", 410),
 			get(analystTok, "/api/v1/units/grid?where=bogus", 400),
@@ -382,6 +399,7 @@ func calls(f *fixture) [][2]any {
 		{"getUnit", []call{
 			get(viewerTok, "/api/v1/units/community/"+cm+"?where=isolated", 200),
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=en", 200),
+			invalid(get(analystTok, "/api/v1/units/grid/"+gr+"?format=csv&lang=fr", 400)),
 			get(analystTok, "/api/v1/units/grid/"+gr+"?format=xlsx", 200),
 			get(analystTok, "/api/v1/units/grid/nope", 404),
 			get(viewerTok, "/api/v1/units/building/"+bu+"?where=isolated", 200),
@@ -397,18 +415,24 @@ func calls(f *fixture) [][2]any {
 		{"buildingRoomStateSVG", []call{
 			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 200),
 			get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg?lang=en&as_of="+strconv.FormatUint(v0, 10), 200),
+			invalid(get(analystTok, "/api/v1/buildings/"+bu+"/roomstate.svg?lang=fr", 400)),
 			get(analystTok, "/api/v1/buildings/nope/roomstate.svg", 404),
 			get(viewerTok, "/api/v1/buildings/"+bu+"/roomstate.svg", 403),
 		}},
 		{"unitRoomState", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate", 200), get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate?scheme=nope", 404)}},
-		{"unitRoomStateSVG", []call{get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg", 200), get(analystTok, "/api/v1/units/community/nope/roomstate.svg", 404)}},
+		{"unitRoomStateSVG", []call{
+			get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg", 200),
+			get(analystTok, "/api/v1/units/community/nope/roomstate.svg", 404),
+			invalid(get(analystTok, "/api/v1/units/grid/"+gr+"/roomstate.svg?lang=fr", 400)),
+		}},
 		{"buildingStates", []call{post(viewerTok, "/api/v1/buildings/states", `{"ids":["`+f.building+`","nope"],"where":"isolated"}`, 200)}},
 		{"legend", []call{get(viewerTok, "/api/v1/legend?where=isolated", 200), get(viewerTok, "/api/v1/legend?where=bogus", 400)}},
 		{"history", []call{
 			get(viewerTok, "/api/v1/history?level=grid&id="+gr+"&step=1h&from="+from+"&to="+to, 200),
 			get(viewerTok, "/api/v1/history?where=isolated&step=30m&from="+from+"&to="+to, 200),
 			get(viewerTok, "/api/v1/history?step=1s&from=2000-01-01", 413),
-			{token: viewerTok, method: "GET", path: "/api/v1/history?step=0s", status: 400, invalid: true},
+			get(viewerTok, "/api/v1/history?step=0s", 400),                        // the document's step pattern cannot say "at least 1s"
+			invalid(get(viewerTok, "/api/v1/history?level=building&id="+bu, 400)), // a series is of an area or the city
 		}},
 		{"listSchemes", []call{get(viewerTok, "/api/v1/schemes", 200)}},
 		{"getScheme", []call{get(viewerTok, "/api/v1/schemes/default", 200), get(viewerTok, "/api/v1/schemes/nope", 404)}},
@@ -430,6 +454,11 @@ func calls(f *fixture) [][2]any {
 		{"putDwelling", []call{
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 201,
 				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"district":"浦东新区","building":"B-NEW","unit":"1","floor":3,"room":"301","flags":["rental"]}`, f.lon, f.lat)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 200, // the record as GET shows it
+				body: fmt.Sprintf(`{"id":"NEW-1","lon":%v,"lat":%v,"district":"浦东新区","street":"","community":"","grid":"","building":"B-NEW","unit":"1","floor":3,"room":"301",`+
+					`"flags":["isolated","rental"],"expires":{"isolated":%q},"version":%d}`, f.lon, f.lat, time.Now().Add(48*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z07:00"), v0+1)},
+			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 400, // only a flag the record sets can expire
+				body: fmt.Sprintf(`{"lon":%v,"lat":%v,"building":"B-NEW","flags":["rental"],"expires":{"isolated":%q}}`, f.lon, f.lat, time.Now().Add(48*time.Hour).Format(time.RFC3339))},
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-1", ctype: "application/json", status: 200,
 				body: fmt.Sprintf(`{"id":"NEW-1","lon":%v,"lat":%v,"building":"B-NEW","floor":null,"flags":[]}`, f.lon, f.lat)},
 			{token: adminTok, method: "PUT", path: "/api/v1/dwellings/NEW-2", ctype: "application/json", body: `{"lon":121}`, status: 400, invalid: true},
@@ -485,6 +514,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/responsibility?level=community&where=elderly_alone", 200),
 			get(analystTok, "/api/v1/responsibility?level=street&format=csv&stale=12h", 200),
 			get(viewerTok, "/api/v1/responsibility?format=xlsx&lang=en&stale=1d", 200),
+			invalid(get(viewerTok, "/api/v1/responsibility?format=csv&lang=fr", 400)),
 			get(analystTok, "/api/v1/responsibility?stale=0d", 400),
 			get(analystTok, "/api/v1/responsibility?where=bogus", 400),
 			invalid(get(analystTok, "/api/v1/responsibility?level=building", 400)),
@@ -514,7 +544,7 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/campaigns/vax?level=community&format=csv", 200),
 			get(viewerTok, "/api/v1/campaigns/vax?level=grid&format=xlsx&lang=en", 200),
 			get(analystTok, "/api/v1/campaigns/nope", 404),
-			get(analystTok, "/api/v1/campaigns/vax?format=csv&lang=fr", 400),
+			invalid(get(analystTok, "/api/v1/campaigns/vax?format=csv&lang=fr", 400)),
 			invalid(get(analystTok, "/api/v1/campaigns/vax?level=building", 400)),
 		}},
 		{"buildingStates", []call{
@@ -532,6 +562,7 @@ func calls(f *fixture) [][2]any {
 		{"tilejson", []call{
 			get(viewerTok, "/tiles.json?view=responsibility&campaign=vax", 200),
 			get(viewerTok, "/tiles.json?campaign=nope", 404),
+			get(viewerTok, "/tiles.json?campaign=vax&as_of="+strconv.FormatUint(v0, 10), 400), // as its tiles would be
 		}},
 		{"deleteCampaign", []call{
 			del(personTok, "/api/v1/campaigns/check", 403),
@@ -549,6 +580,10 @@ func calls(f *fixture) [][2]any {
 			get(analystTok, "/api/v1/audit", 403),
 			{token: adminTok, method: "GET", path: "/api/v1/audit?limit=0", status: 400, invalid: true},
 		}},
+		{"tilePbf", []call{ // docs/API.md: .pbf too
+			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.pbf?where=isolated", z, tx, ty), 200),
+			get(viewerTok, "/tiles/22/0/99999999.pbf", 400),
+		}},
 		{"tile", []call{
 			get(viewerTok, fmt.Sprintf("/tiles/%d/%d/%d.mvt?where=isolated", z, tx, ty), 200),
 			get(viewerTok, "/tiles/3/0/0.mvt", 200), // empty: a tile of no layers
@@ -556,8 +591,8 @@ func calls(f *fixture) [][2]any {
 			get("", fmt.Sprintf("/tiles/%d/%d/%d.mvt?access_token=%s", z, tx, ty, viewerTok), 200),
 		}},
 		{"tilejson", []call{get(viewerTok, "/tiles.json?where=isolated&as_of="+strconv.FormatUint(v0, 10), 200), get(viewerTok, "/tiles.json?scheme=nope", 404)}},
-		{"metrics", []call{get(adminTok, "/metrics", 200)}},
-		{"dashboard", []call{get("", "/", 200)}},
+		{"metrics", []call{get(adminTok, "/metrics", 200), get(adminTok, "/metrics?min_version=999999999", 200)}},
+		{"dashboard", []call{get("", "/", 200), invalid(get("", "/?lang=fr", 200))}}, // the page is served, but knows zh and en only
 		{"static", []call{get("", "/static/app.js", 200), get("", "/static/nope.js", 404)}},
 		{"assets", []call{get("", "/assets/maplibre/maplibre-gl.css", 200)}},
 	}
@@ -621,10 +656,14 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 				t.Errorf("%s: the document routes it to %s", name, route.Operation.OperationID)
 			}
 			rin := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
-			if !c.invalid && c.token != "" {
+			if c.token != "" || isOpen(route.Operation) {
 				req.Body = io.NopCloser(strings.NewReader(c.body))
-				if err := openapi3filter.ValidateRequest(ctx, rin); err != nil {
+				err := openapi3filter.ValidateRequest(ctx, rin)
+				if !c.invalid && err != nil {
 					t.Errorf("%s: the request does not match the document: %v", name, err)
+				}
+				if c.invalid && err == nil {
+					t.Errorf("%s: marked invalid, yet the document accepts the request: the document should refuse what the server refuses (or the call is not invalid)", name)
 				}
 			}
 			var data [][]byte
@@ -645,6 +684,9 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 				Body: io.NopCloser(bytes.NewReader(body)), Options: opts}
 			if err := openapi3filter.ValidateResponse(ctx, rv); err != nil {
 				t.Errorf("%s: the answer does not match the document: %v\n%.600s", name, err, body)
+			}
+			if code >= 300 && code < 400 && len(body) > 0 { // ValidateResponse skips 3xx bodies
+				checkBody(t, name, route.Operation, code, hdr, body)
 			}
 			ops := map[string]bool{}
 			for _, ev := range data { // the change stream's events
@@ -699,6 +741,221 @@ func TestRealAnswersMatchTheDocument(t *testing.T) {
 	}
 }
 
+// TestMinVersionMatchesTheDocument: every operation that declares
+// min_version waits for it (503 lagging when this node does not reach it
+// within 1 s; 400 when it is no version), and every operation that does
+// not (health checks, metrics, the dashboard's files: docs/API.md,
+// Operations) answers as without it. One succeeding request of calls()
+// per operation, sent with min_version ahead of any version and with one
+// that is no number; all at once, as each lagging answer takes a second.
+func TestMinVersionMatchesTheDocument(t *testing.T) {
+	f := startServer(t)
+	doc := load(t)
+	ops := operations(t, doc)
+	first := map[string]call{}
+	for _, entry := range calls(f) {
+		id, cs := entry[0].(string), entry[1].([]call)
+		if _, ok := first[id]; ok {
+			continue
+		}
+		for _, c := range cs {
+			if !c.invalid && c.status < 300 {
+				first[id] = c
+				break
+			}
+		}
+	}
+	for id := range ops {
+		if _, ok := first[id]; !ok {
+			t.Errorf("%s: no succeeding request in calls()", id)
+		}
+	}
+	type answer struct {
+		code int
+		body []byte
+		hdr  http.Header
+		err  error
+	}
+	with := func(c call, q string) call {
+		if strings.Contains(c.path, "?") {
+			c.path += "&" + q
+		} else {
+			c.path += "?" + q
+		}
+		return c
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[string][2]answer{}
+	for id, c := range first {
+		for i, q := range []string{"min_version=999999999", "min_version=abc"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, body, hdr, err := fetch(f, with(c, q))
+				mu.Lock()
+				defer mu.Unlock()
+				a := got[id]
+				a[i] = answer{code, body, hdr, err}
+				got[id] = a
+			}()
+		}
+	}
+	wg.Wait()
+	for id, c := range first {
+		o, ok := ops[id]
+		if !ok {
+			t.Errorf("calls() names operation %q, which the document lacks", id)
+			continue
+		}
+		takes := false
+		for _, p := range o.op.Parameters {
+			if p.Value != nil && p.Value.In == "query" && p.Value.Name == "min_version" {
+				takes = true
+			}
+		}
+		ahead, bad := got[id][0], got[id][1]
+		name := fmt.Sprintf("%s: %s %s", id, c.method, c.path)
+		if ahead.err != nil || bad.err != nil {
+			t.Errorf("%s: %v %v", name, ahead.err, bad.err)
+			continue
+		}
+		if !takes {
+			if ahead.code != c.status || bad.code != c.status {
+				t.Errorf("%s takes no min_version (the document declares none), yet answers %d with min_version ahead, %d with min_version=abc (want %d)\n%.300s", name, ahead.code, bad.code, c.status, ahead.body)
+			}
+			continue
+		}
+		var e struct{ Error struct{ Code string } }
+		if json.Unmarshal(ahead.body, &e); ahead.code != 503 || e.Error.Code != "lagging" || ahead.hdr.Get("Retry-After") != "1" {
+			t.Errorf("%s with min_version ahead: %d %.300s (Retry-After %q), want 503 lagging with Retry-After: 1", name, ahead.code, ahead.body, ahead.hdr.Get("Retry-After"))
+		} else {
+			checkBody(t, name+" with min_version ahead", o.op, ahead.code, ahead.hdr, ahead.body) // documented as a 503 of its own, not only as default
+		}
+		if json.Unmarshal(bad.body, &e); bad.code != 400 || e.Error.Code != "bad_request" {
+			t.Errorf("%s with min_version=abc: %d %.300s, want 400 bad_request", name, bad.code, bad.body)
+		} else {
+			checkBody(t, name+" with min_version=abc", o.op, bad.code, bad.hdr, bad.body)
+		}
+	}
+}
+
+// checkBody validates an answer's JSON body against the schema the
+// operation documents for its status itself: kin-openapi's ValidateResponse
+// does not look at the bodies of 3xx answers.
+func checkBody(t *testing.T, name string, op *openapi3.Operation, code int, hdr http.Header, body []byte) {
+	t.Helper()
+	r := op.Responses.Status(code)
+	if r == nil || r.Value == nil {
+		t.Errorf("%s: status %d is not documented", name, code)
+		return
+	}
+	mt := r.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil {
+		t.Errorf("%s: a %d answer has a JSON body, but the document gives its %d no application/json content\n%.300s", name, code, code, body)
+		return
+	}
+	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q, want application/json", name, ct)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Errorf("%s: the body is not JSON: %v\n%.300s", name, err, body)
+		return
+	}
+	if err := mt.Schema.Value.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+		t.Errorf("%s: the %d body does not match the document: %v\n%.300s", name, code, err, body)
+	}
+}
+
+// follower is the journal of a replica that takes no changes: every change
+// goes to the leader at leaderURL.
+type follower struct{}
+
+const leaderURL = "http://leader.example:8080"
+
+func (follower) Append(context.Context, uint64, []byte, uint64) (uint64, error) {
+	return 0, fmt.Errorf("a follower appends nothing")
+}
+func (follower) MaxEntry() int                                      { return 1 << 20 }
+func (follower) Writer() (string, error)                            { return leaderURL, nil }
+func (follower) Keep(context.Context, uint64, uint64, []byte) error { return nil }
+func (follower) Replication() store.Replication                     { return store.Replication{Role: "follower"} }
+
+// TestRedirectMatchesTheDocument: on a replica that does not take changes,
+// every write of calls() is answered 307 with Location on the leader and
+// the error body {"error": {"code": "redirect", …}}; each such operation
+// documents its 307 with that body, and no other operation documents one.
+func TestRedirectMatchesTheDocument(t *testing.T) {
+	f := startServerWith(t, store.Options{Journal: follower{}})
+	doc := load(t)
+	doc.Servers = openapi3.Servers{{URL: f.url}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirected := map[string]bool{}
+	for _, entry := range calls(f) {
+		id, cs := entry[0].(string), entry[1].([]call)
+		for _, c := range cs {
+			if c.method == "GET" || c.invalid || c.status >= 300 {
+				continue
+			}
+			name := fmt.Sprintf("%s: %s %s", id, c.method, c.path)
+			req, _ := http.NewRequest(c.method, f.url+c.path, nil)
+			route, _, err := router.FindRoute(req)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			documented := route.Operation.Responses.Status(http.StatusTemporaryRedirect) != nil
+			code, body, hdr := send(t, f, c, nil)
+			if code != http.StatusTemporaryRedirect {
+				if documented {
+					t.Errorf("%s: %d on a follower, though the document gives it a 307\n%.300s", name, code, body)
+				}
+				continue
+			}
+			redirected[id] = true
+			if want := leaderURL + c.path; hdr.Get("Location") != want {
+				t.Errorf("%s: Location %q, want %q", name, hdr.Get("Location"), want)
+			}
+			var e struct{ Error struct{ Code string } }
+			if json.Unmarshal(body, &e) != nil || e.Error.Code != "redirect" {
+				t.Errorf("%s: the 307's body is not an error of code redirect: %.300s", name, body)
+			}
+			checkBody(t, name, route.Operation, code, hdr, body)
+		}
+	}
+	if len(redirected) < 9 { // schemes, dwellings (3), updates, assignments, visits, campaigns (2)
+		t.Errorf("only %d write operations were redirected by the follower: %v", len(redirected), redirected)
+	}
+}
+
+// fetch makes a request and reads its whole answer.
+func fetch(f *fixture, c call) (int, []byte, http.Header, error) {
+	req, err := http.NewRequest(c.method, f.url+c.path, strings.NewReader(c.body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header, err
+}
+
+// noRedirects is a client that gives 3xx answers back as they are.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // send makes a request. For a change stream it reads until the event of
 // the version the server had when the request was sent (or 5 s), collects
 // the events' data lines in events, and stops.
@@ -714,7 +971,7 @@ func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", c.method, c.path, err)
 	}

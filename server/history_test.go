@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/maptile"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/store"
 )
 
 // TestHistoryGoneSaysWhen: a question before the retained history is 410
@@ -159,5 +162,56 @@ func TestLegendSaysWhen(t *testing.T) {
 	}
 	if got := legendTime(""); !got.Equal(changed) {
 		t.Errorf("live legend: time %v, want the newest change's %v", got, changed)
+	}
+}
+
+// TestTileJSONCampaignAsOf: a campaign's tiles are of now, so tiles.json
+// refuses a campaign with an as_of of a past state (400 naming both) as
+// each of its tiles would, rather than give tile URLs that all fail; with
+// an as_of not in the past (now) its tiles are served.
+func TestTileJSONCampaignAsOf(t *testing.T) {
+	e, _, base, ids := writable(t, store.Options{})
+	v0 := e.Version()
+	if code, out, _ := do(t, "PATCH", base+"/api/v1/dwellings/"+url.PathEscape(ids[0]), `{"set":["isolated"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	if code, out, _ := do(t, "PUT", base+"/api/v1/campaigns/vax", `{"target":"elderly_alone & !vaccinated","goal":"vaccinated"}`); code != 201 {
+		t.Fatalf("campaign: %d %s", code, out)
+	}
+	b := e.Bounds()
+	tl := maptile.At(orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}, 14)
+	tile := func(tmpl string) string {
+		r := strings.NewReplacer("{z}", "14", "{x}", itoa(tl.X), "{y}", itoa(tl.Y))
+		return r.Replace(tmpl)
+	}
+	for _, c := range []struct {
+		q        string
+		want     int
+		wantCode string
+	}{
+		{fmt.Sprintf("campaign=vax&as_of=%d", v0), 400, "bad_request"},
+		{"as_of=2000-01-01T00:00:00Z&campaign=vax", 410, "history_gone"}, // before the retained history: 410, as the tiles
+	} {
+		q, want, wantCode := c.q, c.want, c.wantCode
+		code, out, _ := do(t, "GET", base+"/tiles.json?"+q, "")
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal(out, &e)
+		if code != want || e.Error.Code != wantCode || want == 400 && (!strings.Contains(e.Error.Message, "campaign") || !strings.Contains(e.Error.Message, "as_of")) {
+			t.Errorf("tiles.json?%s: %d %s, want %d %s naming campaign and as_of", q, code, out, want, wantCode)
+		}
+		if code, _, _ := do(t, "GET", base+tile("/tiles/{z}/{x}/{y}.mvt?")+q, ""); code != want {
+			t.Errorf("the tile ?%s: %d, want %d as tiles.json", q, code, want)
+		}
+	}
+	// as_of now (or later) is no past state: tiles.json and its tiles serve the campaign
+	code, out, _ := do(t, "GET", base+fmt.Sprintf("/tiles.json?campaign=vax&as_of=%d", e.Version()+1000), "")
+	var tj struct{ Tiles []string }
+	if code != 200 || json.Unmarshal(out, &tj) != nil || len(tj.Tiles) != 1 || !strings.Contains(tj.Tiles[0], "campaign=vax") {
+		t.Fatalf("tiles.json?campaign=vax&as_of=(the future): %d %s", code, out)
+	}
+	if code, out, _ := do(t, "GET", tile(tj.Tiles[0]), ""); code != 200 {
+		t.Fatalf("its tile %s: %d %s", tile(tj.Tiles[0]), code, out)
 	}
 }

@@ -43,11 +43,11 @@ func (s *Server) match(segs []string) (route, handler) {
 	n := len(segs)
 	switch {
 	case n == 0 || n == 1 && segs[0] == "index.html":
-		return route{name: "dashboard", methods: "GET", open: true}, s.index
+		return route{name: "dashboard", methods: "GET", open: true, unversioned: true}, s.index
 	case n >= 2 && segs[0] == "static":
-		return route{name: "static", methods: "GET", open: true}, s.staticFile
+		return route{name: "static", methods: "GET", open: true, unversioned: true}, s.staticFile
 	case n >= 3 && segs[0] == "assets":
-		return route{name: "assets", methods: "GET", open: true}, s.assetFile
+		return route{name: "assets", methods: "GET", open: true, unversioned: true}, s.assetFile
 	case n == 4 && segs[0] == "tiles":
 		return route{name: "tile", methods: "GET"}, s.tile
 	case n == 1 && segs[0] == "tiles.json":
@@ -55,12 +55,12 @@ func (s *Server) match(segs []string) (route, handler) {
 			return reply(ctx)(a.TileJSON(s.baseURL(ctx), query(ctx), c))
 		}
 	case n == 1 && segs[0] == "healthz":
-		return route{name: "healthz", methods: "GET", open: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+		return route{name: "healthz", methods: "GET", open: true, unversioned: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
 			send(ctx, a.Health())
 			return nil
 		}
 	case n == 1 && segs[0] == "metrics":
-		return route{name: "metrics", methods: "GET"}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
+		return route{name: "metrics", methods: "GET", unversioned: true}, func(ctx *fasthttp.RequestCtx, _ []string, _ *answer.Caller) error {
 			s.metrics(ctx)
 			return nil
 		}

@@ -303,7 +303,11 @@ func send(ctx *fasthttp.RequestCtx, body []byte) {
 type route struct {
 	name    string
 	methods string // allowed, comma separated
-	open    bool   // needs no token: health checks and the dashboard's files
+	open    bool   // needs no token: health checks, the dashboard's files and the OpenAPI document
+	// unversioned: takes no min_version (docs/API.md, Operations): health
+	// checks, metrics and the dashboard's files answer at once, whatever
+	// version this node is at; every other route waits for min_version
+	unversioned bool
 }
 
 // Handle is the fasthttp handler: it recovers from panics, so one bad
@@ -358,7 +362,7 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, err)
 		return
 	}
-	if !r.open {
+	if !r.unversioned {
 		if err := s.minVersion(ctx); err != nil {
 			writeError(ctx, err)
 			return
@@ -432,10 +436,14 @@ func (s *Server) cors(ctx *fasthttp.RequestCtx) bool {
 	if allowed != "*" {
 		h.Add("Vary", "Origin")
 	}
-	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding, Content-Disposition") // Content-Disposition: an export's file name
+	// Content-Disposition: an export's file name; Retry-After: when to ask
+	// again after a 503 (lagging, unavailable)
+	h.Set("Access-Control-Expose-Headers", "ETag, Content-Encoding, Content-Disposition, Retry-After")
 	if string(ctx.Method()) == "OPTIONS" && len(ctx.Request.Header.Peek("Access-Control-Request-Method")) > 0 {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")
+		// every request header the API documents: the token, a body's type,
+		// a tile's ETag, min_version's header and the change feed's resume
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match, X-Min-Version, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return true

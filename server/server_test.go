@@ -288,6 +288,23 @@ func TestCORS(t *testing.T) {
 	if code != 204 || h.Get("Access-Control-Allow-Origin") != "https://dash.example.org" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight: %d %v", code, h)
 	}
+	// every request header the API documents may be sent from another origin
+	code, _, h = do(t, "OPTIONS", f.url+"/api/v1/changes", "", "Origin", "https://dash.example.org", "Access-Control-Request-Method", "GET",
+		"Access-Control-Request-Headers", "authorization,content-type,if-none-match,x-min-version,last-event-id")
+	allowed := map[string]bool{}
+	for _, n := range strings.Split(h.Get("Access-Control-Allow-Headers"), ",") {
+		allowed[strings.ToLower(strings.TrimSpace(n))] = true
+	}
+	for _, n := range []string{"authorization", "content-type", "if-none-match", "x-min-version", "last-event-id"} {
+		if code != 204 || !allowed[n] {
+			t.Errorf("preflight: %d, Access-Control-Allow-Headers %q lacks %s", code, h.Get("Access-Control-Allow-Headers"), n)
+		}
+	}
+	// and the answer's documented headers read
+	_, _, h = do(t, "GET", f.url+"/api/v1/info?min_version=999999999", "", "Origin", "https://dash.example.org")
+	if !strings.Contains(h.Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Errorf("a lagging answer exposes %q, not Retry-After", h.Get("Access-Control-Expose-Headers"))
+	}
 	_, _, h = do(t, "GET", f.url+"/healthz", "", "Origin", "https://evil.example.com")
 	if h.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS header for a foreign origin")

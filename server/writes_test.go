@@ -375,3 +375,62 @@ func TestSchemeIsAChange(t *testing.T) {
 		t.Fatalf("the feed: %d %v", code, evs)
 	}
 }
+
+// TestPutTakesTheRecordAsGetShowsIt: PUT takes back what GET gives, expires
+// included (docs/API.md): the expiries it names are kept as sent, a PUT
+// without expires leaves the flags without one, and an expiry of a flag the
+// record does not set, or not in the future, is 400 with nothing applied.
+func TestPutTakesTheRecordAsGetShowsIt(t *testing.T) {
+	e, _, url, ids := writable(t, store.Options{})
+	id := ids[3]
+	path := url + "/api/v1/dwellings/" + id
+	until := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Millisecond)
+	if code, out, _ := do(t, "PATCH", path, fmt.Sprintf(`{"set":["isolated"],"until":%q}`, until.Format(time.RFC3339Nano))); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	code, got, _ := do(t, "GET", path, "")
+	if code != 200 || !strings.Contains(string(got), `"expires":{"isolated":`) {
+		t.Fatalf("get: %d %s", code, got)
+	}
+	// the record as GET shows it, sent back unchanged but for its room
+	var rec map[string]any
+	if err := json.Unmarshal(got, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["room"] = "9901"
+	body, _ := json.Marshal(rec)
+	code, out, _ := do(t, "PUT", path, string(body))
+	if code != 200 || !strings.Contains(string(out), `"expires":{"isolated":"`+until.Format("2006-01-02T15:04:05.000Z07:00")+`"}`) {
+		t.Fatalf("put of the record as GET shows it: %d %s", code, out)
+	}
+	d, err := e.Dwelling(id)
+	if err != nil || d.Room != "9901" || !d.Expires["isolated"].Equal(until) || len(d.Expires) != 1 {
+		t.Fatalf("after the put: room %q, expires %v (want isolated at %v), %v", d.Room, d.Expires, until, err)
+	}
+	// nothing applied by a bad expiry
+	v := e.Version()
+	for _, c := range []struct{ expires, want string }{
+		{`{"rental":"` + until.Format(time.RFC3339) + `"}`, "which flags does not hold"},
+		{`{"isolated":"2001-01-01T00:00:00Z"}`, "not in the future"},
+		{`{"isolated":"tomorrow"}`, "RFC 3339"},
+		{`["isolated"]`, "must be an object"},
+	} {
+		rec["expires"] = json.RawMessage(c.expires)
+		body, _ := json.Marshal(rec)
+		if code, out, _ := do(t, "PUT", path, string(body)); code != 400 || !strings.Contains(string(out), c.want) {
+			t.Errorf("expires %s: %d %s, want 400 (%s)", c.expires, code, out, c.want)
+		}
+	}
+	if e.Version() != v {
+		t.Fatalf("a refused put took a version")
+	}
+	// without expires (or null): the record's flags have none
+	rec["expires"] = nil
+	body, _ = json.Marshal(rec)
+	if code, out, _ := do(t, "PUT", path, string(body)); code != 200 || strings.Contains(string(out), "expires") {
+		t.Fatalf("put with expires null: %d %s", code, out)
+	}
+	if d, _ := e.Dwelling(id); len(d.Expires) != 0 || !strings.Contains(strings.Join(d.Flags, ","), "isolated") {
+		t.Fatalf("after a put without expires: flags %v, expires %v", d.Flags, d.Expires)
+	}
+}

@@ -108,3 +108,68 @@ func TestExpiries(t *testing.T) {
 		t.Fatalf("after a crash: expires %v, want %v", exp, due)
 	}
 }
+
+// A whole record (PUT) may carry when its flags clear themselves: the
+// expiries are in the log with the record, so they survive a crash, and
+// they fall due like a PATCH's until; a record put without them has none.
+func TestPutExpiries(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	s, e, c := openLoaded(t, 2_000, Options{Dir: dir, Clock: clk.now})
+	all := ids(c)
+	a, b := all[0], all[1]
+	due := clk.now().Add(2 * time.Hour)
+	put := func(s *Store, id string, flags []string, exp map[string]time.Time) error {
+		d, err := s.Engine().Dwelling(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Submit(engine.Request{Ops: []engine.Op{{Kind: engine.OpPut, ID: id, Put: &engine.DwellingInput{
+			Lon: d.Lon, Lat: d.Lat, District: d.District, Street: d.Street, Community: d.Community, Grid: d.Grid,
+			Building: d.Building, Unit: d.Unit, Floor: d.Floor, Room: d.Room, Flags: flags, Expires: exp}}}}, nil)
+		return err
+	}
+	if err := put(s, a, []string{"isolated", "rental"}, map[string]time.Time{"isolated": due}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(s, b, []string{"rental"}, map[string]time.Time{"isolated": due}); err == nil {
+		t.Fatal("an expiry of a flag the record does not set was taken")
+	}
+	if _, exp := flagsOf(t, e, a); len(exp) != 1 || !exp["isolated"].Equal(due) {
+		t.Fatalf("expires %v, want isolated at %v", exp, due)
+	}
+	s.wal.Close() // a crash: the log alone has it
+	s2, err := Open(Options{Dir: dir, Clock: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, exp := flagsOf(t, s2.Engine(), a); len(exp) != 1 || !exp["isolated"].Equal(due) {
+		t.Fatalf("after a crash: expires %v, want isolated at %v", exp, due)
+	}
+	clk.add(2 * time.Hour)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		fl, exp := flagsOf(t, s2.Engine(), a)
+		if !slices.Contains(fl, "isolated") && len(exp) == 0 {
+			if !slices.Contains(fl, "rental") {
+				t.Fatal("rental, which had no expiry, was cleared")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not cleared within a second of its time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// put again without expires: none
+	if err := put(s2, a, []string{"isolated"}, map[string]time.Time{"isolated": clk.now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(s2, a, []string{"isolated"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, exp := flagsOf(t, s2.Engine(), a); len(exp) != 0 {
+		t.Fatalf("put without expires, yet expires %v", exp)
+	}
+}

@@ -81,6 +81,8 @@ type wirePut struct {
 	Floor     int16    `msgpack:"f"`
 	Room      string   `msgpack:"r,omitempty"`
 	Flags     []string `msgpack:"fl,omitempty"`
+	// Expires: flag → Unix ms when it clears itself
+	Expires map[string]int64 `msgpack:"e,omitempty"`
 }
 
 func toWire(ops []engine.Op) []wireOp {
@@ -106,6 +108,12 @@ func toWire(ops []engine.Op) []wireOp {
 		if p := op.Put; p != nil {
 			out[i].Put = &wirePut{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
+			if len(p.Expires) > 0 {
+				out[i].Put.Expires = make(map[string]int64, len(p.Expires))
+				for n, t := range p.Expires {
+					out[i].Put.Expires[n] = t.UnixMilli()
+				}
+			}
 		}
 	}
 	return out
@@ -134,6 +142,12 @@ func fromWire(ops []wireOp) []engine.Op {
 		if p := op.Put; p != nil {
 			out[i].Put = &engine.DwellingInput{Lon: p.Lon, Lat: p.Lat, District: p.District, Street: p.Street, Community: p.Community,
 				Grid: p.Grid, Building: p.Building, Unit: p.Unit, Floor: p.Floor, Room: p.Room, Flags: p.Flags}
+			if len(p.Expires) > 0 {
+				out[i].Put.Expires = make(map[string]time.Time, len(p.Expires))
+				for n, ms := range p.Expires {
+					out[i].Put.Expires[n] = time.UnixMilli(ms)
+				}
+			}
 		}
 	}
 	return out
