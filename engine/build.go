@@ -411,11 +411,40 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 // buildDerived computes, from the slots, buildings' slots, ranges and boxes,
 // runs per level and the building R-tree.
 func (st *state) buildDerived() {
-	// building slots in slot order
+	// building slots in slot order, and their main-order ranges, each list
+	// a piece of one array (its capacity its length: a later append to one
+	// building's list moves that list alone): a city's hundreds of
+	// thousands of buildings are two objects to the collector, not two
+	// each, which it marks at every cycle
+	nSlots := make([]uint32, len(st.blds))
+	nRanges := make([]uint32, len(st.blds))
+	prev := make([]uint32, len(st.blds)) // per building: its last main slot + 1, 0 for none yet
+	for p := uint32(0); p < uint32(st.n); p++ {
+		if !st.isLive(p) {
+			continue
+		}
+		bi := st.bld[p]
+		nSlots[bi]++
+		if p < uint32(st.nMain) {
+			if prev[bi] == 0 || prev[bi] != p {
+				nRanges[bi] += 2
+			}
+			prev[bi] = p + 1
+		}
+	}
+	var slotsLen, rangesLen int
+	for i := range st.blds {
+		slotsLen += int(nSlots[i])
+		rangesLen += int(nRanges[i])
+	}
+	slotArena := make([]uint32, 0, slotsLen)
+	rangeArena := make([]uint32, 0, rangesLen)
 	for i := range st.blds {
 		b := &st.blds[i]
-		b.slots = b.slots[:0]
-		b.ranges = b.ranges[:0]
+		b.slots = slotArena[len(slotArena) : len(slotArena) : len(slotArena)+int(nSlots[i])]
+		slotArena = slotArena[:len(slotArena)+int(nSlots[i])]
+		b.ranges = rangeArena[len(rangeArena) : len(rangeArena) : len(rangeArena)+int(nRanges[i])]
+		rangeArena = rangeArena[:len(rangeArena)+int(nRanges[i])]
 	}
 	for p := uint32(0); p < uint32(st.n); p++ {
 		if !st.isLive(p) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // idTable maps dwelling ids to slots: open addressing with linear probing
@@ -320,11 +321,19 @@ func bulkIDTable(seed maphash.Seed, hashes []uint64, idOf func(uint32) string) (
 	return t, dups
 }
 
-// strTable interns short strings (unit and room names).
+// strTable interns short strings (unit and room names, building keys).
+// Their bytes are copied into chunks of strChunk bytes, many strings to a
+// chunk: a city's hundreds of thousands of names are then a few hundred
+// objects to the garbage collector, which marks every live object at every
+// cycle, not one each.
 type strTable struct {
 	strs  []string
 	index map[string]uint32
+	buf   []byte // the chunk being filled; the strings in it are never written again
 }
+
+// strChunk is the size of strTable's chunks; a longer string gets its own.
+const strChunk = 64 << 10
 
 func newStrTable() strTable {
 	return strTable{strs: []string{""}, index: map[string]uint32{"": 0}}
@@ -335,10 +344,25 @@ func (t *strTable) intern(s string) uint32 {
 		return i
 	}
 	i := uint32(len(t.strs))
-	s = string([]byte(s)) // own the bytes: s may point into a reused buffer
+	s = t.own(s) // s may point into a reused buffer
 	t.strs = append(t.strs, s)
 	t.index[s] = i
 	return i
+}
+
+// own returns a copy of s in the table's chunks.
+func (t *strTable) own(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) > strChunk/8:
+		return strings.Clone(s)
+	case cap(t.buf)-len(t.buf) < len(s):
+		t.buf = make([]byte, 0, strChunk)
+	}
+	at := len(t.buf)
+	t.buf = append(t.buf, s...)
+	return unsafe.String(&t.buf[at], len(s))
 }
 
 // unitTable numbers the administrative units of one level; number 0 is the

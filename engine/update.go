@@ -259,7 +259,11 @@ func (w *Writer) Prepare(reqs []Request) *Prepared {
 // dwelling), and what findAll read. The state does not change while a
 // group is prepared, so the answers hold for the whole group.
 func (st *state) lookupAll(reqs []Request) (found [][]int32, read uint64) {
-	var ids []string
+	n := 0
+	for _, r := range reqs {
+		n += len(r.Ops)
+	}
+	ids := make([]string, 0, n)
 	for _, r := range reqs {
 		for _, op := range r.Ops {
 			if op.Kind.OfDwelling() {
@@ -897,6 +901,7 @@ func (st *state) frozen() *state {
 		c.levels[l].names = slices.Clone(st.levels[l].names)
 	}
 	c.strs.strs = st.strs.strs[:len(st.strs.strs):len(st.strs.strs)]
+	c.strs.buf = nil // the writer fills its chunk on; a copy would write over it
 	c.areas = st.areas[:len(st.areas):len(st.areas)]
 	c.blds = st.blds[:len(st.blds):len(st.blds)]
 	c.bounds = slices.Clone(st.bounds)
