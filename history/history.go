@@ -191,6 +191,34 @@ type Log struct {
 	posted uint32 // global index of the first change not in byArea
 }
 
+// grow doubles the columns' capacity (at least minColumns). append alone
+// grows a long slice by a quarter: every change of a long log was then
+// allocated and copied about five times over (some 140 bytes a change, the
+// most of what a flag change allocates, each byte for the collector to
+// pay for), twice at doubling.
+func (c *columns) grow() {
+	n := max(2*len(c.ms), minColumns)
+	c.ms = growTo(c.ms, n)
+	c.did = growTo(c.did, n)
+	c.area = growTo(c.area, n)
+	c.low = growTo(c.low, n)
+	c.aux = growTo(c.aux, n)
+	c.code = growTo(c.code, n)
+}
+
+// minColumns is the columns' first capacity.
+const minColumns = 1024
+
+// growTo returns s with capacity n at least.
+func growTo[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s
+	}
+	out := make([]T, len(s), n)
+	copy(out, s)
+	return out
+}
+
 // didSet is a set of dwelling numbers, a bit each.
 type didSet []uint64
 
@@ -298,6 +326,9 @@ func (l *Log) Append(e Entry, pos ...[2]int32) {
 		l.moved.add(e.DID)
 	}
 	g := uint32(e.Ver - l.first)
+	if len(l.c.ms) == cap(l.c.ms) {
+		l.c.grow()
+	}
 	l.c.ms = append(l.c.ms, e.Ms)
 	l.c.did = append(l.c.did, e.DID)
 	l.c.area = append(l.c.area, e.Area)
