@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -209,6 +210,21 @@ func BenchmarkUpdates(b *testing.B) {
 // city (dense centre, compounds of very different sizes), as
 // BenchmarkUpdates/in-process does on the disc.
 func BenchmarkRealisticUpdates(b *testing.B) { benchInProcessUpdates(b, realFixture(b)) }
+
+// BenchmarkRealisticCollect: one garbage collection of the process holding
+// the realistic city's engine (and the fixture's generator, a benchmark's
+// own: some hundreds of thousands of objects a server does not hold), forced,
+// as the collector runs one every second or two under a stream of changes;
+// the engine's objects are what it marks. Run it first or alone: other
+// workloads leave garbage of their own.
+func BenchmarkRealisticCollect(b *testing.B) {
+	realFixture(b)
+	runtime.GC()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+	}
+}
 
 // benchInProcessUpdates measures f's in-process flag changes in batches of
 // 1,000 and reports changes per second, p50 and CPU a batch.
