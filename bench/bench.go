@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,13 +148,22 @@ func NewFixture(cfg Config) (*Fixture, error) {
 	f := &Fixture{Cfg: cfg, City: c, W: e, Eng: e.Engine, Polygons: map[string][]Query{}, Load: time.Since(start)}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xbe7c))
 	var centres []orb.Point
+	var ids strings.Builder // the building ids in one string: one object, not one an id
+	var ends []int
 	_ = c.Dwellings(func(r *engine.Record) error {
 		if r.Floor == 1 && r.Unit == "1" && r.Room[len(r.Room)-1] == '1' {
 			centres = append(centres, orb.Point{r.Lon, r.Lat})
-			f.Buildings = append(f.Buildings, r.Building)
+			ids.WriteString(r.Building)
+			ends = append(ends, ids.Len())
 		}
 		return nil
 	})
+	all, from := ids.String(), 0
+	f.Buildings = make([]string, 0, len(ends))
+	for _, end := range ends {
+		f.Buildings = append(f.Buildings, all[from:end])
+		from = end
+	}
 	rng.Shuffle(len(f.Buildings), func(i, j int) { f.Buildings[i], f.Buildings[j] = f.Buildings[j], f.Buildings[i] })
 	for _, sc := range sizeClasses(cfg.N) {
 		for tries := 0; len(f.Polygons[sc.Name]) < cfg.Polygons && tries < cfg.Polygons*20; tries++ {

@@ -137,7 +137,6 @@ type unit struct {
 }
 
 type bld struct {
-	id     string
 	lon    int32
 	lat    int32
 	block  int32
@@ -527,7 +526,7 @@ func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 		if r.Float64() < 0.1 {
 			iso = 0.155
 		}
-		return bld{id: fmt.Sprintf("B%06d", len(c.buildings)+1), lon: lon, lat: lat, block: b,
+		return bld{lon: lon, lat: lat, block: b,
 			floors: 6 + r.IntN(28), perFl: 2 + r.IntN(7), isoP: iso}
 	}
 	c.buildings = make([]bld, 0, nb)
@@ -539,6 +538,12 @@ func (c *City) placeBuildings(rng *rand.Rand, blocks []int32) {
 		c.buildings = append(c.buildings, place(more))
 	}
 }
+
+// buildingID is the id of building i: made when asked, not kept (a city of
+// millions has hundreds of thousands of buildings, each id an object the
+// garbage collector of a process holding the city would mark again and
+// again).
+func buildingID(i int) string { return fmt.Sprintf("B%06d", i+1) }
 
 // Buildings is the number of buildings.
 func (c *City) Buildings() int { return len(c.buildings) }
@@ -558,13 +563,13 @@ func (c *City) Dwellings(fn func(r *engine.Record) error) error {
 	rng := rand.New(rand.NewPCG(c.cfg.Seed, 0xd3e11))
 	r := engine.Record{Flags: make([]uint64, 1)} // Flags[0] holds every generated flag
 	n := 0
-	for _, b := range c.buildings {
+	for i, b := range c.buildings {
 		blk := b.block
 		r.District = c.units[0][c.blockUnit[0][blk]].id
 		r.Street = c.units[1][c.blockUnit[1][blk]].id
 		r.Community = c.units[2][c.blockUnit[2][blk]].id
 		r.Grid = c.units[3][c.blockUnit[3][blk]].id
-		r.Building = b.id
+		r.Building = buildingID(i)
 		r.Lon, r.Lat = coord.FromE7(b.lon), coord.FromE7(b.lat)
 		for f := b.floors; f >= 1; f-- {
 			for k := range b.rooms(f) {

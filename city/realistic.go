@@ -1,7 +1,6 @@
 package city
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -475,7 +474,7 @@ func (L *realLayout) compounds() {
 			if rng.Float64() < 0.1 {
 				iso = 0.155
 			}
-			c.buildings = append(c.buildings, bld{id: fmt.Sprintf("B%06d", len(c.buildings)+1), lon: lon, lat: lat, block: b,
+			c.buildings = append(c.buildings, bld{lon: lon, lat: lat, block: b,
 				floors: floors, perFl: per, isoP: iso})
 			got += floors * per
 			dwellings += floors * per

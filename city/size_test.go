@@ -52,9 +52,9 @@ func TestSizeIsN(t *testing.T) {
 			if len(buildings) != c.Buildings() {
 				t.Errorf("%s city of N = %d: %d buildings in the CSV, Buildings %d", kind, n, len(buildings), c.Buildings())
 			}
-			for _, b := range c.buildings {
+			for i, b := range c.buildings {
 				if b.floors < 1 || b.perFl < 1 || b.top < 0 || b.top >= b.perFl {
-					t.Errorf("%s city of N = %d: building %s of %d floors × %d, top floor %d", kind, n, b.id, b.floors, b.perFl, b.top)
+					t.Errorf("%s city of N = %d: building %s of %d floors × %d, top floor %d", kind, n, buildingID(i), b.floors, b.perFl, b.top)
 				}
 			}
 			if kind == Realistic {
