@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -105,7 +107,17 @@ type visitRec struct {
 // engine's lock: written by the writer, read by readers.
 type resp struct {
 	asg    map[asgKey]*Assignment // by level and unit id; an Assignment is never changed once filed
-	visits map[string]*visitRec   // by building id: its last visit
+	visits map[string]*visitRec   // by building id: its last visit; a visitRec is never changed either
+
+	// log: the retained assignments and visits, by version, each with what
+	// its unit or building held just before it, so that an answer as of a
+	// past version undoes those made since (as the history log undoes
+	// changes of dwellings); those at or before the history's oldest
+	// version go (trimResp). In snapshots.
+	log []respChange
+	// last: the respAt last made (a tile of a past version after another
+	// asks the same), valid while the log ends where it did
+	last *atomic.Pointer[respAt]
 
 	// derived for the current state, by number: made again when the state
 	// is replaced (install), extended when units or buildings are added
@@ -116,7 +128,168 @@ type resp struct {
 }
 
 func newResp() resp {
-	return resp{asg: map[asgKey]*Assignment{}, visits: map[string]*visitRec{}}
+	return resp{asg: map[asgKey]*Assignment{}, visits: map[string]*visitRec{}, last: new(atomic.Pointer[respAt])}
+}
+
+// respChange is one retained assignment (of unit key) or visit (of
+// building key.id) and what the unit's assignment (asg) or the building's
+// last visit (vis) was just before it (nil: none).
+type respChange struct {
+	ver   Version
+	visit bool
+	key   asgKey
+	asg   *Assignment
+	vis   *visitRec
+}
+
+// trimResp drops the logged assignments and visits no answer as of a
+// retained version undoes: those at or before the history's oldest
+// version. It copies what it keeps, so that a frozen view of the log stays
+// as it was. Caller is the writer, holding the write lock.
+func (w *Writer) trimResp() {
+	r, oldest := &w.resp, Version(w.hist.Oldest())
+	n := sort.Search(len(r.log), func(i int) bool { return r.log[i].ver > oldest })
+	if n > 0 {
+		r.log = slices.Clone(r.log[n:])
+	}
+}
+
+// respAt is responsibility as of a past version: the units and buildings
+// assigned or visited since, with their assignment or last visit then;
+// every other is as it is now.
+type respAt struct {
+	r      *resp
+	asg    map[asgKey]*Assignment
+	visits map[string]*visitRec
+	// of version v, made when the log's newest change was end: the
+	// current assignments and visits it falls back on are those of end
+	v, end Version
+}
+
+// respAsOf returns responsibility as of version v (the current one for v
+// at or after the newest change). Caller holds the read lock.
+func (e *Engine) respAsOf(v Version) *respAt {
+	r := &e.resp
+	log := r.log
+	end := Version(0)
+	if len(log) > 0 {
+		end = log[len(log)-1].ver
+	}
+	if ra := r.last.Load(); ra != nil && ra.r == r && ra.v == v && ra.end == end {
+		return ra
+	}
+	ra := &respAt{r: r, v: v, end: end}
+	defer r.last.Store(ra)
+	for _, c := range log[sort.Search(len(log), func(i int) bool { return log[i].ver > v }):] {
+		// the first change of a key after v holds what it was at v
+		if c.visit {
+			if _, seen := ra.visits[c.key.id]; !seen {
+				if ra.visits == nil {
+					ra.visits = map[string]*visitRec{}
+				}
+				ra.visits[c.key.id] = c.vis
+			}
+		} else if _, seen := ra.asg[c.key]; !seen {
+			if ra.asg == nil {
+				ra.asg = map[asgKey]*Assignment{}
+			}
+			ra.asg[c.key] = c.asg
+		}
+	}
+	return ra
+}
+
+// assignment returns unit k's assignment then (nil: none).
+func (ra *respAt) assignment(k asgKey) *Assignment {
+	if a, ok := ra.asg[k]; ok {
+		return a
+	}
+	return ra.r.asg[k]
+}
+
+// visit returns building id's last visit then (nil: none).
+func (ra *respAt) visit(id string) *visitRec {
+	if v, ok := ra.visits[id]; ok {
+		return v
+	}
+	return ra.r.visits[id]
+}
+
+// responsible returns who answered for building bi then, its own units
+// (grid, community, street) then being home. Caller holds the lock.
+func (ra *respAt) responsible(st *state, bi uint32, home *areaTuple) *Assignment {
+	if a := ra.assignment(asgKey{LevelBuilding, st.blds[bi].id}); a != nil {
+		return a
+	}
+	for _, l := range resolveLevels {
+		if u := home[l]; u != 0 {
+			if a := ra.assignment(asgKey{l, st.levels[l].ids[u]}); a != nil {
+				return a
+			}
+		}
+	}
+	return nil
+}
+
+// annotate adds to a building's description as of a past version who
+// answered for it and its last visit then; home is its own units then.
+// Caller holds the read lock.
+func (ra *respAt) annotate(st *state, info *BuildingInfo, bi uint32, home *areaTuple) {
+	info.Responsible, info.LastVisit = nil, nil
+	if a := ra.responsible(st, bi, home); a != nil {
+		c := *a
+		info.Responsible = &c
+	}
+	if v := ra.visit(st.blds[bi].id); v != nil {
+		info.LastVisit = &Visit{Time: time.UnixMilli(v.ms), By: v.by, Note: v.note}
+	}
+}
+
+// homeOf returns, per level, the unit most of the dwellings ds are in,
+// among those that have one at that level; ties go to the smaller id: a
+// building's own units, as majority gives them for its slots.
+func (st *state) homeOf(ds []dstate) areaTuple {
+	var home areaTuple
+	for l := range home {
+		count := map[uint32]int{}
+		for i := range ds {
+			if u := st.areas[ds[i].area][l]; u != 0 {
+				count[u]++
+			}
+		}
+		best, bestN := uint32(0), 0
+		for u, n := range count {
+			if n > bestN || n == bestN && st.levels[l].ids[u] < st.levels[l].ids[best] {
+				best, bestN = u, n
+			}
+		}
+		home[l] = best
+	}
+	return home
+}
+
+// pastHome returns building bi's own units as of pa.v: its units now when
+// none of its dwellings changed since (touched: the buildings the changed
+// dwellings are in, now or then), else those of its dwellings then.
+func (st *state) pastHome(bi uint32, pa *past, touched map[uint32]bool) areaTuple {
+	if !touched[bi] {
+		return st.blds[bi].home
+	}
+	return st.homeOf(st.pastDwellings(bi, pa, nil))
+}
+
+// touchedBy returns the buildings the dwellings changed since pa.v are in,
+// now or then.
+func touchedBy(pa *past) map[uint32]bool {
+	touched := map[uint32]bool{}
+	for i := range pa.deltas {
+		for _, d := range [2]*dstate{&pa.deltas[i].now, &pa.deltas[i].then} {
+			if d.exists {
+				touched[d.bld] = true
+			}
+		}
+	}
+	return touched
 }
 
 // deriveResp makes the arrays by number for the current state. Caller is
@@ -279,6 +452,7 @@ func (w *Writer) applyAssign(st *state, op *Op) Event {
 	in := op.Assign
 	r := &w.resp
 	k := asgKey{in.Level, op.ID}
+	r.log = append(r.log, respChange{ver: st.cur, key: k, asg: r.asg[k]})
 	var a *Assignment
 	if in.Person == "" {
 		delete(r.asg, k)
@@ -306,6 +480,7 @@ func (w *Writer) applyAssign(st *state, op *Op) Event {
 // applyVisit records a visit at ms.
 func (w *Writer) applyVisit(st *state, op *Op, ms int64) Event {
 	v := &visitRec{ms: ms, by: op.Visit.By, note: op.Visit.Note}
+	w.resp.log = append(w.resp.log, respChange{ver: st.cur, visit: true, key: asgKey{LevelBuilding, op.ID}, vis: w.resp.visits[op.ID]})
 	w.resp.visits[op.ID] = v
 	bi := st.bldIdx[op.ID]
 	w.resp.visitBld[bi] = v
@@ -626,6 +801,72 @@ func (e *Engine) exportResp() ([]AssignmentRecord, []VisitRecord) {
 	}
 	slices.SortFunc(vs, func(a, b VisitRecord) int { return strings.Compare(a.Building, b.Building) })
 	return out, vs
+}
+
+// RespChangeRecord is a retained assignment (of unit Level, ID) or visit
+// (Visit: of building ID) in a snapshot, with what the unit's assignment
+// or the building's last visit was just before it (Had false: none).
+type RespChangeRecord struct {
+	Ver   uint64
+	Visit bool
+	Level uint8
+	ID    string
+	Had   bool
+	// before an assignment: the unit's assignment
+	Person, Team, Phone string
+	// before a visit: the building's last visit
+	Ms       int64
+	By, Note string
+}
+
+// exportRespLog lists the retained assignments and visits, by version.
+// Caller holds the lock.
+func (e *Engine) exportRespLog() []RespChangeRecord {
+	out := make([]RespChangeRecord, len(e.resp.log))
+	for i, c := range e.resp.log {
+		r := RespChangeRecord{Ver: uint64(c.ver), Visit: c.visit, Level: uint8(c.key.level), ID: c.key.id}
+		if c.asg != nil {
+			r.Had, r.Person, r.Team, r.Phone = true, c.asg.Person, c.asg.Team, c.asg.Phone
+		}
+		if c.vis != nil {
+			r.Had, r.Ms, r.By, r.Note = true, c.vis.ms, c.vis.by, c.vis.note
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// importRespLog reads a snapshot's retained assignments and visits into
+// r: versions ascending, at most newest; those at or before oldest (which
+// no answer undoes) are left out.
+func importRespLog(r *resp, log []RespChangeRecord, oldest, newest uint64) error {
+	prev := uint64(0)
+	for _, c := range log {
+		if c.Ver <= prev || c.Ver > newest {
+			return fmt.Errorf("a change of version %d out of order (after %d, up to %d)", c.Ver, prev, newest)
+		}
+		prev = c.Ver
+		if c.Ver <= oldest {
+			continue
+		}
+		rc := respChange{ver: Version(c.Ver), visit: c.Visit, key: asgKey{Level(c.Level), c.ID}}
+		switch {
+		case c.Visit:
+			rc.key.level = LevelBuilding
+			if c.Had {
+				rc.vis = &visitRec{ms: c.Ms, by: c.By, note: c.Note}
+			}
+		case !Assignable(Level(c.Level)):
+			return fmt.Errorf("an assignment of level %d at version %d", c.Level, c.Ver)
+		case c.Had:
+			if c.Person == "" {
+				return fmt.Errorf("an assignment of nobody before version %d", c.Ver)
+			}
+			rc.asg = &Assignment{Level: Level(c.Level), ID: c.ID, Person: c.Person, Team: c.Team, Phone: c.Phone}
+		}
+		r.log = append(r.log, rc)
+	}
+	return nil
 }
 
 // importResp reads a snapshot's assignments and visits, checking them.

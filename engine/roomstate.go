@@ -62,8 +62,8 @@ type BuildingInfo struct {
 	Grid      string
 	Total     int
 	// Responsible is who answers for the building (nil: nobody), and
-	// LastVisit its last recorded visit (nil: none): both as they are now,
-	// also in a map as of a past state.
+	// LastVisit its last recorded visit (nil: none): in a map as of a past
+	// version, as they were then.
 	Responsible *Assignment
 	LastVisit   *Visit
 }
@@ -123,9 +123,10 @@ func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMa
 	if ok && isPast {
 		// the building's dwellings then: those here now and unchanged, and
 		// the changed ones that were here then, wherever they are now
-		if m, ok := st.pastBuildingMap(bi, sc, e.pastIn(st, v, pastAsk{rooms: true}), nil); ok {
+		pa := e.pastIn(st, v, pastAsk{rooms: true})
+		if m, ok := st.pastBuildingMap(bi, sc, pa, nil); ok {
 			out.Buildings = []BuildingMap{m}
-			e.annotate(st, &out.Buildings[0].Building)
+			e.annotatePast(st, out.Buildings, pa)
 			return out, nil
 		}
 		ok = false
@@ -169,9 +170,7 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 			}
 		}
 		sortMaps(out.Buildings)
-		for i := range out.Buildings {
-			e.annotate(st, &out.Buildings[i].Building)
-		}
+		e.annotatePast(st, out.Buildings, pa)
 		return out, nil
 	}
 	for bi := range st.blds {
@@ -195,6 +194,21 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 		e.annotate(st, &out.Buildings[i].Building)
 	}
 	return out, nil
+}
+
+// annotatePast gives the buildings of maps as of pa.v their own units,
+// who answered for them and their last visits then. Caller holds the read
+// lock.
+func (e *Engine) annotatePast(st *state, maps []BuildingMap, pa *past) {
+	ra, touched := e.respAsOf(pa.v), touchedBy(pa)
+	for i := range maps {
+		info := &maps[i].Building
+		bi := st.bldIdx[info.ID]
+		home := st.pastHome(bi, pa, touched)
+		info.District, info.Street = st.levels[LevelDistrict].ids[home[LevelDistrict]], st.levels[LevelStreet].ids[home[LevelStreet]]
+		info.Community, info.Grid = st.levels[LevelCommunity].ids[home[LevelCommunity]], st.levels[LevelGrid].ids[home[LevelGrid]]
+		ra.annotate(st, info, bi, &home)
+	}
 }
 
 // sortMaps orders building maps by building id, naturally.

@@ -60,6 +60,11 @@ type Snapshot struct {
 	Assignments []AssignmentRecord
 	Visits      []VisitRecord
 	Campaigns   []CampaignRecord
+	// RespLog: the assignments and visits History retains, by version,
+	// with what each replaced (answers as of a past version undo them).
+	// A snapshot written before it was kept has none: as of a version
+	// before such a snapshot, responsibility is the snapshot's.
+	RespLog []RespChangeRecord
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
@@ -110,6 +115,7 @@ type Frozen struct {
 	exp     []Expiry
 	asg     []AssignmentRecord
 	visits  []VisitRecord
+	respLog []RespChangeRecord
 	camps   []frozenCampaign
 	version Version
 	schemes map[string]scheme.Scheme
@@ -127,6 +133,7 @@ func (e *Engine) Freeze() *Frozen {
 	fz := &Frozen{st: e.st.frozen(), hist: e.hist.Export(), exp: e.exportExpiries(e.st), version: e.version, schemes: map[string]scheme.Scheme{}, band: e.st.index.h,
 		camps: e.freezeCampaigns()}
 	fz.asg, fz.visits = e.exportResp()
+	fz.respLog = e.exportRespLog()
 	for n, s := range e.schemes {
 		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
 			fz.schemes[n] = s.Def
@@ -146,7 +153,7 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	st := fz.st
 	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
 		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist, Expiries: fz.exp,
-		Assignments: fz.asg, Visits: fz.visits}
+		Assignments: fz.asg, Visits: fz.visits, RespLog: fz.respLog}
 	for i := range fz.camps {
 		s.Campaigns = append(s.Campaigns, fz.camps[i].record())
 	}
@@ -438,6 +445,9 @@ func (w *Writer) Restore(s *Snapshot) error {
 	rp, err := importResp(s.Assignments, s.Visits)
 	if err != nil {
 		return bad("assignments", err)
+	}
+	if err := importRespLog(&rp, s.RespLog, hist.Oldest(), s.Version); err != nil {
+		return bad("assignments' history", err)
 	}
 	camps, err := importCampaigns(st, s.Campaigns)
 	if err != nil {

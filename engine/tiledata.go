@@ -37,8 +37,9 @@ type TileBuilding struct {
 	Counts           // total, matched, per flag (matched ∧ flag)
 	State    int     // the first rule any matched dwelling satisfies; len(rules) when none does
 	Rules    []int64 // per rule: the matched dwellings that satisfy it
-	// Responsible is who answers for the building now (nil: nobody);
-	// LastVisit when it was last visited (Unix ms, 0: never).
+	// Responsible is who answers for the building (nil: nobody);
+	// LastVisit when it was last visited (Unix ms, 0: never): with
+	// TileQuery.AsOf, as they were then.
 	Responsible *Assignment
 	LastVisit   int64
 	// Tasks are the campaign's tasks whose dwellings are in the building
@@ -109,15 +110,7 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		if err != nil {
 			return nil, err
 		}
-		d, err := e.pastTileData(st, q, x, sc, summarise, v)
-		if err == nil {
-			for i := range d.Buildings {
-				if bi, ok := st.bldIdx[d.Buildings[i].ID]; ok {
-					e.annotateTile(st, &d.Buildings[i], bi, nil)
-				}
-			}
-		}
-		return d, err
+		return e.pastTileData(st, q, x, sc, summarise, v)
 	}
 	d := &TileData{FlagNames: st.flagNames, Version: e.version}
 	d.Rules = sc.All()
@@ -432,12 +425,14 @@ func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, 
 func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.Compiled,
 	summarise func(bi uint32, flags []int64) TileBuilding, v Version) (*TileData, error) {
 	pa := e.pastIn(st, v, pastAsk{})
-	touched := map[uint32]bool{}
-	for _, dl := range pa.deltas {
-		for _, d := range [2]*dstate{&dl.now, &dl.then} {
-			if d.exists {
-				touched[d.bld] = true
-			}
+	touched := touchedBy(pa)
+	// who answered for each building then, through its own units then,
+	// and its last visit then
+	ra := e.respAsOf(v)
+	annotate := func(tb *TileBuilding, bi uint32, home *areaTuple) {
+		tb.Responsible = ra.responsible(st, bi, home)
+		if vr := ra.visit(st.blds[bi].id); vr != nil {
+			tb.LastVisit = vr.ms
 		}
 	}
 	d := &TileData{FlagNames: st.flagNames, Version: v, Rules: sc.All(), Deps: TileDeps{past: true}}
@@ -449,7 +444,9 @@ func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.
 		if touched[bi] || len(b.slots) == 0 || !in(b.lon, b.lat) {
 			return true
 		}
-		d.Buildings = append(d.Buildings, summarise(bi, make([]int64, nf)))
+		tb := summarise(bi, make([]int64, nf))
+		annotate(&tb, bi, &b.home)
+		d.Buildings = append(d.Buildings, tb)
 		return true
 	})
 	for bi := range touched {
@@ -480,6 +477,8 @@ func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.
 		}
 		tb.Total, tb.Matched = acc[0], acc[1]
 		copy(tb.Flags, acc[2:])
+		home := st.homeOf(ds)
+		annotate(&tb, bi, &home)
 		for r, n := range tb.Rules {
 			if n > 0 {
 				tb.State = r

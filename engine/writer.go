@@ -81,6 +81,7 @@ func (w *Writer) Load(batches ...*Batch) error {
 	// it remembers the newest change before the load, which it no longer
 	// holds (LastChange)
 	e.hist = history.NewAfter(uint64(e.version), w.opts.Clock().UnixMilli(), e.hist.LastChange())
+	w.trimResp()
 	w.checkInvariants()
 	return nil
 }
@@ -93,6 +94,7 @@ func (w *Writer) trimHistory(ms int64) {
 	}
 	w.lastTrim = ms
 	w.hist.Trim(ms - w.opts.History.Milliseconds())
+	w.trimResp()
 }
 
 // AddBoundaries files area polygons (for tiles, unit names and polygon

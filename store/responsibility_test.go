@@ -8,8 +8,10 @@ import (
 	"github.com/roomstate/roomstate/engine"
 )
 
-// picture describes what assignments, visits and campaigns show.
-func picture(t *testing.T, e *engine.Engine, buildings []string) string {
+// picture describes what assignments, visits and campaigns show, now and
+// (the buildings' responsible persons and last visits) as of every version
+// from since on.
+func picture(t *testing.T, e *engine.Engine, buildings []string, since engine.Version) string {
 	t.Helper()
 	as, _ := e.Assignments(nil, "")
 	out := fmt.Sprintf("v%d %v\n", e.Version(), as)
@@ -24,6 +26,16 @@ func picture(t *testing.T, e *engine.Engine, buildings []string) string {
 	}
 	for _, b := range bs {
 		out += fmt.Sprintf("%s %v %d\n", b.ID, b.Responsible, b.LastVisit)
+	}
+	for v := since; v <= e.Version(); v++ {
+		for _, b := range buildings {
+			rs, err := e.BuildingRoomState(b, "default", engine.At(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := rs.Buildings[0].Building
+			out += fmt.Sprintf("as of %d: %s %v %v\n", v, b, info.Responsible, info.LastVisit)
+		}
 	}
 	list, _ := e.Campaigns()
 	for _, c := range list {
@@ -40,9 +52,10 @@ func picture(t *testing.T, e *engine.Engine, buildings []string) string {
 }
 
 // TestResponsibilityAndCampaignsDurable: assignments, visits and campaigns
-// (their progress and its days included) come back the same after a crash
-// (the log replayed) and after a clean restart (a snapshot), and are in the
-// change feed and the audit trail.
+// (their progress and its days included, and responsibility as of every
+// past version) come back the same after a crash (the log replayed) and
+// after a clean restart (a snapshot), and are in the change feed and the
+// audit trail.
 func TestResponsibilityAndCampaignsDurable(t *testing.T) {
 	dir := t.TempDir()
 	clk := &clock{t: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)}
@@ -81,7 +94,7 @@ func TestResponsibilityAndCampaignsDurable(t *testing.T) {
 		do(engine.Op{Kind: engine.OpVisit, ID: buildings[day+1], Visit: &engine.VisitInput{By: "李四"}})
 	}
 	do(engine.Op{Kind: engine.OpDelete, ID: recs[500].ID})
-	want := picture(t, e, buildings[:6])
+	want := picture(t, e, buildings[:6], v0)
 	// the feed and the audit trail have every change
 	evs, _, _ := s.Feed().Since(v0, 1000, nil)
 	if len(evs) != int(e.Version()-v0) || evs[0].Op != engine.OpAssign || evs[0].Info.Person != "张三" || evs[2].Op != engine.OpCampaign || !evs[2].Created {
@@ -98,7 +111,7 @@ func TestResponsibilityAndCampaignsDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := picture(t, s2.Engine(), buildings[:6]); got != want {
+	if got := picture(t, s2.Engine(), buildings[:6], v0); got != want {
 		t.Fatalf("after a crash:\n%s\nbefore:\n%s", got, want)
 	}
 	// more, then a clean restart from the snapshot
@@ -106,7 +119,7 @@ func TestResponsibilityAndCampaignsDurable(t *testing.T) {
 	do(engine.Op{Kind: engine.OpAssign, ID: recs[0].Grid, Assign: &engine.AssignInput{Level: engine.LevelGrid}},
 		engine.Op{Kind: engine.OpCampaign, ID: "rent", Campaign: &engine.CampaignInput{Target: "rental", Goal: "!rental"}})
 	do(engine.Op{Kind: engine.OpFlags, ID: recs[3].ID, Clear: []string{"vaccinated"}})
-	want = picture(t, s.Engine(), buildings[:6])
+	want = picture(t, s.Engine(), buildings[:6], v0)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +128,7 @@ func TestResponsibilityAndCampaignsDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s3.Close()
-	if got := picture(t, s3.Engine(), buildings[:6]); got != want {
+	if got := picture(t, s3.Engine(), buildings[:6], v0); got != want {
 		t.Fatalf("after a restart:\n%s\nbefore:\n%s", got, want)
 	}
 }

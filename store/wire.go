@@ -243,7 +243,8 @@ type snapshotFile struct {
 	Assignments []wireAssignment      `msgpack:"assignments,omitempty"`
 	Visits      []wireLastVisit       `msgpack:"visits,omitempty"`
 	Campaigns   []wireCampaignState   `msgpack:"campaigns,omitempty"`
-	Inputs      []wireInput           `msgpack:"inputs,omitempty"` // the files loaded into the state (Store.Inputs)
+	RespLog     []wireRespChange      `msgpack:"resp_log,omitempty"` // absent in snapshots before it was kept
+	Inputs      []wireInput           `msgpack:"inputs,omitempty"`   // the files loaded into the state (Store.Inputs)
 }
 
 // wireAssignment is an assignment in a snapshot.
@@ -261,6 +262,22 @@ type wireLastVisit struct {
 	Ms       int64  `msgpack:"t"`
 	By       string `msgpack:"by,omitempty"`
 	Note     string `msgpack:"n,omitempty"`
+}
+
+// wireRespChange is a retained assignment or visit in a snapshot
+// (engine.RespChangeRecord).
+type wireRespChange struct {
+	Ver    uint64 `msgpack:"v"`
+	Visit  bool   `msgpack:"visit,omitempty"`
+	Level  uint8  `msgpack:"l"`
+	ID     string `msgpack:"i"`
+	Had    bool   `msgpack:"had,omitempty"`
+	Person string `msgpack:"p,omitempty"`
+	Team   string `msgpack:"t,omitempty"`
+	Phone  string `msgpack:"ph,omitempty"`
+	Ms     int64  `msgpack:"ms,omitempty"`
+	By     string `msgpack:"by,omitempty"`
+	Note   string `msgpack:"n,omitempty"`
 }
 
 // wireCampaignState is a running campaign in a snapshot (engine.CampaignRecord).
@@ -372,6 +389,9 @@ func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 	for _, c := range s.Campaigns {
 		f.Campaigns = append(f.Campaigns, wireCampaignState(c))
 	}
+	for _, c := range s.RespLog {
+		f.RespLog = append(f.RespLog, wireRespChange(c))
+	}
 	for n, sc := range s.Schemes {
 		f.Schemes[n] = schemeToWire(sc)
 	}
@@ -397,6 +417,9 @@ func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
 	}
 	for _, c := range f.Campaigns {
 		s.Campaigns = append(s.Campaigns, engine.CampaignRecord(c))
+	}
+	for _, c := range f.RespLog {
+		s.RespLog = append(s.RespLog, engine.RespChangeRecord(c))
 	}
 	for n, sc := range f.Schemes {
 		s.Schemes[n] = schemeFromWire(sc)
