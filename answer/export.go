@@ -153,17 +153,20 @@ func (a *Answers) newExporter(l lang, objs ...*fastjson.Value) *exporter {
 	if x.flags == nil {
 		x.flags = a.eng.Flags()
 	}
-	x.zhOf = a.flagLabels()
+	x.zhOf = a.flagLabels(engine.AsOf{})
 	return x
 }
 
 // flagLabels returns the Chinese label of each flag that a rule of the
-// default scheme names alone (when: "isolated" → 居家隔离).
-func (a *Answers) flagLabels() map[string]string {
+// default scheme as of at names alone (when: "isolated" → 居家隔离).
+func (a *Answers) flagLabels(at engine.AsOf) map[string]string {
 	out := map[string]string{}
-	sc, ok := a.eng.Scheme("default")
-	if !ok {
-		return out
+	sc, _, err := a.eng.SchemeAsOf("default", at)
+	if err != nil { // history trimmed meanwhile: the labels of now
+		var ok bool
+		if sc, ok = a.eng.Scheme("default"); !ok {
+			return out
+		}
 	}
 	for _, r := range sc.Rules {
 		if w := strings.TrimSpace(r.When); w != "" && r.Label != "" && out[w] == "" {

@@ -122,7 +122,7 @@ func (a *Answers) sheet(m *engine.RoomStateMap, schemeName string, pol privacy.P
 		}
 		return r.Label
 	}
-	zhFlag := a.flagLabels()
+	zhFlag := a.flagLabels(engine.At(m.Version)) // the default scheme's, as of the map
 	flagLabel := func(f string) string {
 		if l == zh && zhFlag[f] != "" {
 			return zhFlag[f]

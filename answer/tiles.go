@@ -102,6 +102,13 @@ func (a *Answers) TileJSON(base string, q Query, c *Caller) ([]byte, error) {
 		}
 		if ver < a.eng.Version() {
 			v.Set("as_of", strconv.FormatUint(uint64(ver), 10))
+			// the tiles colour by the scheme as it was then: one made
+			// later is unknown to them, refused here as they would
+			if sc := q.Get("scheme"); sc != "" {
+				if _, _, err := a.eng.SchemeAsOf(sc, engine.At(ver)); err != nil {
+					return nil, err
+				}
+			}
 		}
 		version = uint64(ver)
 	}

@@ -56,6 +56,10 @@ type Engine struct {
 	resp    resp         // assignments and visits (responsibility.go)
 	camps   campaigns    // running campaigns (campaign.go)
 
+	// schemeLog: the retained scheme puts, by version, each with the
+	// scheme it replaced (schemelog.go); trimmed with hist
+	schemeLog []schemeChange
+
 	pool sync.Pool // *scratch: per-query buffers
 }
 
@@ -151,6 +155,7 @@ func (w *Writer) install(st *state) {
 	if _, ok := e.schemes["default"]; !ok {
 		e.schemes["default"] = def
 	}
+	w.recompileSchemeLog()
 	st.resortUnits()
 	w.deriveResp()
 }

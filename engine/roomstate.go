@@ -105,7 +105,8 @@ type RoomStateMap struct {
 }
 
 // BuildingRoomState returns the room-state map of one building under the
-// named scheme.
+// named scheme (as it was then, as of a past version: a scheme made later
+// is not found).
 func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMap, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -116,6 +117,9 @@ func (e *Engine) BuildingRoomState(id, schemeName string, at AsOf) (*RoomStateMa
 	}
 	v, isPast, err := e.resolve(at)
 	if err != nil {
+		return nil, err
+	}
+	if sc, err = e.schemeAsOf(schemeName, v, isPast); err != nil { // the scheme as it was then
 		return nil, err
 	}
 	bi, ok := st.bldIdx[id]
@@ -158,6 +162,9 @@ func (e *Engine) UnitRoomState(level Level, id, schemeName string, at AsOf) (*Ro
 	}
 	v, isPast, err := e.resolve(at)
 	if err != nil {
+		return nil, err
+	}
+	if sc, err = e.schemeAsOf(schemeName, v, isPast); err != nil { // the scheme as it was then
 		return nil, err
 	}
 	out := &RoomStateMap{FlagNames: st.flagNames, Scheme: sc.Def, Version: v}

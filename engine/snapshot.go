@@ -65,6 +65,11 @@ type Snapshot struct {
 	// A snapshot written before it was kept has none: as of a version
 	// before such a snapshot, responsibility is the snapshot's.
 	RespLog []RespChangeRecord
+	// SchemeLog: the scheme puts History retains, by version, with the
+	// scheme each replaced (answers as of a past version undo them). A
+	// snapshot written before it was kept has none: as of a version before
+	// such a snapshot, the schemes are the snapshot's.
+	SchemeLog []SchemeChangeRecord
 }
 
 // SnapshotBoundary is a boundary in a snapshot.
@@ -116,6 +121,7 @@ type Frozen struct {
 	asg     []AssignmentRecord
 	visits  []VisitRecord
 	respLog []RespChangeRecord
+	schLog  []SchemeChangeRecord
 	camps   []frozenCampaign
 	version Version
 	schemes map[string]scheme.Scheme
@@ -134,6 +140,7 @@ func (e *Engine) Freeze() *Frozen {
 		camps: e.freezeCampaigns()}
 	fz.asg, fz.visits = e.exportResp()
 	fz.respLog = e.exportRespLog()
+	fz.schLog = e.exportSchemeLog()
 	for n, s := range e.schemes {
 		if n != "default" || !scheme.Equal(s.Def, scheme.Default()) {
 			fz.schemes[n] = s.Def
@@ -153,7 +160,7 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	st := fz.st
 	s := &Snapshot{Format: SnapshotFormat, Version: uint64(fz.version), N: st.nLive, BandHeight: fz.band,
 		Flags: slices.Clone(st.flagNames), Schemes: fz.schemes, History: fz.hist, Expiries: fz.exp,
-		Assignments: fz.asg, Visits: fz.visits, RespLog: fz.respLog}
+		Assignments: fz.asg, Visits: fz.visits, RespLog: fz.respLog, SchemeLog: fz.schLog}
 	for i := range fz.camps {
 		s.Campaigns = append(s.Campaigns, fz.camps[i].record())
 	}
@@ -449,6 +456,10 @@ func (w *Writer) Restore(s *Snapshot) error {
 	if err := importRespLog(&rp, s.RespLog, hist.Oldest(), s.Version); err != nil {
 		return bad("assignments' history", err)
 	}
+	schLog, err := importSchemeLog(st, s.SchemeLog, hist.Oldest(), s.Version)
+	if err != nil {
+		return bad("schemes' history", err)
+	}
 	camps, err := importCampaigns(st, s.Campaigns)
 	if err != nil {
 		return bad("campaigns", err)
@@ -458,6 +469,7 @@ func (w *Writer) Restore(s *Snapshot) error {
 	defer e.mu.Unlock()
 	e.schemes = compiled
 	e.resp, e.camps = rp, camps
+	e.schemeLog = schLog
 	w.install(st)
 	e.version = Version(s.Version)
 	e.hist = hist

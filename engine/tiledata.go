@@ -16,7 +16,7 @@ import (
 type TileQuery struct {
 	BBox   [4]int32 // west, south, east, north in 1e-7 degrees, buffer included
 	Where  string
-	Scheme string
+	Scheme string // its name; with AsOf, the scheme as it was then
 	// Levels whose boundaries to include (those intersecting the box).
 	Levels []Level
 	// AsOf asks for the tile as it was.
@@ -106,6 +106,10 @@ func (e *Engine) TileData(q *TileQuery) (*TileData, error) {
 		}
 	}
 	if isPast {
+		// the scheme as it was then
+		if sc, err = e.schemeThen(q.Scheme, v); err != nil {
+			return nil, err
+		}
 		summarise, err := e.summariser(st, x, sc)
 		if err != nil {
 			return nil, err
@@ -362,7 +366,8 @@ func (e *Engine) Bounds() orb.Bound {
 }
 
 // StateCounts counts dwellings per state of a scheme (in rule order, then
-// the default) among those matching where: the legend of a whole map.
+// the default) among those matching where: the legend of a whole map. As
+// of a past version, the scheme is as it was then.
 func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, Version, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -377,6 +382,9 @@ func (e *Engine) StateCounts(where, schemeName string, at AsOf) ([]LegendEntry, 
 	}
 	v, isPast, err := e.resolve(at)
 	if err != nil {
+		return nil, 0, err
+	}
+	if sc, err = e.schemeAsOf(schemeName, v, isPast); err != nil { // the scheme as it was then
 		return nil, 0, err
 	}
 	var out []LegendEntry

@@ -657,6 +657,7 @@ func (w *Writer) applyOther(st *state, op *Op, ms int64) Event {
 	case OpEndCampaign:
 		return w.endCampaign(op)
 	case OpScheme:
+		w.logScheme(op.ID, st.cur)
 		return w.applyScheme(st, op)
 	}
 	panic(fmt.Sprintf("engine: commit of an unchecked change of kind %s", op.Kind))

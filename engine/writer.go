@@ -82,6 +82,7 @@ func (w *Writer) Load(batches ...*Batch) error {
 	// holds (LastChange)
 	e.hist = history.NewAfter(uint64(e.version), w.opts.Clock().UnixMilli(), e.hist.LastChange())
 	w.trimResp()
+	w.trimSchemes()
 	w.checkInvariants()
 	return nil
 }
@@ -95,6 +96,7 @@ func (w *Writer) trimHistory(ms int64) {
 	w.lastTrim = ms
 	w.hist.Trim(ms - w.opts.History.Milliseconds())
 	w.trimResp()
+	w.trimSchemes()
 }
 
 // AddBoundaries files area polygons (for tiles, unit names and polygon
@@ -137,7 +139,8 @@ func (w *Writer) bumpGen() {
 
 // PutScheme installs a scheme outside any change, taking no version: what a
 // log written before schemes were changes holds (engine.OpScheme now), and
-// tests. It checks and installs the scheme as an OpScheme does.
+// tests. It checks and installs the scheme as an OpScheme does; answers as
+// of a version before the current one show the scheme as it was before.
 func (w *Writer) PutScheme(name string, sc scheme.Scheme) error {
 	op := Op{Kind: OpScheme, ID: name, Scheme: &sc}
 	if err := newPrepCtx(w.Engine).checkScheme(w.Engine.st, 0, &op); err != nil {
@@ -146,6 +149,7 @@ func (w *Writer) PutScheme(name string, sc scheme.Scheme) error {
 	e := w.Engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	w.logScheme(name, e.version) // after the change of the current version
 	w.applyScheme(e.st, &op)
 	return nil
 }

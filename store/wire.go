@@ -243,8 +243,9 @@ type snapshotFile struct {
 	Assignments []wireAssignment      `msgpack:"assignments,omitempty"`
 	Visits      []wireLastVisit       `msgpack:"visits,omitempty"`
 	Campaigns   []wireCampaignState   `msgpack:"campaigns,omitempty"`
-	RespLog     []wireRespChange      `msgpack:"resp_log,omitempty"` // absent in snapshots before it was kept
-	Inputs      []wireInput           `msgpack:"inputs,omitempty"`   // the files loaded into the state (Store.Inputs)
+	RespLog     []wireRespChange      `msgpack:"resp_log,omitempty"`   // absent in snapshots before it was kept
+	SchemeLog   []wireSchemeChange    `msgpack:"scheme_log,omitempty"` // absent in snapshots before it was kept
+	Inputs      []wireInput           `msgpack:"inputs,omitempty"`     // the files loaded into the state (Store.Inputs)
 }
 
 // wireAssignment is an assignment in a snapshot.
@@ -278,6 +279,15 @@ type wireRespChange struct {
 	Ms     int64  `msgpack:"ms,omitempty"`
 	By     string `msgpack:"by,omitempty"`
 	Note   string `msgpack:"n,omitempty"`
+}
+
+// wireSchemeChange is a retained scheme put in a snapshot
+// (engine.SchemeChangeRecord): Scheme is what it replaced, nil when the
+// name was new.
+type wireSchemeChange struct {
+	Ver    uint64      `msgpack:"v"`
+	Name   string      `msgpack:"n"`
+	Scheme *wireScheme `msgpack:"sc,omitempty"`
 }
 
 // wireCampaignState is a running campaign in a snapshot (engine.CampaignRecord).
@@ -392,6 +402,14 @@ func snapshotToFile(s *engine.Snapshot) *snapshotFile {
 	for _, c := range s.RespLog {
 		f.RespLog = append(f.RespLog, wireRespChange(c))
 	}
+	for _, c := range s.SchemeLog {
+		wc := wireSchemeChange{Ver: c.Ver, Name: c.Name}
+		if c.Had {
+			ws := schemeToWire(c.Scheme)
+			wc.Scheme = &ws
+		}
+		f.SchemeLog = append(f.SchemeLog, wc)
+	}
 	for n, sc := range s.Schemes {
 		f.Schemes[n] = schemeToWire(sc)
 	}
@@ -420,6 +438,13 @@ func snapshotFromFile(f *snapshotFile) *engine.Snapshot {
 	}
 	for _, c := range f.RespLog {
 		s.RespLog = append(s.RespLog, engine.RespChangeRecord(c))
+	}
+	for _, c := range f.SchemeLog {
+		r := engine.SchemeChangeRecord{Ver: c.Ver, Name: c.Name}
+		if c.Scheme != nil {
+			r.Had, r.Scheme = true, schemeFromWire(*c.Scheme)
+		}
+		s.SchemeLog = append(s.SchemeLog, r)
 	}
 	for n, sc := range f.Schemes {
 		s.Schemes[n] = schemeFromWire(sc)
