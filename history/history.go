@@ -471,11 +471,13 @@ func (l *Log) seal() {
 			return 0
 		})
 	}
-	lo := pts[0].idx
+	// the changes the run covers: a log's own open points are in version
+	// order, a restored log's are not (its runs' points, in their order)
+	lo, hi := pts[0].idx, pts[0].idx
 	for _, p := range pts {
-		lo = min(lo, p.idx)
+		lo, hi = min(lo, p.idx), max(hi, p.idx)
 	}
-	r := newRun(lo, l.open[len(l.open)-1].idx+1, pts)
+	r := newRun(lo, hi+1, pts)
 	l.open = l.open[:0]
 	l.runs = append(l.runs, r)
 	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts) &&
