@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/invariants"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -95,6 +96,11 @@ func (w *Writer) trimHistory(ms int64) {
 	w.lastTrim = ms
 	w.hist.Trim(ms - w.opts.History.Milliseconds())
 	w.trimResp()
+	if invariants.On {
+		if err := w.hist.Check(); err != nil {
+			panic("invariant: history after a trim: " + err.Error())
+		}
+	}
 }
 
 // AddBoundaries files area polygons (for tiles, unit names and polygon

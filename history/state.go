@@ -70,13 +70,14 @@ func (l *Log) Export() *State {
 			s.Flip[i] = 1 + k - codeFlippedNone
 		}
 	}
-	var pts []point
+	// every point the log holds: a trim drops those of the changes it drops
+	np := len(l.open)
 	for _, r := range l.runs {
-		for _, p := range r.pts {
-			if p.idx >= l.base {
-				pts = append(pts, p)
-			}
-		}
+		np += len(r.pts)
+	}
+	pts := make([]point, 0, np)
+	for _, r := range l.runs {
+		pts = append(pts, r.pts...)
 	}
 	pts = append(pts, l.open...)
 	s.PtLat = put32(len(pts), func(i int) uint32 { return uint32(pts[i].lat) })
