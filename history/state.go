@@ -26,7 +26,11 @@ type State struct {
 	// Flip is, per flags change, what it flipped: 0 not known (or more than
 	// one flag), 1 none, 2+f flag f alone; empty in states written before
 	// it was kept (every flip then not known).
-	Flip  []byte
+	Flip []byte
+	// Recs and Highs are the before-records and high flags the changes
+	// refer to (Aux); states written before trims dropped them with their
+	// changes hold those of trimmed changes too, and positions of trimmed
+	// changes, which Import drops.
 	Recs  []Record
 	Highs [][]uint16
 	// indexed positions: lat, lon (int32) and global index (uint32) each
@@ -98,7 +102,7 @@ func Import(s *State, areas int) (*Log, error) {
 	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 || s.Before >= s.First {
 		return nil, bad("bounds out of range")
 	}
-	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, before: s.Before, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, before: s.Before, places: map[uint32][]uint64{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
 	c.aux, c.code = make([]int32, n), make([]uint8, n)
@@ -120,13 +124,15 @@ func Import(s *State, areas int) (*Log, error) {
 			}
 			c.code[i] = codeFlippedNone + s.Flip[i] - 1
 		}
-		switch {
+		switch a := c.aux[i]; {
 		case k > Other:
 			return nil, bad("unknown kind %d", k)
-		case (k == Put || k == Delete) && (c.aux[i] < 0 || int(c.aux[i]) >= len(l.recs)):
+		case (k == Put || k == Delete) && (a < 0 || int(a) >= len(s.Recs)):
 			return nil, bad("change %d refers outside the records", i)
-		case k == Flags && c.aux[i] <= -2 && -2-int(c.aux[i]) >= len(l.highs):
+		case k == Flags && a <= -2 && -2-int(a) >= len(s.Highs):
 			return nil, bad("change %d refers outside the high flags", i)
+		case k == Flags && a >= 0 || k == Other && a != -1:
+			return nil, bad("change %d of kind %d refers to a record (%d)", i, k, a)
 		case k != Other && int64(c.area[i]) >= int64(areas):
 			return nil, bad("change %d is in area %d; the state has %d", i, c.area[i], areas)
 		}
@@ -134,22 +140,32 @@ func Import(s *State, areas int) (*Log, error) {
 		if k == Put || k == Delete {
 			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
 			l.moved.add(c.did[i])
-			if r := &l.recs[c.aux[i]]; r.Exists && int64(r.Area) >= int64(areas) {
+			if r := &s.Recs[c.aux[i]]; r.Exists && int64(r.Area) >= int64(areas) {
 				return nil, bad("change %d: the record before it is in area %d; the state has %d", i, r.Area, areas)
 			}
 		}
 	}
+	// the records and high flags of the retained changes only: a state
+	// written before trims dropped them holds those of trimmed changes too
+	l.recs, l.highs = l.keepAux(s.Recs, s.Highs)
 	l.postPending()
 	np := len(s.PtIdx) / 4
 	if len(s.PtIdx) != 4*np || len(s.PtLat) != 4*np || len(s.PtLon) != 4*np {
 		return nil, bad("positions of different lengths")
 	}
-	pts := make([]point, np)
-	for i := range pts {
-		pts[i] = point{lat: int32(le.Uint32(s.PtLat[4*i:])), lon: int32(le.Uint32(s.PtLon[4*i:])), idx: le.Uint32(s.PtIdx[4*i:])}
-		if pts[i].idx < l.base || pts[i].idx >= l.base+uint32(n) {
-			return nil, bad("position %d refers outside the changes", i)
+	pts := make([]point, 0, np)
+	for i := 0; i < np; i++ {
+		p := point{lat: int32(le.Uint32(s.PtLat[4*i:])), lon: int32(le.Uint32(s.PtLon[4*i:])), idx: le.Uint32(s.PtIdx[4*i:])}
+		switch {
+		case p.idx < l.base:
+			// a position of a trimmed change: states written before trims
+			// dropped them with their changes hold some; no search would
+			// find them
+			continue
+		case p.idx >= l.base+uint32(n):
+			return nil, bad("position %d refers to a change after the newest", i)
 		}
+		pts = append(pts, p)
 	}
 	l.open = pts
 	l.seal()

@@ -372,3 +372,90 @@ func statesEqual(a, b *State) bool {
 	}
 	return slices.Equal(pts(a), pts(b))
 }
+
+// TestImportTrimmedByOlderBuild: a state written by a build whose trims
+// left the trimmed changes' positions (open ones and in runs) and their
+// before-records and high flags behind imports as the state of the same log
+// written now does, holding none of them; a position after the newest
+// change, or a change of no dwelling or a flags change that names a
+// record, is still refused.
+func TestImportTrimmedByOlderBuild(t *testing.T) {
+	l := New(9, 1000)
+	for i := range 3000 {
+		v := l.Newest() + 1
+		pos := [2]int32{int32(i % 97), int32(i % 89 << 14)}
+		switch i % 5 {
+		case 0:
+			l.Append(Entry{Ver: v, Ms: 1000 + int64(i), DID: uint32(i % 7), Kind: Put, Area: 1,
+				Before: &Record{Exists: true, Lon: pos[0], Lat: pos[1], High: []uint16{70}}}, pos, [2]int32{pos[0] + 1, pos[1]})
+		case 1:
+			l.Append(Entry{Ver: v, Ms: 1000 + int64(i), Kind: Other})
+		default:
+			l.Append(Entry{Ver: v, Ms: 1000 + int64(i), DID: uint32(i % 7), Kind: Flags, Low: 3}, pos)
+			l.AppendHigh([]uint16{uint16(64 + i%3)})
+		}
+	}
+	whole := l.Export()
+	l.Trim(1000 + 2500) // inside the open points, and inside a run
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	now := l.Export()
+	// as the older build wrote it: every record and high flag since the
+	// log began (the columns' aux numbering them so), every position
+	old := *now
+	old.Recs, old.Highs = whole.Recs, whole.Highs
+	old.Aux = whole.Aux[4*(now.Base-whole.Base):]
+	old.PtLat, old.PtLon, old.PtIdx = whole.PtLat, whole.PtLon, whole.PtIdx
+	if len(old.Recs) == len(now.Recs) || len(old.PtIdx) == len(now.PtIdx) {
+		t.Fatal("the trim dropped no record or position: the test tests nothing")
+	}
+	im, err := Import(&old, 2)
+	if err != nil {
+		t.Fatalf("a state of the older build: %v", err)
+	}
+	if err := im.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if !statesEqual(im.Export(), now) {
+		t.Fatal("the older build's state imports as another log than the same log's state now")
+	}
+	for name, damage := range map[string]func(s *State){
+		"position after the newest change": func(s *State) {
+			s.PtIdx = append(slices.Clone(s.PtIdx), 0, 0, 0, 0)
+			le := uint32(s.Base) + uint32(len(s.Ms)/8)
+			s.PtIdx[len(s.PtIdx)-4], s.PtIdx[len(s.PtIdx)-3], s.PtIdx[len(s.PtIdx)-2], s.PtIdx[len(s.PtIdx)-1] = byte(le), byte(le>>8), byte(le>>16), byte(le>>24)
+			s.PtLat = append(slices.Clone(s.PtLat), 0, 0, 0, 0)
+			s.PtLon = append(slices.Clone(s.PtLon), 0, 0, 0, 0)
+		},
+		"record of a change of no dwelling": func(s *State) {
+			s.Aux = slices.Clone(s.Aux)
+			for i := range len(s.Kind) {
+				if Kind(s.Kind[i]) == Other {
+					s.Aux[4*i] = 0
+					s.Aux[4*i+1], s.Aux[4*i+2], s.Aux[4*i+3] = 0, 0, 0
+					return
+				}
+			}
+		},
+		"record of a flags change": func(s *State) {
+			s.Aux = slices.Clone(s.Aux)
+			for i := range len(s.Kind) {
+				if Kind(s.Kind[i]) == Flags {
+					s.Aux[4*i] = 0
+					s.Aux[4*i+1], s.Aux[4*i+2], s.Aux[4*i+3] = 0, 0, 0
+					return
+				}
+			}
+		},
+		"record beyond the records": func(s *State) {
+			s.Recs = s.Recs[:len(s.Recs)-1]
+		},
+	} {
+		s := old
+		damage(&s)
+		if _, err := Import(&s, 2); err == nil {
+			t.Errorf("%s: imported", name)
+		}
+	}
+}
