@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -305,4 +307,94 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
+}
+
+// TestCheckFindsWhatAStartRefuses: Check restores the newest snapshot and
+// replays the log after it as Open does, changing nothing, and reports
+// what Open would refuse as Open does: a post-trim snapshot of an older
+// build (positions of trimmed changes) restores; one with a position after
+// its newest change, or whose log starts after it, is refused by both.
+func TestCheckFindsWhatAStartRefuses(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
+	opts := Options{Dir: dir, Clock: c.now, NoSync: true, Engine: engine.Options{History: time.Minute}}
+	s, e, ct := openLoaded(t, 2000, opts)
+	all := ids(ct)
+	rng := rand.New(rand.NewPCG(9, 10))
+	var early []byte // an older snapshot, which the log no longer joins
+	var earlyV engine.Version
+	for i := range 100 {
+		if _, err := submit(s, trimRequest(t, rng, e, all, map[string]bool{}), nil); err != nil {
+			t.Fatal(err)
+		}
+		c.add(2 * time.Second)
+		if i == 10 {
+			if err := s.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, snapshotName(uint64(e.Version()))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			early, earlyV = b, e.Version()
+		}
+	}
+	if err := s.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	snapV := e.Version()
+	for range 10 {
+		if _, err := submit(s, trimRequest(t, rng, e, all, map[string]bool{}), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	final := e.Version()
+	crash(s)
+	rep, err := Check(dir, engine.Options{}, true)
+	if err != nil || rep.Restored != snapV || rep.Version != final || rep.Replayed != int(final-snapV) {
+		t.Fatalf("check: %+v, %v; want the snapshot of %d and %d changes to %d", rep, err, snapV, final-snapV, final)
+	}
+	path := filepath.Join(dir, snapshotName(uint64(snapV)))
+	snap, seq, _, err := readSnapshot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := *snap.History
+	if h.Base == 0 {
+		t.Fatal("nothing trimmed: the test tests nothing")
+	}
+	// as an older build wrote it: a position of a trimmed change
+	h.PtIdx = append(slices.Clone(h.PtIdx), byte(h.Base-1), byte((h.Base-1)>>8), byte((h.Base-1)>>16), byte((h.Base-1)>>24))
+	h.PtLat = append(slices.Clone(h.PtLat), 0, 0, 0, 0)
+	h.PtLon = append(slices.Clone(h.PtLon), 0, 0, 0, 0)
+	snap.History = &h
+	if _, err := writeSnapshot(dir, snap, seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(dir, engine.Options{}, true); err != nil {
+		t.Fatalf("check of an older build's post-trim snapshot: %v", err)
+	}
+	// a position after the newest change: refused
+	after := uint32(h.Base) + uint32(len(h.Ms)/8)
+	h.PtIdx[len(h.PtIdx)-4], h.PtIdx[len(h.PtIdx)-3], h.PtIdx[len(h.PtIdx)-2], h.PtIdx[len(h.PtIdx)-1] = byte(after), byte(after>>8), byte(after>>16), byte(after>>24)
+	if _, err := writeSnapshot(dir, snap, seq); err != nil {
+		t.Fatal(err)
+	}
+	_, cerr := Check(dir, engine.Options{}, false)
+	_, oerr := Open(opts)
+	var ce *CorruptError
+	if !errors.As(cerr, &ce) || ce.Path != path || oerr == nil || cerr.Error() != oerr.Error() {
+		t.Fatalf("a snapshot with a position after its newest change: check says %v, a start %v", cerr, oerr)
+	}
+	// the snapshot before it, which the log does not join: changes are
+	// missing
+	os.Remove(path)
+	if _, err := writeSnapshotFile(dir, uint64(earlyV), early); err != nil {
+		t.Fatal(err)
+	}
+	_, cerr = Check(dir, engine.Options{}, false)
+	_, oerr = Open(opts)
+	if cerr == nil || oerr == nil || cerr.Error() != oerr.Error() || !strings.Contains(cerr.Error(), "changes are missing") {
+		t.Fatalf("a log that starts after the snapshot: check says %v, a start %v", cerr, oerr)
+	}
 }
