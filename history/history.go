@@ -165,9 +165,10 @@ type Log struct {
 	// baseMs is the time of the state before the first retained entry
 	// (the load, or the newest dropped entry)
 	baseMs int64
-	// before is the version of the newest change made before the load the
-	// log starts from (version first-1), which the log never held; 0 when
-	// none was (the load was of a state never changed)
+	// before is the version of the newest change up to version first-1,
+	// which the log does not hold: made before the load the log starts
+	// from, or trimmed before a rebase; 0 when none was (the load was of a
+	// state never changed)
 	before uint64
 
 	open    []point  // points of entries not yet in a run, in version order
@@ -690,6 +691,40 @@ func (l *Log) Trim(ms int64) {
 		}
 	}
 	l.posted = max(l.posted, l.base)
+	if l.base >= rebaseAt {
+		l.rebase()
+	}
+}
+
+// rebaseAt is the global index of the oldest retained change from which a
+// trim renumbers the changes from 0: global indexes are 32 bits wide, and
+// a log that ran long enough would otherwise run out of them (and a state
+// past them would not import). A variable for the tests.
+var rebaseAt uint32 = 1 << 31
+
+// rebase renumbers the retained changes from global index 0: version first
+// becomes the oldest retained change's.
+func (l *Log) rebase() {
+	b := l.base
+	l.first += uint64(b)
+	l.before = l.first - 1 // the newest change trimmed
+	l.base = 0
+	l.posted -= b
+	for i := range l.open {
+		l.open[i].idx -= b
+	}
+	for ri := range l.runs {
+		r := &l.runs[ri]
+		r.lo, r.hi = r.lo-b, r.hi-b
+		for i := range r.pts {
+			r.pts[i].idx -= b
+		}
+	}
+	for _, gs := range l.byArea {
+		for i := range gs {
+			gs[i] -= b
+		}
+	}
 }
 
 // keepPoints returns, in a new slice in their order, the points of pts of

@@ -13,9 +13,10 @@ type State struct {
 	First  uint64 // version of global index 0
 	Base   uint32 // global index of the oldest retained change
 	BaseMs int64
-	// Before is the newest change made before the load at version First-1
-	// (NewAfter's last); 0 when none, and in states written before it was
-	// kept.
+	// Before is the newest change up to version First-1, which the log
+	// does not hold (NewAfter's last, or the newest change trimmed before
+	// the log renumbered its changes); 0 when none, and in states written
+	// before it was kept.
 	Before uint64
 	Ms     []byte // int64
 	DID    []byte // uint32

@@ -191,15 +191,18 @@ func recordEqual(a, b Record) bool {
 
 // TestTrimExportImport: random changes (flags, puts, deletes, moves,
 // changes of no dwelling) with trims at random times, the trims falling
-// inside the open points, inside runs and across all of them: after each,
+// inside the open points, inside runs and across all of them, and
+// renumbering the changes now and then: after each,
 // the log and its export imported answer every query as a brute-force
 // model does, every structure of both refers only to retained changes, and
 // an export of the import is the export it came from.
 func TestTrimExportImport(t *testing.T) {
-	defer func(m int) { maxRun = m }(maxRun)
+	defer func(m int, r uint32) { maxRun, rebaseAt = m, r }(maxRun, rebaseAt)
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			maxRun = []int{1 << 16, 3000, 2048}[seed%3]
+			// half of them renumbered often (global indexes are 32 bits)
+			rebaseAt = []uint32{1 << 31, 700}[seed%2]
 			rng := rand.New(rand.NewPCG(seed, 77))
 			testTrimExportImport(t, rng)
 		})
@@ -340,6 +343,9 @@ func testTrimExportImport(t *testing.T, rng *rand.Rand) {
 	if checks < 5 {
 		t.Fatalf("%d trims checked", checks)
 	}
+	if rebaseAt < 1<<31 && l.first == m.first {
+		t.Fatal("never renumbered")
+	}
 	compareLog(t, "at the end", l, m, rng, boxes, nd)
 }
 
@@ -456,6 +462,62 @@ func TestImportTrimmedByOlderBuild(t *testing.T) {
 		damage(&s)
 		if _, err := Import(&s, 2); err == nil {
 			t.Errorf("%s: imported", name)
+		}
+	}
+}
+
+// TestTrimRenumbers: a log whose global indexes near their 32 bits (a
+// state imported after billions of changes) goes on past them: trims
+// renumber the retained changes, which are found, exported and imported
+// as before.
+func TestTrimRenumbers(t *testing.T) {
+	l := New(0, 0)
+	pos := func(v uint64) [2]int32 { return [2]int32{int32(v % 100), int32(v % 7)} }
+	for v := uint64(1); v <= 50; v++ {
+		l.Append(Entry{Ver: v, Ms: int64(v), DID: uint32(v % 5), Kind: Flags}, pos(v))
+	}
+	s := l.Export()
+	// as if 2^32 - 100 changes had been trimmed before these
+	const k = 1<<32 - 100
+	s.Base += k
+	for i := 0; i < len(s.PtIdx); i += 4 {
+		g := uint32(s.PtIdx[i]) | uint32(s.PtIdx[i+1])<<8 | uint32(s.PtIdx[i+2])<<16 | uint32(s.PtIdx[i+3])<<24
+		g += k
+		s.PtIdx[i], s.PtIdx[i+1], s.PtIdx[i+2], s.PtIdx[i+3] = byte(g), byte(g>>8), byte(g>>16), byte(g>>24)
+	}
+	l, err := Import(s, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := l.Oldest() + 1
+	for i := range 300 {
+		v := l.Newest() + 1
+		l.Append(Entry{Ver: v, Ms: int64(100 + i), DID: uint32(v % 5), Kind: Flags}, pos(v))
+		if i%10 == 9 {
+			l.Trim(int64(100 + i - 30))
+		}
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 31 || l.Newest() != first+349 {
+		t.Fatalf("%d changes to %d, want 31 to %d", l.Len(), l.Newest(), first+349)
+	}
+	im, err := Import(l.Export(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lg := range []*Log{l, im} {
+		var got []uint64
+		lg.Search([4]int32{0, 0, 100, 7}, lg.Newest()-20, func(v uint64, lon, lat int32) {
+			if [2]int32{lon, lat} != pos(v) {
+				t.Fatalf("change %d at %d %d, want %v", v, lon, lat, pos(v))
+			}
+			got = append(got, v)
+		})
+		slices.Sort(got)
+		if len(got) != 20 || got[0] != lg.Newest()-19 || lg.At(got[0]).Ms != int64(100+300-20) {
+			t.Fatalf("the newest 20 changes: %v", got)
 		}
 	}
 }
