@@ -23,6 +23,7 @@ type CheckReport struct {
 // engine is made with opts.
 func Check(dir string, opts engine.Options, replay bool) (*CheckReport, error) {
 	w := engine.New(opts)
+	defer w.Close() // a compaction the replay started
 	path, _, _, err := restoreNewest(w, dir)
 	if err != nil {
 		return nil, err
