@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
+	"github.com/roomstate/roomstate/invariants"
 	"github.com/roomstate/roomstate/scheme"
 )
 
@@ -22,7 +23,7 @@ type Writer struct {
 	// that nothing but the writer ever changes the engine.
 	compacting *compaction
 	closed     bool
-	lastTrim   int64 // when the history was last trimmed (Unix ms)
+	lastTrim   int64 // the minute the history was last trimmed in (Unix ms)
 	// read sums what the batched look-ups and the warming of changes read
 	// ahead (state.lookupAll, state.warm): kept, so that those reads are
 	// not dropped, in the writer's own field (the state is read meanwhile)
@@ -88,15 +89,26 @@ func (w *Writer) Load(batches ...*Batch) error {
 }
 
 // trimHistory drops changes older than the retention window, at most once
-// a minute (it copies what it keeps). Caller holds the write lock.
+// a minute (it copies what it keeps): at the first change of each minute
+// (of the changes' times), those accepted before the start of that minute
+// less the window. What is dropped then depends on the changes alone, not
+// on when this writer started: a log replayed after a kill, or a follower
+// applying the same changes, keeps what the writer before it kept. Caller
+// holds the write lock.
 func (w *Writer) trimHistory(ms int64) {
-	if ms-w.lastTrim < 60_000 {
+	minute := ms - ms%60_000
+	if minute == w.lastTrim {
 		return
 	}
-	w.lastTrim = ms
-	w.hist.Trim(ms - w.opts.History.Milliseconds())
+	w.lastTrim = minute
+	w.hist.Trim(minute - w.opts.History.Milliseconds())
 	w.trimResp()
 	w.trimSchemes()
+	if invariants.On {
+		if err := w.hist.Check(); err != nil {
+			panic("invariant: history after a trim: " + err.Error())
+		}
+	}
 }
 
 // AddBoundaries files area polygons (for tiles, unit names and polygon

@@ -12,6 +12,7 @@
 package history
 
 import (
+	"fmt"
 	"math/bits"
 	"slices"
 	"sort"
@@ -164,9 +165,10 @@ type Log struct {
 	// baseMs is the time of the state before the first retained entry
 	// (the load, or the newest dropped entry)
 	baseMs int64
-	// before is the version of the newest change made before the load the
-	// log starts from (version first-1), which the log never held; 0 when
-	// none was (the load was of a state never changed)
+	// before is the version of the newest change up to version first-1,
+	// which the log does not hold: made before the load the log starts
+	// from, or trimmed before a rebase; 0 when none was (the load was of a
+	// state never changed)
 	before uint64
 
 	open    []point  // points of entries not yet in a run, in version order
@@ -471,11 +473,13 @@ func (l *Log) seal() {
 			return 0
 		})
 	}
-	lo := pts[0].idx
+	// the changes the run covers: a log's own open points are in version
+	// order, a restored log's are not (its runs' points, in their order)
+	lo, hi := pts[0].idx, pts[0].idx
 	for _, p := range pts {
-		lo = min(lo, p.idx)
+		lo, hi = min(lo, p.idx), max(hi, p.idx)
 	}
-	r := newRun(lo, l.open[len(l.open)-1].idx+1, pts)
+	r := newRun(lo, hi+1, pts)
 	l.open = l.open[:0]
 	l.runs = append(l.runs, r)
 	for n := len(l.runs); n >= 2 && len(l.runs[n-2].pts) <= 2*len(l.runs[n-1].pts) &&
@@ -624,7 +628,14 @@ func (l *Log) Scan(after uint64, fn func(v uint64)) {
 }
 
 // Trim drops the changes accepted before ms (whole runs' worth at a time
-// is not needed: columns are cut at the first change at or after ms).
+// is not needed: columns are cut at the first change at or after ms), and
+// with them everything that refers to them: their points (open and in
+// runs), before-records and high flags, and their postings by area and by
+// dwelling. What is left refers only to retained changes, so that an
+// export of it is a state Import takes (a point of a dropped change is no
+// position of any change it holds). It copies what it keeps: an export
+// taken before it (a snapshot still being written) shares nothing it
+// changes.
 func (l *Log) Trim(ms int64) {
 	n := sort.Search(len(l.c.ms), func(i int) bool { return l.c.ms[i] >= ms })
 	if n == 0 {
@@ -638,14 +649,27 @@ func (l *Log) Trim(ms int64) {
 	l.c.low = slices.Clone(l.c.low[n:])
 	l.c.aux = slices.Clone(l.c.aux[n:])
 	l.c.code = slices.Clone(l.c.code[n:])
-	// runs wholly before the new base go; the others keep stale points,
-	// which Search skips
+	l.recs, l.highs = l.keepAux(l.recs, l.highs)
+	l.open = keepPoints(l.open, l.base)
+	// runs wholly before the new base go; a run that holds changes on both
+	// sides of it keeps its retained points (in order: a new run of them)
 	kept := l.runs[:0]
 	for _, r := range l.runs {
-		if r.hi > l.base {
+		switch {
+		case r.hi <= l.base:
+		case r.lo >= l.base:
 			kept = append(kept, r)
+		default:
+			if pts := keepPoints(r.pts, l.base); len(pts) > 0 {
+				lo := pts[0].idx
+				for _, p := range pts {
+					lo = min(lo, p.idx)
+				}
+				kept = append(kept, newRun(lo, r.hi, pts))
+			}
 		}
 	}
+	clear(l.runs[len(kept):])
 	l.runs = kept
 	oldest := l.Oldest()
 	for d, vs := range l.places {
@@ -666,6 +690,155 @@ func (l *Log) Trim(ms int64) {
 			l.byArea[a] = slices.Clone(gs[i:])
 		}
 	}
+	l.posted = max(l.posted, l.base)
+	if l.base >= rebaseAt {
+		l.rebase()
+	}
+}
+
+// rebaseAt is the global index of the oldest retained change from which a
+// trim renumbers the changes from 0: global indexes are 32 bits wide, and
+// a log that ran long enough would otherwise run out of them (and a state
+// past them would not import). A variable for the tests.
+var rebaseAt uint32 = 1 << 31
+
+// rebase renumbers the retained changes from global index 0: version first
+// becomes the oldest retained change's.
+func (l *Log) rebase() {
+	b := l.base
+	l.first += uint64(b)
+	l.before = l.first - 1 // the newest change trimmed
+	l.base = 0
+	l.posted -= b
+	for i := range l.open {
+		l.open[i].idx -= b
+	}
+	for ri := range l.runs {
+		r := &l.runs[ri]
+		r.lo, r.hi = r.lo-b, r.hi-b
+		for i := range r.pts {
+			r.pts[i].idx -= b
+		}
+	}
+	for _, gs := range l.byArea {
+		for i := range gs {
+			gs[i] -= b
+		}
+	}
+}
+
+// keepPoints returns, in a new slice in their order, the points of pts of
+// changes at or after global index base (nil when none).
+func keepPoints(pts []point, base uint32) []point {
+	var out []point
+	for i, p := range pts {
+		if p.idx >= base {
+			if out == nil {
+				out = make([]point, 0, len(pts)-i)
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// keepAux returns, in new slices, the before-records of recs and the high
+// flags of highs that the retained changes refer to (by their aux, which
+// it renumbers), in the order of the changes.
+func (l *Log) keepAux(recs []Record, highs [][]uint16) ([]Record, [][]uint16) {
+	var nr []Record
+	var nh [][]uint16
+	for i, a := range l.c.aux {
+		switch {
+		case a >= 0:
+			l.c.aux[i] = int32(len(nr))
+			nr = append(nr, recs[a])
+		case a <= -2:
+			l.c.aux[i] = int32(-2 - len(nh))
+			nh = append(nh, highs[-2-a])
+		}
+	}
+	return nr, nh
+}
+
+// Check says what is wrong if any structure of the log refers to anything
+// but its retained changes: points (open and in runs, within their runs'
+// bounds), postings by area and by dwelling, the set of dwellings that
+// moved, before-records and high flags (each held by exactly one change).
+// It reads everything: for tests and invariant checks.
+func (l *Log) Check() error {
+	end := l.base + uint32(len(l.c.ms))
+	in := func(g uint32) bool { return g >= l.base && g < end }
+	for i, p := range l.open {
+		if !in(p.idx) {
+			return fmt.Errorf("open point %d refers to change %d, retained [%d, %d)", i, p.idx, l.base, end)
+		}
+	}
+	for ri, r := range l.runs {
+		if len(r.pts) == 0 {
+			return fmt.Errorf("run %d is empty", ri)
+		}
+		for _, p := range r.pts {
+			if !in(p.idx) || p.idx < r.lo || p.idx >= r.hi {
+				return fmt.Errorf("run %d [%d, %d) holds a point of change %d, retained [%d, %d)", ri, r.lo, r.hi, p.idx, l.base, end)
+			}
+		}
+		if len(r.fences) != (len(r.pts)+fenceStep-1)/fenceStep {
+			return fmt.Errorf("run %d: %d fences for %d points", ri, len(r.fences), len(r.pts))
+		}
+	}
+	n := 0
+	for a, gs := range l.byArea {
+		n += len(gs)
+		for _, g := range gs {
+			if !in(g) || g >= l.posted {
+				return fmt.Errorf("area %d lists change %d, retained [%d, %d), posted to %d", a, g, l.base, end, l.posted)
+			}
+		}
+	}
+	if n != l.nArea {
+		return fmt.Errorf("%d postings by area, counted %d", n, l.nArea)
+	}
+	for d, vs := range l.places {
+		if len(vs) == 0 || !l.moved.has(d) {
+			return fmt.Errorf("dwelling %d: %d place changes, moved %v", d, len(vs), l.moved.has(d))
+		}
+		for _, v := range vs {
+			if v <= l.Oldest() || v > l.Newest() {
+				return fmt.Errorf("dwelling %d: place change %d, retained (%d, %d]", d, v, l.Oldest(), l.Newest())
+			}
+		}
+	}
+	for w, word := range l.moved {
+		for b := range 64 {
+			if d := uint32(64*w + b); word&(1<<b) != 0 && len(l.places[d]) == 0 {
+				return fmt.Errorf("dwelling %d moved with no place change retained", d)
+			}
+		}
+	}
+	recs := make([]int, len(l.recs))
+	highs := make([]int, len(l.highs))
+	for i, a := range l.c.aux {
+		switch k := kindOf(l.c.code[i]); {
+		case a >= 0 && (k == Put || k == Delete) && int(a) < len(recs):
+			recs[a]++
+		case a <= -2 && k == Flags && -2-int(a) < len(highs):
+			highs[-2-a]++
+		case a != -1 || k == Put || k == Delete:
+			return fmt.Errorf("change %d of kind %d: aux %d (%d records, %d high)", i, k, a, len(recs), len(highs))
+		}
+	}
+	for i, n := range recs {
+		if n != 1 {
+			return fmt.Errorf("record %d held by %d changes", i, n)
+		}
+	}
+	for i, n := range highs {
+		if n != 1 {
+			return fmt.Errorf("high flags %d held by %d changes", i, n)
+		}
+	}
+	return nil
 }
 
 // Bytes is about how much memory the log holds.

@@ -299,3 +299,28 @@ func TestLastChange(t *testing.T) {
 		t.Fatal("a change before the load newer than the load imported")
 	}
 }
+
+// TestImportedRunCoversNewest: a log exported just after its open points
+// were sealed (none open) imports as one run that covers its newest
+// change, not only up to the change of its last point in spatial order: a
+// search after an older version finds the newer changes.
+func TestImportedRunCoversNewest(t *testing.T) {
+	l := New(0, 0)
+	for i := range runSize { // the newest change the furthest west
+		l.Append(Entry{Ver: uint64(i + 1), Ms: int64(i), DID: 1, Kind: Flags}, [2]int32{int32(runSize - i), 5})
+	}
+	if len(l.open) != 0 {
+		t.Fatalf("%d points open", len(l.open))
+	}
+	im, err := Import(l.Export(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lg := range []*Log{l, im} {
+		n := 0
+		lg.Search([4]int32{0, 0, 2 * runSize, 2 * runSize}, runSize-24, func(uint64, int32, int32) { n++ })
+		if n != 24 {
+			t.Fatalf("%d changes found after version %d, want 24", n, runSize-24)
+		}
+	}
+}

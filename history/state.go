@@ -13,9 +13,10 @@ type State struct {
 	First  uint64 // version of global index 0
 	Base   uint32 // global index of the oldest retained change
 	BaseMs int64
-	// Before is the newest change made before the load at version First-1
-	// (NewAfter's last); 0 when none, and in states written before it was
-	// kept.
+	// Before is the newest change up to version First-1, which the log
+	// does not hold (NewAfter's last, or the newest change trimmed before
+	// the log renumbered its changes); 0 when none, and in states written
+	// before it was kept.
 	Before uint64
 	Ms     []byte // int64
 	DID    []byte // uint32
@@ -26,7 +27,11 @@ type State struct {
 	// Flip is, per flags change, what it flipped: 0 not known (or more than
 	// one flag), 1 none, 2+f flag f alone; empty in states written before
 	// it was kept (every flip then not known).
-	Flip  []byte
+	Flip []byte
+	// Recs and Highs are the before-records and high flags the changes
+	// refer to (Aux); states written before trims dropped them with their
+	// changes hold those of trimmed changes too, and positions of trimmed
+	// changes, which Import drops.
 	Recs  []Record
 	Highs [][]uint16
 	// indexed positions: lat, lon (int32) and global index (uint32) each
@@ -70,13 +75,14 @@ func (l *Log) Export() *State {
 			s.Flip[i] = 1 + k - codeFlippedNone
 		}
 	}
-	var pts []point
+	// every point the log holds: a trim drops those of the changes it drops
+	np := len(l.open)
 	for _, r := range l.runs {
-		for _, p := range r.pts {
-			if p.idx >= l.base {
-				pts = append(pts, p)
-			}
-		}
+		np += len(r.pts)
+	}
+	pts := make([]point, 0, np)
+	for _, r := range l.runs {
+		pts = append(pts, r.pts...)
 	}
 	pts = append(pts, l.open...)
 	s.PtLat = put32(len(pts), func(i int) uint32 { return uint32(pts[i].lat) })
@@ -97,7 +103,7 @@ func Import(s *State, areas int) (*Log, error) {
 	if s.First == 0 || uint64(s.Base)+uint64(n) > math.MaxUint32 || s.Before >= s.First {
 		return nil, bad("bounds out of range")
 	}
-	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, before: s.Before, recs: s.Recs, highs: s.Highs, places: map[uint32][]uint64{}}
+	l := &Log{first: s.First, base: s.Base, baseMs: s.BaseMs, before: s.Before, places: map[uint32][]uint64{}}
 	c := &l.c
 	c.ms, c.did, c.area, c.low = make([]int64, n), make([]uint32, n), make([]uint32, n), make([]uint64, n)
 	c.aux, c.code = make([]int32, n), make([]uint8, n)
@@ -119,13 +125,15 @@ func Import(s *State, areas int) (*Log, error) {
 			}
 			c.code[i] = codeFlippedNone + s.Flip[i] - 1
 		}
-		switch {
+		switch a := c.aux[i]; {
 		case k > Other:
 			return nil, bad("unknown kind %d", k)
-		case (k == Put || k == Delete) && (c.aux[i] < 0 || int(c.aux[i]) >= len(l.recs)):
+		case (k == Put || k == Delete) && (a < 0 || int(a) >= len(s.Recs)):
 			return nil, bad("change %d refers outside the records", i)
-		case k == Flags && c.aux[i] <= -2 && -2-int(c.aux[i]) >= len(l.highs):
+		case k == Flags && a <= -2 && -2-int(a) >= len(s.Highs):
 			return nil, bad("change %d refers outside the high flags", i)
+		case k == Flags && a >= 0 || k == Other && a != -1:
+			return nil, bad("change %d of kind %d refers to a record (%d)", i, k, a)
 		case k != Other && int64(c.area[i]) >= int64(areas):
 			return nil, bad("change %d is in area %d; the state has %d", i, c.area[i], areas)
 		}
@@ -133,22 +141,32 @@ func Import(s *State, areas int) (*Log, error) {
 		if k == Put || k == Delete {
 			l.places[c.did[i]] = append(l.places[c.did[i]], l.first+uint64(g))
 			l.moved.add(c.did[i])
-			if r := &l.recs[c.aux[i]]; r.Exists && int64(r.Area) >= int64(areas) {
+			if r := &s.Recs[c.aux[i]]; r.Exists && int64(r.Area) >= int64(areas) {
 				return nil, bad("change %d: the record before it is in area %d; the state has %d", i, r.Area, areas)
 			}
 		}
 	}
+	// the records and high flags of the retained changes only: a state
+	// written before trims dropped them holds those of trimmed changes too
+	l.recs, l.highs = l.keepAux(s.Recs, s.Highs)
 	l.postPending()
 	np := len(s.PtIdx) / 4
 	if len(s.PtIdx) != 4*np || len(s.PtLat) != 4*np || len(s.PtLon) != 4*np {
 		return nil, bad("positions of different lengths")
 	}
-	pts := make([]point, np)
-	for i := range pts {
-		pts[i] = point{lat: int32(le.Uint32(s.PtLat[4*i:])), lon: int32(le.Uint32(s.PtLon[4*i:])), idx: le.Uint32(s.PtIdx[4*i:])}
-		if pts[i].idx < l.base || pts[i].idx >= l.base+uint32(n) {
-			return nil, bad("position %d refers outside the changes", i)
+	pts := make([]point, 0, np)
+	for i := 0; i < np; i++ {
+		p := point{lat: int32(le.Uint32(s.PtLat[4*i:])), lon: int32(le.Uint32(s.PtLon[4*i:])), idx: le.Uint32(s.PtIdx[4*i:])}
+		switch {
+		case p.idx < l.base:
+			// a position of a trimmed change: states written before trims
+			// dropped them with their changes hold some; no search would
+			// find them
+			continue
+		case p.idx >= l.base+uint32(n):
+			return nil, bad("position %d refers to a change after the newest", i)
 		}
+		pts = append(pts, p)
 	}
 	l.open = pts
 	l.seal()

@@ -243,31 +243,19 @@ func (s *Store) Feed() *Feed { return s.feed }
 // recover restores the newest snapshot and replays the log after it.
 func (s *Store) recover() error {
 	dir := s.opts.Dir
-	snaps, err := listFiles(dir, "snapshot-", ".msgpack")
+	start := time.Now()
+	path, seq, inputs, err := restoreNewest(s.w, dir)
 	if err != nil {
 		return err
 	}
-	if len(snaps) > 0 {
-		v := snaps[len(snaps)-1]
-		path := filepath.Join(dir, snapshotName(v))
-		start := time.Now()
-		snap, seq, inputs, err := readSnapshot(path)
-		if err != nil {
-			return err
-		}
-		if snap.Version != v {
-			return &CorruptError{Path: path, Reason: fmt.Sprintf("holds version %d, its name says %d", snap.Version, v)}
-		}
-		if err := s.w.Restore(snap); err != nil {
-			return &CorruptError{Path: path, Reason: err.Error()}
-		}
+	if path != "" {
 		s.hadState = true
 		s.applied.Store(seq)
 		s.setInputs(inputs)
 		// the feed starts at the snapshot: the changes in it are not in the
 		// feed, those the log replays next are
 		s.feed.reset(s.eng.Version(), s.eng.LastChange())
-		s.log.Info("snapshot restored", "path", path, "version", v, "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
+		s.log.Info("snapshot restored", "path", path, "version", s.eng.Version(), "dwellings", s.eng.Len(), "seconds", time.Since(start).Seconds())
 	}
 	if s.opts.Journal != nil {
 		// the journal is the log: what came after the snapshot comes from it
@@ -282,46 +270,20 @@ func (s *Store) recover() error {
 		return err
 	}
 	s.wal = l
-	if l.First() > uint64(s.eng.Version())+1 {
-		return &CorruptError{Path: l.Segments()[0].Path, Reason: fmt.Sprintf("the log starts at version %d, the snapshot ends at %d: changes are missing", l.First(), s.eng.Version())}
+	if err := joinsSnapshot(l.Segments()[0], s.eng.Version()); err != nil {
+		return err
 	}
 	replayed := 0
-	path := dir
 	err = l.Replay(func(wr wal.Record) error {
-		r, err := decodeRecord(wr.Data)
-		if err != nil {
-			return &CorruptError{Path: path, Reason: fmt.Sprintf("the record of sequence %d does not decode: %v", wr.Seq, err)}
+		evs, who, err := replayRecord(s.w, dir, wr)
+		if err != nil || evs == nil {
+			return err
 		}
-		if r.Scheme != nil { // a scheme put of an older build (no version); re-applies harmlessly if the snapshot has it
-			if err := s.w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
-				return &CorruptError{Path: path, Reason: "scheme does not apply: " + err.Error()}
-			}
-			return nil
-		}
-		if r.Ops == nil {
-			return nil
-		}
-		cur := uint64(s.eng.Version())
-		if r.Version+uint64(len(r.Ops))-1 <= cur {
-			return nil // in the snapshot already
-		}
-		if r.Version != cur+1 {
-			return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d follows version %d", r.Version, cur)}
-		}
-		var t time.Time
-		if r.Who != nil {
-			t = r.Who.Time
-		}
-		p := s.w.Prepare([]engine.Request{{Ops: fromWire(r.Ops)}})
-		if p.Errs[0] != nil {
-			return &CorruptError{Path: path, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, p.Errs[0])}
-		}
-		evs := s.w.Commit(p, t)[0]
 		s.w.Maintain()
-		s.lastTime = t
+		s.lastTime = who.Time
 		s.feed.publish(evs)
-		s.audit.record(evs, r.Who) // the trail's unsynced tail, back
-		replayed += len(r.Ops)
+		s.audit.record(evs, who) // the trail's unsynced tail, back
+		replayed += len(evs)
 		s.hadState = true
 		return nil
 	})
@@ -340,6 +302,76 @@ func (s *Store) recover() error {
 	}
 	s.sinceSnap = replayed
 	return nil
+}
+
+// restoreNewest restores the newest snapshot in dir into w, as a start
+// does; path is "" when there is none. seq is the journal's entries it
+// includes, inputs the files loaded into it. A snapshot that does not
+// restore is a *CorruptError.
+func restoreNewest(w *engine.Writer, dir string) (path string, seq uint64, inputs []Input, err error) {
+	snaps, err := listFiles(dir, "snapshot-", ".msgpack")
+	if err != nil || len(snaps) == 0 {
+		return "", 0, nil, err
+	}
+	v := snaps[len(snaps)-1]
+	path = filepath.Join(dir, snapshotName(v))
+	snap, seq, inputs, err := readSnapshot(path)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if snap.Version != v {
+		return "", 0, nil, &CorruptError{Path: path, Reason: fmt.Sprintf("holds version %d, its name says %d", snap.Version, v)}
+	}
+	if err := w.Restore(snap); err != nil {
+		return "", 0, nil, &CorruptError{Path: path, Reason: err.Error()}
+	}
+	return path, seq, inputs, nil
+}
+
+// joinsSnapshot checks that the log, whose oldest segment is first, holds
+// every change after version v (the snapshot's).
+func joinsSnapshot(first wal.Segment, v engine.Version) error {
+	if first.First > uint64(v)+1 {
+		return &CorruptError{Path: first.Path, Reason: fmt.Sprintf("the log starts at version %d, the snapshot ends at %d: changes are missing", first.First, v)}
+	}
+	return nil
+}
+
+// replayRecord applies the log record wr of the data directory dir to w,
+// as a start does: the events of its changes and who made them (nil
+// events when it changes nothing: a record of changes the state holds
+// already, or a scheme put of an older build). A record that does not
+// decode, does not follow the state or does not apply is a *CorruptError.
+func replayRecord(w *engine.Writer, dir string, wr wal.Record) ([]engine.Event, *Who, error) {
+	r, err := decodeRecord(wr.Data)
+	if err != nil {
+		return nil, nil, &CorruptError{Path: dir, Reason: fmt.Sprintf("the record of sequence %d does not decode: %v", wr.Seq, err)}
+	}
+	if r.Scheme != nil { // a scheme put of an older build (no version); re-applies harmlessly if the snapshot has it
+		if err := w.PutScheme(r.Scheme.Name, r.Scheme.Scheme); err != nil {
+			return nil, nil, &CorruptError{Path: dir, Reason: "scheme does not apply: " + err.Error()}
+		}
+		return nil, nil, nil
+	}
+	if r.Ops == nil {
+		return nil, nil, nil
+	}
+	cur := uint64(w.Engine.Version())
+	if r.Version+uint64(len(r.Ops))-1 <= cur {
+		return nil, nil, nil // in the snapshot already
+	}
+	if r.Version != cur+1 {
+		return nil, nil, &CorruptError{Path: dir, Reason: fmt.Sprintf("record of version %d follows version %d", r.Version, cur)}
+	}
+	who := r.Who
+	if who == nil {
+		who = &Who{}
+	}
+	p := w.Prepare([]engine.Request{{Ops: fromWire(r.Ops)}})
+	if p.Errs[0] != nil {
+		return nil, nil, &CorruptError{Path: dir, Reason: fmt.Sprintf("record of version %d does not apply: %v", r.Version, p.Errs[0])}
+	}
+	return w.Commit(p, who.Time)[0], who, nil
 }
 
 // Submit applies one request of changes: validated (its scope included)

@@ -13,12 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/wal"
 )
 
 const walUsage = `Usage:
-  roomstate wal check DIR [--records]
-        read the change log of a data directory and say whether a server can start from it
+  roomstate wal check DIR [--records] [--replay]
+        read the change log and the newest snapshot of a data directory and say whether a server can start from them
   roomstate wal cut DIR --segment FILE --offset N [--yes]
         cut a damaged log at a record boundary; what is cut is kept beside it
 
@@ -79,7 +81,7 @@ func parseWithDir(fs *flag.FlagSet, cmd string, args []string) (string, error) {
 }
 
 func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("wal check DIR [--records]",
+	fs := newFlagSet("wal check DIR [--records] [--replay]",
 		"Read the change log of the data directory DIR (its wal-*.log segments) as a server's start\n"+
 			"would, changing nothing, and print each segment: the sequence numbers it holds, its records,\n"+
 			"and its size. The last lines say whether a server can start from it:\n"+
@@ -89,10 +91,15 @@ func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) err
 			"  DAMAGE       anything else: the file, the byte offset and what is wrong, and the\n"+
 			"               \"roomstate wal cut\" command that would end the log there; exit status 1.\n"+
 			"Segments after damage are listed with the records they hold on their own: those are the\n"+
-			"changes a cut would lose. Safe to run while a server is using the directory (a write in\n"+
-			"progress may then show as a torn tail).",
+			"changes a cut would lose. Then it restores the newest snapshot (DIR/snapshot-*.msgpack) in\n"+
+			"memory, as a start does, and checks that the log holds every change after it (with --replay\n"+
+			"it also applies them, as a start does); a snapshot a start would refuse is DAMAGE too (exit\n"+
+			"status 1): restore the directory from a backup. That takes the memory and time of a start.\n"+
+			"Safe to run while a server is using the directory (a write in progress may then show as a\n"+
+			"torn tail).",
 		"  roomstate wal check /var/lib/roomstate\n  roomstate wal check /var/lib/roomstate --records | less", stderr)
 	records := fs.Bool("records", false, "also print every record: segment, byte offset, first sequence number, count, payload bytes")
+	replay := fs.Bool("replay", false, "also apply the log's changes after the snapshot, as a start does")
 	dir, err := parseWithDir(fs, "check", args)
 	if err != nil {
 		return err
@@ -128,6 +135,11 @@ func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) err
 			filepath.Base(s.Path), s.First, s.Next, s.Records, s.Size, status)
 	}
 	last := rep.Segments[len(rep.Segments)-1]
+	if rep.Damage == nil {
+		if err := checkState(stdout, dir, *replay); err != nil {
+			return err
+		}
+	}
 	switch {
 	case rep.Damage != nil:
 		var ce *wal.CorruptError
@@ -154,6 +166,28 @@ func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) err
 			filepath.Base(rep.Torn.Path), rep.Torn.Offset, rep.Torn.Size, rep.Torn.Reason, total, last.Next)
 	default:
 		fmt.Fprintf(stdout, "ok: %d records in %d segments; the next starts at sequence %d\n", total, len(rep.Segments), last.Next)
+	}
+	return nil
+}
+
+// checkState restores the newest snapshot of dir and checks the log
+// joins it (with replay, applies the log after it), as a start does, and
+// prints what it found; it returns the error of a state a start would
+// refuse.
+func checkState(stdout io.Writer, dir string, replay bool) error {
+	rep, err := store.Check(dir, engine.Options{}, replay)
+	if err != nil {
+		fmt.Fprintf(stdout, "DAMAGE: %v\n", err)
+		return fmt.Errorf("wal check: a server will not start from %s: %w", dir, err)
+	}
+	switch {
+	case rep.Snapshot == "":
+		fmt.Fprintf(stdout, "no snapshot: a start replays the log alone\n")
+	default:
+		fmt.Fprintf(stdout, "%s  version %d  restores\n", filepath.Base(rep.Snapshot), rep.Restored)
+	}
+	if replay {
+		fmt.Fprintf(stdout, "replay: %d changes apply after it; a server starts at version %d\n", rep.Replayed, rep.Version)
 	}
 	return nil
 }

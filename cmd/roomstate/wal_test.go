@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/loader"
+	"github.com/roomstate/roomstate/store"
 	"github.com/roomstate/roomstate/wal"
 )
 
@@ -119,5 +122,52 @@ func TestWALHelpAndMistakes(t *testing.T) {
 		if _, _, err := runArgs(args...); err == nil {
 			t.Fatalf("%q accepted", args)
 		}
+	}
+}
+
+// TestWALCheckSnapshot: wal check restores the newest snapshot as a start
+// does and reports one a start would refuse as DAMAGE (exit status 1) with
+// the reason the start gives, where it said ok before; --replay applies
+// the log after it.
+func TestWALCheckSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(t.TempDir(), "d.csv")
+	os.WriteFile(csv, []byte("id,lon,lat,isolated\na1,121.5,31.2,1\na2,121.5,31.2,0\n"), 0o644)
+	st, err := store.Open(store.Options{Dir: dir, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut strings.Builder
+	if _, err := loadFiles(st, []string{csv}, nil, loader.Options{}, fileLoad{record: true}, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Submit(engine.Request{Ops: []engine.Op{{Kind: engine.OpFlags, ID: "a2", Set: []string{"isolated"}}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	v := st.Engine().Version()
+	st.Close()
+	snaps, _ := filepath.Glob(filepath.Join(dir, "snapshot-*.msgpack"))
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots %v", snaps)
+	}
+	out, _, err := runArgs("wal", "check", dir, "--replay")
+	if err != nil || !strings.Contains(out, filepath.Base(snaps[0])+"  version "+fmt.Sprint(v)+"  restores") ||
+		!strings.Contains(out, "replay: 0 changes apply after it; a server starts at version "+fmt.Sprint(v)) || !strings.Contains(out, "\nok: ") {
+		t.Fatalf("check of a good directory: %v\n%s", err, out)
+	}
+	// the snapshot's body damaged: a start refuses it, and so does check
+	b, _ := os.ReadFile(snaps[0])
+	b[len(b)-3] ^= 0x40
+	os.WriteFile(snaps[0], b, 0o644)
+	_, serr := store.Open(store.Options{Dir: dir, NoSync: true})
+	if serr == nil {
+		t.Fatal("a start from a damaged snapshot")
+	}
+	out, _, err = runArgs("wal", "check", dir)
+	if err == nil || !strings.Contains(out, "DAMAGE: "+serr.Error()) || strings.Contains(out, "\nok: ") {
+		t.Fatalf("check of a directory a start refuses (%v): %v\n%s", serr, err, out)
 	}
 }
