@@ -1,12 +1,14 @@
 package answer
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/when"
 	"github.com/roomstate/roomstate/privacy"
 )
 
@@ -21,9 +23,9 @@ func (a *Answers) asOf(name, s string) (engine.AsOf, error) {
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return engine.At(engine.Version(n)), nil
 	}
-	t, err := a.parseInstant(name, s)
+	t, err := a.instant(s)
 	if err != nil {
-		return engine.AsOf{}, err
+		return engine.AsOf{}, a.badTime(name, s, err, true)
 	}
 	v, err := a.eng.VersionAt(t)
 	if err != nil {
@@ -32,22 +34,46 @@ func (a *Answers) asOf(name, s string) (engine.AsOf, error) {
 	return engine.At(v), nil
 }
 
-// parseInstant reads an RFC 3339 time, or a date as the end of that day in
-// the server's time zone. A time whose offset's "+" arrived as a space (a
-// query string written by hand, not escaped) is read as meant.
+// parseInstant reads a time parameter that takes no version (from, to):
+// an RFC 3339 time, or a date as the end of that day in the server's time
+// zone.
 func (a *Answers) parseInstant(name, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := a.instant(strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, a.badTime(name, s, err, false)
 	}
-	if i := strings.LastIndexByte(s, ' '); i > 0 && strings.Contains(s[:i], "T") {
-		if t, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {
-			return t, nil
-		}
+	return t, nil
+}
+
+// instant reads an RFC 3339 time (when.Time), or a date as the end of that
+// day (23:59:59.999) in the server's time zone.
+func (a *Answers) instant(s string) (time.Time, error) {
+	t, err := when.Time(s)
+	if !errors.Is(err, when.ErrNotTime) {
+		return t, err
 	}
-	if d, err := time.ParseInLocation("2006-01-02", s, a.opts.TZ); err == nil {
-		return d.AddDate(0, 0, 1).Add(-time.Millisecond), nil
+	_, next, err := when.Day(s, a.opts.TZ)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return time.Time{}, fault.New(fault.BadRequest, "%s %q: want a version (an integer), an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, a.opts.TZ)
+	return next.Add(-time.Millisecond), nil
+}
+
+// badTime is the 400 of a time parameter that does not read: what is wrong
+// with it when it looks like a time or a date, and what the parameter takes
+// (versions: whether it takes a version too).
+func (a *Answers) badTime(name, s string, err error, versions bool) error {
+	why := ""
+	if !errors.Is(err, when.ErrNotTime) {
+		why = err.Error() + "; "
+	}
+	if versions {
+		return fault.New(fault.BadRequest, "%s %q: %swant a version (an integer), an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, why, a.opts.TZ)
+	}
+	if _, e := strconv.ParseUint(strings.TrimSpace(s), 10, 64); e == nil {
+		why = "a version is not taken here; "
+	}
+	return fault.New(fault.BadRequest, "%s %q: %swant an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, why, a.opts.TZ)
 }
 
 // sinceOf reads the since parameter of unit answers: nil when absent.

@@ -1,0 +1,115 @@
+package answer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/roomstate/roomstate/fault"
+)
+
+// wantFault checks err is of kind k and its message holds every one of words.
+func wantFault(t *testing.T, what string, err error, k error, words ...string) {
+	t.Helper()
+	if err == nil || fault.KindOf(err) != k {
+		t.Errorf("%s: %v, want %v", what, err, k)
+		return
+	}
+	for _, w := range words {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s: %q does not say %q", what, err.Error(), w)
+		}
+	}
+}
+
+// TestTimeParametersRFC3339: as_of, since, from and to read RFC 3339 as the
+// RFC has it, and the until of a change too: T and Z in lower case and a
+// space for the T are the same time; an offset's hours past 23, a comma
+// before the fraction or a day out of range are refused naming the
+// parameter and what is wrong.
+func TestTimeParametersRFC3339(t *testing.T) {
+	a, v1, v2, day1, day2 := historyCity(t)
+	analyst := &Caller{Name: "x", Role: Analyst}
+	d1 := day1.UTC().Format("2006-01-02T15:04:05Z") // 2026-11-26T01:00:00Z
+	for _, asOf := range []string{d1, strings.ToLower(d1), strings.Replace(d1, "T", " ", 1), strings.Replace(strings.ToLower(d1), "t", " ", 1),
+		day1.Format("2006-01-02T15:04:05-07:00"), strings.Replace(day1.Format("2006-01-02t15:04:05-07:00"), "+", " ", 1)} {
+		for _, name := range []string{"as_of", "since"} {
+			out, err := a.Unit("grid", "G1", Values{name: asOf}, analyst)
+			var u struct {
+				Version uint64
+				Delta   *struct{ Flags map[string]int64 }
+			}
+			if err != nil || json.Unmarshal(out, &u) != nil {
+				t.Errorf("%s=%s: %v", name, asOf, err)
+				continue
+			}
+			if name == "as_of" && u.Version != v1 || name == "since" && (u.Delta == nil || u.Delta.Flags["isolated"] != 1) {
+				t.Errorf("%s=%s: %s, want the state of version %d", name, asOf, out, v1)
+			}
+		}
+		s := seriesOf(t, a, analyst, Values{"from": asOf, "to": asOf, "step": "1h"})
+		if len(s.Points) != 1 || s.Points[0].Version != v1 {
+			t.Errorf("from=to=%s: %+v", asOf, s.Points)
+		}
+	}
+	// the "+" of an offset unescaped in a query string arrives as a space,
+	// and so does a space for the T: both at once
+	if s := seriesOf(t, a, analyst, Values{"from": day1.Format("2006-01-02 15:04:05 07:00"), "to": day2.Format("2006-01-02 15:04:05 07:00")}); len(s.Points) != 2 || s.Points[1].Version != v2 {
+		t.Errorf("from and to with spaces: %+v", s.Points)
+	}
+	bad := map[string]string{
+		"2026-11-26T09:00:00+24:00": "offset",
+		"2026-11-26T09:00:00+08:60": "offset",
+		"2026-11-26T09:00:00,5Z":    "comma",
+		"2026-11-26T09:00:00":       "offset",
+		"2026-02-30T09:00:00Z":      "day",
+		"2026-02-30":                "day",
+		"2026-11-26T25:00:00Z":      "hour",
+	}
+	for s, why := range bad {
+		for _, name := range []string{"as_of", "since"} {
+			_, err := a.Unit("grid", "G1", Values{name: s}, analyst)
+			wantFault(t, name+"="+s, err, fault.BadRequest, name, why, "RFC 3339")
+		}
+		for _, name := range []string{"from", "to"} {
+			q := Values{"from": d1, "to": d1}
+			q[name] = s
+			_, err := a.History(q, analyst)
+			wantFault(t, name+"="+s, err, fault.BadRequest, name, why, "RFC 3339")
+		}
+		body := fmt.Sprintf(`{"set":["isolated"],"until":%q}`, strings.Replace(s, "2026", "2099", 1))
+		_, err := a.Patch("d1", []byte(body), &Caller{Name: "ops", Role: Admin})
+		wantFault(t, "until "+s, err, fault.BadRequest, "until", "RFC 3339")
+	}
+	// +14:30 is RFC 3339 (hours 00–23): a time, here after the newest change
+	if _, err := a.Unit("grid", "G1", Values{"as_of": "2026-11-27T23:00:00+14:30"}, analyst); err != nil {
+		t.Errorf("as_of with offset +14:30: %v", err)
+	}
+	// a leap second is the last millisecond of its minute
+	out, err := a.Unit("grid", "G1", Values{"as_of": day2.UTC().Format("2006-01-02T15:04") + ":60Z"}, analyst)
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf(`"version":%d`, v2)) {
+		t.Errorf("as_of a leap second: %v %s", err, out)
+	}
+	// the until of a change in lower case
+	if _, err := a.Patch("d1", []byte(`{"set":["isolated"],"until":"2099-01-01t00:00:00z"}`), &Caller{Name: "ops", Role: Admin}); err != nil {
+		t.Errorf("until in lower case: %v", err)
+	}
+}
+
+// TestFromToTakeNoVersion: from and to of a series are times or dates; an
+// integer there is refused saying so, not offering a version.
+func TestFromToTakeNoVersion(t *testing.T) {
+	a, _, _, _, _ := historyCity(t)
+	for _, name := range []string{"from", "to"} {
+		_, err := a.History(Values{name: "40006"}, &Caller{Name: "x", Role: Analyst})
+		wantFault(t, name+"=40006", err, fault.BadRequest, name, "a version is not taken here", "RFC 3339", "date")
+		if err != nil && strings.Contains(err.Error(), "want a version") {
+			t.Errorf("%s=40006: %q offers a version", name, err)
+		}
+	}
+	// as_of does take one, and says so when it does not read
+	_, err := a.Unit("grid", "G1", Values{"as_of": "yesterday"}, &Caller{Name: "x", Role: Analyst})
+	wantFault(t, "as_of=yesterday", err, fault.BadRequest, "as_of", "a version (an integer)")
+}
+
