@@ -2,6 +2,7 @@ package answer
 
 import (
 	"errors"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -92,17 +93,38 @@ func (a *Answers) sinceOf(q Query) (*engine.AsOf, error) {
 // MaxSeriesPoints bounds the points of one series.
 const MaxSeriesPoints = 1000
 
+// spanParam reads a span parameter (step, stale; when.Span) of at least
+// least.
+func spanParam(name, s string, least time.Duration) (time.Duration, error) {
+	d, err := when.Span(s)
+	switch {
+	case errors.Is(err, when.ErrTooLong):
+		return 0, fault.New(fault.BadRequest, "%s %q: %v", name, s, err)
+	case err != nil || d < least:
+		return 0, fault.New(fault.BadRequest, "%s %q: want a number and s, m, h or d, at least %s (e.g. 1d, 6h, 90s)", name, s, least)
+	}
+	return d, nil
+}
+
 // parseStep reads a series step: a number and s, m, h or d, at least 1s.
 func parseStep(s string) (time.Duration, error) {
 	if s == "" {
 		return 24 * time.Hour, nil
 	}
-	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
-	n, err := strconv.ParseFloat(s[:len(s)-1], 64)
-	if unit == 0 || err != nil || n <= 0 || n*float64(unit) < float64(time.Second) || n*float64(unit) > float64(400*24*time.Hour) {
-		return 0, fault.New(fault.BadRequest, "step %q: want a number and s, m, h or d, at least 1s (e.g. 1d, 6h, 90s)", s)
+	return spanParam("step", s, time.Second)
+}
+
+// seriesPoints is the number of points from from to to, step apart,
+// counted exactly however far apart they are (time.Time.Sub saturates at
+// about 292 years): too many is a fault.TooLarge.
+func seriesPoints(from, to time.Time, step time.Duration) (int, error) {
+	span := new(big.Int).Mul(big.NewInt(to.Unix()-from.Unix()), big.NewInt(int64(time.Second)))
+	span.Add(span, big.NewInt(int64(to.Nanosecond()-from.Nanosecond())))
+	steps := span.Quo(span, big.NewInt(int64(step)))
+	if !steps.IsInt64() || steps.Int64() >= MaxSeriesPoints {
+		return 0, fault.New(fault.TooLarge, "%s points; at most %d: use a larger step or a shorter span", steps.Add(steps, big.NewInt(1)), MaxSeriesPoints)
 	}
-	return time.Duration(n * float64(unit)), nil
+	return int(steps.Int64()) + 1, nil
 }
 
 // History answers GET /api/v1/history?level=&id=&where=&from=&to=&step=:
@@ -124,7 +146,10 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 			return nil, err
 		}
 	}
-	from := to.Add(-29 * step)
+	from := to
+	for range 29 { // step by step: 29×step may pass 292 years
+		from = from.Add(-step)
+	}
 	if s := q.Get("from"); s != "" {
 		if from, err = a.parseInstant("from", s); err != nil {
 			return nil, err
@@ -133,13 +158,17 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 	if from.After(to) {
 		return nil, fault.New(fault.BadRequest, "from is after to")
 	}
-	n := int(to.Sub(from)/step) + 1
-	if n > MaxSeriesPoints {
-		return nil, fault.New(fault.TooLarge, "%d points; at most %d: use a larger step or a shorter span", n, MaxSeriesPoints)
+	n, err := seriesPoints(from, to, step)
+	if err != nil {
+		return nil, err
 	}
 	at := make([]time.Time, n)
 	for i := range at {
-		at[i] = from.Add(time.Duration(i) * step)
+		if i == 0 {
+			at[i] = from
+		} else {
+			at[i] = at[i-1].Add(step) // step by step: i×step may pass 292 years
+		}
 	}
 	pts, names, err := a.eng.Series(engine.SeriesQuery{Level: level, ID: id, Where: q.Get("where"), At: at})
 	if err != nil {

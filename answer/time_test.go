@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roomstate/roomstate/fault"
 )
@@ -113,3 +114,50 @@ func TestFromToTakeNoVersion(t *testing.T) {
 	wantFault(t, "as_of=yesterday", err, fault.BadRequest, "as_of", "a version (an integer)")
 }
 
+// TestSpansOneParser: step and stale read a decimal number and s, m, h or
+// d and nothing else strconv.ParseFloat would take (NaN, hex, exponents).
+func TestSpansOneParser(t *testing.T) {
+	a, _, _, day1, day2 := historyCity(t)
+	analyst := &Caller{Name: "x", Role: Analyst}
+	span := func(step string) Values {
+		return Values{"from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339), "step": step}
+	}
+	for _, s := range []string{"NaNs", "nans", "NaNd", "0x1p1s", "0x1p10d", "1e3s", "Infd", "+1d", "-1d", "1_0h", "0s", "0.5s", "1h30m", "1000000d"} {
+		_, err := a.History(span(s), analyst)
+		wantFault(t, "step="+s, err, fault.BadRequest, "step")
+		_, err = a.Responsibility(Values{"stale": s}, analyst)
+		wantFault(t, "stale="+s, err, fault.BadRequest, "stale")
+	}
+	if s := seriesOf(t, a, analyst, span("1.5h")); len(s.Points) != 17 {
+		t.Errorf("step=1.5h over a day: %d points", len(s.Points))
+	}
+	if _, err := a.Responsibility(Values{"stale": "1.5d"}, analyst); err != nil {
+		t.Errorf("stale=1.5d: %v", err)
+	}
+}
+
+// TestSeriesPointsCountedExactly: a span of thousands of years is counted
+// as it is, not as the 292 years a time.Duration holds: more than 1,000
+// points is 413 too_large however far to is; a step of centuries steps
+// there without overflowing.
+func TestSeriesPointsCountedExactly(t *testing.T) {
+	a, _, v2, _, day2 := historyCity(t)
+	analyst := &Caller{Name: "x", Role: Analyst}
+	from := day2.UTC().Format(time.RFC3339)
+	_, err := a.History(Values{"from": from, "to": "9999-12-31T00:00:00Z", "step": "400d"}, analyst)
+	wantFault(t, "from 2026 to 9999, step 400d", err, fault.TooLarge, "7281 points", "at most 1000")
+	_, err = a.History(Values{"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z", "step": "1s"}, analyst)
+	wantFault(t, "from 1 to 9999, step 1s", err, fault.TooLarge, "at most 1000")
+	s := seriesOf(t, a, analyst, Values{"from": from, "to": "9999-12-31T00:00:00Z", "step": "100000d"})
+	if len(s.Points) != 30 {
+		t.Fatalf("from 2026 to 9999, step 100000d: %d points, want 30", len(s.Points))
+	}
+	prev := day2.Add(-time.Second)
+	for _, p := range s.Points {
+		at, err := time.Parse(time.RFC3339Nano, p.Time)
+		if err != nil || !at.After(prev) || p.Version != v2 {
+			t.Fatalf("points %+v: not ascending from %v, or not the newest version", s.Points, day2)
+		}
+		prev = at
+	}
+}
