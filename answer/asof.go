@@ -127,6 +127,10 @@ func seriesPoints(from, to time.Time, step time.Duration) (int, error) {
 	return int(steps.Int64()) + 1, nil
 }
 
+// defaultSeriesPoints is the number of points of a series without from: to
+// and the 29 steps before it, those of them within the retained history.
+const defaultSeriesPoints = 30
+
 // History answers GET /api/v1/history?level=&id=&where=&from=&to=&step=:
 // the counts of a unit (or, without level and id, the city) as of each
 // instant from, from+step, … up to to.
@@ -146,13 +150,30 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 			return nil, err
 		}
 	}
-	from := to
-	for range 29 { // step by step: 29×step may pass 292 years
-		from = from.Add(-step)
-	}
+	var from time.Time
 	if s := q.Get("from"); s != "" {
 		if from, err = a.parseInstant("from", s); err != nil {
 			return nil, err
+		}
+		if q.Get("to") == "" && from.After(to) {
+			to = from // a from later than now (today's date: its end): that one point
+		}
+	} else {
+		// to and the 29 steps before it, but none before the oldest
+		// retained state: a default is no question of the past history
+		// no longer holds (a to before it is, and is 410)
+		_, oldest, _, _ := a.eng.History()
+		k := 0
+		if !to.Before(oldest) {
+			if span := to.Sub(oldest); span/step < defaultSeriesPoints-1 {
+				k = int(span / step)
+			} else {
+				k = defaultSeriesPoints - 1
+			}
+		}
+		from = to
+		for range k {
+			from = from.Add(-step)
 		}
 	}
 	if from.After(to) {

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/store"
 )
 
 // wantFault checks err is of kind k and its message holds every one of words.
@@ -160,4 +162,75 @@ func TestSeriesPointsCountedExactly(t *testing.T) {
 		}
 		prev = at
 	}
+}
+
+// freshCity is a city loaded just now, on the real clock, with the
+// server's zone tz: a history of moments, not days.
+func freshCity(t *testing.T, tz *time.Location) (*Answers, *store.Store) {
+	t.Helper()
+	st, err := store.Open(store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := engine.NewBatch("t", []string{"isolated"})
+	for i := range 5 {
+		r := engine.Record{ID: fmt.Sprint("d", i), Lon: 121.5, Lat: 31.2, Building: "B1", Grid: "G1", Community: "C", Street: "S", District: "D"}
+		if err := b.Add(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Load([]*engine.Batch{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return New(st.Engine(), st, Options{TZ: tz}), st
+}
+
+// TestHistoryDefaultsDoNotFail: on a server loaded moments ago, a series
+// without from is the steps before to that the history holds (here just
+// to), not a 410; an explicit from before the history stays 410; from
+// today (a date: its end, later than now) without to is that one point.
+func TestHistoryDefaultsDoNotFail(t *testing.T) {
+	tz := time.FixedZone("CST", 8*3600)
+	a, st := freshCity(t, tz)
+	analyst := &Caller{Name: "x", Role: Analyst}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := a.Patch("d0", []byte(`{"set":["isolated"]}`), &Caller{Name: "ops", Role: Admin}); err != nil {
+		t.Fatal(err)
+	}
+	newest := uint64(st.Engine().Version())
+	_, oldest, _, _ := st.Engine().History()
+	for _, q := range []Values{{}, {"step": "1h"}, {"step": "1s"}, {"level": "grid", "id": "G1"}, {"to": time.Now().Format(time.RFC3339Nano)}} {
+		s := seriesOf(t, a, analyst, q)
+		if len(s.Points) == 0 || len(s.Points) > 30 || s.Points[len(s.Points)-1].Version != newest {
+			t.Fatalf("default series %v: %+v, want up to 30 points, the last of version %d", q, s.Points, newest)
+		}
+		first, err := time.Parse(time.RFC3339Nano, s.Points[0].Time)
+		if err != nil || first.Before(oldest) {
+			t.Fatalf("default series %v: first point at %v, before the oldest state (%v)", q, first, oldest)
+		}
+		if q.Get("step") == "1s" && len(s.Points) < 2 {
+			t.Errorf("step=1s over a history of a second: %+v", s.Points)
+		}
+	}
+	// an explicit from before the history: 410, as the contract says
+	_, err := a.History(Values{"from": oldest.Add(-time.Hour).Format(time.RFC3339Nano)}, analyst)
+	wantFault(t, "from an hour before the history", err, fault.HistoryGone)
+	// and so a to before it, even without from
+	_, err = a.History(Values{"to": oldest.Add(-time.Hour).Format(time.RFC3339Nano)}, analyst)
+	wantFault(t, "to an hour before the history", err, fault.HistoryGone)
+	// from today, to left out: the end of today is later than now
+	today := time.Now().In(tz).Format("2006-01-02")
+	s := seriesOf(t, a, analyst, Values{"from": today})
+	if len(s.Points) != 1 || s.Points[0].Version != newest || !strings.HasPrefix(s.Points[0].Time, today+"T23:59:59.999") {
+		t.Errorf("from=%s: %+v, want the one point at the end of today", today, s.Points)
+	}
+	// a from earlier today (the oldest state), to left out: to now
+	s = seriesOf(t, a, analyst, Values{"from": oldest.Format(time.RFC3339Nano), "step": "1s"})
+	if len(s.Points) < 2 || s.Points[0].Version >= newest {
+		t.Errorf("from the oldest state: %+v", s.Points)
+	}
+	// a from after an explicit to is still refused
+	_, err = a.History(Values{"from": today, "to": oldest.Format(time.RFC3339Nano)}, analyst)
+	wantFault(t, "from after to", err, fault.BadRequest, "from is after to")
 }
