@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +234,84 @@ func TestHistoryDefaultsDoNotFail(t *testing.T) {
 	// a from after an explicit to is still refused
 	_, err = a.History(Values{"from": today, "to": oldest.Format(time.RFC3339Nano)}, analyst)
 	wantFault(t, "from after to", err, fault.BadRequest, "from is after to")
+}
+
+// TestAuditDatesAreDaysOfTheServersZone: the audit's since and until take
+// a date as a day in the server's zone, since from its start and until
+// through its end, as a date means everywhere else; an until time takes
+// the entries at it.
+func TestAuditDatesAreDaysOfTheServersZone(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	var clock atomic.Int64
+	st, err := store.Open(store.Options{Clock: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := engine.NewBatch("t", []string{"isolated"})
+	for i := range 3 {
+		r := engine.Record{ID: fmt.Sprint("d", i), Lon: 121.5, Lat: 31.2, Building: "B1", Grid: "G1"}
+		if err := b.Add(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Store(time.Date(2026, 11, 20, 12, 0, 0, 0, cst).UnixNano())
+	if err := st.Load([]*engine.Batch{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := New(st.Engine(), st, Options{TZ: cst})
+	admin := &Caller{Name: "ops", Role: Admin}
+	// d0 early on the 27th in Shanghai (the 26th in UTC), d1 in the
+	// evening of the 27th, d2 early on the 28th (the 27th in UTC)
+	at := map[string]time.Time{
+		"d0": time.Date(2026, 11, 27, 6, 0, 0, 0, cst),
+		"d1": time.Date(2026, 11, 27, 20, 0, 0, 0, cst),
+		"d2": time.Date(2026, 11, 28, 7, 0, 0, 0, cst),
+	}
+	for _, id := range []string{"d0", "d1", "d2"} {
+		clock.Store(at[id].UnixNano())
+		if _, err := a.Patch(id, []byte(`{"set":["isolated"]}`), admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(q Values) string {
+		t.Helper()
+		out, err := a.Audit(q, admin)
+		if err != nil {
+			t.Fatalf("audit %v: %v", q, err)
+		}
+		var r struct{ Entries []struct{ ID string } }
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, e := range r.Entries {
+			if strings.HasPrefix(e.ID, "d") { // not the load's
+				s = append(s, e.ID)
+			}
+		}
+		return strings.Join(s, ",")
+	}
+	for _, c := range []struct {
+		q    Values
+		want string
+	}{
+		{Values{"since": "2026-11-27"}, "d0,d1,d2"},
+		{Values{"until": "2026-11-27"}, "d0,d1"},
+		{Values{"since": "2026-11-27", "until": "2026-11-27"}, "d0,d1"},
+		{Values{"since": "2026-11-28"}, "d2"},
+		{Values{"until": "2026-11-26"}, ""},
+		{Values{"until": at["d1"].Format(time.RFC3339)}, "d0,d1"},                 // an until time takes the entries at it
+		{Values{"since": at["d1"].UTC().Format("2006-01-02t15:04:05z")}, "d1,d2"}, // RFC 3339 as everywhere
+		{Values{"since": fmt.Sprint(at["d2"].Unix())}, "d2"},
+		{Values{"until": fmt.Sprint(at["d0"].Unix())}, "d0"},
+	} {
+		if got := ids(c.q); got != c.want {
+			t.Errorf("audit %v: %q, want %q", c.q, got, c.want)
+		}
+	}
+	for _, s := range []string{"2026-11-27T00:00:00+24:00", "2026-02-30", "soon"} {
+		_, err := a.Audit(Values{"since": s}, admin)
+		wantFault(t, "since="+s, err, fault.BadRequest, "since", "RFC 3339", "a day in")
+	}
 }
