@@ -1,12 +1,15 @@
 package answer
 
 import (
+	"errors"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/when"
 	"github.com/roomstate/roomstate/privacy"
 )
 
@@ -21,9 +24,9 @@ func (a *Answers) asOf(name, s string) (engine.AsOf, error) {
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return engine.At(engine.Version(n)), nil
 	}
-	t, err := a.parseInstant(name, s)
+	t, err := a.instant(s)
 	if err != nil {
-		return engine.AsOf{}, err
+		return engine.AsOf{}, a.badTime(name, s, err, true)
 	}
 	v, err := a.eng.VersionAt(t)
 	if err != nil {
@@ -32,22 +35,46 @@ func (a *Answers) asOf(name, s string) (engine.AsOf, error) {
 	return engine.At(v), nil
 }
 
-// parseInstant reads an RFC 3339 time, or a date as the end of that day in
-// the server's time zone. A time whose offset's "+" arrived as a space (a
-// query string written by hand, not escaped) is read as meant.
+// parseInstant reads a time parameter that takes no version (from, to):
+// an RFC 3339 time, or a date as the end of that day in the server's time
+// zone.
 func (a *Answers) parseInstant(name, s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := a.instant(strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, a.badTime(name, s, err, false)
 	}
-	if i := strings.LastIndexByte(s, ' '); i > 0 && strings.Contains(s[:i], "T") {
-		if t, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {
-			return t, nil
-		}
+	return t, nil
+}
+
+// instant reads an RFC 3339 time (when.Time), or a date as the end of that
+// day (23:59:59.999) in the server's time zone.
+func (a *Answers) instant(s string) (time.Time, error) {
+	t, err := when.Time(s)
+	if !errors.Is(err, when.ErrNotTime) {
+		return t, err
 	}
-	if d, err := time.ParseInLocation("2006-01-02", s, a.opts.TZ); err == nil {
-		return d.AddDate(0, 0, 1).Add(-time.Millisecond), nil
+	_, next, err := when.Day(s, a.opts.TZ)
+	if err != nil {
+		return time.Time{}, err
 	}
-	return time.Time{}, fault.New(fault.BadRequest, "%s %q: want a version (an integer), an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, a.opts.TZ)
+	return next.Add(-time.Millisecond), nil
+}
+
+// badTime is the 400 of a time parameter that does not read: what is wrong
+// with it when it looks like a time or a date, and what the parameter takes
+// (versions: whether it takes a version too).
+func (a *Answers) badTime(name, s string, err error, versions bool) error {
+	why := ""
+	if !errors.Is(err, when.ErrNotTime) {
+		why = err.Error() + "; "
+	}
+	if versions {
+		return fault.New(fault.BadRequest, "%s %q: %swant a version (an integer), an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, why, a.opts.TZ)
+	}
+	if _, e := strconv.ParseUint(strings.TrimSpace(s), 10, 64); e == nil {
+		why = "a version is not taken here; "
+	}
+	return fault.New(fault.BadRequest, "%s %q: %swant an RFC 3339 time (2026-11-27T08:00:00+08:00) or a date (2026-11-26: the end of that day, %s)", name, s, why, a.opts.TZ)
 }
 
 // sinceOf reads the since parameter of unit answers: nil when absent.
@@ -66,18 +93,43 @@ func (a *Answers) sinceOf(q Query) (*engine.AsOf, error) {
 // MaxSeriesPoints bounds the points of one series.
 const MaxSeriesPoints = 1000
 
+// spanParam reads a span parameter (step, stale; when.Span) of at least
+// least.
+func spanParam(name, s string, least time.Duration) (time.Duration, error) {
+	d, err := when.Span(s)
+	switch {
+	case errors.Is(err, when.ErrTooLong):
+		return 0, fault.New(fault.BadRequest, "%s %q: %v", name, s, err)
+	case err != nil || d < least:
+		return 0, fault.New(fault.BadRequest, "%s %q: want a number and s, m, h or d, at least %s (e.g. 1d, 6h, 90s)", name, s, least)
+	}
+	return d, nil
+}
+
 // parseStep reads a series step: a number and s, m, h or d, at least 1s.
 func parseStep(s string) (time.Duration, error) {
 	if s == "" {
 		return 24 * time.Hour, nil
 	}
-	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
-	n, err := strconv.ParseFloat(s[:len(s)-1], 64)
-	if unit == 0 || err != nil || n <= 0 || n*float64(unit) < float64(time.Second) || n*float64(unit) > float64(400*24*time.Hour) {
-		return 0, fault.New(fault.BadRequest, "step %q: want a number and s, m, h or d, at least 1s (e.g. 1d, 6h, 90s)", s)
-	}
-	return time.Duration(n * float64(unit)), nil
+	return spanParam("step", s, time.Second)
 }
+
+// seriesPoints is the number of points from from to to, step apart,
+// counted exactly however far apart they are (time.Time.Sub saturates at
+// about 292 years): too many is a fault.TooLarge.
+func seriesPoints(from, to time.Time, step time.Duration) (int, error) {
+	span := new(big.Int).Mul(big.NewInt(to.Unix()-from.Unix()), big.NewInt(int64(time.Second)))
+	span.Add(span, big.NewInt(int64(to.Nanosecond()-from.Nanosecond())))
+	steps := span.Quo(span, big.NewInt(int64(step)))
+	if !steps.IsInt64() || steps.Int64() >= MaxSeriesPoints {
+		return 0, fault.New(fault.TooLarge, "%s points; at most %d: use a larger step or a shorter span", steps.Add(steps, big.NewInt(1)), MaxSeriesPoints)
+	}
+	return int(steps.Int64()) + 1, nil
+}
+
+// defaultSeriesPoints is the number of points of a series without from: to
+// and the 29 steps before it, those of them within the retained history.
+const defaultSeriesPoints = 30
 
 // History answers GET /api/v1/history?level=&id=&where=&from=&to=&step=:
 // the counts of a unit (or, without level and id, the city) as of each
@@ -98,22 +150,46 @@ func (a *Answers) History(q Query, c *Caller) ([]byte, error) {
 			return nil, err
 		}
 	}
-	from := to.Add(-29 * step)
+	var from time.Time
 	if s := q.Get("from"); s != "" {
 		if from, err = a.parseInstant("from", s); err != nil {
 			return nil, err
+		}
+		if q.Get("to") == "" && from.After(to) {
+			to = from // a from later than now (today's date: its end): that one point
+		}
+	} else {
+		// to and the 29 steps before it, but none before the oldest
+		// retained state: a default is no question of the past history
+		// no longer holds (a to before it is, and is 410)
+		_, oldest, _, _ := a.eng.History()
+		k := 0
+		if !to.Before(oldest) {
+			if span := to.Sub(oldest); span/step < defaultSeriesPoints-1 {
+				k = int(span / step)
+			} else {
+				k = defaultSeriesPoints - 1
+			}
+		}
+		from = to
+		for range k {
+			from = from.Add(-step)
 		}
 	}
 	if from.After(to) {
 		return nil, fault.New(fault.BadRequest, "from is after to")
 	}
-	n := int(to.Sub(from)/step) + 1
-	if n > MaxSeriesPoints {
-		return nil, fault.New(fault.TooLarge, "%d points; at most %d: use a larger step or a shorter span", n, MaxSeriesPoints)
+	n, err := seriesPoints(from, to, step)
+	if err != nil {
+		return nil, err
 	}
 	at := make([]time.Time, n)
 	for i := range at {
-		at[i] = from.Add(time.Duration(i) * step)
+		if i == 0 {
+			at[i] = from
+		} else {
+			at[i] = at[i-1].Add(step) // step by step: i×step may pass 292 years
+		}
 	}
 	pts, names, err := a.eng.Series(engine.SeriesQuery{Level: level, ID: id, Where: q.Get("where"), At: at})
 	if err != nil {

@@ -3,12 +3,14 @@ package answer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/when"
 	"github.com/roomstate/roomstate/privacy"
 	"github.com/roomstate/roomstate/scheme"
 	"github.com/roomstate/roomstate/store"
@@ -183,19 +185,38 @@ func (a *Answers) PutScheme(name string, body []byte, c *Caller) ([]byte, error)
 	}{stored, evs[len(evs)-1].Version})
 }
 
-// parseTime reads RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23, UTC)
-// or Unix seconds.
-func parseTime(s string) (time.Time, bool) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, true
+// auditBound reads the audit's since or until: an RFC 3339 time, Unix
+// seconds, or a date, a day in the server's time zone (since: from its
+// start; until: through its end). It returns the bound as AuditQuery takes
+// it: entries at or after since, and before until, so an until time is
+// moved on by a nanosecond to take the entries at it.
+func (a *Answers) auditBound(key, s string) (time.Time, error) {
+	t, err := when.Time(s)
+	if errors.Is(err, when.ErrNotTime) {
+		var start, next time.Time
+		if start, next, err = when.Day(s, a.opts.TZ); err == nil {
+			if key == "until" {
+				return next, nil
+			}
+			return start, nil
+		}
+		if errors.Is(err, when.ErrNotTime) {
+			if n, e := strconv.ParseInt(s, 10, 64); e == nil {
+				t, err = time.Unix(n, 0).UTC(), nil
+			}
+		}
 	}
-	if t, err := time.Parse("2006-01-02", s); err == nil {
-		return t, true
+	if err != nil {
+		why := ""
+		if !errors.Is(err, when.ErrNotTime) {
+			why = err.Error() + "; "
+		}
+		return time.Time{}, fault.New(fault.BadRequest, "%s %q: %swant an RFC 3339 time (2026-11-23T08:00:00+08:00), a date (2026-11-23: a day in %s) or Unix seconds", key, s, why, a.opts.TZ)
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(n, 0).UTC(), true
+	if key == "until" {
+		return t.Add(time.Nanosecond), nil
 	}
-	return time.Time{}, false
+	return t, nil
 }
 
 // Audit answers GET /api/v1/audit?dwelling=&grid=&name=&since=&until=&after=&limit=
@@ -214,9 +235,9 @@ func (a *Answers) Audit(q Query, c *Caller) ([]byte, error) {
 		dst *time.Time
 	}{{"since", &aq.Since}, {"until", &aq.Until}} {
 		if v := q.Get(p.key); v != "" {
-			t, ok := parseTime(v)
-			if !ok {
-				return nil, fault.New(fault.BadRequest, "%s: want RFC 3339 (2026-11-23T08:00:00Z), a date or Unix seconds", p.key)
+			t, err := a.auditBound(p.key, v)
+			if err != nil {
+				return nil, err
 			}
 			*p.dst = t
 		}

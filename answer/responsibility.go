@@ -3,7 +3,6 @@ package answer
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -237,20 +236,6 @@ func (a *Answers) submitAdmin(c *Caller, ops []engine.Op) ([]engine.Event, error
 	return a.submit(c, ops)
 }
 
-// parseSpan reads a period: a number and s, m, h or d (7d, 36h).
-func parseSpan(name, s string) (time.Duration, error) {
-	bad := fault.New(fault.BadRequest, "%s %q: want a number and s, m, h or d, e.g. 7d", name, s)
-	if len(s) < 2 {
-		return 0, bad
-	}
-	unit := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}[s[len(s)-1]]
-	n, err := strconv.ParseFloat(s[:len(s)-1], 64)
-	if unit == 0 || err != nil || n <= 0 || n > 100_000 {
-		return 0, bad
-	}
-	return time.Duration(n * float64(unit)), nil
-}
-
 // Responsibility answers GET /api/v1/responsibility?level=grid&where=&stale=7d:
 // per unit of the level (one per id in the dwellings' column), its
 // buildings (those whose own unit it is), how many have a responsible
@@ -271,7 +256,7 @@ func (a *Answers) Responsibility(q Query, c *Caller) ([]byte, error) {
 	}
 	cq := engine.CoverageQuery{Level: level, Where: q.Get("where")}
 	if s := q.Get("stale"); s != "" {
-		d, err := parseSpan("stale", s)
+		d, err := spanParam("stale", s, time.Second)
 		if err != nil {
 			return nil, err
 		}

@@ -10,9 +10,19 @@ import (
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/fault"
+	"github.com/roomstate/roomstate/internal/when"
 	"github.com/roomstate/roomstate/store"
 	"github.com/valyala/fastjson"
 )
+
+// whyNot is what is wrong with a time that looks like one (when.Time's
+// error), as "; reason"; "" otherwise.
+func whyNot(err error) string {
+	if err == nil || errors.Is(err, when.ErrNotTime) {
+		return ""
+	}
+	return "; " + err.Error()
+}
 
 // lineError names the NDJSON line of an op's error: the failure keeps its
 // kind, its message starts with the line, and it carries the line number.
@@ -106,9 +116,9 @@ func flagOp(o *fastjson.Object, pathID string) (engine.Op, error) {
 				return
 			}
 			b, e := v.StringBytes()
-			t, te := time.Parse(time.RFC3339Nano, string(b))
+			t, te := when.Time(string(b))
 			if e != nil || te != nil {
-				err = fmt.Errorf("until must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00")
+				err = fmt.Errorf("until must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00%s", whyNot(te))
 				return
 			}
 			if !t.After(time.Now()) {
@@ -342,9 +352,9 @@ func expiresOf(v *fastjson.Value) (map[string]time.Time, error) {
 			return
 		}
 		b, e := v.StringBytes()
-		t, te := time.Parse(time.RFC3339Nano, string(b))
+		t, te := when.Time(string(b))
 		if e != nil || te != nil {
-			err = fmt.Errorf("expires.%s must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00", k)
+			err = fmt.Errorf("expires.%s must be an RFC 3339 time, e.g. 2026-12-11T00:00:00+08:00%s", k, whyNot(te))
 			return
 		}
 		if !t.After(now) {

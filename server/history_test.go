@@ -215,3 +215,57 @@ func TestTileJSONCampaignAsOf(t *testing.T) {
 		t.Fatalf("its tile %s: %d %s", tile(tj.Tiles[0]), code, out)
 	}
 }
+
+// TestPastParamsWhereNotTaken: as_of or since on an endpoint that does not
+// read it is 400 naming it, not the current state passed off as the one
+// asked for; where they are read they work, other unknown parameters are
+// still ignored, and the responsibility's and persons' as_of are left to
+// themselves (as is the dashboard's address).
+func TestPastParamsWhereNotTaken(t *testing.T) {
+	f := start(t)
+	var id, building string
+	f.city.Dwellings(func(r *engine.Record) error {
+		if id == "" {
+			id, building = r.ID, r.Building
+		}
+		return nil
+	})
+	dw := "/api/v1/dwellings/" + url.PathEscape(id)
+	v := fmt.Sprint(f.eng.Version())
+	for _, c := range []struct{ method, path, name, says string }{
+		{"GET", dw + "?as_of=1", "as_of", "does not take as_of"},
+		{"GET", dw + "?as_of=2026-11-26", "as_of", "current state"},
+		{"GET", dw + "?since=1", "since", "does not take since"},
+		{"GET", "/api/v1/campaigns/vax?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/campaigns?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/info?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/schemes/default?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/assignments?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/history?as_of=1", "as_of", "does not take as_of"},
+		{"GET", "/api/v1/legend?since=1", "since", "does not take since"},
+		{"GET", "/api/v1/buildings/" + url.PathEscape(building) + "/roomstate?since=1", "since", "does not take since"},
+		{"POST", "/api/v1/query/polygon?as_of=1", "as_of", "JSON body"},
+	} {
+		code, out, _ := do(t, c.method, f.url+c.path, `{"unit":{"level":"street","id":"x"}}`)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal(out, &e)
+		if code != 400 || e.Error.Code != "bad_request" || !strings.HasPrefix(e.Error.Message, c.name+":") || !strings.Contains(e.Error.Message, c.says) {
+			t.Errorf("%s %s: %d %s, want 400 bad_request naming %s", c.method, c.path, code, out, c.name)
+		}
+	}
+	for _, p := range []string{
+		dw, dw + "?_=1732700000", dw + "?as_of=", // an empty as_of is none
+		"/api/v1/units/street?as_of=" + v + "&since=" + v, "/api/v1/legend?as_of=" + v, "/api/v1/buildings/" + url.PathEscape(building) + "/roomstate?as_of=" + v,
+		"/api/v1/responsibility?as_of=garbage", "/?as_of=2026-11-26", "/healthz?as_of=1",
+	} {
+		if code, out, _ := do(t, "GET", f.url+p, ""); code != 200 {
+			t.Errorf("GET %s: %d %.200s, want 200", p, code, out)
+		}
+	}
+	// a person's answer is its own business: 404 for no one, not 400
+	if code, out, _ := do(t, "GET", f.url+"/api/v1/persons/nobody?as_of=garbage", ""); code == 400 {
+		t.Errorf("persons ?as_of=garbage: %d %s", code, out)
+	}
+}

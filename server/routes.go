@@ -263,14 +263,21 @@ func (s *Server) campaign(ctx *fasthttp.RequestCtx, segs []string, c *answer.Cal
 // an empty body, itself a valid vector tile (a tile of no layers), sent
 // as it is: there is nothing to compress.
 func (s *Server) tile(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller) error {
-	t, err := s.ans.Tile(segs[1], segs[2], segs[3], query(ctx), c)
+	t, fixed, err := s.ans.Tile(segs[1], segs[2], segs[3], query(ctx), c)
 	if err != nil {
 		return err
 	}
 	h := &ctx.Response.Header
 	h.Set("ETag", t.ETag)
-	h.Set("Cache-Control", "no-cache") // live: clients revalidate with the ETag
-	h.Set("Vary", "Accept-Encoding")
+	if fixed {
+		// as of a past version: never changes, for this caller (a cache
+		// keeps a tile apart per token, as each role sees its own)
+		h.Set("Cache-Control", "max-age=31536000, immutable")
+		h.Set("Vary", "Accept-Encoding, Authorization")
+	} else {
+		h.Set("Cache-Control", "no-cache") // live: clients revalidate with the ETag
+		h.Set("Vary", "Accept-Encoding")
+	}
 	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatch(inm, t.ETag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return nil

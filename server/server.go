@@ -368,9 +368,47 @@ func (s *Server) Handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	if err := timeParamsTaken(ctx, r); err != nil {
+		writeError(ctx, err)
+		return
+	}
 	if err := h(ctx, segs, c); err != nil {
 		writeError(ctx, err)
 	}
+}
+
+// timeParams are the parameters of the past, as_of (the state as of a
+// moment) and since (a change since one), that each route reads from its
+// query string; "*" leaves a route's to itself.
+var timeParams = map[string]string{
+	"tile": "as_of", "tilejson": "as_of", "legend": "as_of",
+	"building_roomstate": "as_of", "building_roomstate_svg": "as_of", "unit_roomstate": "as_of", "unit_roomstate_svg": "as_of",
+	"units": "as_of since", "unit": "as_of since",
+	"changes": "since", "audit": "since",
+	// the responsibility's and persons' as_of are being settled apart
+	"responsibility": "*", "person": "*",
+}
+
+// timeParamsTaken refuses an as_of or since that the route does not read:
+// answered as if it were, the current state would pass for the state asked
+// for. Other unknown query parameters are ignored, as they change nothing
+// (a cache buster, say); the dashboard's files and health checks, which read
+// none, are not asked.
+func timeParamsTaken(ctx *fasthttp.RequestCtx, r route) error {
+	takes := timeParams[r.name]
+	if r.open || r.unversioned || takes == "*" {
+		return nil
+	}
+	for _, p := range []string{"as_of", "since"} {
+		if len(ctx.QueryArgs().Peek(p)) == 0 || strings.Contains(takes, p) {
+			continue
+		}
+		if p == "as_of" && (r.name == "query_polygon" || r.name == "query_grid") {
+			return fault.New(fault.BadRequest, "as_of: %s takes it in the JSON body (\"as_of\": …), not in the query string", ctx.Path())
+		}
+		return fault.New(fault.BadRequest, "%s: %s %s does not take %s (it answers the current state); leave it out (docs/API.md, History, lists what takes it)", p, ctx.Method(), ctx.Path(), p)
+	}
+	return nil
 }
 
 func methodAllowed(allowed, m string) bool {

@@ -175,3 +175,76 @@ func TestEmptyTile(t *testing.T) {
 		t.Fatalf("If-None-Match of the empty tile: %d, want 304", resp.StatusCode)
 	}
 }
+
+// TestTileAsOfVersionCachedForGood: a tile as of a version before the
+// newest (as /tiles.json?as_of= names them) never changes, so it is sent
+// to be kept for good (a long max-age, immutable), per token; its ETag
+// holds through later changes and still answers If-None-Match with 304.
+// A live tile, one as of a time, a version not in the past, or the
+// responsibility view's, is revalidated (no-cache).
+func TestTileAsOfVersionCachedForGood(t *testing.T) {
+	e, _, base, ids := writable(t, store.Options{})
+	b := e.Bounds()
+	tl := maptile.At(orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}, 14)
+	path := "/tiles/14/" + itoa(tl.X) + "/" + itoa(tl.Y) + ".mvt"
+	var id string
+	for _, x := range ids {
+		d, _ := e.Dwelling(x)
+		if maptile.At(orb.Point{d.Lon, d.Lat}, 14) == tl {
+			id = x
+			break
+		}
+	}
+	v0 := e.Version()
+	if code, out, _ := do(t, "PATCH", base+"/api/v1/dwellings/"+id, `{"set":["isolated","rental"],"clear":["vaccinated"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	get := func(q, inm string) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path+q, nil)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	forGood := func(h http.Header) bool {
+		cc := h.Get("Cache-Control")
+		return strings.Contains(cc, "immutable") && strings.Contains(cc, "max-age=31536000") && !strings.Contains(cc, "no-cache") &&
+			strings.Contains(h.Get("Vary"), "Authorization")
+	}
+	// the tile URL tiles.json names as of v0
+	code, body, _ := do(t, "GET", base+"/tiles.json?as_of="+strconv.FormatUint(uint64(v0), 10), "")
+	var tj struct{ Tiles []string }
+	if code != 200 || json.Unmarshal(body, &tj) != nil || len(tj.Tiles) != 1 {
+		t.Fatalf("tiles.json: %d %s", code, body)
+	}
+	q := tj.Tiles[0][strings.Index(tj.Tiles[0], "?"):]
+	code, h := get(q, "")
+	if code != 200 || !forGood(h) || h.Get("ETag") == "" {
+		t.Fatalf("tile%s: %d, Cache-Control %q, Vary %q, ETag %q: want kept for good", q, code, h.Get("Cache-Control"), h.Get("Vary"), h.Get("ETag"))
+	}
+	etag := h.Get("ETag")
+	// later changes in the tile leave it as it was
+	if code, out, _ := do(t, "PATCH", base+"/api/v1/dwellings/"+id, `{"set":["elderly_alone"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, out)
+	}
+	if code, h := get(q, etag); code != 304 || !forGood(h) || h.Get("ETag") != etag {
+		t.Fatalf("tile%s revalidated after a change: %d, ETag %q (was %q), Cache-Control %q", q, code, h.Get("ETag"), etag, h.Get("Cache-Control"))
+	}
+	_, live := get("", "")
+	if live.Get("ETag") == etag {
+		t.Fatal("the live tile has the past tile's ETag")
+	}
+	for _, q := range []string{"", "?as_of=" + strconv.FormatUint(uint64(e.Version()), 10), "?as_of=" + strconv.FormatUint(uint64(e.Version()+1000), 10),
+		"?as_of=2099-01-01", "?as_of=" + strconv.FormatUint(uint64(v0), 10) + "&view=responsibility"} {
+		if code, h := get(q, ""); code != 200 || h.Get("Cache-Control") != "no-cache" {
+			t.Errorf("tile%s: %d, Cache-Control %q, want no-cache", q, code, h.Get("Cache-Control"))
+		}
+	}
+}

@@ -520,7 +520,10 @@ window.__t = {
   feature: (fid) => { const m = __roomstateMap;
     const f = m.queryRenderedFeatures({layers: ['buildings']}).find((f) => f.id === fid);
     return f ? {color: f.properties.color, live: (m.getFeatureState({source: 'rs', sourceLayer: 'buildings', id: fid}) || {}).color || null} : null; },
-  tiles: () => __roomstateMap.getSource('rs').tiles[0],
+  // the source's tile URL ('' until MapLibre has read the source's
+  // options: that is after the page is ready when everything it asks comes
+  // quickly, a past view's tiles from the browser's cache say)
+  tiles: () => { const s = __roomstateMap.getSource('rs'); return s && s.tiles ? s.tiles[0] : ''; },
   rooms: () => document.querySelectorAll('#floors .room').length,
   isolatedRooms: () => document.querySelectorAll('#floors .room[data-state="isolated"]').length,
   // the trend chart: uPlot's series and how much of its canvas is drawn

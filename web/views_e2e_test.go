@@ -223,7 +223,7 @@ window.__v = {
     ...Object.fromEntries([...tr.querySelectorAll('td[data-k]')].map((td) => [td.dataset.k, td.textContent]))})),
   row: (sel, id) => [...document.querySelectorAll(sel + ' tbody tr')].find((r) => r.dataset.id === id),
   kpis: (sel) => Object.fromEntries([...document.querySelectorAll(sel + ' .kpi')].map((k) => [k.dataset.k, k.querySelector('.v').textContent])),
-  tiles: () => __roomstateMap.getSource('rs').tiles[0],
+  tiles: () => { const s = __roomstateMap.getSource('rs'); return s && s.tiles ? s.tiles[0] : ''; }, // '' until MapLibre read the source (see e2e_test.go)
   // the building's feature as the map draws it: its tile's colour and state,
   // and what live changes set (feature-state)
   feature: (fid) => { const m = __roomstateMap;

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/roomstate/roomstate/answer"
 	"github.com/roomstate/roomstate/connlimit"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/internal/when"
 	"github.com/roomstate/roomstate/loader"
 	"github.com/roomstate/roomstate/replica"
 	"github.com/roomstate/roomstate/server"
@@ -53,9 +53,10 @@ func addServerFlags(fs *flag.FlagSet, sf *serverFlags) {
 		"Reloaded on SIGHUP. Without it the server only listens on loopback")
 	fs.IntVar(&sf.privacyK, "privacy-k", 3, "viewers see no count from 1 to k-1: such counts are null with \"suppressed\": true")
 	fs.Float64Var(&sf.minCell, "privacy-min-cell", 250, "viewers see grid cells of at least this many metres (and no free polygons)")
-	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d)")
+	fs.StringVar(&sf.history, "history", "400d", "keep every change this long, for as_of, since and series (a number and s, m, h or d, from 1s to 106751d)")
 	fs.IntVar(&sf.regionMB, "region-cache-mb", answer.DefaultRegionCacheMB, "keep the prepared regions of polygons sent again, up to this many MiB (0: none): the same polygon\nagain is neither decoded (same bytes), validated nor swept again")
-	fs.StringVar(&sf.tz, "tz", "Asia/Shanghai", "the time zone of dates in as_of, since and series (2026-11-26 is the end of that day there)")
+	fs.StringVar(&sf.tz, "tz", "Asia/Shanghai", "the time zone of dates in as_of, since, series and the audit (2026-11-26 is the end of that day there):\n"+
+		"a zone database name such as Asia/Shanghai or UTC; Local: this machine's zone, by its name")
 	fs.StringVar(&sf.assets, "assets", "", "`DIR` of MapLibre's dist files to serve instead of the copy built in (development,\ne.g. web/node_modules/maplibre-gl/dist after npm ci --prefix web)")
 	fs.StringVar(&sf.basemap, "basemap", "", "optional raster tile URL template under the dashboard's map, e.g. https://tile.example.org/{z}/{x}/{y}.png (none by default: works offline)")
 	fs.Var(&sf.cors, "cors-origin", "allow this origin (e.g. https://dash.example.org, or *) to call the API from a browser; repeatable")
@@ -111,30 +112,82 @@ func (sf *serverFlags) storeOptions() (store.Options, error) {
 	return store.Options{Engine: engine.Options{History: d}}, nil
 }
 
-// location is the --tz time zone.
+// location is the --tz time zone. "" is refused (Go would read it as UTC
+// without a word), and so is Local unless this machine's zone has a name
+// (TZ, /etc/localtime's link into the zone database, /etc/timezone): the
+// zone's name is what info's tz tells clients, and "Local" tells them
+// nothing.
 func (sf *serverFlags) location() (*time.Location, error) {
-	l, err := time.LoadLocation(sf.tz)
+	name := sf.tz
+	switch strings.TrimSpace(name) {
+	case "":
+		return nil, fmt.Errorf("--tz %q: want a time zone name such as Asia/Shanghai or UTC", sf.tz)
+	case "Local":
+		local, err := localZoneName()
+		if err != nil {
+			return nil, fmt.Errorf("--tz Local: %v; give the zone's name, such as Asia/Shanghai or UTC", err)
+		}
+		name = local
+	}
+	l, err := time.LoadLocation(name)
 	if err != nil {
-		if sf.tz == "Asia/Shanghai" {
+		if name == "Asia/Shanghai" {
 			return answer.Shanghai(), nil // no zone database on this system
+		}
+		if name != sf.tz {
+			return nil, fmt.Errorf("--tz Local (%s): %v", name, err)
 		}
 		return nil, fmt.Errorf("--tz %q: %v", sf.tz, err)
 	}
 	return l, nil
 }
 
-// parseDays reads a duration that may also be in days: 400d, 36h, 90m.
-func parseDays(s string) (time.Duration, error) {
-	if strings.HasSuffix(s, "d") {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("want a positive number of days, e.g. 400d")
+// zoneFiles are where localZoneName looks (a test points them elsewhere).
+var zoneFiles = struct{ localtime, timezone string }{"/etc/localtime", "/etc/timezone"}
+
+// localZoneName is the name of this machine's time zone: TZ when it names
+// one (":" and all), else where /etc/localtime links to in the zone
+// database, else /etc/timezone (Debian's).
+func localZoneName() (string, error) {
+	if tz, ok := os.LookupEnv("TZ"); ok {
+		tz = strings.TrimPrefix(tz, ":")
+		if tz == "" {
+			return "UTC", nil // TZ set empty: Go and libc use UTC
 		}
-		return time.Duration(n * 24 * float64(time.Hour)), nil
+		if i := strings.LastIndex(tz, "zoneinfo/"); i >= 0 && strings.HasPrefix(tz, "/") {
+			tz = tz[i+len("zoneinfo/"):] // a file of the zone database
+		}
+		if _, err := time.LoadLocation(tz); err != nil || strings.HasPrefix(tz, "/") {
+			return "", fmt.Errorf("TZ %q is not a zone name", tz)
+		}
+		return tz, nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("want a positive duration, e.g. 400d or 72h")
+	if target, err := os.Readlink(zoneFiles.localtime); err == nil {
+		if i := strings.LastIndex(target, "zoneinfo/"); i >= 0 {
+			name := target[i+len("zoneinfo/"):]
+			if _, err := time.LoadLocation(name); err == nil {
+				return name, nil
+			}
+		}
+	}
+	if b, err := os.ReadFile(zoneFiles.timezone); err == nil {
+		name := strings.TrimSpace(string(b))
+		if _, err := time.LoadLocation(name); name != "" && err == nil {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("this machine's time zone has no name to be found (TZ unset, %s not a link into the zone database, no %s)", zoneFiles.localtime, zoneFiles.timezone)
+}
+
+// parseDays reads --history: a span (a number and s, m, h or d), at least
+// 1s.
+func parseDays(s string) (time.Duration, error) {
+	d, err := when.Span(s)
+	if err != nil {
+		return 0, err
+	}
+	if d < time.Second {
+		return 0, fmt.Errorf("at least 1s, e.g. 400d or 72h")
 	}
 	return d, nil
 }

@@ -636,29 +636,41 @@ function stateWhere(rules, i) {
   return parts.join(' & ');
 }
 
+// infoKept is the history kept as /api/v1/info told at start: {oldest, ms}
+// of the oldest state, or null.
+function infoKept() {
+  const h = state.info && state.info.history;
+  const ms = h && h.oldest_time ? Date.parse(h.oldest_time) : NaN;
+  return Number.isNaN(ms) ? null : { oldest: h.oldest, ms };
+}
+
 // trendSeries asks for one series per state of the scheme, over the last 30
 // days to the moment shown (now, live), a point a day. When that reaches
-// before the history kept, it asks for the history kept instead, in 30
-// points; span says which: {days} or {since}.
+// before the history kept (as a 410 told, else as info said: the server cuts
+// a series without from to the history kept rather than refuse it), it asks
+// for the history kept instead, in 30 points; span says which: {days} or
+// {since}.
 async function trendSeries(unit, wheres) {
   const where0 = { level: unit.level, id: unit.id };
   // to the moment shown (a version's: the time its state began)
   const to = !state.asOf ? '' : state.asOf.byVersion ? new Date(state.asOf.ms).toISOString() : state.asOf.param;
   const ask = (span) => Promise.all(wheres.map((w) => api(`/api/v1/history${query({ ...where0, where: w, ...span })}`)));
-  if (!(state.gone && state.gone.ms !== null && (state.asOf ? state.asOf.ms : Date.now()) - 29 * 86_400_000 < state.gone.ms)) {
+  let kept = state.gone || infoKept();
+  if (!(kept && kept.ms !== null && (state.asOf ? state.asOf.ms : Date.now()) - 29 * 86_400_000 < kept.ms)) {
     try {
       return { answers: await ask({ to, step: '1d' }), span: { days: 30 } };
     } catch (err) {
       const gone = historyGone(err);
       if (!gone || gone.ms === null) throw err;
       noteGone(gone);
+      kept = state.gone;
     }
   }
   // 30 points at most, the last at the moment shown, none before the oldest
   // (not before the oldest either: this browser's clock may be behind the server's)
-  const toMs = Math.max(state.gone.ms, state.asOf ? Math.min(state.asOf.ms, Date.now()) : Date.now());
-  const step = Math.max(1, Math.ceil((toMs - state.gone.ms) / 29 / 1000));
-  const from = toMs - Math.floor((toMs - state.gone.ms) / (step * 1000)) * step * 1000;
+  const toMs = Math.max(kept.ms, state.asOf ? Math.min(state.asOf.ms, Date.now()) : Date.now());
+  const step = Math.max(1, Math.ceil((toMs - kept.ms) / 29 / 1000));
+  const from = toMs - Math.floor((toMs - kept.ms) / (step * 1000)) * step * 1000;
   const span = { from: new Date(from).toISOString(), to: new Date(toMs).toISOString(), step: `${step}s` };
   return { answers: await ask(span), span: { since: from } };
 }
