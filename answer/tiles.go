@@ -15,15 +15,16 @@ import (
 // Tile answers GET /tiles/{z}/{x}/{y}.mvt (y may end in .mvt or .pbf): the
 // tile as the caller may see it, from the cache when it is current; fixed
 // when it is as of a version (an integer as_of) before the newest, whose
-// dwellings' states never change (as /tiles.json?as_of= names them): not
-// with view=responsibility, whose colours are the responsible persons' now.
+// tile never changes (as /tiles.json?as_of= names them): the dwellings'
+// states, the scheme's colours and the responsibility view's persons and
+// visits are all as they were at that version.
 func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (t *tiles.Tile, fixed bool, err error) {
 	t, err = a.tile(z, x, y, q, c)
 	if err != nil {
 		return nil, false, err
 	}
 	if v, e := strconv.ParseUint(strings.TrimSpace(q.Get("as_of")), 10, 64); e == nil {
-		fixed = engine.Version(v) < a.eng.Version() && q.Get("view") == "" && q.Get("campaign") == ""
+		fixed = engine.Version(v) < a.eng.Version() && q.Get("campaign") == ""
 	}
 	return t, fixed, nil
 }

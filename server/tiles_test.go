@@ -180,8 +180,9 @@ func TestEmptyTile(t *testing.T) {
 // newest (as /tiles.json?as_of= names them) never changes, so it is sent
 // to be kept for good (a long max-age, immutable), per token; its ETag
 // holds through later changes and still answers If-None-Match with 304.
-// A live tile, one as of a time, a version not in the past, or the
-// responsibility view's, is revalidated (no-cache).
+// So is the responsibility view's as of that version (persons and visits
+// as they were then). A live tile, or one as of a time or a version not in
+// the past, is revalidated (no-cache).
 func TestTileAsOfVersionCachedForGood(t *testing.T) {
 	e, _, base, ids := writable(t, store.Options{})
 	b := e.Bounds()
@@ -237,12 +238,17 @@ func TestTileAsOfVersionCachedForGood(t *testing.T) {
 	if code, h := get(q, etag); code != 304 || !forGood(h) || h.Get("ETag") != etag {
 		t.Fatalf("tile%s revalidated after a change: %d, ETag %q (was %q), Cache-Control %q", q, code, h.Get("ETag"), etag, h.Get("Cache-Control"))
 	}
+	// the responsibility view as of v0: persons and visits as they were then
+	rq := "?as_of=" + strconv.FormatUint(uint64(v0), 10) + "&view=responsibility"
+	if code, h := get(rq, ""); code != 200 || !forGood(h) {
+		t.Errorf("tile%s: %d, Cache-Control %q: want kept for good", rq, code, h.Get("Cache-Control"))
+	}
 	_, live := get("", "")
 	if live.Get("ETag") == etag {
 		t.Fatal("the live tile has the past tile's ETag")
 	}
 	for _, q := range []string{"", "?as_of=" + strconv.FormatUint(uint64(e.Version()), 10), "?as_of=" + strconv.FormatUint(uint64(e.Version()+1000), 10),
-		"?as_of=2099-01-01", "?as_of=" + strconv.FormatUint(uint64(v0), 10) + "&view=responsibility"} {
+		"?as_of=2099-01-01", "?view=responsibility"} {
 		if code, h := get(q, ""); code != 200 || h.Get("Cache-Control") != "no-cache" {
 			t.Errorf("tile%s: %d, Cache-Control %q, want no-cache", q, code, h.Get("Cache-Control"))
 		}
