@@ -533,11 +533,16 @@ func (st *state) refreshBuilding(bi uint32) {
 // majority returns, per level, the unit most of the slots are in, among
 // those that have one at that level; ties go to the smaller id.
 func (st *state) majority(slots []uint32) areaTuple {
+	return st.majorityOf(len(slots), func(i int) uint32 { return st.area[slots[i]] })
+}
+
+// majorityOf is majority for n dwellings, the i-th of area tuple area(i).
+func (st *state) majorityOf(n int, area func(i int) uint32) areaTuple {
 	var home areaTuple
 	for l := range home {
 		count := map[uint32]int{}
-		for _, p := range slots {
-			if u := st.areas[st.area[p]][l]; u != 0 {
+		for i := range n {
+			if u := st.areas[area(i)][l]; u != 0 {
 				count[u]++
 			}
 		}

@@ -249,23 +249,7 @@ func (ra *respAt) annotate(st *state, info *BuildingInfo, bi uint32, home *areaT
 // among those that have one at that level; ties go to the smaller id: a
 // building's own units, as majority gives them for its slots.
 func (st *state) homeOf(ds []dstate) areaTuple {
-	var home areaTuple
-	for l := range home {
-		count := map[uint32]int{}
-		for i := range ds {
-			if u := st.areas[ds[i].area][l]; u != 0 {
-				count[u]++
-			}
-		}
-		best, bestN := uint32(0), 0
-		for u, n := range count {
-			if n > bestN || n == bestN && st.levels[l].ids[u] < st.levels[l].ids[best] {
-				best, bestN = u, n
-			}
-		}
-		home[l] = best
-	}
-	return home
+	return st.majorityOf(len(ds), func(i int) uint32 { return ds[i].area })
 }
 
 // pastHome returns building bi's own units as of pa.v: its units now when
