@@ -199,7 +199,10 @@ func (a *Answers) readPolygonBody(body []byte, decode bool, sc *scratch, q *engi
 			s.ws()
 			if s.i == len(s.b) {
 				var p fastjson.Parser
-				v, _ := p.ParseBytes(body)
+				v, err := p.ParseBytes(body)
+				if err != nil { // a value the scanner takes as fastjson might (NaN, Infinity) in a spelling fastjson does not
+					return false, fault.New(fault.BadJSON, "body must be a JSON object")
+				}
 				return false, fault.New(fault.BadJSON, "body must be a JSON object, not %s", v.Type())
 			}
 			s.fail("unexpected data after the value")
