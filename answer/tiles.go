@@ -19,12 +19,16 @@ import (
 // states, the scheme's colours and the responsibility view's persons and
 // visits are all as they were at that version.
 func (a *Answers) Tile(z, x, y string, q Query, c *Caller) (t *tiles.Tile, fixed bool, err error) {
+	// the newest version before the tile is drawn: a version before it is
+	// past when the tile is drawn as well (read after, a version the
+	// engine reached while drawing would mark a tile of an older state)
+	newest := a.eng.Version()
 	t, err = a.tile(z, x, y, q, c)
 	if err != nil {
 		return nil, false, err
 	}
 	if v, e := strconv.ParseUint(strings.TrimSpace(q.Get("as_of")), 10, 64); e == nil {
-		fixed = engine.Version(v) < a.eng.Version() && q.Get("campaign") == ""
+		fixed = engine.Version(v) < newest && q.Get("campaign") == ""
 	}
 	return t, fixed, nil
 }

@@ -269,15 +269,19 @@ func (s *Server) tile(ctx *fasthttp.RequestCtx, segs []string, c *answer.Caller)
 	}
 	h := &ctx.Response.Header
 	h.Set("ETag", t.ETag)
+	vary := "Accept-Encoding"
 	if fixed {
 		// as of a past version: never changes, for this caller (a cache
 		// keeps a tile apart per token, as each role sees its own)
 		h.Set("Cache-Control", "max-age=31536000, immutable")
-		h.Set("Vary", "Accept-Encoding, Authorization")
+		vary += ", Authorization"
 	} else {
 		h.Set("Cache-Control", "no-cache") // live: clients revalidate with the ETag
-		h.Set("Vary", "Accept-Encoding")
 	}
+	if prev := h.Peek("Vary"); len(prev) > 0 { // CORS's Origin: a cache keeps each origin's answer apart
+		vary = string(prev) + ", " + vary
+	}
+	h.Set("Vary", vary)
 	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatch(inm, t.ETag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return nil

@@ -309,6 +309,22 @@ func TestCORS(t *testing.T) {
 	if h.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("CORS header for a foreign origin")
 	}
+	// a tile, live or kept for good, varies by Origin too: a shared cache
+	// must not give one origin's answer (its Allow-Origin) to another
+	var info struct{ Version uint64 }
+	if _, out, _ := do(t, "GET", f.url+"/api/v1/info", ""); json.Unmarshal(out, &info) != nil {
+		t.Fatalf("info: %s", out)
+	}
+	for _, q := range []string{"", "?as_of=" + strconv.FormatUint(info.Version, 10)} {
+		code, _, h = do(t, "GET", f.url+"/tiles/0/0/0.mvt"+q, "", "Origin", "https://dash.example.org")
+		vary := map[string]bool{}
+		for _, n := range strings.Split(strings.Join(h.Values("Vary"), ","), ",") {
+			vary[strings.TrimSpace(n)] = true
+		}
+		if code != 200 || !vary["Origin"] || !vary["Accept-Encoding"] {
+			t.Errorf("tile%s: %d, Vary %q: want Origin and Accept-Encoding", q, code, h.Values("Vary"))
+		}
+	}
 }
 
 func clip(b []byte) string {

@@ -180,11 +180,16 @@ func localZoneName() (string, error) {
 }
 
 // parseDays reads --history: a span (a number and s, m, h or d), at least
-// 1s.
+// 1s; also a Go duration (72h30m), which earlier builds took, so that a
+// command line that started them starts this one.
 func parseDays(s string) (time.Duration, error) {
 	d, err := when.Span(s)
 	if err != nil {
-		return 0, err
+		gd, gerr := time.ParseDuration(strings.TrimSpace(s))
+		if gerr != nil || gd <= 0 {
+			return 0, err
+		}
+		d = gd
 	}
 	if d < time.Second {
 		return 0, fmt.Errorf("at least 1s, e.g. 400d or 72h")

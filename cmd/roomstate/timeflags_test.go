@@ -45,7 +45,7 @@ func TestTimeFlagsRefusedAtStart(t *testing.T) {
 			t.Errorf("%v: the refused start left %d files in the data directory", c.flags, len(files))
 		}
 	}
-	for _, h := range []string{"400d", "1.5h", "90s", "106751d"} {
+	for _, h := range []string{"400d", "1.5h", "90s", "106751d", "72h30m", "1h30m"} { // the last two: Go durations, as earlier builds took
 		sf := serverFlags{history: h}
 		if o, err := sf.storeOptions(); err != nil || o.Engine.History <= 0 {
 			t.Errorf("--history %s: %v, %v", h, o.Engine.History, err)
