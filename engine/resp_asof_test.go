@@ -1,8 +1,6 @@
 package engine_test
 
 import (
-	"errors"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -11,15 +9,8 @@ import (
 
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/engine"
-	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/internal/testseed"
 )
-
-// rvisit is a visit as the as-of model keeps it.
-type rvisit struct {
-	at   time.Time
-	note string
-}
 
 // rsaved is the model of dwellings, assignments and visits at one version.
 type rsaved struct {
@@ -62,122 +53,19 @@ func TestResponsibilityAsOfMatchesModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newRModel(t, c)
-	vis := map[string]rvisit{}
 	save := func(v engine.Version) rsaved {
-		s := rsaved{v: v, dw: map[string]rdwell{}, asg: maps.Clone(m.asg), visits: maps.Clone(vis)}
+		s := rsaved{v: v, dw: map[string]rdwell{}, asg: maps.Clone(m.asg), visits: maps.Clone(m.visits)}
 		for id, d := range m.dw {
 			s.dw[id] = *d
 		}
 		return s
 	}
 	saved := []rsaved{save(w.Version())}
-	unitIDs := func(l int) []string {
-		set := map[string]bool{}
-		for _, d := range m.dw {
-			if l == 4 {
-				set[d.building] = true
-			} else if d.units[l] != "" {
-				set[d.units[l]] = true
-			}
-		}
-		return slices.Sorted(maps.Keys(set))
-	}
-	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	next := 0
 	for step := 0; step < 160; step++ {
 		now = now.Add(time.Duration(1+rng.IntN(180)) * time.Minute)
-		var reqs []engine.Request
-		var effects []func()
-		for k := 1 + rng.IntN(3); k > 0; k-- {
-			ids := slices.Sorted(maps.Keys(m.dw))
-			var op engine.Op
-			var effect func()
-			switch r := rng.IntN(100); {
-			case r < 35: // assign, reassign or remove
-				lv := []engine.Level{engine.LevelBuilding, engine.LevelBuilding, engine.LevelBuilding,
-					engine.LevelGrid, engine.LevelGrid, engine.LevelGrid, engine.LevelCommunity, engine.LevelCommunity, engine.LevelStreet}[rng.IntN(9)]
-				li := map[engine.Level]int{engine.LevelBuilding: 4, engine.LevelGrid: 3, engine.LevelCommunity: 2, engine.LevelStreet: 1}[lv]
-				id := pick(unitIDs(li))
-				person, team := pick(persons), fmt.Sprintf("T%d", rng.IntN(3))
-				if rng.IntN(3) == 0 {
-					person, team = "", ""
-				}
-				op = engine.Op{Kind: engine.OpAssign, ID: id, Assign: &engine.AssignInput{Level: lv, Person: person, Team: team}}
-				effect = func() {
-					k := [2]string{lv.String(), id}
-					if person == "" {
-						delete(m.asg, k)
-					} else {
-						m.asg[k] = engine.Assignment{Level: lv, ID: id, Person: person, Team: team}
-					}
-				}
-			case r < 45: // a flag
-				d := m.dw[pick(ids)]
-				on := rng.IntN(2) == 0
-				op = engine.Op{Kind: engine.OpFlags, ID: d.id}
-				if on {
-					op.Set = []string{"isolated"}
-				} else {
-					op.Clear = []string{"isolated"}
-				}
-				effect = func() { nd := *m.dw[d.id]; nd.isolated = on; m.dw[d.id] = &nd }
-			case r < 62: // a move, maybe into another building or a new one, maybe to other units
-				d := m.dw[pick(ids)]
-				nd := *d
-				other := m.dw[pick(ids)]
-				switch rng.IntN(3) {
-				case 0:
-					nd.building = other.building
-				case 1:
-					nd.building, nd.units = other.building, other.units
-				case 2:
-					nd.units = other.units
-					if rng.IntN(2) == 0 {
-						nd.building = fmt.Sprintf("NB-%d", rng.IntN(6))
-					}
-				}
-				op = putOp(&nd)
-				effect = func() { m.dw[d.id] = &nd }
-			case r < 67: // a delete
-				id := pick(ids)
-				op = engine.Op{Kind: engine.OpDelete, ID: id}
-				effect = func() { delete(m.dw, id) }
-			case r < 90: // a visit
-				bld := pick(unitIDs(4))
-				note := fmt.Sprintf("扫楼 %d", step)
-				op = engine.Op{Kind: engine.OpVisit, ID: bld, Visit: &engine.VisitInput{By: "worker", Note: note}}
-				at := now
-				effect = func() { vis[bld] = rvisit{at, note} }
-			default: // a new dwelling
-				other := m.dw[pick(ids)]
-				next++
-				nd := rdwell{id: fmt.Sprintf("X-%d", next), lon: other.lon, lat: other.lat, units: other.units, building: other.building}
-				op = putOp(&nd)
-				effect = func() { m.dw[nd.id] = &nd }
-			}
-			reqs = append(reqs, engine.Request{Ops: []engine.Op{op}})
-			effects = append(effects, effect)
-		}
-		p := w.Prepare(reqs)
-		for i, err := range p.Errs {
-			if err != nil {
-				if !errors.Is(err, fault.NotFound) {
-					t.Fatalf("step %d: request %d refused: %v", step, i, err)
-				}
-				effects[i] = nil
-			}
-		}
-		v := w.Version()
-		w.Commit(p, now)
-		w.Maintain()
 		// each accepted change took the next version: the model after each
-		for _, f := range effects {
-			if f != nil {
-				f()
-				v++
-				saved = append(saved, save(v))
-			}
-		}
+		v := w.Version()
+		m.randomGroup(t, w, rng, now, step, func() { v++; saved = append(saved, save(v)) })
 		if v != w.Version() {
 			t.Fatalf("step %d: the engine is at version %d, the model at %d", step, w.Version(), v)
 		}

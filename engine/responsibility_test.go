@@ -31,11 +31,18 @@ type rdwell struct {
 type rmodel struct {
 	dw     map[string]*rdwell
 	asg    map[[2]string]engine.Assignment // level name, id
-	visits map[string]time.Time            // building → last visit
+	visits map[string]rvisit               // building → last visit
+	next   int                             // dwellings added by randomOps
+}
+
+// rvisit is a visit as the models keep it.
+type rvisit struct {
+	at   time.Time
+	note string
 }
 
 func newRModel(t *testing.T, c *city.City) *rmodel {
-	m := &rmodel{dw: map[string]*rdwell{}, asg: map[[2]string]engine.Assignment{}, visits: map[string]time.Time{}}
+	m := &rmodel{dw: map[string]*rdwell{}, asg: map[[2]string]engine.Assignment{}, visits: map[string]rvisit{}}
 	names := city.FlagNames()
 	_ = c.Dwellings(func(r *engine.Record) error {
 		d := &rdwell{id: r.ID, lon: r.Lon, lat: r.Lat, units: [4]string{r.District, r.Street, r.Community, r.Grid}, building: r.Building}
@@ -98,6 +105,128 @@ func (m *rmodel) responsible(b string, ds []*rdwell) (engine.Assignment, bool) {
 
 var persons = []string{"张三", "李四", "王五", "赵六", "钱七", "孙八"}
 
+// unitIDs lists the units of level l (0–3; 4 for buildings) that hold a
+// dwelling of the model.
+func (m *rmodel) unitIDs(l int) []string {
+	set := map[string]bool{}
+	for _, d := range m.dw {
+		if l == 4 {
+			set[d.building] = true
+		} else if d.units[l] != "" {
+			set[d.units[l]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// randomGroup makes one to three random changes as a group of requests:
+// assignments at every level (reassignments, removals, now and then of a
+// unit with no dwelling yet), flags, moves (into another building or a new
+// one, maybe to other units), deletes, visits and new dwellings; prepares
+// and commits them at now, and applies to the model those the engine
+// accepted (refused: only a change of what an earlier request of the group
+// deleted), calling applied after each.
+func (m *rmodel) randomGroup(t *testing.T, w *engine.Writer, rng *rand.Rand, now time.Time, step int, applied func()) {
+	t.Helper()
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	var reqs []engine.Request
+	var effects []func()
+	for k := 1 + rng.IntN(3); k > 0; k-- {
+		ids := slices.Sorted(maps.Keys(m.dw))
+		var op engine.Op
+		var effect func()
+		switch r := rng.IntN(100); {
+		case r < 30: // assign, reassign or remove
+			// buildings most often, streets least: some buildings stay without anyone
+			lv := []engine.Level{engine.LevelBuilding, engine.LevelBuilding, engine.LevelBuilding, engine.LevelBuilding,
+				engine.LevelGrid, engine.LevelGrid, engine.LevelGrid, engine.LevelCommunity, engine.LevelCommunity, engine.LevelStreet}[rng.IntN(10)]
+			li := map[engine.Level]int{engine.LevelBuilding: 4, engine.LevelGrid: 3, engine.LevelCommunity: 2, engine.LevelStreet: 1}[lv]
+			id := pick(m.unitIDs(li))
+			if rng.IntN(20) == 0 {
+				id = fmt.Sprintf("NEW-%d", rng.IntN(5)) // a unit with no dwelling yet
+			}
+			person, team := pick(persons), fmt.Sprintf("T%d", rng.IntN(3))
+			if rng.IntN(3) == 0 || lv == engine.LevelStreet && rng.IntN(2) == 0 {
+				person, team = "", ""
+			}
+			op = engine.Op{Kind: engine.OpAssign, ID: id, Assign: &engine.AssignInput{Level: lv, Person: person, Team: team}}
+			effect = func() {
+				k := [2]string{lv.String(), id}
+				if person == "" {
+					delete(m.asg, k)
+				} else {
+					m.asg[k] = engine.Assignment{Level: lv, ID: id, Person: person, Team: team}
+				}
+			}
+		case r < 50: // a flag
+			d := m.dw[pick(ids)]
+			on := rng.IntN(2) == 0
+			op = engine.Op{Kind: engine.OpFlags, ID: d.id}
+			if on {
+				op.Set = []string{"isolated"}
+			} else {
+				op.Clear = []string{"isolated"}
+			}
+			// a new record, not the old one changed: a saved model keeps it
+			effect = func() { nd := *m.dw[d.id]; nd.isolated = on; m.dw[d.id] = &nd }
+		case r < 68: // a move, maybe into another building or a new one, maybe to other units
+			d := m.dw[pick(ids)]
+			nd := *d
+			other := m.dw[pick(ids)]
+			switch rng.IntN(3) {
+			case 0:
+				nd.building = other.building
+			case 1:
+				nd.building, nd.units = other.building, other.units
+			case 2:
+				nd.units = other.units
+				if rng.IntN(2) == 0 {
+					nd.building = fmt.Sprintf("NB-%d", rng.IntN(8))
+				}
+			}
+			op = putOp(&nd)
+			effect = func() { m.dw[d.id] = &nd }
+		case r < 73: // a delete
+			id := pick(ids)
+			op = engine.Op{Kind: engine.OpDelete, ID: id}
+			effect = func() { delete(m.dw, id) }
+		case r < 88: // a visit
+			bld := pick(m.unitIDs(4))
+			note := fmt.Sprintf("扫楼 %d", step)
+			op = engine.Op{Kind: engine.OpVisit, ID: bld, Visit: &engine.VisitInput{By: "worker", Note: note}}
+			effect = func() { m.visits[bld] = rvisit{now, note} }
+		default: // a new dwelling
+			other := m.dw[pick(ids)]
+			m.next++
+			nd := rdwell{id: fmt.Sprintf("X-%d", m.next), lon: other.lon, lat: other.lat, units: other.units, building: other.building}
+			op = putOp(&nd)
+			effect = func() { m.dw[nd.id] = &nd }
+		}
+		reqs = append(reqs, engine.Request{Ops: []engine.Op{op}})
+		effects = append(effects, effect)
+	}
+	p := w.Prepare(reqs)
+	for i, err := range p.Errs {
+		if err != nil {
+			// a visit or change of what an earlier request of the group deleted
+			if !errors.Is(err, fault.NotFound) {
+				t.Fatalf("step %d: request %d refused: %v", step, i, err)
+			}
+			effects[i] = nil
+		}
+	}
+	w.Commit(p, now)
+	w.Maintain()
+	for _, f := range effects {
+		if f != nil {
+			f()
+			if applied != nil {
+				applied()
+			}
+		}
+	}
+}
+
 // TestResponsibilityMatchesModel applies random assignments at every level,
 // reassignments and removals, visits, and changes of dwellings (flags, moves
 // that make buildings span units, new buildings, deletes) to the engine and
@@ -116,113 +245,10 @@ func TestResponsibilityMatchesModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newRModel(t, c)
-	unitIDs := func(l int) []string {
-		set := map[string]bool{}
-		for _, d := range m.dw {
-			if l == 4 {
-				set[d.building] = true
-			} else if d.units[l] != "" {
-				set[d.units[l]] = true
-			}
-		}
-		return slices.Sorted(maps.Keys(set))
-	}
-	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	next, unassignedSeen := 0, 0
+	unassignedSeen := 0
 	for step := 0; step < 300; step++ {
 		now = now.Add(time.Duration(1+rng.IntN(180)) * time.Minute)
-		var reqs []engine.Request
-		var effects []func()
-		for k := 1 + rng.IntN(3); k > 0; k-- {
-			ids := slices.Sorted(maps.Keys(m.dw))
-			var op engine.Op
-			var effect func()
-			switch r := rng.IntN(100); {
-			case r < 30: // assign, reassign or remove
-				// buildings most often, streets least: some buildings stay without anyone
-				lv := []engine.Level{engine.LevelBuilding, engine.LevelBuilding, engine.LevelBuilding, engine.LevelBuilding,
-					engine.LevelGrid, engine.LevelGrid, engine.LevelGrid, engine.LevelCommunity, engine.LevelCommunity, engine.LevelStreet}[rng.IntN(10)]
-				li := map[engine.Level]int{engine.LevelBuilding: 4, engine.LevelGrid: 3, engine.LevelCommunity: 2, engine.LevelStreet: 1}[lv]
-				id := pick(unitIDs(li))
-				if rng.IntN(20) == 0 {
-					id = fmt.Sprintf("NEW-%d", rng.IntN(5)) // a unit with no dwelling yet
-				}
-				person, team := pick(persons), fmt.Sprintf("T%d", rng.IntN(3))
-				if rng.IntN(3) == 0 || lv == engine.LevelStreet && rng.IntN(2) == 0 {
-					person, team = "", ""
-				}
-				op = engine.Op{Kind: engine.OpAssign, ID: id, Assign: &engine.AssignInput{Level: lv, Person: person, Team: team}}
-				effect = func() {
-					k := [2]string{lv.String(), id}
-					if person == "" {
-						delete(m.asg, k)
-					} else {
-						m.asg[k] = engine.Assignment{Level: lv, ID: id, Person: person, Team: team}
-					}
-				}
-			case r < 50: // a flag
-				d := m.dw[pick(ids)]
-				on := rng.IntN(2) == 0
-				op = engine.Op{Kind: engine.OpFlags, ID: d.id}
-				if on {
-					op.Set = []string{"isolated"}
-				} else {
-					op.Clear = []string{"isolated"}
-				}
-				effect = func() { m.dw[d.id].isolated = on }
-			case r < 68: // a move, maybe into another building or a new one, maybe to other units
-				d := m.dw[pick(ids)]
-				nd := *d
-				other := m.dw[pick(ids)]
-				switch rng.IntN(3) {
-				case 0:
-					nd.building = other.building
-				case 1:
-					nd.building, nd.units = other.building, other.units
-				case 2:
-					nd.units = other.units
-					if rng.IntN(2) == 0 {
-						nd.building = fmt.Sprintf("NB-%d", rng.IntN(8))
-					}
-				}
-				op = putOp(&nd)
-				effect = func() { m.dw[d.id] = &nd }
-			case r < 73: // a delete
-				id := pick(ids)
-				op = engine.Op{Kind: engine.OpDelete, ID: id}
-				effect = func() { delete(m.dw, id) }
-			case r < 88: // a visit
-				bld := pick(unitIDs(4))
-				op = engine.Op{Kind: engine.OpVisit, ID: bld, Visit: &engine.VisitInput{By: "worker", Note: "扫楼"}}
-				at := now
-				effect = func() { m.visits[bld] = at }
-			default: // a new dwelling
-				other := m.dw[pick(ids)]
-				next++
-				nd := rdwell{id: fmt.Sprintf("X-%d", next), lon: other.lon, lat: other.lat, units: other.units, building: other.building}
-				op = putOp(&nd)
-				effect = func() { m.dw[nd.id] = &nd }
-			}
-			reqs = append(reqs, engine.Request{Ops: []engine.Op{op}})
-			effects = append(effects, effect)
-		}
-		p := w.Prepare(reqs)
-		for i, err := range p.Errs {
-			if err != nil {
-				// a visit or change of what an earlier request of the group deleted
-				if !errors.Is(err, fault.NotFound) {
-					t.Fatalf("step %d: request %d refused: %v", step, i, err)
-				}
-				effects[i] = nil
-			}
-		}
-		w.Commit(p, now)
-		w.Maintain()
-		for _, f := range effects {
-			if f != nil {
-				f()
-			}
-		}
+		m.randomGroup(t, w, rng, now, step, nil)
 		if step%5 == 0 || step == 299 {
 			unassignedSeen += checkResponsibility(t, w, m, now, step)
 		}
@@ -272,7 +298,7 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 		if ok != (tb.Responsible != nil) || ok && *tb.Responsible != want {
 			t.Fatalf("step %d: building %s: responsible %+v, model %+v (%v)", step, tb.ID, tb.Responsible, want, ok)
 		}
-		if v, ok := m.visits[tb.ID]; ok != (tb.LastVisit != 0) || ok && v.UnixMilli() != tb.LastVisit {
+		if v, ok := m.visits[tb.ID]; ok != (tb.LastVisit != 0) || ok && v.at.UnixMilli() != tb.LastVisit {
 			t.Fatalf("step %d: building %s: last visit %d, model %v", step, tb.ID, tb.LastVisit, v)
 		}
 	}
@@ -310,7 +336,7 @@ func checkResponsibility(t *testing.T, w *engine.Writer, m *rmodel, now time.Tim
 				continue
 			}
 			row.Assigned++
-			if v, ok := m.visits[b]; !ok || v.Before(now.Add(-stale)) {
+			if v, ok := m.visits[b]; !ok || v.at.Before(now.Add(-stale)) {
 				row.Stale++
 			}
 		}
