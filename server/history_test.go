@@ -10,7 +10,6 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/maptile"
-	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/store"
 )
 
@@ -64,13 +63,7 @@ func TestHistoryGoneSaysWhen(t *testing.T) {
 // retained history it is 410 history_gone like the tiles it would name.
 func TestTileJSONAsOf(t *testing.T) {
 	f := start(t)
-	var id string
-	f.city.Dwellings(func(r *engine.Record) error {
-		if id == "" {
-			id = r.ID
-		}
-		return nil
-	})
+	id, _ := f.firstDwelling()
 	// a change, so that the state before it is in the past
 	if code, out, _ := do(t, "PATCH", f.url+"/api/v1/dwellings/"+url.PathEscape(id), `{"set":["isolated"]}`); code != 200 {
 		t.Fatalf("patch: %d %s", code, out)
@@ -118,13 +111,7 @@ func TestTileJSONAsOf(t *testing.T) {
 // in the server's time zone.
 func TestLegendSaysWhen(t *testing.T) {
 	f := start(t)
-	var id string
-	f.city.Dwellings(func(r *engine.Record) error {
-		if id == "" {
-			id = r.ID
-		}
-		return nil
-	})
+	id, _ := f.firstDwelling()
 	time.Sleep(20 * time.Millisecond) // the change's time after the load's
 	if code, out, _ := do(t, "PATCH", f.url+"/api/v1/dwellings/"+url.PathEscape(id), `{"set":["isolated"]}`); code != 200 {
 		t.Fatalf("patch: %d %s", code, out)
@@ -223,13 +210,7 @@ func TestTileJSONCampaignAsOf(t *testing.T) {
 // themselves (as is the dashboard's address).
 func TestPastParamsWhereNotTaken(t *testing.T) {
 	f := start(t)
-	var id, building string
-	f.city.Dwellings(func(r *engine.Record) error {
-		if id == "" {
-			id, building = r.ID, r.Building
-		}
-		return nil
-	})
+	id, building := f.firstDwelling()
 	dw := "/api/v1/dwellings/" + url.PathEscape(id)
 	v := fmt.Sprint(f.eng.Version())
 	for _, c := range []struct{ method, path, name, says string }{

@@ -33,6 +33,17 @@ var (
 	fix     *fixture
 )
 
+// firstDwelling returns the id and building of the city's first dwelling.
+func (f *fixture) firstDwelling() (id, building string) {
+	f.city.Dwellings(func(r *engine.Record) error {
+		if id == "" {
+			id, building = r.ID, r.Building
+		}
+		return nil
+	})
+	return id, building
+}
+
 // start serves a 30k-dwelling city on a real loopback listener, once.
 func start(t testing.TB) *fixture {
 	t.Helper()
