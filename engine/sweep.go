@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -59,6 +58,7 @@ type sink struct {
 type scratch struct {
 	chains []bandItem // in edge order
 	items  []bandItem // by band, then west end
+	keys   []uint64   // per item: its west end and chain number, by band
 	counts []int32
 	sink   sink
 }
@@ -358,42 +358,52 @@ func (st *state) bandItems(rg *region.Region, sc *scratch) []bandItem {
 	for i := 1; i <= nbands; i++ {
 		counts[i] += counts[i-1]
 	}
+	// each chain's key, by band: its west end (order-preserving as
+	// unsigned) over its number, so that a band is sorted as integers and
+	// the chains then moved once
 	total := len(chains)
+	if cap(sc.keys) < total {
+		sc.keys = make([]uint64, total, total+total/4)
+	}
+	keys := sc.keys[:total]
+	for i := range chains {
+		k := &counts[int64(chains[i].band)-bmin]
+		keys[*k] = uint64(uint32(chains[i].xmin)^1<<31)<<32 | uint64(i)
+		*k++
+	}
 	if cap(sc.items) < total {
 		sc.items = make([]bandItem, total, total+total/4)
 	}
 	items := sc.items[:total]
-	for i := range chains {
-		k := &counts[int64(chains[i].band)-bmin]
-		items[*k] = chains[i]
-		*k++
-	}
-	// each band's items by west end; counts[i] is now the end of band i
+	// counts[i] is now the end of band i
 	s := 0
 	for i := 0; i < nbands; i++ {
 		e := int(counts[i])
-		sortByXmin(items[s:e])
+		sortKeys(keys[s:e])
 		s = e
 	}
-	sc.items = items
+	for i, k := range keys {
+		items[i] = chains[uint32(k)]
+	}
+	sc.keys, sc.items = keys, items
 	return items
 }
 
-// sortByXmin sorts a band's items by west end: insertion sort for the usual
-// handful, pdqsort beyond.
-func sortByXmin(items []bandItem) {
-	if len(items) > 24 {
-		slices.SortFunc(items, func(a, b bandItem) int { return cmp.Compare(a.xmin, b.xmin) })
+// sortKeys sorts a band's keys: insertion sort for the usual handful,
+// pdqsort beyond.
+func sortKeys(keys []uint64) {
+	if len(keys) > 24 {
+		slices.Sort(keys)
 		return
 	}
-	for i := 1; i < len(items); i++ {
-		it := items[i]
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
 		j := i
-		for j > 0 && items[j-1].xmin > it.xmin {
-			items[j] = items[j-1]
+		for j > 0 && keys[j-1] > k {
+			keys[j] = keys[j-1]
 			j--
 		}
-		items[j] = it
+		keys[j] = k
 	}
 }
 
