@@ -3,6 +3,7 @@ package tiles
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -22,6 +23,7 @@ import (
 	"github.com/roomstate/roomstate/city"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/engine"
+	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/privacy"
 )
 
@@ -735,5 +737,51 @@ func TestCrowdedCellsLookLikeBuildings(t *testing.T) {
 	}
 	if checked < 50 {
 		t.Fatalf("only %d cells checked", checked)
+	}
+}
+
+// TestCachedPastTileGoneAfterTrim: a tile as of a version, cached while
+// that version was kept, is 410 (fault.HistoryGone) once the retention
+// window has dropped it, as an uncached one is; a version still kept is
+// served from the cache.
+func TestCachedPastTileGoneAfterTrim(t *testing.T) {
+	c := city.New(city.Config{N: 3_000, Seed: 37})
+	b, _ := c.Batch()
+	e := engine.New(engine.Options{History: time.Hour})
+	if err := e.Load(b); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	c.Dwellings(func(r *engine.Record) error { ids = append(ids, r.ID); return nil })
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	change := func(i int, at time.Time) {
+		if _, err := e.Apply(engine.Request{Ops: []engine.Op{{Kind: engine.OpFlags, ID: ids[i], Set: []string{"isolated"}}}}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(0, t0)
+	change(1, t0.Add(time.Minute))
+	old := e.Version()
+	change(2, t0.Add(2*time.Minute))
+	cache := NewCache(e.Engine, 0)
+	tl := maptile.At(e.Bounds().Center(), 14)
+	req := func() *Request {
+		return &Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, AsOf: engine.At(old)}
+	}
+	if _, err := cache.Get(req()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cache.Get(req()); err != nil || cache.Hits.Load() != 1 {
+		t.Fatalf("the same past tile again: %v, %d hits; want a hit", err, cache.Hits.Load())
+	}
+	// two hours later: the window of an hour drops every change before the
+	// last one, and version old with them
+	change(3, t0.Add(2*time.Hour))
+	if _, err := cache.Get(req()); !errors.Is(err, fault.HistoryGone) {
+		t.Fatalf("a cached tile as of a version trimmed away: %v, want history gone", err)
+	}
+	kept := e.Version() - 1 // the change of two minutes past, still the state before the newest
+	if _, err := cache.Get(&Request{Z: uint32(tl.Z), X: tl.X, Y: tl.Y, AsOf: engine.At(kept)}); err != nil {
+		t.Fatalf("a tile as of a version still kept: %v", err)
 	}
 }
