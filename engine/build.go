@@ -10,7 +10,6 @@ import (
 
 	"github.com/roomstate/roomstate/coord"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/tidwall/rtree"
 )
 
@@ -399,11 +398,6 @@ func (st *state) fill(rs *rowSet, rowIDs *idTable, bandH int32) {
 		perm[k.row] = uint32(p)
 	}
 	st.ids = rowIDs.renumbered(perm)
-	st.bitmaps = make([]*roaring.Bitmap, st.nFlags())
-	for f := range st.words {
-		st.bitmaps[f] = roaring.FromDense(st.words[f], true)
-		st.bitmaps[f].RunOptimize()
-	}
 	st.index = buildPoints(st.lon, st.lat, lat0, bandH)
 	st.buildDerived()
 }

@@ -12,10 +12,13 @@
 // any longitude interval of a band is a contiguous run of slots; later inserts
 // go to a small delta [nMain, n) until the next compaction re-sorts them in.
 //
-// Flags are kept twice: a roaring bitmap per flag (the source of truth:
-// snapshots persist these bitmaps, and a restore derives everything else from
-// them) and a dense bit array per flag (the hot path); every change updates
-// both. For every `where` expression in use, a rank index caches per block of
+// A flag is a dense bit array over the slots (a bit a dwelling: 1.25 MB a
+// flag for 10 M dwellings), changed in place by the writer; snapshots hold
+// each as a roaring bitmap, made from a frozen copy of the array when the
+// snapshot is written, and a restore reads them back. (Until 2026-11-28 a
+// roaring bitmap per flag was kept beside the array and updated with every
+// change, though only snapshots read it: a tenth of a flag change's time at
+// 10 M.) For every `where` expression in use, a rank index caches per block of
 // 64 dwellings the expression's bit-word and running counts of the expression
 // and of the expression ∧ each flag, so that any slot range is counted in O(1).
 //

@@ -9,8 +9,8 @@ import (
 )
 
 // checkInvariants compares the engine's derived structures with their
-// sources when invariants.On: every flag's dense words with its roaring
-// bitmap, the always-true rank view's totals with popcounts, and the tile
+// sources when invariants.On: no flag set for a dead slot, the
+// always-true rank view's totals and flag counts with popcounts, and the tile
 // stamps of the buildings evs changed with their versions. A mismatch is a bug, and
 // panics. Caller is the writer and holds the write lock.
 func (w *Writer) checkInvariants(evs ...[]Event) {
@@ -19,19 +19,15 @@ func (w *Writer) checkInvariants(evs ...[]Event) {
 	}
 	e := w.Engine
 	st := e.st
-	for f := range st.words {
-		dense := st.bitmaps[f].ToDense()
-		for i, wd := range st.words[f] {
-			var d uint64
-			if i < len(dense) {
-				d = dense[i]
+	for f, words := range st.words {
+		for i, wd := range words {
+			var lv uint64
+			if i < len(st.live) {
+				lv = st.live[i]
 			}
-			if wd != d {
-				panic(fmt.Sprintf("invariant: flag %q: words and bitmap differ in block %d", st.flagNames[f], i))
+			if wd&^lv != 0 {
+				panic(fmt.Sprintf("invariant: flag %q: set for a dead or absent slot in block %d", st.flagNames[f], i))
 			}
-		}
-		if len(dense) > len(st.words[f]) && slices.ContainsFunc(dense[len(st.words[f]):], func(x uint64) bool { return x != 0 }) {
-			panic(fmt.Sprintf("invariant: flag %q: bitmap holds slots beyond the state", st.flagNames[f]))
 		}
 	}
 	live := 0
@@ -47,9 +43,13 @@ func (w *Writer) checkInvariants(evs ...[]Event) {
 	if acc[0] != int64(st.nLive) || acc[1] != int64(st.nLive) {
 		panic(fmt.Sprintf("invariant: rank totals %d/%d, %d live dwellings", acc[0], acc[1], st.nLive))
 	}
-	for f, bm := range st.bitmaps {
-		if acc[2+f] != int64(bm.GetCardinality()) {
-			panic(fmt.Sprintf("invariant: rank count of flag %q is %d, its bitmap holds %d", st.flagNames[f], acc[2+f], bm.GetCardinality()))
+	for f, words := range st.words {
+		n := 0
+		for _, wd := range words {
+			n += bits.OnesCount64(wd)
+		}
+		if acc[2+f] != int64(n) {
+			panic(fmt.Sprintf("invariant: rank count of flag %q is %d, its words hold %d", st.flagNames[f], acc[2+f], n))
 		}
 	}
 	w.checkResponsibility()

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"unsafe"
 
@@ -186,22 +187,25 @@ func (fz *Frozen) Snapshot() *Snapshot {
 	s.IDs, s.IDEnd, s.Lon, s.Lat = ids, blob(idEnd), blob(lon), blob(lat)
 	s.Area, s.Bld, s.Unit, s.Room, s.Floor = blob(area), blob(bld), blob(unit), blob(room), blob(floor)
 	s.DIDs, s.NextDID = blob(did), st.nextDID
-	s.FlagBitmaps = make([][]byte, len(st.bitmaps))
-	for f, bm := range st.bitmaps {
+	s.FlagBitmaps = make([][]byte, len(st.words))
+	for f, words := range st.words {
 		// slots to snapshot numbers: the same when no slot is dead
 		// (flags of dead slots are always clear)
 		if n != st.n {
-			renumbered := roaring.New()
+			renumbered := make([]uint64, (n+63)/64)
 			j := 0
-			for it := bm.Iterator(); it.HasNext(); {
-				p := it.Next()
-				for live[j] < p {
-					j++
+			for wi, w := range words {
+				for ; w != 0; w &= w - 1 {
+					p := uint32(wi*64 + bits.TrailingZeros64(w))
+					for live[j] < p {
+						j++
+					}
+					renumbered[j>>6] |= 1 << (j & 63)
 				}
-				renumbered.Add(uint32(j))
 			}
-			bm = renumbered
+			words = renumbered
 		}
+		bm := roaring.FromDense(words, true)
 		bm.RunOptimize()
 		b, err := bm.ToBytes()
 		if err != nil { // cannot happen: it writes to memory

@@ -5,7 +5,6 @@ import (
 
 	"github.com/roomstate/roomstate/coord"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/paulmach/orb"
 	"github.com/tidwall/rtree"
 )
@@ -77,8 +76,10 @@ type state struct {
 	room     []uint32 // by slot: room string (strs)
 	floor    []int16  // by slot; NoFloor when unknown
 	live     []uint64 // bit per slot: 1 = the dwelling exists
-	words    [][]uint64
-	bitmaps  []*roaring.Bitmap // [flag] slots carrying the flag; words[flag] mirrors it bit for bit
+	// words[flag]: a bit per slot, set when the dwelling carries the
+	// flag (always clear for a dead slot): the flags' state. Snapshots
+	// hold them as roaring bitmaps (Frozen.Snapshot).
+	words [][]uint64
 	// nameLists: the names of flags 0–63 by their bits, made by the writer
 	// as changes need them (flagNamesOf); read by no query
 	nameLists map[uint64][]string

@@ -6,7 +6,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/roomstate/roomstate/coord"
 	"github.com/roomstate/roomstate/fault"
 	"github.com/roomstate/roomstate/history"
@@ -791,10 +790,8 @@ func (st *state) setFlag(p uint32, f FlagID, on bool, rc *rankCache) bool {
 	}
 	if on {
 		*w |= bit
-		st.bitmaps[f].Add(p)
 	} else {
 		*w &^= bit
-		st.bitmaps[f].Remove(p)
 	}
 	st.touch(p)
 	rc.markDirty(p, st.bld[p])
@@ -883,18 +880,16 @@ func (st *state) insert(id string, did uint32, in *DwellingInput, rc *rankCache)
 
 // frozen returns a copy of the state that later writes do not touch: the
 // arrays writers change in place (liveness, flag words, unit names,
-// boundaries, flag bitmaps) are copied; the others are only ever appended to, so their
+// boundaries) are copied; the others are only ever appended to, so their
 // current length is a stable view. Caller is the writer, or holds the lock.
 func (st *state) frozen() *state {
 	c := *st
 	c.live = slices.Clone(st.live)
 	c.words = make([][]uint64, len(st.words))
-	c.bitmaps = make([]*roaring.Bitmap, len(st.bitmaps))
 	c.slotOf = nil    // not needed by a rebuild
 	c.nameLists = nil // the writer's alone
 	for f := range st.words {
 		c.words[f] = slices.Clone(st.words[f])
-		c.bitmaps[f] = st.bitmaps[f].Clone()
 	}
 	c.unitAreas = [numAreaLevels][][]uint32{} // not needed by a rebuild
 	for l := range c.levels {
