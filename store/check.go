@@ -1,6 +1,10 @@
 package store
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+
 	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/wal"
 )
@@ -22,6 +26,11 @@ type CheckReport struct {
 // itself). A snapshot takes as much memory and time as at a start: the
 // engine is made with opts.
 func Check(dir string, opts engine.Options, replay bool) (*CheckReport, error) {
+	// a start opens the audit trail first, and refuses one whose entries it
+	// reads do not decode
+	if err := checkAudit(dir); err != nil {
+		return nil, err
+	}
 	w := engine.New(opts)
 	defer w.Close() // a compaction the replay started
 	path, _, _, err := restoreNewest(w, dir)
@@ -57,4 +66,42 @@ func Check(dir string, opts engine.Options, replay bool) (*CheckReport, error) {
 	}
 	rep.Version = w.Engine.Version()
 	return rep, nil
+}
+
+// checkAudit reads, changing nothing, what opening the audit trail at a
+// start reads (openAuditWith): the last complete entry of audit.log and its
+// first, or without one the last of the newest rotated file; its error is
+// the one a start would refuse with. A torn last line (cut off at a start)
+// is no error.
+func checkAudit(dir string) error {
+	path := filepath.Join(dir, auditFile)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a start creates it
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end, line, err := lastLine(f, st.Size())
+	if err != nil {
+		return err
+	}
+	if end > 0 {
+		if _, err := decodeEntry(path, end-int64(len(line))-1, line); err != nil {
+			return err
+		}
+		_, err := firstEntry(path)
+		return err
+	}
+	rot, err := rotatedFiles(dir)
+	if err != nil || len(rot) == 0 {
+		return err
+	}
+	_, err = lastEntry(filepath.Join(dir, rotatedName(rot[len(rot)-1])))
+	return err
 }

@@ -398,3 +398,46 @@ func TestCheckFindsWhatAStartRefuses(t *testing.T) {
 		t.Fatalf("a log that starts after the snapshot: check says %v, a start %v", cerr, oerr)
 	}
 }
+
+// TestCheckFindsAnAuditTrailAStartRefuses: a start opens the audit trail
+// before the snapshot and the log, and refuses one whose last entry does
+// not decode; Check (roomstate wal check) says so too, with the same
+// error, rather than "ok" for a directory no server starts from. A torn
+// last line, which a start cuts off, is no damage to either.
+func TestCheckFindsAnAuditTrailAStartRefuses(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, NoSync: true}
+	s, e, ct := openLoaded(t, 200, opts)
+	all := ids(ct)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 5 {
+		if _, err := submit(s, trimRequest(t, rng, e, all, map[string]bool{}), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	appendTo := func(b string) {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(dir, auditFile), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(b); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	appendTo(`{"version":99`) // torn: a start cuts it off
+	if _, err := Check(dir, engine.Options{}, false); err != nil {
+		t.Fatalf("check of a torn last audit line: %v", err)
+	}
+	appendTo("\n")
+	_, cerr := Check(dir, engine.Options{}, false)
+	_, oerr := Open(opts)
+	var ce *CorruptError
+	if !errors.As(cerr, &ce) || oerr == nil || cerr.Error() != oerr.Error() {
+		t.Fatalf("an audit trail whose last entry does not decode: check says %v, a start %v", cerr, oerr)
+	}
+}
