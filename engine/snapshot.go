@@ -17,8 +17,8 @@ import (
 // Snapshot is the whole state of an engine in a form to persist: columns of
 // the live dwellings (big columns as little-endian byte blobs, so they
 // encode and decode as one copy), the tables they refer to, flags as roaring
-// bitmaps (the engine's source of truth for flags, in roaring's portable
-// format), schemes and boundaries. Frozen.Snapshot makes one and
+// bitmaps (in roaring's portable format, made from the engine's flag words
+// when the snapshot is written), schemes and boundaries. Frozen.Snapshot makes one and
 // Writer.Restore reads one back; how it is written to disk is the store's
 // business.
 type Snapshot struct {
@@ -194,8 +194,10 @@ func (fz *Frozen) Snapshot() *Snapshot {
 		if n != st.n {
 			renumbered := make([]uint64, (n+63)/64)
 			j := 0
-			for wi, w := range words {
-				for ; w != 0; w &= w - 1 {
+			for wi, w := range words[:min(len(words), len(st.live))] {
+				// a flag of a dead slot (none: the writer clears them)
+				// would fall on the next live dwelling
+				for w &= st.live[wi]; w != 0; w &= w - 1 {
 					p := uint32(wi*64 + bits.TrailingZeros64(w))
 					for live[j] < p {
 						j++

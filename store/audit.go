@@ -162,39 +162,19 @@ func openAuditWith(dir string, opts AuditOptions) (*audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	end, line, err := lastLine(f, st.Size())
+	tail, err := readAuditTail(dir, f, st.Size())
 	if err != nil {
 		return nil, err
 	}
+	end := tail.end
 	if end < st.Size() { // a line cut short by a crash
 		if err := f.Truncate(end); err != nil {
 			return nil, err
 		}
 	}
-	if end > 0 {
-		e, err := decodeEntry(path, end-int64(len(line))-1, line)
-		if err != nil {
-			return nil, err
-		}
-		a.last = e.Version
-		// the first entry: what the file would be named, and its age
-		first, err := firstEntry(path)
-		if err != nil {
-			return nil, err
-		}
-		a.first, a.started, a.size = first.Version, first.Time, end
-		if a.started.IsZero() {
-			a.started = opts.now()
-		}
-	} else if rot, err := rotatedFiles(dir); err != nil {
-		return nil, err
-	} else if len(rot) > 0 {
-		p := filepath.Join(dir, rotatedName(rot[len(rot)-1]))
-		e, err := lastEntry(p)
-		if err != nil {
-			return nil, err
-		}
-		a.last = e.Version
+	a.last, a.first, a.started, a.size = tail.last, tail.first, tail.started, end
+	if end > 0 && a.started.IsZero() {
+		a.started = opts.now()
 	}
 	if _, err := f.Seek(end, io.SeekStart); err != nil {
 		return nil, err
@@ -204,6 +184,56 @@ func openAuditWith(dir string, opts AuditOptions) (*audit, error) {
 	ok = true
 	a.retain()
 	return a, nil
+}
+
+// auditTail is what opening an audit trail reads of it.
+type auditTail struct {
+	end     int64     // the end of audit.log's last complete line (0: none)
+	last    uint64    // the version of the trail's last entry (0: none)
+	first   uint64    // the version of audit.log's first entry (0: none)
+	started time.Time // that entry's time
+}
+
+// readAuditTail reads, changing nothing, what a start needs of the audit
+// trail of dir: audit.log's last complete line (f, of size bytes; nil when
+// there is no audit.log) and its first entry, or without one the newest
+// rotated file's last entry. Its error is the one a start refuses with;
+// a torn last line (cut off at a start) is none. Check reads the trail
+// through it too, so that `wal check` refuses what a start refuses.
+func readAuditTail(dir string, f *os.File, size int64) (auditTail, error) {
+	var t auditTail
+	var line []byte
+	if f != nil {
+		var err error
+		if t.end, line, err = lastLine(f, size); err != nil {
+			return t, err
+		}
+	}
+	if t.end > 0 {
+		path := filepath.Join(dir, auditFile)
+		e, err := decodeEntry(path, t.end-int64(len(line))-1, line)
+		if err != nil {
+			return t, err
+		}
+		t.last = e.Version
+		// the first entry: what the file would be named, and its age
+		first, err := firstEntry(path)
+		if err != nil {
+			return t, err
+		}
+		t.first, t.started = first.Version, first.Time
+		return t, nil
+	}
+	rot, err := rotatedFiles(dir)
+	if err != nil || len(rot) == 0 {
+		return t, err
+	}
+	e, err := lastEntry(filepath.Join(dir, rotatedName(rot[len(rot)-1])))
+	if err != nil {
+		return t, err
+	}
+	t.last = e.Version
+	return t, nil
 }
 
 // lastLine finds the end of f's last complete line (0 without one) and that

@@ -18,7 +18,8 @@ type CheckReport struct {
 }
 
 // Check does in memory of its own what Open does with the data directory
-// dir, changing nothing there: it restores the newest snapshot, checks
+// dir, changing nothing there: it reads the audit trail as a start does
+// (a last entry that does not decode stops both), restores the newest snapshot, checks
 // that the log holds every change after it, and with replay applies the
 // log's records after it; it says what stops that, as Open would (a
 // *CorruptError naming the file), or what it found. It applies only the
@@ -68,18 +69,15 @@ func Check(dir string, opts engine.Options, replay bool) (*CheckReport, error) {
 	return rep, nil
 }
 
-// checkAudit reads, changing nothing, what opening the audit trail at a
-// start reads (openAuditWith): the last complete entry of audit.log and its
-// first, or without one the last of the newest rotated file; its error is
-// the one a start would refuse with. A torn last line (cut off at a start)
-// is no error.
+// checkAudit reads the audit trail of dir as a start does (readAuditTail),
+// changing nothing; its error is the one a start would refuse with.
 func checkAudit(dir string) error {
-	path := filepath.Join(dir, auditFile)
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // a start creates it
-	}
-	if err != nil {
+	f, err := os.Open(filepath.Join(dir, auditFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist): // a start creates it, then reads the rotated files
+		_, err = readAuditTail(dir, nil, 0)
+		return err
+	case err != nil:
 		return err
 	}
 	defer f.Close()
@@ -87,21 +85,6 @@ func checkAudit(dir string) error {
 	if err != nil {
 		return err
 	}
-	end, line, err := lastLine(f, st.Size())
-	if err != nil {
-		return err
-	}
-	if end > 0 {
-		if _, err := decodeEntry(path, end-int64(len(line))-1, line); err != nil {
-			return err
-		}
-		_, err := firstEntry(path)
-		return err
-	}
-	rot, err := rotatedFiles(dir)
-	if err != nil || len(rot) == 0 {
-		return err
-	}
-	_, err = lastEntry(filepath.Join(dir, rotatedName(rot[len(rot)-1])))
+	_, err = readAuditTail(dir, f, st.Size())
 	return err
 }

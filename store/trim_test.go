@@ -440,4 +440,15 @@ func TestCheckFindsAnAuditTrailAStartRefuses(t *testing.T) {
 	if !errors.As(cerr, &ce) || oerr == nil || cerr.Error() != oerr.Error() {
 		t.Fatalf("an audit trail whose last entry does not decode: check says %v, a start %v", cerr, oerr)
 	}
+	// audit.log gone (a crash between a rotation's two renames) and the
+	// newest rotated file's last entry unreadable: a start reads that file
+	// and refuses, and so does Check
+	if err := os.Rename(filepath.Join(dir, auditFile), filepath.Join(dir, rotatedName(1))); err != nil {
+		t.Fatal(err)
+	}
+	_, cerr = Check(dir, engine.Options{}, false)
+	_, oerr = Open(opts)
+	if !errors.As(cerr, &ce) || oerr == nil || cerr.Error() != oerr.Error() {
+		t.Fatalf("no audit.log, a rotated file whose last entry does not decode: check says %v, a start %v", cerr, oerr)
+	}
 }

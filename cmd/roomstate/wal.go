@@ -95,6 +95,9 @@ func runWALCheck(_ context.Context, args []string, stdout, stderr io.Writer) err
 			"memory, as a start does, and checks that the log holds every change after it (with --replay\n"+
 			"it also applies them, as a start does); a snapshot a start would refuse is DAMAGE too (exit\n"+
 			"status 1): restore the directory from a backup. That takes the memory and time of a start.\n"+
+			"Before all that it reads the audit trail (DIR/audit.log, or the newest rotated audit file) as a\n"+
+			"start does: a last entry that does not decode stops a start, and is DAMAGE here (exit status 1):\n"+
+			"restore the directory from a backup, or move that file aside.\n"+
 			"Safe to run while a server is using the directory (a write in progress may then show as a\n"+
 			"torn tail).",
 		"  roomstate wal check /var/lib/roomstate\n  roomstate wal check /var/lib/roomstate --records | less", stderr)
