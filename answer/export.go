@@ -141,8 +141,9 @@ type exporter struct {
 }
 
 // newExporter reads the flags of an answer from the first of objs with a
-// flags member (the answer's own order), else the engine's.
-func (a *Answers) newExporter(l lang, objs ...*fastjson.Value) *exporter {
+// flags member (the answer's own order), else the engine's; their Chinese
+// headers are the default scheme's labels as of the answer's version.
+func (a *Answers) newExporter(l lang, version uint64, objs ...*fastjson.Value) *exporter {
 	x := &exporter{lang: l}
 	for _, o := range objs {
 		if fo := o.GetObject(flagsKey); fo != nil {
@@ -153,7 +154,11 @@ func (a *Answers) newExporter(l lang, objs ...*fastjson.Value) *exporter {
 	if x.flags == nil {
 		x.flags = a.eng.Flags()
 	}
-	x.zhOf = a.flagLabels(engine.AsOf{})
+	var at engine.AsOf // an answer without a version: the labels of now
+	if version > 0 {
+		at = engine.At(engine.Version(version))
+	}
+	x.zhOf = a.flagLabels(at)
 	return x
 }
 
@@ -396,7 +401,7 @@ func (a *Answers) UnitsFile(level string, q Query, c *Caller) (*File, error) {
 	defer a.parsers.Put(pa.p)
 	lv, _ := engine.ParseLevel(level) // Units checked it
 	rows := pa.root.GetArray("units")
-	x := a.newExporter(l, rows...)
+	x := a.newExporter(l, pa.version, rows...)
 	t := &table.Table{Sheets: []table.Sheet{x.sheet(levelName(lv, l, true), rows, unitColumns(nil))}}
 	v := versionSuffix(pa.version)
 	return export(t, f, l, fileName{
@@ -417,7 +422,7 @@ func (a *Answers) UnitFile(level, id string, q Query, c *Caller) (*File, error) 
 	lv, _ := engine.ParseLevel(level) // Unit checked it
 	child := lv + 1
 	rows := pa.root.GetArray("children")
-	x := a.newExporter(l, pa.root)
+	x := a.newExporter(l, pa.version, pa.root)
 	unitSheet := levelName(lv, l, false) + "合计"
 	if l == en {
 		unitSheet = lv.String() + " total"
@@ -464,7 +469,7 @@ func (a *Answers) PolygonFile(body []byte, q Query, c *Caller) (*File, error) {
 		a.parsers.Put(p2)
 	}
 	names := a.unitNames(lv)
-	x := a.newExporter(l, pa.root)
+	x := a.newExporter(l, pa.version, pa.root)
 	totalCols := []column{
 		{key: "total", zh: "总户数", en: "total", count: true},
 		{key: "matched", zh: "符合条件户数", en: "matched", count: true},
@@ -524,7 +529,7 @@ func (a *Answers) GridFile(body []byte, q Query, c *Caller) (*File, error) {
 		a.parsers.Put(p2)
 	}
 	rows := pa.root.GetArray("cells")
-	x := a.newExporter(l, rows...)
+	x := a.newExporter(l, pa.version, rows...)
 	v := versionSuffix(pa.version)
 	var sheet string
 	var name fileName

@@ -125,6 +125,24 @@ func TestSchemeAsOf(t *testing.T) {
 	if code, body, _ := get(fmt.Sprintf("/api/v1/buildings/%s/roomstate.svg?as_of=%d", dw.Building, v0)); code != 200 || !strings.Contains(string(body), "居家隔离") || strings.Contains(string(body), "#777777") {
 		t.Fatalf("sheet as of %d: %d, the built-in default's legend: %v", v0, code, strings.Contains(string(body), "居家隔离"))
 	}
+	// a file as of before the redefinition heads the flags with the labels
+	// of the default scheme then; as of after it (no rule names a flag),
+	// with the flags' names
+	header := func(asOf uint64) string {
+		t.Helper()
+		code, body, _ := get(fmt.Sprintf("/api/v1/units/grid?as_of=%d&format=csv", asOf))
+		if code != 200 {
+			t.Fatalf("units file as of %d: %d %s", asOf, code, body)
+		}
+		first, _, _ := strings.Cut(string(body), "\n")
+		return first
+	}
+	if h := header(v0); !strings.Contains(h, "居家隔离") {
+		t.Fatalf("units file as of %d: header %q, want the built-in default's 居家隔离", v0, h)
+	}
+	if h := header(v1); strings.Contains(h, "居家隔离") || !strings.Contains(h, "isolated") {
+		t.Fatalf("units file as of %d: header %q, want the flag's name", v1, h)
+	}
 	// as of the redefinition, first drawn now: grey
 	if got := legend(v1, "default"); fmt.Sprint(got) != "[all #777777]" {
 		t.Fatalf("legend as of %d: %v", v1, got)
