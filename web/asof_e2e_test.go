@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/roomstate/roomstate/scheme"
 )
 
 // shanghai is the server's time zone in these tests (serve's default --tz,
@@ -224,6 +226,28 @@ func TestDashboardAsOfVersion(t *testing.T) {
 	p.click(`#lang`)
 	p.poll("English banner", fmt.Sprintf(`document.getElementById('asof-version').textContent === 'version %d'`, c.v1), 2*time.Second)
 	p.shot("asof-version-en.png")
+
+	// a scheme made after the version: the address asking for the version
+	// under it shows the version under default, and says so; choosing it
+	// while the version is shown goes back to default, and says why
+	sc, _ := json.Marshal(scheme.Default())
+	c.srv.json(t, "PUT", "/api/v1/schemes/later", string(sc), nil)
+	c.open(fmt.Sprintf("?as_of=%d&scheme=later", c.v1))
+	c.waitBanner(c.v1)
+	laterNotice := `(() => { const n = document.getElementById('notice'); return !n.hidden && n.textContent.includes('later'); })()`
+	p.poll("a scheme made later explained", laterNotice, 5*time.Second)
+	p.shot("asof-scheme-later.png")
+	p.poll("tiles as of the version under default", fmt.Sprintf(`__t.tiles().includes('as_of=%d') && !__t.tiles().includes('scheme=')`, c.v1), 5*time.Second)
+	if got := eval[string](p, `document.getElementById('scheme').value`); got != "default" {
+		t.Errorf("the scheme chosen as of a version before scheme later: %q, want default", got)
+	}
+	eval[bool](p, `(() => { document.getElementById('notice').hidden = true; const s = document.getElementById('scheme');
+		s.value = 'later'; s.dispatchEvent(new Event('change')); return true; })()`)
+	p.poll("choosing a scheme made later explained", laterNotice, 5*time.Second)
+	p.poll("the choice back to default", `document.getElementById('scheme').value === 'default'`, 2*time.Second)
+	if eval[bool](p, `__t.tiles().includes('scheme=later')`) {
+		t.Error("tiles under a scheme made after the version shown")
+	}
 
 	// a version before the history kept: explained, live
 	c.open(fmt.Sprintf("?as_of=%d", c.v0-1))

@@ -36,6 +36,8 @@ const I18N = {
     endOfDay: (d) => `${d} 日终`,
     pickDay: '请选择日期',
     noTime: (v) => `无法得知版本 ${v} 的时间`,
+    schemeLater: (n) => `图例方案“${n}”在所选时点尚未建立，改用 default`,
+    schemeNotThen: (n) => `图例方案“${n}”在所显示的时点尚未建立`,
     gone: (when, v) => `所选时点早于服务器保留的历史。最早可查看：${when}（版本 ${v}）`,
     goneUnknown: '所选时点早于服务器保留的历史',
     delta: '较昨日', deltaOldest: '较最早',
@@ -94,6 +96,8 @@ const I18N = {
     endOfDay: (d) => `end of ${d}`,
     pickDay: 'Pick a day',
     noTime: (v) => `The time of version ${v} is not known`,
+    schemeLater: (n) => `Scheme "${n}" did not exist yet at that moment; showing default`,
+    schemeNotThen: (n) => `Scheme "${n}" did not exist yet at the moment shown`,
     gone: (when, v) => `That moment is before the history the server keeps. The earliest is ${when} (version ${v})`,
     goneUnknown: 'That moment is before the history the server keeps',
     delta: 'Change', deltaOldest: 'Change',
@@ -853,6 +857,16 @@ async function resolveMoment(m) {
     }
     return { ...vm, version: r.version };
   } catch (err) {
+    if (err.status === 404 && state.scheme !== 'default') {
+      // the scheme shown was made after that moment: the moment under the
+      // default scheme, which every moment has
+      const name = state.scheme;
+      state.scheme = 'default';
+      $('#scheme').value = 'default';
+      const shown = await resolveMoment(m);
+      if (shown !== null) notice(t('schemeLater')(name), 8000);
+      return shown;
+    }
     const gone = historyGone(err);
     if (!gone) {
       notice(err.message);
@@ -1102,7 +1116,23 @@ async function main() {
     sel.appendChild(o);
   }
   sel.value = state.scheme;
-  sel.onchange = () => { state.scheme = sel.value; refreshViews(); };
+  sel.onchange = async () => {
+    // as of a moment, a scheme made after it is not shown: the choice goes
+    // back, and says why
+    if (state.asOf) {
+      try {
+        await api(`/api/v1/legend${query({ scheme: sel.value, as_of: asOfParam() })}`);
+      } catch (err) {
+        if (err.status === 404) {
+          notice(t('schemeNotThen')(sel.value), 8000);
+          sel.value = state.scheme;
+          return;
+        }
+      }
+    }
+    state.scheme = sel.value;
+    refreshViews();
+  };
   $('#where').value = state.where;
   $('#filter').onsubmit = (e) => { e.preventDefault(); applyFilter($('#where').value.trim()); };
   $('#clear-where').onclick = () => { $('#where').value = ''; applyFilter(''); };
