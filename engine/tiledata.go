@@ -61,7 +61,7 @@ type TileBoundary struct {
 type TileDeps struct {
 	past    bool // a past state: never changes
 	gen     uint64
-	version Version
+	version Version // the state drawn: the version it was current at, or a past tile's as_of
 	blds    []uint32
 	cells   *cellDeps   // a tile of cells: the box of cells instead of blds
 	units   [][2]uint32 // level, unit
@@ -314,13 +314,15 @@ func (e *Engine) BuildingSummaries(ids []string, where, schemeName, campaignName
 
 // TileCurrent reports whether a tile drawn from deps would be drawn the same
 // now: nothing it showed, and no building or boundary it could show, has
-// changed since.
+// changed since. A tile of a past state never changes, but is no longer
+// current once the history has dropped its version (drawn again, it is
+// fault.HistoryGone).
 func (e *Engine) TileCurrent(deps *TileDeps) bool {
-	if deps.past {
-		return true
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if deps.past {
+		return uint64(deps.version) >= e.hist.Oldest()
+	}
 	st := e.st
 	if deps.gen != st.gen || st.structVer > deps.version {
 		return false
@@ -443,7 +445,7 @@ func (e *Engine) pastTileData(st *state, q *TileQuery, x *expr.Expr, sc *scheme.
 			tb.LastVisit = vr.ms
 		}
 	}
-	d := &TileData{FlagNames: st.flagNames, Version: v, Rules: sc.All(), Deps: TileDeps{past: true}}
+	d := &TileData{FlagNames: st.flagNames, Version: v, Rules: sc.All(), Deps: TileDeps{past: true, version: v}}
 	bb := q.BBox
 	in := func(lon, lat int32) bool { return lon >= bb[0] && lon <= bb[2] && lat >= bb[1] && lat <= bb[3] }
 	nf := st.nFlags()

@@ -53,19 +53,12 @@ func NewCache(eng *engine.Engine, maxBytes int64) *Cache {
 
 func size(t *Tile) int64 { return int64(len(t.Raw))*3/2 + 256 } // with its gzipped copy
 
-// Get returns the tile, from the cache when it is current. A tile as of a
-// version the history no longer holds is the engine's fault.HistoryGone,
-// cached or not.
+// Get returns the tile, from the cache when it is current (a tile as of a
+// version the history has since dropped is not: drawn again, it is the
+// engine's fault.HistoryGone).
 func (c *Cache) Get(req *Request) (*Tile, error) {
 	if req.Scheme == "" {
 		req.Scheme = "default"
-	}
-	if req.AsOf.Set {
-		// a tile as of a version kept before a trim dropped that version is
-		// gone with it, as a render of it would be
-		if _, err := c.eng.Resolve(req.AsOf); err != nil {
-			return nil, err
-		}
 	}
 	key := cacheKey{req.Z, req.X, req.Y, req.Where, req.Scheme, req.Policy, req.AsOf, req.Published, req.View, req.Campaign}
 	c.mu.Lock()
