@@ -434,26 +434,8 @@ func TestImportTrimmedByOlderBuild(t *testing.T) {
 			s.PtLat = append(slices.Clone(s.PtLat), 0, 0, 0, 0)
 			s.PtLon = append(slices.Clone(s.PtLon), 0, 0, 0, 0)
 		},
-		"record of a change of no dwelling": func(s *State) {
-			s.Aux = slices.Clone(s.Aux)
-			for i := range len(s.Kind) {
-				if Kind(s.Kind[i]) == Other {
-					s.Aux[4*i] = 0
-					s.Aux[4*i+1], s.Aux[4*i+2], s.Aux[4*i+3] = 0, 0, 0
-					return
-				}
-			}
-		},
-		"record of a flags change": func(s *State) {
-			s.Aux = slices.Clone(s.Aux)
-			for i := range len(s.Kind) {
-				if Kind(s.Kind[i]) == Flags {
-					s.Aux[4*i] = 0
-					s.Aux[4*i+1], s.Aux[4*i+2], s.Aux[4*i+3] = 0, 0, 0
-					return
-				}
-			}
-		},
+		"record of a change of no dwelling": func(s *State) { recordOfFirst(s, Other) },
+		"record of a flags change":          func(s *State) { recordOfFirst(s, Flags) },
 		"record beyond the records": func(s *State) {
 			s.Recs = s.Recs[:len(s.Recs)-1]
 		},
@@ -518,6 +500,19 @@ func TestTrimRenumbers(t *testing.T) {
 		slices.Sort(got)
 		if len(got) != 20 || got[0] != lg.Newest()-19 || lg.At(got[0]).Ms != int64(100+300-20) {
 			t.Fatalf("the newest 20 changes: %v", got)
+		}
+	}
+}
+
+// recordOfFirst damages s: the first change of kind k gets record 0 (only
+// puts and deletes have records).
+func recordOfFirst(s *State, k Kind) {
+	s.Aux = slices.Clone(s.Aux)
+	for i := range len(s.Kind) {
+		if Kind(s.Kind[i]) == k {
+			s.Aux[4*i] = 0
+			s.Aux[4*i+1], s.Aux[4*i+2], s.Aux[4*i+3] = 0, 0, 0
+			return
 		}
 	}
 }

@@ -934,15 +934,9 @@ func TestRedirectMatchesTheDocument(t *testing.T) {
 
 // fetch makes a request and reads its whole answer.
 func fetch(f *fixture, c call) (int, []byte, http.Header, error) {
-	req, err := http.NewRequest(c.method, f.url+c.path, strings.NewReader(c.body))
+	req, err := newRequest(context.Background(), f, c)
 	if err != nil {
 		return 0, nil, nil, err
-	}
-	if c.ctype != "" {
-		req.Header.Set("Content-Type", c.ctype)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {
@@ -951,6 +945,22 @@ func fetch(f *fixture, c call) (int, []byte, http.Header, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, resp.Header, err
+}
+
+// newRequest is c as a request to f's server, with its content type and
+// token.
+func newRequest(ctx context.Context, f *fixture, c call) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, c.method, f.url+c.path, strings.NewReader(c.body))
+	if err != nil {
+		return nil, err
+	}
+	if c.ctype != "" {
+		req.Header.Set("Content-Type", c.ctype)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
 }
 
 // noRedirects is a client that gives 3xx answers back as they are.
@@ -964,12 +974,9 @@ func send(t *testing.T, f *fixture, c call, events *[][]byte) (int, []byte, http
 	newest := uint64(f.eng.Version())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, c.method, f.url+c.path, strings.NewReader(c.body))
-	if c.ctype != "" {
-		req.Header.Set("Content-Type", c.ctype)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	req, err := newRequest(ctx, f, c)
+	if err != nil {
+		t.Fatalf("%s %s: %v", c.method, c.path, err)
 	}
 	resp, err := noRedirects.Do(req)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
 	"github.com/paulmach/orb/maptile"
+	"github.com/roomstate/roomstate/engine"
 	"github.com/roomstate/roomstate/store"
 )
 
@@ -68,14 +69,7 @@ func TestTileEndpoints(t *testing.T) {
 		t.Fatalf("If-None-Match: %d", resp.StatusCode)
 	}
 	// a change in the tile: a new ETag
-	var id string
-	for _, x := range ids {
-		d, _ := e.Dwelling(x)
-		if maptile.At(orb.Point{d.Lon, d.Lat}, 14) == tl {
-			id = x
-			break
-		}
-	}
+	id := dwellingIn(e, ids, tl)
 	if id == "" {
 		t.Fatal("no dwelling in the tile")
 	}
@@ -136,6 +130,16 @@ func TestTileEndpoints(t *testing.T) {
 
 func itoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 
+// dwellingIn is the first of ids whose dwelling lies in tile tl ("" for none).
+func dwellingIn(e *engine.Engine, ids []string, tl maptile.Tile) string {
+	for _, x := range ids {
+		if d, err := e.Dwelling(x); err == nil && maptile.At(orb.Point{d.Lon, d.Lat}, tl.Z) == tl {
+			return x
+		}
+	}
+	return ""
+}
+
 // TestEmptyTile: a tile with nothing in it is a 200 vector tile like any
 // other (an empty body: a tile of no layers), with its Content-Type and
 // ETag, not compressed even when gzip is accepted, and 304 on revalidation.
@@ -188,14 +192,7 @@ func TestTileAsOfVersionCachedForGood(t *testing.T) {
 	b := e.Bounds()
 	tl := maptile.At(orb.Point{(b.Min[0] + b.Max[0]) / 2, (b.Min[1] + b.Max[1]) / 2}, 14)
 	path := "/tiles/14/" + itoa(tl.X) + "/" + itoa(tl.Y) + ".mvt"
-	var id string
-	for _, x := range ids {
-		d, _ := e.Dwelling(x)
-		if maptile.At(orb.Point{d.Lon, d.Lat}, 14) == tl {
-			id = x
-			break
-		}
-	}
+	id := dwellingIn(e, ids, tl)
 	v0 := e.Version()
 	if code, out, _ := do(t, "PATCH", base+"/api/v1/dwellings/"+id, `{"set":["isolated","rental"],"clear":["vaccinated"]}`); code != 200 {
 		t.Fatalf("patch: %d %s", code, out)
